@@ -1,0 +1,366 @@
+/*
+ * tickless: a background reactor for OpenSSL QUIC, DTLS and TLS connections.
+ *
+ * Copyright the tickless developers. Licensed under the Apache License 2.0.
+ */
+#ifndef TICKLESS_TICKLESS_H
+#define TICKLESS_TICKLESS_H
+
+/*
+ * What problem this solves
+ * ------------------------
+ * OpenSSL's QUIC and DTLS objects keep timers: loss detection, ACK delay,
+ * keep-alive PINGs, handshake retransmission. A timer only fires when some
+ * thread calls SSL_handle_events() (DTLSv1_handle_timeout() before OpenSSL
+ * 3.2) at the moment SSL_get_event_timeout() names. An application that blocks
+ * elsewhere, or computes for a while, lets its connections stall or die.
+ *
+ * The two layers
+ * --------------
+ * A tickless_conn wraps one SSL object, its socket, a mutex and a condition
+ * variable. Application threads call the blocking-style functions below
+ * (handshake, read, write, shutdown) from any thread. Each of them runs
+ * OpenSSL *nonblocking* under the connection mutex and, when OpenSSL cannot
+ * make progress yet, sleeps on the condition variable. Application calls never
+ * wait for a timer themselves.
+ *
+ * An *assist thread* does the ticking. It sleeps in a single epoll_pwait2()
+ * call until the earliest of: the connection's next OpenSSL deadline
+ * (nanosecond resolution), readiness of the socket for what OpenSSL or a
+ * blocked caller needs, or a wake-up from another thread. Then it takes the
+ * connection mutex, calls the handle-events core, re-reads deadline and
+ * interest, and wakes the blocked callers. Whenever an application call moves
+ * the deadline earlier than the one the assist sleeps on, the assist is woken
+ * at once, so no retransmission is ever late because of a stale sleep.
+ *
+ * With pool == NULL a connection gets a dedicated assist thread. A pool
+ * (tickless_pool, see the pool functions) shares a few assist threads among
+ * many connections.
+ *
+ * Which thread runs what
+ * ----------------------
+ *  - Application threads: every public function. OpenSSL calls they cause run
+ *    under the connection mutex, nonblocking.
+ *  - The assist thread: SSL_handle_events() / DTLSv1_handle_timeout() under
+ *    the connection mutex, never anything else of the application's.
+ *  - Nobody ever makes a blocking OpenSSL call while holding the mutex, and no
+ *    thread ever sleeps while holding it.
+ *
+ * Lock order
+ * ----------
+ *  connection mutex  ->  assist (shard) mutex.
+ * The assist never holds two connection mutexes at once and holds none while
+ * it sleeps. An application that holds a connection through
+ * tickless_conn_lock() may call any SSL_* function on it, but no other
+ * tickless function on the same connection (that returns
+ * TICKLESS_ERR_INVALID rather than deadlocking).
+ *
+ * Errors
+ * ------
+ * Every function that can fail returns 0 or a negative TICKLESS_ERR_* code.
+ * OpenSSL's error queue is per thread; failures seen by the assist thread are
+ * captured into the connection and returned to whichever application thread
+ * asks next (tickless_conn_error()). Fatal errors are sticky: once a
+ * connection has failed, every later call returns the same code.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "tickless/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TICKLESS_STATIC_DEFINE)
+#define TICKLESS_EXPORT
+#elif defined(__GNUC__) || defined(__clang__)
+#define TICKLESS_EXPORT __attribute__((visibility("default")))
+#else
+#define TICKLESS_EXPORT
+#endif
+
+/* A timeout of TICKLESS_FOREVER waits without limit; 0 tries exactly once. */
+#define TICKLESS_FOREVER (-1)
+
+/*
+ * The error codes. Never renumbered; new codes are appended.
+ * XX(name, value, message)
+ */
+#define TICKLESS_ERRNO_MAP(XX)                                                 \
+    XX(INVALID, -1, "invalid argument")                                        \
+    XX(TIMEOUT, -2, "timed out")                                               \
+    XX(CLOSED, -3, "connection closed locally")                                \
+    XX(EOF, -4, "peer finished sending")                                       \
+    XX(PEER, -5, "peer reset the connection or it was lost")                   \
+    XX(SSL, -6, "OpenSSL error")                                               \
+    XX(SYS, -7, "system call failed")                                          \
+    XX(NOMEM, -8, "out of memory")                                             \
+    XX(UNSUPPORTED, -9, "not supported by this build or OpenSSL")              \
+    XX(BUSY, -10, "resource is in use")
+
+typedef enum tickless_errno {
+#define TICKLESS_ERR_ENUM_(name, value, msg) TICKLESS_ERR_##name = value,
+    TICKLESS_ERRNO_MAP(TICKLESS_ERR_ENUM_)
+#undef TICKLESS_ERR_ENUM_
+    TICKLESS_ERR_MIN_ = -10
+} tickless_errno;
+
+typedef struct tickless_conn tickless_conn;
+typedef struct tickless_pool tickless_pool;
+
+/*
+ * tickless_conn_new() wraps |ssl| in a connection and gives it an assist.
+ *
+ * |ssl| is a client or server QUIC connection (OpenSSL >= 3.2), or a DTLS or
+ * TLS object, whose read BIO is a socket (BIO_s_socket, BIO_s_datagram, or
+ * QUIC's network BIO). The handshake may or may not have started. tickless
+ * switches the SSL object (QUIC) or its socket (DTLS, TLS) to nonblocking
+ * mode and sets SSL_MODE_ENABLE_PARTIAL_WRITE and
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER. Do not use OpenSSL's own thread
+ * assisted method (OSSL_QUIC_client_thread_method) with tickless.
+ *
+ * pool == NULL starts a dedicated assist thread for this connection.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL argument, no socket BIO, a QUIC
+ *          listener or stream object), TICKLESS_ERR_BUSY (|ssl| already
+ *          belongs to a tickless connection), TICKLESS_ERR_UNSUPPORTED (QUIC
+ *          with an OpenSSL that has no QUIC), TICKLESS_ERR_NOMEM,
+ *          TICKLESS_ERR_SYS (epoll, eventfd or thread creation failed)
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: on success takes |ssl| (freed by tickless_conn_close()); on
+ *            failure |ssl| remains the caller's, unchanged. The socket is
+ *            closed with the SSL object only if its BIO owns it (BIO_CLOSE).
+ */
+TICKLESS_EXPORT int tickless_conn_new(SSL *ssl, tickless_pool *pool,
+                                      tickless_conn **out);
+
+/*
+ * tickless_conn_handshake() completes the TLS/DTLS/QUIC handshake, as client
+ * or server according to the SSL object's state. Returns at once if it is
+ * already complete.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID | TICKLESS_ERR_TIMEOUT |
+ *          TICKLESS_ERR_CLOSED | TICKLESS_ERR_PEER | TICKLESS_ERR_SSL |
+ *          TICKLESS_ERR_SYS
+ * Thread-safety: any thread
+ * Blocks: until the handshake completes or fails, |timeout_ms|, or
+ *         tickless_conn_close()
+ * Ownership: none
+ */
+TICKLESS_EXPORT int tickless_conn_handshake(tickless_conn *c, int timeout_ms);
+
+/*
+ * tickless_conn_read() reads up to |len| bytes of application data. It
+ * returns as soon as at least one byte is available, like recv(2). It
+ * completes the handshake first if needed.
+ *
+ * Returns: 0 with *nread > 0, or TICKLESS_ERR_EOF with *nread == 0 when the
+ *          peer has finished sending (close_notify, QUIC stream FIN), or
+ *          TICKLESS_ERR_INVALID (NULL |c|, |buf| or |nread|, |len| == 0, bad
+ *          timeout) | TICKLESS_ERR_TIMEOUT | TICKLESS_ERR_CLOSED |
+ *          TICKLESS_ERR_PEER | TICKLESS_ERR_SSL | TICKLESS_ERR_SYS
+ * Thread-safety: any thread; concurrent readers each get distinct bytes
+ * Blocks: until data, EOF, an error, |timeout_ms|, or tickless_conn_close()
+ * Ownership: none; *nread is always written when |nread| is not NULL
+ */
+TICKLESS_EXPORT int tickless_conn_read(tickless_conn *c, void *buf, size_t len,
+                                       size_t *nread, int timeout_ms);
+
+/*
+ * tickless_conn_write() hands all |len| bytes to OpenSSL. For QUIC and TLS
+ * this means they are queued for reliable delivery; for DTLS each record is
+ * one datagram of at most the path's data MTU, and datagrams can be lost, as
+ * DTLS allows. It completes the handshake first if needed.
+ *
+ * Returns: 0 with *nwritten == len, or TICKLESS_ERR_INVALID |
+ *          TICKLESS_ERR_TIMEOUT (with *nwritten < len: the bytes accepted so
+ *          far) | TICKLESS_ERR_CLOSED | TICKLESS_ERR_PEER | TICKLESS_ERR_SSL
+ *          | TICKLESS_ERR_SYS
+ * Thread-safety: any thread; concurrent writers' chunks may interleave
+ * Blocks: until every byte is accepted, an error, |timeout_ms|, or
+ *         tickless_conn_close()
+ * Ownership: none; |buf| may be reused when the call returns
+ */
+TICKLESS_EXPORT int tickless_conn_write(tickless_conn *c, const void *buf,
+                                        size_t len, size_t *nwritten,
+                                        int timeout_ms);
+
+/*
+ * tickless_conn_shutdown() closes the connection gracefully. QUIC: the
+ * default stream is concluded, its data flushed and acknowledged, and a
+ * CONNECTION_CLOSE is sent; the call returns when the connection has
+ * terminated. TLS/DTLS: a close_notify alert is sent; the peer's close_notify
+ * is not awaited (read until TICKLESS_ERR_EOF first if you need it).
+ * Afterwards the connection is closed for writing: reads may still return
+ * buffered data, writes return TICKLESS_ERR_CLOSED.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID | TICKLESS_ERR_TIMEOUT |
+ *          TICKLESS_ERR_CLOSED | TICKLESS_ERR_PEER | TICKLESS_ERR_SSL |
+ *          TICKLESS_ERR_SYS
+ * Thread-safety: any thread
+ * Blocks: until the shutdown completes, |timeout_ms|, or
+ *         tickless_conn_close()
+ * Ownership: none; call tickless_conn_close() afterwards to free
+ */
+TICKLESS_EXPORT int tickless_conn_shutdown(tickless_conn *c, int timeout_ms);
+
+/*
+ * tickless_conn_close() abandons the connection: every call blocked on it
+ * returns TICKLESS_ERR_CLOSED promptly, the assist forgets it, and the SSL
+ * object is freed once the last of those calls has returned. No
+ * close_notify or CONNECTION_CLOSE is awaited: call tickless_conn_shutdown()
+ * first for a graceful close. |c| must not be passed to any function that
+ * starts after tickless_conn_close() has returned. NULL is ignored.
+ *
+ * Returns: nothing
+ * Thread-safety: any thread, once per connection
+ * Blocks: only until the assist has let go of the connection (a dedicated
+ *         assist thread is joined); never on blocked application calls
+ * Ownership: releases |c| and the SSL object it owns
+ */
+TICKLESS_EXPORT void tickless_conn_close(tickless_conn *c);
+
+/*
+ * tickless_conn_lock() gives the calling thread exclusive use of the SSL
+ * object for any SSL_* call (SSL_get_peer_certificate, SSL_set_..., even
+ * SSL_read_ex). The assist does not tick the connection meanwhile; keep the
+ * section short. tickless_conn_unlock() ends it, after which the assist
+ * re-reads the deadline and socket interest and blocked callers retry.
+ * Do not free the SSL object or change its BIO.
+ *
+ * Returns: the SSL object, or NULL if |c| is NULL, closed, or already locked
+ *          by the calling thread
+ * Thread-safety: any thread
+ * Blocks: until no other thread is inside an OpenSSL call on |c| (short)
+ * Ownership: the SSL object stays owned by |c| (a get0)
+ */
+TICKLESS_EXPORT SSL *tickless_conn_lock(tickless_conn *c);
+
+/*
+ * tickless_conn_unlock() ends a tickless_conn_lock() section. It must be
+ * called by the thread that locked.
+ *
+ * Returns: nothing
+ * Thread-safety: the locking thread only (unchecked beyond what the mutex
+ *                reports)
+ * Blocks: no
+ * Ownership: none
+ */
+TICKLESS_EXPORT void tickless_conn_unlock(tickless_conn *c);
+
+/*
+ * tickless_stats: what the assist did for one connection. Initialise the
+ * struct with TICKLESS_STATS_INIT (or set .size = sizeof(tickless_stats))
+ * before passing it: the library fills only the fields that fit in .size, so
+ * new fields can be added without breaking programs built against an older
+ * header.
+ */
+typedef struct tickless_stats {
+    size_t size;            /* set by the caller: sizeof(tickless_stats) */
+    uint64_t ticks;         /* handle-events calls made by the assist */
+    uint64_t timer_ticks;   /* ... of which because a deadline came due */
+    uint64_t io_ticks;      /* ... of which because the socket was ready */
+    uint64_t wakeups;       /* times another thread woke the assist because
+                               this connection's deadline moved earlier */
+    uint64_t lateness_p50_ns; /* time from a deadline to the handle-events */
+    uint64_t lateness_p99_ns; /* call it caused, over all timer ticks so far */
+    uint64_t lateness_max_ns;
+    uint64_t deadline_ns;   /* next deadline, CLOCK_MONOTONIC ns; UINT64_MAX:
+                               none */
+    uint64_t assist_cpu_ns; /* CPU time of the assist thread (dedicated mode:
+                               this connection's own thread; pool: the
+                               connection's pool thread, shared) */
+    uint64_t waiters;       /* application threads blocked on it right now */
+} tickless_stats;
+
+#define TICKLESS_STATS_INIT                                                    \
+    { sizeof(tickless_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/*
+ * tickless_conn_stats() copies the connection's counters into |out|.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL argument, or out->size smaller
+ *          than the first field)
+ * Thread-safety: any thread
+ * Blocks: briefly, on the connection mutex
+ * Ownership: none
+ */
+TICKLESS_EXPORT int tickless_conn_stats(tickless_conn *c, tickless_stats *out);
+
+/* tickless_error_info: the details of a connection's last failure. */
+typedef struct tickless_error_info {
+    size_t size;                 /* set by the caller */
+    int code;                    /* TICKLESS_ERR_*, 0 if none */
+    int ssl_error;               /* SSL_get_error() value, 0 if none */
+    unsigned long openssl_error; /* ERR_peek_last_error() code, 0 if none */
+    int sys_errno;               /* errno, 0 if none */
+    uint64_t quic_error_code;    /* QUIC CONNECTION_CLOSE code, if any */
+    char message[256];           /* human-readable, NUL-terminated */
+} tickless_error_info;
+
+#define TICKLESS_ERROR_INFO_INIT                                               \
+    { sizeof(tickless_error_info), 0, 0, 0, 0, 0, { 0 } }
+
+/*
+ * tickless_conn_error() describes the error that ended the connection, or
+ * the most recent error any call on it returned, captured on whatever thread
+ * saw it (application or assist).
+ *
+ * Returns: 0 (out->code is 0 if nothing failed yet), or TICKLESS_ERR_INVALID
+ * Thread-safety: any thread
+ * Blocks: briefly, on the connection mutex
+ * Ownership: none
+ */
+TICKLESS_EXPORT int tickless_conn_error(tickless_conn *c,
+                                        tickless_error_info *out);
+
+/* Feature bits for tickless_features(). */
+#define TICKLESS_FEATURE_QUIC 0x1u        /* QUIC client connections */
+#define TICKLESS_FEATURE_QUIC_SERVER 0x2u /* QUIC listener (OpenSSL >= 3.5) */
+#define TICKLESS_FEATURE_HANDLE_EVENTS 0x4u /* SSL_handle_events (>= 3.2) */
+
+/*
+ * tickless_features() says what this build of tickless supports, which
+ * depends on the OpenSSL it was built against.
+ *
+ * Returns: a mask of TICKLESS_FEATURE_* bits
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: none
+ */
+TICKLESS_EXPORT unsigned tickless_features(void);
+
+/*
+ * tickless_strerror() and tickless_err_name() describe an error code: "timed
+ * out" and "TICKLESS_ERR_TIMEOUT" for TICKLESS_ERR_TIMEOUT.
+ *
+ * Returns: a static string; "unknown error" / "TICKLESS_ERR_UNKNOWN" for
+ *          codes this version does not know
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: static storage; never free it
+ */
+TICKLESS_EXPORT const char *tickless_strerror(int err);
+TICKLESS_EXPORT const char *tickless_err_name(int err);
+
+/*
+ * tickless_version() returns TICKLESS_VERSION_NUMBER of the library that is
+ * actually loaded (compare it with the header's to detect a mismatch).
+ *
+ * Returns: (major << 16) | (minor << 8) | patch
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: none
+ */
+TICKLESS_EXPORT unsigned tickless_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TICKLESS_TICKLESS_H */
