@@ -1,0 +1,167 @@
+/*
+ * blocking_client: the smallest real tickless program. It connects to a
+ * QUIC, DTLS or TLS server, sends one line, prints what comes back, and
+ * closes -- with plain blocking calls, while a tickless assist thread keeps
+ * the connection's timers running behind its back.
+ *
+ *   blocking_client quic|dtls|tls HOST PORT [ALPN] [MESSAGE]
+ *
+ * Certificates are verified against the system store unless
+ * TICKLESS_EXAMPLE_CAFILE names a PEM file to trust instead.
+ */
+#define _POSIX_C_SOURCE 200809L /* getaddrinfo() under -std=c11 */
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <tickless/tickless.h>
+
+static int connect_socket(const char *host, const char *port, int type)
+{
+    struct addrinfo hints, *res, *ai;
+    int fd = -1;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = type;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static SSL *make_ssl(const char *proto, const char *host, int fd,
+                     const char *alpn)
+{
+    const SSL_METHOD *method;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    const char *cafile = getenv("TICKLESS_EXAMPLE_CAFILE");
+
+    if (strcmp(proto, "tls") == 0) {
+        method = TLS_client_method();
+    } else if (strcmp(proto, "dtls") == 0) {
+        method = DTLS_client_method();
+    } else {
+#if OPENSSL_VERSION_NUMBER >= 0x30200000L && !defined(OPENSSL_NO_QUIC)
+        method = OSSL_QUIC_client_method();
+#else
+        fprintf(stderr, "this OpenSSL has no QUIC\n");
+        return NULL;
+#endif
+    }
+    ctx = SSL_CTX_new(method);
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (cafile != NULL ? !SSL_CTX_load_verify_file(ctx, cafile)
+                       : !SSL_CTX_set_default_verify_paths(ctx)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL object holds its own reference */
+    if (ssl == NULL)
+        return NULL;
+    if (strcmp(proto, "tls") == 0) {
+        SSL_set_fd(ssl, fd);
+    } else {
+        BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
+
+        if (bio == NULL) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        SSL_set_bio(ssl, bio, bio);
+    }
+    SSL_set_tlsext_host_name(ssl, host);
+    SSL_set1_host(ssl, host);
+    if (alpn != NULL && alpn[0] != '\0') {
+        unsigned char wire[256];
+        size_t len = strlen(alpn);
+
+        if (len > 255) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        wire[0] = (unsigned char)len;
+        memcpy(wire + 1, alpn, len);
+        SSL_set_alpn_protos(ssl, wire, (unsigned)len + 1);
+    }
+    SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+int main(int argc, char **argv)
+{
+    const char *proto, *host, *port, *alpn, *message;
+    tickless_conn *conn;
+    char reply[4096];
+    size_t n;
+    SSL *ssl;
+    int fd, rc;
+
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s quic|dtls|tls HOST PORT [ALPN] [MESSAGE]\n",
+                argv[0]);
+        return 2;
+    }
+    proto = argv[1];
+    host = argv[2];
+    port = argv[3];
+    alpn = argc > 4 ? argv[4] : NULL;
+    message = argc > 5 ? argv[5] : "hello from tickless\n";
+
+    fd = connect_socket(host, port,
+                        strcmp(proto, "tls") == 0 ? SOCK_STREAM : SOCK_DGRAM);
+    if (fd < 0) {
+        perror("connect");
+        return 1;
+    }
+    ssl = make_ssl(proto, host, fd, alpn);
+    if (ssl == NULL) {
+        ERR_print_errors_fp(stderr);
+        close(fd);
+        return 1;
+    }
+
+    /* From here on the SSL object is tickless's, and so are its timers. */
+    rc = tickless_conn_new(ssl, NULL, &conn);
+    if (rc != 0) {
+        fprintf(stderr, "tickless_conn_new: %s\n", tickless_strerror(rc));
+        SSL_free(ssl);
+        return 1;
+    }
+    rc = tickless_conn_handshake(conn, 10000);
+    if (rc == 0)
+        rc = tickless_conn_write(conn, message, strlen(message), &n, 10000);
+    if (rc == 0)
+        rc = tickless_conn_read(conn, reply, sizeof(reply), &n, 10000);
+    if (rc == 0)
+        printf("%.*s", (int)n, reply);
+    if (rc != 0 && rc != TICKLESS_ERR_EOF) {
+        tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+
+        tickless_conn_error(conn, &info);
+        fprintf(stderr, "%s: %s\n", tickless_err_name(rc),
+                info.message[0] ? info.message : tickless_strerror(rc));
+    }
+    tickless_conn_shutdown(conn, 2000);
+    tickless_conn_close(conn);
+    return rc == 0 || rc == TICKLESS_ERR_EOF ? 0 : 1;
+}

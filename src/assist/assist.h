@@ -1,0 +1,29 @@
+/* The interface between the core and whoever ticks a connection. The core
+ * calls these; src/assist/ decides whether a dedicated thread or a pool shard
+ * does the work. */
+#ifndef TICKLESS_ASSIST_ASSIST_H
+#define TICKLESS_ASSIST_ASSIST_H
+
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* Gives |c| an assist: a dedicated thread (pool == NULL) or a pool shard.
+ * Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS. */
+int assist_attach(tickless_conn *c, tickless_pool *pool);
+
+/* Tells the assist the connection's deadline and socket interest, waking it
+ * when the deadline moved earlier than the one it sleeps on. Caller holds
+ * c->mu (unchecked); a detached connection is ignored. */
+void assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest);
+
+/* Forgets |c|: after it returns the assist starts no new tick of |c| (a tick
+ * already under way holds its own reference and skips a closed connection).
+ * A dedicated thread is stopped and joined. Caller holds no lock and has
+ * already marked c->closed. */
+void assist_detach(tickless_conn *c);
+
+/* CPU time consumed so far by the thread that ticks |c|. Caller holds c->mu. */
+uint64_t assist_cpu_ns(tickless_conn *c);
+
+#endif

@@ -1,0 +1,25 @@
+/* A dedicated assist: one thread running one shard for one connection. */
+#ifndef TICKLESS_ASSIST_DEDICATED_H
+#define TICKLESS_ASSIST_DEDICATED_H
+
+#include <pthread.h>
+
+#include "assist/shard.h"
+
+typedef struct dedicated {
+    shard shard;
+    pthread_t thread;
+} dedicated;
+
+/* Starts a thread for |c|. Returns 0, TICKLESS_ERR_NOMEM or
+ * TICKLESS_ERR_SYS. */
+int dedicated_start(tickless_conn *c);
+
+/* Detaches |c|, stops and joins the thread, frees everything. Must not be
+ * called from the assist thread itself. */
+void dedicated_stop(dedicated *d, tickless_conn *c);
+
+/* CPU time of the thread so far. */
+uint64_t dedicated_cpu_ns(dedicated *d);
+
+#endif

@@ -1,0 +1,17 @@
+/* Sleeping on an epoll set with a nanosecond timeout. */
+#ifndef TICKLESS_ASSIST_POLLER_H
+#define TICKLESS_ASSIST_POLLER_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+/* Waits for events on |epfd| for at most |timeout_ns| (CLOCK_NEVER: without
+ * limit). Uses epoll_pwait2() (Linux >= 5.11) so that a deadline 300 us away
+ * is not rounded to a millisecond; on older kernels it falls back to
+ * epoll_wait() with the timeout rounded *up*, so it is never early.
+ * Returns the number of events, 0 on timeout, or -1 with errno (EINTR is
+ * retried by the caller's loop, not here). */
+int poller_wait(int epfd, struct epoll_event *events, int max,
+                uint64_t timeout_ns);
+
+#endif

@@ -1,0 +1,317 @@
+#include "assist/shard.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "assist/poller.h"
+#include "core/alloc.h"
+
+#define WAKE_TOKEN UINT64_MAX
+#define NO_SLOT UINT32_MAX
+
+/* The shard whose batch this thread is running, if any: a connection that
+ * re-arms from inside its own tick must not wake the runner, which is awake
+ * and will read the heap again before it sleeps. */
+static _Thread_local shard *running_shard;
+
+static tickless_conn *conn_of_timer(heap_node *n)
+{
+    return (tickless_conn *)((char *)n - offsetof(tickless_conn, link.timer));
+}
+
+static uint64_t slot_token(const shard *s, uint32_t slot)
+{
+    return ((uint64_t)s->slots[slot].gen << 32) | slot;
+}
+
+int shard_init(shard *s)
+{
+    struct epoll_event ev;
+
+    memset(s, 0, sizeof(*s));
+    s->now = clock_now_ns;
+    s->free_head = NO_SLOT;
+    s->epfd = -1;
+    s->wakefd = -1;
+    heap_init(&s->timers);
+    atomic_init(&s->stopping, 0);
+    if (pthread_mutex_init(&s->mu, NULL) != 0)
+        return TICKLESS_ERR_NOMEM;
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0)
+        goto fail;
+    s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->wakefd < 0)
+        goto fail;
+    ev.events = EPOLLIN;
+    ev.data.u64 = WAKE_TOKEN;
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) != 0)
+        goto fail;
+    return 0;
+
+fail:
+    shard_destroy(s);
+    return TICKLESS_ERR_SYS;
+}
+
+void shard_destroy(shard *s)
+{
+    if (s->wakefd >= 0)
+        close(s->wakefd);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    s->wakefd = s->epfd = -1;
+    heap_destroy(&s->timers);
+    tickless_free(s->slots);
+    tickless_free(s->work);
+    s->slots = NULL;
+    s->work = NULL;
+    pthread_mutex_destroy(&s->mu);
+}
+
+static int slots_grow(shard *s)
+{
+    uint32_t cap = s->slots_cap ? s->slots_cap * 2 : 16;
+    shard_slot *slots = tickless_realloc(s->slots, cap * sizeof(*slots));
+
+    if (slots == NULL)
+        return TICKLESS_ERR_NOMEM;
+    s->slots = slots;
+    s->slots_cap = cap;
+    return 0;
+}
+
+/* Makes sure a batch can hold every connection, so collecting never
+ * allocates. Runner-owned, but only grown here under mu by attach, while
+ * the runner (which also takes mu to collect) cannot be using it. */
+static int work_reserve(shard *s, size_t n)
+{
+    tickless_conn **w;
+    size_t cap = s->work_cap ? s->work_cap : 16;
+
+    while (cap < n)
+        cap *= 2;
+    if (cap == s->work_cap)
+        return 0;
+    w = tickless_realloc(s->work, cap * sizeof(*w));
+    if (w == NULL)
+        return TICKLESS_ERR_NOMEM;
+    s->work = w;
+    s->work_cap = cap;
+    return 0;
+}
+
+int shard_attach(shard *s, tickless_conn *c)
+{
+    uint32_t slot;
+    int rc;
+
+    pthread_mutex_lock(&s->mu);
+    /* Reserve everything up front: a deadline update must never fail for
+     * want of memory, or a timer would be silently lost. */
+    rc = work_reserve(s, (size_t)s->nconns + 1);
+    if (rc == 0)
+        rc = heap_reserve(&s->timers, (size_t)s->nconns + 1);
+    if (rc == 0 && s->free_head == NO_SLOT && s->nslots == s->slots_cap)
+        rc = slots_grow(s);
+    if (rc != 0) {
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+    }
+    if (s->free_head != NO_SLOT) {
+        slot = s->free_head;
+        s->free_head = s->slots[slot].next_free;
+    } else {
+        slot = s->nslots++;
+        s->slots[slot].gen = 0;
+    }
+    s->slots[slot].gen++;
+    s->slots[slot].conn = c;
+    s->nconns++;
+    c->link.slot = slot;
+    c->link.interest = 0; /* registered with epoll only when nonzero */
+    c->link.shard = s;
+    conn_ref(c);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* Brings epoll in line with |interest|. A connection with no interest is
+ * removed from the set altogether: epoll reports EPOLLHUP and EPOLLERR even
+ * for an empty mask, and a reset socket would make the runner spin. */
+static void set_interest(shard *s, tickless_conn *c, unsigned interest)
+{
+    struct epoll_event ev;
+    int op;
+
+    if (interest == c->link.interest)
+        return;
+    ev.events = ((interest & IO_READ) ? EPOLLIN : 0)
+                | ((interest & IO_WRITE) ? EPOLLOUT : 0);
+    ev.data.u64 = slot_token(s, c->link.slot);
+    if (interest == 0)
+        op = EPOLL_CTL_DEL;
+    else if (c->link.interest == 0)
+        op = EPOLL_CTL_ADD;
+    else
+        op = EPOLL_CTL_MOD;
+    /* Cannot fail for a valid open socket short of ENOMEM; if it does, the
+     * old registration stays and the deadline still guarantees progress. */
+    if (epoll_ctl(s->epfd, op, c->fd, &ev) == 0)
+        c->link.interest = interest;
+}
+
+void shard_detach(shard *s, tickless_conn *c)
+{
+    uint32_t slot;
+
+    pthread_mutex_lock(&s->mu);
+    slot = c->link.slot;
+    heap_remove(&s->timers, &c->link.timer);
+    set_interest(s, c, 0);
+    s->slots[slot].conn = NULL;
+    s->slots[slot].gen++; /* events already collected for it go stale */
+    s->slots[slot].next_free = s->free_head;
+    s->free_head = slot;
+    s->nconns--;
+    pthread_mutex_unlock(&s->mu);
+    conn_unref(c);
+}
+
+static void wake_locked(shard *s)
+{
+    uint64_t one = 1;
+
+    if (s->wake_pending)
+        return; /* wake-ups coalesce until the runner drains the eventfd */
+    s->wake_pending = 1;
+    while (write(s->wakefd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+void shard_wake(shard *s)
+{
+    pthread_mutex_lock(&s->mu);
+    wake_locked(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
+                unsigned interest)
+{
+    pthread_mutex_lock(&s->mu);
+    if (deadline_ns == CLOCK_NEVER)
+        heap_remove(&s->timers, &c->link.timer);
+    else
+        (void)heap_update(&s->timers, &c->link.timer, deadline_ns);
+    set_interest(s, c, interest);
+    /* Only a deadline earlier than the runner's own wake-up time needs it
+     * woken; interest changes reach a sleeping epoll_wait() by themselves. */
+    if (deadline_ns < s->sleep_until && running_shard != s) {
+        if (!s->wake_pending)
+            c->wakeups++;
+        wake_locked(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Adds |c| to this batch's work list once, accumulating why. */
+static void collect(shard *s, size_t *n, tickless_conn *c, unsigned reason,
+                    uint64_t due_ns)
+{
+    if (c->link.batch != s->batch) {
+        c->link.batch = s->batch;
+        c->link.reasons = 0;
+        c->link.due_ns = CLOCK_NEVER;
+        conn_ref(c); /* keeps it alive through a concurrent close */
+        s->work[(*n)++] = c;
+    }
+    c->link.reasons |= reason;
+    if (due_ns < c->link.due_ns)
+        c->link.due_ns = due_ns;
+}
+
+static void drain_wakefd(shard *s)
+{
+    uint64_t v;
+
+    while (read(s->wakefd, &v, sizeof(v)) < 0 && errno == EINTR)
+        ;
+    s->wake_pending = 0;
+}
+
+/* The connection's mutex was busy (an application holds it, typically
+ * through tickless_conn_lock()). Take it out of epoll so its readiness
+ * cannot make the runner spin, and flag it: whoever releases the mutex next
+ * re-publishes deadline and interest (conn_unlock_mu()). */
+static void defer(shard *s, tickless_conn *c)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->slots[c->link.slot].conn == c)
+        set_interest(s, c, 0);
+    atomic_store(&c->link.deferred, 1);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int shard_run_once(shard *s, uint64_t max_wait_ns)
+{
+    heap_node *top;
+    uint64_t now, timeout;
+    size_t n = 0, i;
+    int nev, e;
+
+    pthread_mutex_lock(&s->mu);
+    now = s->now();
+    top = heap_top(&s->timers);
+    timeout = top == NULL ? CLOCK_NEVER : top->key <= now ? 0 : top->key - now;
+    if (max_wait_ns < timeout)
+        timeout = max_wait_ns;
+    s->sleep_until = timeout == 0 ? 0 : clock_add(now, timeout);
+    pthread_mutex_unlock(&s->mu);
+
+    nev = poller_wait(s->epfd, s->events, SHARD_MAX_EVENTS, timeout);
+    if (nev < 0 && errno != EINTR)
+        return TICKLESS_ERR_SYS;
+
+    pthread_mutex_lock(&s->mu);
+    s->sleep_until = 0;
+    s->batch++;
+    now = s->now();
+    for (e = 0; e < nev; e++) {
+        uint64_t token = s->events[e].data.u64;
+        uint32_t slot = (uint32_t)token;
+
+        if (token == WAKE_TOKEN) {
+            drain_wakefd(s);
+            continue;
+        }
+        if (slot < s->nslots && s->slots[slot].conn != NULL
+            && s->slots[slot].gen == (uint32_t)(token >> 32))
+            collect(s, &n, s->slots[slot].conn, TICK_IO, CLOCK_NEVER);
+    }
+    while ((top = heap_top(&s->timers)) != NULL && top->key <= now) {
+        uint64_t due = top->key;
+
+        heap_remove(&s->timers, top);
+        collect(s, &n, conn_of_timer(top), TICK_TIMER, due);
+    }
+    pthread_mutex_unlock(&s->mu);
+
+    running_shard = s;
+    for (i = 0; i < n; i++) {
+        tickless_conn *c = s->work[i];
+
+        if (conn_tick(c, c->link.reasons, c->link.due_ns) == TICKLESS_ERR_BUSY) {
+            defer(s, c);
+            /* The holder may have let go between the two: try once more,
+             * or leave it to the holder, who now sees the flag. */
+            (void)conn_tick(c, c->link.reasons, c->link.due_ns);
+        }
+        conn_unref(c);
+    }
+    running_shard = NULL;
+    return (int)n;
+}

@@ -1,0 +1,80 @@
+/* A shard: one epoll set, one timer heap and one eventfd, serving a set of
+ * connections. Exactly one thread at a time runs it (shard_run_once()): a
+ * dedicated assist thread, a pool thread, or the application driving a pool
+ * from its own loop.
+ *
+ * Connections are known to epoll by slot number and generation, never by
+ * pointer: an event that was already collected by epoll_wait() for a
+ * connection that has since been detached finds its slot's generation
+ * changed and is dropped, so no stale pointer is ever followed. */
+#ifndef TICKLESS_ASSIST_SHARD_H
+#define TICKLESS_ASSIST_SHARD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#include "assist/heap.h"
+#include "core/clock.h"
+#include "core/core.h"
+
+#define SHARD_MAX_EVENTS 64
+
+typedef struct shard_slot {
+    tickless_conn *conn; /* NULL when free */
+    uint32_t gen;        /* bumped on every attach and detach */
+    uint32_t next_free;  /* free-list link */
+} shard_slot;
+
+typedef struct shard {
+    pthread_mutex_t mu;
+    int epfd;
+    int wakefd;             /* eventfd: another thread wants the runner */
+    clock_fn now;           /* injectable for tests */
+
+    /* Guarded by mu. */
+    heap timers;            /* connections with a deadline, earliest first */
+    shard_slot *slots;
+    uint32_t nslots;        /* slots in use or on the free list */
+    uint32_t slots_cap;
+    uint32_t free_head;     /* UINT32_MAX: none */
+    uint32_t nconns;
+    uint64_t sleep_until;   /* when the runner wakes by itself; 0 while it is
+                               awake (it re-reads the heap before sleeping) */
+    int wake_pending;       /* eventfd written and not yet drained */
+
+    atomic_int stopping;
+    uint64_t cpu_ns_at_exit; /* set by a runner thread that has finished */
+
+    /* Owned by the runner. */
+    uint64_t batch;
+    tickless_conn **work;
+    size_t work_cap;
+    struct epoll_event events[SHARD_MAX_EVENTS];
+} shard;
+
+/* Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS (epoll/eventfd). */
+int shard_init(shard *s);
+/* Caller guarantees no runner and no connections remain. */
+void shard_destroy(shard *s);
+
+/* Adds |c| (takes a reference). Sets c->link.shard. Caller holds no lock. */
+int shard_attach(shard *s, tickless_conn *c);
+/* Removes |c| and drops the shard's reference. Caller holds no lock. */
+void shard_detach(shard *s, tickless_conn *c);
+
+/* Publishes |c|'s deadline and interest (see assist_sync()). Caller holds
+ * c->mu. */
+void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
+                unsigned interest);
+
+/* Wakes the runner unconditionally (used to stop it). */
+void shard_wake(shard *s);
+
+/* One iteration: sleep until the earliest deadline, readiness, a wake-up or
+ * |max_wait_ns|, then tick everything that is due or ready. Returns the
+ * number of connections ticked, or TICKLESS_ERR_SYS. */
+int shard_run_once(shard *s, uint64_t max_wait_ns);
+
+#endif

@@ -1,0 +1,25 @@
+#include "core/clock.h"
+
+uint64_t clock_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t clock_deadline_after_ms(int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return CLOCK_NEVER;
+    return clock_add(clock_now_ns(), (uint64_t)timeout_ms * NS_PER_MS);
+}
+
+struct timespec clock_to_timespec(uint64_t ns)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)(ns / NS_PER_SEC);
+    ts.tv_nsec = (long)(ns % NS_PER_SEC);
+    return ts;
+}

@@ -1,0 +1,185 @@
+/* Turning OpenSSL's verdicts into tickless error codes, and keeping the
+ * details with the connection so that any thread can read them. */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+void conn_set_error(tickless_conn *c, int code, int ssl_error,
+                    const char *message)
+{
+    c->err.code = code;
+    c->err.ssl_error = ssl_error;
+    c->err.openssl_error = 0;
+    c->err.sys_errno = 0;
+    snprintf(c->err.message, sizeof(c->err.message), "%s",
+             message != NULL ? message : tickless_strerror(code));
+}
+
+/* Copies the newest entry of this thread's OpenSSL error queue into c->err
+ * and empties the queue, so that it neither leaks into the next call on this
+ * thread nor is lost to the thread that will report it. */
+static void capture_queue(tickless_conn *c)
+{
+    unsigned long e = ERR_peek_last_error();
+
+    if (e != 0) {
+        c->err.openssl_error = e;
+        ERR_error_string_n(e, c->err.message, sizeof(c->err.message));
+    }
+    ERR_clear_error();
+}
+
+static int is_peer_errno(int e)
+{
+    return e == ECONNRESET || e == EPIPE || e == ECONNREFUSED
+           || e == ECONNABORTED || e == ENOTCONN || e == EHOSTUNREACH
+           || e == ENETUNREACH;
+}
+
+#ifdef TICKLESS_HAVE_QUIC
+# ifndef OSSL_QUIC_LOCAL_ERR_IDLE_TIMEOUT
+#  define OSSL_QUIC_LOCAL_ERR_IDLE_TIMEOUT UINT64_MAX
+# endif
+/* A QUIC connection that has terminated. Returns 0 if it has not, else:
+ * CLOSED after our own shutdown; PEER when the peer closed it or it was lost
+ * (the idle timeout, which OpenSSL records as a local close); SSL for a
+ * local failure such as a certificate that did not verify. */
+static int quic_termination(tickless_conn *c)
+{
+    SSL_CONN_CLOSE_INFO info;
+    int local;
+
+    if (!SSL_get_conn_close_info(c->ssl, &info, sizeof(info)))
+        return 0;
+    local = (info.flags & SSL_CONN_CLOSE_FLAG_LOCAL) != 0;
+    c->err.quic_error_code = info.error_code;
+    if (local && info.error_code == OSSL_QUIC_LOCAL_ERR_IDLE_TIMEOUT) {
+        snprintf(c->err.message, sizeof(c->err.message),
+                 "QUIC idle timeout: no packet from the peer in time");
+        return TICKLESS_ERR_PEER;
+    }
+    if (c->err.openssl_error == 0 || !local)
+        snprintf(c->err.message, sizeof(c->err.message),
+                 "QUIC connection closed by %s (%s error 0x%llx%s%.*s)",
+                 local ? "us" : "the peer",
+                 (info.flags & SSL_CONN_CLOSE_FLAG_TRANSPORT) ? "transport"
+                                                             : "application",
+                 (unsigned long long)info.error_code,
+                 info.reason_len > 0 ? ": " : "",
+                 (int)(info.reason != NULL ? info.reason_len : 0),
+                 info.reason != NULL ? info.reason : "");
+    if (!local)
+        return TICKLESS_ERR_PEER;
+    return c->shutting_down ? TICKLESS_ERR_CLOSED : TICKLESS_ERR_SSL;
+}
+#endif
+
+/* An SSL_R_* reason at or above SSL_AD_REASON_OFFSET is an alert the peer
+ * sent us: the peer ended the connection, not a local failure. */
+static int is_peer_alert(unsigned long e)
+{
+    return ERR_GET_LIB(e) == ERR_LIB_SSL
+           && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
+}
+
+int conn_ssl_result(tickless_conn *c, int ret)
+{
+    int saved_errno = errno;
+    int ssl_error = SSL_get_error(c->ssl, ret);
+    unsigned long e;
+    int code;
+
+    switch (ssl_error) {
+    case SSL_ERROR_WANT_READ:
+        return (int)IO_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return (int)IO_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        c->read_eof = 1;
+        return TICKLESS_ERR_EOF;
+    default:
+        break;
+    }
+
+    /* This thread's queue has the details, unless the failure happened
+     * inside the assist's tick: then conn_capture_assist_error() already
+     * stored them and they are kept. */
+    e = ERR_peek_last_error();
+    c->err.ssl_error = ssl_error;
+    c->err.sys_errno = 0;
+    if (e != 0) {
+        c->err.openssl_error = 0;
+        c->err.message[0] = '\0';
+    }
+
+    if (ssl_error == SSL_ERROR_SYSCALL) {
+        if (e == 0 && saved_errno != 0 && !is_peer_errno(saved_errno)) {
+            code = TICKLESS_ERR_SYS;
+            c->err.sys_errno = saved_errno;
+            snprintf(c->err.message, sizeof(c->err.message), "%s",
+                     strerror(saved_errno));
+        } else {
+            /* No errno, or a reset: the transport went away under us. */
+            code = TICKLESS_ERR_PEER;
+            c->err.sys_errno = saved_errno;
+            snprintf(c->err.message, sizeof(c->err.message), "%s",
+                     saved_errno != 0 ? strerror(saved_errno)
+                                      : "unexpected EOF from the peer");
+        }
+        capture_queue(c);
+    } else {
+        code = TICKLESS_ERR_SSL;
+        if (is_peer_alert(e)
+            || (ERR_GET_LIB(e) == ERR_LIB_SSL
+                && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+            code = TICKLESS_ERR_PEER;
+        capture_queue(c);
+#ifdef TICKLESS_HAVE_QUIC
+        if (c->proto == CONN_QUIC) {
+            int term = quic_termination(c);
+
+            if (term != 0)
+                code = term;
+        }
+#endif
+        if (c->err.message[0] == '\0' && c->err.openssl_error == 0) {
+            /* The assist may have seen the cause; keep its words. */
+            snprintf(c->err.message, sizeof(c->err.message), "%s",
+                     "OpenSSL reported a failure with no details");
+        }
+    }
+    c->err.code = code;
+    if (code != TICKLESS_ERR_CLOSED)
+        c->fatal = code;
+    return code;
+}
+
+void conn_capture_assist_error(tickless_conn *c)
+{
+    unsigned long e = ERR_peek_last_error();
+
+    if (e == 0)
+        return;
+    c->err.openssl_error = e;
+    c->err.ssl_error = SSL_ERROR_SSL;
+    ERR_error_string_n(e, c->err.message, sizeof(c->err.message));
+    ERR_clear_error();
+}
+
+int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
+{
+    size_t n;
+
+    if (c == NULL || out == NULL || out->size < sizeof(out->size) + sizeof(int))
+        return TICKLESS_ERR_INVALID;
+    n = out->size < sizeof(*out) ? out->size : sizeof(*out);
+    pthread_mutex_lock(&c->mu);
+    memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),
+           n - sizeof(out->size));
+    conn_unlock_mu(c);
+    return 0;
+}

@@ -1,0 +1,255 @@
+/* The blocking-style calls. Each one is a nonblocking OpenSSL operation run
+ * under the connection mutex, retried whenever the assist (or another
+ * caller) says something changed, until it succeeds, fails, times out or
+ * the connection is closed. No OpenSSL call here ever blocks and no thread
+ * sleeps holding the mutex. */
+#include "core/core.h"
+#include "core/sigpipe.h"
+
+#include <errno.h>
+
+#include <openssl/err.h>
+
+/* One attempt at an operation, under c->mu. Returns 0 when done, IO_READ or
+ * IO_WRITE (positive) when it must wait for the socket or the assist, or a
+ * TICKLESS_ERR_* code. */
+typedef int (*conn_op)(tickless_conn *c, void *arg);
+
+typedef struct io_args {
+    unsigned char *buf;
+    size_t len;
+    size_t done;
+} io_args;
+
+static int conn_enter(tickless_conn *c)
+{
+    int rc = pthread_mutex_lock(&c->mu);
+
+    if (rc == EDEADLK)
+        return TICKLESS_ERR_INVALID; /* inside tickless_conn_lock() */
+    if (rc != 0)
+        return TICKLESS_ERR_SYS;
+    conn_ref(c);
+    return 0;
+}
+
+static void conn_leave(tickless_conn *c)
+{
+    /* The call may have moved the deadline (a write queues data to send):
+     * tell the assist before letting go. */
+    atomic_store(&c->link.deferred, 0);
+    conn_publish(c);
+    pthread_mutex_unlock(&c->mu);
+    conn_unref(c);
+}
+
+/* Sleeps until the assist or another thread broadcasts, |deadline| passes
+ * (TICKLESS_ERR_TIMEOUT) or the connection is closed. */
+static int conn_wait(tickless_conn *c, unsigned want, uint64_t deadline)
+{
+    uint64_t gen = c->wake_gen;
+    int rc = 0;
+
+    if (c->proto != CONN_QUIC)
+        c->io_want |= want; /* QUIC's socket interest is OpenSSL's own */
+    c->waiters++;
+    atomic_store(&c->link.deferred, 0);
+    conn_publish(c);
+    while (gen == c->wake_gen && !c->closed) {
+        if (deadline == CLOCK_NEVER) {
+            pthread_cond_wait(&c->cv, &c->mu);
+        } else {
+            struct timespec ts = clock_to_timespec(deadline);
+
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) {
+                rc = TICKLESS_ERR_TIMEOUT;
+                break;
+            }
+        }
+    }
+    c->waiters--;
+    return rc;
+}
+
+static int conn_run(tickless_conn *c, int timeout_ms, conn_op op, void *arg)
+{
+    sigpipe_guard guard;
+    uint64_t deadline;
+    int timed_out = 0;
+    int rc;
+
+    if (timeout_ms < TICKLESS_FOREVER)
+        return TICKLESS_ERR_INVALID;
+    deadline = clock_deadline_after_ms(timeout_ms);
+    rc = conn_enter(c);
+    if (rc != 0)
+        return rc;
+    if (c->proto == CONN_TLS)
+        sigpipe_block(&guard); /* only stream sockets raise SIGPIPE */
+    for (;;) {
+        if (c->closed) {
+            rc = TICKLESS_ERR_CLOSED;
+            break;
+        }
+        if (c->fatal) {
+            rc = c->fatal;
+            break;
+        }
+        rc = op(c, arg);
+        if (rc <= 0)
+            break;
+        /* OpenSSL would block. A last attempt after the timeout has been
+         * made: data that arrived just in time is still returned. */
+        if (timeout_ms == 0 || timed_out) {
+            rc = TICKLESS_ERR_TIMEOUT;
+            break;
+        }
+        timed_out = conn_wait(c, (unsigned)rc, deadline) != 0;
+    }
+    if (c->proto == CONN_TLS)
+        sigpipe_restore(&guard);
+    conn_leave(c);
+    return rc;
+}
+
+static int op_handshake(tickless_conn *c, void *arg)
+{
+    int ret;
+
+    (void)arg;
+    ERR_clear_error();
+    ret = SSL_do_handshake(c->ssl);
+    if (ret == 1)
+        return 0;
+    ret = conn_ssl_result(c, ret);
+    /* A peer that closes during the handshake has not finished sending: it
+     * went away. */
+    if (ret == TICKLESS_ERR_EOF) {
+        conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
+                       "peer closed the connection during the handshake");
+        c->fatal = ret = TICKLESS_ERR_PEER;
+    }
+    return ret;
+}
+
+static int op_read(tickless_conn *c, void *arg)
+{
+    io_args *a = arg;
+    size_t n = 0;
+
+    if (c->read_eof)
+        return TICKLESS_ERR_EOF;
+    ERR_clear_error();
+    if (SSL_read_ex(c->ssl, a->buf, a->len, &n)) {
+        a->done = n;
+        return 0;
+    }
+    return conn_ssl_result(c, 0);
+}
+
+static int op_write(tickless_conn *c, void *arg)
+{
+    io_args *a = arg;
+    size_t max = ossl_max_write(c->ssl, c->proto);
+    int rc;
+
+    if (c->shutting_down)
+        return TICKLESS_ERR_CLOSED;
+    while (a->done < a->len) {
+        size_t chunk = a->len - a->done;
+        size_t n = 0;
+
+        if (chunk > max)
+            chunk = max;
+        ERR_clear_error();
+        if (SSL_write_ex(c->ssl, a->buf + a->done, chunk, &n)) {
+            a->done += n;
+            continue;
+        }
+        rc = conn_ssl_result(c, 0);
+        if (rc == TICKLESS_ERR_EOF) {
+            /* Writing on a connection the peer has torn down. */
+            c->fatal = rc = TICKLESS_ERR_PEER;
+        }
+        return rc;
+    }
+    return 0;
+}
+
+static int op_shutdown(tickless_conn *c, void *arg)
+{
+    int ret;
+
+    (void)arg;
+    ERR_clear_error();
+#ifdef TICKLESS_HAVE_QUIC
+    if (c->proto == CONN_QUIC) {
+        /* Without a FIN the peer would see the connection close under its
+         * reader instead of a clean end of stream. */
+        if (!c->shutting_down)
+            (void)SSL_stream_conclude(c->ssl, 0);
+        c->shutting_down = 1;
+        ERR_clear_error();
+        /* Nonblocking: 0 while the stream flushes and CONNECTION_CLOSE is
+         * exchanged; the assist keeps ticking and wakes us. */
+        ret = SSL_shutdown_ex(c->ssl, 0, NULL, 0);
+        if (ret == 1)
+            return 0;
+        if (ret == 0)
+            return (int)IO_READ;
+        ret = conn_ssl_result(c, ret);
+        return ret == TICKLESS_ERR_PEER ? 0 : ret; /* already gone: done */
+    }
+#endif
+    /* TLS/DTLS: 0 means our close_notify is out, which is all we wait for. */
+    c->shutting_down = 1;
+    ret = SSL_shutdown(c->ssl);
+    if (ret >= 0)
+        return 0;
+    ret = conn_ssl_result(c, ret);
+    return ret == TICKLESS_ERR_EOF ? 0 : ret;
+}
+
+int tickless_conn_handshake(tickless_conn *c, int timeout_ms)
+{
+    if (c == NULL)
+        return TICKLESS_ERR_INVALID;
+    return conn_run(c, timeout_ms, op_handshake, NULL);
+}
+
+int tickless_conn_read(tickless_conn *c, void *buf, size_t len, size_t *nread,
+                       int timeout_ms)
+{
+    io_args a = { buf, len, 0 };
+    int rc;
+
+    if (nread != NULL)
+        *nread = 0;
+    if (c == NULL || buf == NULL || nread == NULL || len == 0)
+        return TICKLESS_ERR_INVALID;
+    rc = conn_run(c, timeout_ms, op_read, &a);
+    *nread = a.done;
+    return rc;
+}
+
+int tickless_conn_write(tickless_conn *c, const void *buf, size_t len,
+                        size_t *nwritten, int timeout_ms)
+{
+    io_args a = { (unsigned char *)buf, len, 0 };
+    int rc;
+
+    if (nwritten != NULL)
+        *nwritten = 0;
+    if (c == NULL || buf == NULL || nwritten == NULL || len == 0)
+        return TICKLESS_ERR_INVALID;
+    rc = conn_run(c, timeout_ms, op_write, &a);
+    *nwritten = a.done;
+    return rc;
+}
+
+int tickless_conn_shutdown(tickless_conn *c, int timeout_ms)
+{
+    if (c == NULL)
+        return TICKLESS_ERR_INVALID;
+    return conn_run(c, timeout_ms, op_shutdown, NULL);
+}

@@ -1,0 +1,149 @@
+#include "core/ossl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include "core/clock.h"
+#include "tickless/tickless.h"
+
+/* QUIC's SSL_version() on any line, even one built without QUIC support:
+ * that is how a 3.0 build recognises a QUIC object it cannot drive. */
+#define OSSL_QUIC1_VERSION_VALUE 0xFFFFFF01u
+
+int ossl_classify(SSL *ssl, conn_proto *out)
+{
+#ifdef TICKLESS_HAVE_QUIC
+    if (SSL_is_quic(ssl)) {
+# ifdef TICKLESS_HAVE_QUIC_SERVER
+        if (SSL_is_listener(ssl))
+            return TICKLESS_ERR_INVALID;
+# endif
+        if (!SSL_is_connection(ssl))
+            return TICKLESS_ERR_INVALID; /* a stream object */
+        *out = CONN_QUIC;
+        return 0;
+    }
+#else
+    if ((unsigned)SSL_version(ssl) == OSSL_QUIC1_VERSION_VALUE)
+        return TICKLESS_ERR_UNSUPPORTED;
+#endif
+    *out = SSL_is_dtls(ssl) ? CONN_DTLS : CONN_TLS;
+    return 0;
+}
+
+int ossl_socket_fd(SSL *ssl, conn_proto proto)
+{
+    int fd = -1;
+    int type;
+    socklen_t len = sizeof(type);
+    BIO *rbio;
+
+#ifdef TICKLESS_HAVE_QUIC
+    if (proto == CONN_QUIC) {
+        BIO_POLL_DESCRIPTOR d;
+
+        if (!SSL_get_rpoll_descriptor(ssl, &d)
+            || d.type != BIO_POLL_DESCRIPTOR_TYPE_SOCK_FD)
+            return -1;
+        fd = d.value.fd;
+    }
+#endif
+    if (proto != CONN_QUIC) {
+        rbio = SSL_get_rbio(ssl);
+        if (rbio == NULL || BIO_get_fd(rbio, &fd) <= 0)
+            return -1;
+    }
+    /* BIO_get_fd() also answers for file BIOs: insist on a real socket. */
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+        return -1;
+    if (proto == CONN_TLS && type != SOCK_STREAM)
+        return -1;
+    if (proto != CONN_TLS && type != SOCK_DGRAM)
+        return -1;
+    return fd;
+}
+
+int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd)
+{
+    int flags;
+
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE
+                          | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+#ifdef TICKLESS_HAVE_QUIC
+    if (proto == CONN_QUIC) {
+        /* OpenSSL's QUIC network BIO is already nonblocking; what must be
+         * switched is the SSL object's own blocking emulation. */
+        if (!SSL_set_blocking_mode(ssl, 0))
+            return TICKLESS_ERR_SSL;
+        return 0;
+    }
+#endif
+    (void)proto;
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return TICKLESS_ERR_SYS;
+    return 0;
+}
+
+uint64_t ossl_timeout_ns(SSL *ssl, conn_proto proto)
+{
+    struct timeval tv;
+
+#ifdef TICKLESS_HAVE_HANDLE_EVENTS
+    int infinite = 1;
+
+    (void)proto;
+    if (!SSL_get_event_timeout(ssl, &tv, &infinite) || infinite)
+        return CLOCK_NEVER;
+#else
+    if (proto != CONN_DTLS || DTLSv1_get_timeout(ssl, &tv) <= 0)
+        return CLOCK_NEVER;
+#endif
+    return (uint64_t)tv.tv_sec * NS_PER_SEC + (uint64_t)tv.tv_usec * 1000u;
+}
+
+int ossl_handle_events(SSL *ssl, conn_proto proto)
+{
+#ifdef TICKLESS_HAVE_HANDLE_EVENTS
+    (void)proto;
+    return SSL_handle_events(ssl);
+#else
+    /* DTLSv1_handle_timeout(): 1 retransmitted, 0 nothing due, -1 failed. */
+    if (proto == CONN_DTLS)
+        return DTLSv1_handle_timeout(ssl) >= 0;
+    return 1;
+#endif
+}
+
+unsigned ossl_net_interest(SSL *ssl, conn_proto proto)
+{
+    unsigned want = 0;
+
+#ifdef TICKLESS_HAVE_QUIC
+    if (proto == CONN_QUIC) {
+        if (SSL_net_read_desired(ssl))
+            want |= IO_READ;
+        if (SSL_net_write_desired(ssl))
+            want |= IO_WRITE;
+    }
+#else
+    (void)ssl;
+    (void)proto;
+#endif
+    return want;
+}
+
+size_t ossl_max_write(SSL *ssl, conn_proto proto)
+{
+    size_t mtu;
+
+    if (proto != CONN_DTLS)
+        return SIZE_MAX;
+    /* A DTLS record is one datagram and OpenSSL refuses records larger
+     * than the data MTU (or 16 KiB), so tickless splits big writes. */
+    mtu = DTLS_get_data_mtu(ssl);
+    if (mtu == 0)
+        mtu = 1200;
+    return mtu < 16384 ? mtu : 16384;
+}

@@ -1,0 +1,57 @@
+/* The one place that knows which OpenSSL line tickless was built against.
+ *
+ * OpenSSL >= 3.2 has one event API for every protocol: SSL_handle_events(),
+ * SSL_get_event_timeout(), SSL_net_read_desired()/SSL_net_write_desired().
+ * On 3.0 and 3.1 only DTLS has timers (DTLSv1_get_timeout() and
+ * DTLSv1_handle_timeout()), TLS has none, and there is no QUIC. Everything
+ * else in tickless calls these wrappers and never tests a version. */
+#ifndef TICKLESS_CORE_OSSL_H
+#define TICKLESS_CORE_OSSL_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#if OPENSSL_VERSION_NUMBER >= 0x30200000L
+#define TICKLESS_HAVE_HANDLE_EVENTS 1
+#endif
+#if OPENSSL_VERSION_NUMBER >= 0x30200000L && !defined(OPENSSL_NO_QUIC)
+#define TICKLESS_HAVE_QUIC 1
+#endif
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L && !defined(OPENSSL_NO_QUIC)
+#define TICKLESS_HAVE_QUIC_SERVER 1
+#endif
+
+typedef enum conn_proto { CONN_QUIC, CONN_DTLS, CONN_TLS } conn_proto;
+
+/* Readiness interest, as bits. */
+#define IO_READ 0x1u
+#define IO_WRITE 0x2u
+
+/* Works out which protocol |ssl| speaks. Returns 0, TICKLESS_ERR_INVALID for
+ * QUIC listeners and stream objects, or TICKLESS_ERR_UNSUPPORTED for QUIC
+ * when this build has no QUIC. */
+int ossl_classify(SSL *ssl, conn_proto *out);
+
+/* The socket behind |ssl|'s read BIO, or -1 if it has none. */
+int ossl_socket_fd(SSL *ssl, conn_proto proto);
+
+/* Puts the SSL object (QUIC) or its socket (DTLS, TLS) in nonblocking mode
+ * and enables partial writes. Returns 0 or TICKLESS_ERR_SYS. */
+int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd);
+
+/* Nanoseconds until OpenSSL wants to be ticked, or CLOCK_NEVER. */
+uint64_t ossl_timeout_ns(SSL *ssl, conn_proto proto);
+
+/* Runs OpenSSL's timer and network processing. For DTLS and TLS this only
+ * fires due timers: it never reads application data off the socket. Returns
+ * 1 on success, 0 on failure (error on this thread's queue). */
+int ossl_handle_events(SSL *ssl, conn_proto proto);
+
+/* What OpenSSL itself wants from the socket (QUIC only; 0 otherwise). */
+unsigned ossl_net_interest(SSL *ssl, conn_proto proto);
+
+/* Largest application write tickless hands to one SSL_write_ex call. */
+size_t ossl_max_write(SSL *ssl, conn_proto proto);
+
+#endif

@@ -1,0 +1,90 @@
+/* The handle-events core: what the assist does to a connection, and how the
+ * connection tells the assist what to do next. */
+#include "assist/assist.h"
+#include "core/core.h"
+
+#include <errno.h>
+
+/* A timer tick that leaves the deadline already due means OpenSSL wants to
+ * be called again at once (e.g. more to send). That is normal a few times
+ * in a row; dozens of times means a deadline that does not advance, and the
+ * assist would spin. Past this many, tickless waits one millisecond. */
+#define SPIN_GUARD_TICKS 64
+#define SPIN_GUARD_NS NS_PER_MS
+
+void conn_publish(tickless_conn *c)
+{
+    uint64_t now = clock_now_ns();
+    uint64_t timeout;
+    unsigned interest;
+
+    if (c->closed || c->link.shard == NULL)
+        return;
+    if (c->fatal) {
+        /* A dead connection needs nothing more from the assist: no timer,
+         * no readiness (a QUIC socket may keep receiving stray packets). */
+        c->deadline_ns = CLOCK_NEVER;
+        assist_sync(c, CLOCK_NEVER, 0);
+        return;
+    }
+    timeout = ossl_timeout_ns(c->ssl, c->proto);
+    c->deadline_ns = clock_add(now, timeout);
+    if (timeout == 0 && c->immediate_ticks >= SPIN_GUARD_TICKS)
+        c->deadline_ns = now + SPIN_GUARD_NS;
+
+    /* QUIC: the assist reads the socket itself whenever OpenSSL wants it.
+     * DTLS/TLS: readiness only matters to a blocked caller, and the caller
+     * does the reading, so interest is armed by callers and disarmed when it
+     * fires (otherwise unread bytes in the socket would make epoll spin). */
+    interest = c->proto == CONN_QUIC ? ossl_net_interest(c->ssl, c->proto)
+                                     : c->io_want;
+    assist_sync(c, c->deadline_ns, interest);
+}
+
+int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
+{
+    int rc = pthread_mutex_trylock(&c->mu);
+
+    if (rc == EBUSY || rc == EDEADLK)
+        return TICKLESS_ERR_BUSY;
+    if (rc != 0)
+        return TICKLESS_ERR_SYS;
+    atomic_store(&c->link.deferred, 0); /* we hold it: nothing deferred */
+    if (c->closed || c->fatal) {
+        conn_publish(c); /* drops a dead connection's timer and interest */
+        pthread_mutex_unlock(&c->mu);
+        return 0;
+    }
+
+    if ((reasons & TICK_TIMER) && due_ns != CLOCK_NEVER) {
+        uint64_t tick_at = clock_now_ns();
+
+        lathist_record(&c->lateness, tick_at > due_ns ? tick_at - due_ns : 0);
+        c->timer_ticks++;
+    }
+    if (reasons & TICK_IO)
+        c->io_ticks++;
+    c->ticks++;
+
+    /* DTLS/TLS readiness is for the blocked callers, who read themselves:
+     * only QUIC (which reads the socket into its own buffers) and due timers
+     * need OpenSSL here. */
+    if (c->proto == CONN_QUIC || (reasons & TICK_TIMER)) {
+        if (!ossl_handle_events(c->ssl, c->proto))
+            conn_capture_assist_error(c);
+    }
+    if (reasons & TICK_IO)
+        c->io_want = 0; /* fired: each blocked caller re-arms what it needs */
+
+    if ((reasons & TICK_TIMER)
+        && ossl_timeout_ns(c->ssl, c->proto) == 0)
+        c->immediate_ticks++;
+    else
+        c->immediate_ticks = 0;
+
+    if (c->waiters > 0)
+        conn_broadcast(c);
+    conn_publish(c);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}

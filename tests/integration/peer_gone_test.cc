@@ -1,0 +1,112 @@
+// A peer that vanishes ends blocked calls with TICKLESS_ERR_PEER; nothing
+// hangs.
+#include "harness.h"
+
+#include <cerrno>
+#include <future>
+
+TEST(PeerGone, QuicBlackHoleEndsReadAfterIdleTimeout)
+{
+    SKIP_UNLESS_AVAILABLE(TS_QUIC);
+    ts_server *srv = StartServer(TS_QUIC);
+    ASSERT_NE(srv, nullptr);
+    ts_relay_options o = {};
+    ts_relay *relay = nullptr;
+    ASSERT_EQ(ts_relay_start(ts_server_port(srv), &o, &relay), 0);
+    tickless_conn *c = NewClient(Mode::Dedicated, TS_QUIC, ts_relay_port(relay),
+                                 [](SSL *s) { ts_quic_set_idle_timeout(s, 2000); });
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+    ASSERT_EQ(WritePattern(c, 0, 100), 0);
+    ASSERT_EQ(ReadPattern(c, 0, 100), 0);
+
+    ts_relay_set_blackhole(relay, 1);
+    uint64_t t0 = ts_now_ns();
+    char buf[64];
+    size_t n = 1;
+    int rc = tickless_conn_read(c, buf, sizeof(buf), &n, 30000);
+    double s = (ts_now_ns() - t0) / 1e9;
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    EXPECT_EQ(n, 0u);
+    // Idle timeout 2 s (OpenSSL may stretch it to 3 PTOs) plus slack.
+    EXPECT_LT(s, 10.0);
+
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(c, &info), 0);
+    EXPECT_EQ(info.code, TICKLESS_ERR_PEER);
+    EXPECT_NE(info.message[0], '\0');
+    // Sticky: every later call reports the same.
+    EXPECT_EQ(tickless_conn_write(c, "x", 1, &n, 1000), TICKLESS_ERR_PEER);
+    tickless_conn_close(c);
+    ts_relay_stop(relay);
+    ts_server_stop(srv);
+}
+
+TEST(PeerGone, TlsResetEndsBlockedReadAtOnce)
+{
+    ts_server *srv = StartServer(TS_TLS);
+    ASSERT_NE(srv, nullptr);
+    tickless_conn *c = NewClient(Mode::Dedicated, TS_TLS, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+    ASSERT_EQ(WritePattern(c, 0, 100), 0);
+    ASSERT_EQ(ReadPattern(c, 0, 100), 0);
+
+    auto blocked = std::async(std::launch::async, [c] {
+        char buf[64];
+        size_t n;
+        return tickless_conn_read(c, buf, sizeof(buf), &n, 30000);
+    });
+    ts_sleep_ms(200); // let the reader block
+    uint64_t t0 = ts_now_ns();
+    ts_server_abort_connections(srv);
+    int rc = blocked.get();
+    EXPECT_TRUE(rc == TICKLESS_ERR_PEER || rc == TICKLESS_ERR_EOF)
+        << tickless_err_name(rc);
+    EXPECT_LT((ts_now_ns() - t0) / 1e6, 2000.0);
+    tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
+TEST(PeerGone, TlsWritesAfterResetReportPeerWithoutSigpipe)
+{
+    // SIGPIPE keeps its default action here: if tickless let one through,
+    // it would kill this test process.
+    ts_server *srv = StartServer(TS_TLS);
+    ASSERT_NE(srv, nullptr);
+    tickless_conn *c = NewClient(Mode::Dedicated, TS_TLS, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+    ts_server_abort_connections(srv);
+    ts_sleep_ms(100);
+
+    int rc = 0;
+    for (int i = 0; i < 50 && rc == 0; i++)
+        rc = WritePattern(c, 0, 16384, 5000);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(c, &info), 0);
+    EXPECT_TRUE(info.sys_errno == EPIPE || info.sys_errno == ECONNRESET)
+        << info.sys_errno << " " << info.message;
+    tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
+TEST(PeerGone, DtlsHandshakeToNobodyFailsCleanly)
+{
+    // No server at all: ICMP port unreachable or silence. The handshake must
+    // end with an error or its timeout, never hang past it.
+    ts_server *srv = StartServer(TS_DTLS);
+    ASSERT_NE(srv, nullptr);
+    uint16_t port = ts_server_port(srv);
+    ts_server_stop(srv);
+    tickless_conn *c = NewClient(Mode::Dedicated, TS_DTLS, port, ts_dtls_fast_timer);
+    ASSERT_NE(c, nullptr);
+    uint64_t t0 = ts_now_ns();
+    int rc = tickless_conn_handshake(c, 3000);
+    EXPECT_TRUE(rc == TICKLESS_ERR_PEER || rc == TICKLESS_ERR_TIMEOUT
+                || rc == TICKLESS_ERR_SSL)
+        << tickless_err_name(rc);
+    EXPECT_LT((ts_now_ns() - t0) / 1e6, 6000.0);
+    tickless_conn_close(c);
+}
