@@ -1,0 +1,88 @@
+/* ts_net: see ts_net.h. */
+#include "ts_net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct sockaddr_in loopback(uint16_t port)
+{
+    struct sockaddr_in sin;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sin;
+}
+
+/* close() that keeps the errno of the failure being reported. */
+static int close_keep_errno(int fd)
+{
+    int saved = errno;
+
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+int ts_net_bind(int type, uint16_t port, int reuseaddr, uint16_t *bound_port)
+{
+    struct sockaddr_in sin = loopback(port);
+    int one = 1;
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    if (reuseaddr &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+        return close_keep_errno(fd);
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+        return close_keep_errno(fd);
+    if (type == SOCK_STREAM && listen(fd, 1024) != 0)
+        return close_keep_errno(fd);
+    if (bound_port != NULL)
+        *bound_port = ts_net_local_port(fd);
+    return fd;
+}
+
+int ts_net_connect(int type, uint16_t port)
+{
+    struct sockaddr_in sin = loopback(port);
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    /*
+     * No EINTR retry: a TCP connect() interrupted by a signal goes on in the
+     * background and a second call fails with EALREADY. Tests send no
+     * signals, so reporting the failure is enough.
+     */
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+        return close_keep_errno(fd);
+    return fd;
+}
+
+int ts_net_set_nonblock(int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0)
+        return -1;
+    fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+    return fcntl(fd, F_SETFL, fl) < 0 ? -1 : 0;
+}
+
+uint16_t ts_net_local_port(int fd)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+
+    if (getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+        return 0;
+    return ntohs(sin.sin_port);
+}

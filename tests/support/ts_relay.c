@@ -1,0 +1,415 @@
+/* ts_relay: see ts_relay.h. */
+#include "ts_relay.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ts_net.h"
+#include "ts_util.h"
+
+#define MAX_CLIENTS 64
+/* Datagrams waiting in the delay queue at most; beyond, new ones drop. */
+#define MAX_QUEUED 16384
+/* Datagrams read per socket per wake-up, so no direction starves. */
+#define READ_BURST 64
+/* A held-back datagram goes out by itself after this if nothing follows. */
+#define REORDER_HOLD_NS (50ull * 1000000ull)
+#define NS_PER_MS 1000000ull
+
+enum { TO_SERVER, TO_CLIENT };
+
+typedef struct pkt {
+    uint64_t due_ns;
+    uint64_t seq;    /* arrival order: ties on due_ns keep FIFO order */
+    int dir;         /* TO_SERVER or TO_CLIENT */
+    int client;      /* index into clients[] */
+    size_t len;
+    uint8_t data[];
+} pkt;
+
+typedef struct client {
+    struct sockaddr_in addr; /* the client's address, as seen on front_fd */
+    int fd;                  /* connected to the upstream server */
+} client;
+
+struct ts_relay {
+    ts_relay_options opt;      /* read-only after start (loss: see below) */
+    uint16_t port;             /* read-only after start */
+    uint16_t upstream_port;    /* read-only after start */
+    int front_fd;              /* clients talk to this one */
+    int wake_fd;               /* eventfd: written by ts_relay_stop() */
+    pthread_t thread;
+
+    atomic_int stop;
+    atomic_int blackhole;
+    _Atomic double loss;
+    atomic_uint_fast64_t forwarded;
+    atomic_uint_fast64_t dropped;
+
+    /* Everything below: owned by the relay thread. */
+    uint64_t rng;
+    client clients[MAX_CLIENTS];
+    int nclients;
+    pkt **heap;                /* min-heap on (due_ns, seq) */
+    size_t hn, hcap;
+    uint64_t seq;
+    pkt *held[2];              /* reorder slot per direction, or NULL */
+    uint8_t buf[65536];        /* one datagram of any size */
+};
+
+static double rand01(ts_relay *r)
+{
+    return (double)(ts_splitmix64(&r->rng) >> 11) * 0x1.0p-53;
+}
+
+/* ---- the delay queue: a binary heap ------------------------------------ */
+
+static int pkt_before(const pkt *a, const pkt *b)
+{
+    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
+}
+
+static int heap_push(ts_relay *r, pkt *p)
+{
+    size_t i;
+
+    if (r->hn == r->hcap) {
+        size_t cap = r->hcap ? r->hcap * 2 : 256;
+        pkt **h = realloc(r->heap, cap * sizeof(*h));
+
+        if (h == NULL)
+            return -1;
+        r->heap = h;
+        r->hcap = cap;
+    }
+    for (i = r->hn++; i > 0; i = (i - 1) / 2) {
+        size_t parent = (i - 1) / 2;
+
+        if (!pkt_before(p, r->heap[parent]))
+            break;
+        r->heap[i] = r->heap[parent];
+    }
+    r->heap[i] = p;
+    return 0;
+}
+
+static pkt *heap_pop(ts_relay *r)
+{
+    pkt *top = r->heap[0], *last = r->heap[--r->hn];
+    size_t i = 0;
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+
+        if (c >= r->hn)
+            break;
+        if (c + 1 < r->hn && pkt_before(r->heap[c + 1], r->heap[c]))
+            c++;
+        if (!pkt_before(r->heap[c], last))
+            break;
+        r->heap[i] = r->heap[c];
+        i = c;
+    }
+    if (r->hn > 0)
+        r->heap[i] = last;
+    return top;
+}
+
+/* ---- forwarding --------------------------------------------------------- */
+
+static void pkt_send(ts_relay *r, const pkt *p)
+{
+    const client *c = &r->clients[p->client];
+    ssize_t n;
+
+    if (p->dir == TO_SERVER)
+        n = send(c->fd, p->data, p->len, MSG_DONTWAIT);
+    else
+        n = sendto(r->front_fd, p->data, p->len, MSG_DONTWAIT,
+                   (const struct sockaddr *)&c->addr, sizeof(c->addr));
+    if (n == (ssize_t)p->len)
+        atomic_fetch_add(&r->forwarded, 1);
+    else
+        atomic_fetch_add(&r->dropped, 1); /* full buffer, peer gone: lost */
+}
+
+static pkt *pkt_new(ts_relay *r, int dir, int cl, const uint8_t *d, size_t n,
+                    uint64_t due)
+{
+    pkt *p = malloc(sizeof(*p) + n);
+
+    if (p == NULL)
+        return NULL;
+    p->due_ns = due;
+    p->seq = r->seq++;
+    p->dir = dir;
+    p->client = cl;
+    p->len = n;
+    memcpy(p->data, d, n);
+    return p;
+}
+
+static void enqueue(ts_relay *r, pkt *p)
+{
+    if (p == NULL || heap_push(r, p) != 0) {
+        free(p);
+        atomic_fetch_add(&r->dropped, 1);
+    }
+}
+
+/* Applies the impairment to one arriving datagram and queues the result. */
+static void impair(ts_relay *r, int dir, int cl, const uint8_t *d, size_t n)
+{
+    uint64_t now = ts_now_ns(), due = now + r->opt.delay_ms * NS_PER_MS;
+    int copies = 1, i;
+    pkt *first = NULL;
+
+    if (atomic_load(&r->blackhole) || rand01(r) < atomic_load(&r->loss) ||
+        r->hn >= MAX_QUEUED) {
+        atomic_fetch_add(&r->dropped, 1);
+        return;
+    }
+    if (r->opt.jitter_ms > 0)
+        due += (uint64_t)(rand01(r) * (double)(r->opt.jitter_ms * NS_PER_MS));
+    if (r->opt.duplicate > 0 && rand01(r) < r->opt.duplicate)
+        copies = 2;
+    for (i = 0; i < copies; i++) {
+        pkt *p = pkt_new(r, dir, cl, d, n, due);
+
+        if (i == 0)
+            first = p;
+        else
+            enqueue(r, p);
+    }
+    if (first == NULL) {
+        atomic_fetch_add(&r->dropped, 1);
+        return;
+    }
+    if (r->held[dir] != NULL) {
+        /* Release the held one right behind this one (seq is later). */
+        pkt *h = r->held[dir];
+
+        r->held[dir] = NULL;
+        enqueue(r, first);
+        h->due_ns = due;
+        h->seq = r->seq++;
+        enqueue(r, h);
+        return;
+    }
+    if (r->opt.reorder > 0 && rand01(r) < r->opt.reorder) {
+        first->due_ns = due + REORDER_HOLD_NS;
+        r->held[dir] = first;
+        return;
+    }
+    enqueue(r, first);
+}
+
+static int client_find_or_add(ts_relay *r, const struct sockaddr_in *a)
+{
+    int i, fd;
+
+    for (i = 0; i < r->nclients; i++)
+        if (r->clients[i].addr.sin_port == a->sin_port &&
+            r->clients[i].addr.sin_addr.s_addr == a->sin_addr.s_addr)
+            return i;
+    if (r->nclients == MAX_CLIENTS)
+        return -1;
+    if ((fd = ts_net_connect(SOCK_DGRAM, r->upstream_port)) < 0)
+        return -1;
+    (void)ts_net_set_nonblock(fd, 1);
+    r->clients[r->nclients].addr = *a;
+    r->clients[r->nclients].fd = fd;
+    return r->nclients++;
+}
+
+static void read_front(ts_relay *r)
+{
+    int i;
+
+    for (i = 0; i < READ_BURST; i++) {
+        struct sockaddr_in a;
+        socklen_t alen = sizeof(a);
+        ssize_t n = recvfrom(r->front_fd, r->buf, sizeof(r->buf), MSG_DONTWAIT,
+                             (struct sockaddr *)&a, &alen);
+        int cl;
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            continue; /* e.g. a stale ICMP error: read on */
+        }
+        if (alen != sizeof(a) || (cl = client_find_or_add(r, &a)) < 0) {
+            atomic_fetch_add(&r->dropped, 1);
+            continue;
+        }
+        impair(r, TO_SERVER, cl, r->buf, (size_t)n);
+    }
+}
+
+static void read_upstream(ts_relay *r, int cl)
+{
+    int i;
+
+    for (i = 0; i < READ_BURST; i++) {
+        ssize_t n = recv(r->clients[cl].fd, r->buf, sizeof(r->buf),
+                         MSG_DONTWAIT);
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            continue; /* ECONNREFUSED: the server is not there (yet) */
+        }
+        impair(r, TO_CLIENT, cl, r->buf, (size_t)n);
+    }
+}
+
+/* Sends everything due; returns the next due time, or UINT64_MAX. */
+static uint64_t send_due(ts_relay *r)
+{
+    uint64_t now = ts_now_ns(), next = UINT64_MAX;
+    int d;
+
+    for (d = 0; d < 2; d++) {
+        if (r->held[d] != NULL && r->held[d]->due_ns <= now) {
+            enqueue(r, r->held[d]);
+            r->held[d] = NULL;
+        }
+    }
+    while (r->hn > 0 && r->heap[0]->due_ns <= now) {
+        pkt *p = heap_pop(r);
+
+        pkt_send(r, p);
+        free(p);
+    }
+    if (r->hn > 0)
+        next = r->heap[0]->due_ns;
+    for (d = 0; d < 2; d++)
+        if (r->held[d] != NULL && r->held[d]->due_ns < next)
+            next = r->held[d]->due_ns;
+    return next;
+}
+
+static void *relay_thread(void *arg)
+{
+    ts_relay *r = arg;
+    struct pollfd pfd[2 + MAX_CLIENTS];
+
+    while (!atomic_load(&r->stop)) {
+        uint64_t next = send_due(r);
+        struct timespec ts, *tsp = NULL;
+        int i, n = r->nclients;
+
+        if (next != UINT64_MAX) {
+            uint64_t now = ts_now_ns(), wait = next > now ? next - now : 0;
+
+            ts.tv_sec = (time_t)(wait / 1000000000u);
+            ts.tv_nsec = (long)(wait % 1000000000u);
+            tsp = &ts;
+        }
+        pfd[0].fd = r->wake_fd;
+        pfd[0].events = POLLIN;
+        pfd[1].fd = r->front_fd;
+        pfd[1].events = POLLIN;
+        for (i = 0; i < n; i++) {
+            pfd[2 + i].fd = r->clients[i].fd;
+            pfd[2 + i].events = POLLIN;
+        }
+        if (ppoll(pfd, (nfds_t)(2 + n), tsp, NULL) < 0 && errno != EINTR)
+            break;
+        /* The wake-up only matters for stop: the loop condition sees it. */
+        if (pfd[1].revents)
+            read_front(r);
+        for (i = 0; i < n; i++)
+            if (pfd[2 + i].revents)
+                read_upstream(r, i);
+    }
+    return NULL;
+}
+
+int ts_relay_start(uint16_t upstream_port, const ts_relay_options *o,
+                   ts_relay **out)
+{
+    ts_relay *r;
+
+    if (out == NULL)
+        return -1;
+    *out = NULL;
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return -1;
+    if (o != NULL)
+        r->opt = *o;
+    r->upstream_port = upstream_port;
+    r->rng = r->opt.seed;
+    atomic_store(&r->loss, r->opt.loss);
+    r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->front_fd = ts_net_bind(SOCK_DGRAM, 0, 0, &r->port);
+    if (r->wake_fd < 0 || r->front_fd < 0 ||
+        pthread_create(&r->thread, NULL, relay_thread, r) != 0) {
+        if (r->wake_fd >= 0)
+            close(r->wake_fd);
+        if (r->front_fd >= 0)
+            close(r->front_fd);
+        free(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+uint16_t ts_relay_port(const ts_relay *r)
+{
+    return r->port;
+}
+
+void ts_relay_set_blackhole(ts_relay *r, int on)
+{
+    atomic_store(&r->blackhole, on != 0);
+}
+
+void ts_relay_set_loss(ts_relay *r, double loss)
+{
+    atomic_store(&r->loss, loss);
+}
+
+uint64_t ts_relay_forwarded(ts_relay *r)
+{
+    return atomic_load(&r->forwarded);
+}
+
+uint64_t ts_relay_dropped(ts_relay *r)
+{
+    return atomic_load(&r->dropped);
+}
+
+void ts_relay_stop(ts_relay *r)
+{
+    uint64_t one = 1;
+    int i;
+
+    if (r == NULL)
+        return;
+    atomic_store(&r->stop, 1);
+    if (write(r->wake_fd, &one, sizeof(one)) < 0) {
+        /* only fails if the counter is saturated: the thread is awake */
+    }
+    pthread_join(r->thread, NULL);
+    while (r->hn > 0)
+        free(heap_pop(r));
+    free(r->heap);
+    free(r->held[0]);
+    free(r->held[1]);
+    for (i = 0; i < r->nclients; i++)
+        close(r->clients[i].fd);
+    close(r->front_fd);
+    close(r->wake_fd);
+    free(r);
+}

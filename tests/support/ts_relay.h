@@ -1,0 +1,68 @@
+/*
+ * ts_relay: a UDP relay with seeded network impairment, for QUIC and DTLS
+ * tests through loss, delay, reordering and duplication.
+ *
+ * Clients send to 127.0.0.1:ts_relay_port(); the relay forwards each
+ * datagram to 127.0.0.1:upstream_port and the answers back. Every distinct
+ * client address (up to 64) gets its own upstream socket, so the server sees
+ * as many distinct peers as there are clients. Datagrams from a 65th client
+ * are dropped.
+ *
+ * Each datagram, in each direction, independently: is dropped with
+ * probability |loss| (or always, while blackholed); otherwise is delayed by
+ * delay_ms plus a uniform 0..jitter_ms; with probability |duplicate| is sent
+ * twice; with probability |reorder| is held back until the next datagram in
+ * the same direction has been sent (or 50 ms, if none comes). Decisions come
+ * from a splitmix64 PRNG seeded with |seed|, so a run is reproducible given
+ * the same order of arrivals.
+ *
+ * One thread; it sleeps in ppoll() until a socket is readable or the next
+ * delayed datagram is due (nanosecond timeout). Setters and counters may be
+ * used from any thread.
+ */
+#ifndef TS_RELAY_H
+#define TS_RELAY_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ts_relay ts_relay;
+
+typedef struct ts_relay_options {
+    uint64_t seed;
+    double loss;        /* probability 0..1 a datagram is dropped, each way */
+    double duplicate;   /* probability a datagram is sent twice */
+    double reorder;     /* probability a datagram is held behind the next */
+    uint32_t delay_ms;  /* one-way delay added to each datagram */
+    uint32_t jitter_ms; /* uniform extra delay 0..jitter_ms */
+} ts_relay_options;
+
+/* Starts a relay to 127.0.0.1:|upstream_port|. |o| NULL = no impairment.
+ * Returns 0 with *out set, or -1. */
+int ts_relay_start(uint16_t upstream_port, const ts_relay_options *o,
+                   ts_relay **out);
+
+/* The port clients send to (127.0.0.1). */
+uint16_t ts_relay_port(const ts_relay *r);
+
+/* While on, every datagram in both directions is dropped (counted). */
+void ts_relay_set_blackhole(ts_relay *r, int on);
+
+/* Changes the loss probability for datagrams arriving from now on. */
+void ts_relay_set_loss(ts_relay *r, double loss);
+
+/* Datagrams sent on (duplicates count twice) / dropped, both directions. */
+uint64_t ts_relay_forwarded(ts_relay *r);
+uint64_t ts_relay_dropped(ts_relay *r);
+
+/* Stops the thread, drops what is still queued, frees everything. NULL ok. */
+void ts_relay_stop(ts_relay *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TS_RELAY_H */
