@@ -5,6 +5,7 @@
 #include "ts_server_local.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -16,6 +17,14 @@
 static void *server_thread(void *arg)
 {
     ts_server *s = arg;
+    sigset_t pipe_only;
+
+    /* A server writing to a client that has gone must get EPIPE, not kill
+     * the test process with SIGPIPE. Blocked here, it stays pending on this
+     * thread and is never delivered. */
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
 
     switch (s->opt.proto) {
     case TS_QUIC:
@@ -131,6 +140,11 @@ uint16_t ts_server_port(const ts_server *s)
 uint64_t ts_server_bytes_received(ts_server *s)
 {
     return atomic_load(&s->bytes_received);
+}
+
+uint64_t ts_server_pattern_errors(ts_server *s)
+{
+    return atomic_load(&s->pattern_errors);
 }
 
 uint64_t ts_server_connections_accepted(ts_server *s)

@@ -52,6 +52,9 @@ uint16_t ts_server_port(const ts_server *s);
 /* Application bytes received, summed over all connections ever served. */
 uint64_t ts_server_bytes_received(ts_server *s);
 
+/* Sink mode, QUIC: reads whose bytes were not the ts_fill_pattern stream. */
+uint64_t ts_server_pattern_errors(ts_server *s);
+
 /* Connections the server has taken on (QUIC accepted, TCP accepted, DTLS
  * ClientHello from a new peer). */
 uint64_t ts_server_connections_accepted(ts_server *s);

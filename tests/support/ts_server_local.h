@@ -39,6 +39,7 @@ struct ts_server {
 
     atomic_int stop;
     atomic_uint_fast64_t bytes_received;
+    atomic_uint_fast64_t pattern_errors; /* sink: bytes off the ts_fill_pattern stream */
     atomic_uint_fast64_t accepted;
     atomic_int handshakes;
     atomic_int open_conns;

@@ -33,11 +33,13 @@
 #include <openssl/quic.h>
 
 #include "ts_net.h"
+#include "ts_util.h"
 
 /* Reads per connection per wake-up, so one sender cannot starve the rest. */
 #define READ_BUDGET 64
 
 typedef struct qconn {
+    uint64_t rx_offset;  /* sink: stream offset of the next byte read */
     SSL *ssl;
     ts_outbuf out;   /* echo bytes not yet accepted by SSL_write_ex */
     int hs_counted;
@@ -317,8 +319,15 @@ static int qconn_serve(ts_server *s, qserver *q, qconn *c)
         }
         if (SSL_read_ex(c->ssl, buf, sizeof(buf), &n)) {
             atomic_fetch_add(&s->bytes_received, n);
-            if (!s->opt.sink && ts_outbuf_append(&c->out, buf, n) != 0)
+            if (s->opt.sink) {
+                /* A sink checks content too, so "all bytes arrived" also
+                 * means "arrived intact". */
+                if (ts_check_pattern(buf, n, c->rx_offset) != n)
+                    atomic_fetch_add(&s->pattern_errors, 1);
+                c->rx_offset += n;
+            } else if (ts_outbuf_append(&c->out, buf, n) != 0) {
                 c->stream_dead = 1;
+            }
             continue;
         }
         if (SSL_get_error(c->ssl, 0) == SSL_ERROR_ZERO_RETURN) {
