@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the build into a scratch prefix and builds a program against it
+# from outside the tree, once with pkg-config and once with find_package.
+#   check.sh BUILD_DIR SOURCE_DIR C_COMPILER
+set -euo pipefail
+build=$1 src=$2 cc=$3
+prefix=$(mktemp -d "${TMPDIR:-/tmp}/tickless-install.XXXXXX")
+trap 'rm -rf "$prefix"' EXIT
+
+cmake --install "$build" --prefix "$prefix/usr" >/dev/null
+pc=$(dirname "$(find "$prefix" -name tickless.pc | head -n 1)")
+libdir=$(dirname "$pc")
+
+echo "== pkg-config"
+export PKG_CONFIG_PATH=$pc
+# shellcheck disable=SC2046 # word splitting of flags is intended
+"$cc" -std=c11 $(pkg-config --cflags tickless) "$src/tests/install/consumer.c" \
+  -o "$prefix/consumer-pc" $(pkg-config --libs tickless)
+LD_LIBRARY_PATH=$libdir "$prefix/consumer-pc"
+
+echo "== find_package"
+cmake -S "$src/tests/install/consumer" -B "$prefix/cmake-build" \
+  -DCMAKE_C_COMPILER="$cc" -DCMAKE_PREFIX_PATH="$prefix/usr" >/dev/null
+cmake --build "$prefix/cmake-build" >/dev/null
+LD_LIBRARY_PATH=$libdir "$prefix/cmake-build/consumer"
