@@ -39,11 +39,6 @@ static void conn_leave(tickless_conn *c)
      * tell the assist before letting go. */
     atomic_store(&c->link.deferred, 0);
     conn_publish(c);
-    /* What this call did (read a record, queued data, consumed a datagram
-     * on an OpenSSL without explicit event handling) may be what another
-     * blocked caller waits for: let it look again. */
-    if (c->waiters > 0)
-        conn_broadcast(c);
     pthread_mutex_unlock(&c->mu);
     conn_unref(c);
 }

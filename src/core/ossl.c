@@ -76,16 +76,6 @@ int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd)
          * switched is the SSL object's own blocking emulation. */
         if (!SSL_set_blocking_mode(ssl, 0))
             return TICKLESS_ERR_SSL;
-# ifdef SSL_VALUE_EVENT_HANDLING_MODE_EXPLICIT
-        /* Application calls must not process the network themselves: a
-         * write that consumed an incoming datagram would leave a blocked
-         * reader asleep with its data already buffered and nothing left in
-         * the socket to wake the assist. In explicit mode only the assist
-         * ticks, and every tick wakes the blocked callers. */
-        if (!SSL_set_event_handling_mode(ssl,
-                                         SSL_VALUE_EVENT_HANDLING_MODE_EXPLICIT))
-            return TICKLESS_ERR_SSL;
-# endif
         return 0;
     }
 #endif
