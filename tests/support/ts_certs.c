@@ -210,11 +210,18 @@ SSL_CTX *ts_client_ctx(enum ts_proto p)
         return NULL;
     if ((ctx = SSL_CTX_new(m)) == NULL)
         return NULL;
-    /* A fresh context's store is empty: the generated cert is the only CA. */
-    if (X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), cert) != 1) {
+    /* A fresh context's store is empty: the generated cert is the only CA.
+     * The client trusts its own copy: OpenSSL caches derived fields inside
+     * an X509 lazily, and a server thread and a client thread of this one
+     * process must not share that object (ThreadSanitizer sees the race). */
+    cert = X509_dup(cert);
+    if (cert == NULL
+        || X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), cert) != 1) {
+        X509_free(cert);
         SSL_CTX_free(ctx);
         return NULL;
     }
+    X509_free(cert); /* the store holds its own reference */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     return ctx;
 }
