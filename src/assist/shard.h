@@ -45,7 +45,6 @@ typedef struct shard {
     int wake_pending;       /* eventfd written and not yet drained */
 
     atomic_int stopping;
-    uint64_t cpu_ns_at_exit; /* set by a runner thread that has finished */
 
     /* Owned by the runner. */
     uint64_t batch;
