@@ -40,11 +40,6 @@ TEST_P(Echo, ConcurrentReaderAndWriter)
     const size_t chunk = 8 << 10;
 
     SKIP_UNLESS_AVAILABLE(v.proto);
-    if (v.proto == TS_QUIC)
-        GTEST_SKIP() << "KNOWN BUG, open: a QUIC write that autoticks can "
-                        "consume the datagram a blocked reader waits for and "
-                        "leave it asleep (the reader times out). Fix pending "
-                        "in the foundation issue.";
     if (v.proto == TS_DTLS)
         GTEST_SKIP() << "DTLS has no flow control: an unpaced writer may "
                         "overrun the socket buffers and lose datagrams, as "
