@@ -96,9 +96,12 @@ int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
     rc = ossl_make_nonblocking(ssl, proto, fd);
     if (rc != 0)
         goto fail_owner;
-    rc = assist_attach(c, pool);
+    rc = rx_count_watch(&c->rx, proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
     if (rc != 0)
         goto fail_owner;
+    rc = assist_attach(c, pool);
+    if (rc != 0)
+        goto fail_rx;
 
     pthread_mutex_lock(&c->mu);
     conn_publish(c);
@@ -106,6 +109,8 @@ int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
     *out = c;
     return 0;
 
+fail_rx:
+    rx_count_unwatch(&c->rx);
 fail_owner:
     SSL_set_ex_data(ssl, owner_index, NULL);
 fail:
@@ -125,6 +130,7 @@ void conn_unref(tickless_conn *c)
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
     /* Last reference: nobody else can reach c any more. */
+    rx_count_unwatch(&c->rx);
     SSL_free(c->ssl);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);

@@ -45,7 +45,8 @@ static void conn_leave(tickless_conn *c)
 
 /* Sleeps until the assist or another thread broadcasts, |deadline| passes
  * (TICKLESS_ERR_TIMEOUT) or the connection is closed. */
-static int conn_wait(tickless_conn *c, unsigned want, uint64_t deadline)
+static int conn_wait(tickless_conn *c, unsigned want, uint64_t deadline,
+                     int reading)
 {
     uint64_t gen = c->wake_gen;
     int rc = 0;
@@ -53,6 +54,7 @@ static int conn_wait(tickless_conn *c, unsigned want, uint64_t deadline)
     if (c->proto != CONN_QUIC)
         c->io_want |= want; /* QUIC's socket interest is OpenSSL's own */
     c->waiters++;
+    c->read_waiters += reading != 0;
     atomic_store(&c->link.deferred, 0);
     conn_publish(c);
     while (gen == c->wake_gen && !c->closed) {
@@ -68,11 +70,65 @@ static int conn_wait(tickless_conn *c, unsigned want, uint64_t deadline)
         }
     }
     c->waiters--;
+    c->read_waiters -= reading != 0;
     return rc;
 }
 
+/* What the other callers' sleep depends on, taken before an attempt. */
+typedef struct others_view {
+    int watching;      /* someone sleeps: compare after the attempt */
+    uint64_t rx;       /* datagrams the QUIC engine had received */
+    int timer_due;     /* the connection's deadline had passed */
+    int shutting_down; /* a shutdown had already begun */
+} others_view;
+
+static void others_before(tickless_conn *c, others_view *v)
+{
+    v->watching = c->waiters > 0;
+    if (!v->watching)
+        return;
+    v->rx = rx_count_get(&c->rx);
+    v->timer_due = c->deadline_ns <= clock_now_ns();
+    v->shutting_down = c->shutting_down;
+}
+
+/* Sleeping callers are woken by the assist, which sees the socket and the
+ * timer. But one caller's attempt can change what another waits for behind
+ * the assist's back, and then it must wake them itself:
+ *  - a QUIC call ticks the engine (OpenSSL's implicit event mode), which
+ *    drains the socket and may fire a due timer: the assist never sees
+ *    either, and a reader would sleep until the next deadline;
+ *  - a successful call can leave decrypted data that a sleeping reader
+ *    wants (a read into a short buffer, a DTLS datagram holding several
+ *    records) while the socket is empty;
+ *  - a shutdown changes the connection's state for everyone.
+ * Waking only on these (never merely because an attempt ran) keeps two
+ * sleepers from waking each other in a loop: each wake-up follows real
+ * input, a fired timer, data left to read or the start of a shutdown. */
+static void others_after(tickless_conn *c, const others_view *v, int rc)
+{
+    int wake = 0;
+
+    if (!v->watching || c->waiters == 0)
+        return;
+    if (rx_count_get(&c->rx) != v->rx)
+        wake = 1;
+    else if (v->timer_due && c->proto == CONN_QUIC
+             && ossl_timeout_ns(c->ssl, c->proto) != 0)
+        wake = 1; /* the call's tick fired the timer */
+    else if (rc == 0 && c->read_waiters > 0 && ossl_readable(c->ssl, c->proto))
+        wake = 1;
+    else if (!v->shutting_down && c->shutting_down)
+        wake = 1;
+    if (wake)
+        conn_broadcast(c);
+}
+
+static int op_read(tickless_conn *c, void *arg);
+
 static int conn_run(tickless_conn *c, int timeout_ms, conn_op op, void *arg)
 {
+    others_view others;
     sigpipe_guard guard;
     uint64_t deadline;
     int timed_out = 0;
@@ -95,7 +151,9 @@ static int conn_run(tickless_conn *c, int timeout_ms, conn_op op, void *arg)
             rc = c->fatal;
             break;
         }
+        others_before(c, &others);
         rc = op(c, arg);
+        others_after(c, &others, rc);
         if (rc <= 0)
             break;
         /* OpenSSL would block. A last attempt after the timeout has been
@@ -104,7 +162,7 @@ static int conn_run(tickless_conn *c, int timeout_ms, conn_op op, void *arg)
             rc = TICKLESS_ERR_TIMEOUT;
             break;
         }
-        timed_out = conn_wait(c, (unsigned)rc, deadline) != 0;
+        timed_out = conn_wait(c, (unsigned)rc, deadline, op == op_read) != 0;
     }
     if (c->proto == CONN_TLS)
         sigpipe_restore(&guard);

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/lathist.h"
 #include "core/ossl.h"
+#include "core/rx_count.h"
 #include "tickless/tickless.h"
 
 struct shard;
@@ -60,7 +61,8 @@ struct tickless_conn {
     int app_locked;      /* inside tickless_conn_lock()/unlock() ... */
     pthread_t locked_by; /* ... by this thread */
     unsigned io_want;    /* IO_* that blocked DTLS/TLS callers wait for */
-    uint32_t waiters;    /* callers asleep on cv */
+    uint32_t waiters;    /* callers asleep on cv ... */
+    uint32_t read_waiters; /* ... of which in tickless_conn_read() */
     uint64_t wake_gen;   /* bumped by every broadcast to the waiters */
     uint64_t deadline_ns;  /* absolute; CLOCK_NEVER if none */
     unsigned immediate_ticks; /* timer ticks in a row that left the
@@ -68,6 +70,7 @@ struct tickless_conn {
     tickless_error_info err; /* the last failure, captured on any thread */
     uint64_t ticks, timer_ticks, io_ticks, wakeups;
     lathist lateness;
+    rx_count rx;         /* QUIC: datagrams the engine took off the socket */
 
     conn_link link;
 };

@@ -147,3 +147,13 @@ size_t ossl_max_write(SSL *ssl, conn_proto proto)
         mtu = 1200;
     return mtu < 16384 ? mtu : 16384;
 }
+
+int ossl_readable(SSL *ssl, conn_proto proto)
+{
+    /* TLS: SSL_has_pending() also counts half a record, which needs more
+     * from the socket: only decrypted bytes count. DTLS reads whole
+     * datagrams, so anything buffered is complete records. */
+    if (proto == CONN_DTLS)
+        return SSL_has_pending(ssl);
+    return SSL_pending(ssl) > 0;
+}

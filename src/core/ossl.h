@@ -51,6 +51,11 @@ int ossl_handle_events(SSL *ssl, conn_proto proto);
 /* What OpenSSL itself wants from the socket (QUIC only; 0 otherwise). */
 unsigned ossl_net_interest(SSL *ssl, conn_proto proto);
 
+/* Whether application data can be read from |ssl| without touching the
+ * socket: decrypted bytes (QUIC, TLS), or a DTLS record already taken off
+ * the socket with its datagram. */
+int ossl_readable(SSL *ssl, conn_proto proto);
+
 /* Largest application write tickless hands to one SSL_write_ex call. */
 size_t ossl_max_write(SSL *ssl, conn_proto proto);
 
