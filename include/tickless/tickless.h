@@ -123,13 +123,17 @@ typedef struct tickless_pool tickless_pool;
  * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER. Do not use OpenSSL's own thread
  * assisted method (OSSL_QUIC_client_thread_method) with tickless.
  *
- * pool == NULL starts a dedicated assist thread for this connection.
+ * pool == NULL starts a dedicated assist thread for this connection; a pool
+ * attaches it to the pool's least-loaded thread (or, for an application-
+ * driven pool, to the pool the application runs). Either way the connection
+ * behaves the same.
  *
  * Returns: 0, or TICKLESS_ERR_INVALID (NULL argument, no socket BIO, a QUIC
  *          listener or stream object), TICKLESS_ERR_BUSY (|ssl| already
  *          belongs to a tickless connection), TICKLESS_ERR_UNSUPPORTED (QUIC
  *          with an OpenSSL that has no QUIC), TICKLESS_ERR_NOMEM,
- *          TICKLESS_ERR_SYS (epoll, eventfd or thread creation failed)
+ *          TICKLESS_ERR_SYS (epoll, eventfd or thread creation failed),
+ *          TICKLESS_ERR_CLOSED (|pool| is being freed)
  * Thread-safety: any thread
  * Blocks: no
  * Ownership: on success takes |ssl| (freed by tickless_conn_close()); on
@@ -323,6 +327,147 @@ TICKLESS_EXPORT int tickless_conn_error(tickless_conn *c,
 #define TICKLESS_FEATURE_QUIC 0x1u        /* QUIC client connections */
 #define TICKLESS_FEATURE_QUIC_SERVER 0x2u /* QUIC listener (OpenSSL >= 3.5) */
 #define TICKLESS_FEATURE_HANDLE_EVENTS 0x4u /* SSL_handle_events (>= 3.2) */
+
+/*
+ * Pools
+ * -----
+ * A pool is a fixed set of assist threads shared by any number of
+ * connections. Each thread owns a shard: an epoll set, a timer heap and an
+ * eventfd. A connection lives on one shard (the least loaded when it was
+ * created) for its whole life; its thread sleeps until the earliest deadline
+ * of its shard, socket readiness or a wake-up, then ticks every connection
+ * that is due or ready, each under its own mutex, one at a time. A thread
+ * never holds a connection mutex while it sleeps, and never holds two.
+ *
+ * With threads == 0 the pool has no thread of its own: the application runs
+ * it from its own event loop. tickless_pool_fd() is a descriptor that turns
+ * readable whenever the pool has work (a deadline came due, a socket is
+ * ready, a connection's deadline moved earlier); the application then calls
+ * tickless_pool_run(pool, 0). This is app-driven ticking done for you.
+ */
+typedef struct tickless_pool_options {
+    size_t size;               /* sizeof(tickless_pool_options); set by
+                                  tickless_pool_options_defaults() */
+    unsigned threads;          /* assist threads; 0 = driven by the
+                                  application. Default 1, at most 256 */
+    const char *thread_name;   /* thread name prefix shown by ps/top/gdb
+                                  ("<prefix>-<n>", cut to 15 bytes); NULL or
+                                  default: "tickless" */
+    uint64_t timer_slack_ns;   /* the threads' timer slack (prctl
+                                  PR_SET_TIMERSLACK): how late the kernel
+                                  may wake them to batch wake-ups. 0 =
+                                  the system default (50 us) */
+    int first_cpu;             /* -1 (default): no CPU affinity. Otherwise
+                                  thread n is pinned to CPU
+                                  (first_cpu + n) % CPUs online */
+} tickless_pool_options;
+
+/*
+ * tickless_pool_options_defaults() fills |opts| with the defaults: size set,
+ * 1 thread, no name prefix, system timer slack, no affinity.
+ *
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: none; NULL is ignored
+ */
+TICKLESS_EXPORT void tickless_pool_options_defaults(tickless_pool_options *opts);
+
+/*
+ * tickless_pool_new() creates a pool and starts its threads.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (out NULL, opts->size too small,
+ *          threads above 256, first_cpu below -1), TICKLESS_ERR_NOMEM,
+ *          TICKLESS_ERR_SYS (epoll, eventfd, timerfd or pthread_create
+ *          failed; nothing is left behind)
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: *out belongs to the caller until tickless_pool_free();
+ *            |opts| (and thread_name) is copied, NULL means the defaults
+ */
+TICKLESS_EXPORT int tickless_pool_new(const tickless_pool_options *opts,
+                                      tickless_pool **out);
+
+/*
+ * tickless_pool_free() stops the pool's threads and frees it. Close every
+ * connection of the pool first.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL, or called from one of the
+ *          pool's own threads), TICKLESS_ERR_BUSY (connections remain:
+ *          nothing is freed, the pool keeps working)
+ * Thread-safety: any thread, once; not concurrently with tickless_conn_new()
+ *                on the same pool. An application-driven pool may be freed
+ *                while another thread is inside tickless_pool_run() (that
+ *                call is woken and finishes first), but not run afterwards.
+ * Blocks: until the pool's threads (or the application thread running it)
+ *         have finished their current iteration
+ * Ownership: on success the pool is gone
+ */
+TICKLESS_EXPORT int tickless_pool_free(tickless_pool *pool);
+
+/* struct tickless_pool_stats: counters summed over the pool's connections
+ * and threads since the pool was created. It has no typedef: in C the name
+ * tickless_pool_stats belongs to the function below, so write
+ * `struct tickless_pool_stats st = TICKLESS_POOL_STATS_INIT;`. */
+struct tickless_pool_stats {
+    size_t size;              /* set by the caller: sizeof(...) */
+    unsigned threads;         /* assist threads (0: application-driven) */
+    uint64_t connections;     /* attached right now */
+    uint64_t ticks;           /* handle-events calls made by the pool */
+    uint64_t timer_ticks;     /* ... of which because a deadline came due */
+    uint64_t io_ticks;        /* ... of which because a socket was ready */
+    uint64_t wakeups;         /* times another thread woke a pool thread */
+    uint64_t lateness_p50_ns; /* time from a deadline to the tick it */
+    uint64_t lateness_p99_ns; /* caused, over all timer ticks so far */
+    uint64_t lateness_max_ns;
+    uint64_t cpu_ns;          /* CPU time used by the pool's threads (0 for
+                                 an application-driven pool) */
+};
+
+#define TICKLESS_POOL_STATS_INIT                                               \
+    { sizeof(struct tickless_pool_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/*
+ * tickless_pool_stats() copies the pool's counters into |out|.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL argument, or out->size smaller
+ *          than the first field)
+ * Thread-safety: any thread
+ * Blocks: briefly, on each shard's mutex
+ * Ownership: none
+ */
+TICKLESS_EXPORT int tickless_pool_stats(tickless_pool *pool,
+                                        struct tickless_pool_stats *out);
+
+/*
+ * tickless_pool_fd() returns the descriptor of an application-driven pool
+ * (threads == 0): it is readable (POLLIN/EPOLLIN) whenever
+ * tickless_pool_run() has work. Add it to your own poll/epoll set; do not
+ * read, write or close it.
+ *
+ * Returns: a descriptor >= 0, or TICKLESS_ERR_INVALID (NULL, or a pool that
+ *          has threads of its own)
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: the pool's; valid until tickless_pool_free()
+ */
+TICKLESS_EXPORT int tickless_pool_fd(tickless_pool *pool);
+
+/*
+ * tickless_pool_run() runs one iteration of an application-driven pool on
+ * the calling thread: waits up to |timeout_ms| (0: not at all,
+ * TICKLESS_FOREVER: until there is work) for a deadline, readiness or a
+ * wake-up, then ticks every connection that is due or ready and wakes their
+ * blocked callers.
+ *
+ * Returns: the number of connections ticked (>= 0), or TICKLESS_ERR_INVALID
+ *          (NULL, timeout_ms below -1, a pool with threads of its own),
+ *          TICKLESS_ERR_BUSY (another thread is running this pool),
+ *          TICKLESS_ERR_SYS (epoll failed)
+ * Thread-safety: any thread, one at a time per pool
+ * Blocks: up to |timeout_ms|
+ * Ownership: none
+ */
+TICKLESS_EXPORT int tickless_pool_run(tickless_pool *pool, int timeout_ms);
 
 /*
  * tickless_features() says what this build of tickless supports, which

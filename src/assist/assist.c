@@ -2,12 +2,14 @@
 #include "assist/assist.h"
 
 #include "assist/dedicated.h"
+#include "assist/pool.h"
+#include "assist/runner.h"
 #include "assist/shard.h"
 
 int assist_attach(tickless_conn *c, tickless_pool *pool)
 {
     if (pool != NULL)
-        return TICKLESS_ERR_INVALID; /* no pool can exist yet */
+        return pool_attach(pool, c);
     return dedicated_start(c);
 }
 
@@ -19,6 +21,7 @@ void assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest)
 
 void assist_detach(tickless_conn *c)
 {
+    tickless_pool *p;
     dedicated *d;
     shard *s;
 
@@ -27,17 +30,22 @@ void assist_detach(tickless_conn *c)
     pthread_mutex_lock(&c->mu);
     s = c->link.shard;
     d = c->link.owned;
+    p = c->link.pool;
     c->link.shard = NULL;
     c->link.owned = NULL;
+    c->link.pool = NULL;
     pthread_mutex_unlock(&c->mu);
 
-    if (d != NULL)
+    if (d != NULL) {
         dedicated_stop(d, c);
-    else if (s != NULL)
+    } else if (s != NULL) {
         shard_detach(s, c);
+        if (p != NULL)
+            pool_forget(p); /* last touch: the pool may be freed now */
+    }
 }
 
 uint64_t assist_cpu_ns(tickless_conn *c)
 {
-    return c->link.owned != NULL ? dedicated_cpu_ns(c->link.owned) : 0;
+    return c->link.shard != NULL ? runner_cpu_ns(c->link.shard) : 0;
 }

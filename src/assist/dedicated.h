@@ -2,13 +2,10 @@
 #ifndef TICKLESS_ASSIST_DEDICATED_H
 #define TICKLESS_ASSIST_DEDICATED_H
 
-#include <pthread.h>
-
 #include "assist/shard.h"
 
 typedef struct dedicated {
     shard shard;
-    pthread_t thread;
 } dedicated;
 
 /* Starts a thread for |c|. Returns 0, TICKLESS_ERR_NOMEM or
@@ -18,8 +15,5 @@ int dedicated_start(tickless_conn *c);
 /* Detaches |c|, stops and joins the thread, frees everything. Must not be
  * called from the assist thread itself. */
 void dedicated_stop(dedicated *d, tickless_conn *c);
-
-/* CPU time of the thread so far. */
-uint64_t dedicated_cpu_ns(dedicated *d);
 
 #endif

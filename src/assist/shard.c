@@ -4,12 +4,14 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "assist/poller.h"
 #include "core/alloc.h"
 
 #define WAKE_TOKEN UINT64_MAX
+#define TIMER_TOKEN (UINT64_MAX - 1)
 #define NO_SLOT UINT32_MAX
 
 /* The shard whose batch this thread is running, if any: a connection that
@@ -27,15 +29,26 @@ static uint64_t slot_token(const shard *s, uint32_t slot)
     return ((uint64_t)s->slots[slot].gen << 32) | slot;
 }
 
-int shard_init(shard *s)
+static int watch_fd(shard *s, int fd, uint64_t token)
 {
     struct epoll_event ev;
 
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int shard_init(shard *s, unsigned flags)
+{
     memset(s, 0, sizeof(*s));
     s->now = clock_now_ns;
     s->free_head = NO_SLOT;
     s->epfd = -1;
     s->wakefd = -1;
+    s->timerfd = -1;
+    s->timer_armed = CLOCK_NEVER;
+    lathist_init(&s->stats.lateness);
+    lathist_init(&s->batch_stats.lateness);
     heap_init(&s->timers);
     atomic_init(&s->stopping, 0);
     if (pthread_mutex_init(&s->mu, NULL) != 0)
@@ -44,12 +57,17 @@ int shard_init(shard *s)
     if (s->epfd < 0)
         goto fail;
     s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->wakefd < 0)
+    if (s->wakefd < 0 || watch_fd(s, s->wakefd, WAKE_TOKEN) != 0)
         goto fail;
-    ev.events = EPOLLIN;
-    ev.data.u64 = WAKE_TOKEN;
-    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) != 0)
-        goto fail;
+    if (flags & SHARD_TIMERFD) {
+        s->timerfd = timerfd_create(CLOCK_MONOTONIC,
+                                    TFD_NONBLOCK | TFD_CLOEXEC);
+        if (s->timerfd < 0 || watch_fd(s, s->timerfd, TIMER_TOKEN) != 0)
+            goto fail;
+        /* Nobody runs it until the application sees epfd readable: it
+         * counts as asleep with no deadline, so the first sync wakes it. */
+        s->sleep_until = CLOCK_NEVER;
+    }
     return 0;
 
 fail:
@@ -59,11 +77,13 @@ fail:
 
 void shard_destroy(shard *s)
 {
+    if (s->timerfd >= 0)
+        close(s->timerfd);
     if (s->wakefd >= 0)
         close(s->wakefd);
     if (s->epfd >= 0)
         close(s->epfd);
-    s->wakefd = s->epfd = -1;
+    s->timerfd = s->wakefd = s->epfd = -1;
     heap_destroy(&s->timers);
     tickless_free(s->slots);
     tickless_free(s->work);
@@ -211,8 +231,10 @@ void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
     /* Only a deadline earlier than the runner's own wake-up time needs it
      * woken; interest changes reach a sleeping epoll_wait() by themselves. */
     if (deadline_ns < s->sleep_until && running_shard != s) {
-        if (!s->wake_pending)
+        if (!s->wake_pending) {
             c->wakeups++;
+            s->stats.wakeups++;
+        }
         wake_locked(s);
     }
     pthread_mutex_unlock(&s->mu);
@@ -234,13 +256,77 @@ static void collect(shard *s, size_t *n, tickless_conn *c, unsigned reason,
         c->link.due_ns = due_ns;
 }
 
-static void drain_wakefd(shard *s)
+static void drain(int fd)
 {
     uint64_t v;
 
-    while (read(s->wakefd, &v, sizeof(v)) < 0 && errno == EINTR)
+    while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
         ;
-    s->wake_pending = 0;
+}
+
+/* SHARD_TIMERFD: between two runs the application sleeps on epfd, so the
+ * timerfd must fire at the earliest deadline; and a sync that moves a
+ * deadline earlier than that must wake it (sleep_until). Caller holds mu. */
+static void arm_timerfd_locked(shard *s)
+{
+    heap_node *top = heap_top(&s->timers);
+    uint64_t when = top == NULL ? CLOCK_NEVER : top->key;
+    struct itimerspec its;
+
+    s->sleep_until = when;
+    if (when == s->timer_armed)
+        return;
+    memset(&its, 0, sizeof(its));
+    if (when != CLOCK_NEVER) {
+        /* it_value 0 would disarm: a deadline at time 0 fires at 1 ns. */
+        its.it_value = clock_to_timespec(when == 0 ? 1 : when);
+    }
+    if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        s->timer_armed = when;
+    else
+        wake_locked(s); /* cannot arm: make epfd readable instead */
+}
+
+static void stats_merge_locked(shard_stats *dst, shard_stats *batch)
+{
+    dst->ticks += batch->ticks;
+    dst->timer_ticks += batch->timer_ticks;
+    dst->io_ticks += batch->io_ticks;
+    if (batch->lateness.count > 0) {
+        lathist_merge(&dst->lateness, &batch->lateness);
+        lathist_init(&batch->lateness);
+    }
+    batch->ticks = batch->timer_ticks = batch->io_ticks = 0;
+}
+
+uint32_t shard_stats_add(shard *s, shard_stats *out)
+{
+    uint32_t n;
+
+    pthread_mutex_lock(&s->mu);
+    out->ticks += s->stats.ticks;
+    out->timer_ticks += s->stats.timer_ticks;
+    out->io_ticks += s->stats.io_ticks;
+    out->wakeups += s->stats.wakeups;
+    lathist_merge(&out->lateness, &s->stats.lateness);
+    n = s->nconns;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* Counts one tick of |c| for the shard's statistics. Runner only. */
+static void count_tick(shard *s, tickless_conn *c, uint64_t tick_at)
+{
+    shard_stats *b = &s->batch_stats;
+
+    b->ticks++;
+    if (c->link.reasons & TICK_TIMER) {
+        b->timer_ticks++;
+        lathist_record(&b->lateness, tick_at > c->link.due_ns
+                                         ? tick_at - c->link.due_ns : 0);
+    }
+    if (c->link.reasons & TICK_IO)
+        b->io_ticks++;
 }
 
 /* The connection's mutex was busy (an application holds it, typically
@@ -261,6 +347,7 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
     heap_node *top;
     uint64_t now, timeout;
     size_t n = 0, i;
+    int ticked = 0;
     int nev, e;
 
     pthread_mutex_lock(&s->mu);
@@ -285,7 +372,13 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
         uint32_t slot = (uint32_t)token;
 
         if (token == WAKE_TOKEN) {
-            drain_wakefd(s);
+            drain(s->wakefd);
+            s->wake_pending = 0;
+            continue;
+        }
+        if (token == TIMER_TOKEN) {
+            drain(s->timerfd);
+            s->timer_armed = CLOCK_NEVER; /* a one-shot that has fired */
             continue;
         }
         if (slot < s->nslots && s->slots[slot].conn != NULL
@@ -303,15 +396,27 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
     running_shard = s;
     for (i = 0; i < n; i++) {
         tickless_conn *c = s->work[i];
+        uint64_t tick_at = s->now();
+        int rc = conn_tick(c, c->link.reasons, c->link.due_ns);
 
-        if (conn_tick(c, c->link.reasons, c->link.due_ns) == TICKLESS_ERR_BUSY) {
+        if (rc == TICKLESS_ERR_BUSY) {
             defer(s, c);
             /* The holder may have let go between the two: try once more,
              * or leave it to the holder, who now sees the flag. */
-            (void)conn_tick(c, c->link.reasons, c->link.due_ns);
+            rc = conn_tick(c, c->link.reasons, c->link.due_ns);
+        }
+        if (rc > 0) {
+            count_tick(s, c, tick_at);
+            ticked++;
         }
         conn_unref(c);
     }
     running_shard = NULL;
-    return (int)n;
+
+    pthread_mutex_lock(&s->mu);
+    stats_merge_locked(&s->stats, &s->batch_stats);
+    if (s->timerfd >= 0)
+        arm_timerfd_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return ticked;
 }

@@ -18,6 +18,7 @@
 #include "assist/heap.h"
 #include "core/clock.h"
 #include "core/core.h"
+#include "core/lathist.h"
 
 #define SHARD_MAX_EVENTS 64
 
@@ -27,11 +28,25 @@ typedef struct shard_slot {
     uint32_t next_free;  /* free-list link */
 } shard_slot;
 
+/* shard_init() flags. */
+#define SHARD_TIMERFD 0x1u /* the application runs the shard from its own
+                              loop: a timerfd in the epoll set makes epfd
+                              readable when the earliest deadline comes due */
+
+/* Counters for tickless_pool_stats(). */
+typedef struct shard_stats {
+    uint64_t ticks, timer_ticks, io_ticks, wakeups;
+    lathist lateness;
+} shard_stats;
+
 typedef struct shard {
     pthread_mutex_t mu;
     int epfd;
     int wakefd;             /* eventfd: another thread wants the runner */
+    int timerfd;            /* SHARD_TIMERFD only, else -1 */
     clock_fn now;           /* injectable for tests */
+    pthread_t runner;       /* the thread running it, if has_runner */
+    int has_runner;
 
     /* Guarded by mu. */
     heap timers;            /* connections with a deadline, earliest first */
@@ -43,6 +58,9 @@ typedef struct shard {
     uint64_t sleep_until;   /* when the runner wakes by itself; 0 while it is
                                awake (it re-reads the heap before sleeping) */
     int wake_pending;       /* eventfd written and not yet drained */
+    uint64_t timer_armed;   /* SHARD_TIMERFD: when the timerfd fires;
+                               CLOCK_NEVER: disarmed */
+    shard_stats stats;
 
     atomic_int stopping;
 
@@ -50,11 +68,13 @@ typedef struct shard {
     uint64_t batch;
     tickless_conn **work;
     size_t work_cap;
+    shard_stats batch_stats; /* this batch's, added to |stats| under mu */
     struct epoll_event events[SHARD_MAX_EVENTS];
 } shard;
 
-/* Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS (epoll/eventfd). */
-int shard_init(shard *s);
+/* |flags|: SHARD_* bits. Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS
+ * (epoll, eventfd, timerfd). */
+int shard_init(shard *s, unsigned flags);
 /* Caller guarantees no runner and no connections remain. */
 void shard_destroy(shard *s);
 
@@ -75,5 +95,8 @@ void shard_wake(shard *s);
  * |max_wait_ns|, then tick everything that is due or ready. Returns the
  * number of connections ticked, or TICKLESS_ERR_SYS. */
 int shard_run_once(shard *s, uint64_t max_wait_ns);
+
+/* Adds the shard's counters to |out| and returns its connection count. */
+uint32_t shard_stats_add(shard *s, shard_stats *out);
 
 #endif

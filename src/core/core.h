@@ -33,6 +33,8 @@ typedef struct conn_link {
     struct shard *shard;      /* guarded by conn->mu; NULL once detached */
     struct dedicated *owned;  /* dedicated assist owned by this conn, or NULL;
                                  set at attach, cleared by close */
+    struct tickless_pool *pool; /* the pool it belongs to, or NULL; set at
+                                 attach, cleared by close (conn->mu) */
     heap_node timer;          /* guarded by shard->mu */
     uint32_t slot;            /* index in shard->slots; guarded by shard->mu */
     unsigned interest;        /* IO_* registered with epoll; shard->mu */
@@ -90,7 +92,8 @@ void conn_broadcast(tickless_conn *c);
 /* The handle-events core, called by the assist with no locks held and a
  * reference on |c|. Takes c->mu with trylock: if an application holds it,
  * returns TICKLESS_ERR_BUSY without ticking (the assist then defers the
- * connection until the mutex is released). Returns 0 otherwise. */
+ * connection until the mutex is released). Returns 1 after a tick, 0 if
+ * the connection was closed or dead and needed none. */
 int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns);
 
 /* Re-reads OpenSSL's deadline and what the socket is needed for, and hands

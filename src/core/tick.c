@@ -86,5 +86,5 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
         conn_broadcast(c);
     conn_publish(c);
     pthread_mutex_unlock(&c->mu);
-    return 0;
+    return 1;
 }

@@ -1,0 +1,275 @@
+/* The public pool functions and how connections are placed on shards. */
+#include "assist/pool.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "assist/runner.h"
+#include "core/alloc.h"
+
+#define POOL_MAX_THREADS 256u
+
+void tickless_pool_options_defaults(tickless_pool_options *opts)
+{
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->size = sizeof(*opts);
+    opts->threads = 1;
+    opts->thread_name = NULL;
+    opts->timer_slack_ns = 0;
+    opts->first_cpu = -1;
+}
+
+/* The caller's options over the defaults. A caller built against an older
+ * header passes a smaller struct: the fields it lacks keep their defaults.
+ * A newer, larger one is accepted too; its extra fields are not known. */
+static int read_options(const tickless_pool_options *in,
+                        tickless_pool_options *out)
+{
+    size_t min = offsetof(tickless_pool_options, threads) + sizeof(in->threads);
+
+    tickless_pool_options_defaults(out);
+    if (in == NULL)
+        return 0;
+    if (in->size < min)
+        return TICKLESS_ERR_INVALID;
+    memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
+    out->size = sizeof(*out);
+    if (out->threads > POOL_MAX_THREADS || out->first_cpu < -1)
+        return TICKLESS_ERR_INVALID;
+    return 0;
+}
+
+static void pool_destroy(tickless_pool *p, unsigned initialised)
+{
+    unsigned i;
+
+    for (i = 0; i < initialised; i++) {
+        runner_stop(&p->shards[i]);
+        shard_destroy(&p->shards[i]);
+    }
+    pthread_mutex_destroy(&p->run_mu);
+    pthread_mutex_destroy(&p->mu);
+    tickless_free(p->shards);
+    tickless_free(p);
+}
+
+static int start_thread(tickless_pool *p, unsigned i,
+                        const tickless_pool_options *o)
+{
+    runner_options ro;
+    char name[64]; /* the runner cuts it to the kernel's 15 bytes */
+    long cpus;
+
+    snprintf(name, sizeof(name), "%s-%u",
+             o->thread_name != NULL ? o->thread_name : "tickless", i);
+    ro.name = name;
+    ro.timer_slack_ns = o->timer_slack_ns;
+    ro.cpu = -1;
+    if (o->first_cpu >= 0) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ro.cpu = (int)(((long)o->first_cpu + (long)i) % (cpus > 0 ? cpus : 1));
+    }
+    return runner_start(&p->shards[i], &ro);
+}
+
+int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
+{
+    tickless_pool_options o;
+    tickless_pool *p;
+    unsigned i;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL)
+        return TICKLESS_ERR_INVALID;
+    rc = read_options(opts, &o);
+    if (rc != 0)
+        return rc;
+
+    p = tickless_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return TICKLESS_ERR_NOMEM;
+    p->threads = o.threads;
+    p->nshards = o.threads > 0 ? o.threads : 1;
+    p->shards = tickless_calloc(p->nshards, sizeof(*p->shards));
+    if (p->shards == NULL) {
+        tickless_free(p);
+        return TICKLESS_ERR_NOMEM;
+    }
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        tickless_free(p->shards);
+        tickless_free(p);
+        return TICKLESS_ERR_NOMEM;
+    }
+    if (pthread_mutex_init(&p->run_mu, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        tickless_free(p->shards);
+        tickless_free(p);
+        return TICKLESS_ERR_NOMEM;
+    }
+    for (i = 0; i < p->nshards; i++) {
+        rc = shard_init(&p->shards[i], p->threads == 0 ? SHARD_TIMERFD : 0);
+        if (rc != 0)
+            break;
+        if (p->threads > 0) {
+            rc = start_thread(p, i, &o);
+            if (rc != 0) {
+                shard_destroy(&p->shards[i]);
+                break;
+            }
+        }
+    }
+    if (rc != 0) {
+        pool_destroy(p, i);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static int on_own_thread(tickless_pool *p)
+{
+    unsigned i;
+
+    for (i = 0; i < p->nshards; i++)
+        if (p->shards[i].has_runner
+            && pthread_equal(p->shards[i].runner, pthread_self()))
+            return 1;
+    return 0;
+}
+
+int tickless_pool_free(tickless_pool *pool)
+{
+    if (pool == NULL || on_own_thread(pool))
+        return TICKLESS_ERR_INVALID;
+    pthread_mutex_lock(&pool->mu);
+    if (pool->nconns > 0 || pool->freeing) {
+        pthread_mutex_unlock(&pool->mu);
+        return TICKLESS_ERR_BUSY;
+    }
+    pool->freeing = 1;
+    pthread_mutex_unlock(&pool->mu);
+    if (pool->threads == 0) {
+        /* An application thread may be inside tickless_pool_run(): wake it
+         * and wait for that iteration to end before the shard goes. */
+        shard_wake(&pool->shards[0]);
+        pthread_mutex_lock(&pool->run_mu);
+        pthread_mutex_unlock(&pool->run_mu);
+    }
+    pool_destroy(pool, pool->nshards);
+    return 0;
+}
+
+static uint32_t shard_load(shard *s)
+{
+    uint32_t n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->nconns;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int pool_attach(tickless_pool *p, tickless_conn *c)
+{
+    shard *best = &p->shards[0];
+    uint32_t best_load = UINT32_MAX;
+    unsigned i;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->freeing) {
+        pthread_mutex_unlock(&p->mu);
+        return TICKLESS_ERR_CLOSED;
+    }
+    p->nconns++;
+    pthread_mutex_unlock(&p->mu);
+
+    /* Least loaded by connection count: with many connections that is a
+     * fair proxy for ticks, and it never moves a connection later. */
+    for (i = 0; i < p->nshards && best_load > 0; i++) {
+        uint32_t load = shard_load(&p->shards[i]);
+
+        if (load < best_load) {
+            best_load = load;
+            best = &p->shards[i];
+        }
+    }
+    rc = shard_attach(best, c);
+    if (rc != 0) {
+        pool_forget(p);
+        return rc;
+    }
+    c->link.pool = p;
+    return 0;
+}
+
+void pool_forget(tickless_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->nconns--;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int tickless_pool_stats(tickless_pool *pool, struct tickless_pool_stats *out)
+{
+    struct tickless_pool_stats s;
+    shard_stats sum;
+    unsigned i;
+    size_t n;
+
+    if (pool == NULL || out == NULL || out->size <= sizeof(out->size))
+        return TICKLESS_ERR_INVALID;
+    memset(&s, 0, sizeof(s));
+    memset(&sum, 0, sizeof(sum));
+    lathist_init(&sum.lateness);
+    s.threads = pool->threads;
+    for (i = 0; i < pool->nshards; i++) {
+        s.connections += shard_stats_add(&pool->shards[i], &sum);
+        s.cpu_ns += runner_cpu_ns(&pool->shards[i]);
+    }
+    s.ticks = sum.ticks;
+    s.timer_ticks = sum.timer_ticks;
+    s.io_ticks = sum.io_ticks;
+    s.wakeups = sum.wakeups;
+    s.lateness_p50_ns = lathist_percentile(&sum.lateness, 50.0);
+    s.lateness_p99_ns = lathist_percentile(&sum.lateness, 99.0);
+    s.lateness_max_ns = sum.lateness.max_ns;
+
+    /* Copy only what the caller's (possibly older) struct has room for. */
+    n = out->size < sizeof(s) ? out->size : sizeof(s);
+    memcpy((char *)out + sizeof(s.size), (char *)&s + sizeof(s.size),
+           n - sizeof(s.size));
+    return 0;
+}
+
+int tickless_pool_fd(tickless_pool *pool)
+{
+    if (pool == NULL || pool->threads != 0)
+        return TICKLESS_ERR_INVALID;
+    return pool->shards[0].epfd;
+}
+
+int tickless_pool_run(tickless_pool *pool, int timeout_ms)
+{
+    uint64_t max_wait;
+    int rc;
+
+    if (pool == NULL || pool->threads != 0 || timeout_ms < TICKLESS_FOREVER)
+        return TICKLESS_ERR_INVALID;
+    rc = pthread_mutex_trylock(&pool->run_mu);
+    if (rc == EBUSY)
+        return TICKLESS_ERR_BUSY;
+    if (rc != 0)
+        return TICKLESS_ERR_SYS;
+    max_wait = timeout_ms < 0 ? CLOCK_NEVER : (uint64_t)timeout_ms * NS_PER_MS;
+    rc = shard_run_once(&pool->shards[0], max_wait);
+    pthread_mutex_unlock(&pool->run_mu);
+    return rc;
+}

@@ -1,0 +1,104 @@
+#include "assist/runner.h"
+
+#include <sched.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/sigpipe.h"
+
+/* Everything the new thread needs before it runs the shard; copied so the
+ * starter's options may live on its stack. */
+typedef struct runner_start_args {
+    shard *s;
+    char name[16];
+    uint64_t timer_slack_ns;
+    int cpu;
+} runner_start_args;
+
+static void apply_options(const runner_start_args *a)
+{
+    if (a->name[0] != '\0')
+        (void)pthread_setname_np(pthread_self(), a->name);
+    if (a->timer_slack_ns != 0)
+        (void)prctl(PR_SET_TIMERSLACK, (unsigned long)a->timer_slack_ns, 0, 0,
+                    0);
+    if (a->cpu >= 0) {
+        cpu_set_t set;
+
+        CPU_ZERO(&set);
+        CPU_SET(a->cpu, &set);
+        /* Best effort: a CPU outside the process's cpuset is refused, and
+         * the thread then simply runs anywhere. */
+        (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    }
+}
+
+static void *runner_main(void *arg)
+{
+    runner_start_args a = *(runner_start_args *)arg;
+
+    tickless_free(arg);
+    apply_options(&a);
+    while (!atomic_load(&a.s->stopping)) {
+        if (shard_run_once(a.s, CLOCK_NEVER) < 0) {
+            /* epoll itself failed (EBADF/EINVAL cannot happen with our own
+             * descriptors): there is nothing sensible left to retry. */
+            break;
+        }
+    }
+    return NULL;
+}
+
+int runner_start(shard *s, const runner_options *opts)
+{
+    runner_start_args *a = tickless_calloc(1, sizeof(*a));
+    sigset_t saved;
+    int rc;
+
+    if (a == NULL)
+        return TICKLESS_ERR_NOMEM;
+    a->s = s;
+    a->cpu = -1;
+    if (opts != NULL) {
+        if (opts->name != NULL) {
+            strncpy(a->name, opts->name, sizeof(a->name) - 1);
+            a->name[sizeof(a->name) - 1] = '\0';
+        }
+        a->timer_slack_ns = opts->timer_slack_ns;
+        a->cpu = opts->cpu;
+    }
+    /* The thread inherits the mask: blocked from its first instruction. */
+    pthread_sigmask(SIG_SETMASK, NULL, &saved);
+    sigpipe_block_all_signals();
+    rc = pthread_create(&s->runner, NULL, runner_main, a);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (rc != 0) {
+        tickless_free(a);
+        return TICKLESS_ERR_SYS;
+    }
+    s->has_runner = 1;
+    return 0;
+}
+
+void runner_stop(shard *s)
+{
+    if (!s->has_runner)
+        return;
+    atomic_store(&s->stopping, 1);
+    shard_wake(s);
+    pthread_join(s->runner, NULL);
+    s->has_runner = 0;
+}
+
+uint64_t runner_cpu_ns(shard *s)
+{
+    clockid_t cid;
+    struct timespec ts;
+
+    if (!s->has_runner || pthread_getcpuclockid(s->runner, &cid) != 0
+        || clock_gettime(cid, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}

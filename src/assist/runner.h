@@ -1,0 +1,30 @@
+/* A runner: the thread that runs one shard until told to stop. Dedicated
+ * assists and pools both start their threads here, so every assist thread
+ * is born the same way: all asynchronous signals blocked (the application's
+ * handlers run on the application's threads), named, with the requested
+ * timer slack and CPU. */
+#ifndef TICKLESS_ASSIST_RUNNER_H
+#define TICKLESS_ASSIST_RUNNER_H
+
+#include <stdint.h>
+
+#include "assist/shard.h"
+
+typedef struct runner_options {
+    const char *name;        /* full thread name, cut to 15 bytes; or NULL */
+    uint64_t timer_slack_ns; /* 0: leave the default */
+    int cpu;                 /* -1: no affinity */
+} runner_options;
+
+/* Starts a thread that runs |s| (s->runner, s->has_runner are set).
+ * Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS. */
+int runner_start(shard *s, const runner_options *opts);
+
+/* Asks the thread to stop, wakes it and joins it. Must not be called from
+ * the thread itself. */
+void runner_stop(shard *s);
+
+/* CPU time the thread has used so far; 0 if |s| has no thread. */
+uint64_t runner_cpu_ns(shard *s);
+
+#endif
