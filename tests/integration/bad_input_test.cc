@@ -102,7 +102,7 @@ TEST_P(BadInputConn, CallsOnALiveConnection)
     SSL *ssl = tickless_conn_lock(c);
     ASSERT_NE(ssl, nullptr);
     tickless_conn *again = nullptr;
-    EXPECT_EQ(tickless_conn_new(ssl, nullptr, &again), TICKLESS_ERR_BUSY);
+    EXPECT_EQ(tickless_conn_new(ssl, PoolFor(v.mode), &again), TICKLESS_ERR_BUSY);
     // Re-entering tickless while holding the lock is refused, not a deadlock.
     EXPECT_EQ(tickless_conn_read(c, buf, 8, &n, 0), TICKLESS_ERR_INVALID);
     EXPECT_EQ(tickless_conn_lock(c), nullptr);

@@ -18,9 +18,16 @@ extern "C" {
 #include "ts_util.h"
 }
 
-// Who ticks the connection. The pooled modes join this list when pools
-// exist; every TEST_P below then runs in each of them unchanged.
-enum class Mode { Dedicated };
+// Who ticks the connection; every TEST_P runs in each mode unchanged.
+//  - Dedicated: pool == NULL, one assist thread per connection.
+//  - Pool1, Pool2: a process-wide pool with 1 or 2 assist threads.
+//  - AppDriven: a process-wide pool with no threads (threads == 0), run by a
+//    harness thread standing in for the application's own event loop: it
+//    poll()s tickless_pool_fd() and calls tickless_pool_run(pool, 0).
+// The pools are made on first use and freed after the last test (a global
+// test environment), which checks that tickless_pool_free() returns 0: every
+// test must close the connections it made.
+enum class Mode { Dedicated, Pool1, Pool2, AppDriven };
 
 struct Variant {
     Mode mode;
@@ -30,7 +37,9 @@ struct Variant {
 std::string VariantName(const testing::TestParamInfo<Variant> &info);
 const char *ProtoName(ts_proto p);
 
-// Every {mode} x {QUIC, DTLS, TLS} combination.
+const char *ModeName(Mode m);
+
+// Every {mode} x {QUIC, DTLS, TLS} combination, named like "Pool2_QUIC".
 testing::internal::ParamGenerator<Variant> AllVariants();
 
 // True when this OpenSSL can run |p| both as client and in-process server.
@@ -48,9 +57,18 @@ bool ProtoAvailable(ts_proto p);
 // timer, ...).
 using SslTweak = std::function<void(SSL *)>;
 
+// The pool connections of |mode| attach to: nullptr for Mode::Dedicated,
+// else the process-wide pool of that mode, created on first use (and, for
+// AppDriven, its driver thread started). Any thread.
+tickless_pool *PoolFor(Mode mode);
+
 // Makes a client SSL for |proto| to 127.0.0.1:|port| and wraps it in a
-// tickless connection in |mode|. Fails the test (ADD_FAILURE) and returns
-// nullptr on error.
+// tickless connection on |pool| (nullptr: a dedicated assist thread). Fails
+// the test (ADD_FAILURE) and returns nullptr on error. Any thread.
+tickless_conn *NewClientOn(tickless_pool *pool, ts_proto proto, uint16_t port,
+                           const SslTweak &tweak = nullptr);
+
+// NewClientOn(PoolFor(mode), ...).
 tickless_conn *NewClient(Mode mode, ts_proto proto, uint16_t port,
                          const SslTweak &tweak = nullptr);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 
 #include "ts_net.h"
 
@@ -83,7 +84,9 @@ static int dtls_start_conn(ts_fdloop *l, const struct sockaddr_in *peer,
     SSL_set_accept_state(ssl);
     if (s->opt.fast_dtls_timer)
         ts_dtls_fast_timer(ssl);
-    /* Consumes the ClientHello and sends our flight; then wants to read. */
+    /* Consumes the ClientHello and sends our flight; then wants to read.
+     * (An empty error queue first: see ts_server_fdloop.c.) */
+    ERR_clear_error();
     ret = SSL_do_handshake(ssl);
     if (ret == 1 || SSL_get_error(ssl, ret) != SSL_ERROR_WANT_READ)
         goto fail;
@@ -91,7 +94,7 @@ static int dtls_start_conn(ts_fdloop *l, const struct sockaddr_in *peer,
     if (!BIO_up_ref(SSL_get_wbio(ssl)))
         goto fail;
     SSL_set0_rbio(ssl, SSL_get_wbio(ssl));
-    return ts_fdloop_add(l, ssl, fd, peer);
+    return ts_fdloop_add(l, ssl, fd, peer, hello, len);
 
 fail:
     BIO_free(mem);
@@ -121,6 +124,12 @@ static void dtls_on_listen_readable(ts_fdloop *l)
     }
 }
 
+static void dtls_on_new_hello(ts_fdloop *l, const struct sockaddr_in *peer,
+                              const uint8_t *hello, size_t len)
+{
+    (void)dtls_start_conn(l, peer, hello, len);
+}
+
 int ts_server_dtls_open(ts_server *s)
 {
     ts_fdloop *l = calloc(1, sizeof(*l));
@@ -130,6 +139,7 @@ int ts_server_dtls_open(ts_server *s)
     l->s = s;
     l->is_dtls = 1;
     l->on_listen_readable = dtls_on_listen_readable;
+    l->on_new_hello = dtls_on_new_hello;
     if ((l->listen_fd = ts_net_bind(SOCK_DGRAM, 0, 1, &s->port)) < 0) {
         free(l);
         return -1;

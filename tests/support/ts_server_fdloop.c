@@ -18,6 +18,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "ts_util.h"
 
 /* Reads per connection per wake-up, so one fast sender cannot starve the
@@ -26,6 +28,24 @@
 /* A handshake that has not finished by then is given up (stray or stale
  * ClientHellos would otherwise hold a connection forever). */
 #define HANDSHAKE_LIMIT_NS (60ull * 1000000000ull)
+
+/*
+ * Reused ports (DTLS). A DTLS client that goes away without close_notify
+ * leaves its connection here, and its connected socket keeps the client's
+ * address. The kernel soon hands the same UDP port to a new client, and
+ * then delivers the new client's datagrams to that old socket, where the
+ * old SSL object ignores them: the new handshake would never complete.
+ * So before serving a readable DTLS connection the loop peeks at the
+ * datagram waiting: a ClientHello (epoch 0) whose client random differs
+ * from the one that started this connection comes from a new client (a
+ * retransmission of our own client's hello carries the same random). The
+ * old connection is then dropped and the new one started from that hello.
+ */
+#define DTLS_CT_HANDSHAKE 22
+#define DTLS_HT_CLIENT_HELLO 1
+/* 13-byte record header, 12-byte handshake header, 2-byte client_version. */
+#define DTLS_HELLO_RANDOM_OFF 27
+#define DTLS_RANDOM_LEN 32
 
 typedef struct ts_fdconn {
     SSL *ssl;
@@ -39,27 +59,77 @@ typedef struct ts_fdconn {
     int peer_closed;    /* close_notify received */
     int done;           /* finished; freed at the end of this pass */
     uint64_t born_ns;
+    int has_random;     /* DTLS: client_random of the hello that started it */
+    uint8_t client_random[DTLS_RANDOM_LEN];
 } ts_fdconn;
+
+/* DTLS: 1 with *random set if |p| is a ClientHello record in epoch 0. */
+static int dtls_hello_random(const uint8_t *p, size_t n, const uint8_t **random)
+{
+    if (n < DTLS_HELLO_RANDOM_OFF + DTLS_RANDOM_LEN ||
+        p[0] != DTLS_CT_HANDSHAKE || p[3] != 0 || p[4] != 0 ||
+        p[13] != DTLS_HT_CLIENT_HELLO)
+        return 0;
+    *random = p + DTLS_HELLO_RANDOM_OFF;
+    return 1;
+}
 
 static void conn_free(ts_fdloop *l, ts_fdconn *c, int abortive)
 {
     /* SSL_free without SSL_shutdown sends nothing. */
     SSL_free(c->ssl);
-    if (abortive && !l->is_dtls) {
+    if (abortive && !l->is_dtls && c->fd >= 0) {
         /* Linger on, zero time: close() sends RST instead of FIN. */
         struct linger lg = { 1, 0 };
 
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     ts_outbuf_free(&c->out);
     free(c);
     atomic_fetch_sub(&l->s->open_conns, 1);
 }
 
-int ts_fdloop_add(ts_fdloop *l, SSL *ssl, int fd,
-                  const struct sockaddr_in *peer)
+/*
+ * DTLS: if the datagram waiting on |c|'s socket is a new client's
+ * ClientHello (see "Reused ports"), drops |c| at once (its socket must be
+ * closed before the new connection binds one to the same address), starts
+ * the new connection and returns 1. Otherwise leaves the datagram for
+ * OpenSSL and returns 0.
+ */
+static int conn_take_new_hello(ts_fdloop *l, ts_fdconn *c)
 {
+    /* Big enough for any UDP datagram: a bigger one would be truncated. */
+    static _Thread_local uint8_t buf[65536];
+    const uint8_t *random;
+    struct sockaddr_in peer = c->peer;
+    ssize_t n;
+
+    if (!c->has_random || !c->has_peer || l->on_new_hello == NULL)
+        return 0;
+    n = recv(c->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n <= 0 || !dtls_hello_random(buf, (size_t)n, &random) ||
+        memcmp(random, c->client_random, DTLS_RANDOM_LEN) == 0)
+        return 0;
+    /* The same datagram again, now taken off the queue. */
+    n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    close(c->fd);
+    c->fd = -1;
+    c->done = 1;
+    if (n > 0)
+        l->on_new_hello(l, &peer, buf, (size_t)n);
+    return 1;
+}
+
+int ts_fdloop_add(ts_fdloop *l, SSL *ssl, int fd,
+                  const struct sockaddr_in *peer, const uint8_t *hello,
+                  size_t len)
+{
+    const uint8_t *random;
+
     ts_fdconn *c = calloc(1, sizeof(*c));
 
     if (c == NULL || (l->n == l->cap && l->cap > SIZE_MAX / 2)) {
@@ -87,6 +157,10 @@ int ts_fdloop_add(ts_fdloop *l, SSL *ssl, int fd,
         c->peer = *peer;
         c->has_peer = 1;
     }
+    if (hello != NULL && dtls_hello_random(hello, len, &random)) {
+        memcpy(c->client_random, random, DTLS_RANDOM_LEN);
+        c->has_random = 1;
+    }
     c->kick = 1;
     c->born_ns = ts_now_ns();
     l->conns[l->n++] = c;
@@ -102,12 +176,21 @@ int ts_fdloop_has_peer(const ts_fdloop *l, const struct sockaddr_in *peer)
     for (i = 0; i < l->n; i++) {
         const ts_fdconn *c = l->conns[i];
 
-        if (c->has_peer && c->peer.sin_port == peer->sin_port &&
+        if (c->fd >= 0 && c->has_peer && c->peer.sin_port == peer->sin_port &&
             c->peer.sin_addr.s_addr == peer->sin_addr.s_addr)
             return 1;
     }
     return 0;
 }
+
+/*
+ * OpenSSL's error queue is per thread, and this one thread serves every
+ * connection: a failure left on the queue by one connection (a client that
+ * vanished: "unexpected eof") would make SSL_get_error() report
+ * SSL_ERROR_SSL for the next connection's plain WANT_READ, and the server
+ * would drop a healthy connection. So the queue is emptied before every SSL
+ * call whose outcome SSL_get_error() judges.
+ */
 
 /* Maps a failed SSL call to what to wait for: 0 wait, -1 connection over. */
 static int conn_wait_for(ts_fdconn *c, int ret)
@@ -129,7 +212,10 @@ static int conn_flush(ts_fdconn *c)
     while (c->out.len > 0) {
         size_t chunk = c->out.len < TS_RECORD_MAX ? c->out.len : TS_RECORD_MAX;
         size_t n;
-        int ret = SSL_write_ex(c->ssl, c->out.data + c->out.off, chunk, &n);
+        int ret;
+
+        ERR_clear_error();
+        ret = SSL_write_ex(c->ssl, c->out.data + c->out.off, chunk, &n);
 
         if (ret != 1)
             return conn_wait_for(c, ret);
@@ -147,7 +233,10 @@ static int conn_step(ts_fdloop *l, ts_fdconn *c)
     c->events = 0;
     c->kick = 0;
     if (!c->hs_done) {
-        int ret = SSL_do_handshake(c->ssl);
+        int ret;
+
+        ERR_clear_error();
+        ret = SSL_do_handshake(c->ssl);
 
         if (ret != 1) {
             if (ts_now_ns() - c->born_ns > HANDSHAKE_LIMIT_NS)
@@ -176,6 +265,7 @@ static int conn_step(ts_fdloop *l, ts_fdconn *c)
             c->kick = 1;
             return 0;
         }
+        ERR_clear_error();
         ret = SSL_read_ex(c->ssl, buf, sizeof(buf), &n);
         if (ret == 1) {
             atomic_fetch_add(&l->s->bytes_received, n);
@@ -264,6 +354,10 @@ void ts_fdloop_run(ts_fdloop *l)
         for (i = 0; i < npoll; i++) {
             ts_fdconn *c = l->conns[i];
             int due = c->kick || pfd[i + 2].revents != 0;
+
+            if (l->is_dtls && (pfd[i + 2].revents & POLLIN) &&
+                conn_take_new_hello(l, c))
+                continue;
 
             if (l->is_dtls && DTLSv1_handle_timeout(c->ssl) > 0)
                 due = 1;

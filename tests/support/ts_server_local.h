@@ -107,17 +107,28 @@ struct ts_fdloop {
     /* Called when listen_fd is readable; takes on new connections with
      * ts_fdloop_add(). */
     void (*on_listen_readable)(ts_fdloop *l);
+    /*
+     * DTLS: called with a ClientHello (|len| bytes) that a new client sent
+     * from the address of an existing connection; the loop has dropped that
+     * connection already (see "Reused ports" in ts_server_fdloop.c). Takes
+     * the new client on, like on_listen_readable.
+     */
+    void (*on_new_hello)(ts_fdloop *l, const struct sockaddr_in *peer,
+                         const uint8_t *hello, size_t len);
     struct ts_fdconn **conns; /* owned */
     size_t n, cap;
 };
 
 /*
  * Takes on |ssl| (in accept state, its BIOs on |fd|, not owning it) and
- * |fd|, both freed by the loop. |peer| may be NULL. Returns 0 or -1 (then
- * both are freed already).
+ * |fd|, both freed by the loop. |peer| may be NULL. DTLS passes the
+ * ClientHello datagram that started the connection as |hello| (|len|
+ * bytes; only read during the call), TLS NULL. Returns 0 or -1 (then both
+ * are freed already).
  */
 int ts_fdloop_add(ts_fdloop *l, SSL *ssl, int fd,
-                  const struct sockaddr_in *peer);
+                  const struct sockaddr_in *peer, const uint8_t *hello,
+                  size_t len);
 
 /* 1 if a live connection has peer address |peer|. */
 int ts_fdloop_has_peer(const ts_fdloop *l, const struct sockaddr_in *peer);

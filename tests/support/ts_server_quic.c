@@ -10,8 +10,22 @@
  * Event handling is explicit on each connection (3.5 refuses the setting on
  * a listener, so it is set in the new-pending-connection callback): with
  * hundreds of connections, letting every SSL_read_ex() tick the whole engine
- * (the default) would cost O(n^2) per wake-up. Instead the loop ticks the engine once, serves every connection,
- * and ticks once more so what they wrote goes out at once.
+ * (the default) would cost O(n^2) per wake-up. Instead the loop ticks the
+ * engine once, serves the connections that need it, and, if they read or
+ * wrote anything, ticks once more so that it goes out at once. (A tick
+ * visits every connection of the engine, so it is not free either.)
+ *
+ * Which connections need serving. Serving all of them on every wake-up
+ * costs several OpenSSL calls per connection: with 2,000 mostly idle
+ * connections whose keep-alive PINGs wake the thread 2,000 times a second,
+ * that kept this thread busy for good and handshakes queued for seconds.
+ * So every connection gets a message callback (SSL_set_msg_callback), which
+ * OpenSSL calls, during the engine tick, for each packet and frame the
+ * connection receives; it only puts the connection on the |active| list. A
+ * wake-up serves that list, plus the connections that still have echo bytes
+ * queued, ran out of read budget or have not finished their handshake (they
+ * stay on the list). Every SWEEP_NS all connections are served anyway: that
+ * is how one that ended without a packet (idle timeout) is noticed and freed.
  *
  * The client's default stream is the first stream it opens; OpenSSL makes it
  * the server connection's default stream too (incoming stream policy AUTO),
@@ -21,6 +35,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if TS_HAVE_QUIC
 
@@ -31,6 +46,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/quic.h>
 
 #include "ts_net.h"
@@ -38,6 +54,8 @@
 
 /* Reads per connection per wake-up, so one sender cannot starve the rest. */
 #define READ_BUDGET 64
+/* How often every connection is served, active or not. */
+#define SWEEP_NS (200ull * 1000000ull)
 
 typedef struct qconn {
     uint64_t rx_offset;  /* sink: stream offset of the next byte read */
@@ -47,6 +65,10 @@ typedef struct qconn {
     int peer_fin;    /* the client concluded its stream */
     int concluded;   /* we concluded ours */
     int stream_dead; /* stream reset or failed: wait for the connection end */
+    int out_of_budget; /* the last serve stopped reading early */
+    int did_io;      /* the last serve read, wrote or concluded something */
+    size_t index;    /* its position in qserver.conns */
+    int listed;      /* on qserver.active */
 } qconn;
 
 typedef struct qpending qpending;
@@ -59,7 +81,69 @@ typedef struct qserver {
     int kick;        /* some connection ran out of budget: do not sleep */
     qpending *pend;  /* connections not yet configured or not yet resumed */
     size_t npend, pend_cap;
+    qconn **active;  /* to serve on the next pass; each at most once */
+    size_t nactive, active_cap;
+    qconn **work;    /* the pass being served (the old |active|) */
+    size_t work_cap;
+    uint64_t next_sweep_ns;
+    uint64_t rx_msgs; /* packets and frames received, per on_quic_msg */
+    int did_io;      /* some connection of this pass did I/O */
 } qserver;
+
+/* SSL ex_data slot: the qconn of an accepted connection (NULL before). */
+static int g_qconn_idx = -1;
+static pthread_once_t g_qconn_once = PTHREAD_ONCE_INIT;
+
+static void qconn_idx_init(void)
+{
+    g_qconn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* Puts |c| on the active list (once). 0, or -1 out of memory: then the
+ * next sweep serves it. */
+static int active_push(qserver *q, qconn *c)
+{
+    if (c->listed)
+        return 0;
+    if (q->nactive == q->active_cap) {
+        size_t cap = q->active_cap ? q->active_cap * 2 : 64;
+        qconn **v = realloc(q->active, cap * sizeof(*v));
+
+        if (v == NULL)
+            return -1;
+        q->active = v;
+        q->active_cap = cap;
+    }
+    q->active[q->nactive++] = c;
+    c->listed = 1;
+    return 0;
+}
+
+/*
+ * The message callback: OpenSSL calls it inside the engine tick (engine
+ * mutex held, on this server's thread) for what each connection sends and
+ * receives. Received packets and frames mark the connection active; nothing
+ * else may be done here.
+ */
+static void on_quic_msg(int write_p, int version, int content_type,
+                        const void *buf, size_t len, SSL *ssl, void *arg)
+{
+    qconn *c;
+
+    (void)version;
+    (void)content_type;
+    (void)buf;
+    (void)len;
+    if (write_p || ssl == NULL || g_qconn_idx < 0)
+        return;
+    /* The internal TLS object reports too, without our ex_data: skipped. */
+    if ((c = SSL_get_ex_data(ssl, g_qconn_idx)) != NULL) {
+        qserver *q = arg;
+
+        q->rx_msgs++;
+        (void)active_push(q, c);
+    }
+}
 
 /*
  * Configuring a new connection before its handshake.
@@ -142,6 +226,8 @@ static int pending_configure(ts_server *s, qserver *q)
             continue;
         (void)SSL_set_event_handling_mode(
             p->ssl, SSL_VALUE_EVENT_HANDLING_MODE_EXPLICIT);
+        SSL_set_msg_callback(p->ssl, on_quic_msg);
+        SSL_set_msg_callback_arg(p->ssl, q);
         if (s->opt.idle_timeout_ms != 0)
             ts_quic_set_idle_timeout(p->ssl, s->opt.idle_timeout_ms);
         p->configured = 1;
@@ -189,12 +275,31 @@ static SSL *quic_listen(ts_server *s, int fd)
     return lst;
 }
 
+/*
+ * One socket takes the datagrams of every client. The default receive
+ * buffer (212 KB) holds only some hundred small datagrams, as each is
+ * charged its whole kernel buffer: 2,000 clients' keep-alives arriving
+ * while this thread serves a pass overflowed it, and the lost PINGs let
+ * connections hit their idle timeout. Ask for more (the kernel caps it at
+ * net.core.rmem_max / wmem_max); best effort.
+ */
+static void quic_grow_buffers(int fd)
+{
+    int size = 8 * 1024 * 1024;
+
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 int ts_server_quic_open(ts_server *s)
 {
     qserver *q = calloc(1, sizeof(*q));
 
-    if (q == NULL)
+    if (q == NULL || pthread_once(&g_qconn_once, qconn_idx_init) != 0 ||
+        g_qconn_idx < 0) {
+        free(q);
         return -1;
+    }
     SSL_CTX_set_mode(s->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     SSL_CTX_set_new_pending_conn_cb(s->ctx, on_pending_conn, s);
     SSL_CTX_set_client_hello_cb(s->ctx, on_client_hello, s);
@@ -206,12 +311,14 @@ int ts_server_quic_open(ts_server *s)
         free(q);
         return -1;
     }
+    quic_grow_buffers(q->fd);
     s->impl = q;
     return 0;
 }
 
 static void qconn_free(ts_server *s, qconn *c)
 {
+    (void)SSL_set_ex_data(c->ssl, g_qconn_idx, NULL);
     SSL_free(c->ssl);
     ts_outbuf_free(&c->out);
     free(c);
@@ -249,8 +356,11 @@ static void quic_accept_all(ts_server *s, qserver *q)
          * echo buffer grows meanwhile) fails with "bad write retry". */
         SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
         c->ssl = ssl;
+        c->index = q->n;
         q->conns[q->n++] = c;
         atomic_fetch_add(&s->open_conns, 1);
+        (void)SSL_set_ex_data(ssl, g_qconn_idx, c);
+        (void)active_push(q, c); /* serve it on this pass */
     }
 }
 
@@ -259,6 +369,10 @@ static void quic_accept_all(ts_server *s, qserver *q)
  * and WANT_WRITE that includes WANT_CLIENT_HELLO_CB: OpenSSL 3.5 hands out
  * connections from SSL_accept_connection() before their handshake has
  * finished, and ours may still be suspended in the ClientHello callback.
+ * The caller empties the thread's error queue before the failed call: this
+ * one thread serves every connection, and another connection's leftover
+ * failure must not be taken for this one's (SSL_get_error() consults the
+ * queue too).
  */
 static int would_block(SSL *ssl)
 {
@@ -281,8 +395,10 @@ static int qconn_flush(qconn *c)
     while (c->out.len > 0) {
         size_t n;
 
+        ERR_clear_error(); /* one thread, many connections: see would_block */
         if (SSL_write_ex(c->ssl, c->out.data + c->out.off, c->out.len, &n)) {
             ts_outbuf_consume(&c->out, n);
+            c->did_io = 1;
             continue;
         }
         return would_block(c->ssl) ? 0 : -1;
@@ -297,6 +413,8 @@ static int qconn_serve(ts_server *s, qserver *q, qconn *c)
     int budget = READ_BUDGET;
     SSL_CONN_CLOSE_INFO info;
 
+    c->out_of_budget = 0;
+    c->did_io = 0;
     if (!c->hs_counted && SSL_is_init_finished(c->ssl)) {
         c->hs_counted = 1;
         atomic_fetch_add(&s->handshakes, 1);
@@ -316,6 +434,7 @@ static int qconn_serve(ts_server *s, qserver *q, qconn *c)
             /* Everything echoed: finish our side too, once. */
             if (c->out.len == 0 && !c->concluded) {
                 (void)SSL_stream_conclude(c->ssl, 0);
+                c->did_io = 1;
                 c->concluded = 1;
             }
             break;
@@ -324,9 +443,12 @@ static int qconn_serve(ts_server *s, qserver *q, qconn *c)
             break; /* backpressure: QUIC flow control stops the client */
         if (budget-- == 0) {
             q->kick = 1;
+            c->out_of_budget = 1;
             break;
         }
+        ERR_clear_error();
         if (SSL_read_ex(c->ssl, buf, sizeof(buf), &n)) {
+            c->did_io = 1; /* may also open flow control: send it */
             atomic_fetch_add(&s->bytes_received, n);
             if (s->opt.sink) {
                 /* A sink checks content too, so "all bytes arrived" also
@@ -353,8 +475,71 @@ static int qconn_serve(ts_server *s, qserver *q, qconn *c)
 
 static void quic_free_conns(ts_server *s, qserver *q)
 {
+    q->nactive = 0;
     while (q->n > 0)
         qconn_free(s, q->conns[--q->n]);
+}
+
+/* Removes |c| from q->conns (it must not be on q->active) and frees it. */
+static void quic_remove(ts_server *s, qserver *q, qconn *c)
+{
+    size_t i = c->index;
+
+    q->conns[i] = q->conns[--q->n];
+    q->conns[i]->index = i;
+    qconn_free(s, c);
+}
+
+/* Serves |c|; frees it if it has ended, else keeps it on the active list
+ * if it has more to do than the network will announce. */
+static void quic_serve_one(ts_server *s, qserver *q, qconn *c)
+{
+    int ended = qconn_serve(s, q, c);
+
+    q->did_io |= c->did_io;
+    if (ended) {
+        quic_remove(s, q, c);
+        return;
+    }
+    if (c->out.len > 0 || c->out_of_budget || !c->hs_counted)
+        (void)active_push(q, c);
+}
+
+/* One pass: the active connections, or all of them when a sweep is due. */
+static void quic_serve(ts_server *s, qserver *q)
+{
+    uint64_t now = ts_now_ns();
+    size_t i, n;
+
+    if (now >= q->next_sweep_ns) {
+        q->next_sweep_ns = now + SWEEP_NS;
+        for (i = 0; i < q->nactive; i++)
+            q->active[i]->listed = 0;
+        q->nactive = 0;
+        /* Backwards: quic_remove() moves the last connection into i. */
+        for (i = q->n; i-- > 0;)
+            quic_serve_one(s, q, q->conns[i]);
+        return;
+    }
+    /* Serve a snapshot: serving puts connections back on |active|. */
+    if (q->work_cap < q->nactive) {
+        qconn **v = realloc(q->work, q->nactive * sizeof(*v));
+
+        if (v == NULL) {
+            q->next_sweep_ns = 0; /* serve everything next time instead */
+            q->kick = 1;
+            return;
+        }
+        q->work = v;
+        q->work_cap = q->nactive;
+    }
+    n = q->nactive;
+    memcpy(q->work, q->active, n * sizeof(*q->work));
+    for (i = 0; i < n; i++)
+        q->work[i]->listed = 0;
+    q->nactive = 0;
+    for (i = 0; i < n; i++)
+        quic_serve_one(s, q, q->work[i]);
 }
 
 /*
@@ -395,8 +580,7 @@ void ts_server_quic_run(ts_server *s)
 
     while (!atomic_load(&s->stop)) {
         struct pollfd pfd[2];
-        uint64_t gen;
-        size_t i;
+        uint64_t gen, rx;
 
         pfd[0].fd = s->wake_fd;
         pfd[0].events = POLLIN;
@@ -423,14 +607,19 @@ void ts_server_quic_run(ts_server *s)
             q->kick = 1; /* resume their handshakes on the next tick */
         pending_release(q, 0);
         quic_accept_all(s, q);
-        for (i = q->n; i-- > 0;) {
-            if (qconn_serve(s, q, q->conns[i])) {
-                qconn_free(s, q->conns[i]);
-                q->conns[i] = q->conns[--q->n];
-            }
-        }
-        /* Send what serving queued now, not at the next wake-up. */
+        q->did_io = 0;
+        quic_serve(s, q);
+        /* Send what serving queued now, not at the next wake-up. A tick
+         * costs OpenSSL a visit to every connection, so only if there is
+         * something to send. */
+        if (!q->did_io)
+            continue;
+        rx = q->rx_msgs;
         (void)SSL_handle_events(q->listener);
+        /* That tick may have received packets too: they were taken off
+         * the socket, so poll would not announce them. */
+        if (q->rx_msgs != rx)
+            q->kick = 1;
     }
     pending_release(q, 1);
     quic_free_conns(s, q);
@@ -438,6 +627,8 @@ void ts_server_quic_run(ts_server *s)
     close(q->fd);
     free(q->pend);
     free(q->conns);
+    free(q->active);
+    free(q->work);
     free(q);
     s->impl = NULL;
 }

@@ -34,7 +34,7 @@ static void tls_on_listen_readable(ts_fdloop *l)
         }
         /* We close the socket ourselves, to choose between FIN and RST. */
         SSL_set_accept_state(ssl);
-        (void)ts_fdloop_add(l, ssl, fd, NULL);
+        (void)ts_fdloop_add(l, ssl, fd, NULL, NULL, 0);
     }
 }
 
