@@ -43,6 +43,7 @@ void conn_publish(tickless_conn *c)
 
 int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
 {
+    /* |c| is an engine: its own mutex. */
     int rc = pthread_mutex_trylock(&c->mu);
 
     if (rc == EBUSY || rc == EDEADLK)
@@ -82,8 +83,7 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
     else
         c->immediate_ticks = 0;
 
-    if (c->waiters > 0)
-        conn_broadcast(c);
+    engine_wake_ready(c);
     conn_publish(c);
     pthread_mutex_unlock(&c->mu);
     return 1;
