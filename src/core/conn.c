@@ -113,7 +113,8 @@ int conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
     rc = claim_ssl(ssl, c);
     if (rc != 0)
         goto fail;
-    rc = ossl_make_nonblocking(ssl, proto, fd);
+    /* A listener has no blocking mode of its own: accepts pass NO_BLOCK. */
+    rc = is_listener ? 0 : ossl_make_nonblocking(ssl, proto, fd);
     if (rc != 0)
         goto fail_owner;
     rc = rx_count_watch(&c->rx, proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
@@ -192,12 +193,19 @@ void conn_unref(tickless_conn *c)
     /* Last reference: nobody else can reach c any more. A member's SSL
      * goes before its engine's: OpenSSL frees a listener's port under the
      * connections otherwise (openssl#32420). */
-    if (engine == c)
+    if (engine == c) {
         rx_count_unwatch(&c->rx);
+        SSL_free(c->ssl);
+        conn_free(c);
+        return;
+    }
+    /* A member: its engine may be ticking right now. */
+    pthread_mutex_lock(&engine->mu);
     SSL_free(c->ssl);
+    engine_kick(engine); /* its CONNECTION_CLOSE, if any, goes out now */
+    conn_unlock_mu(engine);
     conn_free(c);
-    if (engine != c)
-        conn_unref(engine);
+    conn_unref(engine);
 }
 
 void conn_unlock_mu(tickless_conn *c)
@@ -238,7 +246,7 @@ SSL *tickless_conn_lock(tickless_conn *c)
     if (pthread_mutex_lock(conn_mu(c)) != 0)
         return NULL; /* EDEADLK: this thread already holds it */
     if (conn_is_closed(c)) {
-        pthread_mutex_unlock(conn_mu(c));
+        conn_unlock_mu(c);
         return NULL;
     }
     conn_ref(c);

@@ -62,6 +62,11 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
     atomic_store(&e->link.deferred, 0);
     conn_publish(e);
     while (gen == wq->gen && !call_closed(call)) {
+        /* Every release of the mutex must re-arm a tick the assist had to
+         * skip while we held it, even a release inside a wait that woke
+         * spuriously and sleeps again. */
+        if (atomic_exchange(&e->link.deferred, 0))
+            conn_publish(e);
         if (deadline == CLOCK_NEVER) {
             pthread_cond_wait(&wq->cv, &e->mu);
         } else {
@@ -121,11 +126,42 @@ static void others_after(conn_call *call, const others_view *v, int rc)
         || (v->timer_due && e->proto == CONN_QUIC
             && ossl_timeout_ns(e->ssl, e->proto) != 0))
         engine_wake_ready(e); /* the call's tick took input or fired */
+    else if (e->proto == CONN_QUIC)
+        engine_wake_progress(e);
     else if (rc == 0 && call->wq->readers > 0
              && ossl_readable(call->ssl, c->proto))
         waitq_wake(call->wq);
     if (!v->shutting_down && c->shutting_down)
         engine_wake_owned(e, c);
+}
+
+/* Whether |call|'s own object can make progress now. An OpenSSL call may
+ * look for its data first and tick the engine after: the data it filed
+ * then is only seen on a second look. QUIC only; any doubt answers 1. */
+static int call_ready(conn_call *call)
+{
+    int ready = 0;
+
+    if (call->c->proto != CONN_QUIC)
+        return 0;
+    ERR_set_mark();
+    switch (call->wq->kind) {
+    case WQ_ACCEPT_CONN:
+        ready = ossl_accept_conn_ready(call->ssl);
+        break;
+    case WQ_ACCEPT_STREAM:
+        ready = ossl_accept_stream_ready(call->ssl);
+        break;
+    case WQ_IO:
+    default:
+        if (call->kind == IO_READ)
+            ready = ossl_read_ready(call->ssl);
+        else if (call->kind == IO_WRITE)
+            ready = ossl_write_ready(call->ssl);
+        break;
+    }
+    ERR_pop_to_mark();
+    return ready;
 }
 
 int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
@@ -135,6 +171,7 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
     sigpipe_guard guard;
     uint64_t deadline;
     int timed_out = 0;
+    int second_look = 0;
     int rc;
 
     if (timeout_ms < TICKLESS_FOREVER)
@@ -161,6 +198,11 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             break;
         /* OpenSSL would block. A last attempt after the timeout has been
          * made: data that arrived just in time is still returned. */
+        if (!second_look && call_ready(call)) {
+            second_look = 1; /* once per wait, so it can never spin */
+            continue;
+        }
+        second_look = 0;
         if (timeout_ms == 0 || timed_out) {
             rc = TICKLESS_ERR_TIMEOUT;
             break;
@@ -251,7 +293,7 @@ static int op_shutdown(conn_call *call, void *arg)
     if (c->proto == CONN_QUIC) {
         /* Without a FIN the peer would see the connection close under its
          * reader instead of a clean end of stream. */
-        if (!c->shutting_down && !c->uses_streams)
+        if (!c->shutting_down)
             (void)SSL_stream_conclude(c->ssl, 0);
         c->shutting_down = 1;
         ERR_clear_error();

@@ -13,11 +13,11 @@
  * A client connection is its own engine; DTLS and TLS are always their own.
  *
  * Callers sleep on a wait queue (waitq): each connection has one for its
- * calls and one for accepting streams; each stream has its own. A waitq
+ * calls and one for accepts (connections on a listener; streams, later). A waitq
  * with sleepers is linked on its engine's |sleeping| list. After a tick the
  * engine wakes only the queues whose object can now make progress (data to
- * read, room to write, a stream or connection to accept), so a thread
- * blocked on one of 100 streams is not woken for the other 99.
+ * read, room to write, a connection to accept), so a thread blocked on one
+ * of a listener's 100 connections is not woken for the other 99.
  *
  * A connection has three kinds of users:
  *  - application threads, in the public calls, which hold the engine's |mu|
@@ -67,7 +67,8 @@ typedef struct conn_link {
 /* Wait queue kinds: what its predicate (waitq_ready()) looks at. */
 typedef enum waitq_kind {
     WQ_IO,            /* read/write/handshake/shutdown on a conn or stream */
-    WQ_ACCEPT_STREAM, /* tickless_stream_accept() on a QUIC connection */
+    WQ_ACCEPT_STREAM, /* stream accepts on a QUIC connection (the streams
+                         API is not public yet; kept for it) */
     WQ_ACCEPT_CONN    /* tickless_listener_accept() on a listener engine */
 } waitq_kind;
 
@@ -99,14 +100,13 @@ struct tickless_conn {
 
     /* Everything below is guarded by engine->mu. */
     waitq wq;            /* callers of handshake/read/write/shutdown */
-    waitq accept_wq;     /* stream accepts; connection accepts (listener) */
+    waitq accept_wq;     /* connection accepts (listener engine) */
     int closed;          /* tickless_conn_close()/listener_close() called */
     int shutting_down;   /* tickless_conn_shutdown() has been called */
     int fatal;           /* sticky TICKLESS_ERR_* once the connection died */
     int read_eof;        /* the peer finished sending */
     int app_locked;      /* inside tickless_conn_lock()/unlock() ... */
     pthread_t locked_by; /* ... by this thread */
-    int uses_streams;    /* tickless_stream_*: no default stream */
     tickless_error_info err; /* the last failure, captured on any thread */
 
     /* Engine only. */
@@ -115,6 +115,7 @@ struct tickless_conn {
     uint64_t deadline_ns;  /* absolute; CLOCK_NEVER if none */
     unsigned immediate_ticks; /* timer ticks in a row that left the
                                  deadline already due (spin guard) */
+    int kicked;          /* tick at once: see engine_kick() */
     uint64_t ticks, timer_ticks, io_ticks, wakeups;
     lathist lateness;
     rx_count rx;         /* QUIC: datagrams the engine took off the socket */
@@ -141,7 +142,8 @@ void conn_unref(tickless_conn *c);
 
 /* Releases the engine's mutex on behalf of any thread but the assist:
  * re-arms a deferred tick first, so a busy mutex never loses one. Caller
- * holds conn_mu(c). */
+ * holds conn_mu(c). Rule: every application-side release of an engine
+ * mutex goes through here (or publishes itself, as conn_leave() does). */
 void conn_unlock_mu(tickless_conn *c);
 
 /* Wait queues (waitq.c). All callers hold the engine's mu. */
@@ -155,6 +157,12 @@ void waitq_wake(waitq *wq);
 /* After the engine processed input or timers: wakes the queues whose
  * object can now make progress. */
 void engine_wake_ready(tickless_conn *engine);
+/* After an application call that took no input itself: wakes the QUIC
+ * queues whose object can make progress now (an earlier call may have
+ * received data that only this call's tick filed into a stream). Never
+ * wakes a queue on speculation, so callers cannot wake each other in a
+ * loop. */
+void engine_wake_progress(tickless_conn *engine);
 /* Wakes every queue that belongs to |owner| (close, shutdown). */
 void engine_wake_owned(tickless_conn *engine, tickless_conn *owner);
 
@@ -194,6 +202,13 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns);
 /* Re-reads OpenSSL's deadline and what the socket is needed for, and hands
  * both to the assist. |c| is an engine; caller holds c->mu (unchecked). */
 void conn_publish(tickless_conn *c);
+
+/* Asks for a tick of |e| as soon as the mutex is released. For QUIC calls
+ * that queue frames without ticking (accepting or freeing a stream grants
+ * the peer more streams; a reset queues RESET_STREAM): OpenSSL's deadline
+ * is cached from the last tick and does not show them, so without a kick
+ * they would wait for the next timer, seconds away. Caller holds e->mu. */
+void engine_kick(tickless_conn *e);
 
 /* Error capture (conn_error.c). Caller holds c->mu. |ret| is what the
  * failed SSL_* call returned. Returns IO_READ / IO_WRITE (as a positive

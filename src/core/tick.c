@@ -27,7 +27,9 @@ void conn_publish(tickless_conn *c)
         assist_sync(c, CLOCK_NEVER, 0);
         return;
     }
-    timeout = ossl_timeout_ns(c->ssl, c->proto);
+    /* A kick means OpenSSL has queued something its cached deadline does
+     * not know about yet: tick now. */
+    timeout = c->kicked ? 0 : ossl_timeout_ns(c->ssl, c->proto);
     c->deadline_ns = clock_add(now, timeout);
     if (timeout == 0 && c->immediate_ticks >= SPIN_GUARD_TICKS)
         c->deadline_ns = now + SPIN_GUARD_NS;
@@ -66,6 +68,7 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
     if (reasons & TICK_IO)
         c->io_ticks++;
     c->ticks++;
+    c->kicked = 0;
 
     /* DTLS/TLS readiness is for the blocked callers, who read themselves:
      * only QUIC (which reads the socket into its own buffers) and due timers
@@ -87,4 +90,10 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
     conn_publish(c);
     pthread_mutex_unlock(&c->mu);
     return 1;
+}
+
+void engine_kick(tickless_conn *e)
+{
+    e->kicked = 1;
+    conn_publish(e);
 }

@@ -62,10 +62,12 @@ void waitq_wake(waitq *wq)
     pthread_cond_broadcast(&wq->cv);
 }
 
-/* Whether a sleeper of |wq| could now make progress. Only asked when the
- * engine serves more than one queue: a lone queue is simply woken. Errs
- * towards yes: a needless wake-up costs one retry, a missed one a hang. */
-static int waitq_ready(tickless_conn *e, waitq *wq)
+/* Whether a sleeper of |wq| could now make progress. Errs towards yes: a
+ * needless wake-up costs one retry, a missed one a hang. |strict| leaves
+ * out the sleepers no getter can speak for (handshake, shutdown), which are
+ * then woken only by a tick: so that two of them never wake each other in
+ * turn. */
+static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
 {
     int ready;
 
@@ -83,7 +85,7 @@ static int waitq_ready(tickless_conn *e, waitq *wq)
         break;
     case WQ_IO:
     default:
-        ready = wq->waiters > wq->readers + wq->writers /* handshake, ... */
+        ready = (!strict && wq->waiters > wq->readers + wq->writers)
                 || (wq->readers > 0 && ossl_read_ready(wq->ssl))
                 || (wq->writers > 0 && ossl_write_ready(wq->ssl));
         break;
@@ -101,7 +103,18 @@ void engine_wake_ready(tickless_conn *e)
         return;
     }
     for (; wq != NULL; wq = wq->next)
-        if (waitq_ready(e, wq))
+        if (waitq_ready(e, wq, 0))
+            waitq_wake(wq);
+}
+
+void engine_wake_progress(tickless_conn *e)
+{
+    waitq *wq;
+
+    if (e->proto != CONN_QUIC)
+        return;
+    for (wq = e->sleeping; wq != NULL; wq = wq->next)
+        if (waitq_ready(e, wq, 1))
             waitq_wake(wq);
 }
 
