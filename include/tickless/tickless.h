@@ -337,6 +337,9 @@ TICKLESS_EXPORT int tickless_conn_error(tickless_conn *c,
  * their blocked calls return TICKLESS_ERR_CLOSED, later calls too, and each
  * handle must still be given to tickless_conn_close(). The listener's SSL
  * object is freed after the last of them, never under a live connection.
+ * A worker pool shuts down with: tickless_listener_close(), join the
+ * workers (their accepts return TICKLESS_ERR_CLOSED), close their
+ * connections, tickless_listener_free().
  */
 typedef struct tickless_listener tickless_listener;
 
@@ -351,8 +354,9 @@ typedef struct tickless_listener tickless_listener;
  *          (SSL_listen() failed), TICKLESS_ERR_NOMEM, TICKLESS_ERR_SYS
  * Thread-safety: any thread
  * Blocks: no
- * Ownership: on success takes |listener| (freed after the listener and all
- *            its connections are closed); on failure it stays the caller's
+ * Ownership: on success takes |listener| (freed after tickless_listener_free()
+ *            and the last accepted connection's close); on failure it stays
+ *            the caller's
  */
 TICKLESS_EXPORT int tickless_listener_new(SSL *listener, tickless_pool *pool,
                                           tickless_listener **out);
@@ -378,12 +382,25 @@ TICKLESS_EXPORT int tickless_listener_accept(tickless_listener *l,
 /*
  * tickless_listener_close() stops accepting, wakes blocked accepts with
  * TICKLESS_ERR_CLOSED and closes the accepted connections (see above).
+ * The handle stays valid: later accepts return TICKLESS_ERR_CLOSED at once,
+ * so a worker that finishes a client after the close simply sees it.
  *
- * Thread-safety: any thread, once
+ * Thread-safety: any thread; a second call does nothing
  * Blocks: until the assist has let go of the listener
- * Ownership: the handle is gone; NULL is ignored
+ * Ownership: the handle is still the caller's, for tickless_listener_free()
  */
 TICKLESS_EXPORT void tickless_listener_close(tickless_listener *l);
+
+/*
+ * tickless_listener_free() closes the listener if needed and frees the
+ * handle. No call on it may be in progress or start afterwards: close,
+ * join the threads that accept, then free.
+ *
+ * Thread-safety: any thread, once
+ * Blocks: as tickless_listener_close()
+ * Ownership: the handle is gone; NULL is ignored
+ */
+TICKLESS_EXPORT void tickless_listener_free(tickless_listener *l);
 
 /* Feature bits for tickless_features(). */
 #define TICKLESS_FEATURE_QUIC 0x1u        /* QUIC client connections */

@@ -4,10 +4,12 @@
  * The listener is an engine (a tickless_conn with is_listener set); each
  * accepted connection is a member that shares its mutex and keeps it alive.
  * Closing the listener closes its connections too: they share its socket
- * and engine, which the assist stops ticking. Their handles stay valid
- * until each is given to tickless_conn_close(), and the listener's SSL
- * object is freed only after the last of them, so OpenSSL never frees the
- * port under a live connection (openssl#32420). */
+ * and engine, which the assist stops ticking. The listener handle stays
+ * valid (accepts return TICKLESS_ERR_CLOSED) until tickless_listener_free(),
+ * so worker threads may still call accept while they wind down. Connection
+ * handles stay valid until each is given to tickless_conn_close(), and the
+ * listener's SSL object is freed only after the last of them, so OpenSSL
+ * never frees the port under a live connection (openssl#32420). */
 #include "assist/assist.h"
 #include "core/alloc.h"
 #include "core/core.h"
@@ -106,17 +108,27 @@ int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
 void tickless_listener_close(tickless_listener *l)
 {
     tickless_conn *e;
+    int was_closed;
     waitq *wq;
 
     if (l == NULL)
         return;
     e = l->engine;
     pthread_mutex_lock(&e->mu);
+    was_closed = e->closed;
     e->closed = 1; /* every member sees itself closed too */
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
         waitq_wake(wq);
     conn_unlock_mu(e);
-    assist_detach(e);
-    conn_unref(e); /* the members hold their own references */
+    if (!was_closed)
+        assist_detach(e);
+}
+
+void tickless_listener_free(tickless_listener *l)
+{
+    if (l == NULL)
+        return;
+    tickless_listener_close(l);
+    conn_unref(l->engine); /* the members hold their own references */
     tickless_free(l);
 }
