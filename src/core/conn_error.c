@@ -3,6 +3,7 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -181,5 +182,9 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
     memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),
            n - sizeof(out->size));
     conn_unlock_mu(c);
+    /* A struct that ends inside |message| still gets a string: cut it. */
+    if (n > offsetof(tickless_error_info, message)
+        && n < offsetof(tickless_error_info, message) + sizeof(out->message))
+        ((char *)out)[n - 1] = '\0';
     return 0;
 }
