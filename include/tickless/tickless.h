@@ -323,6 +323,85 @@ typedef struct tickless_error_info {
 TICKLESS_EXPORT int tickless_conn_error(tickless_conn *c,
                                         tickless_error_info *out);
 
+/*
+ * Servers: tickless_listener (QUIC, OpenSSL >= 3.5)
+ * ------------------------------------------------
+ * OpenSSL 3.5 can be a QUIC server, but its thread assist is for clients
+ * only. A listener and every connection accepted from it share one socket
+ * and one OpenSSL engine; tickless ticks that engine once per wake-up, for
+ * all of them, from the listener's assist (a dedicated thread or a pool).
+ * Accepted connections are ordinary tickless_conn handles: read, write,
+ * streams, close, from any thread.
+ *
+ * Closing the listener closes its connections too (they share its socket):
+ * their blocked calls return TICKLESS_ERR_CLOSED, later calls too, and each
+ * handle must still be given to tickless_conn_close(). The listener's SSL
+ * object is freed after the last of them, never under a live connection.
+ * A worker pool shuts down with: tickless_listener_close(), join the
+ * workers (their accepts return TICKLESS_ERR_CLOSED), close their
+ * connections, tickless_listener_free().
+ */
+typedef struct tickless_listener tickless_listener;
+
+/*
+ * tickless_listener_new() takes a QUIC listener (SSL_new_listener() with a
+ * UDP socket BIO; configure ALPN and certificates on its SSL_CTX first),
+ * starts listening and gives it an assist.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL argument, not a QUIC listener,
+ *          no socket), TICKLESS_ERR_UNSUPPORTED (OpenSSL < 3.5),
+ *          TICKLESS_ERR_BUSY (already handed to tickless), TICKLESS_ERR_SSL
+ *          (SSL_listen() failed), TICKLESS_ERR_NOMEM, TICKLESS_ERR_SYS
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: on success takes |listener| (freed after tickless_listener_free()
+ *            and the last accepted connection's close); on failure it stays
+ *            the caller's
+ */
+TICKLESS_EXPORT int tickless_listener_new(SSL *listener, tickless_pool *pool,
+                                          tickless_listener **out);
+
+/*
+ * tickless_listener_accept() waits for the next incoming connection. Many
+ * threads may wait at once; each connection goes to exactly one of them.
+ * The connection may still be completing its handshake: call
+ * tickless_conn_handshake() on it to wait for that.
+ *
+ * Returns: 0 with *out set, or TICKLESS_ERR_INVALID, TICKLESS_ERR_TIMEOUT,
+ *          TICKLESS_ERR_CLOSED (the listener was closed),
+ *          TICKLESS_ERR_UNSUPPORTED, TICKLESS_ERR_NOMEM
+ * Thread-safety: any thread
+ * Blocks: until a connection arrives, |timeout_ms|, or
+ *         tickless_listener_close()
+ * Ownership: *out is the caller's, to be given to tickless_conn_close()
+ */
+TICKLESS_EXPORT int tickless_listener_accept(tickless_listener *l,
+                                             tickless_conn **out,
+                                             int timeout_ms);
+
+/*
+ * tickless_listener_close() stops accepting, wakes blocked accepts with
+ * TICKLESS_ERR_CLOSED and closes the accepted connections (see above).
+ * The handle stays valid: later accepts return TICKLESS_ERR_CLOSED at once,
+ * so a worker that finishes a client after the close simply sees it.
+ *
+ * Thread-safety: any thread; a second call does nothing
+ * Blocks: until the assist has let go of the listener
+ * Ownership: the handle is still the caller's, for tickless_listener_free()
+ */
+TICKLESS_EXPORT void tickless_listener_close(tickless_listener *l);
+
+/*
+ * tickless_listener_free() closes the listener if needed and frees the
+ * handle. No call on it may be in progress or start afterwards: close,
+ * join the threads that accept, then free.
+ *
+ * Thread-safety: any thread, once
+ * Blocks: as tickless_listener_close()
+ * Ownership: the handle is gone; NULL is ignored
+ */
+TICKLESS_EXPORT void tickless_listener_free(tickless_listener *l);
+
 /* Feature bits for tickless_features(). */
 #define TICKLESS_FEATURE_QUIC 0x1u        /* QUIC client connections */
 #define TICKLESS_FEATURE_QUIC_SERVER 0x2u /* QUIC listener (OpenSSL >= 3.5) */

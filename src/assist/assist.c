@@ -27,7 +27,7 @@ void assist_detach(tickless_conn *c)
 
     /* Unpublish first, under the connection mutex, so no caller that is
      * still leaving can reach the shard after it is gone. */
-    pthread_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->mu); /* an engine: its own mutex */
     s = c->link.shard;
     d = c->link.owned;
     p = c->link.pool;

@@ -16,10 +16,20 @@ static void owner_index_init(void)
     owner_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
-static int init_sync(tickless_conn *c)
+/* Marks |ssl| as |c|'s. Returns 0, TICKLESS_ERR_BUSY (already someone's) or
+ * TICKLESS_ERR_NOMEM. */
+static int claim_ssl(SSL *ssl, tickless_conn *c)
+{
+    if (pthread_once(&owner_once, owner_index_init) != 0 || owner_index < 0)
+        return TICKLESS_ERR_SSL;
+    if (SSL_get_ex_data(ssl, owner_index) != NULL)
+        return TICKLESS_ERR_BUSY;
+    return SSL_set_ex_data(ssl, owner_index, c) ? 0 : TICKLESS_ERR_NOMEM;
+}
+
+static int init_engine_mutex(tickless_conn *c)
 {
     pthread_mutexattr_t ma;
-    pthread_condattr_t ca;
     int rc;
 
     /* Error-checking, so that a thread that holds tickless_conn_lock() and
@@ -30,70 +40,81 @@ static int init_sync(tickless_conn *c)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
     rc = pthread_mutex_init(&c->mu, &ma);
     pthread_mutexattr_destroy(&ma);
-    if (rc != 0)
-        return TICKLESS_ERR_NOMEM;
-
-    if (pthread_condattr_init(&ca) != 0)
-        goto fail_mutex;
-    /* Timeouts must not jump when someone sets the wall clock. */
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    rc = pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0)
-        goto fail_mutex;
-    return 0;
-
-fail_mutex:
-    pthread_mutex_destroy(&c->mu);
-    return TICKLESS_ERR_NOMEM;
+    return rc == 0 ? 0 : TICKLESS_ERR_NOMEM;
 }
 
-int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
+/* Allocates |c| with its wait queues; |engine| NULL makes it its own
+ * engine (with a mutex). The caller has checked |ssl| and |fd|. */
+static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
+                      tickless_conn *engine, tickless_conn **out)
 {
-    tickless_conn *c;
-    conn_proto proto;
-    int fd;
+    tickless_conn *c = tickless_calloc(1, sizeof(*c));
     int rc;
 
-    if (out != NULL)
-        *out = NULL;
-    if (ssl == NULL || out == NULL)
-        return TICKLESS_ERR_INVALID;
-    rc = ossl_classify(ssl, &proto);
-    if (rc != 0)
-        return rc;
-    fd = ossl_socket_fd(ssl, proto);
-    if (fd < 0)
-        return TICKLESS_ERR_INVALID;
-
-    if (pthread_once(&owner_once, owner_index_init) != 0 || owner_index < 0)
-        return TICKLESS_ERR_SSL;
-    if (SSL_get_ex_data(ssl, owner_index) != NULL)
-        return TICKLESS_ERR_BUSY;
-
-    c = tickless_calloc(1, sizeof(*c));
     if (c == NULL)
         return TICKLESS_ERR_NOMEM;
     c->ssl = ssl;
     c->fd = fd;
     c->proto = proto;
+    c->engine = engine != NULL ? engine : c;
     atomic_init(&c->refs, 1); /* the user's handle */
     c->deadline_ns = CLOCK_NEVER;
     c->err.size = sizeof(c->err);
     lathist_init(&c->lateness);
     heap_node_init(&c->link.timer);
     atomic_init(&c->link.deferred, 0);
+    atomic_init(&c->rx.datagrams, 0);
 
-    rc = init_sync(c);
-    if (rc != 0) {
-        tickless_free(c);
-        return rc;
-    }
-    if (!SSL_set_ex_data(ssl, owner_index, c)) {
-        rc = TICKLESS_ERR_NOMEM;
+    rc = engine == NULL ? init_engine_mutex(c) : 0;
+    if (rc != 0)
         goto fail;
-    }
-    rc = ossl_make_nonblocking(ssl, proto, fd);
+    rc = waitq_init(&c->wq, WQ_IO, ssl, c);
+    if (rc != 0)
+        goto fail_mutex;
+    rc = waitq_init(&c->accept_wq, WQ_ACCEPT_STREAM, ssl, c);
+    if (rc != 0)
+        goto fail_wq;
+    *out = c;
+    return 0;
+
+fail_wq:
+    waitq_destroy(&c->wq);
+fail_mutex:
+    if (engine == NULL)
+        pthread_mutex_destroy(&c->mu);
+fail:
+    tickless_free(c);
+    return rc;
+}
+
+static void conn_free(tickless_conn *c)
+{
+    waitq_destroy(&c->accept_wq);
+    waitq_destroy(&c->wq);
+    if (c->engine == c)
+        pthread_mutex_destroy(&c->mu);
+    tickless_free(c);
+}
+
+/* Everything tickless_conn_new() and tickless_listener_new() share: an
+ * engine of its own, attached to an assist. */
+int conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
+                    int is_listener, tickless_conn **out)
+{
+    tickless_conn *c;
+    int rc;
+
+    rc = conn_alloc(ssl, proto, fd, NULL, &c);
+    if (rc != 0)
+        return rc;
+    c->is_listener = is_listener;
+    if (is_listener)
+        c->accept_wq.kind = WQ_ACCEPT_CONN;
+    rc = claim_ssl(ssl, c);
+    if (rc != 0)
+        goto fail;
+    /* A listener has no blocking mode of its own: accepts pass NO_BLOCK. */
+    rc = is_listener ? 0 : ossl_make_nonblocking(ssl, proto, fd);
     if (rc != 0)
         goto fail_owner;
     rc = rx_count_watch(&c->rx, proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
@@ -114,10 +135,48 @@ fail_rx:
 fail_owner:
     SSL_set_ex_data(ssl, owner_index, NULL);
 fail:
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->mu);
-    tickless_free(c);
+    conn_free(c);
     return rc;
+}
+
+int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
+{
+    conn_proto proto;
+    int fd;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (ssl == NULL || out == NULL)
+        return TICKLESS_ERR_INVALID;
+    rc = ossl_classify(ssl, &proto);
+    if (rc != 0)
+        return rc;
+    fd = ossl_socket_fd(ssl, proto);
+    if (fd < 0)
+        return TICKLESS_ERR_INVALID;
+    return conn_new_engine(ssl, proto, fd, pool, 0, out);
+}
+
+int conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)
+{
+    tickless_conn *c;
+    int rc;
+
+    rc = conn_alloc(ssl, engine->proto, engine->fd, engine, &c);
+    if (rc != 0)
+        return rc;
+    rc = claim_ssl(ssl, c);
+    if (rc == 0)
+        rc = ossl_make_nonblocking(ssl, engine->proto, engine->fd);
+    if (rc != 0) {
+        SSL_set_ex_data(ssl, owner_index, NULL);
+        conn_free(c);
+        return rc;
+    }
+    conn_ref(engine); /* the member keeps the engine (and its SSL) alive */
+    *out = c;
+    return 0;
 }
 
 void conn_ref(tickless_conn *c)
@@ -127,43 +186,54 @@ void conn_ref(tickless_conn *c)
 
 void conn_unref(tickless_conn *c)
 {
+    tickless_conn *engine = c->engine;
+
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
-    /* Last reference: nobody else can reach c any more. */
-    rx_count_unwatch(&c->rx);
+    /* Last reference: nobody else can reach c any more. A member's SSL
+     * goes before its engine's: OpenSSL frees a listener's port under the
+     * connections otherwise (openssl#32420). */
+    if (engine == c) {
+        rx_count_unwatch(&c->rx);
+        SSL_free(c->ssl);
+        conn_free(c);
+        return;
+    }
+    /* A member: its engine may be ticking right now. */
+    pthread_mutex_lock(&engine->mu);
     SSL_free(c->ssl);
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->mu);
-    tickless_free(c);
-}
-
-void conn_broadcast(tickless_conn *c)
-{
-    c->wake_gen++;
-    pthread_cond_broadcast(&c->cv);
+    engine_kick(engine); /* its CONNECTION_CLOSE, if any, goes out now */
+    conn_unlock_mu(engine);
+    conn_free(c);
+    conn_unref(engine);
 }
 
 void conn_unlock_mu(tickless_conn *c)
 {
-    if (atomic_exchange(&c->link.deferred, 0))
-        conn_publish(c);
-    pthread_mutex_unlock(&c->mu);
+    tickless_conn *e = c->engine;
+
+    if (atomic_exchange(&e->link.deferred, 0))
+        conn_publish(e);
+    pthread_mutex_unlock(&e->mu);
 }
 
 void tickless_conn_close(tickless_conn *c)
 {
+    tickless_conn *e;
     int inside_lock;
 
     if (c == NULL)
         return;
+    e = c->engine;
     /* Closing from inside tickless_conn_lock() ends that section too. */
-    inside_lock = pthread_mutex_lock(&c->mu) == EDEADLK;
+    inside_lock = pthread_mutex_lock(&e->mu) == EDEADLK;
     c->app_locked = 0;
     c->closed = 1;
-    conn_broadcast(c);
-    pthread_mutex_unlock(&c->mu);
+    engine_wake_owned(e, c);
+    conn_unlock_mu(c);
 
-    assist_detach(c);
+    if (e == c)
+        assist_detach(c);
     if (inside_lock)
         conn_unref(c); /* the reference tickless_conn_lock() took */
     conn_unref(c);
@@ -173,10 +243,10 @@ SSL *tickless_conn_lock(tickless_conn *c)
 {
     if (c == NULL)
         return NULL;
-    if (pthread_mutex_lock(&c->mu) != 0)
+    if (pthread_mutex_lock(conn_mu(c)) != 0)
         return NULL; /* EDEADLK: this thread already holds it */
-    if (c->closed) {
-        pthread_mutex_unlock(&c->mu);
+    if (conn_is_closed(c)) {
+        conn_unlock_mu(c);
         return NULL;
     }
     conn_ref(c);
@@ -187,18 +257,20 @@ SSL *tickless_conn_lock(tickless_conn *c)
 
 void tickless_conn_unlock(tickless_conn *c)
 {
+    tickless_conn *e;
+
     /* Only the locking thread may read these without the mutex; anyone else
      * is misusing the call and is turned away (unchecked race, see header). */
     if (c == NULL || !c->app_locked
         || !pthread_equal(c->locked_by, pthread_self()))
         return;
+    e = c->engine;
     /* The application may have read, written or changed anything: tell the
      * assist and let blocked callers retry. */
     c->app_locked = 0;
-    atomic_store(&c->link.deferred, 0);
-    conn_publish(c);
-    if (c->waiters > 0)
-        conn_broadcast(c);
-    pthread_mutex_unlock(&c->mu);
+    atomic_store(&e->link.deferred, 0);
+    conn_publish(e);
+    engine_wake_ready(e);
+    pthread_mutex_unlock(&e->mu);
     conn_unref(c);
 }

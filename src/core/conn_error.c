@@ -3,6 +3,7 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,10 +87,10 @@ static int is_peer_alert(unsigned long e)
            && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
 }
 
-int conn_ssl_result(tickless_conn *c, int ret)
+int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
 {
     int saved_errno = errno;
-    int ssl_error = SSL_get_error(c->ssl, ret);
+    int ssl_error = SSL_get_error(ssl, ret);
     unsigned long e;
     int code;
 
@@ -177,9 +178,13 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
     if (c == NULL || out == NULL || out->size < sizeof(out->size) + sizeof(int))
         return TICKLESS_ERR_INVALID;
     n = out->size < sizeof(*out) ? out->size : sizeof(*out);
-    pthread_mutex_lock(&c->mu);
+    pthread_mutex_lock(conn_mu(c));
     memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),
            n - sizeof(out->size));
     conn_unlock_mu(c);
+    /* A struct that ends inside |message| still gets a string: cut it. */
+    if (n > offsetof(tickless_error_info, message)
+        && n < offsetof(tickless_error_info, message) + sizeof(out->message))
+        ((char *)out)[n - 1] = '\0';
     return 0;
 }

@@ -1,7 +1,7 @@
 /* The blocking-style calls. Each one is a nonblocking OpenSSL operation run
- * under the connection mutex, retried whenever the assist (or another
- * caller) says something changed, until it succeeds, fails, times out or
- * the connection is closed. No OpenSSL call here ever blocks and no thread
+ * under the engine's mutex, retried whenever the assist (or another caller)
+ * says something changed, until it succeeds, fails, times out or the
+ * connection is closed. No OpenSSL call here ever blocks and no thread
  * sleeps holding the mutex. */
 #include "core/core.h"
 #include "core/sigpipe.h"
@@ -10,20 +10,21 @@
 
 #include <openssl/err.h>
 
-/* One attempt at an operation, under c->mu. Returns 0 when done, IO_READ or
- * IO_WRITE (positive) when it must wait for the socket or the assist, or a
- * TICKLESS_ERR_* code. */
-typedef int (*conn_op)(tickless_conn *c, void *arg);
-
 typedef struct io_args {
     unsigned char *buf;
     size_t len;
     size_t done;
 } io_args;
 
+static int call_closed(const conn_call *call)
+{
+    return conn_is_closed(call->c)
+           || (call->also_closed != NULL && *call->also_closed);
+}
+
 static int conn_enter(tickless_conn *c)
 {
-    int rc = pthread_mutex_lock(&c->mu);
+    int rc = pthread_mutex_lock(conn_mu(c));
 
     if (rc == EDEADLK)
         return TICKLESS_ERR_INVALID; /* inside tickless_conn_lock() */
@@ -35,42 +36,49 @@ static int conn_enter(tickless_conn *c)
 
 static void conn_leave(tickless_conn *c)
 {
+    tickless_conn *e = c->engine;
+
     /* The call may have moved the deadline (a write queues data to send):
      * tell the assist before letting go. */
-    atomic_store(&c->link.deferred, 0);
-    conn_publish(c);
-    pthread_mutex_unlock(&c->mu);
+    atomic_store(&e->link.deferred, 0);
+    conn_publish(e);
+    pthread_mutex_unlock(&e->mu);
     conn_unref(c);
 }
 
-/* Sleeps until the assist or another thread broadcasts, |deadline| passes
+/* Sleeps until someone wakes |call->wq|, |deadline| passes
  * (TICKLESS_ERR_TIMEOUT) or the connection is closed. */
-static int conn_wait(tickless_conn *c, unsigned want, uint64_t deadline,
-                     int reading)
+static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
 {
-    uint64_t gen = c->wake_gen;
+    tickless_conn *e = call->c->engine;
+    waitq *wq = call->wq;
+    uint64_t gen = wq->gen;
+    unsigned kind = call->kind;
     int rc = 0;
 
-    if (c->proto != CONN_QUIC)
-        c->io_want |= want; /* QUIC's socket interest is OpenSSL's own */
-    c->waiters++;
-    c->read_waiters += reading != 0;
-    atomic_store(&c->link.deferred, 0);
-    conn_publish(c);
-    while (gen == c->wake_gen && !c->closed) {
+    if (e->proto != CONN_QUIC)
+        e->io_want |= want; /* QUIC's socket interest is OpenSSL's own */
+    waitq_enter(e, wq, kind);
+    atomic_store(&e->link.deferred, 0);
+    conn_publish(e);
+    while (gen == wq->gen && !call_closed(call)) {
+        /* Every release of the mutex must re-arm a tick the assist had to
+         * skip while we held it, even a release inside a wait that woke
+         * spuriously and sleeps again. */
+        if (atomic_exchange(&e->link.deferred, 0))
+            conn_publish(e);
         if (deadline == CLOCK_NEVER) {
-            pthread_cond_wait(&c->cv, &c->mu);
+            pthread_cond_wait(&wq->cv, &e->mu);
         } else {
             struct timespec ts = clock_to_timespec(deadline);
 
-            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) {
+            if (pthread_cond_timedwait(&wq->cv, &e->mu, &ts) == ETIMEDOUT) {
                 rc = TICKLESS_ERR_TIMEOUT;
                 break;
             }
         }
     }
-    c->waiters--;
-    c->read_waiters -= reading != 0;
+    waitq_leave(e, wq, kind);
     return rc;
 }
 
@@ -78,18 +86,20 @@ static int conn_wait(tickless_conn *c, unsigned want, uint64_t deadline,
 typedef struct others_view {
     int watching;      /* someone sleeps: compare after the attempt */
     uint64_t rx;       /* datagrams the QUIC engine had received */
-    int timer_due;     /* the connection's deadline had passed */
+    int timer_due;     /* the engine's deadline had passed */
     int shutting_down; /* a shutdown had already begun */
 } others_view;
 
-static void others_before(tickless_conn *c, others_view *v)
+static void others_before(conn_call *call, others_view *v)
 {
-    v->watching = c->waiters > 0;
+    tickless_conn *e = call->c->engine;
+
+    v->watching = e->sleeping != NULL;
     if (!v->watching)
         return;
-    v->rx = rx_count_get(&c->rx);
-    v->timer_due = c->deadline_ns <= clock_now_ns();
-    v->shutting_down = c->shutting_down;
+    v->rx = rx_count_get(&e->rx);
+    v->timer_due = e->deadline_ns <= clock_now_ns();
+    v->shutting_down = call->c->shutting_down;
 }
 
 /* Sleeping callers are woken by the assist, which sees the socket and the
@@ -98,40 +108,70 @@ static void others_before(tickless_conn *c, others_view *v)
  *  - a QUIC call ticks the engine (OpenSSL's implicit event mode), which
  *    drains the socket and may fire a due timer: the assist never sees
  *    either, and a reader would sleep until the next deadline;
- *  - a successful call can leave decrypted data that a sleeping reader
- *    wants (a read into a short buffer, a DTLS datagram holding several
- *    records) while the socket is empty;
- *  - a shutdown changes the connection's state for everyone.
+ *  - a successful call can leave decrypted data that a sleeping reader of
+ *    the same object wants (a read into a short buffer, a DTLS datagram
+ *    holding several records) while the socket is empty;
+ *  - a shutdown changes the connection's state for all its callers.
  * Waking only on these (never merely because an attempt ran) keeps two
  * sleepers from waking each other in a loop: each wake-up follows real
  * input, a fired timer, data left to read or the start of a shutdown. */
-static void others_after(tickless_conn *c, const others_view *v, int rc)
+static void others_after(conn_call *call, const others_view *v, int rc)
 {
-    int wake = 0;
+    tickless_conn *c = call->c;
+    tickless_conn *e = c->engine;
 
-    if (!v->watching || c->waiters == 0)
+    if (!v->watching || e->sleeping == NULL)
         return;
-    if (rx_count_get(&c->rx) != v->rx)
-        wake = 1;
-    else if (v->timer_due && c->proto == CONN_QUIC
-             && ossl_timeout_ns(c->ssl, c->proto) != 0)
-        wake = 1; /* the call's tick fired the timer */
-    else if (rc == 0 && c->read_waiters > 0 && ossl_readable(c->ssl, c->proto))
-        wake = 1;
-    else if (!v->shutting_down && c->shutting_down)
-        wake = 1;
-    if (wake)
-        conn_broadcast(c);
+    if (rx_count_get(&e->rx) != v->rx
+        || (v->timer_due && e->proto == CONN_QUIC
+            && ossl_timeout_ns(e->ssl, e->proto) != 0))
+        engine_wake_ready(e); /* the call's tick took input or fired */
+    else if (e->proto == CONN_QUIC)
+        engine_wake_progress(e);
+    else if (rc == 0 && call->wq->readers > 0
+             && ossl_readable(call->ssl, c->proto))
+        waitq_wake(call->wq);
+    if (!v->shutting_down && c->shutting_down)
+        engine_wake_owned(e, c);
 }
 
-static int op_read(tickless_conn *c, void *arg);
-
-static int conn_run(tickless_conn *c, int timeout_ms, conn_op op, void *arg)
+/* Whether |call|'s own object can make progress now. An OpenSSL call may
+ * look for its data first and tick the engine after: the data it filed
+ * then is only seen on a second look. QUIC only; any doubt answers 1. */
+static int call_ready(conn_call *call)
 {
+    int ready = 0;
+
+    if (call->c->proto != CONN_QUIC)
+        return 0;
+    ERR_set_mark();
+    switch (call->wq->kind) {
+    case WQ_ACCEPT_CONN:
+        ready = ossl_accept_conn_ready(call->ssl);
+        break;
+    case WQ_ACCEPT_STREAM:
+        ready = ossl_accept_stream_ready(call->ssl);
+        break;
+    case WQ_IO:
+    default:
+        if (call->kind == IO_READ)
+            ready = ossl_read_ready(call->ssl);
+        else if (call->kind == IO_WRITE)
+            ready = ossl_write_ready(call->ssl);
+        break;
+    }
+    ERR_pop_to_mark();
+    return ready;
+}
+
+int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
+{
+    tickless_conn *c = call->c;
     others_view others;
     sigpipe_guard guard;
     uint64_t deadline;
     int timed_out = 0;
+    int second_look = 0;
     int rc;
 
     if (timeout_ms < TICKLESS_FOREVER)
@@ -143,7 +183,7 @@ static int conn_run(tickless_conn *c, int timeout_ms, conn_op op, void *arg)
     if (c->proto == CONN_TLS)
         sigpipe_block(&guard); /* only stream sockets raise SIGPIPE */
     for (;;) {
-        if (c->closed) {
+        if (call_closed(call)) {
             rc = TICKLESS_ERR_CLOSED;
             break;
         }
@@ -151,18 +191,23 @@ static int conn_run(tickless_conn *c, int timeout_ms, conn_op op, void *arg)
             rc = c->fatal;
             break;
         }
-        others_before(c, &others);
-        rc = op(c, arg);
-        others_after(c, &others, rc);
+        others_before(call, &others);
+        rc = op(call, arg);
+        others_after(call, &others, rc);
         if (rc <= 0)
             break;
         /* OpenSSL would block. A last attempt after the timeout has been
          * made: data that arrived just in time is still returned. */
+        if (!second_look && call_ready(call)) {
+            second_look = 1; /* once per wait, so it can never spin */
+            continue;
+        }
+        second_look = 0;
         if (timeout_ms == 0 || timed_out) {
             rc = TICKLESS_ERR_TIMEOUT;
             break;
         }
-        timed_out = conn_wait(c, (unsigned)rc, deadline, op == op_read) != 0;
+        timed_out = conn_wait(call, (unsigned)rc, deadline) != 0;
     }
     if (c->proto == CONN_TLS)
         sigpipe_restore(&guard);
@@ -170,8 +215,9 @@ static int conn_run(tickless_conn *c, int timeout_ms, conn_op op, void *arg)
     return rc;
 }
 
-static int op_handshake(tickless_conn *c, void *arg)
+static int op_handshake(conn_call *call, void *arg)
 {
+    tickless_conn *c = call->c;
     int ret;
 
     (void)arg;
@@ -179,7 +225,7 @@ static int op_handshake(tickless_conn *c, void *arg)
     ret = SSL_do_handshake(c->ssl);
     if (ret == 1)
         return 0;
-    ret = conn_ssl_result(c, ret);
+    ret = conn_ssl_result(c, c->ssl, ret);
     /* A peer that closes during the handshake has not finished sending: it
      * went away. */
     if (ret == TICKLESS_ERR_EOF) {
@@ -190,8 +236,9 @@ static int op_handshake(tickless_conn *c, void *arg)
     return ret;
 }
 
-static int op_read(tickless_conn *c, void *arg)
+static int op_read(conn_call *call, void *arg)
 {
+    tickless_conn *c = call->c;
     io_args *a = arg;
     size_t n = 0;
 
@@ -202,11 +249,12 @@ static int op_read(tickless_conn *c, void *arg)
         a->done = n;
         return 0;
     }
-    return conn_ssl_result(c, 0);
+    return conn_ssl_result(c, c->ssl, 0);
 }
 
-static int op_write(tickless_conn *c, void *arg)
+static int op_write(conn_call *call, void *arg)
 {
+    tickless_conn *c = call->c;
     io_args *a = arg;
     size_t max = ossl_max_write(c->ssl, c->proto);
     int rc;
@@ -224,7 +272,7 @@ static int op_write(tickless_conn *c, void *arg)
             a->done += n;
             continue;
         }
-        rc = conn_ssl_result(c, 0);
+        rc = conn_ssl_result(c, c->ssl, 0);
         if (rc == TICKLESS_ERR_EOF) {
             /* Writing on a connection the peer has torn down. */
             c->fatal = rc = TICKLESS_ERR_PEER;
@@ -234,8 +282,9 @@ static int op_write(tickless_conn *c, void *arg)
     return 0;
 }
 
-static int op_shutdown(tickless_conn *c, void *arg)
+static int op_shutdown(conn_call *call, void *arg)
 {
+    tickless_conn *c = call->c;
     int ret;
 
     (void)arg;
@@ -255,7 +304,7 @@ static int op_shutdown(tickless_conn *c, void *arg)
             return 0;
         if (ret == 0)
             return (int)IO_READ;
-        ret = conn_ssl_result(c, ret);
+        ret = conn_ssl_result(c, c->ssl, ret);
         return ret == TICKLESS_ERR_PEER ? 0 : ret; /* already gone: done */
     }
 #endif
@@ -264,28 +313,45 @@ static int op_shutdown(tickless_conn *c, void *arg)
     ret = SSL_shutdown(c->ssl);
     if (ret >= 0)
         return 0;
-    ret = conn_ssl_result(c, ret);
+    ret = conn_ssl_result(c, c->ssl, ret);
     return ret == TICKLESS_ERR_EOF ? 0 : ret;
+}
+
+static conn_call conn_call_of(tickless_conn *c, unsigned kind)
+{
+    conn_call call;
+
+    call.c = c;
+    call.ssl = c->ssl;
+    call.wq = &c->wq;
+    call.also_closed = NULL;
+    call.kind = kind;
+    return call;
 }
 
 int tickless_conn_handshake(tickless_conn *c, int timeout_ms)
 {
+    conn_call call;
+
     if (c == NULL)
         return TICKLESS_ERR_INVALID;
-    return conn_run(c, timeout_ms, op_handshake, NULL);
+    call = conn_call_of(c, 0);
+    return conn_run(&call, timeout_ms, op_handshake, NULL);
 }
 
 int tickless_conn_read(tickless_conn *c, void *buf, size_t len, size_t *nread,
                        int timeout_ms)
 {
     io_args a = { buf, len, 0 };
+    conn_call call;
     int rc;
 
     if (nread != NULL)
         *nread = 0;
     if (c == NULL || buf == NULL || nread == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
-    rc = conn_run(c, timeout_ms, op_read, &a);
+    call = conn_call_of(c, IO_READ);
+    rc = conn_run(&call, timeout_ms, op_read, &a);
     *nread = a.done;
     return rc;
 }
@@ -294,20 +360,25 @@ int tickless_conn_write(tickless_conn *c, const void *buf, size_t len,
                         size_t *nwritten, int timeout_ms)
 {
     io_args a = { (unsigned char *)buf, len, 0 };
+    conn_call call;
     int rc;
 
     if (nwritten != NULL)
         *nwritten = 0;
     if (c == NULL || buf == NULL || nwritten == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
-    rc = conn_run(c, timeout_ms, op_write, &a);
+    call = conn_call_of(c, IO_WRITE);
+    rc = conn_run(&call, timeout_ms, op_write, &a);
     *nwritten = a.done;
     return rc;
 }
 
 int tickless_conn_shutdown(tickless_conn *c, int timeout_ms)
 {
+    conn_call call;
+
     if (c == NULL)
         return TICKLESS_ERR_INVALID;
-    return conn_run(c, timeout_ms, op_shutdown, NULL);
+    call = conn_call_of(c, 0);
+    return conn_run(&call, timeout_ms, op_shutdown, NULL);
 }

@@ -8,23 +8,27 @@
 int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 {
     tickless_stats s;
+    tickless_conn *e;
     size_t n;
 
     if (c == NULL || out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
-    if (pthread_mutex_lock(&c->mu) == EDEADLK)
+    if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
         return TICKLESS_ERR_INVALID;
+    /* Ticks, wake-ups and deadlines are the engine's: a connection accepted
+     * from a listener shares them with the listener's other connections. */
+    e = c->engine;
     memset(&s, 0, sizeof(s));
-    s.ticks = c->ticks;
-    s.timer_ticks = c->timer_ticks;
-    s.io_ticks = c->io_ticks;
-    s.wakeups = c->wakeups;
-    s.lateness_p50_ns = lathist_percentile(&c->lateness, 50.0);
-    s.lateness_p99_ns = lathist_percentile(&c->lateness, 99.0);
-    s.lateness_max_ns = c->lateness.max_ns;
-    s.deadline_ns = c->deadline_ns;
-    s.assist_cpu_ns = assist_cpu_ns(c);
-    s.waiters = c->waiters;
+    s.ticks = e->ticks;
+    s.timer_ticks = e->timer_ticks;
+    s.io_ticks = e->io_ticks;
+    s.wakeups = e->wakeups;
+    s.lateness_p50_ns = lathist_percentile(&e->lateness, 50.0);
+    s.lateness_p99_ns = lathist_percentile(&e->lateness, 99.0);
+    s.lateness_max_ns = e->lateness.max_ns;
+    s.deadline_ns = e->deadline_ns;
+    s.assist_cpu_ns = assist_cpu_ns(e);
+    s.waiters = c->wq.waiters + c->accept_wq.waiters;
     conn_unlock_mu(c);
 
     /* Copy only what the caller's (possibly older) struct has room for. */

@@ -1,11 +1,29 @@
 /* The connection: shared between the core (src/core/) and the assist
  * (src/assist/). Nothing here is public.
  *
+ * Engines and members
+ * -------------------
+ * OpenSSL ticks a QUIC *engine*: a client connection with all its streams,
+ * or a listener with every connection accepted from it (one socket, one
+ * lock). tickless mirrors that. An engine is a tickless_conn whose |engine|
+ * points at itself: it owns the mutex, is known to the assist, and carries
+ * the deadline, the socket interest and the tick counters. A connection
+ * accepted from a tickless_listener is a *member*: its |engine| is the
+ * listener's engine object, whose mutex it uses and which it keeps alive.
+ * A client connection is its own engine; DTLS and TLS are always their own.
+ *
+ * Callers sleep on a wait queue (waitq): each connection has one for its
+ * calls and one for accepts (connections on a listener; streams, later). A waitq
+ * with sleepers is linked on its engine's |sleeping| list. After a tick the
+ * engine wakes only the queues whose object can now make progress (data to
+ * read, room to write, a connection to accept), so a thread blocked on one
+ * of a listener's 100 connections is not woken for the other 99.
+ *
  * A connection has three kinds of users:
- *  - application threads, in the public calls, which hold |mu| only while
- *    calling OpenSSL nonblocking and sleep on |cv| otherwise;
- *  - its assist (a dedicated thread or a pool shard), which ticks it under
- *    |mu| through conn_tick() and otherwise knows it only through |link|;
+ *  - application threads, in the public calls, which hold the engine's |mu|
+ *    only while calling OpenSSL nonblocking and sleep on a waitq otherwise;
+ *  - its engine's assist (a dedicated thread or a pool shard), which ticks
+ *    the engine under |mu| through conn_tick();
  *  - the reference count, which keeps the memory alive until the last of
  *    them has let go. */
 #ifndef TICKLESS_CORE_CORE_H
@@ -46,65 +64,157 @@ typedef struct conn_link {
     uint64_t due_ns;          /* the deadline that came due, for lateness */
 } conn_link;
 
+/* Wait queue kinds: what its predicate (waitq_ready()) looks at. */
+typedef enum waitq_kind {
+    WQ_IO,            /* read/write/handshake/shutdown on a conn or stream */
+    WQ_ACCEPT_STREAM, /* stream accepts on a QUIC connection (the streams
+                         API is not public yet; kept for it) */
+    WQ_ACCEPT_CONN    /* tickless_listener_accept() on a listener engine */
+} waitq_kind;
+
+/* Where callers sleep. Guarded by the engine's mu. */
+typedef struct waitq {
+    pthread_cond_t cv;    /* CLOCK_MONOTONIC */
+    uint64_t gen;         /* bumped by every wake */
+    uint32_t waiters;     /* asleep now ... */
+    uint32_t readers;     /* ... of which waiting for data to read */
+    uint32_t writers;     /* ... of which waiting for room to write */
+    waitq_kind kind;
+    SSL *ssl;             /* the object the predicate inspects */
+    struct tickless_conn *owner;      /* the connection it belongs to */
+    struct waitq *prev, *next;        /* on the engine's sleeping list
+                                         while waiters > 0 */
+} waitq;
+
 struct tickless_conn {
     SSL *ssl;            /* owned; freed with the connection */
     int fd;              /* the socket behind ssl; not owned by tickless */
     conn_proto proto;    /* constant */
-    atomic_uint refs;    /* user handle + in-flight calls + assist */
+    atomic_uint refs;    /* user handle + in-flight calls + assist + members
+                            + streams */
+    struct tickless_conn *engine; /* self, or the listener engine this
+                                     accepted connection belongs to (a
+                                     reference is held); constant */
+    pthread_mutex_t mu;  /* the engine's lock (used when engine == self);
+                            error-checking: a same-thread relock reports */
 
-    pthread_mutex_t mu;  /* error-checking: a same-thread relock reports */
-    pthread_cond_t cv;   /* blocked callers sleep here (CLOCK_MONOTONIC) */
-
-    /* Everything below is guarded by mu. */
-    int closed;          /* tickless_conn_close() has been called */
+    /* Everything below is guarded by engine->mu. */
+    waitq wq;            /* callers of handshake/read/write/shutdown */
+    waitq accept_wq;     /* connection accepts (listener engine) */
+    int closed;          /* tickless_conn_close()/listener_close() called */
     int shutting_down;   /* tickless_conn_shutdown() has been called */
     int fatal;           /* sticky TICKLESS_ERR_* once the connection died */
     int read_eof;        /* the peer finished sending */
     int app_locked;      /* inside tickless_conn_lock()/unlock() ... */
     pthread_t locked_by; /* ... by this thread */
+    tickless_error_info err; /* the last failure, captured on any thread */
+
+    /* Engine only. */
+    int is_listener;     /* ssl is a QUIC listener */
     unsigned io_want;    /* IO_* that blocked DTLS/TLS callers wait for */
-    uint32_t waiters;    /* callers asleep on cv ... */
-    uint32_t read_waiters; /* ... of which in tickless_conn_read() */
-    uint64_t wake_gen;   /* bumped by every broadcast to the waiters */
     uint64_t deadline_ns;  /* absolute; CLOCK_NEVER if none */
     unsigned immediate_ticks; /* timer ticks in a row that left the
                                  deadline already due (spin guard) */
-    tickless_error_info err; /* the last failure, captured on any thread */
+    int kicked;          /* tick at once: see engine_kick() */
     uint64_t ticks, timer_ticks, io_ticks, wakeups;
     lathist lateness;
     rx_count rx;         /* QUIC: datagrams the engine took off the socket */
+    waitq *sleeping;     /* wait queues with sleepers */
 
     conn_link link;
 };
+
+/* The engine's mutex, which guards |c| too. */
+static inline pthread_mutex_t *conn_mu(tickless_conn *c)
+{
+    return &c->engine->mu;
+}
+
+/* Closed locally: the connection, or the listener it was accepted from. */
+static inline int conn_is_closed(const tickless_conn *c)
+{
+    return c->closed || c->engine->closed;
+}
 
 /* References. conn_unref() frees the connection when the last one goes. */
 void conn_ref(tickless_conn *c);
 void conn_unref(tickless_conn *c);
 
-/* Releases |mu| on behalf of any thread but the assist: re-arms a deferred
- * tick first, so a busy mutex never loses one. Caller holds c->mu. */
+/* Releases the engine's mutex on behalf of any thread but the assist:
+ * re-arms a deferred tick first, so a busy mutex never loses one. Caller
+ * holds conn_mu(c). Rule: every application-side release of an engine
+ * mutex goes through here (or publishes itself, as conn_leave() does). */
 void conn_unlock_mu(tickless_conn *c);
 
-/* Wakes every blocked caller so it re-examines the connection.
- * Caller holds c->mu (unchecked). */
-void conn_broadcast(tickless_conn *c);
+/* Wait queues (waitq.c). All callers hold the engine's mu. */
+int waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner);
+void waitq_destroy(waitq *wq);
+/* Counts a sleeper in; |want| is IO_READ, IO_WRITE or 0 (anything else). */
+void waitq_enter(tickless_conn *engine, waitq *wq, unsigned want);
+void waitq_leave(tickless_conn *engine, waitq *wq, unsigned want);
+/* Wakes every sleeper of |wq|. */
+void waitq_wake(waitq *wq);
+/* After the engine processed input or timers: wakes the queues whose
+ * object can now make progress. */
+void engine_wake_ready(tickless_conn *engine);
+/* After an application call that took no input itself: wakes the QUIC
+ * queues whose object can make progress now (an earlier call may have
+ * received data that only this call's tick filed into a stream). Never
+ * wakes a queue on speculation, so callers cannot wake each other in a
+ * loop. */
+void engine_wake_progress(tickless_conn *engine);
+/* Wakes every queue that belongs to |owner| (close, shutdown). */
+void engine_wake_owned(tickless_conn *engine, tickless_conn *owner);
 
-/* The handle-events core, called by the assist with no locks held and a
- * reference on |c|. Takes c->mu with trylock: if an application holds it,
+/* A connection that is its own engine, attached to an assist (a dedicated
+ * thread when |pool| is NULL). Takes |ssl| on success. */
+int conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
+                    int is_listener, tickless_conn **out);
+
+/* A connection accepted from a listener engine. Takes |ssl| on success.
+ * Caller holds engine->mu. */
+int conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out);
+
+/* One blocking-style call (conn_io.c): which connection, which object,
+ * where to sleep. */
+typedef struct conn_call {
+    tickless_conn *c;        /* the connection (errors, closed, fatal) */
+    SSL *ssl;                /* the object the operation works on */
+    waitq *wq;               /* where the caller sleeps */
+    const int *also_closed;  /* a stream's own closed flag, or NULL */
+    unsigned kind;           /* IO_READ: a read; IO_WRITE: a write; 0 */
+} conn_call;
+
+/* One attempt, under the engine's mu. Returns 0 when done, IO_READ or
+ * IO_WRITE (positive) to wait, or a TICKLESS_ERR_* code. */
+typedef int (*conn_op)(conn_call *call, void *arg);
+
+/* Runs |op| until done, failed, timed out or closed. Takes the mutex. */
+int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
+
+/* The handle-events core, called by the assist on an engine with no locks
+ * held and a reference on |c|. Takes c->mu with trylock: if an application holds it,
  * returns TICKLESS_ERR_BUSY without ticking (the assist then defers the
  * connection until the mutex is released). Returns 1 after a tick, 0 if
  * the connection was closed or dead and needed none. */
 int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns);
 
 /* Re-reads OpenSSL's deadline and what the socket is needed for, and hands
- * both to the assist. Caller holds c->mu (unchecked). */
+ * both to the assist. |c| is an engine; caller holds c->mu (unchecked). */
 void conn_publish(tickless_conn *c);
+
+/* Asks for a tick of |e| as soon as the mutex is released. For QUIC calls
+ * that queue frames without ticking (accepting or freeing a stream grants
+ * the peer more streams; a reset queues RESET_STREAM): OpenSSL's deadline
+ * is cached from the last tick and does not show them, so without a kick
+ * they would wait for the next timer, seconds away. Caller holds e->mu. */
+void engine_kick(tickless_conn *e);
 
 /* Error capture (conn_error.c). Caller holds c->mu. |ret| is what the
  * failed SSL_* call returned. Returns IO_READ / IO_WRITE (as a positive
  * number) when OpenSSL merely wants the socket, or a TICKLESS_ERR_* code,
  * which is recorded and, for fatal ones, made sticky. */
-int conn_ssl_result(tickless_conn *c, int ret);
+int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret);
 
 /* Records a failure seen by the assist thread (OpenSSL's error queue is
  * per thread, so it is captured here or lost). Caller holds c->mu. */

@@ -157,3 +157,73 @@ int ossl_readable(SSL *ssl, conn_proto proto)
         return SSL_has_pending(ssl);
     return SSL_pending(ssl) > 0;
 }
+
+#ifdef TICKLESS_HAVE_QUIC
+static int quic_terminated(SSL *ssl)
+{
+    SSL_CONN_CLOSE_INFO info;
+
+    return SSL_get_conn_close_info(SSL_get0_connection(ssl), &info,
+                                   sizeof(info)) == 1;
+}
+#endif
+
+int ossl_read_ready(SSL *ssl)
+{
+#ifdef TICKLESS_HAVE_QUIC
+    if (SSL_is_quic(ssl))
+        return SSL_has_pending(ssl)
+               || SSL_get_stream_read_state(ssl) != SSL_STREAM_STATE_OK;
+#endif
+    (void)ssl;
+    return 1;
+}
+
+int ossl_write_ready(SSL *ssl)
+{
+#ifdef TICKLESS_HAVE_QUIC
+    if (SSL_is_quic(ssl)) {
+# ifdef SSL_get_stream_write_buf_avail
+        uint64_t avail = 0;
+
+        if (SSL_get_stream_write_state(ssl) != SSL_STREAM_STATE_OK)
+            return 1;
+        return !SSL_get_stream_write_buf_avail(ssl, &avail) || avail > 0;
+# else
+        return 1;
+# endif
+    }
+#endif
+    (void)ssl;
+    return 1;
+}
+
+int ossl_accept_stream_ready(SSL *conn)
+{
+#ifdef TICKLESS_HAVE_QUIC
+    return SSL_get_accept_stream_queue_len(conn) > 0 || quic_terminated(conn);
+#else
+    (void)conn;
+    return 1;
+#endif
+}
+
+int ossl_accept_conn_ready(SSL *listener)
+{
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+    return SSL_get_accept_connection_queue_len(listener) > 0;
+#else
+    (void)listener;
+    return 1;
+#endif
+}
+
+int ossl_is_listener(SSL *ssl)
+{
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+    return SSL_is_quic(ssl) && SSL_is_listener(ssl);
+#else
+    (void)ssl;
+    return 0;
+#endif
+}

@@ -56,6 +56,16 @@ unsigned ossl_net_interest(SSL *ssl, conn_proto proto);
  * the socket with its datagram. */
 int ossl_readable(SSL *ssl, conn_proto proto);
 
+/* Wake predicates for QUIC wait queues (waitq.c): whether a blocked
+ * caller of |ssl| could make progress now. Any doubt answers 1. */
+int ossl_read_ready(SSL *ssl);          /* data, FIN, reset or closed */
+int ossl_write_ready(SSL *ssl);         /* send-buffer room, or unwritable */
+int ossl_accept_stream_ready(SSL *conn); /* incoming stream, or closed */
+int ossl_accept_conn_ready(SSL *listener); /* incoming connection */
+
+/* Whether |ssl| is a QUIC listener this build can drive (OpenSSL >= 3.5). */
+int ossl_is_listener(SSL *ssl);
+
 /* Largest application write tickless hands to one SSL_write_ex call. */
 size_t ossl_max_write(SSL *ssl, conn_proto proto);
 

@@ -27,7 +27,9 @@ void conn_publish(tickless_conn *c)
         assist_sync(c, CLOCK_NEVER, 0);
         return;
     }
-    timeout = ossl_timeout_ns(c->ssl, c->proto);
+    /* A kick means OpenSSL has queued something its cached deadline does
+     * not know about yet: tick now. */
+    timeout = c->kicked ? 0 : ossl_timeout_ns(c->ssl, c->proto);
     c->deadline_ns = clock_add(now, timeout);
     if (timeout == 0 && c->immediate_ticks >= SPIN_GUARD_TICKS)
         c->deadline_ns = now + SPIN_GUARD_NS;
@@ -43,6 +45,7 @@ void conn_publish(tickless_conn *c)
 
 int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
 {
+    /* |c| is an engine: its own mutex. */
     int rc = pthread_mutex_trylock(&c->mu);
 
     if (rc == EBUSY || rc == EDEADLK)
@@ -65,6 +68,7 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
     if (reasons & TICK_IO)
         c->io_ticks++;
     c->ticks++;
+    c->kicked = 0;
 
     /* DTLS/TLS readiness is for the blocked callers, who read themselves:
      * only QUIC (which reads the socket into its own buffers) and due timers
@@ -82,9 +86,14 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
     else
         c->immediate_ticks = 0;
 
-    if (c->waiters > 0)
-        conn_broadcast(c);
+    engine_wake_ready(c);
     conn_publish(c);
     pthread_mutex_unlock(&c->mu);
     return 1;
+}
+
+void engine_kick(tickless_conn *e)
+{
+    e->kicked = 1;
+    conn_publish(e);
 }

@@ -1,0 +1,168 @@
+/*
+ * worker_pool_server: a QUIC echo server written as plain blocking code.
+ * A pool of two tickless threads keeps every connection on time (ACKs,
+ * retransmissions, keep-alives, idle timeouts); a fixed set of worker
+ * threads blocks in tickless_listener_accept() and then serves one client
+ * at a time with blocking reads and writes. Needs OpenSSL >= 3.5.
+ *
+ *   worker_pool_server CERT.pem KEY.pem PORT [WORKERS]
+ *
+ * Each client opens one bidirectional stream (the default stream of
+ * OpenSSL's QUIC client) with ALPN "echo"; everything it sends comes back.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <tickless/tickless.h>
+
+static const unsigned char alpn_echo[] = { 4, 'e', 'c', 'h', 'o' };
+
+static int select_alpn(SSL *ssl, const unsigned char **out,
+                       unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    unsigned char *chosen;
+
+    (void)ssl;
+    (void)arg;
+    if (SSL_select_next_proto(&chosen, outlen, alpn_echo, sizeof(alpn_echo),
+                              in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = chosen;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* A QUIC listener on UDP port |port| of every local address. */
+static SSL *make_listener(const char *cert, const char *key, int port)
+{
+    struct sockaddr_in sa;
+    SSL_CTX *ctx;
+    SSL *listener = NULL;
+    int fd;
+
+    ctx = SSL_CTX_new(OSSL_QUIC_server_method());
+    if (ctx == NULL
+        || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1
+        || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        perror("bind");
+        goto done;
+    }
+    listener = SSL_new_listener(ctx, 0);
+    if (listener == NULL || !SSL_set_fd(listener, fd)) {
+        SSL_free(listener);
+        listener = NULL;
+        goto done;
+    }
+    fd = -1; /* the listener's BIO closes it */
+done:
+    if (fd >= 0)
+        close(fd);
+    SSL_CTX_free(ctx); /* the listener keeps its own reference */
+    return listener;
+}
+
+/* Echoes one client until it finishes. Plain blocking code. */
+static void serve(tickless_conn *c)
+{
+    char buf[4096];
+    size_t n, written;
+    int rc;
+
+    if ((rc = tickless_conn_handshake(c, 10000)) != 0) {
+        fprintf(stderr, "handshake: %s\n", tickless_strerror(rc));
+        return;
+    }
+    while ((rc = tickless_conn_read(c, buf, sizeof(buf), &n, 60000)) == 0) {
+        rc = tickless_conn_write(c, buf, n, &written, 10000);
+        if (rc != 0)
+            break;
+    }
+    if (rc != TICKLESS_ERR_EOF)
+        fprintf(stderr, "client: %s\n", tickless_strerror(rc));
+    (void)tickless_conn_shutdown(c, 2000);
+}
+
+static void *worker(void *arg)
+{
+    tickless_listener *l = arg;
+    tickless_conn *c;
+
+    /* Ends when main closes the listener: accept says TICKLESS_ERR_CLOSED. */
+    while (tickless_listener_accept(l, &c, TICKLESS_FOREVER) == 0) {
+        serve(c);
+        tickless_conn_close(c);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    tickless_pool_options opts;
+    tickless_pool *pool = NULL;
+    tickless_listener *l = NULL;
+    pthread_t threads[64];
+    int nworkers, i, rc;
+    SSL *listener;
+
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s CERT KEY PORT [WORKERS]\n", argv[0]);
+        return 2;
+    }
+    nworkers = argc > 4 ? atoi(argv[4]) : 8;
+    if (nworkers < 1 || nworkers > 64)
+        nworkers = 8;
+
+    tickless_pool_options_defaults(&opts);
+    opts.threads = 2;
+    opts.thread_name = "echo-assist";
+    if ((rc = tickless_pool_new(&opts, &pool)) != 0) {
+        fprintf(stderr, "pool: %s\n", tickless_strerror(rc));
+        return 1;
+    }
+    listener = make_listener(argv[1], argv[2], atoi(argv[3]));
+    if (listener == NULL) {
+        ERR_print_errors_fp(stderr);
+        tickless_pool_free(pool);
+        return 1;
+    }
+    if ((rc = tickless_listener_new(listener, pool, &l)) != 0) {
+        fprintf(stderr, "listener: %s\n", tickless_strerror(rc));
+        SSL_free(listener);
+        tickless_pool_free(pool);
+        return 1;
+    }
+    for (i = 0; i < nworkers; i++)
+        pthread_create(&threads[i], NULL, worker, l);
+    printf("echo server on UDP port %s with %d workers; Enter stops it\n",
+           argv[3], nworkers);
+    fflush(stdout);
+    (void)getchar();
+
+    /* Wakes the workers' accepts, and ends the clients they serve. */
+    tickless_listener_close(l);
+    for (i = 0; i < nworkers; i++)
+        pthread_join(threads[i], NULL);
+    tickless_listener_free(l);
+    return tickless_pool_free(pool) == 0 ? 0 : 1;
+}

@@ -1,0 +1,134 @@
+/* tickless_listener: a QUIC listener whose engine the assist ticks once
+ * per wake-up for all the connections accepted from it.
+ *
+ * The listener is an engine (a tickless_conn with is_listener set); each
+ * accepted connection is a member that shares its mutex and keeps it alive.
+ * Closing the listener closes its connections too: they share its socket
+ * and engine, which the assist stops ticking. The listener handle stays
+ * valid (accepts return TICKLESS_ERR_CLOSED) until tickless_listener_free(),
+ * so worker threads may still call accept while they wind down. Connection
+ * handles stay valid until each is given to tickless_conn_close(), and the
+ * listener's SSL object is freed only after the last of them, so OpenSSL
+ * never frees the port under a live connection (openssl#32420). */
+#include "assist/assist.h"
+#include "core/alloc.h"
+#include "core/core.h"
+
+#include <openssl/err.h>
+
+struct tickless_listener {
+    tickless_conn *engine;
+};
+
+int tickless_listener_new(SSL *listener, tickless_pool *pool,
+                          tickless_listener **out)
+{
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+    tickless_listener *l;
+    int fd;
+    int rc;
+#endif
+
+    if (out != NULL)
+        *out = NULL;
+    if (listener == NULL || out == NULL)
+        return TICKLESS_ERR_INVALID;
+#ifndef TICKLESS_HAVE_QUIC_SERVER
+    (void)pool;
+    return TICKLESS_ERR_UNSUPPORTED;
+#else
+    if (!ossl_is_listener(listener))
+        return TICKLESS_ERR_INVALID;
+    fd = ossl_socket_fd(listener, CONN_QUIC);
+    if (fd < 0)
+        return TICKLESS_ERR_INVALID;
+    l = tickless_calloc(1, sizeof(*l));
+    if (l == NULL)
+        return TICKLESS_ERR_NOMEM;
+    /* Listen now, so handshakes proceed before the first accept. */
+    ERR_clear_error();
+    if (!SSL_listen(listener)) {
+        ERR_clear_error();
+        tickless_free(l);
+        return TICKLESS_ERR_SSL;
+    }
+    rc = conn_new_engine(listener, CONN_QUIC, fd, pool, 1, &l->engine);
+    if (rc != 0) {
+        tickless_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+#endif
+}
+
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+static int op_accept(conn_call *call, void *arg)
+{
+    tickless_conn **out = arg;
+    SSL *ssl;
+    int rc;
+
+    ERR_clear_error();
+    ssl = SSL_accept_connection(call->ssl, SSL_ACCEPT_CONNECTION_NO_BLOCK);
+    if (ssl == NULL) {
+        ERR_clear_error(); /* nothing queued yet */
+        return (int)IO_READ;
+    }
+    rc = conn_new_member(ssl, call->c, out);
+    if (rc != 0)
+        SSL_free(ssl); /* refused for want of memory: the peer sees a close */
+    return rc;
+}
+#endif
+
+int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
+                             int timeout_ms)
+{
+    conn_call call;
+
+    if (out != NULL)
+        *out = NULL;
+    if (l == NULL || out == NULL)
+        return TICKLESS_ERR_INVALID;
+#ifndef TICKLESS_HAVE_QUIC_SERVER
+    (void)timeout_ms;
+    (void)call;
+    return TICKLESS_ERR_UNSUPPORTED;
+#else
+    call.c = l->engine;
+    call.ssl = l->engine->ssl;
+    call.wq = &l->engine->accept_wq;
+    call.also_closed = NULL;
+    call.kind = 0;
+    return conn_run(&call, timeout_ms, op_accept, out);
+#endif
+}
+
+void tickless_listener_close(tickless_listener *l)
+{
+    tickless_conn *e;
+    int was_closed;
+    waitq *wq;
+
+    if (l == NULL)
+        return;
+    e = l->engine;
+    pthread_mutex_lock(&e->mu);
+    was_closed = e->closed;
+    e->closed = 1; /* every member sees itself closed too */
+    for (wq = e->sleeping; wq != NULL; wq = wq->next)
+        waitq_wake(wq);
+    conn_unlock_mu(e);
+    if (!was_closed)
+        assist_detach(e);
+}
+
+void tickless_listener_free(tickless_listener *l)
+{
+    if (l == NULL)
+        return;
+    tickless_listener_close(l);
+    conn_unref(l->engine); /* the members hold their own references */
+    tickless_free(l);
+}

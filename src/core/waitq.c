@@ -1,0 +1,128 @@
+/* Wait queues: where blocked callers sleep, and who wakes them. */
+#include "core/core.h"
+
+#include <openssl/err.h>
+
+int waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner)
+{
+    pthread_condattr_t ca;
+    int rc;
+
+    wq->gen = 0;
+    wq->waiters = wq->readers = wq->writers = 0;
+    wq->kind = kind;
+    wq->ssl = ssl;
+    wq->owner = owner;
+    wq->prev = wq->next = NULL;
+    if (pthread_condattr_init(&ca) != 0)
+        return TICKLESS_ERR_NOMEM;
+    /* Timeouts must not jump when someone sets the wall clock. */
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&wq->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc == 0 ? 0 : TICKLESS_ERR_NOMEM;
+}
+
+void waitq_destroy(waitq *wq)
+{
+    pthread_cond_destroy(&wq->cv);
+}
+
+void waitq_enter(tickless_conn *e, waitq *wq, unsigned want)
+{
+    if (wq->waiters++ == 0) {
+        wq->prev = NULL;
+        wq->next = e->sleeping;
+        if (e->sleeping != NULL)
+            e->sleeping->prev = wq;
+        e->sleeping = wq;
+    }
+    wq->readers += want == IO_READ;
+    wq->writers += want == IO_WRITE;
+}
+
+void waitq_leave(tickless_conn *e, waitq *wq, unsigned want)
+{
+    wq->readers -= want == IO_READ;
+    wq->writers -= want == IO_WRITE;
+    if (--wq->waiters == 0) {
+        if (wq->prev != NULL)
+            wq->prev->next = wq->next;
+        else
+            e->sleeping = wq->next;
+        if (wq->next != NULL)
+            wq->next->prev = wq->prev;
+        wq->prev = wq->next = NULL;
+    }
+}
+
+void waitq_wake(waitq *wq)
+{
+    wq->gen++;
+    pthread_cond_broadcast(&wq->cv);
+}
+
+/* Whether a sleeper of |wq| could now make progress. Errs towards yes: a
+ * needless wake-up costs one retry, a missed one a hang. |strict| leaves
+ * out the sleepers no getter can speak for (handshake, shutdown), which are
+ * then woken only by a tick: so that two of them never wake each other in
+ * turn. */
+static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
+{
+    int ready;
+
+    if (e->proto != CONN_QUIC || conn_is_closed(wq->owner) || wq->owner->fatal)
+        return 1;
+    /* The getters below may queue errors (a connection with no stream yet):
+     * they are questions, not failures. */
+    ERR_set_mark();
+    switch (wq->kind) {
+    case WQ_ACCEPT_CONN:
+        ready = ossl_accept_conn_ready(wq->ssl);
+        break;
+    case WQ_ACCEPT_STREAM:
+        ready = ossl_accept_stream_ready(wq->ssl);
+        break;
+    case WQ_IO:
+    default:
+        ready = (!strict && wq->waiters > wq->readers + wq->writers)
+                || (wq->readers > 0 && ossl_read_ready(wq->ssl))
+                || (wq->writers > 0 && ossl_write_ready(wq->ssl));
+        break;
+    }
+    ERR_pop_to_mark();
+    return ready;
+}
+
+void engine_wake_ready(tickless_conn *e)
+{
+    waitq *wq = e->sleeping;
+
+    if (wq != NULL && wq->next == NULL && wq->kind == WQ_IO) {
+        waitq_wake(wq); /* the common case: one connection, one queue */
+        return;
+    }
+    for (; wq != NULL; wq = wq->next)
+        if (waitq_ready(e, wq, 0))
+            waitq_wake(wq);
+}
+
+void engine_wake_progress(tickless_conn *e)
+{
+    waitq *wq;
+
+    if (e->proto != CONN_QUIC)
+        return;
+    for (wq = e->sleeping; wq != NULL; wq = wq->next)
+        if (waitq_ready(e, wq, 1))
+            waitq_wake(wq);
+}
+
+void engine_wake_owned(tickless_conn *e, tickless_conn *owner)
+{
+    waitq *wq;
+
+    for (wq = e->sleeping; wq != NULL; wq = wq->next)
+        if (wq->owner == owner)
+            waitq_wake(wq);
+}
