@@ -199,7 +199,8 @@ TICKLESS_EXPORT int tickless_conn_write(tickless_conn *c, const void *buf,
  * default stream is concluded, its data flushed and acknowledged, and a
  * CONNECTION_CLOSE is sent; the call returns when the connection has
  * terminated. TLS/DTLS: a close_notify alert is sent; the peer's close_notify
- * is not awaited (read until TICKLESS_ERR_EOF first if you need it).
+ * is not awaited (read until TICKLESS_ERR_EOF first if you need it); before
+ * the handshake has completed there is nothing to close and it returns 0.
  * Afterwards the connection is closed for writing: reads may still return
  * buffered data, writes return TICKLESS_ERR_CLOSED.
  *

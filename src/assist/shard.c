@@ -53,6 +53,14 @@ int shard_init(shard *s, unsigned flags)
     atomic_init(&s->stopping, 0);
     if (pthread_mutex_init(&s->mu, NULL) != 0)
         return TICKLESS_ERR_NOMEM;
+    /* Fixed once and for all: the runner walks it without the lock, so it
+     * must never move under it. A batch stops when it is full; whatever is
+     * still due is collected by the next iteration, which does not sleep. */
+    s->work = tickless_calloc(SHARD_MAX_BATCH, sizeof(*s->work));
+    if (s->work == NULL) {
+        pthread_mutex_destroy(&s->mu);
+        return TICKLESS_ERR_NOMEM;
+    }
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0)
         goto fail;
@@ -104,26 +112,6 @@ static int slots_grow(shard *s)
     return 0;
 }
 
-/* Makes sure a batch can hold every connection, so collecting never
- * allocates. Runner-owned, but only grown here under mu by attach, while
- * the runner (which also takes mu to collect) cannot be using it. */
-static int work_reserve(shard *s, size_t n)
-{
-    tickless_conn **w;
-    size_t cap = s->work_cap ? s->work_cap : 16;
-
-    while (cap < n)
-        cap *= 2;
-    if (cap == s->work_cap)
-        return 0;
-    w = tickless_realloc(s->work, cap * sizeof(*w));
-    if (w == NULL)
-        return TICKLESS_ERR_NOMEM;
-    s->work = w;
-    s->work_cap = cap;
-    return 0;
-}
-
 int shard_attach(shard *s, tickless_conn *c)
 {
     uint32_t slot;
@@ -132,9 +120,7 @@ int shard_attach(shard *s, tickless_conn *c)
     pthread_mutex_lock(&s->mu);
     /* Reserve everything up front: a deadline update must never fail for
      * want of memory, or a timer would be silently lost. */
-    rc = work_reserve(s, (size_t)s->nconns + 1);
-    if (rc == 0)
-        rc = heap_reserve(&s->timers, (size_t)s->nconns + 1);
+    rc = heap_reserve(&s->timers, (size_t)s->nconns + 1);
     if (rc == 0 && s->free_head == NO_SLOT && s->nslots == s->slots_cap)
         rc = slots_grow(s);
     if (rc != 0) {
@@ -385,7 +371,8 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
             && s->slots[slot].gen == (uint32_t)(token >> 32))
             collect(s, &n, s->slots[slot].conn, TICK_IO, CLOCK_NEVER);
     }
-    while ((top = heap_top(&s->timers)) != NULL && top->key <= now) {
+    while (n < SHARD_MAX_BATCH && (top = heap_top(&s->timers)) != NULL
+           && top->key <= now) {
         uint64_t due = top->key;
 
         heap_remove(&s->timers, top);
@@ -401,9 +388,12 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
 
         if (rc == TICKLESS_ERR_BUSY) {
             defer(s, c);
-            /* The holder may have let go between the two: try once more,
-             * or leave it to the holder, who now sees the flag. */
-            rc = conn_tick(c, c->link.reasons, c->link.due_ns);
+            /* Deferred first, then looked again (both sequentially
+             * consistent): either the application's unlock comes after the
+             * defer and re-arms the connection, or we see it gone and tick
+             * now. Never neither. */
+            if (!atomic_load(&c->app_held))
+                rc = conn_tick(c, c->link.reasons, c->link.due_ns);
         }
         if (rc > 0) {
             count_tick(s, c, tick_at);

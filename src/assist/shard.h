@@ -21,6 +21,7 @@
 #include "core/lathist.h"
 
 #define SHARD_MAX_EVENTS 64
+#define SHARD_MAX_BATCH 256 /* connections ticked per iteration, at most */
 
 typedef struct shard_slot {
     tickless_conn *conn; /* NULL when free */
@@ -66,8 +67,7 @@ typedef struct shard {
 
     /* Owned by the runner. */
     uint64_t batch;
-    tickless_conn **work;
-    size_t work_cap;
+    tickless_conn **work;    /* SHARD_MAX_BATCH entries, allocated once */
     shard_stats batch_stats; /* this batch's, added to |stats| under mu */
     struct epoll_event events[SHARD_MAX_EVENTS];
 } shard;

@@ -64,6 +64,7 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     heap_node_init(&c->link.timer);
     atomic_init(&c->link.deferred, 0);
     atomic_init(&c->rx.datagrams, 0);
+    atomic_init(&c->app_held, 0);
 
     rc = engine == NULL ? init_engine_mutex(c) : 0;
     if (rc != 0)
@@ -227,6 +228,8 @@ void tickless_conn_close(tickless_conn *c)
     e = c->engine;
     /* Closing from inside tickless_conn_lock() ends that section too. */
     inside_lock = pthread_mutex_lock(&e->mu) == EDEADLK;
+    if (inside_lock)
+        atomic_store(&e->app_held, 0);
     c->app_locked = 0;
     c->closed = 1;
     engine_wake_owned(e, c);
@@ -252,6 +255,7 @@ SSL *tickless_conn_lock(tickless_conn *c)
     conn_ref(c);
     c->app_locked = 1;
     c->locked_by = pthread_self();
+    atomic_store(&c->engine->app_held, 1);
     return c->ssl;
 }
 
@@ -268,6 +272,9 @@ void tickless_conn_unlock(tickless_conn *c)
     /* The application may have read, written or changed anything: tell the
      * assist and let blocked callers retry. */
     c->app_locked = 0;
+    /* Cleared before re-arming: an assist that deferred us after this
+     * sees the mutex as a tickless call's and waits for it instead. */
+    atomic_store(&e->app_held, 0);
     atomic_store(&e->link.deferred, 0);
     conn_publish(e);
     engine_wake_ready(e);

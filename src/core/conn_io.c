@@ -85,10 +85,19 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
 /* What the other callers' sleep depends on, taken before an attempt. */
 typedef struct others_view {
     int watching;      /* someone sleeps: compare after the attempt */
-    uint64_t rx;       /* datagrams the QUIC engine had received */
+    uint64_t rx;       /* engine_input() */
     int timer_due;     /* the engine's deadline had passed */
     int shutting_down; /* a shutdown had already begun */
 } others_view;
+
+/* Input the engine has taken off its socket so far: datagrams counted on
+ * QUIC's network BIO, bytes read through the DTLS/TLS socket BIO. */
+static uint64_t engine_input(tickless_conn *e)
+{
+    if (e->proto == CONN_QUIC)
+        return rx_count_get(&e->rx);
+    return BIO_number_read(SSL_get_rbio(e->ssl));
+}
 
 static void others_before(conn_call *call, others_view *v)
 {
@@ -97,7 +106,7 @@ static void others_before(conn_call *call, others_view *v)
     v->watching = e->sleeping != NULL;
     if (!v->watching)
         return;
-    v->rx = rx_count_get(&e->rx);
+    v->rx = engine_input(e);
     v->timer_due = e->deadline_ns <= clock_now_ns();
     v->shutting_down = call->c->shutting_down;
 }
@@ -107,7 +116,9 @@ static void others_before(conn_call *call, others_view *v)
  * the assist's back, and then it must wake them itself:
  *  - a QUIC call ticks the engine (OpenSSL's implicit event mode), which
  *    drains the socket and may fire a due timer: the assist never sees
- *    either, and a reader would sleep until the next deadline;
+ *    either, and a reader would sleep until the next deadline; a DTLS/TLS
+ *    call reads the socket too (a reader finishing the handshake takes
+ *    the bytes a writer waits for);
  *  - a successful call can leave decrypted data that a sleeping reader of
  *    the same object wants (a read into a short buffer, a DTLS datagram
  *    holding several records) while the socket is empty;
@@ -122,7 +133,7 @@ static void others_after(conn_call *call, const others_view *v, int rc)
 
     if (!v->watching || e->sleeping == NULL)
         return;
-    if (rx_count_get(&e->rx) != v->rx
+    if (engine_input(e) != v->rx
         || (v->timer_due && e->proto == CONN_QUIC
             && ossl_timeout_ns(e->ssl, e->proto) != 0))
         engine_wake_ready(e); /* the call's tick took input or fired */
@@ -308,8 +319,11 @@ static int op_shutdown(conn_call *call, void *arg)
         return ret == TICKLESS_ERR_PEER ? 0 : ret; /* already gone: done */
     }
 #endif
-    /* TLS/DTLS: 0 means our close_notify is out, which is all we wait for. */
+    /* TLS/DTLS: 0 means our close_notify is out, which is all we wait for.
+     * Before the handshake there is no session to close: nothing to send. */
     c->shutting_down = 1;
+    if (!SSL_is_init_finished(c->ssl))
+        return 0;
     ret = SSL_shutdown(c->ssl);
     if (ret >= 0)
         return 0;

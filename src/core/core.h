@@ -116,6 +116,9 @@ struct tickless_conn {
     unsigned immediate_ticks; /* timer ticks in a row that left the
                                  deadline already due (spin guard) */
     int kicked;          /* tick at once: see engine_kick() */
+    atomic_int app_held; /* |mu| is held through tickless_conn_lock() (by
+                            this engine or a member): the assist must not
+                            wait for it (see conn_tick()) */
     uint64_t ticks, timer_ticks, io_ticks, wakeups;
     lathist lateness;
     rx_count rx;         /* QUIC: datagrams the engine took off the socket */
@@ -193,10 +196,13 @@ typedef int (*conn_op)(conn_call *call, void *arg);
 int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
 
 /* The handle-events core, called by the assist on an engine with no locks
- * held and a reference on |c|. Takes c->mu with trylock: if an application holds it,
- * returns TICKLESS_ERR_BUSY without ticking (the assist then defers the
- * connection until the mutex is released). Returns 1 after a tick, 0 if
- * the connection was closed or dead and needed none. */
+ * held and a reference on |c|. If an application holds the mutex through
+ * tickless_conn_lock() (for as long as it likes), returns
+ * TICKLESS_ERR_BUSY without ticking: the assist then defers the connection
+ * and tickless_conn_unlock() re-arms it. A mutex held by a tickless call is
+ * let go within a few OpenSSL calls, so the assist waits for it: deferring
+ * there would race with the caller going to sleep. Returns 1 after a tick,
+ * 0 if the connection was closed or dead and needed none. */
 int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns);
 
 /* Re-reads OpenSSL's deadline and what the socket is needed for, and hands

@@ -48,7 +48,12 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
     /* |c| is an engine: its own mutex. */
     int rc = pthread_mutex_trylock(&c->mu);
 
-    if (rc == EBUSY || rc == EDEADLK)
+    if (rc == EBUSY) {
+        if (atomic_load(&c->app_held))
+            return TICKLESS_ERR_BUSY;
+        rc = pthread_mutex_lock(&c->mu); /* a tickless call: brief */
+    }
+    if (rc == EDEADLK)
         return TICKLESS_ERR_BUSY;
     if (rc != 0)
         return TICKLESS_ERR_SYS;

@@ -480,10 +480,23 @@ static void quic_free_conns(ts_server *s, qserver *q)
         qconn_free(s, q->conns[--q->n]);
 }
 
-/* Removes |c| from q->conns (it must not be on q->active) and frees it. */
+/* Removes |c| from q->conns and q->active and frees it. (Serving one
+ * connection can tick the engine and put another, about to end, on the
+ * active list.) */
 static void quic_remove(ts_server *s, qserver *q, qconn *c)
 {
     size_t i = c->index;
+    size_t k;
+
+    if (c->listed) {
+        for (k = 0; k < q->nactive; k++) {
+            if (q->active[k] == c) {
+                q->active[k] = q->active[--q->nactive];
+                break;
+            }
+        }
+        c->listed = 0;
+    }
 
     q->conns[i] = q->conns[--q->n];
     q->conns[i]->index = i;
