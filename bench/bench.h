@@ -1,0 +1,138 @@
+/*
+ * bench.h: what the tickless-bench scenarios share.
+ *
+ * tickless-bench is one program with one subcommand per scenario
+ * (`tickless-bench scale ...`, `tickless-bench all`). Each scenario lives in a
+ * file of its own and exports one bench_scenario; bench_main.c lists them.
+ *
+ * A benchmark measures; it never fails on a number. A scenario exits 0 when
+ * it ran (whatever it measured), 1 when it could not run, 2 on bad usage.
+ */
+#ifndef TICKLESS_BENCH_H
+#define TICKLESS_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+/* The QUIC scenarios need a QUIC server, which needs OpenSSL >= 3.5. */
+#if OPENSSL_VERSION_NUMBER >= 0x30500000L && !defined(OPENSSL_NO_QUIC)
+#define BENCH_HAVE_QUIC 1
+#else
+#define BENCH_HAVE_QUIC 0
+#endif
+
+#define BENCH_EXIT_OK 0
+#define BENCH_EXIT_FAILED 1
+#define BENCH_EXIT_USAGE 2
+
+typedef struct bench_scenario {
+    const char *name;
+    const char *summary; /* one line for `tickless-bench --help` */
+    /* argv[0] is the scenario name; returns a BENCH_EXIT_* code. */
+    int (*run)(int argc, char **argv);
+    /* Prints the scenario's options. */
+    void (*usage)(FILE *out);
+} bench_scenario;
+
+extern const bench_scenario bench_scale;
+
+/* ---- bench_util.c: the process as the kernel sees it -------------------- */
+
+/* Memory of the calling process, in bytes (/proc/self/statm). */
+typedef struct bench_mem {
+    uint64_t rss; /* resident set */
+    uint64_t vm;  /* virtual size: every mapping, reserved or touched */
+} bench_mem;
+
+/* Returns 0, or -1 if /proc/self/statm cannot be read. */
+int bench_mem_read(bench_mem *out);
+
+/* Threads of the calling process (/proc/self/task), or -1. */
+int bench_threads(void);
+
+/* Open descriptors of the calling process (/proc/self/fd), or -1. */
+int bench_fds(void);
+
+/* CPU time used by every thread of the calling process so far, in ns. */
+uint64_t bench_process_cpu_ns(void);
+
+/* Times any thread of the calling process went to sleep (voluntary context
+ * switches, getrusage RUSAGE_SELF): one per wake-up that follows. */
+uint64_t bench_process_sleeps(void);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t bench_now_ns(void);
+
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit. Returns the soft limit in
+ * force afterwards (raised or not).
+ */
+uint64_t bench_raise_nofile(void);
+
+/*
+ * Parses "100,1000,5000" into |out| (at most |max| values, each 1..|limit|).
+ * Returns the number of values, or -1 on a malformed list.
+ */
+int bench_parse_counts(const char *s, unsigned *out, size_t max,
+                       unsigned limit);
+
+/* Writes "12.3 KiB" or "8.02 MiB" (binary units) for |bytes|. */
+void bench_fmt_bytes(char *buf, size_t len, double bytes);
+
+/* One line describing the machine: CPUs, kernel, OpenSSL, tickless. */
+void bench_print_environment(FILE *out, const char *prefix);
+
+/*
+ * Forks a child that runs |fn| and sends back |len| bytes of result through
+ * a pipe. Waits for it; returns 0 with |result| filled, or -1 if the child
+ * died or sent less (a description goes to |why|, which may be NULL).
+ */
+int bench_run_child(int (*fn)(void *arg, void *result, size_t len), void *arg,
+                    void *result, size_t len, char *why, size_t why_len);
+
+/* ---- bench_table.c: aligned text or Markdown tables --------------------- */
+
+#define BENCH_TABLE_MAX_COLS 16
+#define BENCH_TABLE_CELL 96
+
+typedef struct bench_table bench_table;
+
+/* A table with |ncols| columns titled |titles|; NULL on out of memory. */
+bench_table *bench_table_new(size_t ncols, const char *const *titles);
+
+/* Appends a row; takes exactly ncols strings (copied, cut to the cell size).
+ * Returns 0 or -1 (out of memory). */
+int bench_table_add(bench_table *t, const char *const *cells);
+
+/* Prints the table: columns padded to their widest cell, or, with
+ * |markdown|, as a GitHub-flavoured Markdown table. */
+void bench_table_print(const bench_table *t, FILE *out, int markdown);
+
+void bench_table_free(bench_table *t);
+
+/* ---- bench_server.c: a QUIC echo server in a process of its own ---------- */
+
+typedef struct bench_server {
+    pid_t pid;     /* the server process; 0 when not running */
+    uint16_t port; /* 127.0.0.1:port, UDP */
+} bench_server;
+
+/*
+ * Forks a process that runs a QUIC echo server on an OpenSSL 3.5 listener
+ * with a server idle timeout of |idle_timeout_ms|, and waits until it
+ * reports its port. The server's CPU time is its own and never appears in
+ * the caller's rusage or /proc/self figures. Fork it while single-threaded,
+ * after ts_cert_get0().
+ * Returns 0 with |out| filled, or -1 (no QUIC in this build, fork failed, or
+ * the server did not start).
+ */
+int bench_server_start(uint64_t idle_timeout_ms, bench_server *out);
+
+/* Kills the server process and reaps it. Safe on a stopped server. */
+void bench_server_stop(bench_server *s);
+
+#endif /* TICKLESS_BENCH_H */

@@ -1,0 +1,430 @@
+/*
+ * bench_server: a QUIC echo server (OpenSSL 3.5 listener) in a process of
+ * its own.
+ *
+ * A benchmark that counts the client's threads, memory and CPU must not count
+ * the server's: so the server runs in a forked child and tells the parent its
+ * port through a pipe. The child dies with the parent (PR_SET_PDEATHSIG) and
+ * is killed, not asked, when the measurement is over.
+ *
+ * Why not the test support's ts_server: that library's DTLS and TCP servers
+ * keep 2 x 64 KiB _Thread_local read buffers. Linked into this program they
+ * would be static TLS in *every* thread of the measured client process too
+ * (glibc zeroes each thread's static TLS when it creates the thread: +128 KiB
+ * of RSS per assist thread), which would inflate exactly the per-thread costs
+ * this benchmark compares. So the server loop lives here and the program
+ * links only ts_certs, ts_net and ts_util from the support library.
+ *
+ * The loop is the test server's, reduced to what a benchmark needs: one
+ * socket, one listener, no address validation, one thread (the process's
+ * only one). Each accepted connection's default stream is echoed. Event
+ * handling is explicit per connection, so serving n connections costs one
+ * engine tick per wake-up, not n. The server's idle timeout is a transport
+ * parameter fixed while the ClientHello is processed, and OpenSSL 3.5 holds
+ * the engine lock in both hooks it offers there, so the ClientHello callback
+ * suspends each new handshake until the loop, outside the lock, has
+ * configured the connection (as ts_server_quic.c explains at length).
+ *
+ * The parent must fork it while single-threaded, after ts_cert_get0(): the
+ * server and every client process then share the one generated identity.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* How long the parent waits for the child's port. */
+#define START_TIMEOUT_MS 10000
+
+#if BENCH_HAVE_QUIC
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <openssl/quic.h>
+
+#include "ts_certs.h"
+#include "ts_net.h"
+
+#define MAX_SLEEP_MS 1000
+#define READ_BUDGET 16          /* reads per connection per wake-up */
+#define ECHO_BACKLOG (1u << 20) /* stop reading a client that does not read */
+
+typedef struct echo_conn {
+    SSL *ssl;
+    uint8_t *out;       /* echo bytes not yet accepted by SSL_write_ex */
+    size_t off, len, cap;
+    int stream_done;    /* FIN echoed, or the stream failed */
+} echo_conn;
+
+/* A connection whose handshake waits in the ClientHello callback until the
+ * loop has configured it. */
+typedef struct pending {
+    SSL *ssl;           /* one reference of ours */
+    int configured;
+} pending;
+
+typedef struct echo_server {
+    uint64_t idle_timeout_ms;
+    SSL *listener;
+    echo_conn **conns;
+    size_t n, cap;
+    pending *pend;
+    size_t npend, pend_cap;
+    int kick;           /* work left over: do not sleep */
+} echo_server;
+
+static int would_block(SSL *ssl)
+{
+    switch (SSL_get_error(ssl, 0)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Engine lock held: only record the connection (an atomic up-ref). */
+static int on_pending_conn(SSL_CTX *ctx, SSL *conn, void *arg)
+{
+    echo_server *es = arg;
+
+    (void)ctx;
+    if (es->npend == es->pend_cap) {
+        size_t cap = es->pend_cap ? es->pend_cap * 2 : 64;
+        pending *v = realloc(es->pend, cap * sizeof(*v));
+
+        if (v == NULL)
+            return 0; /* refuse it rather than misconfigure it */
+        es->pend = v;
+        es->pend_cap = cap;
+    }
+    if (!SSL_up_ref(conn))
+        return 0;
+    es->pend[es->npend].ssl = conn;
+    es->pend[es->npend].configured = 0;
+    es->npend++;
+    return 1;
+}
+
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    echo_server *es = arg;
+    size_t i;
+
+    (void)alert;
+    for (i = 0; i < es->npend; i++)
+        if (es->pend[i].ssl == ssl)
+            return es->pend[i].configured ? SSL_CLIENT_HELLO_SUCCESS
+                                          : SSL_CLIENT_HELLO_RETRY;
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Outside the engine lock: configures recorded connections, drops the
+ * references of those whose handshake has moved on. */
+static void pending_service(echo_server *es)
+{
+    size_t i = 0;
+
+    while (i < es->npend) {
+        pending *p = &es->pend[i];
+        SSL_CONN_CLOSE_INFO info;
+
+        if (!p->configured) {
+            (void)SSL_set_event_handling_mode(
+                p->ssl, SSL_VALUE_EVENT_HANDLING_MODE_EXPLICIT);
+            ts_quic_set_idle_timeout(p->ssl, es->idle_timeout_ms);
+            p->configured = 1;
+            es->kick = 1; /* resume its handshake on the next tick */
+        }
+        if (!SSL_is_init_finished(p->ssl)
+            && SSL_get_conn_close_info(p->ssl, &info, sizeof(info)) != 1) {
+            i++;
+            continue;
+        }
+        SSL_free(p->ssl);
+        es->pend[i] = es->pend[--es->npend];
+    }
+}
+
+static void accept_all(echo_server *es)
+{
+    SSL *ssl;
+
+    while ((ssl = SSL_accept_connection(es->listener,
+                                        SSL_ACCEPT_CONNECTION_NO_BLOCK))) {
+        echo_conn *c = calloc(1, sizeof(*c));
+
+        if (c != NULL && es->n == es->cap) {
+            size_t cap = es->cap ? es->cap * 2 : 256;
+            echo_conn **v = realloc(es->conns, cap * sizeof(*v));
+
+            if (v == NULL) {
+                free(c);
+                c = NULL;
+            } else {
+                es->conns = v;
+                es->cap = cap;
+            }
+        }
+        if (c == NULL) {
+            SSL_free(ssl);
+            continue;
+        }
+        (void)SSL_set_blocking_mode(ssl, 0);
+        /* Accepted connections do not inherit the context's modes. */
+        SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
+        c->ssl = ssl;
+        es->conns[es->n++] = c;
+    }
+}
+
+static int out_append(echo_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->off + c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 16384;
+        uint8_t *d;
+
+        memmove(c->out, c->out + c->off, c->len);
+        c->off = 0;
+        while (cap < c->len + n)
+            cap *= 2;
+        if (cap > c->cap) {
+            if ((d = realloc(c->out, cap)) == NULL)
+                return -1;
+            c->out = d;
+            c->cap = cap;
+        }
+    }
+    memcpy(c->out + c->off + c->len, p, n);
+    c->len += n;
+    return 0;
+}
+
+/* Echoes what one connection has; returns 1 once it has ended. */
+static int serve(echo_server *es, echo_conn *c)
+{
+    uint8_t buf[16384];
+    int budget = READ_BUDGET;
+    SSL_CONN_CLOSE_INFO info;
+    size_t n;
+
+    while (!c->stream_done) {
+        while (c->len > 0 && SSL_write_ex(c->ssl, c->out + c->off, c->len,
+                                          &n)) {
+            c->off += n;
+            c->len -= n;
+        }
+        if (c->len > 0 && !would_block(c->ssl)) {
+            c->stream_done = 1;
+            break;
+        }
+        if (c->len >= ECHO_BACKLOG)
+            break;
+        if (budget-- == 0) {
+            es->kick = 1;
+            break;
+        }
+        if (SSL_read_ex(c->ssl, buf, sizeof(buf), &n)) {
+            if (out_append(c, buf, n) != 0)
+                c->stream_done = 1;
+            continue;
+        }
+        if (SSL_get_error(c->ssl, 0) == SSL_ERROR_ZERO_RETURN) {
+            if (c->len == 0) {
+                (void)SSL_stream_conclude(c->ssl, 0);
+                c->stream_done = 1;
+            }
+            break;
+        }
+        if (!would_block(c->ssl))
+            c->stream_done = 1; /* reset, or the connection is going */
+        break;
+    }
+    return SSL_get_conn_close_info(c->ssl, &info, sizeof(info)) == 1;
+}
+
+static int timeout_ms(echo_server *es)
+{
+    struct timeval tv;
+    int inf = 1;
+    uint64_t ms;
+
+    if (es->kick)
+        return 0;
+    if (!SSL_get_event_timeout(es->listener, &tv, &inf) || inf)
+        return MAX_SLEEP_MS;
+    ms = (uint64_t)tv.tv_sec * 1000u + ((uint64_t)tv.tv_usec + 999u) / 1000u;
+    return ms > MAX_SLEEP_MS ? MAX_SLEEP_MS : (int)ms;
+}
+
+/* The server process's loop; never returns. */
+static _Noreturn void echo_run(echo_server *es, int fd)
+{
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        size_t i;
+
+        if (SSL_net_write_desired(es->listener))
+            p.events |= POLLOUT;
+        if (poll(&p, 1, timeout_ms(es)) < 0 && errno != EINTR)
+            _exit(1);
+        es->kick = 0;
+        (void)SSL_handle_events(es->listener);
+        pending_service(es);
+        accept_all(es);
+        for (i = es->n; i-- > 0;) {
+            echo_conn *c = es->conns[i];
+
+            if (serve(es, c)) {
+                SSL_free(c->ssl);
+                free(c->out);
+                free(c);
+                es->conns[i] = es->conns[--es->n];
+            }
+        }
+        /* Send what serving queued now, not at the next wake-up. */
+        (void)SSL_handle_events(es->listener);
+    }
+}
+
+/* Binds, listens and returns the listener, or NULL. */
+static SSL *echo_listen(echo_server *es, int *fd_out, uint16_t *port)
+{
+    SSL_CTX *ctx = ts_server_ctx(TS_QUIC);
+    SSL *lst = NULL;
+    BIO *bio;
+    int fd;
+
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+    SSL_CTX_set_new_pending_conn_cb(ctx, on_pending_conn, es);
+    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, es);
+    if ((fd = ts_net_bind(SOCK_DGRAM, 0, 0, port)) < 0
+        || ts_net_set_nonblock(fd, 1) != 0)
+        goto fail;
+    if ((lst = SSL_new_listener(ctx, SSL_LISTENER_FLAG_NO_VALIDATE)) == NULL
+        || (bio = BIO_new_dgram(fd, BIO_CLOSE)) == NULL)
+        goto fail;
+    SSL_set_bio(lst, bio, bio); /* the BIO owns fd now */
+    *fd_out = fd;
+    fd = -1;
+    if (!SSL_set_blocking_mode(lst, 0) || !SSL_listen(lst))
+        goto fail;
+    SSL_CTX_free(ctx); /* the listener holds its own reference */
+    return lst;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    SSL_free(lst);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static _Noreturn void server_child(uint64_t idle_timeout_ms, int report_fd,
+                                   pid_t parent)
+{
+    static echo_server es;
+    uint16_t port = 0;
+    int fd = -1;
+
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1); /* the parent died before prctl took effect */
+    es.idle_timeout_ms = idle_timeout_ms;
+    if ((es.listener = echo_listen(&es, &fd, &port)) == NULL)
+        port = 0;
+    /* Port 0 tells the parent the start failed. */
+    if (write(report_fd, &port, sizeof(port)) != (ssize_t)sizeof(port)
+        || port == 0)
+        _exit(1);
+    close(report_fd);
+    echo_run(&es, fd);
+}
+
+/* 0 once |fd| is readable (or at EOF), -1 after |ms| or on error. */
+static int wait_readable(int fd, int ms)
+{
+    uint64_t end = bench_now_ns() + (uint64_t)ms * 1000000u;
+
+    for (;;) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        uint64_t now = bench_now_ns();
+        int rc;
+
+        if (now >= end)
+            return -1;
+        rc = poll(&pfd, 1, (int)((end - now) / 1000000u) + 1);
+        if (rc > 0)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
+{
+    pid_t parent = getpid(), pid;
+    uint16_t port = 0;
+    ssize_t n = -1;
+    int p[2];
+
+    memset(out, 0, sizeof(*out));
+    if (pipe(p) != 0)
+        return -1;
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        server_child(idle_timeout_ms, p[1], parent);
+    }
+    close(p[1]);
+    /* Bounded: a child that hangs before reporting must not hang us. */
+    if (wait_readable(p[0], START_TIMEOUT_MS) == 0)
+        n = read(p[0], &port, sizeof(port));
+    close(p[0]);
+    out->pid = pid;
+    if (n != (ssize_t)sizeof(port) || port == 0) {
+        bench_server_stop(out);
+        return -1;
+    }
+    out->port = port;
+    return 0;
+}
+
+#else /* !BENCH_HAVE_QUIC */
+
+int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
+{
+    (void)idle_timeout_ms;
+    memset(out, 0, sizeof(*out));
+    return -1;
+}
+
+#endif /* BENCH_HAVE_QUIC */
+
+void bench_server_stop(bench_server *s)
+{
+    if (s->pid <= 0)
+        return;
+    (void)kill(s->pid, SIGKILL);
+    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    s->pid = 0;
+    s->port = 0;
+}

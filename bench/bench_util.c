@@ -1,0 +1,235 @@
+/* bench_util: /proc readers, clocks, limits, parsing and forking helpers. */
+#include "bench.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include <tickless/tickless.h>
+
+int bench_mem_read(bench_mem *out)
+{
+    unsigned long long size, resident;
+    long page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/statm", "r");
+    int n;
+
+    if (f == NULL)
+        return -1;
+    n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    if (n != 2 || page <= 0)
+        return -1;
+    out->vm = (uint64_t)size * (uint64_t)page;
+    out->rss = (uint64_t)resident * (uint64_t)page;
+    return 0;
+}
+
+/* Entries of a /proc directory, "." and ".." not counted. */
+static int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+int bench_threads(void)
+{
+    return count_entries("/proc/self/task");
+}
+
+int bench_fds(void)
+{
+    int n = count_entries("/proc/self/fd");
+
+    /* The directory stream itself held one descriptor while it was read. */
+    return n > 0 ? n - 1 : n;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_process_cpu_ns(void)
+{
+    /* Every thread, live or exited, in nanoseconds; getrusage() would
+     * give the same sum in microseconds. */
+    return clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+uint64_t bench_process_sleeps(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)ru.ru_nvcsw;
+}
+
+uint64_t bench_now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t bench_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = { rl.rlim_max, rl.rlim_max };
+
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_cur;
+}
+
+int bench_parse_counts(const char *s, unsigned *out, size_t max,
+                       unsigned limit)
+{
+    size_t n = 0;
+
+    while (*s != '\0') {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (end == s || errno != 0 || v == 0 || v > limit || n == max)
+            return -1;
+        out[n++] = (unsigned)v;
+        if (*end == ',')
+            end++;
+        else if (*end != '\0')
+            return -1;
+        s = end;
+    }
+    return n > 0 ? (int)n : -1;
+}
+
+void bench_fmt_bytes(char *buf, size_t len, double bytes)
+{
+    double kib = bytes / 1024.0;
+
+    if (kib > -1024.0 && kib < 1024.0)
+        snprintf(buf, len, "%.1f KiB", kib);
+    else
+        snprintf(buf, len, "%.2f MiB", kib / 1024.0);
+}
+
+void bench_print_environment(FILE *out, const char *prefix)
+{
+    struct utsname u;
+    unsigned v = tickless_version();
+
+    if (uname(&u) != 0)
+        memset(&u, 0, sizeof(u));
+    fprintf(out, "%s%ld CPUs online, Linux %s %s; %s; tickless %u.%u.%u\n",
+            prefix, sysconf(_SC_NPROCESSORS_ONLN), u.release, u.machine,
+            OpenSSL_version(OPENSSL_VERSION), v >> 16, (v >> 8) & 0xffu,
+            v & 0xffu);
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got == len ? 0 : -1;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+    size_t put = 0;
+
+    while (put < len) {
+        ssize_t n = write(fd, (const char *)buf + put, len - put);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        put += (size_t)n;
+    }
+    return 0;
+}
+
+int bench_run_child(int (*fn)(void *arg, void *result, size_t len), void *arg,
+                    void *result, size_t len, char *why, size_t why_len)
+{
+    int p[2], status = 0, rc;
+    pid_t pid;
+
+    if (pipe(p) != 0) {
+        if (why != NULL)
+            snprintf(why, why_len, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL); /* or the child's exit would print our buffers again */
+    pid = fork();
+    if (pid < 0) {
+        if (why != NULL)
+            snprintf(why, why_len, "fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        rc = fn(arg, result, len);
+        if (write_full(p[1], result, len) != 0)
+            rc = 1;
+        fflush(NULL);
+        /* _exit: no atexit handlers, no OpenSSL cleanup racing threads
+         * that fn() may have left behind. */
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(p[1]);
+    rc = read_full(p[0], result, len);
+    close(p[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (rc == 0)
+        return 0;
+    if (why != NULL) {
+        if (WIFSIGNALED(status))
+            snprintf(why, why_len, "child killed by signal %d (%s)",
+                     WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            snprintf(why, why_len, "child exited with %d and no result",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    return -1;
+}
