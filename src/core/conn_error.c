@@ -162,6 +162,7 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
 void conn_capture_assist_error(tickless_conn *c)
 {
     unsigned long e = ERR_peek_last_error();
+    int code;
 
     if (e == 0)
         return;
@@ -169,6 +170,20 @@ void conn_capture_assist_error(tickless_conn *c)
     c->err.ssl_error = SSL_ERROR_SSL;
     ERR_error_string_n(e, c->err.message, sizeof(c->err.message));
     ERR_clear_error();
+    if (c->proto == CONN_QUIC)
+        return; /* QUIC reports its end through the calls (quic_termination) */
+    /* DTLS: a failed timer tick is the end of the connection. OpenSSL has
+     * given up (after 12 unanswered retransmissions: "read timeout
+     * expired") and left its timer expired, yet a caller's next SSL_read
+     * would only say WANT_READ again: make it sticky here, or the caller
+     * sleeps until its own timeout while the assist ticks a dead timer. */
+    code = TICKLESS_ERR_SSL;
+    if (is_peer_alert(e)
+        || (ERR_GET_LIB(e) == ERR_LIB_SSL
+            && ERR_GET_REASON(e) == SSL_R_READ_TIMEOUT_EXPIRED))
+        code = TICKLESS_ERR_PEER;
+    c->err.code = code;
+    c->fatal = code;
 }
 
 int tickless_conn_error(tickless_conn *c, tickless_error_info *out)

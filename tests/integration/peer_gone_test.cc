@@ -2,8 +2,16 @@
 // hangs.
 #include "harness.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <future>
+#include <string>
+
+extern "C" {
+#include "ts_net.h"
+}
 
 TEST(PeerGone, QuicBlackHoleEndsReadAfterIdleTimeout)
 {
@@ -110,3 +118,52 @@ TEST(PeerGone, DtlsHandshakeToNobodyFailsCleanly)
     EXPECT_LT((ts_now_ns() - t0) / 1e6, 6000.0);
     tickless_conn_close(c);
 }
+
+// A DTLS peer that takes datagrams and never answers: OpenSSL gives up after
+// 12 unanswered retransmissions ("read timeout expired") inside the assist's
+// timer tick. That verdict must reach the blocked handshake as
+// TICKLESS_ERR_PEER at once, in every assist mode, not leave it asleep until
+// its own timeout while the assist ticks a timer that stays expired.
+class DtlsSilentPeer : public testing::TestWithParam<Mode> {};
+
+TEST_P(DtlsSilentPeer, HandshakeEndsWithPeerWhenRetransmissionsRunOut)
+{
+    uint16_t port = 0;
+    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
+    ASSERT_GE(silent, 0);
+    // 20 ms per retransmission: OpenSSL's 13 timeouts take ~0.3 s.
+    tickless_conn *c = NewClient(GetParam(), TS_DTLS, port, [](SSL *s) {
+        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
+            return 20000;
+        });
+    });
+    ASSERT_NE(c, nullptr);
+    uint64_t t0 = ts_now_ns();
+    int rc = tickless_conn_handshake(c, 20000);
+    double ms = (ts_now_ns() - t0) / 1e6;
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    EXPECT_LT(ms, 10000.0) << "woken by the verdict, not by the timeout";
+
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(c, &info), 0);
+    EXPECT_EQ(info.code, TICKLESS_ERR_PEER);
+    EXPECT_NE(std::string(info.message).find("timeout"), std::string::npos)
+        << info.message;
+    // Sticky, and the assist no longer ticks a dead timer.
+    size_t n = 0;
+    EXPECT_EQ(tickless_conn_write(c, "x", 1, &n, 1000), TICKLESS_ERR_PEER);
+    tickless_stats st0 = TICKLESS_STATS_INIT, st1 = TICKLESS_STATS_INIT;
+    ASSERT_EQ(tickless_conn_stats(c, &st0), 0);
+    ts_sleep_ms(300);
+    ASSERT_EQ(tickless_conn_stats(c, &st1), 0);
+    EXPECT_LE(st1.ticks - st0.ticks, 2u) << "the assist keeps ticking";
+    tickless_conn_close(c);
+    close(silent);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, DtlsSilentPeer,
+                         testing::Values(Mode::Dedicated, Mode::Pool1,
+                                         Mode::Pool2, Mode::AppDriven),
+                         [](const testing::TestParamInfo<Mode> &info) {
+                             return std::string(ModeName(info.param));
+                         });
