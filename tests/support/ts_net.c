@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,6 +51,41 @@ int ts_net_bind(int type, uint16_t port, int reuseaddr, uint16_t *bound_port)
     return fd;
 }
 
+/*
+ * UDP clients take their local port in turn from the ephemeral range rather
+ * than at the kernel's random choice. The kernel may give a port that a
+ * client closed a moment ago to the next client. A server still answering
+ * the old client's ClientHello (queued before the close) then sends its
+ * flight to the new client, which takes it for its own server's answer; its
+ * handshake with the server connection started for it can never complete
+ * (nothing in DTLS without cookies tells the two apart). Taking ports in
+ * turn leaves each one unused for as long as possible within a process:
+ * a stress test that opens and abandons thousands of connections would
+ * otherwise hit this a few times a minute.
+ */
+#define PORT_FIRST 32768u
+#define PORT_COUNT 28000u
+#define PORT_TRIES 64
+
+static atomic_uint next_port_index;
+
+static void bind_next_udp_port(int fd)
+{
+    static atomic_int started;
+    int i;
+
+    if (atomic_exchange(&started, 1) == 0)
+        atomic_store(&next_port_index, ((unsigned)getpid() * 7919u) % PORT_COUNT);
+    for (i = 0; i < PORT_TRIES; i++) {
+        unsigned idx = atomic_fetch_add(&next_port_index, 1) % PORT_COUNT;
+        struct sockaddr_in sin = loopback((uint16_t)(PORT_FIRST + idx));
+
+        if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+            return;
+    }
+    /* All taken: connect() binds one of the kernel's choosing. */
+}
+
 int ts_net_connect(int type, uint16_t port)
 {
     struct sockaddr_in sin = loopback(port);
@@ -57,6 +93,8 @@ int ts_net_connect(int type, uint16_t port)
 
     if (fd < 0)
         return -1;
+    if (type == SOCK_DGRAM)
+        bind_next_udp_port(fd);
     /*
      * No EINTR retry: a TCP connect() interrupted by a signal goes on in the
      * background and a second call fails with EALREADY. Tests send no

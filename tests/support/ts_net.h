@@ -22,7 +22,9 @@ int ts_net_bind(int type, uint16_t port, int reuseaddr, uint16_t *bound_port);
 
 /*
  * A socket of |type| connected to 127.0.0.1:|port|, blocking. UDP connect()
- * only fixes the peer; TCP connect() completes the three-way handshake.
+ * only fixes the peer; TCP connect() completes the three-way handshake. A
+ * UDP socket's local port is taken in turn from the ephemeral range, so a
+ * port is not reused soon after a client closed it (see ts_net.c).
  */
 int ts_net_connect(int type, uint16_t port);
 
