@@ -104,6 +104,17 @@ fail:
     return -1;
 }
 
+/* A datagram for the listening socket from |peer|: a new client's
+ * ClientHello starts a connection; anything else is dropped. */
+static void dtls_on_datagram(ts_fdloop *l, const struct sockaddr_in *peer,
+                             const uint8_t *data, size_t len)
+{
+    if (peer->sin_family != AF_INET || !is_client_hello(data, len) ||
+        ts_fdloop_has_peer(l, peer))
+        return; /* stray, stale or duplicate: drop it */
+    (void)dtls_start_conn(l, peer, data, len);
+}
+
 static void dtls_on_listen_readable(ts_fdloop *l)
 {
     /* Big enough for any UDP datagram: a bigger one would be truncated. */
@@ -117,10 +128,8 @@ static void dtls_on_listen_readable(ts_fdloop *l)
 
         if (n < 0)
             return;
-        if (plen != sizeof(peer) || peer.sin_family != AF_INET ||
-            !is_client_hello(buf, (size_t)n) || ts_fdloop_has_peer(l, &peer))
-            continue; /* stray, stale or duplicate: drop it */
-        (void)dtls_start_conn(l, &peer, buf, (size_t)n);
+        if (plen == sizeof(peer))
+            dtls_on_datagram(l, &peer, buf, (size_t)n);
     }
 }
 
@@ -140,6 +149,7 @@ int ts_server_dtls_open(ts_server *s)
     l->is_dtls = 1;
     l->on_listen_readable = dtls_on_listen_readable;
     l->on_new_hello = dtls_on_new_hello;
+    l->on_stray = dtls_on_datagram;
     if ((l->listen_fd = ts_net_bind(SOCK_DGRAM, 0, 1, &s->port)) < 0) {
         free(l);
         return -1;

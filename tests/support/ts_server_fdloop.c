@@ -40,6 +40,15 @@
  * from the one that started this connection comes from a new client (a
  * retransmission of our own client's hello carries the same random). The
  * old connection is then dropped and the new one started from that hello.
+ *
+ * Strays (DTLS). A connection's socket is bound to the server's port before
+ * connect() narrows it to its client. A datagram another client sends in
+ * between can land in the new socket instead of the listening one, and it
+ * stays queued there after connect(). Taken for the connection's own
+ * client's (a new ClientHello: the connection would be dropped) or read by
+ * its SSL, it would corrupt that client's handshake and lose the other
+ * client's. So datagrams at the head of the queue that are not from the
+ * connection's peer are taken off and handed to the listening logic.
  */
 #define DTLS_CT_HANDSHAKE 22
 #define DTLS_HT_CLIENT_HELLO 1
@@ -108,8 +117,23 @@ static int conn_take_new_hello(ts_fdloop *l, ts_fdconn *c)
 
     if (!c->has_random || !c->has_peer || l->on_new_hello == NULL)
         return 0;
-    n = recv(c->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-    if (n <= 0 || !dtls_hello_random(buf, (size_t)n, &random) ||
+    for (;;) {
+        struct sockaddr_in from;
+        socklen_t flen = sizeof(from);
+
+        n = recvfrom(c->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT,
+                     (struct sockaddr *)&from, &flen);
+        if (n < 0)
+            return 0;
+        if (flen == sizeof(from) && from.sin_port == peer.sin_port &&
+            from.sin_addr.s_addr == peer.sin_addr.s_addr)
+            break;
+        /* A stray (see "Strays"): take it off the queue and pass it on. */
+        n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0 && flen == sizeof(from) && l->on_stray != NULL)
+            l->on_stray(l, &from, buf, (size_t)n);
+    }
+    if (n == 0 || !dtls_hello_random(buf, (size_t)n, &random) ||
         memcmp(random, c->client_random, DTLS_RANDOM_LEN) == 0)
         return 0;
     /* The same datagram again, now taken off the queue. */
@@ -366,9 +390,13 @@ void ts_fdloop_run(ts_fdloop *l)
         }
         if (pfd[1].revents)
             l->on_listen_readable(l);
-        for (i = npoll; i < l->n; i++)
+        for (i = npoll; i < l->n; i++) {
+            /* A new connection's socket may hold strays already. */
+            if (l->is_dtls && conn_take_new_hello(l, l->conns[i]))
+                continue;
             if (conn_step(l, l->conns[i]) != 0)
                 l->conns[i]->done = 1;
+        }
         /* Sweep finished connections (backwards: removal swaps in the last). */
         for (i = l->n; i-- > 0;)
             if (l->conns[i]->done)

@@ -115,6 +115,14 @@ struct ts_fdloop {
      */
     void (*on_new_hello)(ts_fdloop *l, const struct sockaddr_in *peer,
                          const uint8_t *hello, size_t len);
+    /*
+     * DTLS: called with a datagram from |from| found at the head of a
+     * connection's socket although that socket is connected to another
+     * peer: it arrived between the socket's bind() and connect(), and was
+     * meant for listen_fd. Handles it as listen_fd would have.
+     */
+    void (*on_stray)(ts_fdloop *l, const struct sockaddr_in *from,
+                     const uint8_t *data, size_t len);
     struct ts_fdconn **conns; /* owned */
     size_t n, cap;
 };
