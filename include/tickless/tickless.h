@@ -297,6 +297,23 @@ typedef struct tickless_stats {
  */
 TICKLESS_EXPORT int tickless_conn_stats(tickless_conn *c, tickless_stats *out);
 
+/*
+ * tickless_conn_stats_reset() zeroes the connection's tick counters,
+ * wake-ups and lateness figures, so that the next tickless_conn_stats()
+ * covers only what happened since (e.g. a steady state after a burst of
+ * handshakes). The deadline, CPU time and waiters are not counters and are
+ * left alone. A connection accepted from a listener shares these counters
+ * with the listener's other connections (they are its engine's): the reset
+ * is theirs too.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL, or called by the thread that
+ *          holds tickless_conn_lock() on it)
+ * Thread-safety: any thread
+ * Blocks: briefly, on the connection mutex
+ * Ownership: none
+ */
+TICKLESS_EXPORT int tickless_conn_stats_reset(tickless_conn *c);
+
 /* tickless_error_info: the details of a connection's last failure. */
 typedef struct tickless_error_info {
     size_t size;                 /* set by the caller */
@@ -440,11 +457,16 @@ typedef struct tickless_pool_options {
     int first_cpu;             /* -1 (default): no CPU affinity. Otherwise
                                   thread n is pinned to CPU
                                   (first_cpu + n) % CPUs online */
+    size_t stack_size;         /* bytes of stack per thread; 0 (default):
+                                  256 KiB, plenty for OpenSSL's event
+                                  handling (2 MiB in sanitizer builds).
+                                  At least 64 KiB */
 } tickless_pool_options;
 
 /*
  * tickless_pool_options_defaults() fills |opts| with the defaults: size set,
- * 1 thread, no name prefix, system timer slack, no affinity.
+ * 1 thread, no name prefix, system timer slack, no affinity, the default
+ * stack size.
  *
  * Thread-safety: any thread
  * Blocks: no
@@ -456,9 +478,11 @@ TICKLESS_EXPORT void tickless_pool_options_defaults(tickless_pool_options *opts)
  * tickless_pool_new() creates a pool and starts its threads.
  *
  * Returns: 0, or TICKLESS_ERR_INVALID (out NULL, opts->size too small,
- *          threads above 256, first_cpu below -1), TICKLESS_ERR_NOMEM,
+ *          threads above 256, first_cpu below -1, stack_size nonzero and
+ *          below 64 KiB), TICKLESS_ERR_NOMEM,
  *          TICKLESS_ERR_SYS (epoll, eventfd, timerfd or pthread_create
- *          failed; nothing is left behind)
+ *          failed, e.g. for a stack_size the system cannot map; nothing is
+ *          left behind)
  * Thread-safety: any thread
  * Blocks: no
  * Ownership: *out belongs to the caller until tickless_pool_free();
@@ -517,6 +541,21 @@ struct tickless_pool_stats {
  */
 TICKLESS_EXPORT int tickless_pool_stats(tickless_pool *pool,
                                         struct tickless_pool_stats *out);
+
+/*
+ * tickless_pool_stats_reset() zeroes the pool's tick counters, wake-ups and
+ * lateness figures, so that the next tickless_pool_stats() covers only what
+ * happened since. Ticks of an iteration under way when it is called may be
+ * counted after it. threads, connections and cpu_ns are not counters of
+ * this kind and are left alone. Connections' own figures
+ * (tickless_conn_stats()) are separate and untouched.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL)
+ * Thread-safety: any thread
+ * Blocks: briefly, on each shard's mutex
+ * Ownership: none
+ */
+TICKLESS_EXPORT int tickless_pool_stats_reset(tickless_pool *pool);
 
 /*
  * tickless_pool_fd() returns the descriptor of an application-driven pool

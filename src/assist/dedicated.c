@@ -5,7 +5,7 @@
 
 int dedicated_start(tickless_conn *c)
 {
-    static const runner_options opts = { "tickless-conn", 0, -1 };
+    static const runner_options opts = { "tickless-conn", 0, -1, 0 };
     dedicated *d = tickless_calloc(1, sizeof(*d));
     int rc;
 

@@ -39,7 +39,8 @@ static int read_options(const tickless_pool_options *in,
         return TICKLESS_ERR_INVALID;
     memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
     out->size = sizeof(*out);
-    if (out->threads > POOL_MAX_THREADS || out->first_cpu < -1)
+    if (out->threads > POOL_MAX_THREADS || out->first_cpu < -1
+        || (out->stack_size != 0 && out->stack_size < RUNNER_MIN_STACK))
         return TICKLESS_ERR_INVALID;
     return 0;
 }
@@ -69,6 +70,7 @@ static int start_thread(tickless_pool *p, unsigned i,
              o->thread_name != NULL ? o->thread_name : "tickless", i);
     ro.name = name;
     ro.timer_slack_ns = o->timer_slack_ns;
+    ro.stack_size = o->stack_size;
     ro.cpu = -1;
     if (o->first_cpu >= 0) {
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -246,6 +248,17 @@ int tickless_pool_stats(tickless_pool *pool, struct tickless_pool_stats *out)
     n = out->size < sizeof(s) ? out->size : sizeof(s);
     memcpy((char *)out + sizeof(s.size), (char *)&s + sizeof(s.size),
            n - sizeof(s.size));
+    return 0;
+}
+
+int tickless_pool_stats_reset(tickless_pool *pool)
+{
+    unsigned i;
+
+    if (pool == NULL)
+        return TICKLESS_ERR_INVALID;
+    for (i = 0; i < pool->nshards; i++)
+        shard_stats_reset(&pool->shards[i]);
     return 0;
 }
 

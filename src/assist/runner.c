@@ -54,6 +54,8 @@ static void *runner_main(void *arg)
 int runner_start(shard *s, const runner_options *opts)
 {
     runner_start_args *a = tickless_calloc(1, sizeof(*a));
+    size_t stack = RUNNER_DEFAULT_STACK;
+    pthread_attr_t attr;
     sigset_t saved;
     int rc;
 
@@ -68,12 +70,24 @@ int runner_start(shard *s, const runner_options *opts)
         }
         a->timer_slack_ns = opts->timer_slack_ns;
         a->cpu = opts->cpu;
+        if (opts->stack_size != 0)
+            stack = opts->stack_size;
+    }
+    if (pthread_attr_init(&attr) != 0) {
+        tickless_free(a);
+        return TICKLESS_ERR_NOMEM;
+    }
+    if (pthread_attr_setstacksize(&attr, stack) != 0) {
+        pthread_attr_destroy(&attr);
+        tickless_free(a);
+        return TICKLESS_ERR_INVALID;
     }
     /* The thread inherits the mask: blocked from its first instruction. */
     pthread_sigmask(SIG_SETMASK, NULL, &saved);
     sigpipe_block_all_signals();
-    rc = pthread_create(&s->runner, NULL, runner_main, a);
+    rc = pthread_create(&s->runner, &attr, runner_main, a);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    pthread_attr_destroy(&attr);
     if (rc != 0) {
         tickless_free(a);
         return TICKLESS_ERR_SYS;

@@ -14,7 +14,20 @@ typedef struct runner_options {
     const char *name;        /* full thread name, cut to 15 bytes; or NULL */
     uint64_t timer_slack_ns; /* 0: leave the default */
     int cpu;                 /* -1: no affinity */
+    size_t stack_size;       /* 0: RUNNER_DEFAULT_STACK */
 } runner_options;
+
+/* An assist thread runs one loop and OpenSSL's event handling: a fraction
+ * of glibc's default 8 MiB (the RLIMIT_STACK of most systems), which would
+ * be reserved per thread, i.e. per connection in dedicated mode. Sanitizers
+ * make frames several times larger. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RUNNER_DEFAULT_STACK ((size_t)2 << 20)
+#else
+#define RUNNER_DEFAULT_STACK ((size_t)256 << 10)
+#endif
+/* Smallest stack accepted from the application. */
+#define RUNNER_MIN_STACK ((size_t)64 << 10)
 
 /* Starts a thread that runs |s| (s->runner, s->has_runner are set).
  * Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS. */

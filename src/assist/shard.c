@@ -300,6 +300,15 @@ uint32_t shard_stats_add(shard *s, shard_stats *out)
     return n;
 }
 
+void shard_stats_reset(shard *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stats.ticks = s->stats.timer_ticks = s->stats.io_ticks = 0;
+    s->stats.wakeups = 0;
+    lathist_init(&s->stats.lateness);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Counts one tick of |c| for the shard's statistics. Runner only. */
 static void count_tick(shard *s, tickless_conn *c, uint64_t tick_at)
 {

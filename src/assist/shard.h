@@ -99,4 +99,7 @@ int shard_run_once(shard *s, uint64_t max_wait_ns);
 /* Adds the shard's counters to |out| and returns its connection count. */
 uint32_t shard_stats_add(shard *s, shard_stats *out);
 
+/* Zeroes the shard's tick counters, wake-ups and lateness. */
+void shard_stats_reset(shard *s);
+
 #endif

@@ -10,6 +10,7 @@
 #include "harness.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -244,6 +245,7 @@ TEST(PoolApi, OptionsDefaults)
     EXPECT_EQ(o.thread_name, nullptr);
     EXPECT_EQ(o.timer_slack_ns, 0u);
     EXPECT_EQ(o.first_cpu, -1);
+    EXPECT_EQ(o.stack_size, 0u);
     tickless_pool_options_defaults(nullptr); // ignored, no crash
 }
 
@@ -285,7 +287,130 @@ TEST(PoolApi, NewRejectsBadArguments)
         EXPECT_EQ(tickless_pool_free(p), 0);
     }
 
+    for (size_t stack : { (size_t)1, (size_t)4096, (size_t)(64 << 10) - 1 }) {
+        tickless_pool_options_defaults(&o);
+        o.stack_size = stack;
+        p = nullptr;
+        EXPECT_EQ(tickless_pool_new(&o, &p), TICKLESS_ERR_INVALID)
+            << "stack_size " << stack;
+        if (p != nullptr) {
+            EXPECT_EQ(tickless_pool_free(p), 0);
+        }
+    }
+
     EXPECT_EQ(tickless_pool_free(nullptr), TICKLESS_ERR_INVALID);
+}
+
+// The stack an assist thread really runs on, seen from inside a tick: a
+// DTLS handshake towards a peer that never answers makes OpenSSL call the
+// timer callback from the assist's DTLSv1_handle_timeout().
+std::atomic<size_t> g_assist_stack{ 0 };
+std::atomic<pthread_t> g_app_thread;
+
+unsigned int RecordAssistStack(SSL *, unsigned int)
+{
+    pthread_attr_t attr;
+    size_t size = 0;
+
+    if (!pthread_equal(pthread_self(), g_app_thread.load())
+        && pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstacksize(&attr, &size);
+        pthread_attr_destroy(&attr);
+        g_assist_stack = size;
+    }
+    return 20000; // 20 ms between retransmissions
+}
+
+size_t AssistStackOf(tickless_pool *pool)
+{
+    uint16_t port = 0;
+    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
+    if (silent < 0)
+        return 0;
+    g_assist_stack = 0;
+    g_app_thread = pthread_self();
+    tickless_conn *c = NewClientOn(pool, TS_DTLS, port, [](SSL *s) {
+        DTLS_set_timer_cb(s, RecordAssistStack);
+    });
+    if (c != nullptr) {
+        // Ends after OpenSSL's retransmissions run out (~0.3 s).
+        (void)tickless_conn_handshake(c, 10000);
+        tickless_conn_close(c);
+    }
+    close(silent);
+    return g_assist_stack.load();
+}
+
+TEST(PoolApi, AssistThreadsRunOnTheStackSizeAsked)
+{
+    SKIP_UNLESS_AVAILABLE(TS_DTLS);
+    tickless_pool_options o;
+    tickless_pool *p = nullptr;
+
+    tickless_pool_options_defaults(&o);
+    o.stack_size = 3 << 20;
+    ASSERT_EQ(tickless_pool_new(&o, &p), 0);
+    EXPECT_EQ(AssistStackOf(p), (size_t)3 << 20);
+    EXPECT_EQ(tickless_pool_free(p), 0);
+
+    // The default: far below glibc's 8 MiB, which would be reserved per
+    // thread (per connection in dedicated mode).
+    p = nullptr;
+    ASSERT_EQ(tickless_pool_new(nullptr, &p), 0);
+    size_t dflt = AssistStackOf(p);
+    EXPECT_GE(dflt, (size_t)64 << 10);
+    EXPECT_LE(dflt, (size_t)2 << 20);
+    EXPECT_EQ(tickless_pool_free(p), 0);
+    EXPECT_EQ(AssistStackOf(nullptr), dflt) << "dedicated threads alike";
+}
+
+// A connection that ticked on its timers and then died ticks no more: a
+// reset must leave its figures and its pool's at zero for good.
+TEST(PoolApi, StatsResetStartsTheFiguresAfresh)
+{
+    SKIP_UNLESS_AVAILABLE(TS_DTLS);
+    tickless_pool *p = NewPool(1);
+    ASSERT_NE(p, nullptr);
+    uint16_t port = 0;
+    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
+    ASSERT_GE(silent, 0);
+    tickless_conn *c = NewClientOn(p, TS_DTLS, port, [](SSL *s) {
+        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
+            return 20000;
+        });
+    });
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(tickless_conn_handshake(c, 10000), TICKLESS_ERR_PEER);
+
+    struct tickless_pool_stats ps = PoolStats(p);
+    tickless_stats cs = TICKLESS_STATS_INIT;
+    ASSERT_EQ(tickless_conn_stats(c, &cs), 0);
+    EXPECT_GE(ps.timer_ticks, 10u) << "13 retransmission timers fired";
+    EXPECT_GE(cs.timer_ticks, 10u);
+    EXPECT_GT(cs.lateness_max_ns, 0u);
+
+    EXPECT_EQ(tickless_pool_stats_reset(p), 0);
+    EXPECT_EQ(tickless_conn_stats_reset(c), 0);
+    ts_sleep_ms(100);
+    ps = PoolStats(p);
+    ASSERT_EQ(tickless_conn_stats(c, &cs), 0);
+    EXPECT_EQ(ps.ticks + ps.timer_ticks + ps.io_ticks + ps.wakeups, 0u);
+    EXPECT_EQ(ps.lateness_p50_ns + ps.lateness_p99_ns + ps.lateness_max_ns,
+              0u);
+    EXPECT_EQ(ps.connections, 1u) << "not a counter";
+    EXPECT_EQ(cs.ticks + cs.timer_ticks + cs.io_ticks + cs.wakeups, 0u);
+    EXPECT_EQ(cs.lateness_p50_ns + cs.lateness_p99_ns + cs.lateness_max_ns,
+              0u);
+
+    EXPECT_EQ(tickless_pool_stats_reset(nullptr), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_conn_stats_reset(nullptr), TICKLESS_ERR_INVALID);
+    ASSERT_NE(tickless_conn_lock(c), nullptr);
+    EXPECT_EQ(tickless_conn_stats_reset(c), TICKLESS_ERR_INVALID)
+        << "would deadlock on the held mutex";
+    tickless_conn_unlock(c);
+    tickless_conn_close(c);
+    close(silent);
+    EXPECT_EQ(tickless_pool_free(p), 0);
 }
 
 TEST(PoolApi, NewAcceptsTheEdgesOfTheOptions)
