@@ -28,8 +28,11 @@
  *  - idle CPU: CLOCK_PROCESS_CPUTIME_ID over --idle-seconds of wall time
  *    with every connection established and nothing sent, in % of one core;
  *  - deadline lateness: tickless's own histogram (pool: tickless_pool_stats;
- *    dedicated: tickless_conn_stats of each connection, merged by taking
- *    the maximum of each percentile). OpenSSL's modes have no such figure;
+ *    dedicated: tickless_conn_stats of each connection, merged as below),
+ *    reset after the idle window and read after --traffic-seconds of
+ *    steady traffic (1-byte writes round the connections at
+ *    --traffic-rate per second; see scale_client.c for why not during the
+ *    handshakes). OpenSSL's modes have no such figure;
  *  - handshakes per second: N / wall time from the first start to the last
  *    completion (snapshots excluded).
  */
@@ -52,6 +55,8 @@
 #define DEFAULT_COUNTS "100,1000,5000,10000"
 #define DEFAULT_IDLE_S 3u
 #define DEFAULT_WINDOW 16u
+#define DEFAULT_TRAFFIC_S 2u
+#define DEFAULT_TRAFFIC_RATE 500u
 /*
  * Client and server QUIC idle timeout; 0 disables it. Disabled by default,
  * so that connections stay up however long establishing N of them takes
@@ -108,8 +113,14 @@ static void usage(FILE *out)
             "  --native-max N      cap native's N (one thread per connection)\n"
             "  --quic-idle-ms MS   QUIC idle timeout, both sides; 0: none, so\n"
             "                      no keep-alive PINGs either (default %u)\n"
+            "  --traffic-seconds S steady traffic after the idle window, over\n"
+            "                      which lateness is measured; 0: none\n"
+            "                      (default %u)\n"
+            "  --traffic-rate R    1-byte writes per second then, round the\n"
+            "                      connections (default %u)\n"
             "  --markdown          print the table as Markdown\n",
-            DEFAULT_IDLE_S, DEFAULT_WINDOW, DEFAULT_QUIC_IDLE_MS);
+            DEFAULT_IDLE_S, DEFAULT_WINDOW, DEFAULT_QUIC_IDLE_MS,
+            DEFAULT_TRAFFIC_S, DEFAULT_TRAFFIC_RATE);
 }
 
 #if BENCH_HAVE_QUIC
@@ -339,16 +350,19 @@ static void print_notes(const scale_opts *o, scale_result res[][MODE_COUNT])
            "core.\n"
            "idle wakeups/s: its threads' voluntary context switches per "
            "second then.\n"
-           "lateness: tickless's deadline-to-tick histogram since start; "
-           "dedicated: median of the\n"
-           "  connections' p50s, p99 of their p99s, max of their maxima.\n"
+           "lateness: tickless's deadline-to-tick histogram over %u s of "
+           "steady traffic (%u 1-byte\n"
+           "  writes/s round the connections); dedicated: median of the "
+           "connections' p50s,\n"
+           "  p99 of their p99s, max of their maxima.\n"
            "goals (stated for N = %u): thr: threads added = pool size; rss: "
            "RSS over plain <=\n"
            "  native's / %.0f; vm: VM over plain < %.0f KiB (native: > %.0f "
            "MiB); cpu: idle CPU <=\n"
            "  native's + plain's (the noise floor, at least %.1f point); "
            "p99: lateness p99 < %.0f ms.\n",
-           o->idle_s, GOAL_N, GOAL_RSS_RATIO, GOAL_VM_OVER_PLAIN / 1024,
+           o->idle_s, o->traffic_s, o->traffic_rate, GOAL_N, GOAL_RSS_RATIO,
+           GOAL_VM_OVER_PLAIN / 1024,
            GOAL_NATIVE_VM_OVER_PLAIN / 1048576, GOAL_CPU_SLACK_PCT,
            GOAL_P99_NS / 1e6);
 }
@@ -474,7 +488,8 @@ static int parse_uint(const char *s, unsigned min, unsigned max,
 static int scale_main(int argc, char **argv)
 {
     enum { OPT_COUNTS = 256, OPT_MODES, OPT_IDLE, OPT_WINDOW, OPT_NATIVE_MAX,
-           OPT_QUIC_IDLE, OPT_MARKDOWN, OPT_HELP };
+           OPT_QUIC_IDLE, OPT_TRAFFIC_S, OPT_TRAFFIC_RATE, OPT_MARKDOWN,
+           OPT_HELP };
     static const struct option longopts[] = {
         { "counts", required_argument, NULL, OPT_COUNTS },
         { "modes", required_argument, NULL, OPT_MODES },
@@ -482,6 +497,8 @@ static int scale_main(int argc, char **argv)
         { "window", required_argument, NULL, OPT_WINDOW },
         { "native-max", required_argument, NULL, OPT_NATIVE_MAX },
         { "quic-idle-ms", required_argument, NULL, OPT_QUIC_IDLE },
+        { "traffic-seconds", required_argument, NULL, OPT_TRAFFIC_S },
+        { "traffic-rate", required_argument, NULL, OPT_TRAFFIC_RATE },
         { "markdown", no_argument, NULL, OPT_MARKDOWN },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
@@ -497,6 +514,8 @@ static int scale_main(int argc, char **argv)
     o.idle_s = DEFAULT_IDLE_S;
     o.window = DEFAULT_WINDOW;
     o.quic_idle_ms = DEFAULT_QUIC_IDLE_MS;
+    o.traffic_s = DEFAULT_TRAFFIC_S;
+    o.traffic_rate = DEFAULT_TRAFFIC_RATE;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -527,6 +546,14 @@ static int scale_main(int argc, char **argv)
             if (parse_uint(optarg, 0, 3600000, &v) != 0)
                 goto bad;
             o.quic_idle_ms = v;
+            break;
+        case OPT_TRAFFIC_S:
+            if (parse_uint(optarg, 0, 3600, &o.traffic_s) != 0)
+                goto bad;
+            break;
+        case OPT_TRAFFIC_RATE:
+            if (parse_uint(optarg, 1, 1000000, &o.traffic_rate) != 0)
+                goto bad;
             break;
         case OPT_MARKDOWN:
             o.markdown = 1;

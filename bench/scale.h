@@ -34,6 +34,8 @@ typedef struct scale_opts {
     unsigned window;      /* handshakes in flight */
     unsigned native_max;  /* 0: no cap */
     uint64_t quic_idle_ms;
+    unsigned traffic_s;    /* steady traffic for lateness; 0: none */
+    unsigned traffic_rate; /* writes per second during it */
     int markdown;
 } scale_opts;
 
@@ -54,7 +56,9 @@ typedef struct scale_result {
     int have_lateness;
     uint64_t late_p50_ns, late_p99_ns, late_max_ns;
     uint64_t late_worst_p99_ns; /* dedicated: the worst connection's p99 */
-    uint64_t timer_ticks;  /* the lateness samples: deadline ticks so far */
+    uint64_t timer_ticks;  /* the lateness samples: deadline ticks during
+                              the steady traffic */
+    uint64_t traffic_writes; /* 1-byte writes made during it */
     unsigned dead_after_idle; /* connections found closed after the idle */
     uint64_t teardown_ns;
 } scale_result;

@@ -1,8 +1,19 @@
 /*
  * scale_client: the client process of the scale scenario, the one that is
  * measured. It establishes N QUIC connections in one assist mode, reads
- * /proc/self at start, at N/2 and at N, idles, collects tickless's lateness
- * figures, closes everything and hands a scale_result to the parent.
+ * /proc/self at start, at N/2 and at N, idles, then sends light traffic
+ * and collects tickless's lateness figures over it, closes everything and
+ * hands a scale_result to the parent.
+ *
+ * Lateness is measured over steady traffic, not over the handshakes: while
+ * N handshakes are established the CPU is saturated (client, assist and
+ * server all do public-key crypto on the same cores), and a deadline that
+ * comes due then waits for a core whoever ticks. Nor over the idle window:
+ * with no idle timeout there are no timers at all. So after the idle
+ * window the figures are reset and the bench thread writes 1 byte on one
+ * connection after another at --traffic-rate writes per second for
+ * --traffic-seconds: each write and its echo arm OpenSSL's timers (loss
+ * detection, delayed ACKs), which the assist must tick on time.
  *
  * How connections are established (every mode alike): a sliding window of
  * --window handshakes in flight from the one bench thread. A connection is
@@ -267,6 +278,68 @@ static unsigned count_closed(scale_run *r)
     return dead;
 }
 
+/* Zeroes tickless's lateness figures: what follows is measured alone. */
+static int reset_lateness(scale_run *r)
+{
+    size_t i;
+    int rc;
+
+    if (r->pool != NULL) {
+        if ((rc = tickless_pool_stats_reset(r->pool)) != 0)
+            return fail(r, "tickless_pool_stats_reset: %s",
+                        tickless_err_name(rc));
+        return 0;
+    }
+    for (i = 0; i < r->started; i++)
+        if ((rc = tickless_conn_stats_reset(r->conns[i].tc)) != 0)
+            return fail_tickless(r, r->conns[i].tc, "stats reset", i, rc);
+    return 0;
+}
+
+/* One byte on connection |i| (its echo is left unread: a byte per write
+ * fits the stream's buffers for as long as this runs). */
+static int write_one(scale_run *r, size_t i)
+{
+    conn_slot *cs = &r->conns[i];
+    size_t n = 0;
+    int rc;
+
+    if (cs->tc != NULL) {
+        rc = tickless_conn_write(cs->tc, "x", 1, &n, HANDSHAKE_TIMEOUT_MS);
+        return rc == 0 ? 0 : fail_tickless(r, cs->tc, "write", i, rc);
+    }
+    if (SSL_write_ex(cs->ssl, "x", 1, &n) != 1)
+        return fail(r, "write on connection %zu", i);
+    return 0;
+}
+
+/* --traffic-rate writes per second, round the connections, for
+ * --traffic-seconds; paced against the clock, not by sleeping a fixed
+ * period, so slow writes do not lower the rate. */
+static int steady_traffic(scale_run *r)
+{
+    uint64_t t0 = bench_now_ns();
+    uint64_t period = 1000000000ull / r->o->traffic_rate;
+    uint64_t total = (uint64_t)r->o->traffic_rate * r->o->traffic_s;
+    uint64_t k;
+
+    for (k = 0; k < total; k++) {
+        uint64_t due = t0 + k * period, now = bench_now_ns();
+
+        if (due > now) {
+            struct timespec req = { (time_t)((due - now) / 1000000000ull),
+                                    (long)((due - now) % 1000000000ull) };
+
+            while (nanosleep(&req, &req) != 0 && errno == EINTR)
+                ;
+        }
+        if (write_one(r, (size_t)(k % r->started)) != 0)
+            return -1;
+    }
+    r->res->traffic_writes = total;
+    return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -467,6 +540,14 @@ int scale_client_main(void *arg, void *result, size_t len)
     sleeps1 -= sleeps1 > sleeps0 ? 1 : 0;
     res->idle_wakeups = (double)(sleeps1 - sleeps0) / ((w1 - w0) / 1e9);
 
+    /* Steady traffic (not for plain, which nobody would tick). */
+    if (a->mode != MODE_PLAIN && r->o->traffic_s > 0) {
+        if (scale_modes[a->mode].tickless && reset_lateness(r) != 0)
+            return -1;
+        if (steady_traffic(r) != 0)
+            return -1;
+        sleep_ms(SETTLE_MS); /* the last writes' timers come due */
+    }
     if (scale_modes[a->mode].tickless && collect_lateness(r) != 0)
         return -1;
     res->dead_after_idle = count_closed(r);
