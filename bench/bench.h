@@ -94,6 +94,13 @@ void bench_print_environment(FILE *out, const char *prefix);
 int bench_run_child(int (*fn)(void *arg, void *result, size_t len), void *arg,
                     void *result, size_t len, char *why, size_t why_len);
 
+/*
+ * Opens DIR/NAME.csv for writing (creating DIR if it does not exist) for a
+ * scenario's --csv output. Returns the stream, or NULL with a message on
+ * stderr.
+ */
+FILE *bench_csv_open(const char *dir, const char *name);
+
 /* ---- bench_table.c: aligned text or Markdown tables --------------------- */
 
 #define BENCH_TABLE_MAX_COLS 16

@@ -3,7 +3,9 @@
  * OpenSSL's own thread assist, one subcommand per scenario.
  *
  *   tickless-bench SCENARIO [options]    one scenario (see --help)
- *   tickless-bench all [--markdown]      every scenario with its defaults
+ *   tickless-bench all [--quick] [--markdown] [--csv DIR]
+ *                                        every scenario in turn; the options
+ *                                        are passed on to each
  */
 #include "bench.h"
 
@@ -21,7 +23,7 @@ static void usage(FILE *out, int verbose)
 
     fprintf(out,
             "usage: tickless-bench SCENARIO [options]\n"
-            "       tickless-bench all [--markdown]\n"
+            "       tickless-bench all [--quick] [--markdown] [--csv DIR]\n"
             "       tickless-bench SCENARIO --help\n"
             "scenarios:\n");
     for (i = 0; i < NSCENARIOS; i++)
@@ -33,29 +35,44 @@ static void usage(FILE *out, int verbose)
     }
 }
 
-/* Every scenario with its defaults; --markdown is passed on. */
+/* Every scenario in turn, each with the options every scenario takes
+ * (--quick, --markdown, --csv DIR) passed on and its own defaults. */
+#define ALL_MAX_ARGS 6
+
 static int run_all(int argc, char **argv)
 {
-    int markdown = 0, worst = BENCH_EXIT_OK, i;
+    char *pass[ALL_MAX_ARGS];
+    int npass = 0, worst = BENCH_EXIT_OK, i;
     size_t k;
 
     for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--markdown") != 0) {
+        if (strcmp(argv[i], "--quick") == 0
+            || strcmp(argv[i], "--markdown") == 0) {
+            pass[npass++] = argv[i];
+        } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
+            pass[npass++] = argv[i++];
+            pass[npass++] = argv[i];
+        } else {
             usage(stderr, 0);
             return BENCH_EXIT_USAGE;
         }
-        markdown = 1;
+        if (npass > ALL_MAX_ARGS - 2) {
+            usage(stderr, 0);
+            return BENCH_EXIT_USAGE;
+        }
     }
     for (k = 0; k < NSCENARIOS; k++) {
-        char *args[3];
+        char *args[ALL_MAX_ARGS + 1];
         int rc;
 
         args[0] = (char *)scenarios[k]->name;
-        args[1] = markdown ? "--markdown" : NULL;
-        args[2] = NULL;
+        for (i = 0; i < npass; i++)
+            args[i + 1] = pass[i];
+        args[npass + 1] = NULL;
         if (k > 0)
             printf("\n");
-        rc = scenarios[k]->run(markdown ? 2 : 1, args);
+        fflush(stdout);
+        rc = scenarios[k]->run(npass + 1, args);
         if (rc > worst)
             worst = rc;
     }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -232,4 +233,25 @@ int bench_run_child(int (*fn)(void *arg, void *result, size_t len), void *arg,
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
     return -1;
+}
+
+FILE *bench_csv_open(const char *dir, const char *name)
+{
+    char path[4096];
+    FILE *f;
+
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", name, dir,
+                strerror(errno));
+        return NULL;
+    }
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.csv", dir, name)
+        >= sizeof(path)) {
+        fprintf(stderr, "%s: path too long: %s\n", name, dir);
+        return NULL;
+    }
+    if ((f = fopen(path, "w")) == NULL)
+        fprintf(stderr, "%s: cannot write %s: %s\n", name, path,
+                strerror(errno));
+    return f;
 }

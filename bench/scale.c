@@ -57,6 +57,10 @@
 #define DEFAULT_WINDOW 16u
 #define DEFAULT_TRAFFIC_S 2u
 #define DEFAULT_TRAFFIC_RATE 500u
+/* --quick: one small N, short windows; seconds per mode. */
+#define QUICK_COUNTS "100"
+#define QUICK_IDLE_S 1u
+#define QUICK_TRAFFIC_S 1u
 /*
  * Client and server QUIC idle timeout; 0 disables it. Disabled by default,
  * so that connections stay up however long establishing N of them takes
@@ -118,9 +122,11 @@ static void usage(FILE *out)
             "                      (default %u)\n"
             "  --traffic-rate R    1-byte writes per second then, round the\n"
             "                      connections (default %u)\n"
+            "  --quick             N = %s, 1 s windows (a smoke run)\n"
+            "  --csv DIR           also write DIR/scale.csv\n"
             "  --markdown          print the table as Markdown\n",
             DEFAULT_IDLE_S, DEFAULT_WINDOW, DEFAULT_QUIC_IDLE_MS,
-            DEFAULT_TRAFFIC_S, DEFAULT_TRAFFIC_RATE);
+            DEFAULT_TRAFFIC_S, DEFAULT_TRAFFIC_RATE, QUICK_COUNTS);
 }
 
 #if BENCH_HAVE_QUIC
@@ -402,6 +408,60 @@ static void print_results(const scale_opts *o,
     print_notes(o, res);
 }
 
+/* --csv: one row per (N, mode) with the table's figures as plain numbers
+ * (bytes, percent, per second, nanoseconds); empty where there is none. */
+static void write_csv(const scale_opts *o, scale_result res[][MODE_COUNT])
+{
+    FILE *f = bench_csv_open(o->csv_dir, "scale");
+    size_t i;
+    int m;
+
+    if (f == NULL)
+        return;
+    fprintf(f, "n_requested,n,mode,ok,threads_added,rss_per_conn_bytes,"
+               "vm_per_conn_bytes,rss_over_plain_bytes,vm_over_plain_bytes,"
+               "vm_marginal_bytes,idle_cpu_pct,idle_wakeups_per_s,"
+               "lateness_p50_ns,lateness_p99_ns,lateness_max_ns,"
+               "timer_ticks,handshakes_per_s\n");
+    for (i = 0; i < o->ncounts; i++) {
+        const scale_result *plain = res[i][MODE_PLAIN].ok
+                                        && (o->modes & (1u << MODE_PLAIN))
+                                        ? &res[i][MODE_PLAIN]
+                                        : NULL;
+
+        for (m = 0; m < MODE_COUNT; m++) {
+            const scale_result *r = &res[i][m];
+
+            if (!(o->modes & (1u << m)))
+                continue;
+            fprintf(f, "%u,%u,%s,%d,", r->requested, r->ok ? r->n : 0,
+                    scale_modes[m].name, r->ok);
+            if (!r->ok) {
+                fprintf(f, ",,,,,,,,,,,,,\n");
+                continue;
+            }
+            fprintf(f, "%d,%.0f,%.0f,", r->threads_after - r->threads_before,
+                    rss_pc(r), vm_pc(r));
+            if (plain != NULL && m != MODE_PLAIN)
+                fprintf(f, "%.0f,%.0f,", rss_pc(r) - rss_pc(plain),
+                        vm_pc(r) - vm_pc(plain));
+            else
+                fprintf(f, ",,");
+            fprintf(f, "%.0f,%.4f,%.2f,", vm_marginal(r), r->idle_cpu_pct,
+                    r->idle_wakeups);
+            if (r->have_lateness)
+                fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",",
+                        r->late_p50_ns, r->late_p99_ns, r->late_max_ns,
+                        r->timer_ticks);
+            else
+                fprintf(f, ",,,,");
+            fprintf(f, "%.1f\n",
+                    r->hs_ns > 0 ? r->n / (r->hs_ns / 1e9) : 0.0);
+        }
+    }
+    fclose(f);
+}
+
 static int run_all(const scale_opts *o)
 {
     scale_result(*res)[MODE_COUNT] = calloc(o->ncounts, sizeof(*res));
@@ -441,6 +501,8 @@ static int run_all(const scale_opts *o)
         }
     }
     print_results(o, res);
+    if (o->csv_dir != NULL)
+        write_csv(o, res);
     free(res);
     return BENCH_EXIT_OK;
 }
@@ -488,8 +550,8 @@ static int parse_uint(const char *s, unsigned min, unsigned max,
 static int scale_main(int argc, char **argv)
 {
     enum { OPT_COUNTS = 256, OPT_MODES, OPT_IDLE, OPT_WINDOW, OPT_NATIVE_MAX,
-           OPT_QUIC_IDLE, OPT_TRAFFIC_S, OPT_TRAFFIC_RATE, OPT_MARKDOWN,
-           OPT_HELP };
+           OPT_QUIC_IDLE, OPT_TRAFFIC_S, OPT_TRAFFIC_RATE, OPT_QUICK, OPT_CSV,
+           OPT_MARKDOWN, OPT_HELP };
     static const struct option longopts[] = {
         { "counts", required_argument, NULL, OPT_COUNTS },
         { "modes", required_argument, NULL, OPT_MODES },
@@ -499,6 +561,8 @@ static int scale_main(int argc, char **argv)
         { "quic-idle-ms", required_argument, NULL, OPT_QUIC_IDLE },
         { "traffic-seconds", required_argument, NULL, OPT_TRAFFIC_S },
         { "traffic-rate", required_argument, NULL, OPT_TRAFFIC_RATE },
+        { "quick", no_argument, NULL, OPT_QUICK },
+        { "csv", required_argument, NULL, OPT_CSV },
         { "markdown", no_argument, NULL, OPT_MARKDOWN },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
@@ -554,6 +618,17 @@ static int scale_main(int argc, char **argv)
         case OPT_TRAFFIC_RATE:
             if (parse_uint(optarg, 1, 1000000, &o.traffic_rate) != 0)
                 goto bad;
+            break;
+        case OPT_QUICK:
+            /* Later options still override these. */
+            o.ncounts = (size_t)bench_parse_counts(QUICK_COUNTS, o.counts,
+                                                   SCALE_MAX_COUNTS,
+                                                   MAX_CONNS);
+            o.idle_s = QUICK_IDLE_S;
+            o.traffic_s = QUICK_TRAFFIC_S;
+            break;
+        case OPT_CSV:
+            o.csv_dir = optarg;
             break;
         case OPT_MARKDOWN:
             o.markdown = 1;

@@ -37,6 +37,7 @@ typedef struct scale_opts {
     unsigned traffic_s;    /* steady traffic for lateness; 0: none */
     unsigned traffic_rate; /* writes per second during it */
     int markdown;
+    const char *csv_dir;   /* --csv: write DIR/scale.csv; or NULL */
 } scale_opts;
 
 /* What a client process sends back. Plain data: it crosses a pipe. */
