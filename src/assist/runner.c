@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/sigpipe.h"
+#include "core/sysfail.h"
 
 /* Everything the new thread needs before it runs the shard; copied so the
  * starter's options may live on its stack. */
@@ -85,7 +86,9 @@ int runner_start(shard *s, const runner_options *opts)
     /* The thread inherits the mask: blocked from its first instruction. */
     pthread_sigmask(SIG_SETMASK, NULL, &saved);
     sigpipe_block_all_signals();
-    rc = pthread_create(&s->runner, &attr, runner_main, a);
+    rc = sysfail_check(SYSFAIL_PTHREAD_CREATE);
+    if (rc == 0)
+        rc = pthread_create(&s->runner, &attr, runner_main, a);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {

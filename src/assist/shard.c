@@ -9,6 +9,7 @@
 
 #include "assist/poller.h"
 #include "core/alloc.h"
+#include "core/sysfail.h"
 
 #define WAKE_TOKEN UINT64_MAX
 #define TIMER_TOKEN (UINT64_MAX - 1)
@@ -61,15 +62,20 @@ int shard_init(shard *s, unsigned flags)
         pthread_mutex_destroy(&s->mu);
         return TICKLESS_ERR_NOMEM;
     }
-    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->epfd = sysfail_check(SYSFAIL_EPOLL_CREATE) ? -1
+                                                  : epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0)
         goto fail;
-    s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s->wakefd = sysfail_check(SYSFAIL_EVENTFD)
+                    ? -1
+                    : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->wakefd < 0 || watch_fd(s, s->wakefd, WAKE_TOKEN) != 0)
         goto fail;
     if (flags & SHARD_TIMERFD) {
-        s->timerfd = timerfd_create(CLOCK_MONOTONIC,
-                                    TFD_NONBLOCK | TFD_CLOEXEC);
+        s->timerfd = sysfail_check(SYSFAIL_TIMERFD_CREATE)
+                         ? -1
+                         : timerfd_create(CLOCK_MONOTONIC,
+                                          TFD_NONBLOCK | TFD_CLOEXEC);
         if (s->timerfd < 0 || watch_fd(s, s->timerfd, TIMER_TOKEN) != 0)
             goto fail;
         /* Nobody runs it until the application sees epfd readable: it

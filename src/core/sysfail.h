@@ -1,0 +1,27 @@
+/* System call failure injection: the few calls that give tickless its
+ * descriptors and threads go through sysfail_check() first, so that a test
+ * can make them fail as the kernel would (EMFILE, ENOMEM, EAGAIN) and check
+ * that the caller gets a clean error and that nothing is left behind. In
+ * production the check is one relaxed atomic load. */
+#ifndef TICKLESS_CORE_SYSFAIL_H
+#define TICKLESS_CORE_SYSFAIL_H
+
+typedef enum sysfail_call {
+    SYSFAIL_EPOLL_CREATE,
+    SYSFAIL_EVENTFD,
+    SYSFAIL_TIMERFD_CREATE,
+    SYSFAIL_PTHREAD_CREATE,
+    SYSFAIL_COUNT
+} sysfail_call;
+
+/* 0 if |call| may go ahead; else the errno it must fail with (the test
+ * hook armed it), which also sets errno. */
+int sysfail_check(sysfail_call call);
+
+/* Test hook: after |skip| more calls of |call| succeed, the |times| calls
+ * that follow fail with |err|; times 0 disarms it. Internal symbol: tests
+ * link the static library. */
+void sysfail_inject(sysfail_call call, int err, unsigned skip,
+                    unsigned times);
+
+#endif

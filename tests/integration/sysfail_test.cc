@@ -1,0 +1,189 @@
+// System calls failing (issue 6): epoll_create1, eventfd, timerfd_create
+// and pthread_create fail as the kernel would (EMFILE, ENOMEM, EAGAIN),
+// through the injection hook of src/core/sysfail.h. The call that needed
+// them returns TICKLESS_ERR_SYS, every descriptor and thread made before
+// the failure is released (a pool fails on its second shard too), and
+// what already runs keeps running: a live connection on another pool
+// still echoes, and the next attempt succeeds.
+#include "harness.h"
+
+extern "C" {
+#include "core/sysfail.h"
+}
+
+#include <dirent.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+namespace {
+
+const int kTimeoutMs = 10000;
+
+// Open descriptors of this process.
+int OpenFds()
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == nullptr)
+        return -1;
+    while (readdir(d) != nullptr)
+        n++;
+    closedir(d);
+    return n - 3; // ".", ".." and the directory's own descriptor
+}
+
+// Threads of this process.
+int Threads()
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (d == nullptr)
+        return -1;
+    while (readdir(d) != nullptr)
+        n++;
+    closedir(d);
+    return n - 2;
+}
+
+struct Injection {
+    sysfail_call call;
+    const char *name;
+    unsigned threads; // the pool that needs the call (0: app-driven)
+};
+
+const Injection kInjections[] = {
+    { SYSFAIL_EPOLL_CREATE, "epoll_create1", 2 },
+    { SYSFAIL_EVENTFD, "eventfd", 2 },
+    { SYSFAIL_TIMERFD_CREATE, "timerfd_create", 0 },
+    { SYSFAIL_PTHREAD_CREATE, "pthread_create", 2 },
+};
+
+const int kErrnos[] = { EMFILE, ENOMEM, EAGAIN };
+
+// A live connection on a pool of its own, which no failure below may
+// disturb.
+class Bystander {
+public:
+    bool Start(ts_server *srv)
+    {
+        tickless_pool_options o;
+        tickless_pool_options_defaults(&o);
+        if (tickless_pool_new(&o, &pool_) != 0)
+            return false;
+        c_ = NewClientOn(pool_, TS_DTLS, ts_server_port(srv));
+        return c_ != nullptr && tickless_conn_handshake(c_, kTimeoutMs) == 0;
+    }
+    bool Echo()
+    {
+        bool ok = WritePattern(c_, off_, 1000, kTimeoutMs) == 0
+                  && ReadPattern(c_, off_, 1000, kTimeoutMs) == 0;
+        off_ += 1000;
+        return ok;
+    }
+    ~Bystander()
+    {
+        if (c_ != nullptr)
+            tickless_conn_close(c_);
+        if (pool_ != nullptr) {
+            EXPECT_EQ(tickless_pool_free(pool_), 0);
+        }
+    }
+
+private:
+    tickless_pool *pool_ = nullptr;
+    tickless_conn *c_ = nullptr;
+    uint64_t off_ = 0;
+};
+
+TEST(SysFail, PoolNewReportsSysAndLeavesNothingBehind)
+{
+    ts_server *srv = StartServer(TS_DTLS);
+    ASSERT_NE(srv, nullptr);
+    {
+        Bystander other;
+        ASSERT_TRUE(other.Start(srv));
+
+        for (const Injection &inj : kInjections) {
+            // Fail the first shard's call, then the second's (the first
+            // shard, thread and all, must then be torn down).
+            unsigned shards = inj.threads == 0 ? 1 : inj.threads;
+            for (unsigned skip = 0; skip < shards; skip++) {
+                for (int err : kErrnos) {
+                    SCOPED_TRACE(std::string(inj.name) + " failing on shard "
+                                 + std::to_string(skip) + " with "
+                                 + strerror(err));
+                    tickless_pool_options o;
+                    tickless_pool_options_defaults(&o);
+                    o.threads = inj.threads;
+                    int fds0 = OpenFds(), threads0 = Threads();
+                    tickless_pool *p = nullptr;
+
+                    sysfail_inject(inj.call, err, skip, 1);
+                    int rc = tickless_pool_new(&o, &p);
+                    sysfail_inject(inj.call, 0, 0, 0);
+                    EXPECT_EQ(rc, TICKLESS_ERR_SYS) << tickless_err_name(rc);
+                    EXPECT_EQ(p, nullptr);
+                    if (p != nullptr) {
+                        EXPECT_EQ(tickless_pool_free(p), 0);
+                    }
+                    EXPECT_EQ(OpenFds(), fds0) << "descriptors leaked";
+                    EXPECT_EQ(Threads(), threads0) << "threads left running";
+                    EXPECT_TRUE(other.Echo()) << "a live connection suffered";
+
+                    // Nothing stuck: the same pool can be made now.
+                    p = nullptr;
+                    ASSERT_EQ(tickless_pool_new(&o, &p), 0);
+                    EXPECT_EQ(tickless_pool_free(p), 0);
+                }
+            }
+        }
+    }
+    ts_server_stop(srv);
+}
+
+TEST(SysFail, DedicatedConnNewReportsSysAndTheSslStaysTheCallers)
+{
+    ts_server *srv = StartServer(TS_DTLS);
+    ASSERT_NE(srv, nullptr);
+    {
+        Bystander other;
+        ASSERT_TRUE(other.Start(srv));
+
+        for (const Injection &inj : kInjections) {
+            if (inj.call == SYSFAIL_TIMERFD_CREATE)
+                continue; // dedicated shards have no timerfd
+            for (int err : kErrnos) {
+                SCOPED_TRACE(std::string(inj.name) + " failing with "
+                             + strerror(err));
+                SSL_CTX *ctx = ts_client_ctx(TS_DTLS);
+                SSL *ssl = ts_client_new(ctx, TS_DTLS, ts_server_port(srv));
+                SSL_CTX_free(ctx);
+                ASSERT_NE(ssl, nullptr);
+                int fds0 = OpenFds(), threads0 = Threads();
+                tickless_conn *c = nullptr;
+
+                sysfail_inject(inj.call, err, 0, 1);
+                int rc = tickless_conn_new(ssl, nullptr, &c);
+                sysfail_inject(inj.call, 0, 0, 0);
+                EXPECT_EQ(rc, TICKLESS_ERR_SYS) << tickless_err_name(rc);
+                EXPECT_EQ(c, nullptr);
+                EXPECT_EQ(OpenFds(), fds0) << "descriptors leaked";
+                EXPECT_EQ(Threads(), threads0) << "threads left running";
+                EXPECT_TRUE(other.Echo()) << "a live connection suffered";
+
+                // The SSL object is still ours and still good: attach it
+                // for real now and use it.
+                ASSERT_EQ(tickless_conn_new(ssl, nullptr, &c), 0);
+                EXPECT_EQ(tickless_conn_handshake(c, kTimeoutMs), 0);
+                EXPECT_EQ(WritePattern(c, 0, 100, kTimeoutMs), 0);
+                EXPECT_EQ(ReadPattern(c, 0, 100, kTimeoutMs), 0);
+                tickless_conn_close(c);
+            }
+        }
+    }
+    ts_server_stop(srv);
+}
+
+} // namespace
