@@ -62,6 +62,15 @@
  * captured into the connection and returned to whichever application thread
  * asks next (tickless_conn_error()). Fatal errors are sticky: once a
  * connection has failed, every later call returns the same code.
+ *
+ * fork()
+ * ------
+ * A child process inherits tickless's objects but not the threads that run
+ * them (and maybe a mutex one of them held). In the child every function
+ * given a connection, listener or pool made before the fork() returns
+ * TICKLESS_ERR_FORKED at once (close/free/unlock do nothing: the child's
+ * copy is simply not used), never touching their locks; the parent goes on
+ * unaffected. The child may make new objects, and exec() as usual.
  */
 
 #include <stddef.h>
@@ -100,13 +109,14 @@ extern "C" {
     XX(SYS, -7, "system call failed")                                          \
     XX(NOMEM, -8, "out of memory")                                             \
     XX(UNSUPPORTED, -9, "not supported by this build or OpenSSL")              \
-    XX(BUSY, -10, "resource is in use")
+    XX(BUSY, -10, "resource is in use")                                        \
+    XX(FORKED, -11, "object made before fork(); unusable in the child")
 
 typedef enum tickless_errno {
 #define TICKLESS_ERR_ENUM_(name, value, msg) TICKLESS_ERR_##name = value,
     TICKLESS_ERRNO_MAP(TICKLESS_ERR_ENUM_)
 #undef TICKLESS_ERR_ENUM_
-    TICKLESS_ERR_MIN_ = -10
+    TICKLESS_ERR_MIN_ = -11
 } tickless_errno;
 
 typedef struct tickless_conn tickless_conn;

@@ -23,6 +23,10 @@ void assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest);
  * already marked c->closed. */
 void assist_detach(tickless_conn *c);
 
+/* Whether |pool| was made before a fork() of this process (see
+ * core/fork_guard.h): unusable here. */
+int pool_forked(const tickless_pool *pool);
+
 /* CPU time consumed so far by the thread that ticks |c|. Caller holds c->mu. */
 uint64_t assist_cpu_ns(tickless_conn *c);
 

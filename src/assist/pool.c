@@ -9,6 +9,7 @@
 
 #include "assist/runner.h"
 #include "core/alloc.h"
+#include "core/fork_guard.h"
 
 #define POOL_MAX_THREADS 256u
 
@@ -98,6 +99,7 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
     if (p == NULL)
         return TICKLESS_ERR_NOMEM;
     p->threads = o.threads;
+    p->fork_gen = fork_guard_generation();
     p->nshards = o.threads > 0 ? o.threads : 1;
     p->shards = tickless_calloc(p->nshards, sizeof(*p->shards));
     if (p->shards == NULL) {
@@ -135,6 +137,11 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
     return 0;
 }
 
+int pool_forked(const tickless_pool *pool)
+{
+    return fork_guard_stale(pool->fork_gen);
+}
+
 static int on_own_thread(tickless_pool *p)
 {
     unsigned i;
@@ -148,7 +155,11 @@ static int on_own_thread(tickless_pool *p)
 
 int tickless_pool_free(tickless_pool *pool)
 {
-    if (pool == NULL || on_own_thread(pool))
+    if (pool == NULL)
+        return TICKLESS_ERR_INVALID;
+    if (pool_forked(pool))
+        return TICKLESS_ERR_FORKED;
+    if (on_own_thread(pool))
         return TICKLESS_ERR_INVALID;
     pthread_mutex_lock(&pool->mu);
     if (pool->nconns > 0 || pool->freeing) {
@@ -228,6 +239,8 @@ int tickless_pool_stats(tickless_pool *pool, struct tickless_pool_stats *out)
 
     if (pool == NULL || out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
+    if (pool_forked(pool))
+        return TICKLESS_ERR_FORKED;
     memset(&s, 0, sizeof(s));
     memset(&sum, 0, sizeof(sum));
     lathist_init(&sum.lateness);
@@ -257,6 +270,8 @@ int tickless_pool_stats_reset(tickless_pool *pool)
 
     if (pool == NULL)
         return TICKLESS_ERR_INVALID;
+    if (pool_forked(pool))
+        return TICKLESS_ERR_FORKED;
     for (i = 0; i < pool->nshards; i++)
         shard_stats_reset(&pool->shards[i]);
     return 0;
@@ -266,6 +281,8 @@ int tickless_pool_fd(tickless_pool *pool)
 {
     if (pool == NULL || pool->threads != 0)
         return TICKLESS_ERR_INVALID;
+    if (pool_forked(pool))
+        return TICKLESS_ERR_FORKED;
     return pool->shards[0].epfd;
 }
 
@@ -276,6 +293,8 @@ int tickless_pool_run(tickless_pool *pool, int timeout_ms)
 
     if (pool == NULL || pool->threads != 0 || timeout_ms < TICKLESS_FOREVER)
         return TICKLESS_ERR_INVALID;
+    if (pool_forked(pool))
+        return TICKLESS_ERR_FORKED;
     rc = pthread_mutex_trylock(&pool->run_mu);
     if (rc == EBUSY)
         return TICKLESS_ERR_BUSY;

@@ -2,6 +2,7 @@
 #include "assist/assist.h"
 #include "core/alloc.h"
 #include "core/core.h"
+#include "core/fork_guard.h"
 
 #include <errno.h>
 #include <string.h>
@@ -57,6 +58,7 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->fd = fd;
     c->proto = proto;
     c->engine = engine != NULL ? engine : c;
+    c->fork_gen = fork_guard_generation();
     atomic_init(&c->refs, 1); /* the user's handle */
     c->deadline_ns = CLOCK_NEVER;
     c->err.size = sizeof(c->err);
@@ -150,6 +152,8 @@ int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
         *out = NULL;
     if (ssl == NULL || out == NULL)
         return TICKLESS_ERR_INVALID;
+    if (pool != NULL && pool_forked(pool))
+        return TICKLESS_ERR_FORKED;
     rc = ossl_classify(ssl, &proto);
     if (rc != 0)
         return rc;
@@ -223,7 +227,7 @@ void tickless_conn_close(tickless_conn *c)
     tickless_conn *e;
     int inside_lock;
 
-    if (c == NULL)
+    if (c == NULL || fork_guard_stale(c->fork_gen))
         return;
     e = c->engine;
     /* Closing from inside tickless_conn_lock() ends that section too. */
@@ -244,7 +248,7 @@ void tickless_conn_close(tickless_conn *c)
 
 SSL *tickless_conn_lock(tickless_conn *c)
 {
-    if (c == NULL)
+    if (c == NULL || fork_guard_stale(c->fork_gen))
         return NULL;
     if (pthread_mutex_lock(conn_mu(c)) != 0)
         return NULL; /* EDEADLK: this thread already holds it */
@@ -265,7 +269,7 @@ void tickless_conn_unlock(tickless_conn *c)
 
     /* Only the locking thread may read these without the mutex; anyone else
      * is misusing the call and is turned away (unchecked race, see header). */
-    if (c == NULL || !c->app_locked
+    if (c == NULL || fork_guard_stale(c->fork_gen) || !c->app_locked
         || !pthread_equal(c->locked_by, pthread_self()))
         return;
     e = c->engine;

@@ -1,6 +1,7 @@
 /* Turning OpenSSL's verdicts into tickless error codes, and keeping the
  * details with the connection so that any thread can read them. */
 #include "core/core.h"
+#include "core/fork_guard.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -192,6 +193,8 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
 
     if (c == NULL || out == NULL || out->size < sizeof(out->size) + sizeof(int))
         return TICKLESS_ERR_INVALID;
+    if (fork_guard_stale(c->fork_gen))
+        return TICKLESS_ERR_FORKED;
     n = out->size < sizeof(*out) ? out->size : sizeof(*out);
     pthread_mutex_lock(conn_mu(c));
     memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),

@@ -4,6 +4,7 @@
  * connection is closed. No OpenSSL call here ever blocks and no thread
  * sleeps holding the mutex. */
 #include "core/core.h"
+#include "core/fork_guard.h"
 #include "core/sigpipe.h"
 
 #include <errno.h>
@@ -187,6 +188,8 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
 
     if (timeout_ms < TICKLESS_FOREVER)
         return TICKLESS_ERR_INVALID;
+    if (fork_guard_stale(c->fork_gen))
+        return TICKLESS_ERR_FORKED;
     deadline = clock_deadline_after_ms(timeout_ms);
     rc = conn_enter(c);
     if (rc != 0)

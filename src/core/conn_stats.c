@@ -1,6 +1,7 @@
 /* tickless_conn_stats(): a consistent snapshot of a connection's counters. */
 #include "assist/assist.h"
 #include "core/core.h"
+#include "core/fork_guard.h"
 
 #include <errno.h>
 #include <string.h>
@@ -13,6 +14,8 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 
     if (c == NULL || out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
+    if (fork_guard_stale(c->fork_gen))
+        return TICKLESS_ERR_FORKED;
     if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
         return TICKLESS_ERR_INVALID;
     /* Ticks, wake-ups and deadlines are the engine's: a connection accepted
@@ -35,5 +38,22 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
     n = out->size < sizeof(s) ? out->size : sizeof(s);
     memcpy((char *)out + sizeof(s.size), (char *)&s + sizeof(s.size),
            n - sizeof(s.size));
+    return 0;
+}
+
+int tickless_conn_stats_reset(tickless_conn *c)
+{
+    tickless_conn *e;
+
+    if (c == NULL)
+        return TICKLESS_ERR_INVALID;
+    if (fork_guard_stale(c->fork_gen))
+        return TICKLESS_ERR_FORKED;
+    if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
+        return TICKLESS_ERR_INVALID;
+    e = c->engine;
+    e->ticks = e->timer_ticks = e->io_ticks = e->wakeups = 0;
+    lathist_init(&e->lateness);
+    conn_unlock_mu(c);
     return 0;
 }

@@ -95,6 +95,7 @@ struct tickless_conn {
     struct tickless_conn *engine; /* self, or the listener engine this
                                      accepted connection belongs to (a
                                      reference is held); constant */
+    unsigned fork_gen;   /* fork_guard_generation() at creation */
     pthread_mutex_t mu;  /* the engine's lock (used when engine == self);
                             error-checking: a same-thread relock reports */
 

@@ -13,6 +13,7 @@
 #include "assist/assist.h"
 #include "core/alloc.h"
 #include "core/core.h"
+#include "core/fork_guard.h"
 
 #include <openssl/err.h>
 
@@ -33,6 +34,8 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
         *out = NULL;
     if (listener == NULL || out == NULL)
         return TICKLESS_ERR_INVALID;
+    if (pool != NULL && pool_forked(pool))
+        return TICKLESS_ERR_FORKED;
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)pool;
     return TICKLESS_ERR_UNSUPPORTED;
@@ -111,7 +114,7 @@ void tickless_listener_close(tickless_listener *l)
     int was_closed;
     waitq *wq;
 
-    if (l == NULL)
+    if (l == NULL || fork_guard_stale(l->engine->fork_gen))
         return;
     e = l->engine;
     pthread_mutex_lock(&e->mu);
@@ -126,8 +129,8 @@ void tickless_listener_close(tickless_listener *l)
 
 void tickless_listener_free(tickless_listener *l)
 {
-    if (l == NULL)
-        return;
+    if (l == NULL || fork_guard_stale(l->engine->fork_gen))
+        return; /* the child's copy is left alone (see fork_guard.h) */
     tickless_listener_close(l);
     conn_unref(l->engine); /* the members hold their own references */
     tickless_free(l);
