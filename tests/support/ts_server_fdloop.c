@@ -293,7 +293,20 @@ static int conn_step(ts_fdloop *l, ts_fdconn *c)
         ret = SSL_read_ex(c->ssl, buf, sizeof(buf), &n);
         if (ret == 1) {
             atomic_fetch_add(&l->s->bytes_received, n);
-            if (!l->s->opt.sink && ts_outbuf_append(&c->out, buf, n) != 0)
+            if (l->s->opt.sink)
+                continue;
+            /* DTLS: each record goes back as one record, so a datagram
+             * protocol's message boundaries survive the echo (and a lost
+             * datagram loses whole messages). Queued only if it cannot go
+             * at once. */
+            if (l->is_dtls && c->out.len == 0) {
+                size_t w = 0;
+
+                ERR_clear_error();
+                if (SSL_write_ex(c->ssl, buf, n, &w) == 1)
+                    continue;
+            }
+            if (ts_outbuf_append(&c->out, buf, n) != 0)
                 return -1;
             continue;
         }
