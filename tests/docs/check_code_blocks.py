@@ -106,6 +106,10 @@ def main():
     os.rmdir(tmp)
     print("%d code blocks compiled, %d failed, %d fragments skipped"
           % (len(jobs), failed, len(skipped)))
+    if failed:
+        print("Make each failing block a complete translation unit (its #includes, "
+              "whole functions), or, if it truly cannot be one, put "
+              "<!-- fragment: why --> on the line before its fence.")
     if not jobs and not skipped:
         print("error: no ```c code blocks found in %s" % " ".join(args.paths))
         return 1
