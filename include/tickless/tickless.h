@@ -119,6 +119,13 @@ typedef enum tickless_errno {
     TICKLESS_ERR_MIN_ = -11
 } tickless_errno;
 
+/*
+ * Connections
+ * -----------
+ * A tickless_conn is an opaque handle for one SSL object, its socket and its
+ * assist. A tickless_pool (see Pools below) is an opaque handle for a set of
+ * assist threads that many connections share.
+ */
 typedef struct tickless_conn tickless_conn;
 typedef struct tickless_pool tickless_pool;
 
@@ -149,6 +156,7 @@ typedef struct tickless_pool tickless_pool;
  * Ownership: on success takes |ssl| (freed by tickless_conn_close()); on
  *            failure |ssl| remains the caller's, unchanged. The socket is
  *            closed with the SSL object only if its BIO owns it (BIO_CLOSE).
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_conn_new(SSL *ssl, tickless_pool *pool,
                                       tickless_conn **out);
@@ -165,6 +173,7 @@ TICKLESS_EXPORT int tickless_conn_new(SSL *ssl, tickless_pool *pool,
  * Blocks: until the handshake completes or fails, |timeout_ms|, or
  *         tickless_conn_close()
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_conn_handshake(tickless_conn *c, int timeout_ms);
 
@@ -181,6 +190,7 @@ TICKLESS_EXPORT int tickless_conn_handshake(tickless_conn *c, int timeout_ms);
  * Thread-safety: any thread; concurrent readers each get distinct bytes
  * Blocks: until data, EOF, an error, |timeout_ms|, or tickless_conn_close()
  * Ownership: none; *nread is always written when |nread| is not NULL
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_conn_read(tickless_conn *c, void *buf, size_t len,
                                        size_t *nread, int timeout_ms);
@@ -199,6 +209,7 @@ TICKLESS_EXPORT int tickless_conn_read(tickless_conn *c, void *buf, size_t len,
  * Blocks: until every byte is accepted, an error, |timeout_ms|, or
  *         tickless_conn_close()
  * Ownership: none; |buf| may be reused when the call returns
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_conn_write(tickless_conn *c, const void *buf,
                                         size_t len, size_t *nwritten,
@@ -221,6 +232,7 @@ TICKLESS_EXPORT int tickless_conn_write(tickless_conn *c, const void *buf,
  * Blocks: until the shutdown completes, |timeout_ms|, or
  *         tickless_conn_close()
  * Ownership: none; call tickless_conn_close() afterwards to free
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_conn_shutdown(tickless_conn *c, int timeout_ms);
 
@@ -237,6 +249,7 @@ TICKLESS_EXPORT int tickless_conn_shutdown(tickless_conn *c, int timeout_ms);
  * Blocks: only until the assist has let go of the connection (a dedicated
  *         assist thread is joined); never on blocked application calls
  * Ownership: releases |c| and the SSL object it owns
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT void tickless_conn_close(tickless_conn *c);
 
@@ -253,6 +266,7 @@ TICKLESS_EXPORT void tickless_conn_close(tickless_conn *c);
  * Thread-safety: any thread
  * Blocks: until no other thread is inside an OpenSSL call on |c| (short)
  * Ownership: the SSL object stays owned by |c| (a get0)
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT SSL *tickless_conn_lock(tickless_conn *c);
 
@@ -265,6 +279,7 @@ TICKLESS_EXPORT SSL *tickless_conn_lock(tickless_conn *c);
  *                reports)
  * Blocks: no
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT void tickless_conn_unlock(tickless_conn *c);
 
@@ -274,6 +289,8 @@ TICKLESS_EXPORT void tickless_conn_unlock(tickless_conn *c);
  * before passing it: the library fills only the fields that fit in .size, so
  * new fields can be added without breaking programs built against an older
  * header.
+ *
+ * Since: 0.1.0
  */
 typedef struct tickless_stats {
     size_t size;            /* set by the caller: sizeof(tickless_stats) */
@@ -282,9 +299,11 @@ typedef struct tickless_stats {
     uint64_t io_ticks;      /* ... of which because the socket was ready */
     uint64_t wakeups;       /* times another thread woke the assist because
                                this connection's deadline moved earlier */
-    uint64_t lateness_p50_ns; /* time from a deadline to the handle-events */
-    uint64_t lateness_p99_ns; /* call it caused, over all timer ticks so far */
-    uint64_t lateness_max_ns;
+    uint64_t lateness_p50_ns; /* time from a deadline to the handle-events
+                                 call it caused: median over all timer
+                                 ticks so far */
+    uint64_t lateness_p99_ns; /* ... its 99th percentile */
+    uint64_t lateness_max_ns; /* ... its maximum */
     uint64_t deadline_ns;   /* next deadline, CLOCK_MONOTONIC ns; UINT64_MAX:
                                none */
     uint64_t assist_cpu_ns; /* CPU time of the assist thread (dedicated mode:
@@ -304,6 +323,7 @@ typedef struct tickless_stats {
  * Thread-safety: any thread
  * Blocks: briefly, on the connection mutex
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_conn_stats(tickless_conn *c, tickless_stats *out);
 
@@ -321,10 +341,16 @@ TICKLESS_EXPORT int tickless_conn_stats(tickless_conn *c, tickless_stats *out);
  * Thread-safety: any thread
  * Blocks: briefly, on the connection mutex
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_conn_stats_reset(tickless_conn *c);
 
-/* tickless_error_info: the details of a connection's last failure. */
+/*
+ * tickless_error_info: the details of a connection's last failure. Initialise
+ * it with TICKLESS_ERROR_INFO_INIT (or set .size) before passing it.
+ *
+ * Since: 0.1.0
+ */
 typedef struct tickless_error_info {
     size_t size;                 /* set by the caller */
     int code;                    /* TICKLESS_ERR_*, 0 if none */
@@ -347,6 +373,7 @@ typedef struct tickless_error_info {
  * Thread-safety: any thread
  * Blocks: briefly, on the connection mutex
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_conn_error(tickless_conn *c,
                                         tickless_error_info *out);
@@ -385,6 +412,7 @@ typedef struct tickless_listener tickless_listener;
  * Ownership: on success takes |listener| (freed after tickless_listener_free()
  *            and the last accepted connection's close); on failure it stays
  *            the caller's
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_listener_new(SSL *listener, tickless_pool *pool,
                                           tickless_listener **out);
@@ -402,6 +430,7 @@ TICKLESS_EXPORT int tickless_listener_new(SSL *listener, tickless_pool *pool,
  * Blocks: until a connection arrives, |timeout_ms|, or
  *         tickless_listener_close()
  * Ownership: *out is the caller's, to be given to tickless_conn_close()
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_listener_accept(tickless_listener *l,
                                              tickless_conn **out,
@@ -413,9 +442,11 @@ TICKLESS_EXPORT int tickless_listener_accept(tickless_listener *l,
  * The handle stays valid: later accepts return TICKLESS_ERR_CLOSED at once,
  * so a worker that finishes a client after the close simply sees it.
  *
+ * Returns: nothing
  * Thread-safety: any thread; a second call does nothing
  * Blocks: until the assist has let go of the listener
  * Ownership: the handle is still the caller's, for tickless_listener_free()
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT void tickless_listener_close(tickless_listener *l);
 
@@ -424,9 +455,11 @@ TICKLESS_EXPORT void tickless_listener_close(tickless_listener *l);
  * handle. No call on it may be in progress or start afterwards: close,
  * join the threads that accept, then free.
  *
+ * Returns: nothing
  * Thread-safety: any thread, once
  * Blocks: as tickless_listener_close()
  * Ownership: the handle is gone; NULL is ignored
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT void tickless_listener_free(tickless_listener *l);
 
@@ -451,6 +484,13 @@ TICKLESS_EXPORT void tickless_listener_free(tickless_listener *l);
  * readable whenever the pool has work (a deadline came due, a socket is
  * ready, a connection's deadline moved earlier); the application then calls
  * tickless_pool_run(pool, 0). This is app-driven ticking done for you.
+ */
+
+/*
+ * tickless_pool_options: how tickless_pool_new() makes a pool. Fill it with
+ * tickless_pool_options_defaults(), then change the fields you need.
+ *
+ * Since: 0.1.0
  */
 typedef struct tickless_pool_options {
     size_t size;               /* sizeof(tickless_pool_options); set by
@@ -478,9 +518,11 @@ typedef struct tickless_pool_options {
  * 1 thread, no name prefix, system timer slack, no affinity, the default
  * stack size.
  *
+ * Returns: nothing
  * Thread-safety: any thread
  * Blocks: no
  * Ownership: none; NULL is ignored
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT void tickless_pool_options_defaults(tickless_pool_options *opts);
 
@@ -497,6 +539,7 @@ TICKLESS_EXPORT void tickless_pool_options_defaults(tickless_pool_options *opts)
  * Blocks: no
  * Ownership: *out belongs to the caller until tickless_pool_free();
  *            |opts| (and thread_name) is copied, NULL means the defaults
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_pool_new(const tickless_pool_options *opts,
                                       tickless_pool **out);
@@ -515,13 +558,17 @@ TICKLESS_EXPORT int tickless_pool_new(const tickless_pool_options *opts,
  * Blocks: until the pool's threads (or the application thread running it)
  *         have finished their current iteration
  * Ownership: on success the pool is gone
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_pool_free(tickless_pool *pool);
 
 /* struct tickless_pool_stats: counters summed over the pool's connections
  * and threads since the pool was created. It has no typedef: in C the name
  * tickless_pool_stats belongs to the function below, so write
- * `struct tickless_pool_stats st = TICKLESS_POOL_STATS_INIT;`. */
+ * `struct tickless_pool_stats st = TICKLESS_POOL_STATS_INIT;`.
+ *
+ * Since: 0.1.0
+ */
 struct tickless_pool_stats {
     size_t size;              /* set by the caller: sizeof(...) */
     unsigned threads;         /* assist threads (0: application-driven) */
@@ -530,9 +577,11 @@ struct tickless_pool_stats {
     uint64_t timer_ticks;     /* ... of which because a deadline came due */
     uint64_t io_ticks;        /* ... of which because a socket was ready */
     uint64_t wakeups;         /* times another thread woke a pool thread */
-    uint64_t lateness_p50_ns; /* time from a deadline to the tick it */
-    uint64_t lateness_p99_ns; /* caused, over all timer ticks so far */
-    uint64_t lateness_max_ns;
+    uint64_t lateness_p50_ns; /* time from a deadline to the tick it
+                                 caused: median over all timer ticks so
+                                 far */
+    uint64_t lateness_p99_ns; /* ... its 99th percentile */
+    uint64_t lateness_max_ns; /* ... its maximum */
     uint64_t cpu_ns;          /* CPU time used by the pool's threads (0 for
                                  an application-driven pool) */
 };
@@ -548,6 +597,7 @@ struct tickless_pool_stats {
  * Thread-safety: any thread
  * Blocks: briefly, on each shard's mutex
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_pool_stats(tickless_pool *pool,
                                         struct tickless_pool_stats *out);
@@ -564,6 +614,7 @@ TICKLESS_EXPORT int tickless_pool_stats(tickless_pool *pool,
  * Thread-safety: any thread
  * Blocks: briefly, on each shard's mutex
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_pool_stats_reset(tickless_pool *pool);
 
@@ -578,6 +629,7 @@ TICKLESS_EXPORT int tickless_pool_stats_reset(tickless_pool *pool);
  * Thread-safety: any thread
  * Blocks: no
  * Ownership: the pool's; valid until tickless_pool_free()
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_pool_fd(tickless_pool *pool);
 
@@ -595,8 +647,16 @@ TICKLESS_EXPORT int tickless_pool_fd(tickless_pool *pool);
  * Thread-safety: any thread, one at a time per pool
  * Blocks: up to |timeout_ms|
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT int tickless_pool_run(tickless_pool *pool, int timeout_ms);
+
+/*
+ * Library information
+ * -------------------
+ * What this build supports, which version is loaded, and the names of the
+ * error codes.
+ */
 
 /*
  * tickless_features() says what this build of tickless supports, which
@@ -606,6 +666,7 @@ TICKLESS_EXPORT int tickless_pool_run(tickless_pool *pool, int timeout_ms);
  * Thread-safety: any thread
  * Blocks: no
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT unsigned tickless_features(void);
 
@@ -618,6 +679,7 @@ TICKLESS_EXPORT unsigned tickless_features(void);
  * Thread-safety: any thread
  * Blocks: no
  * Ownership: static storage; never free it
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT const char *tickless_strerror(int err);
 TICKLESS_EXPORT const char *tickless_err_name(int err);
@@ -630,6 +692,7 @@ TICKLESS_EXPORT const char *tickless_err_name(int err);
  * Thread-safety: any thread
  * Blocks: no
  * Ownership: none
+ * Since: 0.1.0
  */
 TICKLESS_EXPORT unsigned tickless_version(void);
 

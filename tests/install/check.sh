@@ -18,6 +18,17 @@ export PKG_CONFIG_PATH=$pc
   -o "$prefix/consumer-pc" $(pkg-config --libs tickless)
 LD_LIBRARY_PATH=$libdir "$prefix/consumer-pc"
 
+if [[ -d $build/man/man3 ]]; then
+  echo "== man pages"
+  mandir=$prefix/usr/share/man
+  for page in "$build"/man/man3/*.3; do
+    [[ -f $mandir/man3/${page##*/} ]] || { echo "not installed: ${page##*/}"; exit 1; }
+  done
+  if command -v man >/dev/null; then
+    MANPATH=$mandir man -w 3 tickless_conn_read
+  fi
+fi
+
 echo "== find_package"
 cmake -S "$src/tests/install/consumer" -B "$prefix/cmake-build" \
   -DCMAKE_C_COMPILER="$cc" -DCMAKE_PREFIX_PATH="$prefix/usr" >/dev/null
