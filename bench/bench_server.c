@@ -293,6 +293,12 @@ static _Noreturn void echo_run(echo_server *es, int fd)
         }
         /* Send what serving queued now, not at the next wake-up. */
         (void)SSL_handle_events(es->listener);
+        /* That tick also read the socket: a request it filed into a
+         * stream would otherwise wait for the next wake-up (up to
+         * MAX_SLEEP_MS, as nothing else may be due). */
+        for (i = 0; i < es->n && !es->kick; i++)
+            if (SSL_has_pending(es->conns[i]->ssl))
+                es->kick = 1;
     }
 }
 
