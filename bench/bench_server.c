@@ -296,9 +296,15 @@ static _Noreturn void echo_run(echo_server *es, int fd)
         /* That tick also read the socket: a request it filed into a
          * stream would otherwise wait for the next wake-up (up to
          * MAX_SLEEP_MS, as nothing else may be due). */
-        for (i = 0; i < es->n && !es->kick; i++)
-            if (SSL_has_pending(es->conns[i]->ssl))
+        for (i = 0; i < es->n && !es->kick; i++) {
+            echo_conn *c = es->conns[i];
+
+            /* (A connection whose echo backlog is full waits for its
+             * client to read, not for us: kicking it would spin.) */
+            if (!c->stream_done && c->len < ECHO_BACKLOG
+                && SSL_has_pending(c->ssl))
                 es->kick = 1;
+        }
     }
 }
 

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if BENCH_HAVE_QUIC
 #include "ts_certs.h"
@@ -42,6 +43,14 @@
 #define MAX_ROUNDS 32u
 #define CHUNK (64u * 1024u)  /* bytes per write or read call */
 #define SERVER_IDLE_MS 30000u
+/*
+ * A transfer in which no echo byte arrives for this long has stalled: the
+ * client process is ended by SIGALRM and the round counts as stalled.
+ * OpenSSL's blocking calls can sleep for good when two threads use one
+ * connection (openssl/openssl#24166: one thread's tick takes the datagram
+ * the other one's poll() waits for), and native does exactly that here.
+ */
+#define STALL_S 5u
 
 typedef struct bulk_opts {
     unsigned mib, rounds;
@@ -57,6 +66,7 @@ typedef struct bulk_child_result {
     uint64_t bytes;
     uint64_t wall_ns;
     uint64_t cpu_ns;   /* process CPU over the timed transfer */
+    long drops;        /* datagrams dropped on the client socket, or -1 */
 } bulk_child_result;
 
 typedef struct bulk_child_args {
@@ -66,10 +76,12 @@ typedef struct bulk_child_args {
 } bulk_child_args;
 
 typedef struct bulk_mode_result {
-    int ok;
-    char error[256];
+    char error[256];       /* the last failed round's */
+    unsigned failed;       /* rounds that failed ... */
+    unsigned stalled;      /* ... of which by the stall watchdog */
     double mibps[MAX_ROUNDS];
     double cpu_pct[MAX_ROUNDS];  /* process CPU / wall, % of one core */
+    double drops[MAX_ROUNDS];    /* client socket drops, -1: unknown */
     unsigned rounds;
 } bulk_mode_result;
 
@@ -88,7 +100,7 @@ static void usage(FILE *out)
             "                  (default %u; --quick %u)\n"
             "  --modes LIST    modes to run, or 'all' (default all):\n",
             DEFAULT_MIB, QUICK_MIB, DEFAULT_ROUNDS, QUICK_ROUNDS);
-    rtt_modes_usage(out, 20);
+    rtt_modes_usage(out, RC_NMODES, 20);
     fprintf(out,
             "  --quick         a few seconds: less data, one round\n"
             "  --markdown      print the table as Markdown\n"
@@ -159,6 +171,7 @@ static int transfer_threads(rtt_conn *c, const uint8_t *src, uint64_t total,
             break;
         }
         got += n;
+        alarm(STALL_S); /* progress: the watchdog starts again */
     }
     if (rc != 0) {
         /* The writer may be blocked for good on a connection nobody reads
@@ -204,6 +217,7 @@ static int transfer_loop(rtt_conn *c, const uint8_t *src, uint64_t total,
                 return -1;
             got += n;
             moved = 1;
+            alarm(STALL_S); /* progress: the watchdog starts again */
         } else if (SSL_get_error(ssl, 0) != SSL_ERROR_WANT_READ
                    && SSL_get_error(ssl, 0) != SSL_ERROR_WANT_WRITE) {
             return rtt_conn_fail(c, "SSL_read_ex (error %d)",
@@ -242,12 +256,15 @@ static int child_main(void *arg, void *result, size_t len)
     ts_fill_pattern(src, a->bytes, 0);
     if (rtt_conn_open(&c, a->mode, a->port, 0) != 0)
         goto fail;
+    alarm(STALL_S);
     cpu0 = bench_process_cpu_ns();
     t0 = bench_now_ns();
     rc = a->mode == RC_APP ? transfer_loop(&c, src, a->bytes, buf)
                            : transfer_threads(&c, src, a->bytes, buf);
     res->wall_ns = bench_now_ns() - t0;
     res->cpu_ns = bench_process_cpu_ns() - cpu0;
+    alarm(0);
+    res->drops = rtt_conn_socket_drops(&c);
     if (rc != 0)
         goto fail;
     res->bytes = a->bytes;
@@ -286,11 +303,12 @@ static double median(const double *v, unsigned n)
     return s[(n - 1) / 2];
 }
 
-enum { COL_MODE, COL_MIBPS, COL_RANGE, COL_RATIO, COL_CPU, NCOLS };
+enum { COL_MODE, COL_MIBPS, COL_RANGE, COL_RATIO, COL_CPU, COL_DROPS,
+       COL_NOTE, NCOLS };
 
 static const char *const col_titles[NCOLS] = {
     "mode", "MiB/s (median)", "lowest - highest", "/app-driven",
-    "client CPU"
+    "client CPU", "client drops", "rounds lost"
 };
 
 static void print_results(const bulk_opts *o, bulk_mode_result *mr)
@@ -302,7 +320,7 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
 
     if (t == NULL)
         return;
-    if ((o->modes & (1u << RC_APP)) && mr[RC_APP].ok)
+    if ((o->modes & (1u << RC_APP)) && mr[RC_APP].rounds > 0)
         app = median(mr[RC_APP].mibps, mr[RC_APP].rounds);
     if (o->csv_dir != NULL
         && (csv = rtt_csv_open(o->csv_dir, "bulk")) != NULL)
@@ -318,9 +336,12 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
             continue;
         memset(c, 0, sizeof(c));
         snprintf(c[COL_MODE], BENCH_TABLE_CELL, "%s", rtt_modes[m].name);
-        if (!r->ok) {
-            snprintf(c[COL_MIBPS], BENCH_TABLE_CELL, "failed");
-            snprintf(c[COL_RANGE], BENCH_TABLE_CELL, "%.90s", r->error);
+        if (r->failed > 0)
+            snprintf(c[COL_NOTE], BENCH_TABLE_CELL, "%u of %u %s", r->failed,
+                     r->failed + r->rounds,
+                     r->stalled == r->failed ? "stalled" : "failed");
+        if (r->rounds == 0) {
+            snprintf(c[COL_MIBPS], BENCH_TABLE_CELL, "-");
         } else {
             med = median(r->mibps, r->rounds);
             for (k = 0; k < r->rounds; k++) {
@@ -335,6 +356,8 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
                 snprintf(c[COL_RATIO], BENCH_TABLE_CELL, "?");
             snprintf(c[COL_CPU], BENCH_TABLE_CELL, "%.0f%%",
                      median(r->cpu_pct, r->rounds));
+            snprintf(c[COL_DROPS], BENCH_TABLE_CELL, "%.0f",
+                     median(r->drops, r->rounds));
             if (csv != NULL) {
                 fprintf(csv, "%s,throughput,%.0f,B/s\n", rtt_modes[m].name,
                         med * MIB);
@@ -347,7 +370,17 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
                             rtt_modes[m].name, med / app);
                 fprintf(csv, "%s,client_cpu,%.1f,percent\n",
                         rtt_modes[m].name, median(r->cpu_pct, r->rounds));
+                fprintf(csv, "%s,client_socket_drops,%.0f,count\n",
+                        rtt_modes[m].name, median(r->drops, r->rounds));
             }
+        }
+        if (csv != NULL) {
+            fprintf(csv, "%s,rounds_ok,%u,count\n", rtt_modes[m].name,
+                    r->rounds);
+            fprintf(csv, "%s,rounds_stalled,%u,count\n", rtt_modes[m].name,
+                    r->stalled);
+            fprintf(csv, "%s,rounds_failed,%u,count\n", rtt_modes[m].name,
+                    r->failed);
         }
         for (k = 0; k < NCOLS; k++)
             cells[k] = c[k];
@@ -357,12 +390,20 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
         fclose(csv);
     bench_table_print(t, stdout, o->markdown);
     bench_table_free(t);
+    for (m = 0; m < RC_NMODES; m++)
+        if ((o->modes & (1u << m)) && mr[m].failed > 0)
+            printf("! %s: %s\n", rtt_modes[m].name, mr[m].error);
     printf("\nMiB/s: %u MiB written and their echo read back and checked, "
            "/ the time from the first\n"
            "  write to the last byte of echo; the median of %u round(s). "
            "client CPU: the client\n"
            "  process's CPU time (all threads) / that time, %% of one "
-           "core (median round).\n",
+           "core (median round).\n"
+           "client drops: datagrams the kernel dropped on the client's "
+           "UDP socket because its\n"
+           "  receive buffer was full (SO_MEMINFO), median round; each "
+           "loss costs QUIC a\n"
+           "  retransmission and congestion window.\n",
            o->mib, o->rounds);
 }
 
@@ -374,8 +415,6 @@ static int run_all(const bulk_opts *o)
     int m;
 
     memset(mr, 0, sizeof(mr));
-    for (m = 0; m < RC_NMODES; m++)
-        mr[m].ok = 1;
     if (ts_cert_get0() == NULL
         || bench_server_start(SERVER_IDLE_MS, &srv) != 0) {
         fprintf(stderr, "bulk: the echo server did not start\n");
@@ -390,8 +429,9 @@ static int run_all(const bulk_opts *o)
             char why[160];
 
             m = (k + (int)r) % RC_NMODES;
-            if (!(o->modes & (1u << m)) || !mr[m].ok)
+            if (!(o->modes & (1u << m)))
                 continue;
+            memset(&cr, 0, sizeof(cr));
             fprintf(stderr, "\rbulk: round %u/%u %-10s", r + 1, o->rounds,
                     rtt_modes[m].name);
             a.mode = m;
@@ -400,19 +440,27 @@ static int run_all(const bulk_opts *o)
             if (bench_run_child(child_main, &a, &cr, sizeof(cr), why,
                                 sizeof(why))
                 != 0) {
-                mr[m].ok = 0;
-                snprintf(mr[m].error, sizeof(mr[m].error), "%s", why);
+                mr[m].failed++;
+                if (strstr(why, "signal 14") != NULL) {
+                    mr[m].stalled++;
+                    snprintf(mr[m].error, sizeof(mr[m].error),
+                             "no echo byte for %u s: stalled (watchdog)",
+                             STALL_S);
+                } else {
+                    snprintf(mr[m].error, sizeof(mr[m].error), "%s", why);
+                }
             } else if (!cr.ok) {
-                mr[m].ok = 0;
+                mr[m].failed++;
                 snprintf(mr[m].error, sizeof(mr[m].error), "%s", cr.error);
             } else {
                 mr[m].mibps[mr[m].rounds] =
                     (double)cr.bytes / MIB / (cr.wall_ns / 1e9);
+                mr[m].drops[mr[m].rounds] = (double)cr.drops;
                 mr[m].cpu_pct[mr[m].rounds++] =
                     100.0 * (double)cr.cpu_ns / (double)cr.wall_ns;
             }
-            if (!mr[m].ok)
-                fprintf(stderr, "\nbulk: %s failed: %s\n", rtt_modes[m].name,
+            if (cr.ok == 0)
+                fprintf(stderr, "\nbulk: %s: %s\n", rtt_modes[m].name,
                         mr[m].error);
         }
     }
@@ -471,7 +519,7 @@ static int bulk_main(int argc, char **argv)
             set_rounds = 1;
             break;
         case OPT_MODES:
-            if (rtt_modes_parse(optarg, &o.modes) != 0)
+            if (rtt_modes_parse(optarg, RC_NMODES, &o.modes) != 0)
                 goto bad;
             break;
         case OPT_QUICK:

@@ -23,21 +23,23 @@ const rtt_mode rtt_modes[RC_NALL] = {
       1, 0 },
 };
 
-int rtt_modes_parse(const char *s, unsigned *mask)
+int rtt_modes_parse(const char *s, int nmodes, unsigned *mask)
 {
+    size_t n = (size_t)nmodes;
+
     *mask = 0;
     if (strcmp(s, "all") == 0) {
-        *mask = RC_ALL_MODES;
+        *mask = (1u << nmodes) - 1;
         return 0;
     }
     while (*s != '\0') {
         size_t len = strcspn(s, ","), i;
 
-        for (i = 0; i < RC_NMODES; i++)
+        for (i = 0; i < n; i++)
             if (strlen(rtt_modes[i].name) == len
                 && strncmp(rtt_modes[i].name, s, len) == 0)
                 break;
-        if (i == RC_NMODES)
+        if (i == n)
             return -1;
         *mask |= 1u << i;
         s += len;
@@ -47,11 +49,11 @@ int rtt_modes_parse(const char *s, unsigned *mask)
     return *mask != 0 ? 0 : -1;
 }
 
-void rtt_modes_usage(FILE *out, int indent)
+void rtt_modes_usage(FILE *out, int nmodes, int indent)
 {
-    size_t i;
+    int i;
 
-    for (i = 0; i < RC_NMODES; i++)
+    for (i = 0; i < nmodes; i++)
         fprintf(out, "%*s%-10s %s\n", indent, "", rtt_modes[i].name,
                 rtt_modes[i].what);
 }
@@ -93,6 +95,7 @@ FILE *rtt_csv_open(const char *dir, const char *name)
 #if BENCH_HAVE_QUIC
 
 #include <poll.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -249,11 +252,13 @@ int rtt_conn_open(rtt_conn *c, int mode, uint16_t port, unsigned flags)
 
     memset(c, 0, sizeof(*c));
     c->mode = mode;
+    c->fd = -1;
     c->ctx = mode == RC_NATIVE ? native_ctx() : ts_client_ctx(TS_QUIC);
     if (c->ctx == NULL)
         return rtt_conn_fail(c, "client SSL_CTX");
     if ((c->ssl = ts_client_new(c->ctx, TS_QUIC, port)) == NULL)
         return rtt_conn_fail(c, "client SSL");
+    c->fd = SSL_get_fd(c->ssl);
     ts_quic_set_idle_timeout(c->ssl, QUIC_IDLE_MS);
     if ((flags & RC_UNCONNECTED) && unconnect(c) != 0)
         return -1;
@@ -291,6 +296,68 @@ int rtt_conn_open(rtt_conn *c, int mode, uint16_t port, unsigned flags)
     return 0;
 }
 
+/*
+ * app-pool: tickless calls that only try (timeout 0), and while they cannot
+ * complete, the calling thread runs the pool itself: it sleeps in the
+ * pool's epoll set and ticks the connection when the response arrives.
+ * No thread hands anything to another: what remains over app-driven is
+ * tickless's own bookkeeping around the tick.
+ */
+static int app_pool_wait(rtt_conn *c, uint64_t t0)
+{
+    int rc;
+
+    if (step_expired(t0))
+        return rtt_conn_fail(c, "no progress for %d ms", RC_STEP_TIMEOUT_MS);
+    if ((rc = tickless_pool_run(c->pool, 100)) < 0)
+        return fail_tickless(c, "tickless_pool_run", rc);
+    return 0;
+}
+
+static int app_pool_write(rtt_conn *c, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    uint64_t t0 = bench_now_ns();
+    size_t done = 0, n;
+    int rc;
+
+    while (done < len) {
+        rc = tickless_conn_write(c->tc, p + done, len - done, &n, 0);
+        done += n;
+        if (rc == 0)
+            break;
+        if (rc != TICKLESS_ERR_TIMEOUT)
+            return fail_tickless(c, "tickless_conn_write", rc);
+        if (n > 0)
+            t0 = bench_now_ns();
+        if (app_pool_wait(c, t0) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int app_pool_read(rtt_conn *c, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    uint64_t t0 = bench_now_ns();
+    size_t got = 0, n;
+    int rc;
+
+    while (got < len) {
+        rc = tickless_conn_read(c->tc, p + got, len - got, &n, 0);
+        if (rc == 0) {
+            got += n;
+            t0 = bench_now_ns();
+            continue;
+        }
+        if (rc != TICKLESS_ERR_TIMEOUT)
+            return fail_tickless(c, "tickless_conn_read", rc);
+        if (app_pool_wait(c, t0) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int rtt_conn_write(rtt_conn *c, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
@@ -298,6 +365,8 @@ int rtt_conn_write(rtt_conn *c, const void *buf, size_t len)
     size_t done = 0, n;
     int rc;
 
+    if (c->mode == RC_APP_POOL)
+        return app_pool_write(c, buf, len);
     if (c->tc != NULL) {
         rc = tickless_conn_write(c->tc, buf, len, &n, RC_STEP_TIMEOUT_MS);
         return rc == 0 ? 0 : fail_tickless(c, "tickless_conn_write", rc);
@@ -331,6 +400,8 @@ int rtt_conn_read(rtt_conn *c, void *buf, size_t len)
     size_t got = 0, n;
     int rc;
 
+    if (c->mode == RC_APP_POOL)
+        return app_pool_read(c, buf, len);
     while (got < len) {
         if (c->tc != NULL) {
             rc = tickless_conn_read(c->tc, p + got, len - got, &n,
@@ -354,6 +425,18 @@ int rtt_conn_read(rtt_conn *c, void *buf, size_t len)
         rtt_conn_app_wait(c->ssl, 100);
     }
     return 0;
+}
+
+long rtt_conn_socket_drops(const rtt_conn *c)
+{
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof(mem);
+
+    if (c->fd < 0
+        || getsockopt(c->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0
+        || len <= SK_MEMINFO_DROPS * sizeof(mem[0]))
+        return -1;
+    return (long)mem[SK_MEMINFO_DROPS];
 }
 
 void rtt_conn_close(rtt_conn *c)
@@ -389,7 +472,70 @@ int rtt_conn_open(rtt_conn *c, int mode, uint16_t port, unsigned flags)
     (void)flags;
     memset(c, 0, sizeof(*c));
     c->mode = mode;
+    c->fd = -1;
     return rtt_conn_fail(c, "QUIC needs OpenSSL >= 3.5");
+}
+
+/*
+ * app-pool: tickless calls that only try (timeout 0), and while they cannot
+ * complete, the calling thread runs the pool itself: it sleeps in the
+ * pool's epoll set and ticks the connection when the response arrives.
+ * No thread hands anything to another: what remains over app-driven is
+ * tickless's own bookkeeping around the tick.
+ */
+static int app_pool_wait(rtt_conn *c, uint64_t t0)
+{
+    int rc;
+
+    if (step_expired(t0))
+        return rtt_conn_fail(c, "no progress for %d ms", RC_STEP_TIMEOUT_MS);
+    if ((rc = tickless_pool_run(c->pool, 100)) < 0)
+        return fail_tickless(c, "tickless_pool_run", rc);
+    return 0;
+}
+
+static int app_pool_write(rtt_conn *c, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    uint64_t t0 = bench_now_ns();
+    size_t done = 0, n;
+    int rc;
+
+    while (done < len) {
+        rc = tickless_conn_write(c->tc, p + done, len - done, &n, 0);
+        done += n;
+        if (rc == 0)
+            break;
+        if (rc != TICKLESS_ERR_TIMEOUT)
+            return fail_tickless(c, "tickless_conn_write", rc);
+        if (n > 0)
+            t0 = bench_now_ns();
+        if (app_pool_wait(c, t0) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int app_pool_read(rtt_conn *c, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    uint64_t t0 = bench_now_ns();
+    size_t got = 0, n;
+    int rc;
+
+    while (got < len) {
+        rc = tickless_conn_read(c->tc, p + got, len - got, &n, 0);
+        if (rc == 0) {
+            got += n;
+            t0 = bench_now_ns();
+            continue;
+        }
+        if (rc != TICKLESS_ERR_TIMEOUT)
+            return fail_tickless(c, "tickless_conn_read", rc);
+        if (app_pool_wait(c, t0) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int rtt_conn_write(rtt_conn *c, const void *buf, size_t len)
@@ -410,6 +556,12 @@ void rtt_conn_app_wait(SSL *ssl, int max_ms)
 {
     (void)ssl;
     (void)max_ms;
+}
+
+long rtt_conn_socket_drops(const rtt_conn *c)
+{
+    (void)c;
+    return -1;
 }
 
 void rtt_conn_close(rtt_conn *c)

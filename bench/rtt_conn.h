@@ -44,11 +44,12 @@ extern const rtt_mode rtt_modes[RC_NALL];
 /* All modes, as a mask of 1u << RC_*. */
 #define RC_ALL_MODES ((1u << RC_NMODES) - 1)
 
-/* "all" or "app-driven,pool-1": a mask of modes. Returns 0 or -1. */
-int rtt_modes_parse(const char *s, unsigned *mask);
+/* "all" or "app-driven,pool-1": a mask of the first |nmodes| modes ("all":
+ * every one of them). Returns 0 or -1. */
+int rtt_modes_parse(const char *s, int nmodes, unsigned *mask);
 
-/* Prints the modes for a scenario's --help, indented by |indent|. */
-void rtt_modes_usage(FILE *out, int indent);
+/* Prints the first |nmodes| modes for --help, indented by |indent|. */
+void rtt_modes_usage(FILE *out, int nmodes, int indent);
 
 /* How long any one blocking step may take before the bench gives up. */
 #define RC_STEP_TIMEOUT_MS 30000
@@ -59,6 +60,7 @@ typedef struct rtt_conn {
     SSL *ssl;            /* app-driven, native: ours; tickless: the conn's */
     tickless_pool *pool; /* pool modes */
     tickless_conn *tc;   /* tickless modes: owns ssl */
+    int fd;              /* the UDP socket (owned by ssl's BIO), or -1 */
     char error[256];     /* why the last call failed */
 } rtt_conn;
 
@@ -76,8 +78,9 @@ typedef struct rtt_conn {
  */
 int rtt_conn_open(rtt_conn *c, int mode, uint16_t port, unsigned flags);
 
-/* Sends all |len| bytes. App-driven waits in its own poll loop; the others
- * block. Returns 0, or -1 with c->error set. */
+/* Sends all |len| bytes. App-driven waits in its own poll loop, app-pool
+ * runs its pool while it waits; the others block. Returns 0, or -1 with
+ * c->error set. */
 int rtt_conn_write(rtt_conn *c, const void *buf, size_t len);
 
 /* Receives exactly |len| bytes. Returns 0, or -1 with c->error set. */
@@ -89,6 +92,10 @@ int rtt_conn_read(rtt_conn *c, void *buf, size_t len);
  * SSL_handle_events(). Used by rtt_conn_read/write and by bulk's loop.
  */
 void rtt_conn_app_wait(SSL *ssl, int max_ms);
+
+/* Datagrams the kernel dropped on the client's socket so far (receive
+ * buffer full), or -1 if unknown. */
+long rtt_conn_socket_drops(const rtt_conn *c);
 
 /* Frees everything (tickless_conn_close, pool, SSL, context); no graceful
  * shutdown. Safe on a connection that failed to open. */

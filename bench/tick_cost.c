@@ -369,6 +369,7 @@ static int child_main(void *arg, void *result, size_t len)
     int rc = -1;
 
     memset(res, 0, len);
+    alarm(600); /* a hang ends the process, not the bench */
     if (rtt_conn_open(&c, group_mode[a->group], a->port, RC_UNCONNECTED) != 0
         || stray_open(&s, &c) != 0)
         goto out;
