@@ -476,68 +476,6 @@ int rtt_conn_open(rtt_conn *c, int mode, uint16_t port, unsigned flags)
     return rtt_conn_fail(c, "QUIC needs OpenSSL >= 3.5");
 }
 
-/*
- * app-pool: tickless calls that only try (timeout 0), and while they cannot
- * complete, the calling thread runs the pool itself: it sleeps in the
- * pool's epoll set and ticks the connection when the response arrives.
- * No thread hands anything to another: what remains over app-driven is
- * tickless's own bookkeeping around the tick.
- */
-static int app_pool_wait(rtt_conn *c, uint64_t t0)
-{
-    int rc;
-
-    if (step_expired(t0))
-        return rtt_conn_fail(c, "no progress for %d ms", RC_STEP_TIMEOUT_MS);
-    if ((rc = tickless_pool_run(c->pool, 100)) < 0)
-        return fail_tickless(c, "tickless_pool_run", rc);
-    return 0;
-}
-
-static int app_pool_write(rtt_conn *c, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    uint64_t t0 = bench_now_ns();
-    size_t done = 0, n;
-    int rc;
-
-    while (done < len) {
-        rc = tickless_conn_write(c->tc, p + done, len - done, &n, 0);
-        done += n;
-        if (rc == 0)
-            break;
-        if (rc != TICKLESS_ERR_TIMEOUT)
-            return fail_tickless(c, "tickless_conn_write", rc);
-        if (n > 0)
-            t0 = bench_now_ns();
-        if (app_pool_wait(c, t0) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int app_pool_read(rtt_conn *c, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-    uint64_t t0 = bench_now_ns();
-    size_t got = 0, n;
-    int rc;
-
-    while (got < len) {
-        rc = tickless_conn_read(c->tc, p + got, len - got, &n, 0);
-        if (rc == 0) {
-            got += n;
-            t0 = bench_now_ns();
-            continue;
-        }
-        if (rc != TICKLESS_ERR_TIMEOUT)
-            return fail_tickless(c, "tickless_conn_read", rc);
-        if (app_pool_wait(c, t0) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 int rtt_conn_write(rtt_conn *c, const void *buf, size_t len)
 {
     (void)buf;

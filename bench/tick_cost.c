@@ -73,12 +73,6 @@ typedef struct tc_opts {
     const char *csv_dir;
 } tc_opts;
 
-/* The measurement groups, one client process each. */
-enum { G_FLOOR, G_APP_POOL, G_POOL1, G_DEDICATED, NGROUPS };
-
-static const int group_mode[NGROUPS] = { RC_APP, RC_APP_POOL, RC_POOL1,
-                                         RC_DEDICATED };
-
 /* What one client process sends back (fields its group measures). */
 typedef struct tc_result {
     int ok;
@@ -90,6 +84,9 @@ typedef struct tc_result {
     double wake_cpu_ns;    /* pairs 3, 4: thread CPU per tick */
     uint64_t wake_ticks;
     uint64_t sent;         /* stray datagrams sent in the wake-up window */
+    double write_ns;       /* a 64-byte write call, median */
+    double read_miss_ns;   /* a read call that finds nothing, median */
+    uint64_t read_hits;    /* ... times it found the echo already */
 } tc_result;
 
 typedef struct tc_args {
@@ -121,6 +118,12 @@ static void usage(FILE *out)
 }
 
 #if BENCH_HAVE_QUIC
+
+/* The measurement groups, one client process each. */
+enum { G_FLOOR, G_APP_POOL, G_POOL1, G_DEDICATED, NGROUPS };
+
+static const int group_mode[NGROUPS] = { RC_APP, RC_APP_POOL, RC_POOL1,
+                                         RC_DEDICATED };
 
 /* ---- the client process ------------------------------------------------- */
 
@@ -247,6 +250,63 @@ static int measure_dgram(rtt_conn *c, stray *s, unsigned calls,
     res->dgram_ns = (double)rtt_percentile(v, calls, 50);
     free(v);
     return 0;
+}
+
+/*
+ * The calls around a round trip, for rtt's sake: a 64-byte write (OpenSSL
+ * sends it at once, from the calling thread, in either mode), then a read
+ * that finds nothing yet and would block. Each is timed alone; the echo is
+ * then collected untimed (app-driven: its poll loop; app-pool: its pool).
+ * The two modes do the same OpenSSL work; the difference is tickless's.
+ */
+static int measure_calls(rtt_conn *c, unsigned calls, tc_result *res)
+{
+    uint64_t *w = malloc(calls * sizeof(*w)), *r = malloc(calls * sizeof(*r));
+    uint8_t msg[64], echo[64];
+    unsigned i, miss = 0;
+    size_t n;
+
+    memset(msg, 'x', sizeof(msg));
+    if (w == NULL || r == NULL) {
+        free(w);
+        free(r);
+        return rtt_conn_fail(c, "out of memory");
+    }
+    for (i = 0; i < calls; i++) {
+        uint64_t t0 = bench_now_ns();
+        int ok, rc;
+
+        if (c->mode == RC_APP)
+            ok = SSL_write_ex(c->ssl, msg, sizeof(msg), &n) && n == sizeof(msg);
+        else
+            ok = tickless_conn_write(c->tc, msg, sizeof(msg), &n, 0) == 0;
+        w[i] = bench_now_ns() - t0;
+        t0 = bench_now_ns();
+        if (c->mode == RC_APP)
+            rc = SSL_read_ex(c->ssl, echo, sizeof(echo), &n);
+        else
+            rc = tickless_conn_read(c->tc, echo, sizeof(echo), &n, 0) == 0;
+        r[miss] = bench_now_ns() - t0;
+        if (!ok) {
+            free(w);
+            free(r);
+            return rtt_conn_fail(c, "write call %u failed", i);
+        }
+        if (rc) { /* the echo was already there: not a miss */
+            res->read_hits++;
+            if (n < sizeof(echo) && rtt_conn_read(c, echo, sizeof(echo) - n))
+                break;
+            continue;
+        }
+        miss++;
+        if (rtt_conn_read(c, echo, sizeof(echo)) != 0)
+            break;
+    }
+    res->write_ns = (double)rtt_percentile(w, i, 50);
+    res->read_miss_ns = (double)rtt_percentile(r, miss, 50);
+    free(w);
+    free(r);
+    return i == calls ? 0 : -1;
 }
 
 /* The floor of pairs 3 and 4: an application thread that sleeps in poll()
@@ -381,11 +441,15 @@ static int child_main(void *arg, void *result, size_t len)
             rc = measure_dgram(&c, &s, a->o->calls, res);
         if (rc == 0)
             rc = measure_wake(&c, &s, a->o, res);
+        if (rc == 0)
+            rc = measure_calls(&c, a->o->calls / 10, res);
         break;
     case G_APP_POOL:
         rc = measure_idle(&c, a->o->calls, res);
         if (rc == 0)
             rc = measure_dgram(&c, &s, a->o->calls, res);
+        if (rc == 0)
+            rc = measure_calls(&c, a->o->calls / 10, res);
         break;
     default:
         rc = measure_wake(&c, &s, a->o, res);
@@ -464,6 +528,12 @@ static void print_results(const tc_opts *o, const tc_result *r)
             &r[G_APP_POOL], fl->idle_ns, r[G_APP_POOL].idle_ns);
     add_row(t, csv, "stray datagram, same thread", "dgram_call", "app-pool",
             fl, &r[G_APP_POOL], fl->dgram_ns, r[G_APP_POOL].dgram_ns);
+    add_row(t, csv, "64-byte write call, same thread", "write_call",
+            "app-pool", fl, &r[G_APP_POOL], fl->write_ns,
+            r[G_APP_POOL].write_ns);
+    add_row(t, csv, "read call that would block", "read_miss_call",
+            "app-pool", fl, &r[G_APP_POOL], fl->read_miss_ns,
+            r[G_APP_POOL].read_miss_ns);
     add_row(t, csv, "wake-up + tick, thread CPU", "wake_cpu", "pool-1", fl,
             &r[G_POOL1], fl->wake_cpu_ns, r[G_POOL1].wake_cpu_ns);
     add_row(t, csv, "wake-up + tick, thread CPU", "wake_cpu", "dedicated",
@@ -482,8 +552,14 @@ static void print_results(const tc_opts *o, const tc_result *r)
            "floor is a thread that poll()s\n"
            "  and calls SSL_handle_events() (its CPU time per tick); "
            "tickless, the assist's CPU time\n"
-           "  per tick (pool stats cpu_ns, conn stats assist_cpu_ns).\n",
-           BATCHES, o->calls, o->interval_us, o->seconds);
+           "  per tick (pool stats cpu_ns, conn stats assist_cpu_ns).\n"
+           "write call: SSL_write_ex of 64 bytes against "
+           "tickless_conn_write(timeout 0), which both\n"
+           "  send at once; read call: SSL_read_ex against "
+           "tickless_conn_read(timeout 0) right after,\n"
+           "  before the echo is back (both tick OpenSSL once and report "
+           "would-block). Medians of %u.\n",
+           BATCHES, o->calls, o->interval_us, o->seconds, o->calls / 10);
     for (g = 0; g < NGROUPS; g++) {
         if (!r[g].ok)
             printf("! %s failed: %s\n", rtt_modes[group_mode[g]].name,
