@@ -368,8 +368,9 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
                 if (app > 0)
                     fprintf(csv, "%s,throughput_ratio,%.4f,ratio\n",
                             rtt_modes[m].name, med / app);
-                fprintf(csv, "%s,client_cpu,%.1f,percent\n",
-                        rtt_modes[m].name, median(r->cpu_pct, r->rounds));
+                fprintf(csv, "%s,client_cpu,%.3f,cores\n",
+                        rtt_modes[m].name,
+                        median(r->cpu_pct, r->rounds) / 100);
                 fprintf(csv, "%s,client_socket_drops,%.0f,count\n",
                         rtt_modes[m].name, median(r->drops, r->rounds));
             }

@@ -504,9 +504,9 @@ static void add_row(bench_table *t, FILE *csv, const char *what,
     if (csv == NULL)
         return;
     if (fl->ok)
-        fprintf(csv, "floor,%s,%.1f,ns\n", key, floor_ns);
+        fprintf(csv, "floor,%s,%.7f,ms\n", key, floor_ns / 1e6);
     if (tl->ok)
-        fprintf(csv, "%s,%s,%.1f,ns\n", tl_mode, key, tl_ns);
+        fprintf(csv, "%s,%s,%.7f,ms\n", tl_mode, key, tl_ns / 1e6);
     if (fl->ok && tl->ok && floor_ns > 0)
         fprintf(csv, "%s,%s_ratio,%.4f,ratio\n", tl_mode, key,
                 tl_ns / floor_ns);
