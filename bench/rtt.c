@@ -62,6 +62,9 @@ typedef struct rtt_child_result {
     uint64_t cpu_ns;   /* process CPU over the timed round trips */
     uint64_t sleeps;   /* voluntary context switches over them */
     uint64_t wall_ns;  /* wall time of the timed loop */
+    int have_stats;    /* tickless modes: the connection's counters */
+    uint64_t ticks;    /* assist ticks over the timed loop */
+    uint64_t wakeups;  /* assist woken because a call moved the deadline */
     uint64_t samples[MAX_PER_CHILD];
 } rtt_child_result;
 
@@ -78,6 +81,8 @@ typedef struct rtt_mode_result {
     uint64_t *samples;
     size_t n;
     uint64_t cpu_ns, sleeps, wall_ns;
+    int have_stats;
+    uint64_t ticks, wakeups;
     double round_p50[64];  /* each round's p50, ns */
     unsigned rounds;
 } rtt_mode_result;
@@ -125,6 +130,7 @@ static int child_main(void *arg, void *result, size_t len)
     rtt_child_result *res = result;
     uint8_t req[MSG_LEN], resp[MSG_LEN];
     uint64_t cpu0, sleeps0, w0, off = 0;
+    tickless_stats st0 = TICKLESS_STATS_INIT, st1 = TICKLESS_STATS_INIT;
     rtt_conn c;
     unsigned i;
 
@@ -137,6 +143,8 @@ static int child_main(void *arg, void *result, size_t len)
         if (round_trip(&c, req, resp) != 0)
             goto fail;
     }
+    if (c.tc != NULL && tickless_conn_stats(c.tc, &st0) == 0)
+        res->have_stats = 1;
     cpu0 = bench_process_cpu_ns();
     sleeps0 = bench_process_sleeps();
     w0 = bench_now_ns();
@@ -156,6 +164,12 @@ static int child_main(void *arg, void *result, size_t len)
     res->wall_ns = bench_now_ns() - w0;
     res->cpu_ns = bench_process_cpu_ns() - cpu0;
     res->sleeps = bench_process_sleeps() - sleeps0;
+    if (res->have_stats && tickless_conn_stats(c.tc, &st1) == 0) {
+        res->ticks = st1.ticks - st0.ticks;
+        res->wakeups = st1.wakeups - st0.wakeups;
+    } else {
+        res->have_stats = 0;
+    }
     res->n = a->n;
     rtt_conn_close(&c);
     res->ok = 1;
@@ -192,6 +206,9 @@ static void run_child(const rtt_opts *o, int mode, uint16_t port, unsigned n,
     mr->cpu_ns += cr->cpu_ns;
     mr->sleeps += cr->sleeps;
     mr->wall_ns += cr->wall_ns;
+    mr->have_stats = cr->have_stats;
+    mr->ticks += cr->ticks;
+    mr->wakeups += cr->wakeups;
     if (mr->rounds < sizeof(mr->round_p50) / sizeof(mr->round_p50[0]))
         mr->round_p50[mr->rounds++] =
             (double)rtt_percentile(cr->samples, cr->n, 50);
@@ -203,12 +220,13 @@ static double us(double ns)
 }
 
 enum { COL_MODE, COL_N, COL_P50, COL_P99, COL_MEAN, COL_R50, COL_R99,
-       COL_RMEAN, COL_SPREAD, COL_CPU, COL_SLEEPS, COL_GOAL, NCOLS };
+       COL_RMEAN, COL_SPREAD, COL_CPU, COL_SLEEPS, COL_TICKS, COL_WAKEUPS,
+       COL_GOAL, NCOLS };
 
 static const char *const col_titles[NCOLS] = {
     "mode", "samples", "p50 us", "p99 us", "mean us", "p50/app",
     "p99/app", "mean/app", "p50/app by round", "CPU us/rt", "sleeps/rt",
-    "goal"
+    "ticks/rt", "wakes/rt", "goal"
 };
 
 typedef struct rtt_summary {
@@ -267,6 +285,15 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
             snprintf(c[COL_MEAN], BENCH_TABLE_CELL, "%.1f", us(s[m].mean));
             snprintf(c[COL_CPU], BENCH_TABLE_CELL, "%.1f", us(cpu_rt));
             snprintf(c[COL_SLEEPS], BENCH_TABLE_CELL, "%.2f", sl_rt);
+            if (r->have_stats) {
+                snprintf(c[COL_TICKS], BENCH_TABLE_CELL, "%.2f",
+                         (double)r->ticks / r->n);
+                snprintf(c[COL_WAKEUPS], BENCH_TABLE_CELL, "%.2f",
+                         (double)r->wakeups / r->n);
+            } else {
+                snprintf(c[COL_TICKS], BENCH_TABLE_CELL, "-");
+                snprintf(c[COL_WAKEUPS], BENCH_TABLE_CELL, "-");
+            }
             if (app != NULL) {
                 double lo = 1e9, hi = 0;
                 unsigned k2, nr = r->rounds < mr[RC_APP].rounds
@@ -313,6 +340,12 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
                 fprintf(csv, "%s,rtt_mean,%.6f,ms\n", name, s[m].mean / 1e6);
                 fprintf(csv, "%s,cpu_per_rtt,%.6f,ms\n", name, cpu_rt / 1e6);
                 fprintf(csv, "%s,sleeps_per_rtt,%.4f,count\n", name, sl_rt);
+                if (r->have_stats) {
+                    fprintf(csv, "%s,assist_ticks_per_rtt,%.4f,count\n",
+                            name, (double)r->ticks / r->n);
+                    fprintf(csv, "%s,assist_wakeups_per_rtt,%.4f,count\n",
+                            name, (double)r->wakeups / r->n);
+                }
                 if (app != NULL) {
                     fprintf(csv, "%s,rtt_p50_ratio,%.4f,ratio\n", name,
                             (double)s[m].p50 / app->p50);
@@ -341,6 +374,10 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
            "round trip; sleeps/rt: its\n"
            "  voluntary context switches per round trip (one per thread "
            "that went to sleep).\n"
+           "ticks/rt, wakes/rt (tickless): the connection's assist ticks, "
+           "and the times a call woke\n"
+           "  the assist because it moved the deadline earlier "
+           "(tickless_conn_stats), per round trip.\n"
            "app-pool: tickless with an application-driven pool that the "
            "calling thread runs itself\n"
            "  while its calls would block: tickless's bookkeeping without "
