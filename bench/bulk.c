@@ -82,6 +82,7 @@ typedef struct bulk_mode_result {
     double mibps[MAX_ROUNDS];
     double cpu_pct[MAX_ROUNDS];  /* process CPU / wall, % of one core */
     double drops[MAX_ROUNDS];    /* client socket drops, -1: unknown */
+    double server_pct[MAX_ROUNDS]; /* server CPU / transfer time, %; -1 */
     unsigned rounds;
 } bulk_mode_result;
 
@@ -284,6 +285,30 @@ fail:
 
 /* ---- the parent --------------------------------------------------------- */
 
+/* CPU time of process |pid| so far (/proc/PID/stat utime + stime, in clock
+ * ticks of 10 ms here), in ns; UINT64_MAX if unknown. */
+static uint64_t proc_cpu_ns(pid_t pid)
+{
+    unsigned long long utime, stime;
+    char path[64], buf[1024], *p;
+    long hz = sysconf(_SC_CLK_TCK);
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return UINT64_MAX;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the command name's closing paren. */
+    if ((p = strrchr(buf, ')')) == NULL || hz <= 0
+        || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+                         "%llu", &utime, &stime) != 2)
+        return UINT64_MAX;
+    return (utime + stime) * (1000000000ull / (unsigned long long)hz);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -303,12 +328,13 @@ static double median(const double *v, unsigned n)
     return s[(n - 1) / 2];
 }
 
-enum { COL_MODE, COL_MIBPS, COL_RANGE, COL_RATIO, COL_CPU, COL_DROPS,
-       COL_NOTE, NCOLS };
+enum { COL_MODE, COL_MIBPS, COL_RANGE, COL_RATIO, COL_CPU, COL_SRV_CPU,
+       COL_DROPS, COL_NOTE, NCOLS };
 
 static const char *const col_titles[NCOLS] = {
     "mode", "MiB/s (median)", "lowest - highest", "/app-driven",
-    "client CPU", "client drops", "rounds lost"
+    "client CPU", "server CPU", "client drops",
+    "rounds lost"
 };
 
 static void print_results(const bulk_opts *o, bulk_mode_result *mr)
@@ -356,6 +382,8 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
                 snprintf(c[COL_RATIO], BENCH_TABLE_CELL, "?");
             snprintf(c[COL_CPU], BENCH_TABLE_CELL, "%.0f%%",
                      median(r->cpu_pct, r->rounds));
+            snprintf(c[COL_SRV_CPU], BENCH_TABLE_CELL, "%.0f%%",
+                     median(r->server_pct, r->rounds));
             snprintf(c[COL_DROPS], BENCH_TABLE_CELL, "%.0f",
                      median(r->drops, r->rounds));
             if (csv != NULL) {
@@ -371,6 +399,9 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
                 fprintf(csv, "%s,client_cpu,%.3f,cores\n",
                         rtt_modes[m].name,
                         median(r->cpu_pct, r->rounds) / 100);
+                fprintf(csv, "%s,server_cpu,%.3f,cores\n",
+                        rtt_modes[m].name,
+                        median(r->server_pct, r->rounds) / 100);
                 fprintf(csv, "%s,client_socket_drops,%.0f,count\n",
                         rtt_modes[m].name, median(r->drops, r->rounds));
             }
@@ -400,6 +431,10 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
            "client CPU: the client\n"
            "  process's CPU time (all threads) / that time, %% of one "
            "core (median round).\n"
+           "server CPU: the echo server process's CPU time over the "
+           "client process's life (its\n"
+           "  handshake included; 10 ms resolution) / the transfer time, "
+           "%% of one core.\n"
            "client drops: datagrams the kernel dropped on the client's "
            "UDP socket because its\n"
            "  receive buffer was full (SO_MEMINFO), median round; each "
@@ -427,12 +462,14 @@ static int run_all(const bulk_opts *o)
         for (k = 0; k < RC_NMODES; k++) {
             bulk_child_args a;
             bulk_child_result cr;
+            uint64_t srv0, srv1;
             char why[160];
 
             m = (k + (int)r) % RC_NMODES;
             if (!(o->modes & (1u << m)))
                 continue;
             memset(&cr, 0, sizeof(cr));
+            srv0 = proc_cpu_ns(srv.pid);
             fprintf(stderr, "\rbulk: round %u/%u %-10s", r + 1, o->rounds,
                     rtt_modes[m].name);
             a.mode = m;
@@ -457,6 +494,11 @@ static int run_all(const bulk_opts *o)
                 mr[m].mibps[mr[m].rounds] =
                     (double)cr.bytes / MIB / (cr.wall_ns / 1e9);
                 mr[m].drops[mr[m].rounds] = (double)cr.drops;
+                srv1 = proc_cpu_ns(srv.pid);
+                mr[m].server_pct[mr[m].rounds] =
+                    srv0 == UINT64_MAX || srv1 == UINT64_MAX
+                        ? -1
+                        : 100.0 * (double)(srv1 - srv0) / (double)cr.wall_ns;
                 mr[m].cpu_pct[mr[m].rounds++] =
                     100.0 * (double)cr.cpu_ns / (double)cr.wall_ns;
             }
