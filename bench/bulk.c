@@ -515,20 +515,6 @@ static int run_all(const bulk_opts *o)
 
 #endif /* BENCH_HAVE_QUIC */
 
-static int parse_uint(const char *s, unsigned min, unsigned max,
-                      unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
 static int bulk_main(int argc, char **argv)
 {
     enum { OPT_MIB = 256, OPT_ROUNDS, OPT_MODES, OPT_QUICK, OPT_MARKDOWN,
@@ -552,12 +538,12 @@ static int bulk_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_MIB:
-            if (parse_uint(optarg, 1, 4096, &o.mib) != 0)
+            if (rtt_parse_uint(optarg, 1, 4096, &o.mib) != 0)
                 goto bad;
             set_mib = 1;
             break;
         case OPT_ROUNDS:
-            if (parse_uint(optarg, 1, MAX_ROUNDS, &o.rounds) != 0)
+            if (rtt_parse_uint(optarg, 1, MAX_ROUNDS, &o.rounds) != 0)
                 goto bad;
             set_rounds = 1;
             break;

@@ -441,20 +441,6 @@ out:
 
 #endif /* BENCH_HAVE_QUIC */
 
-static int parse_uint(const char *s, unsigned min, unsigned max,
-                      unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
 static int rtt_main(int argc, char **argv)
 {
     enum { OPT_SAMPLES = 256, OPT_WARMUP, OPT_ROUNDS, OPT_MODES, OPT_QUICK,
@@ -479,17 +465,17 @@ static int rtt_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_SAMPLES:
-            if (parse_uint(optarg, 1, 1000000, &o.samples) != 0)
+            if (rtt_parse_uint(optarg, 1, 1000000, &o.samples) != 0)
                 goto bad;
             set_samples = 1;
             break;
         case OPT_WARMUP:
-            if (parse_uint(optarg, 0, 1000000, &o.warmup) != 0)
+            if (rtt_parse_uint(optarg, 0, 1000000, &o.warmup) != 0)
                 goto bad;
             set_warmup = 1;
             break;
         case OPT_ROUNDS:
-            if (parse_uint(optarg, 1, 64, &o.rounds) != 0)
+            if (rtt_parse_uint(optarg, 1, 64, &o.rounds) != 0)
                 goto bad;
             set_rounds = 1;
             break;

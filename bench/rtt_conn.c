@@ -80,6 +80,19 @@ uint64_t rtt_percentile(uint64_t *v, size_t n, double pct)
     return v[rank - 1];
 }
 
+int rtt_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
 FILE *rtt_csv_open(const char *dir, const char *name)
 {
     char path[4096];

@@ -613,20 +613,6 @@ static int run_all(const tc_opts *o)
 
 #endif /* BENCH_HAVE_QUIC */
 
-static int parse_uint(const char *s, unsigned min, unsigned max,
-                      unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
 static int tick_cost_main(int argc, char **argv)
 {
     enum { OPT_CALLS = 256, OPT_SECONDS, OPT_INTERVAL, OPT_QUICK,
@@ -650,17 +636,17 @@ static int tick_cost_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_CALLS:
-            if (parse_uint(optarg, BATCHES, 10000000, &o.calls) != 0)
+            if (rtt_parse_uint(optarg, BATCHES, 10000000, &o.calls) != 0)
                 goto bad;
             set_calls = 1;
             break;
         case OPT_SECONDS:
-            if (parse_uint(optarg, 1, 3600, &o.seconds) != 0)
+            if (rtt_parse_uint(optarg, 1, 3600, &o.seconds) != 0)
                 goto bad;
             set_seconds = 1;
             break;
         case OPT_INTERVAL:
-            if (parse_uint(optarg, 10, 999999, &o.interval_us) != 0)
+            if (rtt_parse_uint(optarg, 10, 999999, &o.interval_us) != 0)
                 goto bad;
             break;
         case OPT_QUICK:
