@@ -349,7 +349,7 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
     if ((o->modes & (1u << RC_APP)) && mr[RC_APP].rounds > 0)
         app = median(mr[RC_APP].mibps, mr[RC_APP].rounds);
     if (o->csv_dir != NULL
-        && (csv = rtt_csv_open(o->csv_dir, "bulk")) != NULL)
+        && (csv = bench_csv_open(o->csv_dir, "bulk")) != NULL)
         fprintf(csv, "mode,measurement,value,unit\n");
     for (m = 0; m < RC_NMODES; m++) {
         char c[NCOLS][BENCH_TABLE_CELL];

@@ -260,7 +260,8 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
             summarize(&mr[m], &s[m]);
     if ((o->modes & (1u << RC_APP)) && mr[RC_APP].ok)
         app = &s[RC_APP];
-    if (o->csv_dir != NULL && (csv = rtt_csv_open(o->csv_dir, "rtt")) != NULL)
+    if (o->csv_dir != NULL
+        && (csv = bench_csv_open(o->csv_dir, "rtt")) != NULL)
         fprintf(csv, "mode,measurement,value,unit\n");
     for (m = 0; m < RC_NALL; m++) {
         char c[NCOLS][BENCH_TABLE_CELL];

@@ -93,18 +93,6 @@ int rtt_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
     return 0;
 }
 
-FILE *rtt_csv_open(const char *dir, const char *name)
-{
-    char path[4096];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s.csv", dir, name);
-    if ((f = fopen(path, "w")) == NULL)
-        fprintf(stderr, "%s: cannot write %s: %s\n", name, path,
-                strerror(errno));
-    return f;
-}
-
 #if BENCH_HAVE_QUIC
 
 #include <poll.h>

@@ -113,7 +113,5 @@ uint64_t rtt_percentile(uint64_t *v, size_t n, double pct);
 /* Parses a decimal |min|..|max| into |out|. Returns 0 or -1. */
 int rtt_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 
-/* Opens DIR/<name>.csv for writing; NULL (with a message) on failure. */
-FILE *rtt_csv_open(const char *dir, const char *name);
 
 #endif /* TICKLESS_BENCH_RTT_CONN_H */

@@ -522,7 +522,7 @@ static void print_results(const tc_opts *o, const tc_result *r)
     if (t == NULL)
         return;
     if (o->csv_dir != NULL
-        && (csv = rtt_csv_open(o->csv_dir, "tick-cost")) != NULL)
+        && (csv = bench_csv_open(o->csv_dir, "tick-cost")) != NULL)
         fprintf(csv, "mode,measurement,value,unit\n");
     add_row(t, csv, "nothing due, same thread", "idle_call", "app-pool", fl,
             &r[G_APP_POOL], fl->idle_ns, r[G_APP_POOL].idle_ns);
