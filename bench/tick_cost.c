@@ -277,7 +277,8 @@ static int measure_calls(rtt_conn *c, unsigned calls, tc_result *res)
         int ok, rc;
 
         if (c->mode == RC_APP)
-            ok = SSL_write_ex(c->ssl, msg, sizeof(msg), &n) && n == sizeof(msg);
+            ok = SSL_write_ex(c->ssl, msg, sizeof(msg), &n)
+                 && n == sizeof(msg);
         else
             ok = tickless_conn_write(c->tc, msg, sizeof(msg), &n, 0) == 0;
         w[i] = bench_now_ns() - t0;
