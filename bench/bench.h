@@ -39,6 +39,9 @@ typedef struct bench_scenario {
 } bench_scenario;
 
 extern const bench_scenario bench_scale;
+extern const bench_scenario bench_rtt;
+extern const bench_scenario bench_bulk;
+extern const bench_scenario bench_tick_cost;
 
 /* ---- bench_util.c: the process as the kernel sees it -------------------- */
 

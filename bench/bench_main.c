@@ -13,6 +13,7 @@
 
 static const bench_scenario *const scenarios[] = {
     &bench_scale,
+    &bench_rtt, &bench_bulk, &bench_tick_cost,
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))

@@ -293,6 +293,18 @@ static _Noreturn void echo_run(echo_server *es, int fd)
         }
         /* Send what serving queued now, not at the next wake-up. */
         (void)SSL_handle_events(es->listener);
+        /* That tick also read the socket: a request it filed into a
+         * stream would otherwise wait for the next wake-up (up to
+         * MAX_SLEEP_MS, as nothing else may be due). */
+        for (i = 0; i < es->n && !es->kick; i++) {
+            echo_conn *c = es->conns[i];
+
+            /* (A connection whose echo backlog is full waits for its
+             * client to read, not for us: kicking it would spin.) */
+            if (!c->stream_done && c->len < ECHO_BACKLOG
+                && SSL_has_pending(c->ssl))
+                es->kick = 1;
+        }
     }
 }
 

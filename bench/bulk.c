@@ -1,0 +1,612 @@
+/*
+ * bulk: one QUIC connection's throughput, per mode (rtt_conn.h), as MiB/s
+ * of delivered and verified echo.
+ *
+ * The client sends --bytes (64 MiB) on the connection's stream and reads
+ * the server's echo of them back at the same time: the blocking modes with
+ * a writer thread and a reader thread on the one connection (tickless and
+ * OpenSSL's thread assist both allow that), app-driven with both directions
+ * interleaved in its one loop (write while OpenSSL takes bytes, read while
+ * there are some, otherwise the poll-and-handle-events wait). Every byte
+ * that comes back is compared with what was sent: the data is a position-
+ * dependent pattern (ts_fill_pattern) written into one buffer before the
+ * clock starts, and the echo is checked against that buffer with memcmp,
+ * so that checking costs every mode the same few milliseconds.
+ *
+ * Timed: from just before the first write to the return of the read that
+ * completes the echo. MiB/s = --bytes / that time. Each (round, mode) is a
+ * fresh client process against one echo server process for the run; modes
+ * are rotated each round, and the table gives the median round (and the
+ * lowest and highest).
+ */
+#include "rtt_conn.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if BENCH_HAVE_QUIC
+#include "ts_certs.h"
+#include "ts_util.h"
+#endif
+
+#define MIB (1024.0 * 1024.0)
+#define DEFAULT_MIB 64u
+#define QUICK_MIB 8u
+#define DEFAULT_ROUNDS 3u
+#define QUICK_ROUNDS 1u
+#define MAX_ROUNDS 32u
+#define CHUNK (64u * 1024u)  /* bytes per write or read call */
+#define SERVER_IDLE_MS 30000u
+/*
+ * A transfer in which no echo byte arrives for this long has stalled: the
+ * client process is ended by SIGALRM and the round counts as stalled.
+ * OpenSSL's blocking calls can sleep for good when two threads use one
+ * connection (openssl/openssl#24166: one thread's tick takes the datagram
+ * the other one's poll() waits for), and native does exactly that here.
+ */
+#define STALL_S 5u
+
+typedef struct bulk_opts {
+    unsigned mib, rounds;
+    unsigned modes;
+    int markdown;
+    const char *csv_dir;
+} bulk_opts;
+
+/* What one client process sends back. */
+typedef struct bulk_child_result {
+    int ok;
+    char error[256];
+    uint64_t bytes;
+    uint64_t wall_ns;
+    uint64_t cpu_ns;   /* process CPU over the timed transfer */
+    long drops;        /* datagrams dropped on the client socket, or -1 */
+} bulk_child_result;
+
+typedef struct bulk_child_args {
+    int mode;
+    uint16_t port;
+    uint64_t bytes;
+} bulk_child_args;
+
+typedef struct bulk_mode_result {
+    char error[256];       /* the last failed round's */
+    unsigned failed;       /* rounds that failed ... */
+    unsigned stalled;      /* ... of which by the stall watchdog */
+    double mibps[MAX_ROUNDS];
+    double cpu_pct[MAX_ROUNDS];  /* process CPU / wall, % of one core */
+    double drops[MAX_ROUNDS];    /* client socket drops, -1: unknown */
+    double server_pct[MAX_ROUNDS]; /* server CPU / transfer time, %; -1 */
+    unsigned rounds;
+} bulk_mode_result;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tickless-bench bulk [options]\n"
+            "  One QUIC connection's throughput: the client writes --mib MiB\n"
+            "  and reads their echo back concurrently; MiB/s of verified\n"
+            "  echo per mode, and each mode's ratio to app-driven.\n"
+            "options:\n"
+            "  --mib N         MiB sent (and echoed) per transfer (default %u;"
+            "\n"
+            "                  --quick %u)\n"
+            "  --rounds R      transfers per mode, order rotated each round\n"
+            "                  (default %u; --quick %u)\n"
+            "  --modes LIST    modes to run, or 'all' (default all):\n",
+            DEFAULT_MIB, QUICK_MIB, DEFAULT_ROUNDS, QUICK_ROUNDS);
+    rtt_modes_usage(out, RC_NMODES, 20);
+    fprintf(out,
+            "  --quick         a few seconds: less data, one round\n"
+            "  --markdown      print the table as Markdown\n"
+            "  --csv DIR       also write DIR/bulk.csv\n");
+}
+
+#if BENCH_HAVE_QUIC
+
+/* ---- the client process ------------------------------------------------- */
+
+typedef struct writer {
+    rtt_conn c;          /* a shallow copy: its own error buffer */
+    const uint8_t *src;
+    uint64_t total;
+    int rc;
+} writer;
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    uint64_t off = 0;
+
+    w->rc = 0;
+    while (off < w->total) {
+        size_t n = w->total - off < CHUNK ? (size_t)(w->total - off) : CHUNK;
+
+        if (rtt_conn_write(&w->c, w->src + off, n) != 0) {
+            w->rc = -1;
+            break;
+        }
+        off += n;
+    }
+    return NULL;
+}
+
+/* Checks |n| echoed bytes at stream offset |off|. */
+static int check(rtt_conn *c, const uint8_t *src, const uint8_t *buf,
+                 size_t n, uint64_t off)
+{
+    size_t bad;
+
+    if (memcmp(src + off, buf, n) == 0)
+        return 0;
+    bad = ts_check_pattern(buf, n, off);
+    return rtt_conn_fail(c, "echo byte %" PRIu64 " is wrong", off + bad);
+}
+
+/* Blocking modes: a writer thread, and this thread reads. */
+static int transfer_threads(rtt_conn *c, const uint8_t *src, uint64_t total,
+                            uint8_t *buf)
+{
+    writer w;
+    pthread_t th;
+    uint64_t got = 0;
+    int rc = 0;
+
+    w.c = *c;
+    w.src = src;
+    w.total = total;
+    if (pthread_create(&th, NULL, writer_main, &w) != 0)
+        return rtt_conn_fail(c, "pthread_create");
+    while (got < total) {
+        size_t n = total - got < CHUNK ? (size_t)(total - got) : CHUNK;
+
+        /* Reads exactly n: the echo comes back in whatever pieces. */
+        if (rtt_conn_read(c, buf, n) != 0 || check(c, src, buf, n, got) != 0) {
+            rc = -1;
+            break;
+        }
+        got += n;
+        alarm(STALL_S); /* progress: the watchdog starts again */
+    }
+    if (rc != 0) {
+        /* The writer may be blocked for good on a connection nobody reads
+         * any more. Abandon it rather than join it: the process exits
+         * right after, and freeing the connection under it would crash. */
+        pthread_detach(th);
+        memset(c, 0, offsetof(rtt_conn, error));
+        return -1;
+    }
+    pthread_join(th, NULL);
+    if (w.rc != 0) {
+        snprintf(c->error, sizeof(c->error), "writer: %.200s", w.c.error);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* app-driven: both directions in one loop, as a nonblocking application
+ * would; waits only when neither direction can move. */
+static int transfer_loop(rtt_conn *c, const uint8_t *src, uint64_t total,
+                         uint8_t *buf)
+{
+    uint64_t sent = 0, got = 0, idle_since = bench_now_ns();
+    SSL *ssl = c->ssl;
+
+    while (got < total) {
+        int moved = 0;
+        size_t n;
+
+        if (sent < total) {
+            size_t len = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
+
+            if (SSL_write_ex(ssl, src + sent, len, &n)) {
+                sent += n;
+                moved = 1;
+            } else if (SSL_get_error(ssl, 0) != SSL_ERROR_WANT_WRITE
+                       && SSL_get_error(ssl, 0) != SSL_ERROR_WANT_READ) {
+                return rtt_conn_fail(c, "SSL_write_ex");
+            }
+        }
+        if (SSL_read_ex(ssl, buf, CHUNK, &n)) {
+            if (check(c, src, buf, n, got) != 0)
+                return -1;
+            got += n;
+            moved = 1;
+            alarm(STALL_S); /* progress: the watchdog starts again */
+        } else if (SSL_get_error(ssl, 0) != SSL_ERROR_WANT_READ
+                   && SSL_get_error(ssl, 0) != SSL_ERROR_WANT_WRITE) {
+            return rtt_conn_fail(c, "SSL_read_ex (error %d)",
+                                 SSL_get_error(ssl, 0));
+        }
+        if (moved) {
+            idle_since = bench_now_ns();
+            continue;
+        }
+        if (bench_now_ns() - idle_since
+            > (uint64_t)RC_STEP_TIMEOUT_MS * 1000000u)
+            return rtt_conn_fail(c, "no progress for %d ms",
+                                 RC_STEP_TIMEOUT_MS);
+        rtt_conn_app_wait(ssl, 100);
+    }
+    return 0;
+}
+
+static int child_main(void *arg, void *result, size_t len)
+{
+    const bulk_child_args *a = arg;
+    bulk_child_result *res = result;
+    uint8_t *src = malloc(a->bytes), *buf = malloc(CHUNK);
+    uint64_t t0, cpu0;
+    rtt_conn c;
+    int rc;
+
+    memset(res, 0, len);
+    memset(&c, 0, sizeof(c));
+    if (src == NULL || buf == NULL) {
+        snprintf(res->error, sizeof(res->error), "out of memory");
+        free(src);
+        free(buf);
+        return -1;
+    }
+    ts_fill_pattern(src, a->bytes, 0);
+    if (rtt_conn_open(&c, a->mode, a->port, 0) != 0)
+        goto fail;
+    alarm(STALL_S);
+    cpu0 = bench_process_cpu_ns();
+    t0 = bench_now_ns();
+    rc = a->mode == RC_APP ? transfer_loop(&c, src, a->bytes, buf)
+                           : transfer_threads(&c, src, a->bytes, buf);
+    res->wall_ns = bench_now_ns() - t0;
+    res->cpu_ns = bench_process_cpu_ns() - cpu0;
+    alarm(0);
+    res->drops = rtt_conn_socket_drops(&c);
+    if (rc != 0)
+        goto fail;
+    res->bytes = a->bytes;
+    rtt_conn_close(&c);
+    free(src);
+    free(buf);
+    res->ok = 1;
+    return 0;
+
+fail:
+    snprintf(res->error, sizeof(res->error), "%s", c.error);
+    rtt_conn_close(&c);
+    free(src);
+    free(buf);
+    return -1;
+}
+
+/* ---- the parent --------------------------------------------------------- */
+
+/* CPU time of process |pid| so far (/proc/PID/stat utime + stime, in clock
+ * ticks of 10 ms here), in ns; UINT64_MAX if unknown. */
+static uint64_t proc_cpu_ns(pid_t pid)
+{
+    unsigned long long utime, stime;
+    char path[64], buf[1024], *p;
+    long hz = sysconf(_SC_CLK_TCK);
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return UINT64_MAX;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the command name's closing paren. */
+    if ((p = strrchr(buf, ')')) == NULL || hz <= 0
+        || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+                         "%llu", &utime, &stime) != 2)
+        return UINT64_MAX;
+    return (utime + stime) * (1000000000ull / (unsigned long long)hz);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The median of |n| values (sorted copy); the lower middle for even n. */
+static double median(const double *v, unsigned n)
+{
+    double s[MAX_ROUNDS];
+
+    if (n == 0)
+        return 0;
+    memcpy(s, v, n * sizeof(*s));
+    qsort(s, n, sizeof(*s), cmp_double);
+    return s[(n - 1) / 2];
+}
+
+enum { COL_MODE, COL_MIBPS, COL_RANGE, COL_RATIO, COL_CPU, COL_SRV_CPU,
+       COL_DROPS, COL_NOTE, NCOLS };
+
+static const char *const col_titles[NCOLS] = {
+    "mode", "MiB/s (median)", "lowest - highest", "/app-driven",
+    "client CPU", "server CPU", "client drops",
+    "rounds lost"
+};
+
+static void print_results(const bulk_opts *o, bulk_mode_result *mr)
+{
+    bench_table *t = bench_table_new(NCOLS, col_titles);
+    double app = 0;
+    FILE *csv = NULL;
+    int m;
+
+    if (t == NULL)
+        return;
+    if ((o->modes & (1u << RC_APP)) && mr[RC_APP].rounds > 0)
+        app = median(mr[RC_APP].mibps, mr[RC_APP].rounds);
+    if (o->csv_dir != NULL
+        && (csv = bench_csv_open(o->csv_dir, "bulk")) != NULL)
+        fprintf(csv, "mode,measurement,value,unit\n");
+    for (m = 0; m < RC_NMODES; m++) {
+        char c[NCOLS][BENCH_TABLE_CELL];
+        const char *cells[NCOLS];
+        bulk_mode_result *r = &mr[m];
+        double med, lo = 1e300, hi = 0;
+        unsigned k;
+
+        if (!(o->modes & (1u << m)))
+            continue;
+        memset(c, 0, sizeof(c));
+        snprintf(c[COL_MODE], BENCH_TABLE_CELL, "%s", rtt_modes[m].name);
+        if (r->failed > 0)
+            snprintf(c[COL_NOTE], BENCH_TABLE_CELL, "%u of %u %s", r->failed,
+                     r->failed + r->rounds,
+                     r->stalled == r->failed ? "stalled" : "failed");
+        if (r->rounds == 0) {
+            snprintf(c[COL_MIBPS], BENCH_TABLE_CELL, "-");
+        } else {
+            med = median(r->mibps, r->rounds);
+            for (k = 0; k < r->rounds; k++) {
+                lo = r->mibps[k] < lo ? r->mibps[k] : lo;
+                hi = r->mibps[k] > hi ? r->mibps[k] : hi;
+            }
+            snprintf(c[COL_MIBPS], BENCH_TABLE_CELL, "%.1f", med);
+            snprintf(c[COL_RANGE], BENCH_TABLE_CELL, "%.1f - %.1f", lo, hi);
+            if (app > 0)
+                snprintf(c[COL_RATIO], BENCH_TABLE_CELL, "%.3f", med / app);
+            else
+                snprintf(c[COL_RATIO], BENCH_TABLE_CELL, "?");
+            snprintf(c[COL_CPU], BENCH_TABLE_CELL, "%.0f%%",
+                     median(r->cpu_pct, r->rounds));
+            snprintf(c[COL_SRV_CPU], BENCH_TABLE_CELL, "%.0f%%",
+                     median(r->server_pct, r->rounds));
+            snprintf(c[COL_DROPS], BENCH_TABLE_CELL, "%.0f",
+                     median(r->drops, r->rounds));
+            if (csv != NULL) {
+                fprintf(csv, "%s,throughput,%.0f,B/s\n", rtt_modes[m].name,
+                        med * MIB);
+                fprintf(csv, "%s,throughput_lowest,%.0f,B/s\n",
+                        rtt_modes[m].name, lo * MIB);
+                fprintf(csv, "%s,throughput_highest,%.0f,B/s\n",
+                        rtt_modes[m].name, hi * MIB);
+                if (app > 0)
+                    fprintf(csv, "%s,throughput_ratio,%.4f,ratio\n",
+                            rtt_modes[m].name, med / app);
+                fprintf(csv, "%s,client_cpu,%.3f,cores\n",
+                        rtt_modes[m].name,
+                        median(r->cpu_pct, r->rounds) / 100);
+                fprintf(csv, "%s,server_cpu,%.3f,cores\n",
+                        rtt_modes[m].name,
+                        median(r->server_pct, r->rounds) / 100);
+                fprintf(csv, "%s,client_socket_drops,%.0f,count\n",
+                        rtt_modes[m].name, median(r->drops, r->rounds));
+            }
+        }
+        if (csv != NULL) {
+            fprintf(csv, "%s,rounds_ok,%u,count\n", rtt_modes[m].name,
+                    r->rounds);
+            fprintf(csv, "%s,rounds_stalled,%u,count\n", rtt_modes[m].name,
+                    r->stalled);
+            fprintf(csv, "%s,rounds_failed,%u,count\n", rtt_modes[m].name,
+                    r->failed);
+        }
+        for (k = 0; k < NCOLS; k++)
+            cells[k] = c[k];
+        (void)bench_table_add(t, cells);
+    }
+    if (csv != NULL)
+        fclose(csv);
+    bench_table_print(t, stdout, o->markdown);
+    bench_table_free(t);
+    for (m = 0; m < RC_NMODES; m++)
+        if ((o->modes & (1u << m)) && mr[m].failed > 0)
+            printf("! %s: %s\n", rtt_modes[m].name, mr[m].error);
+    printf("\nMiB/s: %u MiB written and their echo read back and checked, "
+           "/ the time from the first\n"
+           "  write to the last byte of echo; the median of %u round(s). "
+           "client CPU: the client\n"
+           "  process's CPU time (all threads) / that time, %% of one "
+           "core (median round).\n"
+           "server CPU: the echo server process's CPU time over the "
+           "client process's life (its\n"
+           "  handshake included; 10 ms resolution) / the transfer time, "
+           "%% of one core.\n"
+           "client drops: datagrams the kernel dropped on the client's "
+           "UDP socket because its\n"
+           "  receive buffer was full (SO_MEMINFO), median round; each "
+           "loss costs QUIC a\n"
+           "  retransmission and congestion window.\n",
+           o->mib, o->rounds);
+}
+
+static int run_all(const bulk_opts *o)
+{
+    bulk_mode_result mr[RC_NMODES];
+    bench_server srv;
+    unsigned r;
+    int m;
+
+    memset(mr, 0, sizeof(mr));
+    if (ts_cert_get0() == NULL
+        || bench_server_start(SERVER_IDLE_MS, &srv) != 0) {
+        fprintf(stderr, "bulk: the echo server did not start\n");
+        return BENCH_EXIT_FAILED;
+    }
+    for (r = 0; r < o->rounds; r++) {
+        int k;
+
+        for (k = 0; k < RC_NMODES; k++) {
+            bulk_child_args a;
+            bulk_child_result cr;
+            uint64_t srv0, srv1;
+            char why[160];
+
+            m = (k + (int)r) % RC_NMODES;
+            if (!(o->modes & (1u << m)))
+                continue;
+            memset(&cr, 0, sizeof(cr));
+            srv0 = proc_cpu_ns(srv.pid);
+            fprintf(stderr, "\rbulk: round %u/%u %-10s", r + 1, o->rounds,
+                    rtt_modes[m].name);
+            a.mode = m;
+            a.port = srv.port;
+            a.bytes = (uint64_t)o->mib << 20;
+            if (bench_run_child(child_main, &a, &cr, sizeof(cr), why,
+                                sizeof(why))
+                != 0) {
+                mr[m].failed++;
+                if (strstr(why, "signal 14") != NULL) {
+                    mr[m].stalled++;
+                    snprintf(mr[m].error, sizeof(mr[m].error),
+                             "no echo byte for %u s: stalled (watchdog)",
+                             STALL_S);
+                } else {
+                    snprintf(mr[m].error, sizeof(mr[m].error), "%s", why);
+                }
+            } else if (!cr.ok) {
+                mr[m].failed++;
+                snprintf(mr[m].error, sizeof(mr[m].error), "%s", cr.error);
+            } else {
+                mr[m].mibps[mr[m].rounds] =
+                    (double)cr.bytes / MIB / (cr.wall_ns / 1e9);
+                mr[m].drops[mr[m].rounds] = (double)cr.drops;
+                srv1 = proc_cpu_ns(srv.pid);
+                mr[m].server_pct[mr[m].rounds] =
+                    srv0 == UINT64_MAX || srv1 == UINT64_MAX
+                        ? -1
+                        : 100.0 * (double)(srv1 - srv0) / (double)cr.wall_ns;
+                mr[m].cpu_pct[mr[m].rounds++] =
+                    100.0 * (double)cr.cpu_ns / (double)cr.wall_ns;
+            }
+            if (cr.ok == 0)
+                fprintf(stderr, "\nbulk: %s: %s\n", rtt_modes[m].name,
+                        mr[m].error);
+        }
+    }
+    fprintf(stderr, "\rbulk: done%40s\n", "");
+    bench_server_stop(&srv);
+    print_results(o, mr);
+    return BENCH_EXIT_OK;
+}
+
+#endif /* BENCH_HAVE_QUIC */
+
+static int bulk_main(int argc, char **argv)
+{
+    enum { OPT_MIB = 256, OPT_ROUNDS, OPT_MODES, OPT_QUICK, OPT_MARKDOWN,
+           OPT_CSV, OPT_HELP };
+    static const struct option longopts[] = {
+        { "mib", required_argument, NULL, OPT_MIB },
+        { "rounds", required_argument, NULL, OPT_ROUNDS },
+        { "modes", required_argument, NULL, OPT_MODES },
+        { "quick", no_argument, NULL, OPT_QUICK },
+        { "markdown", no_argument, NULL, OPT_MARKDOWN },
+        { "csv", required_argument, NULL, OPT_CSV },
+        { "help", no_argument, NULL, OPT_HELP },
+        { NULL, 0, NULL, 0 },
+    };
+    bulk_opts o;
+    int c, quick = 0, set_mib = 0, set_rounds = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.modes = RC_ALL_MODES;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_MIB:
+            if (rtt_parse_uint(optarg, 1, 4096, &o.mib) != 0)
+                goto bad;
+            set_mib = 1;
+            break;
+        case OPT_ROUNDS:
+            if (rtt_parse_uint(optarg, 1, MAX_ROUNDS, &o.rounds) != 0)
+                goto bad;
+            set_rounds = 1;
+            break;
+        case OPT_MODES:
+            if (rtt_modes_parse(optarg, RC_NMODES, &o.modes) != 0)
+                goto bad;
+            break;
+        case OPT_QUICK:
+            quick = 1;
+            break;
+        case OPT_MARKDOWN:
+            o.markdown = 1;
+            break;
+        case OPT_CSV:
+            o.csv_dir = optarg;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return BENCH_EXIT_OK;
+        default:
+            usage(stderr);
+            return BENCH_EXIT_USAGE;
+        }
+    }
+    if (optind != argc)
+        goto bad;
+    if (!set_mib)
+        o.mib = quick ? QUICK_MIB : DEFAULT_MIB;
+    if (!set_rounds)
+        o.rounds = quick ? QUICK_ROUNDS : DEFAULT_ROUNDS;
+
+#if BENCH_HAVE_QUIC
+    if (!(tickless_features() & TICKLESS_FEATURE_QUIC)
+        || OpenSSL_version_num() < 0x30500000L) {
+        printf("bulk: skipped: QUIC needs OpenSSL >= 3.5 at run time too; "
+               "this is %s.\n",
+               OpenSSL_version(OPENSSL_VERSION));
+        return BENCH_EXIT_OK;
+    }
+    printf("bulk: %u MiB written and echoed back concurrently over one QUIC "
+           "connection, %u round(s) per mode\n",
+           o.mib, o.rounds);
+    bench_print_environment(stdout, "bulk: ");
+    fflush(stdout);
+    return run_all(&o);
+#else
+    printf("bulk: skipped: QUIC needs OpenSSL >= 3.5 (a QUIC listener for "
+           "the server); this build has %s.\n"
+           "Run it in the Debian 13 root: scripts/dev-root -- "
+           "build/ossl35-default/bench/tickless-bench bulk\n",
+           OPENSSL_VERSION_TEXT);
+    return BENCH_EXIT_OK;
+#endif
+
+bad:
+    fprintf(stderr, "bulk: bad option or value\n");
+    usage(stderr);
+    return BENCH_EXIT_USAGE;
+}
+
+const bench_scenario bench_bulk = {
+    "bulk",
+    "one QUIC connection's throughput, 64 MiB echoed: MiB/s per mode",
+    bulk_main,
+    usage,
+};
