@@ -13,6 +13,8 @@
 
 static const bench_scenario *const scenarios[] = {
     &bench_scale,
+    &bench_busy,
+    &bench_dtls_handshake,
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
