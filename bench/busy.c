@@ -265,7 +265,8 @@ static void quic_row(bench_table *t, const busy_opts *o, int mode,
         if (r->all_ns)
             cell(c[Q_ALL], "%.0f", ms(r->all_ns));
         else
-            cell(c[Q_ALL], "not in %.0f", ms(r->last_ns));
+            cell(c[Q_ALL], "not by %.0f",
+                 ms(r->busy_to_ns) + o->give_up_ms);
         fmt_ratio(c[Q_VS_APP], r->all_ns, app ? app->all_ns : 0,
                   app != NULL && mode != LOSSY_APP);
         fmt_ratio(c[Q_VS_NATIVE], r->all_ns, native ? native->all_ns : 0,
@@ -401,6 +402,14 @@ static void print_dtls(const busy_opts *o, const busy_result *res)
            "goal hs: the handshake completed on both sides while the "
            "application computed.\n",
            o->busy_ms);
+    for (m = 0; m < LOSSY_MODES; m++)
+        if ((o->modes & (1u << m)) && mode_applies(m, TS_DTLS) && res[m].ok)
+            printf("%s: the relay dropped %" PRIu64 " of %" PRIu64
+                   " datagrams it read (both ways); any other missing "
+                   "records were\n  lost in socket buffers on the way "
+                   "(the relay's or the server's).\n",
+                   lossy_modes[m].name, res[m].dropped,
+                   res[m].dropped + res[m].forwarded);
 }
 
 /* ---- CSV ------------------------------------------------------------------ */
