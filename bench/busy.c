@@ -117,6 +117,17 @@ int busy_fail_tickless(busy_result *res, tickless_conn *c, const char *what,
                      e.message[0] ? ": " : "", e.message);
 }
 
+void busy_ticks(tickless_conn *c, uint64_t *ticks, uint64_t *timer_ticks)
+{
+    tickless_stats st = TICKLESS_STATS_INIT;
+
+    *ticks = *timer_ticks = 0;
+    if (c != NULL && tickless_conn_stats(c, &st) == 0) {
+        *ticks = st.ticks;
+        *timer_ticks = st.timer_ticks;
+    }
+}
+
 static uint64_t since(uint64_t t, uint64_t t0)
 {
     return t > t0 ? t - t0 : 0;
@@ -237,11 +248,11 @@ static void fmt_ratio(char *c, uint64_t x, uint64_t base, int have_base)
         cell(c, "%.2fx", (double)x / (double)base);
 }
 
-enum { Q_MODE, Q_HS, Q_WRITE, Q_BUSY_END, Q_ALL, Q_VS_APP, Q_VS_NATIVE,
+enum { Q_PROTO, Q_MODE, Q_HS, Q_WRITE, Q_BUSY_END, Q_ALL, Q_VS_APP, Q_VS_NATIVE,
        Q_GOAL, Q_NCOLS };
 
 static const char *const q_titles[Q_NCOLS] = {
-    "mode", "handshake ms", "write returned ms", "at busy end",
+    "proto", "mode", "handshake ms", "write returned ms", "at busy end",
     "all delivered ms", "vs app-driven", "vs native", "goal"
 };
 
@@ -254,6 +265,7 @@ static void quic_row(bench_table *t, const busy_opts *o, int mode,
     size_t k;
 
     memset(c, 0, sizeof(c));
+    cell(c[Q_PROTO], "QUIC");
     cell(c[Q_MODE], "%s", lossy_modes[mode].name);
     if (!r->ok) {
         cell(c[Q_HS], "failed");
@@ -282,11 +294,11 @@ static void quic_row(bench_table *t, const busy_opts *o, int mode,
     (void)bench_table_add(t, cells);
 }
 
-enum { D_MODE, D_SERVER_HS, D_READY, D_SENT, D_RECEIVED, D_LAST, D_VS_APP,
+enum { D_PROTO, D_MODE, D_SERVER_HS, D_READY, D_SENT, D_RECEIVED, D_LAST, D_VS_APP,
        D_GOAL, D_NCOLS };
 
 static const char *const d_titles[D_NCOLS] = {
-    "mode", "server handshake ms", "ready at busy end", "sent after busy ms",
+    "proto", "mode", "server handshake ms", "ready at busy end", "sent after busy ms",
     "received", "last arrival after busy ms", "vs app-driven", "goal"
 };
 
@@ -299,6 +311,7 @@ static void dtls_row(bench_table *t, int mode, const busy_result *r,
     size_t k;
 
     memset(c, 0, sizeof(c));
+    cell(c[D_PROTO], "DTLS");
     cell(c[D_MODE], "%s", lossy_modes[mode].name);
     if (!r->ok) {
         cell(c[D_SERVER_HS], "failed");
@@ -337,6 +350,27 @@ static const busy_result *baseline(const busy_opts *o,
     return (o->modes & (1u << mode)) && res[mode].ok ? &res[mode] : NULL;
 }
 
+/* What the tickless assists did while the application computed. */
+static void print_ticks(const busy_opts *o, const busy_result *res,
+                        enum ts_proto proto)
+{
+    const char *sep = "assist ticks during the computation (of them for a "
+                      "timer):";
+    int m, any = 0;
+
+    for (m = 0; m < LOSSY_MODES; m++)
+        if ((o->modes & (1u << m)) && mode_applies(m, proto) && res[m].ok
+            && res[m].have_ticks) {
+            printf("%s %s %" PRIu64 " (%" PRIu64 ")", sep,
+                   lossy_modes[m].name, res[m].busy_ticks,
+                   res[m].busy_timer_ticks);
+            sep = ",";
+            any = 1;
+        }
+    if (any)
+        printf(".\n");
+}
+
 static void print_quic(const busy_opts *o, const busy_result *res)
 {
     bench_table *t = bench_table_new(Q_NCOLS, q_titles);
@@ -364,6 +398,7 @@ static void print_quic(const busy_opts *o, const busy_result *res)
            "theirs (below 1: sooner).\n"
            "goal busy: a tickless mode delivered everything while the "
            "application computed.\n");
+    print_ticks(o, res, TS_QUIC);
     for (m = 0; m < LOSSY_MODES; m++)
         if ((o->modes & (1u << m)) && res[m].ok && res[m].pattern_errors)
             printf("! %s: the server saw %" PRIu64 " bytes off the "
@@ -402,14 +437,14 @@ static void print_dtls(const busy_opts *o, const busy_result *res)
            "goal hs: the handshake completed on both sides while the "
            "application computed.\n",
            o->busy_ms);
+    print_ticks(o, res, TS_DTLS);
+    printf("relay, datagrams dropped / read (both ways):");
     for (m = 0; m < LOSSY_MODES; m++)
         if ((o->modes & (1u << m)) && mode_applies(m, TS_DTLS) && res[m].ok)
-            printf("%s: the relay dropped %" PRIu64 " of %" PRIu64
-                   " datagrams it read (both ways); any other missing "
-                   "records were\n  lost in socket buffers on the way "
-                   "(the relay's or the server's).\n",
-                   lossy_modes[m].name, res[m].dropped,
-                   res[m].dropped + res[m].forwarded);
+            printf(" %s %" PRIu64 " / %" PRIu64 ";", lossy_modes[m].name,
+                   res[m].dropped, res[m].dropped + res[m].forwarded);
+    printf("\n  other records missing were lost in socket buffers on the "
+           "way (the relay's or the server's).\n");
 }
 
 /* ---- CSV ------------------------------------------------------------------ */
@@ -454,6 +489,12 @@ static void csv_result(FILE *f, enum ts_proto proto, int mode,
             "datagrams");
     csv_row(f, proto, mode, "relay_dropped", (double)r->dropped,
             "datagrams");
+    if (r->have_ticks) {
+        csv_row(f, proto, mode, "assist_ticks_while_busy",
+                (double)r->busy_ticks, "1");
+        csv_row(f, proto, mode, "assist_timer_ticks_while_busy",
+                (double)r->busy_timer_ticks, "1");
+    }
     for (k = 0; k < r->nsamples; k++)
         fprintf(f, "%s,%s,received_series,%u,%" PRIu64 ",B\n",
                 proto == TS_QUIC ? "quic" : "dtls", lossy_modes[mode].name,

@@ -47,6 +47,9 @@ typedef struct busy_result {
     uint64_t sent;           /* bytes the application handed over */
     uint64_t pattern_errors;
     uint64_t forwarded, dropped; /* the relay's datagrams */
+    int have_ticks;          /* tickless modes: the assist's ticks of the
+                              * connection during the computation */
+    uint64_t busy_ticks, busy_timer_ticks;
     unsigned sample_ms;
     size_t nsamples;
     uint64_t samples[LOSSY_MAX_SAMPLES]; /* server bytes at t0 + k * step */
@@ -70,6 +73,9 @@ int busy_fail(busy_result *res, const char *fmt, ...);
 /* The same with a tickless code and the connection's captured error. */
 int busy_fail_tickless(busy_result *res, tickless_conn *c, const char *what,
                        int rc);
+
+/* Reads |c|'s tick counters (NULL: nothing) into *ticks, *timer_ticks. */
+void busy_ticks(tickless_conn *c, uint64_t *ticks, uint64_t *timer_ticks);
 
 /* Fetches the time series into |res|; 0 or -1. */
 int busy_collect(busy_result *res, lossy_path *path, uint64_t t0);

@@ -164,7 +164,7 @@ static int run(dtls_run *r)
 {
     const busy_opts *o = r->o;
     busy_result *res = r->res;
-    uint64_t t0, give_up;
+    uint64_t t0, give_up, ticks0, timer0;
     lossy_status st;
     uint8_t *buf;
     int rc;
@@ -185,7 +185,12 @@ static int run(dtls_run *r)
         return -1;
     }
     res->busy_from_ns = bench_now_ns() - t0;
+    busy_ticks(r->tc, &ticks0, &timer0);
     lossy_app_compute_until(t0 + (uint64_t)o->busy_ms * 1000000u, o->spin);
+    busy_ticks(r->tc, &res->busy_ticks, &res->busy_timer_ticks);
+    res->busy_ticks -= ticks0;
+    res->busy_timer_ticks -= timer0;
+    res->have_ticks = r->tc != NULL;
     res->client_ready = ready(r);
     if (lossy_path_status(r->path, &st) != 0) {
         free(buf);

@@ -162,7 +162,7 @@ static int run(quic_run *r)
     const busy_opts *o = r->o;
     busy_result *res = r->res;
     uint8_t *buf;
-    uint64_t t0, hs0;
+    uint64_t t0, hs0, ticks0, timer0;
     lossy_status st;
 
     if (setup(r) != 0)
@@ -187,9 +187,14 @@ static int run(quic_run *r)
     free(buf);
     res->written_ns = bench_now_ns() - t0;
     res->busy_from_ns = res->written_ns;
+    busy_ticks(r->tc, &ticks0, &timer0);
     lossy_app_compute_until(t0 + res->busy_from_ns
                                 + (uint64_t)o->busy_ms * 1000000u,
                             o->spin);
+    busy_ticks(r->tc, &res->busy_ticks, &res->busy_timer_ticks);
+    res->busy_ticks -= ticks0;
+    res->busy_timer_ticks -= timer0;
+    res->have_ticks = r->tc != NULL;
     if (lossy_path_status(r->path, &st) != 0)
         return busy_fail(res, "the server process is gone");
     res->busy_to_ns = st.now_ns - t0;

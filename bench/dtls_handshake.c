@@ -38,7 +38,7 @@
 
 #define MAX_HANDSHAKES 64u /* ts_relay's client limit */
 #define DEFAULT_HANDSHAKES 40u
-#define QUICK_HANDSHAKES 8u
+#define QUICK_HANDSHAKES 12u
 #define DEFAULT_LOSS_PCT 5u
 #define DEFAULT_DELAY_MS 20u
 #define HANDSHAKE_TIMEOUT_MS 60000
@@ -266,11 +266,11 @@ static uint64_t pct(const uint64_t *v, unsigned n, unsigned p)
     return n == 0 ? 0 : v[rank > 0 ? rank - 1 : 0];
 }
 
-enum { C_MODE, C_N, C_TOTAL, C_MEAN, C_P50, C_P90, C_MAX, C_FIRES, C_VS_APP,
+enum { C_N, C_MODE, C_TOTAL, C_MEAN, C_P50, C_P90, C_MAX, C_FIRES, C_VS_APP,
        C_RELAY, NCOLS };
 
 static const char *const titles[NCOLS] = {
-    "mode", "handshakes", "total s", "mean ms", "p50 ms", "p90 ms", "max ms",
+    "handshakes", "mode", "total s", "mean ms", "p50 ms", "p90 ms", "max ms",
     "timer fires", "vs app-driven", "relay dropped/forwarded"
 };
 
