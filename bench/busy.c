@@ -72,7 +72,8 @@ static void usage(FILE *out)
             "  --loss PCT         datagrams lost, each way, %% (default %u)\n"
             "  --delay-ms MS      one-way delay (default %u)\n"
             "  --dtls-msg BYTES   DTLS bytes per write/record (default %u)\n"
-            "  --sample-ms MS     step of the time series (default %u)\n"
+            "  --sample-ms MS     step of the time series (default %u; it\n"
+            "                     holds %u samples at most)\n"
             "  --give-up-ms MS    after the computation (default %u)\n"
             "  --quick            %u KiB, %u ms of computing, give up after "
             "%u ms\n"
@@ -81,7 +82,7 @@ static void usage(FILE *out)
             "                     series of the bytes received per mode\n",
             DEFAULT_PAYLOAD, DEFAULT_BUSY_MS, DEFAULT_LOSS_PCT,
             DEFAULT_DELAY_MS, DEFAULT_DTLS_MSG, DEFAULT_SAMPLE_MS,
-            DEFAULT_GIVE_UP_MS, QUICK_PAYLOAD >> 10, QUICK_BUSY_MS,
+            LOSSY_MAX_SAMPLES, DEFAULT_GIVE_UP_MS, QUICK_PAYLOAD >> 10, QUICK_BUSY_MS,
             QUICK_GIVE_UP_MS);
 }
 

@@ -18,14 +18,10 @@
 #endif
 
 const lossy_mode lossy_modes[LOSSY_MODES] = {
-    { "app-driven",
-      "OpenSSL alone, ticked from the application's own loop (poll + "
-      "SSL_handle_events / DTLSv1_handle_timeout)",
+    { "app-driven", "OpenSSL alone, ticked by the application's own loop",
       0, 0, 0 },
-    { "native",
-      "OSSL_QUIC_client_thread_method(): OpenSSL's thread assist, blocking "
-      "calls (QUIC only)",
-      0, 0, 1 },
+    { "native", "OpenSSL's thread-assisted QUIC client (QUIC only)", 0, 0,
+      1 },
     { "dedicated", "tickless_conn_new(ssl, NULL, ...): a tickless thread", 1,
       0, 0 },
     { "pool-1", "a tickless pool of 1 thread", 1, 1, 0 },
