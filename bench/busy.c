@@ -82,7 +82,8 @@ static void usage(FILE *out)
             "                     series of the bytes received per mode\n",
             DEFAULT_PAYLOAD, DEFAULT_BUSY_MS, DEFAULT_LOSS_PCT,
             DEFAULT_DELAY_MS, DEFAULT_DTLS_MSG, DEFAULT_SAMPLE_MS,
-            LOSSY_MAX_SAMPLES, DEFAULT_GIVE_UP_MS, QUICK_PAYLOAD >> 10, QUICK_BUSY_MS,
+            LOSSY_MAX_SAMPLES, DEFAULT_GIVE_UP_MS, QUICK_PAYLOAD >> 10,
+            QUICK_BUSY_MS,
             QUICK_GIVE_UP_MS);
 }
 
@@ -222,7 +223,7 @@ static void progress(enum ts_proto proto, int mode, const busy_result *r)
                 r->received, r->sent);
 }
 
-/* ---- the tables ---------------------------------------------------------- */
+/* ---- the tables --------------------------------------------------------- */
 
 static void cell(char *c, const char *fmt, ...)
 {
@@ -249,8 +250,8 @@ static void fmt_ratio(char *c, uint64_t x, uint64_t base, int have_base)
         cell(c, "%.2fx", (double)x / (double)base);
 }
 
-enum { Q_PROTO, Q_MODE, Q_HS, Q_WRITE, Q_BUSY_END, Q_ALL, Q_VS_APP, Q_VS_NATIVE,
-       Q_GOAL, Q_NCOLS };
+enum { Q_PROTO, Q_MODE, Q_HS, Q_WRITE, Q_BUSY_END, Q_ALL, Q_VS_APP,
+       Q_VS_NATIVE, Q_GOAL, Q_NCOLS };
 
 static const char *const q_titles[Q_NCOLS] = {
     "proto", "mode", "handshake ms", "write returned ms", "at busy end",
@@ -295,11 +296,12 @@ static void quic_row(bench_table *t, const busy_opts *o, int mode,
     (void)bench_table_add(t, cells);
 }
 
-enum { D_PROTO, D_MODE, D_SERVER_HS, D_READY, D_SENT, D_RECEIVED, D_LAST, D_VS_APP,
-       D_GOAL, D_NCOLS };
+enum { D_PROTO, D_MODE, D_SERVER_HS, D_READY, D_SENT, D_RECEIVED, D_LAST,
+       D_VS_APP, D_GOAL, D_NCOLS };
 
 static const char *const d_titles[D_NCOLS] = {
-    "proto", "mode", "server handshake ms", "ready at busy end", "sent after busy ms",
+    "proto", "mode", "server handshake ms", "ready at busy end",
+    "sent after busy ms",
     "received", "last arrival after busy ms", "vs app-driven", "goal"
 };
 
@@ -448,7 +450,7 @@ static void print_dtls(const busy_opts *o, const busy_result *res)
            "way (the relay's or the server's).\n");
 }
 
-/* ---- CSV ------------------------------------------------------------------ */
+/* ---- CSV --------------------------------------------------------------- */
 
 static void csv_row(FILE *f, enum ts_proto proto, int mode, const char *what,
                     double value, const char *unit)
@@ -504,15 +506,11 @@ static void csv_result(FILE *f, enum ts_proto proto, int mode,
 
 static int write_csv(const busy_opts *o, const busy_runs *runs)
 {
-    char path[4096];
-    FILE *f;
+    FILE *f = bench_csv_open(o->csv_dir, "busy");
     int m;
 
-    snprintf(path, sizeof(path), "%s/busy.csv", o->csv_dir);
-    if ((f = fopen(path, "w")) == NULL) {
-        fprintf(stderr, "busy: %s: %s\n", path, strerror(errno));
+    if (f == NULL)
         return -1;
-    }
     /* t_ms: the time a series sample stands for, from t0 (QUIC: the write
      * began; DTLS: the handshake began); empty for the other rows. */
     fprintf(f, "proto,mode,measurement,t_ms,value,unit\n");
@@ -523,13 +521,14 @@ static int write_csv(const busy_opts *o, const busy_runs *runs)
         if (o->dtls && (o->modes & (1u << m)) && mode_applies(m, TS_DTLS))
             csv_result(f, TS_DTLS, m, &runs->dtls[m]);
     if (fclose(f) != 0) {
-        fprintf(stderr, "busy: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "busy: writing %s/busy.csv: %s\n", o->csv_dir,
+                strerror(errno));
         return -1;
     }
     return 0;
 }
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- main -------------------------------------------------------------- */
 
 static int quic_runnable(void)
 {

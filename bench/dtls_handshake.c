@@ -99,7 +99,7 @@ static void usage(FILE *out)
             DEFAULT_DELAY_MS, QUICK_HANDSHAKES);
 }
 
-/* ---- the client process ---------------------------------------------------- */
+/* ---- the client process ----------------------------------------------- */
 
 static int fail(hs_result *res, const char *fmt, ...)
 {
@@ -221,7 +221,7 @@ static int client_main(void *arg, void *result, size_t len)
     return rc;
 }
 
-/* ---- the parent ------------------------------------------------------------- */
+/* ---- the parent ------------------------------------------------------- */
 
 static void run_one(const hs_opts *o, int mode, hs_result *res)
 {
@@ -345,15 +345,11 @@ static void print_table(const hs_opts *o, hs_result *res)
 
 static int write_csv(const hs_opts *o, const hs_result *res)
 {
-    char path[4096];
-    FILE *f;
+    FILE *f = bench_csv_open(o->csv_dir, "dtls-handshake");
     int m;
 
-    snprintf(path, sizeof(path), "%s/dtls-handshake.csv", o->csv_dir);
-    if ((f = fopen(path, "w")) == NULL) {
-        fprintf(stderr, "dtls-handshake: %s: %s\n", path, strerror(errno));
+    if (f == NULL)
         return -1;
-    }
     /* index: the handshake's number for per-handshake rows, else empty. */
     fprintf(f, "mode,measurement,index,value,unit\n");
     for (m = 0; m < LOSSY_MODES; m++) {
@@ -377,7 +373,8 @@ static int write_csv(const hs_opts *o, const hs_result *res)
             fprintf(f, "%s,handshake,%u,%.3f,ms\n", name, k, r->ns[k] / 1e6);
     }
     if (fclose(f) != 0) {
-        fprintf(stderr, "dtls-handshake: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "dtls-handshake: writing %s/dtls-handshake.csv: %s\n",
+                o->csv_dir, strerror(errno));
         return -1;
     }
     return 0;

@@ -128,8 +128,8 @@ struct ts_fdloop {
     struct ts_fdconn **conns; /* owned */
     size_t n, cap;
     /*
-     * DTLS: TS_DATAGRAM_MAX bytes for whole datagrams (ClientHellos read
-     * off the listening socket or peeked at on a connection's); NULL for
+     * DTLS: TS_DATAGRAM_MAX bytes for whole datagrams (read off the
+     * listening socket, or peeked at on a connection's); NULL for
      * TLS. Allocated by the protocol's open, freed by ts_fdloop_run() on
      * its way out. On the heap, not _Thread_local: a thread-local buffer
      * would be static TLS in every thread of every program that links the
