@@ -39,6 +39,8 @@ typedef struct bench_scenario {
 } bench_scenario;
 
 extern const bench_scenario bench_scale;
+extern const bench_scenario bench_busy;
+extern const bench_scenario bench_dtls_handshake;
 extern const bench_scenario bench_rtt;
 extern const bench_scenario bench_bulk;
 extern const bench_scenario bench_tick_cost;

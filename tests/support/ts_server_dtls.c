@@ -117,13 +117,12 @@ static void dtls_on_datagram(ts_fdloop *l, const struct sockaddr_in *peer,
 
 static void dtls_on_listen_readable(ts_fdloop *l)
 {
-    /* Big enough for any UDP datagram: a bigger one would be truncated. */
-    static _Thread_local uint8_t buf[65536];
+    uint8_t *buf = l->dgram;
 
     for (;;) {
         struct sockaddr_in peer;
         socklen_t plen = sizeof(peer);
-        ssize_t n = recvfrom(l->listen_fd, buf, sizeof(buf), MSG_DONTWAIT,
+        ssize_t n = recvfrom(l->listen_fd, buf, TS_DATAGRAM_MAX, MSG_DONTWAIT,
                              (struct sockaddr *)&peer, &plen);
 
         if (n < 0)
@@ -150,7 +149,12 @@ int ts_server_dtls_open(ts_server *s)
     l->on_listen_readable = dtls_on_listen_readable;
     l->on_new_hello = dtls_on_new_hello;
     l->on_stray = dtls_on_datagram;
+    if ((l->dgram = malloc(TS_DATAGRAM_MAX)) == NULL) {
+        free(l);
+        return -1;
+    }
     if ((l->listen_fd = ts_net_bind(SOCK_DGRAM, 0, 1, &s->port)) < 0) {
+        free(l->dgram);
         free(l);
         return -1;
     }

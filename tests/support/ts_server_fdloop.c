@@ -109,19 +109,19 @@ static void conn_free(ts_fdloop *l, ts_fdconn *c, int abortive)
  */
 static int conn_take_new_hello(ts_fdloop *l, ts_fdconn *c)
 {
-    /* Big enough for any UDP datagram: a bigger one would be truncated. */
-    static _Thread_local uint8_t buf[65536];
+    uint8_t *buf = l->dgram;
     const uint8_t *random;
     struct sockaddr_in peer = c->peer;
     ssize_t n;
 
-    if (!c->has_random || !c->has_peer || l->on_new_hello == NULL)
+    if (!c->has_random || !c->has_peer || l->on_new_hello == NULL ||
+        buf == NULL)
         return 0;
     for (;;) {
         struct sockaddr_in from;
         socklen_t flen = sizeof(from);
 
-        n = recvfrom(c->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT,
+        n = recvfrom(c->fd, buf, TS_DATAGRAM_MAX, MSG_PEEK | MSG_DONTWAIT,
                      (struct sockaddr *)&from, &flen);
         if (n < 0)
             return 0;
@@ -129,7 +129,7 @@ static int conn_take_new_hello(ts_fdloop *l, ts_fdconn *c)
             from.sin_addr.s_addr == peer.sin_addr.s_addr)
             break;
         /* A stray (see "Strays"): take it off the queue and pass it on. */
-        n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        n = recv(c->fd, buf, TS_DATAGRAM_MAX, MSG_DONTWAIT);
         if (n > 0 && flen == sizeof(from) && l->on_stray != NULL)
             l->on_stray(l, &from, buf, (size_t)n);
     }
@@ -137,7 +137,7 @@ static int conn_take_new_hello(ts_fdloop *l, ts_fdconn *c)
         memcmp(random, c->client_random, DTLS_RANDOM_LEN) == 0)
         return 0;
     /* The same datagram again, now taken off the queue. */
-    n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    n = recv(c->fd, buf, TS_DATAGRAM_MAX, MSG_DONTWAIT);
     SSL_free(c->ssl);
     c->ssl = NULL;
     close(c->fd);
@@ -422,4 +422,6 @@ void ts_fdloop_run(ts_fdloop *l)
     l->cap = 0;
     close(l->listen_fd);
     l->listen_fd = -1;
+    free(l->dgram);
+    l->dgram = NULL;
 }

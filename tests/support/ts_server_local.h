@@ -22,6 +22,8 @@
 
 /* Largest DTLS/TLS record payload, and the read buffer that holds one. */
 #define TS_RECORD_MAX 16384
+/* Largest UDP datagram: a buffer of this size never truncates one. */
+#define TS_DATAGRAM_MAX 65536
 /* Echo backlog per connection above which the server stops reading from it,
  * so a client that never reads meets flow control rather than our heap. */
 #define TS_OUTBUF_CAP (1024 * 1024)
@@ -125,6 +127,15 @@ struct ts_fdloop {
                      const uint8_t *data, size_t len);
     struct ts_fdconn **conns; /* owned */
     size_t n, cap;
+    /*
+     * DTLS: TS_DATAGRAM_MAX bytes for whole datagrams (read off the
+     * listening socket, or peeked at on a connection's); NULL for
+     * TLS. Allocated by the protocol's open, freed by ts_fdloop_run() on
+     * its way out. On the heap, not _Thread_local: a thread-local buffer
+     * would be static TLS in every thread of every program that links the
+     * support library (see bench/bench_server.c).
+     */
+    uint8_t *dgram;
 };
 
 /*
