@@ -135,4 +135,15 @@ int bench_server_start(uint64_t idle_timeout_ms, bench_server *out);
 /* Kills the server process and reaps it. Safe on a stopped server. */
 void bench_server_stop(bench_server *s);
 
+/* ---- bench_server.c: data pushed on demand (wake scenario) -------------- */
+
+/*
+ * As bench_server_start(), and the server also reads |ctl_fd| (the read end
+ * of a pipe, which the child makes nonblocking): each uint32_t written to
+ * the pipe makes it send that many bytes on every connection's stream at
+ * once, unasked. The parent keeps its copy of |ctl_fd| and closes it.
+ */
+int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
+                           bench_server *out);
+
 #endif /* TICKLESS_BENCH_H */
