@@ -39,6 +39,8 @@ typedef struct bench_scenario {
 } bench_scenario;
 
 extern const bench_scenario bench_scale;
+extern const bench_scenario bench_wake;
+extern const bench_scenario bench_rearm;
 
 /* ---- bench_util.c: the process as the kernel sees it -------------------- */
 

@@ -11,6 +11,8 @@
 
 static const bench_scenario *const scenarios[] = {
     &bench_scale,
+    &bench_wake,
+    &bench_rearm,
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
