@@ -23,6 +23,10 @@
 #define DGRAM_MAX 65536
 /* Datagrams to the client remembered per wake sample (the last ones). */
 #define WAKE_STAMPS 64
+/* A wake sample's flight: what the server sends within this long of the
+ * first datagram. Its retransmissions come a PTO later at the earliest,
+ * which includes the client's max_ack_delay (25 ms by default). */
+#define FLIGHT_NS 5000000u
 
 /* The relay process's state; owned by its only thread. */
 typedef struct relay {
@@ -36,7 +40,7 @@ typedef struct relay {
     uint64_t to_client[WAKE_STAMPS]; /* RELAY_WAKE: the flight's send
                                         times, a ring */
     uint32_t n_to_client;
-    int flight_over;         /* the server's first flight has been sent */
+    uint64_t flight_start;   /* the first of those datagrams */
     uint32_t n_from_client;  /* RELAY_DROP */
     uint64_t t_orig;
     int orig_kernel;
@@ -94,7 +98,6 @@ static void on_command(relay *r, const relay_cmd *c)
     r->op = c->op;
     r->id = c->id;
     r->n_to_client = 0;
-    r->flight_over = 0;
     r->n_from_client = 0;
     report(r, RELAY_DONE, 0, 0, 0, 0);
 }
@@ -186,22 +189,19 @@ static void from_client(relay *r)
 }
 
 /*
- * RELAY_WAKE stamps only the server's first flight: the datagrams read in
- * the first batch after the command (one wake-up of the relay, read until
- * the socket is empty). The server sends them in one go; what comes later
- * is its retransmissions to a client that has not acknowledged yet, and
- * timing from those would make a slow client look fast.
+ * RELAY_WAKE stamps only the server's flight: the datagrams it sends within
+ * FLIGHT_NS of the first one. What comes later is its retransmissions to a
+ * client that has not acknowledged yet, and timing from those would make a
+ * slow client look fast.
  */
 static void from_server(relay *r)
 {
     for (;;) {
         ssize_t n = recv(r->up_fd, r->buf, DGRAM_MAX, MSG_DONTWAIT);
+        uint64_t t;
 
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (r->op == RELAY_WAKE && r->n_to_client > 0)
-                r->flight_over = 1;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        }
         if (n < 0)
             continue;
         if (r->op == RELAY_DROP || !r->have_client)
@@ -210,9 +210,13 @@ static void from_server(relay *r)
                    (const struct sockaddr *)&r->client, sizeof(r->client))
             != n)
             continue;
-        if (r->op == RELAY_WAKE && !r->flight_over)
-            r->to_client[r->n_to_client++ % WAKE_STAMPS] =
-                clock_ns(CLOCK_MONOTONIC);
+        if (r->op != RELAY_WAKE)
+            continue;
+        t = clock_ns(CLOCK_MONOTONIC);
+        if (r->n_to_client == 0)
+            r->flight_start = t;
+        if (t - r->flight_start <= FLIGHT_NS)
+            r->to_client[r->n_to_client++ % WAKE_STAMPS] = t;
     }
 }
 

@@ -34,8 +34,8 @@ enum relay_op {
     /* Forward everything; remember nothing. The initial state. */
     RELAY_PASS = 1,
     /* Wake: forward everything. From now on, stamp the server's next
-     * flight of datagrams to the client (those the relay reads in one
-     * batch); at the first datagram from the client stamped after one of
+     * flight of datagrams to the client (those sent within 5 ms of the
+     * first); at the first datagram from the client stamped after one of
      * them, report RELAY_WAKE_SEEN and go back to PASS. */
     RELAY_WAKE,
     /* Rearm: drop everything, both ways, until the next command. Report

@@ -87,12 +87,18 @@ int lat_conn_idle(lat_conn *c, int fd, uint64_t until_ns);
 int lat_conn_deadline(lat_conn *c, uint64_t *deadline_ns,
                       uint64_t *assist_ns);
 
+/* tickless modes: the assist's own deadline-to-tick lateness so far (the
+ * pool's for pool modes). Returns 0, or -1 for the other modes. */
+int lat_conn_assist_lateness(lat_conn *c, uint64_t *p50_ns, uint64_t *p99_ns,
+                             uint64_t *timer_ticks);
+
 /* Frees everything (pool included). Safe on a failed open. */
 void lat_conn_close(lat_conn *c);
 
 /* ---- latency_run.c: the parent ----------------------------------------- */
 
 #define LAT_MAX_SAMPLES 4000
+#define LAT_MAX_ROUNDS 100
 #define LAT_TIMED_OUT INT64_MAX /* a sample that hit --timeout-ms */
 
 typedef struct lat_opts {
@@ -102,6 +108,7 @@ typedef struct lat_opts {
     unsigned gap_ms;         /* idle time before each sample, plus ... */
     unsigned jitter_ms;      /* ... a uniform 0..jitter_ms */
     unsigned burst;          /* wake: bytes the server pushes */
+    unsigned rounds;         /* the modes take turns this many times */
     unsigned modes;          /* 1u << LAT_* */
     uint64_t quic_idle_ms;
     uint64_t seed;
@@ -121,6 +128,13 @@ typedef struct lat_result {
     unsigned bad_deadline;          /* rearm: deadline not after original */
     int64_t assist_diff_max;        /* rearm, tickless: largest
                                        |assist deadline - OpenSSL's|, ns */
+    int have_assist_late;           /* rearm, tickless: the assist's own */
+    uint64_t assist_late_p50_ns;    /* deadline-to-tick lateness */
+    uint64_t assist_late_p99_ns;    /* (tickless_conn_stats or
+                                       tickless_pool_stats), every timer
+                                       tick of the client process; merged
+                                       over rounds: the worst round's */
+    uint64_t assist_timer_ticks;    /* summed over rounds */
 } lat_result;
 
 /* Arguments of one client process. */

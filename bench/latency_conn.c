@@ -296,6 +296,32 @@ int lat_conn_deadline(lat_conn *c, uint64_t *deadline_ns, uint64_t *assist_ns)
     return 0;
 }
 
+int lat_conn_assist_lateness(lat_conn *c, uint64_t *p50_ns, uint64_t *p99_ns,
+                             uint64_t *timer_ticks)
+{
+    if (c->pool != NULL) {
+        struct tickless_pool_stats st = TICKLESS_POOL_STATS_INIT;
+
+        if (tickless_pool_stats(c->pool, &st) != 0)
+            return -1;
+        *p50_ns = st.lateness_p50_ns;
+        *p99_ns = st.lateness_p99_ns;
+        *timer_ticks = st.timer_ticks;
+        return 0;
+    }
+    if (c->tc != NULL) {
+        tickless_stats st = TICKLESS_STATS_INIT;
+
+        if (tickless_conn_stats(c->tc, &st) != 0)
+            return -1;
+        *p50_ns = st.lateness_p50_ns;
+        *p99_ns = st.lateness_p99_ns;
+        *timer_ticks = st.timer_ticks;
+        return 0;
+    }
+    return -1;
+}
+
 void lat_conn_close(lat_conn *c)
 {
     if (c->tc != NULL)
@@ -353,6 +379,16 @@ int lat_conn_deadline(lat_conn *c, uint64_t *deadline_ns, uint64_t *assist_ns)
     (void)c;
     (void)deadline_ns;
     (void)assist_ns;
+    return -1;
+}
+
+int lat_conn_assist_lateness(lat_conn *c, uint64_t *p50_ns, uint64_t *p99_ns,
+                             uint64_t *timer_ticks)
+{
+    (void)c;
+    (void)p50_ns;
+    (void)p99_ns;
+    (void)timer_ticks;
     return -1;
 }
 

@@ -21,9 +21,7 @@
 #endif
 
 const lat_mode lat_modes[LAT_NMODES] = {
-    { "app-driven",
-      "OpenSSL alone; the application's own loop ticks (poll + "
-      "SSL_handle_events)",
+    { "app-driven", "OpenSSL alone, ticked by the application's poll loop",
       0, 0 },
     { "native", "OSSL_QUIC_client_thread_method(), blocking calls", 0, 0 },
     { "dedicated", "tickless, a thread for the connection", 1, 0 },
@@ -107,9 +105,15 @@ void lat_usage(const lat_scenario *s, FILE *out)
             "                      (default %u)\n"
             "  --gap-ms MS         idle time before each sample (default %u) "
             "...\n"
-            "  --jitter-ms MS      ... plus a uniform 0..MS (default %u)\n",
+            "  --jitter-ms MS      ... plus a uniform 0..MS (default %u)\n"
+            "  --rounds N          the modes take turns N times, each turn "
+            "in fresh\n"
+            "                      processes with its share of the samples, "
+            "so that a\n"
+            "                      load that comes and goes hits every mode "
+            "(default %u)\n",
             d->samples, d->native_samples, d->timeout_ms, d->gap_ms,
-            d->jitter_ms);
+            d->jitter_ms, d->rounds);
     if (s->needs_push)
         fprintf(out,
                 "  --burst BYTES       bytes the server pushes per sample "
@@ -119,11 +123,12 @@ void lat_usage(const lat_scenario *s, FILE *out)
             "  --quic-idle-ms MS   QUIC idle timeout, both sides; 0: none "
             "(default %" PRIu64 ")\n"
             "  --seed N            seed of the jitter (default %" PRIu64 ")\n"
-            "  --quick             %u samples (native %u), timeout %u ms\n"
+            "  --quick             %u samples (native %u), timeout %u ms, "
+            "%u round\n"
             "  --markdown          print the table as Markdown\n"
             "  --csv DIR           also write DIR/%s.csv\n",
             d->quic_idle_ms, d->seed, q->samples, q->native_samples,
-            q->timeout_ms, s->name);
+            q->timeout_ms, q->rounds, s->name);
 }
 
 static int parse_modes(const char *s, unsigned *mask)
@@ -166,14 +171,15 @@ static int parse_u(const char *s, unsigned long long min,
 
 /* Options given explicitly win over --quick's, whatever their order. */
 typedef struct given {
-    int samples, native_samples, timeout_ms;
+    int samples, native_samples, timeout_ms, rounds;
 } given;
 
 static int parse_opts(const lat_scenario *s, int argc, char **argv,
                       lat_opts *o, int *help)
 {
     enum { OPT_MODES = 256, OPT_SAMPLES, OPT_NATIVE_SAMPLES, OPT_TIMEOUT,
-           OPT_GAP, OPT_JITTER, OPT_BURST, OPT_QUIC_IDLE, OPT_SEED,
+           OPT_GAP, OPT_JITTER, OPT_BURST, OPT_ROUNDS, OPT_QUIC_IDLE,
+           OPT_SEED,
            OPT_QUICK, OPT_MARKDOWN, OPT_CSV, OPT_HELP };
     static const struct option longopts[] = {
         { "modes", required_argument, NULL, OPT_MODES },
@@ -183,6 +189,7 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
         { "gap-ms", required_argument, NULL, OPT_GAP },
         { "jitter-ms", required_argument, NULL, OPT_JITTER },
         { "burst", required_argument, NULL, OPT_BURST },
+        { "rounds", required_argument, NULL, OPT_ROUNDS },
         { "quic-idle-ms", required_argument, NULL, OPT_QUIC_IDLE },
         { "seed", required_argument, NULL, OPT_SEED },
         { "quick", no_argument, NULL, OPT_QUICK },
@@ -191,7 +198,7 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
-    given g = { 0, 0, 0 };
+    given g = { 0, 0, 0, 0 };
     lat_opts set;
     unsigned long long v;
     int c;
@@ -239,6 +246,12 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
                 return -1;
             o->burst = (unsigned)v;
             break;
+        case OPT_ROUNDS:
+            if (parse_u(optarg, 1, LAT_MAX_ROUNDS, &v) != 0)
+                return -1;
+            set.rounds = (unsigned)v;
+            g.rounds = 1;
+            break;
         case OPT_QUIC_IDLE:
             if (parse_u(optarg, 0, 3600000, &v) != 0)
                 return -1;
@@ -271,6 +284,7 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
         o->samples = s->quick.samples;
         o->native_samples = s->quick.native_samples;
         o->timeout_ms = s->quick.timeout_ms;
+        o->rounds = s->quick.rounds;
     }
     if (g.samples)
         o->samples = set.samples;
@@ -278,6 +292,8 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
         o->native_samples = set.native_samples;
     if (g.timeout_ms)
         o->timeout_ms = set.timeout_ms;
+    if (g.rounds)
+        o->rounds = set.rounds;
     return 0;
 }
 
@@ -500,9 +516,54 @@ static int write_csv(const lat_scenario *s, const lat_opts *o,
     return 0;
 }
 
+/* Round |r|'s share of |n| samples: the first n % rounds rounds take one
+ * more. */
+static unsigned share(unsigned n, unsigned r, unsigned rounds)
+{
+    return n / rounds + (r < n % rounds ? 1u : 0u);
+}
+
+/* Appends one round's samples and counters to a mode's result. */
+static void merge(lat_result *into, const lat_result *r)
+{
+    unsigned i;
+
+    if (!into->ok)
+        return; /* an earlier round failed: the mode has failed */
+    if (!r->ok) {
+        into->ok = 0;
+        snprintf(into->error, sizeof(into->error), "%s", r->error);
+        return;
+    }
+    for (i = 0; i < r->n && into->n < LAT_MAX_SAMPLES; i++) {
+        into->v[into->n] = r->v[i];
+        into->aux[into->n++] = r->aux[i];
+    }
+    into->user_stamps += r->user_stamps;
+    into->bad_deadline += r->bad_deadline;
+    if (r->assist_diff_max > into->assist_diff_max)
+        into->assist_diff_max = r->assist_diff_max;
+    if (r->have_assist_late) {
+        into->have_assist_late = 1;
+        if (r->assist_late_p50_ns > into->assist_late_p50_ns)
+            into->assist_late_p50_ns = r->assist_late_p50_ns;
+        if (r->assist_late_p99_ns > into->assist_late_p99_ns)
+            into->assist_late_p99_ns = r->assist_late_p99_ns;
+        into->assist_timer_ticks += r->assist_timer_ticks;
+    }
+}
+
+/*
+ * The modes take turns: round 1 runs every mode with its share of the
+ * samples, then round 2, ... Each turn is a fresh server, relay and client.
+ * On a shared machine the load comes and goes; run one mode after the
+ * other and a burst of it would land on one mode's tail only.
+ */
 static int run_all(const lat_scenario *s, const lat_opts *o)
 {
-    lat_result *res = calloc(LAT_NMODES, sizeof(*res));
+    lat_result *res = calloc(LAT_NMODES + 1, sizeof(*res));
+    lat_result *one = res + LAT_NMODES;
+    unsigned r;
     int m, rc = BENCH_EXIT_OK;
 
     if (res == NULL)
@@ -513,20 +574,31 @@ static int run_all(const lat_scenario *s, const lat_opts *o)
         free(res);
         return BENCH_EXIT_FAILED;
     }
-    for (m = 0; m < LAT_NMODES; m++) {
-        lat_result *r = &res[m];
-        uint64_t t0 = bench_now_ns();
+    for (m = 0; m < LAT_NMODES; m++)
+        res[m].ok = 1;
+    for (r = 0; r < o->rounds; r++)
+        for (m = 0; m < LAT_NMODES; m++) {
+            uint64_t t0 = bench_now_ns();
+            lat_opts turn = *o;
 
-        if (!(o->modes & (1u << m)))
-            continue;
-        fprintf(stderr, "%s: %-10s ", s->name, lat_modes[m].name);
-        run_mode(s, o, m, r);
-        if (r->ok)
-            fprintf(stderr, "%u samples, %u timed out, in %.1f s\n", r->n,
-                    timed_out(r), (bench_now_ns() - t0) / 1e9);
-        else
-            fprintf(stderr, "failed: %s\n", r->error);
-    }
+            turn.samples = share(o->samples, r, o->rounds);
+            turn.native_samples = share(o->native_samples, r, o->rounds);
+            turn.seed = o->seed + r;
+            if (!(o->modes & (1u << m)) || !res[m].ok
+                || (m == LAT_NATIVE ? turn.native_samples : turn.samples)
+                       == 0)
+                continue;
+            fprintf(stderr, "%s: round %u/%u %-10s ", s->name, r + 1,
+                    o->rounds, lat_modes[m].name);
+            run_mode(s, &turn, m, one);
+            if (one->ok)
+                fprintf(stderr, "%u sample%s, %u timed out, in %.1f s\n",
+                        one->n, one->n == 1 ? "" : "s", timed_out(one),
+                        (bench_now_ns() - t0) / 1e9);
+            else
+                fprintf(stderr, "failed: %s\n", one->error);
+            merge(&res[m], one);
+        }
     print_table(s, o, res);
     if (o->csv_dir != NULL && write_csv(s, o, res) != 0)
         rc = BENCH_EXIT_FAILED;
@@ -558,10 +630,12 @@ int lat_main(const lat_scenario *s, int argc, char **argv)
                s->name, OpenSSL_version(OPENSSL_VERSION));
         return BENCH_EXIT_OK;
     }
-    printf("%s: %s per assist mode; %u samples (native %u), timeout %u ms, "
-           "gap %u..%u ms, QUIC idle timeout %" PRIu64 " ms%s\n",
-           s->name, s->measured, o.samples, o.native_samples, o.timeout_ms,
-           o.gap_ms, o.gap_ms + o.jitter_ms, o.quic_idle_ms,
+    printf("%s: %s per assist mode; %u samples (native %u) in %u "
+           "round%s, timeout %u ms, gap %u..%u ms, QUIC idle timeout %" PRIu64
+           " ms%s\n",
+           s->name, s->measured, o.samples, o.native_samples, o.rounds,
+           o.rounds == 1 ? "" : "s", o.timeout_ms, o.gap_ms,
+           o.gap_ms + o.jitter_ms, o.quic_idle_ms,
            o.quick ? " (--quick)" : "");
     {
         char prefix[32];

@@ -178,12 +178,12 @@ static const lat_scenario wake_scenario = {
     wake_notes,
     usage,
     /* defaults: samples, native samples, timeout, gap, jitter, burst,
-     * modes, QUIC idle timeout, seed */
-    { 200, 5, 2000, 50, 50, 4000, (1u << LAT_NMODES) - 1, 60000, 1, 0, 0,
-      NULL },
+     * rounds, modes, QUIC idle timeout, seed */
+    { 200, 5, 2000, 50, 50, 4000, 5, (1u << LAT_NMODES) - 1, 60000, 1, 0,
+      0, NULL },
     /* --quick */
-    { 10, 2, 1000, 50, 50, 4000, (1u << LAT_NMODES) - 1, 60000, 1, 1, 0,
-      NULL },
+    { 10, 2, 1000, 50, 50, 4000, 1, (1u << LAT_NMODES) - 1, 60000, 1, 1,
+      0, NULL },
 };
 
 static void usage(FILE *out)
