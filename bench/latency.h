@@ -87,10 +87,15 @@ int lat_conn_idle(lat_conn *c, int fd, uint64_t until_ns);
 int lat_conn_deadline(lat_conn *c, uint64_t *deadline_ns,
                       uint64_t *assist_ns);
 
-/* tickless modes: the assist's own deadline-to-tick lateness so far (the
- * pool's for pool modes). Returns 0, or -1 for the other modes. */
+/* tickless modes: the assist's own deadline-to-tick lateness so far, its
+ * timer ticks and the wake-ups for earlier deadlines (the pool's figures
+ * for pool modes). Returns 0, or -1 for the other modes. */
 int lat_conn_assist_lateness(lat_conn *c, uint64_t *p50_ns, uint64_t *p99_ns,
-                             uint64_t *timer_ticks);
+                             uint64_t *timer_ticks, uint64_t *wakeups);
+
+/* tickless modes: the connection's tick counters (tickless_conn_stats).
+ * Returns 0, or -1 for the other modes. */
+int lat_conn_ticks(lat_conn *c, uint64_t *io_ticks, uint64_t *timer_ticks);
 
 /* Frees everything (pool included). Safe on a failed open. */
 void lat_conn_close(lat_conn *c);
@@ -135,6 +140,12 @@ typedef struct lat_result {
                                        tick of the client process; merged
                                        over rounds: the worst round's */
     uint64_t assist_timer_ticks;    /* summed over rounds */
+    uint64_t assist_wakeups;        /* times the assist was woken because
+                                       the deadline moved earlier; summed */
+    /* wake, tickless: what the assist did during the slow samples (over
+     * 1 ms): ticks for socket readiness and for a due timer, summed */
+    unsigned slow;
+    uint64_t slow_io_ticks, slow_timer_ticks;
 } lat_result;
 
 /* Arguments of one client process. */

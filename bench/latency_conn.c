@@ -297,7 +297,7 @@ int lat_conn_deadline(lat_conn *c, uint64_t *deadline_ns, uint64_t *assist_ns)
 }
 
 int lat_conn_assist_lateness(lat_conn *c, uint64_t *p50_ns, uint64_t *p99_ns,
-                             uint64_t *timer_ticks)
+                             uint64_t *timer_ticks, uint64_t *wakeups)
 {
     if (c->pool != NULL) {
         struct tickless_pool_stats st = TICKLESS_POOL_STATS_INIT;
@@ -307,6 +307,7 @@ int lat_conn_assist_lateness(lat_conn *c, uint64_t *p50_ns, uint64_t *p99_ns,
         *p50_ns = st.lateness_p50_ns;
         *p99_ns = st.lateness_p99_ns;
         *timer_ticks = st.timer_ticks;
+        *wakeups = st.wakeups;
         return 0;
     }
     if (c->tc != NULL) {
@@ -317,9 +318,21 @@ int lat_conn_assist_lateness(lat_conn *c, uint64_t *p50_ns, uint64_t *p99_ns,
         *p50_ns = st.lateness_p50_ns;
         *p99_ns = st.lateness_p99_ns;
         *timer_ticks = st.timer_ticks;
+        *wakeups = st.wakeups;
         return 0;
     }
     return -1;
+}
+
+int lat_conn_ticks(lat_conn *c, uint64_t *io_ticks, uint64_t *timer_ticks)
+{
+    tickless_stats st = TICKLESS_STATS_INIT;
+
+    if (c->tc == NULL || tickless_conn_stats(c->tc, &st) != 0)
+        return -1;
+    *io_ticks = st.io_ticks;
+    *timer_ticks = st.timer_ticks;
+    return 0;
 }
 
 void lat_conn_close(lat_conn *c)
@@ -383,11 +396,20 @@ int lat_conn_deadline(lat_conn *c, uint64_t *deadline_ns, uint64_t *assist_ns)
 }
 
 int lat_conn_assist_lateness(lat_conn *c, uint64_t *p50_ns, uint64_t *p99_ns,
-                             uint64_t *timer_ticks)
+                             uint64_t *timer_ticks, uint64_t *wakeups)
 {
     (void)c;
     (void)p50_ns;
     (void)p99_ns;
+    (void)timer_ticks;
+    (void)wakeups;
+    return -1;
+}
+
+int lat_conn_ticks(lat_conn *c, uint64_t *io_ticks, uint64_t *timer_ticks)
+{
+    (void)c;
+    (void)io_ticks;
     (void)timer_ticks;
     return -1;
 }

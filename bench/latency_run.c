@@ -550,7 +550,11 @@ static void merge(lat_result *into, const lat_result *r)
         if (r->assist_late_p99_ns > into->assist_late_p99_ns)
             into->assist_late_p99_ns = r->assist_late_p99_ns;
         into->assist_timer_ticks += r->assist_timer_ticks;
+        into->assist_wakeups += r->assist_wakeups;
     }
+    into->slow += r->slow;
+    into->slow_io_ticks += r->slow_io_ticks;
+    into->slow_timer_ticks += r->slow_timer_ticks;
 }
 
 /*

@@ -119,7 +119,8 @@ static int rearm_client(void *arg, void *result, size_t len)
     res->have_assist_late =
         lat_conn_assist_lateness(&c, &res->assist_late_p50_ns,
                                  &res->assist_late_p99_ns,
-                                 &res->assist_timer_ticks)
+                                 &res->assist_timer_ticks,
+                                 &res->assist_wakeups)
         == 0;
     res->ok = 1;
     rc = 0;
@@ -177,6 +178,10 @@ static void rearm_notes(const lat_opts *o, lat_result *res)
                    "round: p50 %.3f ms, p99 %.3f ms.\n",
                    lat_modes[m].name, r->assist_timer_ticks,
                    r->assist_late_p50_ns / 1e6, r->assist_late_p99_ns / 1e6);
+        if (r->have_assist_late)
+            printf("%s: the assist was woken %" PRIu64 " times for a "
+                   "deadline that moved earlier (%u samples).\n",
+                   lat_modes[m].name, r->assist_wakeups, r->n);
         if (r->user_stamps > 0)
             printf("%s: %u retransmissions carried no kernel receive stamp "
                    "(the relay's clock was used).\n",
