@@ -163,11 +163,11 @@ static void wake_notes(const lat_opts *o, lat_result *res)
                    "the client when it answered.\n",
                    lat_modes[m].name, dgrams / got);
         if (r->slow > 0)
-            printf("%s: %u samples over 1 ms; meanwhile the assist ticked "
+            printf("%s: %u sample%s over 1 ms; meanwhile the assist ticked "
                    "%" PRIu64 " times for the socket, %" PRIu64 " for a "
                    "timer.\n",
-                   lat_modes[m].name, r->slow, r->slow_io_ticks,
-                   r->slow_timer_ticks);
+                   lat_modes[m].name, r->slow, r->slow == 1 ? "" : "s",
+                   r->slow_io_ticks, r->slow_timer_ticks);
         if (r->user_stamps > 0)
             printf("%s: %u answers carried no kernel receive stamp (the "
                    "relay's clock was used).\n",
