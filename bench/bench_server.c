@@ -194,7 +194,8 @@ static int out_append(echo_conn *c, const uint8_t *p, size_t n)
         size_t cap = c->cap ? c->cap : 16384;
         uint8_t *d;
 
-        memmove(c->out, c->out + c->off, c->len);
+        if (c->off > 0) /* c->out is NULL before the first append */
+            memmove(c->out, c->out + c->off, c->len);
         c->off = 0;
         while (cap < c->len + n)
             cap *= 2;
