@@ -95,11 +95,13 @@ static void report(relay *r, uint32_t kind, uint64_t a, uint64_t b,
 
 static void on_command(relay *r, const relay_cmd *c)
 {
+    uint32_t seen = r->n_from_client;
+
     r->op = c->op;
     r->id = c->id;
     r->n_to_client = 0;
     r->n_from_client = 0;
-    report(r, RELAY_DONE, 0, 0, 0, 0);
+    report(r, RELAY_DONE, 0, 0, seen, 0);
 }
 
 static void read_commands(relay *r)
@@ -364,7 +366,7 @@ static int read_report(bench_relay *r, relay_report *out)
 }
 
 int bench_relay_command(bench_relay *r, uint32_t op, uint32_t id,
-                        int timeout_ms)
+                        int timeout_ms, relay_report *done)
 {
     relay_cmd c = { op, id };
     uint64_t end = bench_now_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -379,8 +381,11 @@ int bench_relay_command(bench_relay *r, uint32_t op, uint32_t id,
         if (rc < 0)
             return -1;
         if (rc == 1) {
-            if (rep.kind == RELAY_DONE && rep.id == id)
+            if (rep.kind == RELAY_DONE && rep.id == id) {
+                if (done != NULL)
+                    *done = rep;
                 return 0;
+            }
             continue; /* an older sample's report: stale */
         }
         now = bench_now_ns();

@@ -60,7 +60,8 @@ typedef struct relay_report {
                       REARM: the original datagram from the client */
     uint64_t t_b;  /* WAKE: the client's answer (its ACK); REARM: the
                       first retransmission */
-    uint32_t n;    /* WAKE: datagrams of the flight up to t_a */
+    uint32_t n;    /* WAKE: datagrams of the flight up to t_a; DONE:
+                      datagrams from the client a DROP state dropped */
     uint32_t kernel_ts; /* 1 if t_b (and REARM's t_a) are kernel stamps */
 } relay_report;
 
@@ -80,11 +81,13 @@ int bench_relay_start(uint16_t upstream_port, bench_relay *out);
 
 /*
  * Sends |op| with |id| and waits up to |timeout_ms| for the relay's
- * RELAY_DONE. Reports of older ids still in the pipe are discarded.
+ * RELAY_DONE, copied to |done| if not NULL: its n is the number of
+ * datagrams from the client that the RELAY_DROP state it ends dropped (0
+ * after any other state). Reports of older ids still in the pipe are discarded.
  * Returns 0, or -1 (relay gone or not answering).
  */
 int bench_relay_command(bench_relay *r, uint32_t op, uint32_t id,
-                        int timeout_ms);
+                        int timeout_ms, relay_report *done);
 
 /*
  * Reads the next report for |id| if one is waiting (never blocks; older

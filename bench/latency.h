@@ -131,6 +131,10 @@ typedef struct lat_result {
                                        rearm: deadline - original datagram */
     unsigned user_stamps;           /* reports without kernel stamps */
     unsigned bad_deadline;          /* rearm: deadline not after original */
+    unsigned silent;                /* rearm, timed out: not even the
+                                       original datagram left */
+    unsigned no_probe;              /* rearm, timed out: the original left,
+                                       no retransmission */
     int64_t assist_diff_max;        /* rearm, tickless: largest
                                        |assist deadline - OpenSSL's|, ns */
     int have_assist_late;           /* rearm, tickless: the assist's own */

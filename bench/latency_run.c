@@ -541,6 +541,8 @@ static void merge(lat_result *into, const lat_result *r)
     }
     into->user_stamps += r->user_stamps;
     into->bad_deadline += r->bad_deadline;
+    into->silent += r->silent;
+    into->no_probe += r->no_probe;
     if (r->assist_diff_max > into->assist_diff_max)
         into->assist_diff_max = r->assist_diff_max;
     if (r->have_assist_late) {

@@ -79,7 +79,8 @@ static int wake_client(void *arg, void *result, size_t len)
             lat_fail(res, "idle wait failed");
             goto out;
         }
-        if (bench_relay_command(&relay, RELAY_WAKE, id, CMD_TIMEOUT_MS)
+        if (bench_relay_command(&relay, RELAY_WAKE, id, CMD_TIMEOUT_MS,
+                                NULL)
             != 0) {
             lat_fail(res, "relay does not answer");
             goto out;
@@ -111,7 +112,8 @@ static int wake_client(void *arg, void *result, size_t len)
         }
         /* Back to plain forwarding, then take the burst in: its ACK, if
          * the sample timed out, must not count for the next one. */
-        if (bench_relay_command(&relay, RELAY_PASS, id, CMD_TIMEOUT_MS) != 0
+        if (bench_relay_command(&relay, RELAY_PASS, id, CMD_TIMEOUT_MS,
+                                NULL) != 0
             || lat_conn_read(&c, buf, o->burst, DRAIN_TIMEOUT_MS) != 0) {
             lat_fail(res, "after sample %u: %s", id,
                      c.error[0] ? c.error : "relay does not answer");
