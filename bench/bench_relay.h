@@ -83,8 +83,8 @@ int bench_relay_start(uint16_t upstream_port, bench_relay *out);
  * Sends |op| with |id| and waits up to |timeout_ms| for the relay's
  * RELAY_DONE, copied to |done| if not NULL: its n is the number of
  * datagrams from the client that the RELAY_DROP state it ends dropped (0
- * after any other state). Reports of older ids still in the pipe are discarded.
- * Returns 0, or -1 (relay gone or not answering).
+ * after any other state). Reports of older ids still in the pipe are
+ * discarded. Returns 0, or -1 (relay gone or not answering).
  */
 int bench_relay_command(bench_relay *r, uint32_t op, uint32_t id,
                         int timeout_ms, relay_report *done);

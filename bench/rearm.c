@@ -42,7 +42,6 @@
 
 static void usage(FILE *out);
 
-
 static int64_t abs64(int64_t v)
 {
     return v < 0 ? -v : v;

@@ -39,7 +39,6 @@
 
 static void usage(FILE *out);
 
-
 /* The client process: one connection, then the samples. */
 static int wake_client(void *arg, void *result, size_t len)
 {
