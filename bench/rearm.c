@@ -222,10 +222,10 @@ static const lat_scenario rearm_scenario = {
     usage,
     /* defaults: samples, native samples, timeout, gap, jitter, burst,
      * rounds, modes, QUIC idle timeout, seed */
-    { 100, 5, 2000, 50, 50, 0, 5, (1u << LAT_NMODES) - 1, 60000, 1, 0, 0,
+    { 100, 9, 2000, 50, 50, 0, 5, (1u << LAT_NMODES) - 1, 60000, 1, 0, 0,
       NULL },
     /* --quick */
-    { 10, 2, 1000, 50, 50, 0, 1, (1u << LAT_NMODES) - 1, 60000, 1, 1, 0,
+    { 10, 3, 1000, 50, 50, 0, 1, (1u << LAT_NMODES) - 1, 60000, 1, 1, 0,
       NULL },
 };
 
