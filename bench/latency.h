@@ -4,15 +4,16 @@
  * Both ask how promptly a connection that the application has left alone is
  * served, and both time it from outside the measured process: a relay
  * process (bench_relay.c) sits between client and server and stamps the
- * datagrams. Each mode runs in a fresh client process against a fresh
- * server and relay, forked by the parent, and sends its samples back
- * through a pipe.
+ * datagrams. Each mode runs, --rounds times in turn with the others, in a
+ * fresh client process against a fresh server and relay, forked by the
+ * parent, and sends its samples back through a pipe.
  *
  *  - latency_conn.c: one QUIC client connection in one of the five modes,
  *    and the few things the scenarios do with it (write, read, wait idle,
  *    read OpenSSL's deadline);
- *  - latency_run.c: the parent's side: options, processes per mode,
- *    percentiles, the table, the CSV file;
+ *  - latency_run.c: the parent's side: options, rounds of processes per
+ *    mode, percentiles, the table, the CSV file; and the client helpers
+ *    both scenarios share;
  *  - wake.c, rearm.c: the scenarios (what one sample is).
  */
 #ifndef TICKLESS_BENCH_LATENCY_H
@@ -109,7 +110,7 @@ void lat_conn_close(lat_conn *c);
 typedef struct lat_opts {
     unsigned samples;        /* per mode, but native */
     unsigned native_samples; /* native: each may take --timeout-ms */
-    unsigned timeout_ms;     /* per sample */
+    unsigned timeout_ms;     /* per sample (rearm: from the deadline) */
     unsigned gap_ms;         /* idle time before each sample, plus ... */
     unsigned jitter_ms;      /* ... a uniform 0..jitter_ms */
     unsigned burst;          /* wake: bytes the server pushes */

@@ -1,8 +1,10 @@
 /*
- * latency_run: the parent's side of the wake and rearm scenarios. For each
- * mode it forks a server (with a push pipe, for wake), a relay in front of
- * it and a client process, collects the client's samples, and prints one
- * table (and a CSV file) of percentiles per mode with the goals beside them.
+ * latency_run: the parent's side of the wake and rearm scenarios. In each
+ * round, for each mode, it forks a server (with a push pipe, for wake), a
+ * relay in front of it and a client process, and collects the client's
+ * samples; then it prints one table (and a CSV file) of percentiles per
+ * mode with the goals beside them. Also the few helpers both scenarios'
+ * client bodies share (idle gaps, waiting for a relay report).
  */
 #include "latency.h"
 
