@@ -41,6 +41,8 @@ typedef struct bench_scenario {
 extern const bench_scenario bench_scale;
 extern const bench_scenario bench_busy;
 extern const bench_scenario bench_dtls_handshake;
+extern const bench_scenario bench_wake;
+extern const bench_scenario bench_rearm;
 extern const bench_scenario bench_rtt;
 extern const bench_scenario bench_bulk;
 extern const bench_scenario bench_tick_cost;
@@ -146,5 +148,16 @@ int bench_server_start(uint64_t idle_timeout_ms, bench_server *out);
 
 /* Kills the server process and reaps it. Safe on a stopped server. */
 void bench_server_stop(bench_server *s);
+
+/* ---- bench_server.c: data pushed on demand (wake scenario) -------------- */
+
+/*
+ * As bench_server_start(), and the server also reads |ctl_fd| (the read end
+ * of a pipe, which the child makes nonblocking): each uint32_t written to
+ * the pipe makes it send that many bytes on every connection's stream at
+ * once, unasked. The parent keeps its copy of |ctl_fd| and closes it.
+ */
+int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
+                           bench_server *out);
 
 #endif /* TICKLESS_BENCH_H */

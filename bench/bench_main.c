@@ -15,8 +15,8 @@
  * application, DTLS handshakes under loss), then latency and throughput,
  * then the cost at scale and per tick. */
 static const bench_scenario *const scenarios[] = {
-    &bench_busy, &bench_dtls_handshake, &bench_rtt, &bench_bulk,
-    &bench_scale, &bench_tick_cost,
+    &bench_busy, &bench_dtls_handshake, &bench_wake, &bench_rearm,
+    &bench_rtt, &bench_bulk, &bench_scale, &bench_tick_cost,
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))

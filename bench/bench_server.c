@@ -82,6 +82,7 @@ typedef struct echo_server {
     pending *pend;
     size_t npend, pend_cap;
     int kick;           /* work left over: do not sleep */
+    int ctl_fd;         /* push requests (bench_server_start_ctl), or -1 */
 } echo_server;
 
 static int would_block(SSL *ssl)
@@ -197,7 +198,8 @@ static int out_append(echo_conn *c, const uint8_t *p, size_t n)
         size_t cap = c->cap ? c->cap : 16384;
         uint8_t *d;
 
-        memmove(c->out, c->out + c->off, c->len);
+        if (c->off > 0) /* c->out is NULL before the first append */
+            memmove(c->out, c->out + c->off, c->len);
         c->off = 0;
         while (cap < c->len + n)
             cap *= 2;
@@ -270,21 +272,58 @@ static int timeout_ms(echo_server *es)
     return ms > MAX_SLEEP_MS ? MAX_SLEEP_MS : (int)ms;
 }
 
+/*
+ * Push requests: each uint32_t read from the control pipe queues that many
+ * bytes on every connection's stream, as if they were echo bytes, so that
+ * the peer receives data it did not ask for at a moment the parent chose.
+ * The last writer closing the pipe (EOF) just stops the requests.
+ */
+static void push_requests(echo_server *es)
+{
+    uint8_t fill[4096];
+    uint32_t n;
+    size_t i;
+
+    memset(fill, 'p', sizeof(fill));
+    for (;;) {
+        ssize_t r = read(es->ctl_fd, &n, sizeof(n));
+
+        if (r == 0)
+            es->ctl_fd = -1; /* no writer left: stop polling it */
+        if (r != (ssize_t)sizeof(n))
+            return; /* 4-byte pipe writes are atomic: EAGAIN or EOF */
+        for (i = 0; i < es->n; i++) {
+            uint32_t left = n;
+
+            while (left > 0) {
+                uint32_t k = left < sizeof(fill) ? left : sizeof(fill);
+
+                if (out_append(es->conns[i], fill, k) != 0)
+                    break;
+                left -= k;
+            }
+        }
+    }
+}
+
 /* The server process's loop; never returns. */
 static _Noreturn void echo_run(echo_server *es, int fd)
 {
     for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
+        struct pollfd p[2] = { { fd, POLLIN, 0 }, { es->ctl_fd, POLLIN, 0 } };
         size_t i;
 
         if (SSL_net_write_desired(es->listener))
-            p.events |= POLLOUT;
-        if (poll(&p, 1, timeout_ms(es)) < 0 && errno != EINTR)
+            p[0].events |= POLLOUT;
+        if (poll(p, es->ctl_fd >= 0 ? 2 : 1, timeout_ms(es)) < 0
+            && errno != EINTR)
             _exit(1);
         es->kick = 0;
         (void)SSL_handle_events(es->listener);
         pending_service(es);
         accept_all(es);
+        if (es->ctl_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP)))
+            push_requests(es);
         for (i = es->n; i-- > 0;) {
             echo_conn *c = es->conns[i];
 
@@ -348,7 +387,7 @@ fail:
 }
 
 static _Noreturn void server_child(uint64_t idle_timeout_ms, int report_fd,
-                                   pid_t parent)
+                                   int ctl_fd, pid_t parent)
 {
     static echo_server es;
     uint16_t port = 0;
@@ -358,6 +397,9 @@ static _Noreturn void server_child(uint64_t idle_timeout_ms, int report_fd,
     if (getppid() != parent)
         _exit(1); /* the parent died before prctl took effect */
     es.idle_timeout_ms = idle_timeout_ms;
+    es.ctl_fd = ctl_fd;
+    if (ctl_fd >= 0 && ts_net_set_nonblock(ctl_fd, 1) != 0)
+        _exit(1);
     if ((es.listener = echo_listen(&es, &fd, &port)) == NULL)
         port = 0;
     /* Port 0 tells the parent the start failed. */
@@ -390,6 +432,12 @@ static int wait_readable(int fd, int ms)
 
 int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
 {
+    return bench_server_start_ctl(idle_timeout_ms, -1, out);
+}
+
+int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
+                           bench_server *out)
+{
     pid_t parent = getpid(), pid;
     uint16_t port = 0;
     ssize_t n = -1;
@@ -407,7 +455,7 @@ int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
     }
     if (pid == 0) {
         close(p[0]);
-        server_child(idle_timeout_ms, p[1], parent);
+        server_child(idle_timeout_ms, p[1], ctl_fd, parent);
     }
     close(p[1]);
     /* Bounded: a child that hangs before reporting must not hang us. */
@@ -427,7 +475,14 @@ int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
 
 int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
 {
+    return bench_server_start_ctl(idle_timeout_ms, -1, out);
+}
+
+int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
+                           bench_server *out)
+{
     (void)idle_timeout_ms;
+    (void)ctl_fd;
     memset(out, 0, sizeof(*out));
     return -1;
 }
