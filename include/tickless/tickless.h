@@ -42,7 +42,9 @@
  *  - Application threads: every public function. OpenSSL calls they cause run
  *    under the connection mutex, nonblocking.
  *  - The assist thread: SSL_handle_events() / DTLSv1_handle_timeout() under
- *    the connection mutex, never anything else of the application's.
+ *    the connection mutex, and SSL_do_handshake() for a DTLS/TLS handshake
+ *    the application has started (so it completes while nobody waits in
+ *    tickless_conn_handshake()); never anything else of the application's.
  *  - Nobody ever makes a blocking OpenSSL call while holding the mutex, and no
  *    thread ever sleeps while holding it.
  *

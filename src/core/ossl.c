@@ -134,6 +134,11 @@ unsigned ossl_net_interest(SSL *ssl, conn_proto proto)
     return want;
 }
 
+int ossl_handshake_underway(SSL *ssl, conn_proto proto)
+{
+    return proto != CONN_QUIC && SSL_in_init(ssl) && !SSL_in_before(ssl);
+}
+
 size_t ossl_max_write(SSL *ssl, conn_proto proto)
 {
     size_t mtu;

@@ -51,6 +51,11 @@ int ossl_handle_events(SSL *ssl, conn_proto proto);
 /* What OpenSSL itself wants from the socket (QUIC only; 0 otherwise). */
 unsigned ossl_net_interest(SSL *ssl, conn_proto proto);
 
+/* DTLS/TLS: a handshake the application has started and that is not
+ * finished (the assist carries it on by itself; see conn_tick()). Never
+ * true for QUIC, whose handshake is OpenSSL's event handling's job. */
+int ossl_handshake_underway(SSL *ssl, conn_proto proto);
+
 /* Whether application data can be read from |ssl| without touching the
  * socket: decrypted bytes (QUIC, TLS), or a DTLS record already taken off
  * the socket with its datagram. */

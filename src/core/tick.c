@@ -5,6 +5,8 @@
 
 #include <errno.h>
 
+#include <openssl/err.h>
+
 /* A timer tick that leaves the deadline already due means OpenSSL wants to
  * be called again at once (e.g. more to send). That is normal a few times
  * in a row; dozens of times means a deadline that does not advance, and the
@@ -35,12 +37,46 @@ void conn_publish(tickless_conn *c)
         c->deadline_ns = now + SPIN_GUARD_NS;
 
     /* QUIC: the assist reads the socket itself whenever OpenSSL wants it.
-     * DTLS/TLS: readiness only matters to a blocked caller, and the caller
-     * does the reading, so interest is armed by callers and disarmed when it
-     * fires (otherwise unread bytes in the socket would make epoll spin). */
-    interest = c->proto == CONN_QUIC ? ossl_net_interest(c->ssl, c->proto)
-                                     : c->io_want;
+     * DTLS/TLS: readiness matters to a blocked caller, who does the
+     * reading, so interest is armed by callers and disarmed when it fires
+     * (otherwise unread bytes in the socket would make epoll spin); and,
+     * while a handshake the application started is under way, to the
+     * assist, which carries it on (see conn_tick()). */
+    if (c->proto == CONN_QUIC)
+        interest = ossl_net_interest(c->ssl, c->proto);
+    else if (ossl_handshake_underway(c->ssl, c->proto))
+        interest = c->io_want | (SSL_want_write(c->ssl) ? IO_WRITE : IO_READ);
+    else
+        interest = c->io_want;
     assist_sync(c, c->deadline_ns, interest);
+}
+
+/* DTLS/TLS: a handshake the application started goes on while nobody is
+ * blocked in a call: the peer's flight is read and answered here, so an
+ * application that computes after tickless_conn_handshake(c, 0) (or whose
+ * threads are busy elsewhere) finds it done. Without this only the
+ * retransmission timer would fire, resending a flight the peer has already
+ * answered. A blocked caller's own attempt does the same under the same
+ * mutex; whoever comes first moves it on. A failure is recorded exactly
+ * as a caller's would be (sticky): a socket error such as ICMP's port
+ * unreachable is reported once, and taken here it must reach the caller. */
+static void hs_step(tickless_conn *c)
+{
+    int ret;
+
+    if (c->closed || c->fatal || !ossl_handshake_underway(c->ssl, c->proto))
+        return;
+    ERR_clear_error();
+    ret = SSL_do_handshake(c->ssl);
+    if (ret == 1)
+        return;
+    ret = conn_ssl_result(c, c->ssl, ret);
+    if (ret == TICKLESS_ERR_EOF) {
+        conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
+                       "peer closed the connection during the handshake");
+        c->fatal = TICKLESS_ERR_PEER;
+    }
+    /* Otherwise it waits for the socket: conn_publish() asks for it. */
 }
 
 int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
@@ -84,6 +120,7 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
     }
     if (reasons & TICK_IO)
         c->io_want = 0; /* fired: each blocked caller re-arms what it needs */
+    hs_step(c);
 
     if ((reasons & TICK_TIMER)
         && ossl_timeout_ns(c->ssl, c->proto) == 0)
