@@ -1,0 +1,79 @@
+// An application that holds a connection through tickless_conn_lock() for
+// a long time (issue 6) must not stall the other connections of its pool:
+// the one pool thread defers the held connection instead of waiting for
+// its mutex, and picks it up again on tickless_conn_unlock().
+#include "harness.h"
+
+#include <atomic>
+#include <thread>
+
+class LockHeld : public testing::TestWithParam<Variant> {};
+
+TEST_P(LockHeld, OtherConnectionsOfThePoolKeepGoing)
+{
+    const Variant v = GetParam();
+    SKIP_UNLESS_AVAILABLE(v.proto);
+    ts_server *srv = StartServer(v.proto);
+    ASSERT_NE(srv, nullptr);
+    tickless_pool_options o;
+    tickless_pool_options_defaults(&o);
+    o.threads = 1; // one thread: waiting for the held mutex would stall all
+    tickless_pool *pool = nullptr;
+    if (v.mode == Mode::Pool1) {
+        ASSERT_EQ(tickless_pool_new(&o, &pool), 0);
+    }
+    tickless_pool *p = pool != nullptr ? pool : PoolFor(v.mode);
+    tickless_conn *held = NewClientOn(p, v.proto, ts_server_port(srv));
+    tickless_conn *other = NewClientOn(p, v.proto, ts_server_port(srv));
+    ASSERT_NE(held, nullptr);
+    ASSERT_NE(other, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(held, 10000), 0);
+    ASSERT_EQ(tickless_conn_handshake(other, 10000), 0);
+    ASSERT_EQ(WritePattern(held, 0, 1000, 10000), 0); // its echo waits
+
+    SSL *ssl = tickless_conn_lock(held);
+    ASSERT_NE(ssl, nullptr);
+    // Two seconds of echoes on the other connection while |held| is held
+    // (and has an echo waiting in its socket: readiness the assist sees).
+    uint64_t t_end = ts_now_ns() + 2000000000ull;
+    uint64_t off = 0;
+    double worst_ms = 0;
+    int echoes = 0;
+    while (ts_now_ns() < t_end) {
+        uint64_t t0 = ts_now_ns();
+        ASSERT_EQ(WritePattern(other, off, 512, 10000), 0);
+        ASSERT_EQ(ReadPattern(other, off, 512, 10000), 0);
+        double ms = (ts_now_ns() - t0) / 1e6;
+        worst_ms = ms > worst_ms ? ms : worst_ms;
+        off += 512;
+        echoes++;
+    }
+    tickless_conn_unlock(held);
+    EXPECT_GT(echoes, 10);
+    EXPECT_LT(worst_ms, 1000.0) << "an echo waited for the held connection";
+
+    // The held connection was deferred, not forgotten.
+    EXPECT_EQ(ReadPattern(held, 0, 1000, 10000), 0);
+    EXPECT_EQ(WritePattern(held, 1000, 1000, 10000), 0);
+    EXPECT_EQ(ReadPattern(held, 1000, 1000, 10000), 0);
+    tickless_conn_close(held);
+    tickless_conn_close(other);
+    if (pool != nullptr) {
+        EXPECT_EQ(tickless_pool_free(pool), 0);
+    }
+    ts_server_stop(srv);
+}
+
+// Pool1 (a pool of its own, one thread) and AppDriven (the harness's
+// application-driven pool, one shard run by one loop).
+std::vector<Variant> OneThreadVariants()
+{
+    std::vector<Variant> v;
+    for (Mode m : { Mode::Pool1, Mode::AppDriven })
+        for (ts_proto p : { TS_QUIC, TS_DTLS, TS_TLS })
+            v.push_back(Variant { m, p });
+    return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(OneThread, LockHeld,
+                         testing::ValuesIn(OneThreadVariants()), VariantName);
