@@ -47,6 +47,12 @@ extern const bench_scenario bench_rtt;
 extern const bench_scenario bench_bulk;
 extern const bench_scenario bench_tick_cost;
 
+/* plot.c: SVG charts (gnuplot) from the CSV files in |csv_dir|, written to
+ * |out_dir|; 0, or -1 (no gnuplot, or a chart failed). Also the `plot`
+ * command, which is not a scenario (`all` does not run it). */
+int bench_plot(const char *csv_dir, const char *out_dir);
+extern const bench_scenario bench_plot_cmd;
+
 /* ---- bench_util.c: the process as the kernel sees it -------------------- */
 
 /* Memory of the calling process, in bytes (/proc/self/statm). */

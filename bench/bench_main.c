@@ -3,9 +3,10 @@
  * OpenSSL's own thread assist, one subcommand per scenario.
  *
  *   tickless-bench SCENARIO [options]    one scenario (see --help)
- *   tickless-bench all [--quick] [--markdown] [--csv DIR]
+ *   tickless-bench all [--quick] [--markdown] [--csv DIR] [--plot DIR]
  *                                        every scenario in turn; the options
- *                                        are passed on to each
+ *                                        are passed on to each; then charts
+ *   tickless-bench plot CSV_DIR OUT_DIR  charts of an earlier run
  */
 #include "bench.h"
 
@@ -27,7 +28,9 @@ static void usage(FILE *out, int verbose)
 
     fprintf(out,
             "usage: tickless-bench SCENARIO [options]\n"
-            "       tickless-bench all [--quick] [--markdown] [--csv DIR]\n"
+            "       tickless-bench all [--quick] [--markdown] [--csv DIR]"
+            " [--plot DIR]\n"
+            "       tickless-bench plot CSV_DIR OUT_DIR\n"
             "       tickless-bench SCENARIO --help\n"
             "scenarios:\n");
     for (i = 0; i < NSCENARIOS; i++)
@@ -40,12 +43,15 @@ static void usage(FILE *out, int verbose)
 }
 
 /* Every scenario in turn, each with the options every scenario takes
- * (--quick, --markdown, --csv DIR) passed on and its own defaults. */
+ * (--quick, --markdown, --csv DIR) passed on and its own defaults; then,
+ * with --plot DIR, the charts (the CSVs go to DIR too unless --csv says
+ * otherwise). */
 #define ALL_MAX_ARGS 6
 
 static int run_all(int argc, char **argv)
 {
     char *pass[ALL_MAX_ARGS];
+    const char *csv_dir = NULL, *plot_dir = NULL;
     int npass = 0, worst = BENCH_EXIT_OK, i;
     size_t k;
 
@@ -54,16 +60,23 @@ static int run_all(int argc, char **argv)
             || strcmp(argv[i], "--markdown") == 0) {
             pass[npass++] = argv[i];
         } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
-            pass[npass++] = argv[i++];
-            pass[npass++] = argv[i];
+            csv_dir = argv[++i];
+        } else if (strcmp(argv[i], "--plot") == 0 && i + 1 < argc) {
+            plot_dir = argv[++i];
         } else {
             usage(stderr, 0);
             return BENCH_EXIT_USAGE;
         }
-        if (npass > ALL_MAX_ARGS - 2) {
+        if (npass > ALL_MAX_ARGS - 3) {
             usage(stderr, 0);
             return BENCH_EXIT_USAGE;
         }
+    }
+    if (csv_dir == NULL)
+        csv_dir = plot_dir;
+    if (csv_dir != NULL) {
+        pass[npass++] = "--csv";
+        pass[npass++] = (char *)csv_dir;
     }
     for (k = 0; k < NSCENARIOS; k++) {
         char *args[ALL_MAX_ARGS + 1];
@@ -80,6 +93,9 @@ static int run_all(int argc, char **argv)
         if (rc > worst)
             worst = rc;
     }
+    if (plot_dir != NULL && bench_plot(csv_dir, plot_dir) != 0
+        && worst < BENCH_EXIT_FAILED)
+        worst = BENCH_EXIT_FAILED;
     return worst;
 }
 
@@ -94,6 +110,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "all") == 0)
         return run_all(argc - 1, argv + 1);
+    if (strcmp(argv[1], bench_plot_cmd.name) == 0)
+        return bench_plot_cmd.run(argc - 1, argv + 1);
     for (i = 0; i < NSCENARIOS; i++)
         if (strcmp(argv[1], scenarios[i]->name) == 0)
             return scenarios[i]->run(argc - 1, argv + 1);

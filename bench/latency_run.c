@@ -485,6 +485,42 @@ static void csv_value(FILE *f, int64_t ns, unsigned cap_ms)
         fprintf(f, ",%.6f,0", ns / 1e6);
 }
 
+/* Every sample, for the lateness CDF (--plot): DIR/<name>-samples.csv,
+ * one row per sample: mode, ms, and whether it timed out (then ms is the
+ * cap, a lower bound). */
+static int write_samples_csv(const lat_scenario *s, const lat_opts *o,
+                             const lat_result *res)
+{
+    char path[4096];
+    FILE *f;
+    unsigned i;
+    int m;
+
+    snprintf(path, sizeof(path), "%s/%s-samples.csv", o->csv_dir, s->name);
+    if ((f = fopen(path, "w")) == NULL) {
+        fprintf(stderr, "%s: %s: %s\n", s->name, path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "mode,ms,timed_out\n");
+    for (m = 0; m < LAT_NMODES; m++) {
+        const lat_result *r = &res[m];
+
+        if (!(o->modes & (1u << m)) || !r->ok)
+            continue;
+        for (i = 0; i < r->n; i++) {
+            if (r->v[i] == LAT_TIMED_OUT)
+                fprintf(f, "%s,%u,1\n", lat_modes[m].name, o->timeout_ms);
+            else
+                fprintf(f, "%s,%.6f,0\n", lat_modes[m].name, r->v[i] / 1e6);
+        }
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", s->name, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int write_csv(const lat_scenario *s, const lat_opts *o,
                      const lat_result *res)
 {
@@ -515,7 +551,7 @@ static int write_csv(const lat_scenario *s, const lat_opts *o,
         fprintf(stderr, "%s: %s: %s\n", s->name, path, strerror(errno));
         return -1;
     }
-    return 0;
+    return write_samples_csv(s, o, res);
 }
 
 /* Round |r|'s share of |n| samples: the first n % rounds rounds take one
