@@ -654,6 +654,45 @@ TICKLESS_EXPORT int tickless_pool_fd(tickless_pool *pool);
 TICKLESS_EXPORT int tickless_pool_run(tickless_pool *pool, int timeout_ms);
 
 /*
+ * Logging
+ * -------
+ * One callback for the whole process receives the events a user debugging
+ * a stall wants to see: a connection lost and why (TICKLESS_LOG_ERROR), a
+ * timer ticked later than a threshold (TICKLESS_LOG_WARN), an assist thread
+ * started or stopped (TICKLESS_LOG_INFO). Nothing is logged until a
+ * callback is installed.
+ */
+
+#define TICKLESS_LOG_ERROR 1
+#define TICKLESS_LOG_WARN 2
+#define TICKLESS_LOG_INFO 3
+
+/* A log callback: |conn| is the connection the event is about, or NULL
+ * (assist threads); |message| is valid during the call only. It runs on
+ * whichever thread saw the event, possibly an assist thread holding
+ * |conn|'s lock: it must be short and must not call tickless functions on
+ * |conn| (tickless_strerror() and the like are fine). */
+typedef void (*tickless_log_fn)(int level, tickless_conn *conn,
+                                const char *message, void *arg);
+
+/*
+ * tickless_set_log() installs |fn| (NULL removes it) for events up to
+ * |level| (TICKLESS_LOG_ERROR, _WARN or _INFO), with |arg| passed to every
+ * call. A timer tick later than |late_warn_ns| after its deadline is
+ * reported at TICKLESS_LOG_WARN; 0 reports none. An event being reported
+ * while the callback is replaced may still reach the old one.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (|level| out of range with a
+ *          callback)
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: |arg| stays the caller's
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_set_log(tickless_log_fn fn, void *arg, int level,
+                                     uint64_t late_warn_ns);
+
+/*
  * Library information
  * -------------------
  * What this build supports, which version is loaded, and the names of the

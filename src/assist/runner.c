@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "core/sigpipe.h"
 #include "core/sysfail.h"
 
@@ -42,13 +43,20 @@ static void *runner_main(void *arg)
 
     tickless_free(arg);
     apply_options(&a);
+    tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
+           a.name[0] != '\0' ? a.name : "(unnamed)");
     while (!atomic_load(&a.s->stopping)) {
         if (shard_run_once(a.s, CLOCK_NEVER) < 0) {
             /* epoll itself failed (EBADF/EINVAL cannot happen with our own
              * descriptors): there is nothing sensible left to retry. */
+            tl_log(TICKLESS_LOG_ERROR, NULL,
+                   "assist thread %s: epoll failed; it stops ticking",
+                   a.name[0] != '\0' ? a.name : "(unnamed)");
             break;
         }
     }
+    tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s stopped",
+           a.name[0] != '\0' ? a.name : "(unnamed)");
     return NULL;
 }
 

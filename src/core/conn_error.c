@@ -2,6 +2,7 @@
  * details with the connection so that any thread can read them. */
 #include "core/core.h"
 #include "core/fork_guard.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -9,6 +10,15 @@
 #include <string.h>
 
 #include <openssl/err.h>
+
+void conn_make_fatal(tickless_conn *c, int code)
+{
+    if (c->fatal != 0)
+        return; /* sticky: the first cause stands */
+    c->fatal = code;
+    tl_log(TICKLESS_LOG_ERROR, c, "connection lost: %s: %s",
+           tickless_err_name(code), c->err.message);
+}
 
 void conn_set_error(tickless_conn *c, int code, int ssl_error,
                     const char *message)
@@ -156,7 +166,7 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
     }
     c->err.code = code;
     if (code != TICKLESS_ERR_CLOSED)
-        c->fatal = code;
+        conn_make_fatal(c, code);
     return code;
 }
 
@@ -184,7 +194,7 @@ void conn_capture_assist_error(tickless_conn *c)
             && ERR_GET_REASON(e) == SSL_R_READ_TIMEOUT_EXPIRED))
         code = TICKLESS_ERR_PEER;
     c->err.code = code;
-    c->fatal = code;
+    conn_make_fatal(c, code);
 }
 
 int tickless_conn_error(tickless_conn *c, tickless_error_info *out)

@@ -245,7 +245,7 @@ static int op_handshake(conn_call *call, void *arg)
     if (ret == TICKLESS_ERR_EOF) {
         conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
                        "peer closed the connection during the handshake");
-        c->fatal = ret = TICKLESS_ERR_PEER;
+        conn_make_fatal(c, ret = TICKLESS_ERR_PEER);
     }
     return ret;
 }
@@ -289,7 +289,7 @@ static int op_write(conn_call *call, void *arg)
         rc = conn_ssl_result(c, c->ssl, 0);
         if (rc == TICKLESS_ERR_EOF) {
             /* Writing on a connection the peer has torn down. */
-            c->fatal = rc = TICKLESS_ERR_PEER;
+            conn_make_fatal(c, rc = TICKLESS_ERR_PEER);
         }
         return rc;
     }

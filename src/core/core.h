@@ -227,6 +227,10 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret);
  * per thread, so it is captured here or lost). Caller holds c->mu. */
 void conn_capture_assist_error(tickless_conn *c);
 
+/* Makes |code| the connection's sticky verdict, unless it already has one,
+ * and reports it to the log callback. Caller holds c->mu. */
+void conn_make_fatal(tickless_conn *c, int code);
+
 /* Records |code| with a message in c->err. Caller holds c->mu. */
 void conn_set_error(tickless_conn *c, int code, int ssl_error,
                     const char *message);

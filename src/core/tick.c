@@ -2,6 +2,7 @@
  * connection tells the assist what to do next. */
 #include "assist/assist.h"
 #include "core/core.h"
+#include "core/log.h"
 
 #include <errno.h>
 
@@ -74,7 +75,7 @@ static void hs_step(tickless_conn *c)
     if (ret == TICKLESS_ERR_EOF) {
         conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
                        "peer closed the connection during the handshake");
-        c->fatal = TICKLESS_ERR_PEER;
+        conn_make_fatal(c, TICKLESS_ERR_PEER);
     }
     /* Otherwise it waits for the socket: conn_publish() asks for it. */
 }
@@ -102,9 +103,14 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
 
     if ((reasons & TICK_TIMER) && due_ns != CLOCK_NEVER) {
         uint64_t tick_at = clock_now_ns();
+        uint64_t late = tick_at > due_ns ? tick_at - due_ns : 0;
+        uint64_t warn = tl_log_late_threshold_ns();
 
-        lathist_record(&c->lateness, tick_at > due_ns ? tick_at - due_ns : 0);
+        lathist_record(&c->lateness, late);
         c->timer_ticks++;
+        if (warn != 0 && late > warn)
+            tl_log(TICKLESS_LOG_WARN, c, "deadline missed by %.3f ms",
+                   (double)late / 1e6);
     }
     if (reasons & TICK_IO)
         c->io_ticks++;

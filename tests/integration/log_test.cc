@@ -1,0 +1,126 @@
+// The log callback (tickless_set_log()): a lost connection is reported with
+// its cause, a late timer tick beyond the threshold is reported, assist
+// threads report starting and stopping; bad levels are refused; after
+// removal nothing more arrives.
+#include "harness.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "ts_net.h"
+}
+
+namespace {
+
+struct Event {
+    int level;
+    tickless_conn *conn;
+    std::string message;
+};
+
+std::mutex g_mu;
+std::vector<Event> g_events;
+
+void Collect(int level, tickless_conn *conn, const char *message, void *arg)
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    (void)arg;
+    g_events.push_back(Event { level, conn, message });
+}
+
+std::vector<Event> Events()
+{
+    std::lock_guard<std::mutex> lock(g_mu);
+    return g_events;
+}
+
+bool Has(const std::vector<Event> &ev, int level, tickless_conn *conn,
+         const std::string &part)
+{
+    for (const Event &e : ev)
+        if (e.level == level && e.conn == conn
+            && e.message.find(part) != std::string::npos)
+            return true;
+    return false;
+}
+
+} // namespace
+
+TEST(Log, LostConnectionsLateTicksAndAssistThreadsAreReported)
+{
+    g_events.clear();
+    ASSERT_EQ(tickless_set_log(Collect, nullptr, TICKLESS_LOG_INFO, 1), 0);
+
+    tickless_pool_options o;
+    tickless_pool_options_defaults(&o);
+    o.thread_name = "logtest";
+    tickless_pool *pool = nullptr;
+    ASSERT_EQ(tickless_pool_new(&o, &pool), 0);
+
+    // A DTLS peer that never answers: OpenSSL's retransmission timers fire
+    // (each a little late: over the 1 ns threshold) and then it gives up.
+    uint16_t port = 0;
+    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
+    ASSERT_GE(silent, 0);
+    tickless_conn *c = NewClientOn(pool, TS_DTLS, port, [](SSL *s) {
+        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
+            return 20000;
+        });
+    });
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(tickless_conn_handshake(c, 10000), TICKLESS_ERR_PEER);
+    tickless_conn_close(c);
+    EXPECT_EQ(tickless_pool_free(pool), 0);
+    close(silent);
+
+    std::vector<Event> ev = Events();
+    EXPECT_TRUE(Has(ev, TICKLESS_LOG_INFO, nullptr, "logtest-0 started"));
+    EXPECT_TRUE(Has(ev, TICKLESS_LOG_INFO, nullptr, "logtest-0 stopped"));
+    EXPECT_TRUE(Has(ev, TICKLESS_LOG_WARN, c, "deadline missed by"));
+    EXPECT_TRUE(Has(ev, TICKLESS_LOG_ERROR, c, "TICKLESS_ERR_PEER"))
+        << "the lost connection, with its cause";
+    EXPECT_TRUE(Has(ev, TICKLESS_LOG_ERROR, c, "timeout"));
+
+    // Bad levels; then removal: nothing more is reported.
+    EXPECT_EQ(tickless_set_log(Collect, nullptr, 0, 0), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_set_log(Collect, nullptr, 4, 0), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_set_log(nullptr, nullptr, 0, 0), 0);
+    size_t before = Events().size();
+    pool = nullptr;
+    ASSERT_EQ(tickless_pool_new(nullptr, &pool), 0);
+    EXPECT_EQ(tickless_pool_free(pool), 0);
+    EXPECT_EQ(Events().size(), before);
+}
+
+TEST(Log, LevelFiltersAndTheThresholdIsHonoured)
+{
+    g_events.clear();
+    // Errors only, and no lateness reports.
+    ASSERT_EQ(tickless_set_log(Collect, nullptr, TICKLESS_LOG_ERROR, 0), 0);
+    tickless_pool *pool = nullptr;
+    ASSERT_EQ(tickless_pool_new(nullptr, &pool), 0);
+    uint16_t port = 0;
+    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
+    ASSERT_GE(silent, 0);
+    tickless_conn *c = NewClientOn(pool, TS_DTLS, port, [](SSL *s) {
+        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
+            return 20000;
+        });
+    });
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(tickless_conn_handshake(c, 10000), TICKLESS_ERR_PEER);
+    tickless_conn_close(c);
+    EXPECT_EQ(tickless_pool_free(pool), 0);
+    close(silent);
+    EXPECT_EQ(tickless_set_log(nullptr, nullptr, 0, 0), 0);
+
+    std::vector<Event> ev = Events();
+    ASSERT_FALSE(ev.empty());
+    for (const Event &e : ev)
+        EXPECT_EQ(e.level, TICKLESS_LOG_ERROR) << e.message;
+}
