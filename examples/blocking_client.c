@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L /* getaddrinfo() under -std=c11 */
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,36 @@ static int connect_socket(const char *host, const char *port, int type)
     }
     freeaddrinfo(res);
     return fd;
+}
+
+/* The address |fd| is connected to, as OpenSSL wants it; NULL on error. */
+static BIO_ADDR *peer_address(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    BIO_ADDR *addr = BIO_ADDR_new();
+    int ok = 0;
+
+    if (addr == NULL || getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+        BIO_ADDR_free(addr);
+        return NULL;
+    }
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+        ok = BIO_ADDR_rawmake(addr, AF_INET, &in->sin_addr,
+                              sizeof(in->sin_addr), in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+        ok = BIO_ADDR_rawmake(addr, AF_INET6, &in6->sin6_addr,
+                              sizeof(in6->sin6_addr), in6->sin6_port);
+    }
+    if (!ok) {
+        BIO_ADDR_free(addr);
+        return NULL;
+    }
+    return addr;
 }
 
 static SSL *make_ssl(const char *proto, const char *host, int fd,
@@ -81,12 +112,26 @@ static SSL *make_ssl(const char *proto, const char *host, int fd,
     if (strcmp(proto, "tls") == 0) {
         SSL_set_fd(ssl, fd);
     } else {
-        BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
+        /* NOCLOSE until it all worked: on failure main() closes |fd|. */
+        BIO *bio = BIO_new_dgram(fd, BIO_NOCLOSE);
+        BIO_ADDR *peer = peer_address(fd);
+        int ok = bio != NULL && peer != NULL;
 
-        if (bio == NULL) {
+        /* The socket is connected: tell the BIO, so that it sends with
+         * send() to that peer, and QUIC where its first packet goes. */
+        if (ok)
+            ok = BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, peer) > 0;
+#if OPENSSL_VERSION_NUMBER >= 0x30200000L && !defined(OPENSSL_NO_QUIC)
+        if (ok && strcmp(proto, "quic") == 0)
+            ok = SSL_set1_initial_peer_addr(ssl, peer);
+#endif
+        BIO_ADDR_free(peer);
+        if (!ok) {
+            BIO_free(bio);
             SSL_free(ssl);
             return NULL;
         }
+        BIO_set_close(bio, BIO_CLOSE);
         SSL_set_bio(ssl, bio, bio);
     }
     SSL_set_tlsext_host_name(ssl, host);
