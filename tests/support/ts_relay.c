@@ -54,6 +54,7 @@ struct ts_relay {
     _Atomic double loss;
     atomic_uint_fast64_t forwarded;
     atomic_uint_fast64_t dropped;
+    atomic_uint_fast64_t corrupted;
 
     /* Everything below: owned by the relay thread. */
     uint64_t rng;
@@ -193,6 +194,14 @@ static void impair(ts_relay *r, int dir, int cl, const uint8_t *d, size_t n)
     if (first == NULL) {
         atomic_fetch_add(&r->dropped, 1);
         return;
+    }
+    if (r->opt.corrupt > 0 && rand01(r) < r->opt.corrupt && first->len > 0) {
+        size_t at = (size_t)(rand01(r) * (double)first->len);
+
+        if (at >= first->len)
+            at = first->len - 1;
+        first->data[at] ^= (uint8_t)(1u + (unsigned)(rand01(r) * 254.0));
+        atomic_fetch_add(&r->corrupted, 1);
     }
     if (r->held[dir] != NULL) {
         /* Release the held one right behind this one (seq is later). */
@@ -388,6 +397,11 @@ uint64_t ts_relay_forwarded(ts_relay *r)
 uint64_t ts_relay_dropped(ts_relay *r)
 {
     return atomic_load(&r->dropped);
+}
+
+uint64_t ts_relay_corrupted(ts_relay *r)
+{
+    return atomic_load(&r->corrupted);
 }
 
 void ts_relay_stop(ts_relay *r)

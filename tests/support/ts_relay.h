@@ -12,7 +12,9 @@
  * probability |loss| (or always, while blackholed); otherwise is delayed by
  * delay_ms plus a uniform 0..jitter_ms; with probability |duplicate| is sent
  * twice; with probability |reorder| is held back until the next datagram in
- * the same direction has been sent (or 50 ms, if none comes). Decisions come
+ * the same direction has been sent (or 50 ms, if none comes); with
+ * probability |corrupt| has one byte flipped (the copy sent, not a
+ * duplicate). Decisions come
  * from a splitmix64 PRNG seeded with |seed|, so a run is reproducible given
  * the same order of arrivals.
  *
@@ -38,6 +40,7 @@ typedef struct ts_relay_options {
     double reorder;     /* probability a datagram is held behind the next */
     uint32_t delay_ms;  /* one-way delay added to each datagram */
     uint32_t jitter_ms; /* uniform extra delay 0..jitter_ms */
+    double corrupt;     /* probability a datagram has one byte flipped */
 } ts_relay_options;
 
 /* Starts a relay to 127.0.0.1:|upstream_port|. |o| NULL = no impairment.
@@ -57,6 +60,9 @@ void ts_relay_set_loss(ts_relay *r, double loss);
 /* Datagrams sent on (duplicates count twice) / dropped, both directions. */
 uint64_t ts_relay_forwarded(ts_relay *r);
 uint64_t ts_relay_dropped(ts_relay *r);
+
+/* Datagrams sent on with a byte flipped. */
+uint64_t ts_relay_corrupted(ts_relay *r);
 
 /* Stops the thread, drops what is still queued, frees everything. NULL ok. */
 void ts_relay_stop(ts_relay *r);
