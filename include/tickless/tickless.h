@@ -201,7 +201,11 @@ TICKLESS_EXPORT int tickless_conn_read(tickless_conn *c, void *buf, size_t len,
  * tickless_conn_write() hands all |len| bytes to OpenSSL. For QUIC and TLS
  * this means they are queued for reliable delivery; for DTLS each record is
  * one datagram of at most the path's data MTU, and datagrams can be lost, as
- * DTLS allows. It completes the handshake first if needed.
+ * DTLS allows. A DTLS write longer than that is sent as several records, so
+ * a message keeps its boundaries (and is lost or delivered whole) only if
+ * it fits one record: at most DTLS_get_data_mtu() bytes, which OpenSSL
+ * lowers to its fallback (about 500 bytes) when handshake flights go
+ * unanswered. It completes the handshake first if needed.
  *
  * Returns: 0 with *nwritten == len, or TICKLESS_ERR_INVALID |
  *          TICKLESS_ERR_TIMEOUT (with *nwritten < len: the bytes accepted so
