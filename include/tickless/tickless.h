@@ -112,13 +112,14 @@ extern "C" {
     XX(NOMEM, -8, "out of memory")                                             \
     XX(UNSUPPORTED, -9, "not supported by this build or OpenSSL")              \
     XX(BUSY, -10, "resource is in use")                                        \
-    XX(FORKED, -11, "object made before fork(); unusable in the child")
+    XX(FORKED, -11, "object made before fork(); unusable in the child")     \
+    XX(STREAM_RESET, -12, "peer reset or stopped the stream")
 
 typedef enum tickless_errno {
 #define TICKLESS_ERR_ENUM_(name, value, msg) TICKLESS_ERR_##name = value,
     TICKLESS_ERRNO_MAP(TICKLESS_ERR_ENUM_)
 #undef TICKLESS_ERR_ENUM_
-    TICKLESS_ERR_MIN_ = -11
+    TICKLESS_ERR_MIN_ = -12
 } tickless_errno;
 
 /*
@@ -468,6 +469,158 @@ TICKLESS_EXPORT void tickless_listener_close(tickless_listener *l);
  * Since: 0.1.0
  */
 TICKLESS_EXPORT void tickless_listener_free(tickless_listener *l);
+
+/*
+ * Streams (QUIC only)
+ * -------------------
+ * A QUIC connection carries many streams. Threads blocked on different
+ * streams of one connection each sleep on their own stream and are woken
+ * only when it can move. The first tickless_stream_open() or _accept()
+ * turns a connection into a stream container: it gets no default stream
+ * (SSL_DEFAULT_STREAM_MODE_NONE) and incoming streams wait for
+ * tickless_stream_accept(). A connection whose default stream was already
+ * used through tickless_conn_read()/_write() cannot switch
+ * (TICKLESS_ERR_INVALID); on a stream container, tickless_conn_read() and
+ * _write() return TICKLESS_ERR_INVALID.
+ *
+ * Flow control and stream limits block, they do not fail: a write waits
+ * while the peer grants no more credit, an open while the peer allows no
+ * more streams, each up to its timeout. A peer that resets a stream
+ * (RESET_STREAM) or stops it (STOP_SENDING) ends that stream only: its
+ * calls return TICKLESS_ERR_STREAM_RESET and tickless_stream_peer_error()
+ * reads the peer's application error code; the connection goes on.
+ *
+ *     tickless_stream *s;
+ *     size_t n;
+ *     if (tickless_stream_open(c, 0, &s, 5000) == 0) {
+ *         tickless_stream_write(s, "ping", 4, &n, 5000);
+ *         tickless_stream_conclude(s);
+ *         tickless_stream_read(s, buf, sizeof(buf), &n, 5000);
+ *         tickless_stream_close(s);
+ *     }
+ */
+typedef struct tickless_stream tickless_stream;
+
+#define TICKLESS_STREAM_UNI 0x1 /* unidirectional: this side only writes */
+
+/*
+ * tickless_stream_open() opens a stream (bidirectional unless
+ * TICKLESS_STREAM_UNI), completing the handshake first if needed and
+ * waiting while the peer allows no more streams.
+ *
+ * Returns: 0 with *out set, or TICKLESS_ERR_INVALID (NULL, unknown flags,
+ *          default stream already in use, inside tickless_conn_lock()),
+ *          TICKLESS_ERR_UNSUPPORTED (DTLS, TLS, no QUIC),
+ *          TICKLESS_ERR_TIMEOUT, TICKLESS_ERR_CLOSED, TICKLESS_ERR_PEER,
+ *          TICKLESS_ERR_SSL, TICKLESS_ERR_NOMEM, TICKLESS_ERR_FORKED
+ * Thread-safety: any thread
+ * Blocks: until the stream can be opened, |timeout_ms|, or close
+ * Ownership: *out is the caller's, to be given to tickless_stream_close()
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_stream_open(tickless_conn *c, int flags,
+                                         tickless_stream **out,
+                                         int timeout_ms);
+
+/*
+ * tickless_stream_accept() waits for a stream the peer opened.
+ *
+ * Returns: as tickless_stream_open(); TICKLESS_ERR_PEER (or _SSL) when
+ *          the connection ends while waiting
+ * Thread-safety: any thread; several may wait, each stream goes to one
+ * Blocks: until a stream arrives, |timeout_ms|, or close
+ * Ownership: *out is the caller's, to be given to tickless_stream_close()
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_stream_accept(tickless_conn *c,
+                                           tickless_stream **out,
+                                           int timeout_ms);
+
+/*
+ * tickless_stream_read() and tickless_stream_write() are
+ * tickless_conn_read()/_write() on one stream: read returns as soon as
+ * some bytes are there (TICKLESS_ERR_EOF after the peer's FIN); write
+ * returns when all |len| bytes are queued (*nwritten tells how many were
+ * on an error or timeout).
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL, len 0, wrong direction of a
+ *          unidirectional stream), TICKLESS_ERR_TIMEOUT,
+ *          TICKLESS_ERR_EOF, TICKLESS_ERR_CLOSED (stream or connection
+ *          closed locally, or this direction concluded or reset by us),
+ *          TICKLESS_ERR_STREAM_RESET (the peer reset or stopped this
+ *          stream: see tickless_stream_peer_error()), TICKLESS_ERR_PEER or
+ *          TICKLESS_ERR_SSL (the whole connection failed),
+ *          TICKLESS_ERR_UNSUPPORTED, TICKLESS_ERR_FORKED
+ * Thread-safety: any thread; one reader and one writer per stream at once
+ * Blocks: until data or room, |timeout_ms|, or close
+ * Ownership: none
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_stream_read(tickless_stream *s, void *buf,
+                                         size_t len, size_t *nread,
+                                         int timeout_ms);
+TICKLESS_EXPORT int tickless_stream_write(tickless_stream *s,
+                                          const void *buf, size_t len,
+                                          size_t *nwritten, int timeout_ms);
+
+/*
+ * tickless_stream_conclude() queues a FIN: the peer reads everything
+ * written so far, then TICKLESS_ERR_EOF. tickless_stream_reset() abandons
+ * the sending side with an application error code instead; the peer's
+ * reader gets TICKLESS_ERR_STREAM_RESET and can read |app_error|.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID, TICKLESS_ERR_CLOSED,
+ *          TICKLESS_ERR_STREAM_RESET, TICKLESS_ERR_PEER, TICKLESS_ERR_SSL,
+ *          TICKLESS_ERR_UNSUPPORTED, TICKLESS_ERR_FORKED
+ * Thread-safety: any thread
+ * Blocks: no (briefly, on the connection mutex)
+ * Ownership: none
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_stream_conclude(tickless_stream *s);
+TICKLESS_EXPORT int tickless_stream_reset(tickless_stream *s,
+                                          uint64_t app_error);
+
+/*
+ * tickless_stream_peer_error() tells why the peer ended this stream: the
+ * application error code of its RESET_STREAM (it abandoned what it was
+ * sending us) or, failing that, of its STOP_SENDING (it wants nothing
+ * more from us).
+ *
+ * Returns: 1 with *app_error set, 0 if the peer did neither (*app_error
+ *          is then 0), or TICKLESS_ERR_INVALID (NULL), TICKLESS_ERR_FORKED
+ * Thread-safety: any thread
+ * Blocks: no (briefly, on the connection mutex)
+ * Ownership: none
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_stream_peer_error(tickless_stream *s,
+                                               uint64_t *app_error);
+
+/*
+ * tickless_stream_id() returns the QUIC stream ID.
+ *
+ * Returns: the stream ID, or UINT64_MAX for NULL
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: none
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT uint64_t tickless_stream_id(tickless_stream *s);
+
+/*
+ * tickless_stream_close() wakes the stream's blocked calls with
+ * TICKLESS_ERR_CLOSED and frees it once they have returned. A stream closed
+ * before tickless_stream_conclude() is reset by OpenSSL. Every stream must
+ * be closed, before or after its connection.
+ *
+ * Returns: nothing
+ * Thread-safety: any thread, once
+ * Blocks: no (briefly, on the connection mutex)
+ * Ownership: the handle is gone; NULL is ignored
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT void tickless_stream_close(tickless_stream *s);
 
 /* Feature bits for tickless_features(). */
 #define TICKLESS_FEATURE_QUIC 0x1u        /* QUIC client connections */

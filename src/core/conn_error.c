@@ -170,6 +170,23 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
     return code;
 }
 
+int conn_quic_ended(tickless_conn *c)
+{
+#ifdef TICKLESS_HAVE_QUIC
+    int code = c->proto == CONN_QUIC ? quic_termination(c) : 0;
+
+    if (code == 0)
+        return 0;
+    c->err.code = code;
+    if (code != TICKLESS_ERR_CLOSED)
+        conn_make_fatal(c, code);
+    return code;
+#else
+    (void)c;
+    return 0;
+#endif
+}
+
 void conn_capture_assist_error(tickless_conn *c)
 {
     unsigned long e = ERR_peek_last_error();

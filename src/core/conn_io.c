@@ -256,6 +256,8 @@ static int op_read(conn_call *call, void *arg)
     io_args *a = arg;
     size_t n = 0;
 
+    if (c->uses_streams)
+        return TICKLESS_ERR_INVALID; /* no default stream to read */
     if (c->read_eof)
         return TICKLESS_ERR_EOF;
     ERR_clear_error();
@@ -273,6 +275,8 @@ static int op_write(conn_call *call, void *arg)
     size_t max = ossl_max_write(c->ssl, c->proto);
     int rc;
 
+    if (c->uses_streams)
+        return TICKLESS_ERR_INVALID; /* no default stream to write */
     if (c->shutting_down)
         return TICKLESS_ERR_CLOSED;
     while (a->done < a->len) {
@@ -307,7 +311,7 @@ static int op_shutdown(conn_call *call, void *arg)
     if (c->proto == CONN_QUIC) {
         /* Without a FIN the peer would see the connection close under its
          * reader instead of a clean end of stream. */
-        if (!c->shutting_down)
+        if (!c->shutting_down && !c->uses_streams)
             (void)SSL_stream_conclude(c->ssl, 0);
         c->shutting_down = 1;
         ERR_clear_error();

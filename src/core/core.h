@@ -13,7 +13,8 @@
  * A client connection is its own engine; DTLS and TLS are always their own.
  *
  * Callers sleep on a wait queue (waitq): each connection has one for its
- * calls and one for accepts (connections on a listener; streams, later). A waitq
+ * calls and one for accepts (connections on a listener, streams on a
+ * connection); each stream has its own. A waitq
  * with sleepers is linked on its engine's |sleeping| list. After a tick the
  * engine wakes only the queues whose object can now make progress (data to
  * read, room to write, a connection to accept), so a thread blocked on one
@@ -101,11 +102,14 @@ struct tickless_conn {
 
     /* Everything below is guarded by engine->mu. */
     waitq wq;            /* callers of handshake/read/write/shutdown */
-    waitq accept_wq;     /* connection accepts (listener engine) */
+    waitq accept_wq;     /* connection accepts (listener engine), or
+                            stream accepts (QUIC connection) */
     int closed;          /* tickless_conn_close()/listener_close() called */
     int shutting_down;   /* tickless_conn_shutdown() has been called */
     int fatal;           /* sticky TICKLESS_ERR_* once the connection died */
     int read_eof;        /* the peer finished sending */
+    int uses_streams;    /* QUIC: switched to tickless_stream_* (no
+                            default stream); see stream.c */
     int app_locked;      /* inside tickless_conn_lock()/unlock() ... */
     pthread_t locked_by; /* ... by this thread */
     tickless_error_info err; /* the last failure, captured on any thread */
@@ -222,6 +226,14 @@ void engine_kick(tickless_conn *e);
  * number) when OpenSSL merely wants the socket, or a TICKLESS_ERR_* code,
  * which is recorded and, for fatal ones, made sticky. */
 int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret);
+
+/* QUIC: if the connection has terminated (closed by either side, idle
+ * timeout), records why and returns the TICKLESS_ERR_* code for it (sticky
+ * unless it was our own shutdown); 0 while it lives. For calls that are not
+ * I/O (accepting or opening a stream): SSL_get_error() reports the last
+ * I/O call's result for those, which may be a stale WANT_READ. Caller
+ * holds c->mu. */
+int conn_quic_ended(tickless_conn *c);
 
 /* Records a failure seen by the assist thread (OpenSSL's error queue is
  * per thread, so it is captured here or lost). Caller holds c->mu. */

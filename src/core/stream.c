@@ -1,0 +1,480 @@
+/* tickless_stream: one QUIC stream of a connection, used with blocking
+ * calls from any thread. A stream shares its connection's engine (mutex,
+ * assist, deadline) but sleeps on a wait queue of its own, so a thread
+ * blocked on one stream is woken only when that stream can move. */
+#include "core/alloc.h"
+#include "core/core.h"
+#include "core/fork_guard.h"
+
+#include <errno.h>
+
+#include <openssl/err.h>
+
+struct tickless_stream {
+    atomic_uint refs;    /* the handle + calls in flight */
+    tickless_conn *conn; /* a reference is held */
+    SSL *ssl;            /* the QUIC stream object; owned */
+    waitq wq;
+    int closed;          /* tickless_stream_close() called (engine mu) */
+};
+
+typedef struct stream_io {
+    tickless_stream *s;
+    unsigned char *buf;
+    size_t len;
+    size_t done;
+} stream_io;
+
+/* Takes the engine mutex unless this thread already holds it (inside
+ * tickless_conn_lock(): the error-checking mutex says EDEADLK). Returns
+ * whether it must be released. */
+static int lock_engine(tickless_conn *c)
+{
+    return pthread_mutex_lock(conn_mu(c)) == 0;
+}
+
+static void stream_unref(tickless_stream *s)
+{
+    tickless_conn *c = s->conn;
+
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    /* The engine may be ticking: free the OpenSSL object under its lock. */
+    if (lock_engine(c)) {
+        SSL_free(s->ssl);
+        engine_kick(c->engine); /* credit, RESET_STREAM/STOP_SENDING */
+        conn_unlock_mu(c);
+    } else {
+        SSL_free(s->ssl);
+        engine_kick(c->engine);
+    }
+    waitq_destroy(&s->wq);
+    tickless_free(s);
+    conn_unref(c);
+}
+
+#ifdef TICKLESS_HAVE_QUIC
+
+static void stream_ref(tickless_stream *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+/* The first stream call turns the connection into a stream container: no
+ * default stream, incoming streams queued for tickless_stream_accept().
+ * Caller holds the engine mutex. */
+static int use_streams(tickless_conn *c)
+{
+    if (c->uses_streams)
+        return 0;
+    ERR_clear_error();
+    if (!SSL_set_default_stream_mode(c->ssl, SSL_DEFAULT_STREAM_MODE_NONE)) {
+        /* Too late: tickless_conn_read/write created a default stream. */
+        ERR_clear_error();
+        return TICKLESS_ERR_INVALID;
+    }
+    if (!SSL_set_incoming_stream_policy(c->ssl,
+                                        SSL_INCOMING_STREAM_POLICY_ACCEPT, 0)) {
+        ERR_clear_error();
+        return TICKLESS_ERR_SSL;
+    }
+    c->uses_streams = 1;
+    return 0;
+}
+
+static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
+{
+    tickless_stream *s = tickless_calloc(1, sizeof(*s));
+    int rc;
+
+    if (s == NULL)
+        return TICKLESS_ERR_NOMEM;
+    rc = waitq_init(&s->wq, WQ_IO, ssl, c);
+    if (rc != 0) {
+        tickless_free(s);
+        return rc;
+    }
+    atomic_init(&s->refs, 1);
+    s->conn = c;
+    s->ssl = ssl;
+    conn_ref(c);
+    *out = s;
+    return 0;
+}
+
+/* Why a stream call failed. Stream-level trouble (the peer reset or
+ * stopped this stream) ends only this stream; a connection-level failure
+ * is recorded on the connection and made sticky there. */
+static int stream_result(tickless_conn *c, SSL *ssl, int ret, int reading)
+{
+    int state;
+
+    switch (SSL_get_error(ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        return (int)IO_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return (int)IO_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        return TICKLESS_ERR_EOF;
+    default:
+        break;
+    }
+    state = reading ? SSL_get_stream_read_state(ssl)
+                    : SSL_get_stream_write_state(ssl);
+    switch (state) {
+    case SSL_STREAM_STATE_RESET_REMOTE:
+        /* This stream only: the connection goes on, nothing is sticky. */
+        ERR_clear_error();
+        conn_set_error(c, TICKLESS_ERR_STREAM_RESET, SSL_ERROR_SSL,
+                       reading ? "the peer reset the stream (RESET_STREAM)"
+                               : "the peer stopped the stream (STOP_SENDING)");
+        return TICKLESS_ERR_STREAM_RESET;
+    case SSL_STREAM_STATE_RESET_LOCAL:
+    case SSL_STREAM_STATE_FINISHED:
+        ERR_clear_error();
+        return TICKLESS_ERR_CLOSED; /* we ended this direction ourselves */
+    case SSL_STREAM_STATE_WRONG_DIR:
+        ERR_clear_error();
+        return TICKLESS_ERR_INVALID;
+    default:
+        return conn_ssl_result(c, ssl, ret); /* the connection itself */
+    }
+}
+
+static int op_stream_read(conn_call *call, void *arg)
+{
+    stream_io *io = arg;
+    size_t n = 0;
+
+    ERR_clear_error();
+    if (SSL_read_ex(call->ssl, io->buf, io->len, &n)) {
+        io->done = n;
+        return 0;
+    }
+    return stream_result(call->c, call->ssl, 0, 1);
+}
+
+static int op_stream_write(conn_call *call, void *arg)
+{
+    stream_io *io = arg;
+
+    while (io->done < io->len) {
+        size_t n = 0;
+
+        ERR_clear_error();
+        if (SSL_write_ex(call->ssl, io->buf + io->done, io->len - io->done,
+                         &n)) {
+            io->done += n;
+            continue;
+        }
+        return stream_result(call->c, call->ssl, 0, 0);
+    }
+    return 0;
+}
+
+typedef struct open_args {
+    int flags;
+    tickless_stream **out;
+} open_args;
+
+static int op_open(conn_call *call, void *arg)
+{
+    open_args *a = arg;
+    tickless_conn *c = call->c;
+    uint64_t flags = SSL_STREAM_FLAG_NO_BLOCK;
+    unsigned long e;
+    SSL *ssl;
+    int rc;
+
+    ERR_clear_error();
+    if (!SSL_is_init_finished(c->ssl)) {
+        int ret = SSL_do_handshake(c->ssl);
+
+        if (ret != 1)
+            return conn_ssl_result(c, c->ssl, ret);
+    }
+    if (a->flags & TICKLESS_STREAM_UNI)
+        flags |= SSL_STREAM_FLAG_UNI;
+    ssl = SSL_new_stream(c->ssl, flags);
+    if (ssl == NULL) {
+        rc = conn_quic_ended(c);
+        if (rc != 0) {
+            ERR_clear_error();
+            return rc;
+        }
+        e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL
+            && ERR_GET_REASON(e) == SSL_R_STREAM_COUNT_LIMITED) {
+            ERR_clear_error();
+            return (int)IO_READ; /* until the peer allows more streams */
+        }
+        /* Not I/O: SSL_get_error() would report the last I/O call's
+         * result, so the queue speaks for itself. Not sticky. */
+        {
+            char msg[200];
+
+            ERR_error_string_n(e, msg, sizeof(msg));
+            ERR_clear_error();
+            conn_set_error(c, TICKLESS_ERR_SSL, SSL_ERROR_SSL, msg);
+        }
+        return TICKLESS_ERR_SSL;
+    }
+    rc = stream_wrap(c, ssl, a->out);
+    if (rc != 0)
+        SSL_free(ssl);
+    return rc;
+}
+
+static int op_accept(conn_call *call, void *arg)
+{
+    tickless_stream **out = arg;
+    tickless_conn *c = call->c;
+    SSL *ssl;
+    int rc;
+
+    ERR_clear_error();
+    ssl = SSL_accept_stream(c->ssl, SSL_ACCEPT_STREAM_NO_BLOCK);
+    if (ssl == NULL) {
+        ERR_clear_error();
+        rc = conn_quic_ended(c);
+        if (rc != 0)
+            return rc;
+        if (!SSL_is_init_finished(c->ssl)) {
+            int ret = SSL_do_handshake(c->ssl);
+
+            if (ret != 1)
+                return conn_ssl_result(c, c->ssl, ret);
+        }
+        return (int)IO_READ;
+    }
+    engine_kick(c->engine); /* the peer may now open another */
+    rc = stream_wrap(c, ssl, out);
+    if (rc != 0)
+        SSL_free(ssl);
+    return rc;
+}
+
+/* Runs |op| on the connection |c| (open, accept) after switching it to
+ * streams. */
+static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
+                            int timeout_ms)
+{
+    conn_call call;
+    int rc;
+
+    if (fork_guard_stale(c->fork_gen))
+        return TICKLESS_ERR_FORKED;
+    if (pthread_mutex_lock(conn_mu(c)) != 0)
+        return TICKLESS_ERR_INVALID; /* inside tickless_conn_lock() */
+    rc = conn_is_closed(c) ? TICKLESS_ERR_CLOSED : use_streams(c);
+    conn_unlock_mu(c);
+    if (rc != 0)
+        return rc;
+    call.c = c;
+    call.ssl = c->ssl;
+    call.wq = wq;
+    call.also_closed = NULL;
+    call.kind = 0;
+    return conn_run(&call, timeout_ms, op, arg);
+}
+
+static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
+                       void *arg, int timeout_ms)
+{
+    conn_call call;
+    int rc;
+
+    call.c = s->conn;
+    call.ssl = s->ssl;
+    call.wq = &s->wq;
+    call.also_closed = &s->closed;
+    call.kind = kind;
+    stream_ref(s);
+    rc = conn_run(&call, timeout_ms, op, arg);
+    stream_unref(s);
+    return rc;
+}
+
+#endif /* TICKLESS_HAVE_QUIC */
+
+int tickless_stream_open(tickless_conn *c, int flags, tickless_stream **out,
+                         int timeout_ms)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (c == NULL || out == NULL || (flags & ~TICKLESS_STREAM_UNI) != 0)
+        return TICKLESS_ERR_INVALID;
+    if (c->proto != CONN_QUIC)
+        return TICKLESS_ERR_UNSUPPORTED;
+#ifdef TICKLESS_HAVE_QUIC
+    {
+        open_args a = { flags, out };
+
+        return conn_stream_call(c, &c->wq, op_open, &a, timeout_ms);
+    }
+#else
+    (void)timeout_ms;
+    return TICKLESS_ERR_UNSUPPORTED;
+#endif
+}
+
+int tickless_stream_accept(tickless_conn *c, tickless_stream **out,
+                           int timeout_ms)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (c == NULL || out == NULL)
+        return TICKLESS_ERR_INVALID;
+    if (c->proto != CONN_QUIC)
+        return TICKLESS_ERR_UNSUPPORTED;
+#ifdef TICKLESS_HAVE_QUIC
+    return conn_stream_call(c, &c->accept_wq, op_accept, out, timeout_ms);
+#else
+    (void)timeout_ms;
+    return TICKLESS_ERR_UNSUPPORTED;
+#endif
+}
+
+int tickless_stream_read(tickless_stream *s, void *buf, size_t len,
+                         size_t *nread, int timeout_ms)
+{
+    stream_io io = { s, buf, len, 0 };
+    int rc;
+
+    if (nread != NULL)
+        *nread = 0;
+    if (s == NULL || buf == NULL || nread == NULL || len == 0)
+        return TICKLESS_ERR_INVALID;
+#ifdef TICKLESS_HAVE_QUIC
+    rc = stream_call(s, IO_READ, op_stream_read, &io, timeout_ms);
+#else
+    (void)timeout_ms;
+    rc = TICKLESS_ERR_UNSUPPORTED;
+#endif
+    *nread = io.done;
+    return rc;
+}
+
+int tickless_stream_write(tickless_stream *s, const void *buf, size_t len,
+                          size_t *nwritten, int timeout_ms)
+{
+    stream_io io = { s, (unsigned char *)buf, len, 0 };
+    int rc;
+
+    if (nwritten != NULL)
+        *nwritten = 0;
+    if (s == NULL || buf == NULL || nwritten == NULL || len == 0)
+        return TICKLESS_ERR_INVALID;
+#ifdef TICKLESS_HAVE_QUIC
+    rc = stream_call(s, IO_WRITE, op_stream_write, &io, timeout_ms);
+#else
+    (void)timeout_ms;
+    rc = TICKLESS_ERR_UNSUPPORTED;
+#endif
+    *nwritten = io.done;
+    return rc;
+}
+
+#ifdef TICKLESS_HAVE_QUIC
+static int op_conclude(conn_call *call, void *arg)
+{
+    (void)arg;
+    ERR_clear_error();
+    if (SSL_stream_conclude(call->ssl, 0))
+        return 0;
+    return stream_result(call->c, call->ssl, 0, 0);
+}
+
+static int op_reset(conn_call *call, void *arg)
+{
+    SSL_STREAM_RESET_ARGS args;
+
+    args.quic_error_code = *(uint64_t *)arg;
+    ERR_clear_error();
+    if (SSL_stream_reset(call->ssl, &args, sizeof(args))) {
+        engine_kick(call->c->engine);
+        return 0;
+    }
+    return stream_result(call->c, call->ssl, 0, 0);
+}
+#endif
+
+int tickless_stream_conclude(tickless_stream *s)
+{
+    if (s == NULL)
+        return TICKLESS_ERR_INVALID;
+#ifdef TICKLESS_HAVE_QUIC
+    /* One attempt: a FIN is queued, never waited for. */
+    return stream_call(s, 0, op_conclude, NULL, 0);
+#else
+    return TICKLESS_ERR_UNSUPPORTED;
+#endif
+}
+
+int tickless_stream_reset(tickless_stream *s, uint64_t app_error)
+{
+    if (s == NULL)
+        return TICKLESS_ERR_INVALID;
+#ifdef TICKLESS_HAVE_QUIC
+    return stream_call(s, 0, op_reset, &app_error, 0);
+#else
+    (void)app_error;
+    return TICKLESS_ERR_UNSUPPORTED;
+#endif
+}
+
+int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
+{
+    int locked;
+    int rc = 0;
+
+    if (app_error != NULL)
+        *app_error = 0;
+    if (s == NULL || app_error == NULL)
+        return TICKLESS_ERR_INVALID;
+    if (fork_guard_stale(s->conn->fork_gen))
+        return TICKLESS_ERR_FORKED;
+#ifdef TICKLESS_HAVE_QUIC
+    locked = lock_engine(s->conn);
+    /* 1: the peer reset (read side) or stopped (write side) the stream;
+     * 0 or -1 (not applicable to this stream's direction): it did not. */
+    if (SSL_get_stream_read_error_code(s->ssl, app_error) == 1
+        || SSL_get_stream_write_error_code(s->ssl, app_error) == 1)
+        rc = 1;
+    else
+        *app_error = 0;
+    ERR_clear_error();
+    if (locked)
+        conn_unlock_mu(s->conn);
+#else
+    (void)locked;
+#endif
+    return rc;
+}
+
+uint64_t tickless_stream_id(tickless_stream *s)
+{
+#ifdef TICKLESS_HAVE_QUIC
+    if (s == NULL || fork_guard_stale(s->conn->fork_gen))
+        return UINT64_MAX;
+    return SSL_get_stream_id(s->ssl);
+#else
+    (void)s;
+    return UINT64_MAX;
+#endif
+}
+
+void tickless_stream_close(tickless_stream *s)
+{
+    int locked;
+
+    if (s == NULL || fork_guard_stale(s->conn->fork_gen))
+        return;
+    locked = lock_engine(s->conn);
+
+    s->closed = 1;
+    waitq_wake(&s->wq);
+    if (locked)
+        conn_unlock_mu(s->conn);
+    stream_unref(s);
+}

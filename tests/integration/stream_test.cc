@@ -1,0 +1,606 @@
+// QUIC streams: many threads blocked on different streams of one
+// connection, each woken for its own stream only; stream limits and flow
+// control as blocking; resets both ways. Client and server are tickless,
+// in every assist mode.
+#include "harness.h"
+
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" {
+#include "ts_net.h"
+}
+
+namespace {
+
+#if TS_HAVE_QUIC
+// A QUIC listener on 127.0.0.1 with the test certificate; *port is set.
+SSL *NewListenerSsl(uint16_t *port)
+{
+    SSL_CTX *ctx = ts_server_ctx(TS_QUIC);
+    if (ctx == nullptr)
+        return nullptr;
+    SSL *lst = SSL_new_listener(ctx, SSL_LISTENER_FLAG_NO_VALIDATE);
+    SSL_CTX_free(ctx);
+    int fd = ts_net_bind(SOCK_DGRAM, 0, 0, port);
+    if (lst == nullptr || fd < 0 || ts_net_set_nonblock(fd, 1) != 0) {
+        SSL_free(lst);
+        return nullptr;
+    }
+    BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
+    SSL_set_bio(lst, bio, bio);
+    return lst;
+}
+
+// Echoes one stream until the peer's FIN, then sends its own. Returns the
+// code that ended the stream (TICKLESS_ERR_EOF for a clean end).
+int EchoStream(tickless_stream *s)
+{
+    std::vector<uint8_t> buf(16384);
+    int rc;
+
+    for (;;) {
+        size_t n = 0, w = 0;
+        // No timeout: the stream ends with the peer's FIN or reset, or
+        // when the listener closes.
+        rc = tickless_stream_read(s, buf.data(), buf.size(), &n,
+                                  TICKLESS_FOREVER);
+        if (rc != 0)
+            break;
+        rc = tickless_stream_write(s, buf.data(), n, &w, TICKLESS_FOREVER);
+        if (rc != 0)
+            break;
+    }
+    if (rc == TICKLESS_ERR_EOF)
+        (void)tickless_stream_conclude(s);
+    return rc;
+}
+
+// A tickless QUIC server that echoes every stream of every connection, a
+// thread per stream, so that streams of one connection run concurrently.
+// Records how each stream ended and the peer's error codes.
+class StreamEchoServer {
+public:
+    bool Start(tickless_pool *pool)
+    {
+        SSL *lst = NewListenerSsl(&port);
+        if (lst == nullptr || tickless_listener_new(lst, pool, &l_) != 0)
+            return false;
+        acceptor_ = std::thread([this] {
+            tickless_conn *c = nullptr;
+            while (tickless_listener_accept(l_, &c, TICKLESS_FOREVER) == 0) {
+                std::lock_guard<std::mutex> g(mu_);
+                conns_.push_back(c);
+                conn_threads_.emplace_back([this, c] { ServeConn(c); });
+            }
+        });
+        return true;
+    }
+    void Stop()
+    {
+        tickless_listener_close(l_);
+        acceptor_.join();
+        for (auto &t : conn_threads_)
+            t.join();
+        for (auto *c : conns_)
+            tickless_conn_close(c);
+        tickless_listener_free(l_);
+    }
+    std::vector<int> EndCodes()
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        return ends_;
+    }
+    std::vector<uint64_t> PeerErrors()
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        return peer_errors_;
+    }
+    uint16_t port = 0;
+
+private:
+    void ServeConn(tickless_conn *c)
+    {
+        std::vector<std::thread> streams;
+        tickless_stream *s = nullptr;
+        while (tickless_stream_accept(c, &s, TICKLESS_FOREVER) == 0)
+            streams.emplace_back([this, s] {
+                int rc = EchoStream(s);
+                uint64_t code = 0;
+                int reset = tickless_stream_peer_error(s, &code);
+                {
+                    std::lock_guard<std::mutex> g(mu_);
+                    ends_.push_back(rc);
+                    if (reset == 1)
+                        peer_errors_.push_back(code);
+                }
+                tickless_stream_close(s);
+            });
+        for (auto &t : streams)
+            t.join();
+    }
+    tickless_listener *l_ = nullptr;
+    std::thread acceptor_;
+    std::mutex mu_;
+    std::vector<tickless_conn *> conns_;
+    std::vector<std::thread> conn_threads_;
+    std::vector<int> ends_;
+    std::vector<uint64_t> peer_errors_;
+};
+
+int StreamWritePattern(tickless_stream *s, uint64_t off, size_t len)
+{
+    std::vector<uint8_t> buf(len);
+    size_t n = 0;
+    ts_fill_pattern(buf.data(), len, off);
+    return tickless_stream_write(s, buf.data(), len, &n, 15000);
+}
+
+// Reads exactly |len| bytes; 0 if they are the pattern at |off|.
+int StreamReadPattern(tickless_stream *s, uint64_t off, size_t len)
+{
+    std::vector<uint8_t> buf(len);
+    size_t got = 0;
+    while (got < len) {
+        size_t n = 0;
+        int rc = tickless_stream_read(s, buf.data() + got, len - got, &n,
+                                      15000);
+        if (rc != 0)
+            return rc;
+        got += n;
+    }
+    return ts_check_pattern(buf.data(), len, off) == len ? 0 : -100;
+}
+
+long VoluntarySwitches(pid_t tid)
+{
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+            return std::stol(line.substr(24));
+    return -1;
+}
+#endif
+
+class Streams : public testing::TestWithParam<Mode> {
+protected:
+    void SetUp() override { SKIP_UNLESS_AVAILABLE(TS_QUIC); }
+    tickless_pool *Pool() { return PoolFor(GetParam()); }
+};
+
+std::string StreamModeName(const testing::TestParamInfo<Mode> &info)
+{
+    return ModeName(info.param);
+}
+
+} // namespace
+
+#if TS_HAVE_QUIC
+
+// Eight client threads, one stream each, on one connection: each writes,
+// concludes and reads its own echo back to the server's FIN.
+TEST_P(Streams, ConcurrentStreamsEchoIntact)
+{
+    StreamEchoServer srv;
+    ASSERT_TRUE(srv.Start(Pool()));
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, srv.port);
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; i++)
+        threads.emplace_back([&, i] {
+            tickless_stream *s = nullptr;
+            ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
+            const size_t len = 50000 + 777 * (size_t)i;
+            const uint64_t off = 1000000ull * (uint64_t)i;
+            EXPECT_EQ(StreamWritePattern(s, off, len), 0);
+            EXPECT_EQ(tickless_stream_conclude(s), 0);
+            EXPECT_EQ(StreamReadPattern(s, off, len), 0);
+            char b;
+            size_t n = 7;
+            EXPECT_EQ(tickless_stream_read(s, &b, 1, &n, 10000),
+                      TICKLESS_ERR_EOF);
+            EXPECT_EQ(n, 0u);
+            ok++;
+            tickless_stream_close(s);
+        });
+    for (auto &t : threads)
+        t.join();
+    EXPECT_EQ(ok.load(), 8);
+    EXPECT_EQ(tickless_conn_shutdown(c, 5000), 0);
+    tickless_conn_close(c);
+    srv.Stop();
+}
+
+// 50 threads block reading 50 streams; 200 round trips then run on
+// another stream. The sleepers must not be woken for that traffic: each
+// may be woken a few times (connection-level events), not once per round
+// trip.
+TEST_P(Streams, SleepersOnOtherStreamsAreNotWoken)
+{
+    StreamEchoServer srv;
+    ASSERT_TRUE(srv.Start(Pool()));
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, srv.port);
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+
+    const int kSleepers = 50, kRounds = 200;
+    std::vector<tickless_stream *> streams(kSleepers + 1);
+    for (auto &s : streams) {
+        ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
+        ASSERT_EQ(StreamWritePattern(s, 0, 1), 0); // the server learns of it
+        ASSERT_EQ(StreamReadPattern(s, 0, 1), 0);
+    }
+    std::vector<std::atomic<pid_t>> tids(kSleepers);
+    std::vector<int> rcs(kSleepers, 0);
+    std::vector<std::thread> sleepers;
+    for (int i = 0; i < kSleepers; i++)
+        sleepers.emplace_back([&, i] {
+            tids[i] = (pid_t)syscall(SYS_gettid);
+            char b;
+            size_t n;
+            rcs[i] = tickless_stream_read(streams[i + 1], &b, 1, &n, 60000);
+        });
+    for (auto &t : tids)
+        while (t.load() == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::vector<long> before(kSleepers);
+    for (int i = 0; i < kSleepers; i++)
+        before[i] = VoluntarySwitches(tids[i]);
+
+    for (int r = 0; r < kRounds; r++) {
+        ASSERT_EQ(StreamWritePattern(streams[0], 1 + 64 * (uint64_t)r, 64), 0);
+        ASSERT_EQ(StreamReadPattern(streams[0], 1 + 64 * (uint64_t)r, 64), 0);
+    }
+    long worst = 0;
+    for (int i = 0; i < kSleepers; i++)
+        worst = std::max(worst, VoluntarySwitches(tids[i]) - before[i]);
+    std::cout << "most wake-ups of a sleeper during " << kRounds
+              << " round trips on another stream: " << worst << "\n";
+    EXPECT_LT(worst, kRounds / 4);
+
+    // Closing a stream ends its sleeper with TICKLESS_ERR_CLOSED.
+    for (auto *s : streams)
+        tickless_stream_close(s); // wakes its sleeper, frees after it
+    for (auto &t : sleepers)
+        t.join();
+    for (int rc : rcs)
+        EXPECT_EQ(rc, TICKLESS_ERR_CLOSED);
+    tickless_conn_close(c);
+    srv.Stop();
+}
+
+// Past the peer's stream limit an open waits, and goes through as soon as
+// the peer takes a stream off its queue and allows another. The server
+// here accepts the connection but no stream until told to.
+TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
+{
+    uint16_t port = 0;
+    SSL *lst = NewListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
+    std::atomic<int> release{0};
+    std::atomic<bool> done{false};
+    std::thread server([&] {
+        tickless_conn *sc = nullptr;
+        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+        std::vector<tickless_stream *> taken;
+        while (!done) {
+            if (release > 0) {
+                tickless_stream *s = nullptr;
+                if (tickless_stream_accept(sc, &s, 1000) == 0) {
+                    release--;
+                    taken.push_back(s);
+                }
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+        }
+        for (auto *s : taken)
+            tickless_stream_close(s);
+        tickless_conn_close(sc);
+    });
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    ASSERT_NE(c, nullptr);
+    std::vector<tickless_stream *> open;
+    int rc = 0;
+    while (open.size() < 1000) {
+        tickless_stream *s = nullptr;
+        rc = tickless_stream_open(c, 0, &s, 300);
+        if (rc != 0)
+            break;
+        ASSERT_EQ(StreamWritePattern(s, 0, 1), 0); // the server learns of it
+        open.push_back(s);
+    }
+    EXPECT_EQ(rc, TICKLESS_ERR_TIMEOUT);
+    std::cout << "the peer allowed " << open.size() << " streams at once\n";
+    ASSERT_GT(open.size(), 0u);
+
+    // A blocked open goes through once the server accepts streams.
+    tickless_stream *more = nullptr;
+    int open_rc = -100;
+    std::thread opener(
+        [&] { open_rc = tickless_stream_open(c, 0, &more, 20000); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    uint64_t t0 = ts_now_ns();
+    release = (int)open.size();
+    opener.join();
+    EXPECT_EQ(open_rc, 0);
+    // Generous: the grant goes out at the server's next tick, which must
+    // not wait for an unrelated timer (the keep-alive is 15 s away).
+    EXPECT_LT((ts_now_ns() - t0) / 1e9, 5.0);
+    if (more != nullptr)
+        tickless_stream_close(more);
+    for (auto *s : open)
+        tickless_stream_close(s);
+    done = true;
+    server.join();
+    tickless_conn_close(c);
+    tickless_listener_free(l);
+}
+
+// Flow control blocks a writer, it does not fail it: a server that does
+// not read lets a 4 MiB write stall; the write times out with part of it
+// accepted, and completes once the server reads.
+TEST_P(Streams, FlowControlBlocksTheWriter)
+{
+    uint16_t port = 0;
+    SSL *lst = NewListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
+    std::atomic<bool> start_reading{false};
+    std::atomic<size_t> server_got{0};
+    std::thread server([&] {
+        tickless_conn *sc = nullptr;
+        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+        tickless_stream *s = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+        while (!start_reading)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::vector<uint8_t> buf(65536);
+        size_t off = 0;
+        for (;;) {
+            size_t n = 0;
+            int rc = tickless_stream_read(s, buf.data(), buf.size(), &n,
+                                          15000);
+            if (rc != 0) {
+                EXPECT_EQ(rc, TICKLESS_ERR_EOF);
+                break;
+            }
+            EXPECT_EQ(ts_check_pattern(buf.data(), n, off), n);
+            off += n;
+        }
+        server_got = off;
+        tickless_stream_close(s);
+        tickless_conn_close(sc);
+    });
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *s = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
+    const size_t kLen = 4u << 20;
+    std::vector<uint8_t> data(kLen);
+    ts_fill_pattern(data.data(), kLen, 0);
+    size_t n = 0;
+    EXPECT_EQ(tickless_stream_write(s, data.data(), kLen, &n, 1000),
+              TICKLESS_ERR_TIMEOUT);
+    std::cout << "accepted before the peer's flow control stopped it: " << n
+              << " bytes\n";
+    EXPECT_GT(n, 0u);
+    EXPECT_LT(n, kLen);
+    start_reading = true;
+    size_t rest = 0;
+    EXPECT_EQ(tickless_stream_write(s, data.data() + n, kLen - n, &rest,
+                                    15000),
+              0);
+    EXPECT_EQ(n + rest, kLen);
+    EXPECT_EQ(tickless_stream_conclude(s), 0);
+    server.join();
+    EXPECT_EQ(server_got.load(), kLen);
+    tickless_stream_close(s);
+    tickless_conn_close(c);
+    tickless_listener_free(l);
+}
+
+// We reset our sending side: the server's reader gets
+// TICKLESS_ERR_STREAM_RESET with our code, and the other stream is
+// untouched.
+TEST_P(Streams, LocalResetReachesThePeer)
+{
+    StreamEchoServer srv;
+    ASSERT_TRUE(srv.Start(Pool()));
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, srv.port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *a = nullptr, *b = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    ASSERT_EQ(tickless_stream_open(c, 0, &b, 10000), 0);
+    ASSERT_EQ(StreamWritePattern(a, 0, 100), 0);
+    ASSERT_EQ(StreamReadPattern(a, 0, 100), 0);
+    ASSERT_EQ(tickless_stream_reset(a, 42), 0);
+    // Writing on a stream we reset is refused locally.
+    size_t n = 0;
+    char x = 0;
+    EXPECT_EQ(tickless_stream_write(a, &x, 1, &n, 1000), TICKLESS_ERR_CLOSED);
+    // The other stream is untouched.
+    ASSERT_EQ(StreamWritePattern(b, 0, 5000), 0);
+    ASSERT_EQ(StreamReadPattern(b, 0, 5000), 0);
+    // The server saw the reset with our code.
+    uint64_t t0 = ts_now_ns();
+    while (srv.PeerErrors().empty() && ts_now_ns() - t0 < 10000000000ull)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::vector<int> ends = srv.EndCodes();
+    std::vector<uint64_t> codes = srv.PeerErrors();
+    ASSERT_EQ(codes.size(), 1u);
+    EXPECT_EQ(codes[0], 42u);
+    ASSERT_EQ(ends.size(), 1u);
+    EXPECT_EQ(ends[0], TICKLESS_ERR_STREAM_RESET);
+    tickless_stream_close(a);
+    tickless_stream_close(b);
+    tickless_conn_close(c);
+    srv.Stop();
+}
+
+// The server resets its sending side: our blocked reader gets
+// TICKLESS_ERR_STREAM_RESET and can read the server's code; a second
+// stream and the connection go on.
+TEST_P(Streams, PeerResetReachesTheBlockedReader)
+{
+    uint16_t port = 0;
+    SSL *lst = NewListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
+    std::thread server([&] {
+        tickless_conn *sc = nullptr;
+        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+        tickless_stream *s = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+        char b[4];
+        size_t n = 0;
+        // The client's request, then a reset instead of an answer.
+        EXPECT_EQ(tickless_stream_read(s, b, sizeof(b), &n, 10000), 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        EXPECT_EQ(tickless_stream_reset(s, 7), 0);
+        // The second stream still echoes.
+        tickless_stream *s2 = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s2, 10000), 0);
+        EXPECT_EQ(EchoStream(s2), TICKLESS_ERR_EOF);
+        tickless_stream_close(s2);
+        tickless_stream_close(s);
+        // Until the client closes the connection: the blocked accept
+        // learns it at once (a stale SSL_get_error() once made it wait
+        // forever).
+        uint64_t a0 = ts_now_ns();
+        EXPECT_EQ(tickless_stream_accept(sc, &s2, 10000), TICKLESS_ERR_PEER);
+        EXPECT_LT((ts_now_ns() - a0) / 1e9, 5.0);
+        tickless_conn_close(sc);
+    });
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *a = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    size_t n = 0;
+    ASSERT_EQ(tickless_stream_write(a, "req", 3, &n, 10000), 0);
+    char b;
+    uint64_t t0 = ts_now_ns();
+    EXPECT_EQ(tickless_stream_read(a, &b, 1, &n, 10000),
+              TICKLESS_ERR_STREAM_RESET);
+    EXPECT_LT((ts_now_ns() - t0) / 1e9, 5.0);
+    uint64_t code = 0;
+    EXPECT_EQ(tickless_stream_peer_error(a, &code), 1);
+    EXPECT_EQ(code, 7u);
+
+    tickless_stream *d = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &d, 10000), 0);
+    uint64_t none = 99;
+    EXPECT_EQ(tickless_stream_peer_error(d, &none), 0);
+    EXPECT_EQ(none, 0u);
+    ASSERT_EQ(StreamWritePattern(d, 0, 3000), 0);
+    ASSERT_EQ(tickless_stream_conclude(d), 0);
+    ASSERT_EQ(StreamReadPattern(d, 0, 3000), 0);
+    EXPECT_EQ(tickless_stream_read(d, &b, 1, &n, 10000), TICKLESS_ERR_EOF);
+    tickless_stream_close(d);
+    tickless_stream_close(a);
+    EXPECT_EQ(tickless_conn_shutdown(c, 5000), 0);
+    tickless_conn_close(c);
+    server.join();
+    tickless_listener_free(l);
+}
+
+TEST_P(Streams, BadInput)
+{
+    tickless_stream *s = reinterpret_cast<tickless_stream *>(1);
+    EXPECT_EQ(tickless_stream_open(nullptr, 0, &s, 0), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(s, nullptr);
+    EXPECT_EQ(tickless_stream_accept(nullptr, &s, 0), TICKLESS_ERR_INVALID);
+    size_t n = 5;
+    char b;
+    EXPECT_EQ(tickless_stream_read(nullptr, &b, 1, &n, 0),
+              TICKLESS_ERR_INVALID);
+    EXPECT_EQ(n, 0u);
+    EXPECT_EQ(tickless_stream_write(nullptr, &b, 1, &n, 0),
+              TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_stream_conclude(nullptr), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_stream_reset(nullptr, 1), TICKLESS_ERR_INVALID);
+    uint64_t code = 5;
+    EXPECT_EQ(tickless_stream_peer_error(nullptr, &code),
+              TICKLESS_ERR_INVALID);
+    EXPECT_EQ(code, 0u);
+    EXPECT_EQ(tickless_stream_id(nullptr), UINT64_MAX);
+    tickless_stream_close(nullptr);
+
+    // A connection whose default stream is in use cannot switch to streams.
+    ts_server *srv = StartServer(TS_QUIC);
+    ASSERT_NE(srv, nullptr);
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(tickless_stream_open(c, 0x80, &s, 0), TICKLESS_ERR_INVALID);
+    ASSERT_EQ(WritePattern(c, 0, 10), 0);
+    EXPECT_EQ(tickless_stream_open(c, 0, &s, 1000), TICKLESS_ERR_INVALID);
+    tickless_conn_close(c);
+
+    // And a stream container has no default stream for conn read/write.
+    c = NewClient(GetParam(), TS_QUIC, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
+    EXPECT_EQ(tickless_conn_write(c, "x", 1, &n, 1000), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_conn_read(c, &b, 1, &n, 1000), TICKLESS_ERR_INVALID);
+    // Inside tickless_conn_lock() a blocking stream call is refused.
+    ASSERT_NE(tickless_conn_lock(c), nullptr);
+    tickless_stream *t = nullptr;
+    EXPECT_EQ(tickless_stream_open(c, 0, &t, 0), TICKLESS_ERR_INVALID);
+    tickless_conn_unlock(c);
+    // A unidirectional stream cannot be read.
+    ASSERT_EQ(tickless_stream_open(c, TICKLESS_STREAM_UNI, &t, 10000), 0);
+    EXPECT_EQ(tickless_stream_read(t, &b, 1, &n, 1000), TICKLESS_ERR_INVALID);
+    tickless_stream_close(t);
+    // A stream outlives its connection's handle; calls then say closed.
+    tickless_conn_close(c);
+    EXPECT_EQ(tickless_stream_write(s, "x", 1, &n, 1000), TICKLESS_ERR_CLOSED);
+    tickless_stream_close(s);
+    ts_server_stop(srv);
+
+    // DTLS and TLS have no streams.
+    for (ts_proto p : { TS_DTLS, TS_TLS }) {
+        ts_server *srv2 = StartServer(p);
+        ASSERT_NE(srv2, nullptr);
+        tickless_conn *d = NewClient(GetParam(), p, ts_server_port(srv2));
+        ASSERT_NE(d, nullptr);
+        EXPECT_EQ(tickless_stream_open(d, 0, &s, 0), TICKLESS_ERR_UNSUPPORTED);
+        EXPECT_EQ(tickless_stream_accept(d, &s, 0), TICKLESS_ERR_UNSUPPORTED);
+        tickless_conn_close(d);
+        ts_server_stop(srv2);
+    }
+}
+
+#else
+
+TEST_P(Streams, NeedQuic)
+{
+    GTEST_SKIP() << "QUIC streams need OpenSSL >= 3.5 here";
+}
+
+#endif
+
+INSTANTIATE_TEST_SUITE_P(Assist, Streams,
+                         testing::Values(Mode::Dedicated, Mode::Pool1,
+                                         Mode::Pool2, Mode::AppDriven),
+                         StreamModeName);
