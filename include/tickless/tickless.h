@@ -396,8 +396,10 @@ TICKLESS_EXPORT int tickless_conn_error(tickless_conn *c,
  * streams, close, from any thread.
  *
  * Closing the listener closes its connections too (they share its socket):
- * their blocked calls return TICKLESS_ERR_CLOSED, later calls too, and each
- * handle must still be given to tickless_conn_close(). The listener's SSL
+ * each peer is sent a CONNECTION_CLOSE at once (data not yet sent is
+ * dropped; shut connections down first for a graceful end), their blocked
+ * calls return TICKLESS_ERR_CLOSED, later calls too, and each handle must
+ * still be given to tickless_conn_close(). The listener's SSL
  * object is freed after the last of them, never under a live connection.
  * A worker pool shuts down with: tickless_listener_close(), join the
  * workers (their accepts return TICKLESS_ERR_CLOSED), close their

@@ -180,6 +180,13 @@ int conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)
         return rc;
     }
     conn_ref(engine); /* the member keeps the engine (and its SSL) alive */
+    /* Listed until its SSL is freed, so closing the listener can say
+     * goodbye to its peer (tickless_listener_close()). Caller holds the
+     * engine's mutex. */
+    c->member_next = engine->members;
+    if (engine->members != NULL)
+        engine->members->member_prev = c;
+    engine->members = c;
     *out = c;
     return 0;
 }
@@ -206,6 +213,12 @@ void conn_unref(tickless_conn *c)
     }
     /* A member: its engine may be ticking right now. */
     pthread_mutex_lock(&engine->mu);
+    if (c->member_prev != NULL)
+        c->member_prev->member_next = c->member_next;
+    else
+        engine->members = c->member_next;
+    if (c->member_next != NULL)
+        c->member_next->member_prev = c->member_prev;
     SSL_free(c->ssl);
     engine_kick(engine); /* its CONNECTION_CLOSE, if any, goes out now */
     conn_unlock_mu(engine);

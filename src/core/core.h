@@ -128,6 +128,11 @@ struct tickless_conn {
     lathist lateness;
     rx_count rx;         /* QUIC: datagrams the engine took off the socket */
     waitq *sleeping;     /* wait queues with sleepers */
+    struct tickless_conn *members; /* listener: its accepted connections
+                                      whose SSL objects still live */
+
+    /* Member only: links on the engine's |members| list (engine->mu). */
+    struct tickless_conn *member_prev, *member_next;
 
     conn_link link;
 };

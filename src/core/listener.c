@@ -108,6 +108,59 @@ int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
 #endif
 }
 
+/* The assist is about to stop ticking the engine: without a word, every
+ * client would learn of the end only from its idle timeout, tens of
+ * seconds later. Each live connection, accepted or still queued for
+ * accept, is closed at once (no stream flush, no closing period) and a
+ * last tick sends the CONNECTION_CLOSE frames. Caller holds e->mu. */
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+#define GOODBYE_FLAGS                                                          \
+    (SSL_SHUTDOWN_FLAG_RAPID | SSL_SHUTDOWN_FLAG_NO_STREAM_FLUSH               \
+     | SSL_SHUTDOWN_FLAG_NO_BLOCK)
+#define GOODBYE_BATCH 64
+
+/* Connections that completed their handshake but no worker accepted: taken
+ * off the queue a batch at a time, closed, flushed and freed. Returns
+ * whether the queue may hold more. */
+static int close_queued_batch(tickless_conn *e)
+{
+    SSL *queued[GOODBYE_BATCH];
+    int n = 0, i;
+
+    while (n < GOODBYE_BATCH
+           && (queued[n] = SSL_accept_connection(
+                   e->ssl, SSL_ACCEPT_CONNECTION_NO_BLOCK)) != NULL)
+        (void)SSL_shutdown_ex(queued[n++], GOODBYE_FLAGS, NULL, 0);
+    if (n > 0)
+        (void)ossl_handle_events(e->ssl, e->proto);
+    for (i = 0; i < n; i++)
+        SSL_free(queued[i]);
+    return n == GOODBYE_BATCH;
+}
+#endif
+
+static void say_goodbye(tickless_conn *e)
+{
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+    tickless_conn *m;
+    int any = 0;
+
+    for (m = e->members; m != NULL; m = m->member_next) {
+        if (m->closed || m->fatal)
+            continue;
+        (void)SSL_shutdown_ex(m->ssl, GOODBYE_FLAGS, NULL, 0);
+        any = 1;
+    }
+    if (any)
+        (void)ossl_handle_events(e->ssl, e->proto);
+    while (close_queued_batch(e))
+        ;
+    ERR_clear_error();
+#else
+    (void)e;
+#endif
+}
+
 void tickless_listener_close(tickless_listener *l)
 {
     tickless_conn *e;
@@ -119,6 +172,8 @@ void tickless_listener_close(tickless_listener *l)
     e = l->engine;
     pthread_mutex_lock(&e->mu);
     was_closed = e->closed;
+    if (!was_closed)
+        say_goodbye(e);
     e->closed = 1; /* every member sees itself closed too */
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
         waitq_wake(wq);
