@@ -1,20 +1,20 @@
 /*
- * worker_pool_server: a QUIC echo server written as plain blocking code.
- * A pool of two tickless threads keeps every connection on time (ACKs,
- * retransmissions, keep-alives, idle timeouts); a fixed set of worker
- * threads blocks in tickless_listener_accept() and then serves one client
- * at a time with blocking reads and writes. Needs OpenSSL >= 3.5.
+ * quic_echo_server: a worker-pool QUIC echo server written as plain
+ * blocking code. A pool of two tickless threads keeps every connection on
+ * time (ACKs, retransmissions, keep-alives, idle timeouts); a fixed set of
+ * worker threads loops: accept a connection, then accept, echo and close
+ * each of its streams, then close it (echo_service.c). Needs OpenSSL 3.5.
  *
- *   worker_pool_server CERT.pem KEY.pem PORT [WORKERS]
+ *   quic_echo_server CERT.pem KEY.pem PORT [WORKERS]
  *
- * Each client opens one bidirectional stream (the default stream of
- * OpenSSL's QUIC client) with ALPN "echo"; everything it sends comes back.
+ * ALPN "echo". Every bidirectional stream a client opens is echoed until
+ * its FIN, then finished too: one stream (blocking_client) or many
+ * (quic_client).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +25,8 @@
 #include <openssl/ssl.h>
 
 #include <tickless/tickless.h>
+
+#include "echo_service.h"
 
 static const unsigned char alpn_echo[] = { 4, 'e', 'c', 'h', 'o' };
 
@@ -82,47 +84,13 @@ done:
     return listener;
 }
 
-/* Echoes one client until it finishes. Plain blocking code. */
-static void serve(tickless_conn *c)
-{
-    char buf[4096];
-    size_t n, written;
-    int rc;
-
-    if ((rc = tickless_conn_handshake(c, 10000)) != 0) {
-        fprintf(stderr, "handshake: %s\n", tickless_strerror(rc));
-        return;
-    }
-    while ((rc = tickless_conn_read(c, buf, sizeof(buf), &n, 60000)) == 0) {
-        rc = tickless_conn_write(c, buf, n, &written, 10000);
-        if (rc != 0)
-            break;
-    }
-    if (rc != TICKLESS_ERR_EOF)
-        fprintf(stderr, "client: %s\n", tickless_strerror(rc));
-    (void)tickless_conn_shutdown(c, 2000);
-}
-
-static void *worker(void *arg)
-{
-    tickless_listener *l = arg;
-    tickless_conn *c;
-
-    /* Ends when main closes the listener: accept says TICKLESS_ERR_CLOSED. */
-    while (tickless_listener_accept(l, &c, TICKLESS_FOREVER) == 0) {
-        serve(c);
-        tickless_conn_close(c);
-    }
-    return NULL;
-}
-
 int main(int argc, char **argv)
 {
     tickless_pool_options opts;
     tickless_pool *pool = NULL;
-    tickless_listener *l = NULL;
-    pthread_t threads[64];
-    int nworkers, i, rc;
+    echo_service *svc = NULL;
+    echo_service_stats st;
+    int nworkers, rc;
     SSL *listener;
 
     if (argc < 4) {
@@ -146,23 +114,20 @@ int main(int argc, char **argv)
         tickless_pool_free(pool);
         return 1;
     }
-    if ((rc = tickless_listener_new(listener, pool, &l)) != 0) {
-        fprintf(stderr, "listener: %s\n", tickless_strerror(rc));
-        SSL_free(listener);
+    if ((rc = echo_service_start(listener, pool, nworkers, &svc)) != 0) {
+        fprintf(stderr, "echo service: %s\n", tickless_strerror(rc));
         tickless_pool_free(pool);
         return 1;
     }
-    for (i = 0; i < nworkers; i++)
-        pthread_create(&threads[i], NULL, worker, l);
     printf("echo server on UDP port %s with %d workers; Enter stops it\n",
            argv[3], nworkers);
     fflush(stdout);
     (void)getchar();
 
-    /* Wakes the workers' accepts, and ends the clients they serve. */
-    tickless_listener_close(l);
-    for (i = 0; i < nworkers; i++)
-        pthread_join(threads[i], NULL);
-    tickless_listener_free(l);
+    echo_service_get_stats(svc, &st);
+    echo_service_stop(svc);
+    printf("served %llu connections, %llu streams, %llu bytes\n",
+           (unsigned long long)st.connections,
+           (unsigned long long)st.streams, (unsigned long long)st.bytes);
     return tickless_pool_free(pool) == 0 ? 0 : 1;
 }

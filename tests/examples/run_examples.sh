@@ -6,8 +6,9 @@
 #
 #  - blocking_client over DTLS and TLS against GnuTLS's echo server
 #    (gnutls-serv --echo, a stack tickless did not write), and
-#  - over QUIC against examples/worker_pool_server (when this OpenSSL has a
-#    QUIC server): four clients at once, each must get its own line back.
+#  - over QUIC against examples/quic_echo_server (when this OpenSSL has a
+#    QUIC server): four clients at once, each must get its own line back,
+#    then quic_client's 8 streams on one connection, each checked.
 # Every client verifies the server against a throw-away certificate made
 # here (TICKLESS_EXAMPLE_CAFILE). Exit 0 only if every check passed.
 set -euo pipefail
@@ -66,11 +67,11 @@ for proto in dtls tls; do
   with_retries expect_echo "$proto" "$port" "" "hello over $proto"$'\n'
 done
 
-if [[ -x $bin/worker_pool_server ]]; then
+if [[ -x $bin/quic_echo_server ]]; then
   port=$(free_port)
   # The server stops when its stdin ends: keep it open with a FIFO.
   mkfifo "$work/stdin"
-  "$bin/worker_pool_server" "$work/cert.pem" "$work/key.pem" "$port" 4 \
+  "$bin/quic_echo_server" "$work/cert.pem" "$work/key.pem" "$port" 4 \
     <"$work/stdin" >"$work/server.log" 2>&1 &
   server=$!
   pids+=($server)
@@ -82,14 +83,36 @@ if [[ -x $bin/worker_pool_server ]]; then
     pids+=($!)
   done
   for p in "${pids[@]: -4}"; do wait "$p" || fails=$((fails + 1)); done
+  # quic_client: 8 streams from 8 threads on one connection, 200 kB each,
+  # every stream's echo checked by the client itself.
+  if out=$("$bin/quic_client" 127.0.0.1 "$port" 8 200000); then
+    n=$(grep -c "bytes echoed intact" <<<"$out" || true)
+    if [[ $n -eq 8 ]]; then
+      echo "ok   quic_client: 8 streams echoed intact"
+    else
+      echo "FAIL quic_client: $n of 8 streams reported intact:" >&2
+      echo "$out" >&2
+      fails=$((fails + 1))
+    fi
+  else
+    echo "FAIL quic_client exited with an error:" >&2
+    echo "$out" >&2
+    fails=$((fails + 1))
+  fi
   exec 3>&-
   if ! wait "$server"; then
-    echo "FAIL: worker_pool_server exited with an error:" >&2
+    echo "FAIL: quic_echo_server exited with an error:" >&2
     cat "$work/server.log" >&2
     exit 1
   fi
-  [[ $fails -eq 0 ]] || { echo "FAIL: $fails concurrent clients" >&2; exit 1; }
-  echo "ok   worker_pool_server stopped cleanly"
+  # 5 one-stream clients and quic_client's 8 streams, all ended by a FIN.
+  if ! grep -q "served 6 connections, 13 streams" "$work/server.log"; then
+    echo "FAIL: quic_echo_server's count is off:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+  fi
+  [[ $fails -eq 0 ]] || { echo "FAIL: $fails QUIC clients" >&2; exit 1; }
+  echo "ok   quic_echo_server stopped cleanly: $(tail -1 "$work/server.log")"
 else
-  echo "skip quic: this OpenSSL has no QUIC server (worker_pool_server not built)"
+  echo "skip quic: this OpenSSL has no QUIC server (quic_echo_server not built)"
 fi

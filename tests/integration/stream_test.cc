@@ -525,6 +525,55 @@ TEST_P(Streams, PeerResetReachesTheBlockedReader)
     tickless_listener_free(l);
 }
 
+// A client that vanishes (every datagram dropped from now on): the server's
+// reader blocked on the accepted connection's stream learns it as
+// TICKLESS_ERR_PEER when the idle timeout (2 s, the client's) expires,
+// not at its own 60 s timeout.
+TEST_P(Streams, AcceptedPeerIdlingOutReachesTheBlockedReader)
+{
+    uint16_t port = 0;
+    SSL *lst = NewListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
+    ts_relay *relay = nullptr;
+    ASSERT_EQ(ts_relay_start(port, nullptr, &relay), 0);
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, ts_relay_port(relay),
+                                 [](SSL *s) { ts_quic_set_idle_timeout(s, 2000); });
+    ASSERT_NE(c, nullptr);
+    tickless_stream *cs = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &cs, 10000), 0);
+    ASSERT_EQ(StreamWritePattern(cs, 0, 10), 0);
+
+    tickless_conn *sc = nullptr;
+    ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+    tickless_stream *ss = nullptr;
+    ASSERT_EQ(tickless_stream_accept(sc, &ss, 10000), 0);
+    ASSERT_EQ(StreamReadPattern(ss, 0, 10), 0);
+
+    ts_relay_set_blackhole(relay, 1);
+    uint64_t t0 = ts_now_ns();
+    char b;
+    size_t n = 0;
+    EXPECT_EQ(tickless_stream_read(ss, &b, 1, &n, 60000), TICKLESS_ERR_PEER);
+    double waited = (ts_now_ns() - t0) / 1e9;
+    EXPECT_GT(waited, 1.0);
+    EXPECT_LT(waited, 20.0);
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    EXPECT_EQ(tickless_conn_error(sc, &info), 0);
+    EXPECT_EQ(info.code, TICKLESS_ERR_PEER);
+    EXPECT_NE(std::string(info.message).find("idle"), std::string::npos)
+        << info.message;
+
+    tickless_stream_close(ss);
+    tickless_conn_close(sc);
+    tickless_stream_close(cs);
+    tickless_conn_close(c);
+    tickless_listener_free(l);
+    ts_relay_stop(relay);
+}
+
 TEST_P(Streams, BadInput)
 {
     tickless_stream *s = reinterpret_cast<tickless_stream *>(1);

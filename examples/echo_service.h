@@ -1,0 +1,42 @@
+/*
+ * echo_service: the QUIC echo service behind examples/quic_echo_server,
+ * kept apart from its main() so the test suite runs the same code.
+ *
+ * One tickless listener; a fixed set of worker threads, each looping
+ *     accept a connection -> accept a stream, echo it, close it -> ... ->
+ *     close the connection
+ * with plain blocking calls. A client's every stream is echoed until its
+ * FIN, then concluded; the streams of one connection are served one after
+ * the other, the connections of different clients in parallel.
+ */
+#ifndef ECHO_SERVICE_H
+#define ECHO_SERVICE_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include <tickless/tickless.h>
+
+typedef struct echo_service echo_service;
+
+typedef struct echo_service_stats {
+    uint64_t connections; /* accepted */
+    uint64_t streams;     /* echoed to the end (the client's FIN) */
+    uint64_t resets;      /* ended by the client's reset */
+    uint64_t bytes;       /* echoed */
+} echo_service_stats;
+
+/* Starts |workers| threads serving |listener| (from SSL_new_listener(),
+ * with its UDP socket; taken over, also on failure) on |pool| (NULL: a
+ * dedicated assist thread). Returns 0 or a TICKLESS_ERR_* code. */
+int echo_service_start(SSL *listener, tickless_pool *pool, int workers,
+                       echo_service **out);
+
+void echo_service_get_stats(echo_service *svc, echo_service_stats *out);
+
+/* Closes the listener (its connections end, blocked calls return), joins
+ * the workers and frees everything. */
+void echo_service_stop(echo_service *svc);
+
+#endif
