@@ -64,7 +64,7 @@ typedef struct rtt_child_result {
     uint64_t wall_ns;  /* wall time of the timed loop */
     int have_stats;    /* tickless modes: the connection's counters */
     uint64_t ticks;    /* assist ticks over the timed loop */
-    uint64_t wakeups;  /* assist woken because a call moved the deadline */
+    uint64_t wakeups;  /* assist timer re-armed earlier by a call */
     uint64_t samples[MAX_PER_CHILD];
 } rtt_child_result;
 
@@ -226,7 +226,7 @@ enum { COL_MODE, COL_N, COL_P50, COL_P99, COL_MEAN, COL_R50, COL_R99,
 static const char *const col_titles[NCOLS] = {
     "mode", "samples", "p50 us", "p99 us", "mean us", "p50/app",
     "p99/app", "mean/app", "p50/app by round", "CPU us/rt", "sleeps/rt",
-    "ticks/rt", "wakes/rt", "goal"
+    "ticks/rt", "rearms/rt", "goal"
 };
 
 typedef struct rtt_summary {
@@ -375,10 +375,10 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
            "round trip; sleeps/rt: its\n"
            "  voluntary context switches per round trip (one per thread "
            "that went to sleep).\n"
-           "ticks/rt, wakes/rt (tickless): the connection's assist ticks, "
-           "and the times a call woke\n"
-           "  the assist because it moved the deadline earlier "
-           "(tickless_conn_stats), per round trip.\n"
+           "ticks/rt, rearms/rt (tickless): the connection's ticks (the "
+           "assist's, or a blocked\n"
+           "  caller's own), and the times a call moved the assist's timer "
+           "earlier (tickless_conn_stats), per round trip.\n"
            "app-pool: tickless with an application-driven pool that the "
            "calling thread runs itself\n"
            "  while its calls would block: tickless's bookkeeping without "

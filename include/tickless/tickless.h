@@ -152,7 +152,7 @@ typedef struct tickless_pool tickless_pool;
  *          listener or stream object), TICKLESS_ERR_BUSY (|ssl| already
  *          belongs to a tickless connection), TICKLESS_ERR_UNSUPPORTED (QUIC
  *          with an OpenSSL that has no QUIC), TICKLESS_ERR_NOMEM,
- *          TICKLESS_ERR_SYS (epoll, eventfd or thread creation failed),
+ *          TICKLESS_ERR_SYS (epoll, eventfd, timerfd or thread creation failed),
  *          TICKLESS_ERR_CLOSED (|pool| is being freed)
  * Thread-safety: any thread
  * Blocks: no
@@ -304,8 +304,10 @@ typedef struct tickless_stats {
     uint64_t ticks;         /* handle-events calls made by the assist */
     uint64_t timer_ticks;   /* ... of which because a deadline came due */
     uint64_t io_ticks;      /* ... of which because the socket was ready */
-    uint64_t wakeups;       /* times another thread woke the assist because
-                               this connection's deadline moved earlier */
+    uint64_t wakeups;       /* times a call moved this connection's
+                               deadline earlier than the assist's next
+                               wake-up, re-arming its timer (the assist
+                               thread itself is not woken for that) */
     uint64_t lateness_p50_ns; /* time from a deadline to the handle-events
                                  call it caused: median over all timer
                                  ticks so far */
@@ -633,8 +635,8 @@ TICKLESS_EXPORT void tickless_stream_close(tickless_stream *s);
  * Pools
  * -----
  * A pool is a fixed set of assist threads shared by any number of
- * connections. Each thread owns a shard: an epoll set, a timer heap and an
- * eventfd. A connection lives on one shard (the least loaded when it was
+ * connections. Each thread owns a shard: an epoll set, a timer heap with a
+ * timerfd, and an eventfd. A connection lives on one shard (the least loaded when it was
  * created) for its whole life; its thread sleeps until the earliest deadline
  * of its shard, socket readiness or a wake-up, then ticks every connection
  * that is due or ready, each under its own mutex, one at a time. A thread
@@ -661,10 +663,12 @@ typedef struct tickless_pool_options {
     const char *thread_name;   /* thread name prefix shown by ps/top/gdb
                                   ("<prefix>-<n>", cut to 15 bytes); NULL or
                                   default: "tickless" */
-    uint64_t timer_slack_ns;   /* the threads' timer slack (prctl
-                                  PR_SET_TIMERSLACK): how late the kernel
-                                  may wake them to batch wake-ups. 0 =
-                                  the system default (50 us) */
+    uint64_t timer_slack_ns;   /* how late a deadline may be handled so
+                                  that deadlines close together share one
+                                  wake-up: they are rounded up to a
+                                  multiple of it (also the threads' prctl
+                                  PR_SET_TIMERSLACK). 0 = exact deadlines,
+                                  and the system's slack (50 us) */
     int first_cpu;             /* -1 (default): no CPU affinity. Otherwise
                                   thread n is pinned to CPU
                                   (first_cpu + n) % CPUs online */
@@ -737,7 +741,9 @@ struct tickless_pool_stats {
     uint64_t ticks;           /* handle-events calls made by the pool */
     uint64_t timer_ticks;     /* ... of which because a deadline came due */
     uint64_t io_ticks;        /* ... of which because a socket was ready */
-    uint64_t wakeups;         /* times another thread woke a pool thread */
+    uint64_t wakeups;         /* times a call re-armed a pool thread's
+                                 timer earlier (it is not woken for
+                                 that) */
     uint64_t lateness_p50_ns; /* time from a deadline to the tick it
                                  caused: median over all timer ticks so
                                  far */

@@ -11,7 +11,7 @@ int dedicated_start(tickless_conn *c)
 
     if (d == NULL)
         return TICKLESS_ERR_NOMEM;
-    rc = shard_init(&d->shard, 0);
+    rc = shard_init(&d->shard);
     if (rc != 0) {
         tickless_free(d);
         return rc;

@@ -118,7 +118,7 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
         return TICKLESS_ERR_NOMEM;
     }
     for (i = 0; i < p->nshards; i++) {
-        rc = shard_init(&p->shards[i], p->threads == 0 ? SHARD_TIMERFD : 0);
+        rc = shard_init(&p->shards[i]);
         if (rc != 0)
             break;
         if (p->threads > 0) {

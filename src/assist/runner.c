@@ -78,6 +78,7 @@ int runner_start(shard *s, const runner_options *opts)
             a->name[sizeof(a->name) - 1] = '\0';
         }
         a->timer_slack_ns = opts->timer_slack_ns;
+        s->timer_slack_ns = opts->timer_slack_ns; /* before the thread */
         a->cpu = opts->cpu;
         if (opts->stack_size != 0)
             stack = opts->stack_size;

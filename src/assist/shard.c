@@ -39,7 +39,7 @@ static int watch_fd(shard *s, int fd, uint64_t token)
     return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int shard_init(shard *s, unsigned flags)
+int shard_init(shard *s)
 {
     memset(s, 0, sizeof(*s));
     s->now = clock_now_ns;
@@ -71,17 +71,15 @@ int shard_init(shard *s, unsigned flags)
                     : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->wakefd < 0 || watch_fd(s, s->wakefd, WAKE_TOKEN) != 0)
         goto fail;
-    if (flags & SHARD_TIMERFD) {
-        s->timerfd = sysfail_check(SYSFAIL_TIMERFD_CREATE)
-                         ? -1
-                         : timerfd_create(CLOCK_MONOTONIC,
-                                          TFD_NONBLOCK | TFD_CLOEXEC);
-        if (s->timerfd < 0 || watch_fd(s, s->timerfd, TIMER_TOKEN) != 0)
-            goto fail;
-        /* Nobody runs it until the application sees epfd readable: it
-         * counts as asleep with no deadline, so the first sync wakes it. */
-        s->sleep_until = CLOCK_NEVER;
-    }
+    s->timerfd = sysfail_check(SYSFAIL_TIMERFD_CREATE)
+                     ? -1
+                     : timerfd_create(CLOCK_MONOTONIC,
+                                      TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->timerfd < 0 || watch_fd(s, s->timerfd, TIMER_TOKEN) != 0)
+        goto fail;
+    /* Until the runner first sleeps it counts as asleep with no deadline,
+     * so the first sync arms the timer. */
+    s->sleep_until = CLOCK_NEVER;
     return 0;
 
 fail:
@@ -211,6 +209,38 @@ void shard_wake(shard *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The runner sleeps in epoll until the earliest deadline, which the
+ * timerfd in its epoll set marks: between two runs (a thread's, or the
+ * application's loop) it must fire then; a sync that moves a deadline
+ * earlier re-arms it (sleep_until). Caller holds mu. */
+static void arm_timerfd_locked(shard *s)
+{
+    heap_node *top = heap_top(&s->timers);
+    uint64_t when = top == NULL ? CLOCK_NEVER : top->key;
+    uint64_t slack = s->timer_slack_ns;
+    struct itimerspec its;
+
+    /* The kernel fires a timerfd without slack: a slack the application
+     * asked for is applied here, by rounding up to a multiple of it, so
+     * that deadlines close together come due in one wake-up. */
+    if (slack > 1 && when != CLOCK_NEVER && when % slack != 0
+        && when < CLOCK_NEVER - slack)
+        when += slack - when % slack;
+
+    s->sleep_until = when;
+    if (when == s->timer_armed)
+        return;
+    memset(&its, 0, sizeof(its));
+    if (when != CLOCK_NEVER) {
+        /* it_value 0 would disarm: a deadline at time 0 fires at 1 ns. */
+        its.it_value = clock_to_timespec(when == 0 ? 1 : when);
+    }
+    if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        s->timer_armed = when;
+    else
+        wake_locked(s); /* cannot arm: make epfd readable instead */
+}
+
 void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
                 unsigned interest)
 {
@@ -220,14 +250,14 @@ void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
     else
         (void)heap_update(&s->timers, &c->link.timer, deadline_ns);
     set_interest(s, c, interest);
-    /* Only a deadline earlier than the runner's own wake-up time needs it
-     * woken; interest changes reach a sleeping epoll_wait() by themselves. */
+    /* Only a deadline earlier than the runner's own wake-up time matters;
+     * interest changes reach a sleeping epoll_wait() by themselves. The
+     * runner sleeps on its timerfd: moving that earlier is one syscall
+     * here, and the runner is not woken until the deadline comes due. */
     if (deadline_ns < s->sleep_until && running_shard != s) {
-        if (!s->wake_pending) {
-            c->wakeups++;
-            s->stats.wakeups++;
-        }
-        wake_locked(s);
+        c->wakeups++;
+        s->stats.wakeups++;
+        arm_timerfd_locked(s);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -254,29 +284,6 @@ static void drain(int fd)
 
     while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
         ;
-}
-
-/* SHARD_TIMERFD: between two runs the application sleeps on epfd, so the
- * timerfd must fire at the earliest deadline; and a sync that moves a
- * deadline earlier than that must wake it (sleep_until). Caller holds mu. */
-static void arm_timerfd_locked(shard *s)
-{
-    heap_node *top = heap_top(&s->timers);
-    uint64_t when = top == NULL ? CLOCK_NEVER : top->key;
-    struct itimerspec its;
-
-    s->sleep_until = when;
-    if (when == s->timer_armed)
-        return;
-    memset(&its, 0, sizeof(its));
-    if (when != CLOCK_NEVER) {
-        /* it_value 0 would disarm: a deadline at time 0 fires at 1 ns. */
-        its.it_value = clock_to_timespec(when == 0 ? 1 : when);
-    }
-    if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-        s->timer_armed = when;
-    else
-        wake_locked(s); /* cannot arm: make epfd readable instead */
 }
 
 static void stats_merge_locked(shard_stats *dst, shard_stats *batch)
@@ -354,10 +361,13 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
     pthread_mutex_lock(&s->mu);
     now = s->now();
     top = heap_top(&s->timers);
-    timeout = top == NULL ? CLOCK_NEVER : top->key <= now ? 0 : top->key - now;
-    if (max_wait_ns < timeout)
-        timeout = max_wait_ns;
-    s->sleep_until = timeout == 0 ? 0 : clock_add(now, timeout);
+    if (top != NULL && top->key <= now) {
+        timeout = 0; /* due already: no sleep */
+        s->sleep_until = 0;
+    } else {
+        timeout = max_wait_ns; /* the timerfd ends the sleep in time */
+        arm_timerfd_locked(s);
+    }
     pthread_mutex_unlock(&s->mu);
 
     nev = poller_wait(s->epfd, s->events, SHARD_MAX_EVENTS, timeout);
@@ -420,8 +430,7 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
 
     pthread_mutex_lock(&s->mu);
     stats_merge_locked(&s->stats, &s->batch_stats);
-    if (s->timerfd >= 0)
-        arm_timerfd_locked(s);
+    arm_timerfd_locked(s);
     pthread_mutex_unlock(&s->mu);
     return ticked;
 }

@@ -29,11 +29,6 @@ typedef struct shard_slot {
     uint32_t next_free;  /* free-list link */
 } shard_slot;
 
-/* shard_init() flags. */
-#define SHARD_TIMERFD 0x1u /* the application runs the shard from its own
-                              loop: a timerfd in the epoll set makes epfd
-                              readable when the earliest deadline comes due */
-
 /* Counters for tickless_pool_stats(). */
 typedef struct shard_stats {
     uint64_t ticks, timer_ticks, io_ticks, wakeups;
@@ -44,8 +39,14 @@ typedef struct shard {
     pthread_mutex_t mu;
     int epfd;
     int wakefd;             /* eventfd: another thread wants the runner */
-    int timerfd;            /* SHARD_TIMERFD only, else -1 */
+    int timerfd;            /* in the epoll set, armed for the earliest
+                               deadline: the runner sleeps until it fires,
+                               and other threads move it earlier without
+                               waking the runner (shard_sync()) */
     clock_fn now;           /* injectable for tests */
+    uint64_t timer_slack_ns; /* deadlines are rounded up to a multiple of
+                                it (0 or 1: exact); set before the runner
+                                starts */
     pthread_t runner;       /* the thread running it, if has_runner */
     int has_runner;
 
@@ -59,8 +60,8 @@ typedef struct shard {
     uint64_t sleep_until;   /* when the runner wakes by itself; 0 while it is
                                awake (it re-reads the heap before sleeping) */
     int wake_pending;       /* eventfd written and not yet drained */
-    uint64_t timer_armed;   /* SHARD_TIMERFD: when the timerfd fires;
-                               CLOCK_NEVER: disarmed */
+    uint64_t timer_armed;   /* when the timerfd fires; CLOCK_NEVER:
+                               disarmed */
     shard_stats stats;
 
     atomic_int stopping;
@@ -74,7 +75,7 @@ typedef struct shard {
 
 /* |flags|: SHARD_* bits. Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS
  * (epoll, eventfd, timerfd). */
-int shard_init(shard *s, unsigned flags);
+int shard_init(shard *s);
 /* Caller guarantees no runner and no connections remain. */
 void shard_destroy(shard *s);
 

@@ -5,6 +5,7 @@
  * sleeps holding the mutex. */
 #include "core/core.h"
 #include "core/fork_guard.h"
+#include "core/self_poll.h"
 #include "core/sigpipe.h"
 
 #include <errno.h>
@@ -81,6 +82,20 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
     }
     waitq_leave(e, wq, kind);
     return rc;
+}
+
+/* A lone caller polls the socket itself (no hop from the assist's thread
+ * to this one); any other sleeps until woken. */
+static int sleep_or_poll(conn_call *call, unsigned want, uint64_t deadline)
+{
+    int rc;
+
+    if (self_poll_eligible(call)) {
+        rc = self_poll_wait(call, want, deadline);
+        if (rc != SELF_POLL_FAILED)
+            return rc;
+    }
+    return conn_wait(call, want, deadline);
 }
 
 /* What the other callers' sleep depends on, taken before an attempt. */
@@ -221,7 +236,7 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             rc = TICKLESS_ERR_TIMEOUT;
             break;
         }
-        timed_out = conn_wait(call, (unsigned)rc, deadline) != 0;
+        timed_out = sleep_or_poll(call, (unsigned)rc, deadline) != 0;
     }
     if (c->proto == CONN_TLS)
         sigpipe_restore(&guard);

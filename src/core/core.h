@@ -83,6 +83,8 @@ typedef struct waitq {
     waitq_kind kind;
     SSL *ssl;             /* the object the predicate inspects */
     struct tickless_conn *owner;      /* the connection it belongs to */
+    int poll_fd;          /* its sleeper polls the socket itself (self_poll.h)
+                             and this descriptor wakes it; -1 if not */
     struct waitq *prev, *next;        /* on the engine's sleeping list
                                          while waiters > 0 */
 } waitq;
@@ -128,6 +130,9 @@ struct tickless_conn {
     lathist lateness;
     rx_count rx;         /* QUIC: datagrams the engine took off the socket */
     waitq *sleeping;     /* wait queues with sleepers */
+    waitq *polling;      /* the queue whose lone caller polls the socket
+                            itself, the assist standing by; see
+                            self_poll.h */
     struct tickless_conn *members; /* listener: its accepted connections
                                       whose SSL objects still live */
 

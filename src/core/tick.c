@@ -43,7 +43,9 @@ void conn_publish(tickless_conn *c)
      * (otherwise unread bytes in the socket would make epoll spin); and,
      * while a handshake the application started is under way, to the
      * assist, which carries it on (see conn_tick()). */
-    if (c->proto == CONN_QUIC)
+    if (c->polling != NULL)
+        interest = 0; /* a blocked caller polls the socket (self_poll.h) */
+    else if (c->proto == CONN_QUIC)
         interest = ossl_net_interest(c->ssl, c->proto);
     else if (ossl_handshake_underway(c->ssl, c->proto))
         interest = c->io_want | (SSL_want_write(c->ssl) ? IO_WRITE : IO_READ);

@@ -1,5 +1,6 @@
 /* Wait queues: where blocked callers sleep, and who wakes them. */
 #include "core/core.h"
+#include "core/self_poll.h"
 
 #include <openssl/err.h>
 
@@ -13,6 +14,7 @@ int waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner)
     wq->kind = kind;
     wq->ssl = ssl;
     wq->owner = owner;
+    wq->poll_fd = -1;
     wq->prev = wq->next = NULL;
     if (pthread_condattr_init(&ca) != 0)
         return TICKLESS_ERR_NOMEM;
@@ -60,6 +62,7 @@ void waitq_wake(waitq *wq)
 {
     wq->gen++;
     pthread_cond_broadcast(&wq->cv);
+    self_poll_wake(wq);
 }
 
 /* Whether a sleeper of |wq| could now make progress. Errs towards yes: a

@@ -33,8 +33,19 @@
 #include <vector>
 
 extern "C" {
+#include "core/self_poll.h"
 #include "ts_net.h"
 }
+
+namespace {
+// While alive, every blocked caller sleeps until the pool wakes it instead
+// of polling its socket itself (self_poll.h): for the tests below whose
+// point is the pool's own readiness path and figures.
+struct PoolWakesCallers {
+    PoolWakesCallers() { self_poll_set_enabled(0); }
+    ~PoolWakesCallers() { self_poll_set_enabled(1); }
+};
+} // namespace
 
 // Sanitizer builds run slower and hold more memory per connection: the
 // scale tests shrink (and say so in their output) rather than skip.
@@ -555,6 +566,7 @@ TEST(PoolApi, FreeWithAConnectionAttachedIsBusyAndHarmless)
 
 TEST(PoolApi, StatsCountConnectionsTicksAndThreads)
 {
+    PoolWakesCallers pool_ticks; // the figures below are the pool threads'
     // Three connections, one per protocol where possible.
     std::vector<ts_proto> protos = AvailableProtos();
     while (protos.size() < 3)
@@ -721,6 +733,7 @@ class PoolAppDriven : public testing::TestWithParam<ts_proto> {};
 
 TEST_P(PoolAppDriven, EchoWhileTheApplicationLoopRunsThePool)
 {
+    PoolWakesCallers loop_ticks; // what the loop does for blocked callers
     const ts_proto proto = GetParam();
     const size_t total = 256 << 10;
     const size_t chunk = 16 << 10; // ping-pong: DTLS has no flow control
@@ -960,7 +973,13 @@ TEST_P(PoolWorkers, EightThreadsShareTwoHundredConnectionsOnTwoPoolThreads)
     EXPECT_EQ(checked.load(), (uint64_t)kThreads * kPerThread * kRounds);
     EXPECT_EQ(st.connections, (uint64_t)kThreads * kPerThread);
     EXPECT_EQ(st.threads, 2u);
-    EXPECT_GT(st.ticks, 0u);
+    // Blocked callers poll their own sockets (self_poll.h): the pool's
+    // threads tick timers and whatever arrives while nobody waits, which
+    // for DTLS/TLS over loopback, handshakes done by their callers, may be
+    // nothing at all. QUIC always has timers (ACKs, loss detection).
+    if (GetParam() == TS_QUIC) {
+        EXPECT_GT(st.ticks, 0u);
+    }
 
     for (tickless_conn *c : conns)
         tickless_conn_close(c);

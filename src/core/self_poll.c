@@ -1,0 +1,158 @@
+/* A lone blocked caller polls the socket itself: see self_poll.h. */
+
+#include "core/self_poll.h"
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+/* One wake-up descriptor per application thread that ever polled, made on
+ * first use and closed when the thread exits. -2: could not be made (the
+ * thread then always sleeps on condition variables). */
+static _Thread_local int thread_wakefd = -1;
+static pthread_key_t wakefd_key;
+static pthread_once_t wakefd_once = PTHREAD_ONCE_INIT;
+static int wakefd_key_ok;
+
+static void close_wakefd(void *arg)
+{
+    close((int)(intptr_t)arg - 1);
+}
+
+static void make_key(void)
+{
+    wakefd_key_ok = pthread_key_create(&wakefd_key, close_wakefd) == 0;
+}
+
+static int my_wakefd(void)
+{
+    int fd;
+
+    if (thread_wakefd != -1)
+        return thread_wakefd;
+    pthread_once(&wakefd_once, make_key);
+    fd = wakefd_key_ok ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+    if (fd >= 0
+        && pthread_setspecific(wakefd_key, (void *)(intptr_t)(fd + 1)) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    thread_wakefd = fd >= 0 ? fd : -2;
+    return thread_wakefd;
+}
+
+static atomic_int enabled = 1;
+
+void self_poll_set_enabled(int on)
+{
+    atomic_store(&enabled, on);
+}
+
+int self_poll_eligible(const conn_call *call)
+{
+    const tickless_conn *e = call->c->engine;
+
+    return atomic_load_explicit(&enabled, memory_order_relaxed)
+           && call->wq->kind == WQ_IO && !e->is_listener
+           && e->link.shard != NULL && e->sleeping == NULL
+           && e->polling == NULL && my_wakefd() >= 0;
+}
+
+void self_poll_wake(waitq *wq)
+{
+    uint64_t one = 1;
+
+    if (wq->poll_fd >= 0)
+        (void)!write(wq->poll_fd, &one, sizeof(one));
+}
+
+static void drain(int fd)
+{
+    uint64_t v;
+
+    (void)!read(fd, &v, sizeof(v));
+}
+
+/* The socket is ready: what the assist's readiness tick does (conn_tick
+ * with TICK_IO), on this thread. Caller holds e->mu. */
+static void tick_here(tickless_conn *e)
+{
+    e->ticks++;
+    e->io_ticks++;
+    if (e->proto == CONN_QUIC) {
+        if (!ossl_handle_events(e->ssl, e->proto))
+            conn_capture_assist_error(e);
+    } else {
+        e->io_want = 0; /* fired: each blocked caller re-arms */
+    }
+    engine_wake_ready(e);
+}
+
+int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
+{
+    tickless_conn *e = call->c->engine;
+    waitq *wq = call->wq;
+    uint64_t gen = wq->gen;
+    unsigned kind = call->kind;
+    struct pollfd fds[2];
+    int rc = 0;
+
+    if (e->proto != CONN_QUIC)
+        e->io_want |= want;
+    waitq_enter(e, wq, kind);
+    wq->poll_fd = thread_wakefd;
+    e->polling = wq;
+    atomic_store(&e->link.deferred, 0);
+    conn_publish(e); /* the assist keeps the timer, drops the socket */
+    while (gen == wq->gen && !conn_is_closed(call->c)
+           && !(call->also_closed != NULL && *call->also_closed)) {
+        uint64_t now = clock_now_ns();
+        struct timespec ts;
+        unsigned interest = e->proto == CONN_QUIC
+                                ? ossl_net_interest(e->ssl, e->proto)
+                                : e->io_want;
+        int n;
+
+        if (deadline != CLOCK_NEVER && now >= deadline) {
+            rc = TICKLESS_ERR_TIMEOUT;
+            break;
+        }
+        if (deadline != CLOCK_NEVER)
+            ts = clock_to_timespec(deadline - now);
+        fds[0].fd = e->fd;
+        fds[0].events = (short)(((interest & IO_READ) ? POLLIN : 0)
+                                | ((interest & IO_WRITE) ? POLLOUT : 0));
+        fds[0].revents = 0;
+        fds[1].fd = thread_wakefd;
+        fds[1].events = POLLIN;
+        fds[1].revents = 0;
+        conn_unlock_mu(e);
+        n = ppoll(fds, 2, deadline == CLOCK_NEVER ? NULL : &ts, NULL);
+        pthread_mutex_lock(&e->mu);
+        if (n < 0 && errno != EINTR) {
+            rc = SELF_POLL_FAILED; /* ENOMEM: the caller sleeps instead */
+            break;
+        }
+        if (fds[1].revents != 0)
+            drain(thread_wakefd);
+        if (fds[0].revents != 0 && !conn_is_closed(e) && !e->fatal) {
+            /* Not polling any more: the tick's wake-ups need not write
+             * our own descriptor. */
+            e->polling = NULL;
+            wq->poll_fd = -1;
+            tick_here(e);
+            break;
+        }
+    }
+    e->polling = NULL;
+    wq->poll_fd = -1;
+    waitq_leave(e, wq, kind);
+    return rc;
+}

@@ -1,0 +1,47 @@
+/* A lone blocked caller polls the socket itself.
+ *
+ * The usual wait hops between threads: the assist wakes on the socket,
+ * ticks, and wakes the caller, which then runs its call: two wake-ups per
+ * datagram where an application-driven loop has one. When a call would
+ * block and nobody else sleeps on its engine, the caller instead polls the
+ * engine's socket (and a wake-up descriptor of its own thread) with the
+ * mutex released, and on readiness ticks the engine itself, exactly as
+ * the assist would. Meanwhile the assist stands by: conn_publish() drops
+ * the socket from its epoll set, but it keeps the timer, so deadlines are
+ * still its job, and anything that would wake a sleeper (a tick, a close,
+ * another caller's progress) writes the poller's descriptor.
+ *
+ * Callers that arrive while one polls sleep on their condition variables
+ * as usual: the poller's ticks wake them. */
+#ifndef TICKLESS_CORE_SELF_POLL_H
+#define TICKLESS_CORE_SELF_POLL_H
+
+#include <stdint.h>
+
+/* Kept free of core.h (C11 atomics) so that C++ tests can use the hook. */
+struct conn_call;
+struct waitq;
+
+/* Whether |call| may poll by itself: it is an I/O call, its engine is an
+ * assisted connection (not a listener) with nobody else asleep on it, and
+ * this thread has a wake-up descriptor. Caller holds the engine's mu. */
+int self_poll_eligible(const struct conn_call *call);
+
+/* Like conn_wait(): returns when |call->wq| is woken, the socket is ready
+ * (the engine then ticked), the connection is closed (0), or |deadline|
+ * passes (TICKLESS_ERR_TIMEOUT); SELF_POLL_FAILED if ppoll() itself
+ * failed, for the caller to sleep with conn_wait() instead. Caller holds
+ * the engine's mu, released while polling. */
+#define SELF_POLL_FAILED 1
+int self_poll_wait(struct conn_call *call, unsigned want, uint64_t deadline);
+
+/* Test hook (on by default): off, every blocked caller sleeps until the
+ * assist wakes it, so tests can exercise the assist's own readiness path.
+ * Internal symbol: tests link the static library. */
+void self_poll_set_enabled(int on);
+
+/* Wakes the thread polling for |wq|, if any. Caller holds the engine's
+ * mu. */
+void self_poll_wake(struct waitq *wq);
+
+#endif
