@@ -206,7 +206,11 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
     if (fork_guard_stale(c->fork_gen))
         return TICKLESS_ERR_FORKED;
     n = out->size < sizeof(*out) ? out->size : sizeof(*out);
-    pthread_mutex_lock(conn_mu(c));
+    /* From inside tickless_conn_lock() the error-checking mutex says
+     * EDEADLK: refuse, as every other call does. Going on would copy
+     * without the lock and then release the application's. */
+    if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
+        return TICKLESS_ERR_INVALID;
     memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),
            n - sizeof(out->size));
     conn_unlock_mu(c);
