@@ -117,10 +117,21 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
         break;
     }
 
+    e = ERR_peek_last_error();
+    if (ssl_error == SSL_ERROR_SYSCALL && c->proto == CONN_DTLS && e == 0
+        && saved_errno == 0) {
+        /* A zero-length datagram: the datagram BIO reads it as 0 bytes and
+         * OpenSSL reports SSL_ERROR_SYSCALL with nothing queued, though
+         * the connection is intact (UDP has no end of stream). DTLS drops
+         * invalid records silently (RFC 6347, 4.1.2.7), and so do we, or
+         * one datagram from the peer's address would end the connection.
+         * It has been consumed: the next attempt reads the next one. */
+        return (int)IO_READ;
+    }
+
     /* This thread's queue has the details, unless the failure happened
      * inside the assist's tick: then conn_capture_assist_error() already
      * stored them and they are kept. */
-    e = ERR_peek_last_error();
     c->err.ssl_error = ssl_error;
     c->err.sys_errno = 0;
     if (e != 0) {
