@@ -199,6 +199,7 @@ void conn_ref(tickless_conn *c)
 void conn_unref(tickless_conn *c)
 {
     tickless_conn *engine = c->engine;
+    int held;
 
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
@@ -211,8 +212,11 @@ void conn_unref(tickless_conn *c)
         conn_free(c);
         return;
     }
-    /* A member: its engine may be ticking right now. */
-    pthread_mutex_lock(&engine->mu);
+    /* A member: its engine may be ticking right now. This thread may hold
+     * the engine's mutex already, through tickless_conn_lock() on another
+     * connection of the listener (it closed this one inside that section):
+     * then the mutex stays held, and the section goes on. */
+    held = pthread_mutex_lock(&engine->mu) == EDEADLK;
     if (c->member_prev != NULL)
         c->member_prev->member_next = c->member_next;
     else
@@ -221,7 +225,8 @@ void conn_unref(tickless_conn *c)
         c->member_next->member_prev = c->member_prev;
     SSL_free(c->ssl);
     engine_kick(engine); /* its CONNECTION_CLOSE, if any, goes out now */
-    conn_unlock_mu(engine);
+    if (!held)
+        conn_unlock_mu(engine);
     conn_free(c);
     conn_unref(engine);
 }
@@ -238,19 +243,25 @@ void conn_unlock_mu(tickless_conn *c)
 void tickless_conn_close(tickless_conn *c)
 {
     tickless_conn *e;
-    int inside_lock;
+    int held, inside_lock;
 
     if (c == NULL || fork_guard_stale(c->fork_gen))
         return;
     e = c->engine;
-    /* Closing from inside tickless_conn_lock() ends that section too. */
-    inside_lock = pthread_mutex_lock(&e->mu) == EDEADLK;
+    /* EDEADLK: this thread holds the engine's mutex through
+     * tickless_conn_lock(), on |c| itself or, for a connection accepted
+     * from a listener, on another connection of that listener. Closing
+     * from inside the section on |c| ends it too; a section on another
+     * connection goes on, its lock kept. */
+    held = pthread_mutex_lock(&e->mu) == EDEADLK;
+    inside_lock = held && c->app_locked;
     if (inside_lock)
         atomic_store(&e->app_held, 0);
     c->app_locked = 0;
     c->closed = 1;
     engine_wake_owned(e, c);
-    conn_unlock_mu(c);
+    if (!held || inside_lock)
+        conn_unlock_mu(c);
 
     if (e == c)
         assist_detach(c);

@@ -117,10 +117,21 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
         break;
     }
 
+    e = ERR_peek_last_error();
+    if (ssl_error == SSL_ERROR_SYSCALL && c->proto == CONN_DTLS && e == 0
+        && saved_errno == 0) {
+        /* A zero-length datagram: the datagram BIO reads it as 0 bytes and
+         * OpenSSL reports SSL_ERROR_SYSCALL with nothing queued, though
+         * the connection is intact (UDP has no end of stream). DTLS drops
+         * invalid records silently (RFC 6347, 4.1.2.7), and so do we, or
+         * one datagram from the peer's address would end the connection.
+         * It has been consumed: the next attempt reads the next one. */
+        return (int)IO_READ;
+    }
+
     /* This thread's queue has the details, unless the failure happened
      * inside the assist's tick: then conn_capture_assist_error() already
      * stored them and they are kept. */
-    e = ERR_peek_last_error();
     c->err.ssl_error = ssl_error;
     c->err.sys_errno = 0;
     if (e != 0) {
@@ -223,7 +234,11 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
     if (fork_guard_stale(c->fork_gen))
         return TICKLESS_ERR_FORKED;
     n = out->size < sizeof(*out) ? out->size : sizeof(*out);
-    pthread_mutex_lock(conn_mu(c));
+    /* From inside tickless_conn_lock() the error-checking mutex says
+     * EDEADLK: refuse, as every other call does. Going on would copy
+     * without the lock and then release the application's. */
+    if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
+        return TICKLESS_ERR_INVALID;
     memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),
            n - sizeof(out->size));
     conn_unlock_mu(c);

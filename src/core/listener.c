@@ -15,6 +15,8 @@
 #include "core/core.h"
 #include "core/fork_guard.h"
 
+#include <errno.h>
+
 #include <openssl/err.h>
 
 struct tickless_listener {
@@ -164,13 +166,15 @@ static void say_goodbye(tickless_conn *e)
 void tickless_listener_close(tickless_listener *l)
 {
     tickless_conn *e;
-    int was_closed;
+    int held, was_closed;
     waitq *wq;
 
     if (l == NULL || fork_guard_stale(l->engine->fork_gen))
         return;
     e = l->engine;
-    pthread_mutex_lock(&e->mu);
+    /* EDEADLK: this thread is inside tickless_conn_lock() on one of the
+     * listener's connections, which share this mutex. */
+    held = pthread_mutex_lock(&e->mu) == EDEADLK;
     was_closed = e->closed;
     if (!was_closed)
         say_goodbye(e);
@@ -179,7 +183,12 @@ void tickless_listener_close(tickless_listener *l)
         waitq_wake(wq);
     conn_unlock_mu(e);
     if (!was_closed)
-        assist_detach(e);
+        assist_detach(e); /* never with the mutex held: it may join */
+    /* That section goes on: take the mutex back for it. Meanwhile no call
+     * and no tick could use its SSL object, as all see the listener
+     * closed. */
+    if (held)
+        pthread_mutex_lock(&e->mu);
 }
 
 void tickless_listener_free(tickless_listener *l)

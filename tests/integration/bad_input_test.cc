@@ -106,6 +106,13 @@ TEST_P(BadInputConn, CallsOnALiveConnection)
     // Re-entering tickless while holding the lock is refused, not a deadlock.
     EXPECT_EQ(tickless_conn_read(c, buf, 8, &n, 0), TICKLESS_ERR_INVALID);
     EXPECT_EQ(tickless_conn_lock(c), nullptr);
+    // tickless_conn_error() too; it used to go on, and release the lock
+    // (found by fuzz_api_sequence): the section must still be ours.
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    EXPECT_EQ(tickless_conn_error(c, &info), TICKLESS_ERR_INVALID);
+    tickless_stats st = TICKLESS_STATS_INIT;
+    EXPECT_EQ(tickless_conn_stats(c, &st), TICKLESS_ERR_INVALID)
+        << "the lock section ended early";
     EXPECT_TRUE(SSL_is_init_finished(ssl) || v.proto == TS_QUIC);
     tickless_conn_unlock(c);
 

@@ -191,6 +191,52 @@ TEST_P(QuicServer, CloseWakesAcceptAndAcceptedConnections)
     tickless_conn_close(client);
 }
 
+// Inside tickless_conn_lock() on one accepted connection, the thread may
+// close another connection of the same listener, and the listener itself
+// (any thread may): both share the locked connection's mutex, and the
+// section must go on until tickless_conn_unlock(). Closing the other
+// connection used to free it twice (use after free under ASan), and
+// closing the listener released the section's lock. Found by
+// fuzz_api_sequence.
+TEST_P(QuicServer, LockSectionSurvivesClosingItsSiblingAndListener)
+{
+    uint16_t port = 0;
+    SSL *lst = NewListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
+    tickless_conn *clients[2] = { nullptr, nullptr };
+    tickless_conn *served[2] = { nullptr, nullptr };
+    for (int i = 0; i < 2; i++) {
+        clients[i] = NewClient(Mode::Dedicated, TS_QUIC, port);
+        ASSERT_NE(clients[i], nullptr);
+        std::thread hs([&] {
+            EXPECT_EQ(tickless_conn_handshake(clients[i], 10000), 0);
+        });
+        ASSERT_EQ(tickless_listener_accept(l, &served[i], 10000), 0);
+        hs.join();
+    }
+    tickless_stats st = TICKLESS_STATS_INIT;
+    SSL *ssl = tickless_conn_lock(served[0]);
+    ASSERT_NE(ssl, nullptr);
+    tickless_conn_close(served[1]);
+    EXPECT_EQ(tickless_conn_stats(served[0], &st), TICKLESS_ERR_INVALID)
+        << "closing the other connection ended the lock section";
+    tickless_listener_close(l);
+    EXPECT_EQ(tickless_conn_stats(served[0], &st), TICKLESS_ERR_INVALID)
+        << "closing the listener ended the lock section";
+    EXPECT_EQ(SSL_is_connection(ssl), 1);
+    tickless_conn_unlock(served[0]);
+    size_t n = 0;
+    EXPECT_EQ(tickless_conn_write(served[0], "x", 1, &n, 0),
+              TICKLESS_ERR_CLOSED);
+    EXPECT_EQ(tickless_conn_stats(served[0], &st), 0) << "not unlocked";
+    tickless_conn_close(served[0]);
+    tickless_listener_free(l);
+    for (tickless_conn *c : clients)
+        tickless_conn_close(c);
+}
+
 TEST_P(QuicServer, BadInput)
 {
     tickless_listener *l = reinterpret_cast<tickless_listener *>(1);

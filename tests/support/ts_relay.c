@@ -56,10 +56,14 @@ struct ts_relay {
     atomic_uint_fast64_t dropped;
     atomic_uint_fast64_t corrupted;
 
+    /* clients[i] is written once by the relay thread, before nclients
+     * grows past i (release); ts_relay_inject() reads it after an acquire
+     * load of nclients. */
+    client clients[MAX_CLIENTS];
+    atomic_int nclients;
+
     /* Everything below: owned by the relay thread. */
     uint64_t rng;
-    client clients[MAX_CLIENTS];
-    int nclients;
     pkt **heap;                /* min-heap on (due_ns, seq) */
     size_t hn, hcap;
     uint64_t seq;
@@ -226,18 +230,21 @@ static int client_find_or_add(ts_relay *r, const struct sockaddr_in *a)
 {
     int i, fd;
 
-    for (i = 0; i < r->nclients; i++)
+    int n = atomic_load(&r->nclients);
+
+    for (i = 0; i < n; i++)
         if (r->clients[i].addr.sin_port == a->sin_port &&
             r->clients[i].addr.sin_addr.s_addr == a->sin_addr.s_addr)
             return i;
-    if (r->nclients == MAX_CLIENTS)
+    if (n == MAX_CLIENTS)
         return -1;
     if ((fd = ts_net_connect(SOCK_DGRAM, r->upstream_port)) < 0)
         return -1;
     (void)ts_net_set_nonblock(fd, 1);
-    r->clients[r->nclients].addr = *a;
-    r->clients[r->nclients].fd = fd;
-    return r->nclients++;
+    r->clients[n].addr = *a;
+    r->clients[n].fd = fd;
+    atomic_store(&r->nclients, n + 1);
+    return n;
 }
 
 static void read_front(ts_relay *r)
@@ -260,6 +267,8 @@ static void read_front(ts_relay *r)
             atomic_fetch_add(&r->dropped, 1);
             continue;
         }
+        if (r->opt.tap != NULL)
+            r->opt.tap(r->opt.tap_arg, 1, cl, r->buf, (size_t)n);
         impair(r, TO_SERVER, cl, r->buf, (size_t)n);
     }
 }
@@ -277,6 +286,8 @@ static void read_upstream(ts_relay *r, int cl)
                 return;
             continue; /* ECONNREFUSED: the server is not there (yet) */
         }
+        if (r->opt.tap != NULL)
+            r->opt.tap(r->opt.tap_arg, 0, cl, r->buf, (size_t)n);
         impair(r, TO_CLIENT, cl, r->buf, (size_t)n);
     }
 }
@@ -315,7 +326,7 @@ static void *relay_thread(void *arg)
     while (!atomic_load(&r->stop)) {
         uint64_t next = send_due(r);
         struct timespec ts, *tsp = NULL;
-        int i, n = r->nclients;
+        int i, n = atomic_load(&r->nclients);
 
         if (next != UINT64_MAX) {
             uint64_t now = ts_now_ns(), wait = next > now ? next - now : 0;
@@ -404,6 +415,23 @@ uint64_t ts_relay_corrupted(ts_relay *r)
     return atomic_load(&r->corrupted);
 }
 
+int ts_relay_inject(ts_relay *r, int cl, int to_server, const void *data,
+                    size_t len)
+{
+    const client *c;
+    ssize_t n;
+
+    if (cl < 0 || cl >= atomic_load(&r->nclients))
+        return -1;
+    c = &r->clients[cl];
+    if (to_server)
+        n = send(c->fd, data, len, MSG_DONTWAIT);
+    else
+        n = sendto(r->front_fd, data, len, MSG_DONTWAIT,
+                   (const struct sockaddr *)&c->addr, sizeof(c->addr));
+    return n == (ssize_t)len ? 0 : -1;
+}
+
 void ts_relay_stop(ts_relay *r)
 {
     uint64_t one = 1;
@@ -421,7 +449,7 @@ void ts_relay_stop(ts_relay *r)
     free(r->heap);
     free(r->held[0]);
     free(r->held[1]);
-    for (i = 0; i < r->nclients; i++)
+    for (i = 0; i < atomic_load(&r->nclients); i++)
         close(r->clients[i].fd);
     close(r->front_fd);
     close(r->wake_fd);

@@ -21,10 +21,15 @@
  * One thread; it sleeps in ppoll() until a socket is readable or the next
  * delayed datagram is due (nanosecond timeout). Setters and counters may be
  * used from any thread.
+ *
+ * For fuzzing, a tap sees each datagram as it arrives, and
+ * ts_relay_inject() sends arbitrary datagrams as if a client or the server
+ * had sent them: from the very socket and address the other side knows.
  */
 #ifndef TS_RELAY_H
 #define TS_RELAY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -32,6 +37,14 @@ extern "C" {
 #endif
 
 typedef struct ts_relay ts_relay;
+
+/* Called on the relay thread with each datagram as it arrived, before any
+ * impairment: |to_server| 1 from client number |client| (in order of first
+ * arrival, from 0), 0 from the server to it. |data| is valid during the
+ * call only; keep it short, and call no ts_relay function but the
+ * counters from it. */
+typedef void (*ts_relay_tap_fn)(void *arg, int to_server, int client,
+                                const uint8_t *data, size_t len);
 
 typedef struct ts_relay_options {
     uint64_t seed;
@@ -41,6 +54,8 @@ typedef struct ts_relay_options {
     uint32_t delay_ms;  /* one-way delay added to each datagram */
     uint32_t jitter_ms; /* uniform extra delay 0..jitter_ms */
     double corrupt;     /* probability a datagram has one byte flipped */
+    ts_relay_tap_fn tap; /* NULL: none */
+    void *tap_arg;
 } ts_relay_options;
 
 /* Starts a relay to 127.0.0.1:|upstream_port|. |o| NULL = no impairment.
@@ -63,6 +78,16 @@ uint64_t ts_relay_dropped(ts_relay *r);
 
 /* Datagrams sent on with a byte flipped. */
 uint64_t ts_relay_corrupted(ts_relay *r);
+
+/*
+ * Sends |len| bytes at once, past the impairment and the delay queue, as if
+ * they had come through the relay: |to_server| 1 from the upstream socket
+ * of client number |client| (the server sees that client's address and
+ * port), 0 from the relay's port to that client. Any thread.
+ * Returns 0, or -1 (no such client yet, or the send failed).
+ */
+int ts_relay_inject(ts_relay *r, int client, int to_server, const void *data,
+                    size_t len);
 
 /* Stops the thread, drops what is still queued, frees everything. NULL ok. */
 void ts_relay_stop(ts_relay *r);

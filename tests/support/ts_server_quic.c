@@ -547,6 +547,8 @@ static void quic_serve(ts_server *s, qserver *q)
         q->work_cap = q->nactive;
     }
     n = q->nactive;
+    if (n == 0)
+        return; /* q->work may still be NULL: no memcpy from or to it */
     memcpy(q->work, q->active, n * sizeof(*q->work));
     for (i = 0; i < n; i++)
         q->work[i]->listed = 0;
