@@ -4,9 +4,11 @@
  *
  * Clients send to 127.0.0.1:ts_relay_port(); the relay forwards each
  * datagram to 127.0.0.1:upstream_port and the answers back. Every distinct
- * client address (up to 64) gets its own upstream socket, so the server sees
- * as many distinct peers as there are clients. Datagrams from a 65th client
- * are dropped.
+ * client address (up to max_clients, 64 by default) gets its own upstream
+ * socket, so the server sees as many distinct peers as there are clients.
+ * Datagrams from one client more are dropped, unless client_idle_ms is set:
+ * then the slot of a client silent (both ways) for that long is given to
+ * the newcomer, so a soak test can open and close clients for ever.
  *
  * Each datagram, in each direction, independently: is dropped with
  * probability |loss| (or always, while blackholed); otherwise is delayed by
@@ -18,8 +20,9 @@
  * from a splitmix64 PRNG seeded with |seed|, so a run is reproducible given
  * the same order of arrivals.
  *
- * One thread; it sleeps in ppoll() until a socket is readable or the next
- * delayed datagram is due (nanosecond timeout). Setters and counters may be
+ * One thread; it sleeps in epoll until a socket is readable or the next
+ * delayed datagram is due (nanosecond timeout), so hundreds of clients cost
+ * nothing per wake-up. Setters and counters may be
  * used from any thread.
  */
 #ifndef TS_RELAY_H
@@ -41,6 +44,9 @@ typedef struct ts_relay_options {
     uint32_t delay_ms;  /* one-way delay added to each datagram */
     uint32_t jitter_ms; /* uniform extra delay 0..jitter_ms */
     double corrupt;     /* probability a datagram has one byte flipped */
+    unsigned max_clients;    /* client addresses served at once; 0: 64 */
+    uint32_t client_idle_ms; /* forget a client silent this long, when its
+                                slot is needed; 0: never */
 } ts_relay_options;
 
 /* Starts a relay to 127.0.0.1:|upstream_port|. |o| NULL = no impairment.
