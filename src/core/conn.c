@@ -1,6 +1,7 @@
 /* A connection's life: creation, references, the application lock, close. */
 #include "assist/assist.h"
 #include "core/alloc.h"
+#include "core/annotate.h"
 #include "core/core.h"
 #include "core/fork_guard.h"
 
@@ -201,8 +202,10 @@ void conn_unref(tickless_conn *c)
     tickless_conn *engine = c->engine;
     int held;
 
+    annotate_happens_before(&c->refs);
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
+    annotate_happens_after(&c->refs); /* the acquire, for Valgrind */
     /* Last reference: nobody else can reach c any more. A member's SSL
      * goes before its engine's: OpenSSL frees a listener's port under the
      * connections otherwise (openssl#32420). */

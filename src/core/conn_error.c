@@ -98,6 +98,16 @@ static int is_peer_alert(unsigned long e)
            && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
 }
 
+/* DTLS: OpenSSL gave up after 12 unanswered retransmissions. It checks the
+ * timer in the assist's tick (DTLSv1_handle_timeout) and inside
+ * SSL_do_handshake()/SSL_read() too, so either thread may be the one to
+ * see it; it is the peer's silence either way. */
+static int is_dtls_give_up(unsigned long e)
+{
+    return ERR_GET_LIB(e) == ERR_LIB_SSL
+           && ERR_GET_REASON(e) == SSL_R_READ_TIMEOUT_EXPIRED;
+}
+
 int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
 {
     int saved_errno = errno;
@@ -156,7 +166,7 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
         capture_queue(c);
     } else {
         code = TICKLESS_ERR_SSL;
-        if (is_peer_alert(e)
+        if (is_peer_alert(e) || is_dtls_give_up(e)
             || (ERR_GET_LIB(e) == ERR_LIB_SSL
                 && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
             code = TICKLESS_ERR_PEER;
@@ -217,9 +227,7 @@ void conn_capture_assist_error(tickless_conn *c)
      * would only say WANT_READ again: make it sticky here, or the caller
      * sleeps until its own timeout while the assist ticks a dead timer. */
     code = TICKLESS_ERR_SSL;
-    if (is_peer_alert(e)
-        || (ERR_GET_LIB(e) == ERR_LIB_SSL
-            && ERR_GET_REASON(e) == SSL_R_READ_TIMEOUT_EXPIRED))
+    if (is_peer_alert(e) || is_dtls_give_up(e))
         code = TICKLESS_ERR_PEER;
     c->err.code = code;
     conn_make_fatal(c, code);

@@ -22,7 +22,7 @@ TEST_P(BackgroundHandshake, CompletesWhileTheApplicationComputes)
 
     // The application computes: no call into the connection at all.
     bool done = false;
-    for (int i = 0; i < 100 && !done; i++) {
+    for (int i = 0; i < 100 * TimeScale() && !done; i++) {
         ts_sleep_ms(50);
         SSL *ssl = tickless_conn_lock(c);
         ASSERT_NE(ssl, nullptr);

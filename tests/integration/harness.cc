@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -283,4 +284,14 @@ int ReadPattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
     size_t bad = ts_check_pattern(buf.data(), len, offset);
     EXPECT_EQ(bad, len) << "content differs at stream offset " << offset + bad;
     return 0;
+}
+
+double TimeScale()
+{
+    static const double scale = [] {
+        const char *v = std::getenv("TICKLESS_TEST_TIME_SCALE");
+        double f = v != nullptr ? std::strtod(v, nullptr) : 1.0;
+        return f >= 1.0 ? f : 1.0;
+    }();
+    return scale;
 }

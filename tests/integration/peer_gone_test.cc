@@ -161,6 +161,45 @@ TEST_P(DtlsSilentPeer, HandshakeEndsWithPeerWhenRetransmissionsRunOut)
     close(silent);
 }
 
+// The same verdict when the application's own call is the one that gives
+// up: OpenSSL checks the DTLS timer inside SSL_do_handshake() and
+// SSL_read() as well, so when the assist is late (here: an
+// application-driven pool that nobody runs) the last retransmission and the
+// "read timeout expired" come from the application's call. It is the same
+// event and must read the same: TICKLESS_ERR_PEER, not TICKLESS_ERR_SSL.
+TEST(DtlsSilentPeerNoAssist, GivingUpInTheApplicationsCallIsPeerToo)
+{
+    uint16_t port = 0;
+    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
+    ASSERT_GE(silent, 0);
+    tickless_pool_options o;
+    tickless_pool_options_defaults(&o);
+    o.threads = 0;
+    tickless_pool *idle_pool = nullptr;
+    ASSERT_EQ(tickless_pool_new(&o, &idle_pool), 0);
+    tickless_conn *c = NewClientOn(idle_pool, TS_DTLS, port, [](SSL *s) {
+        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
+            return 20000;
+        });
+    });
+    ASSERT_NE(c, nullptr);
+    // Each call waits 30 ms, then tries once more: the 20 ms timer is due
+    // by then, so every call retransmits, until OpenSSL gives up.
+    int rc = TICKLESS_ERR_TIMEOUT, calls = 0;
+    while (rc == TICKLESS_ERR_TIMEOUT && calls++ < 200)
+        rc = tickless_conn_handshake(c, 30);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc) << " after "
+                                     << calls << " calls";
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(c, &info), 0);
+    EXPECT_EQ(info.code, TICKLESS_ERR_PEER);
+    EXPECT_NE(std::string(info.message).find("timeout"), std::string::npos)
+        << info.message;
+    tickless_conn_close(c);
+    EXPECT_EQ(tickless_pool_free(idle_pool), 0);
+    close(silent);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModes, DtlsSilentPeer,
                          testing::Values(Mode::Dedicated, Mode::Pool1,
                                          Mode::Pool2, Mode::AppDriven),

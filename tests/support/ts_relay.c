@@ -1,6 +1,7 @@
 /* ts_relay: see ts_relay.h. */
 #include "ts_relay.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -8,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -16,7 +18,13 @@
 #include "ts_net.h"
 #include "ts_util.h"
 
-#define MAX_CLIENTS 64
+#define DEFAULT_MAX_CLIENTS 64
+/* epoll tags: the wake-up, the front socket, then client i as FIRST + i. */
+#define TAG_WAKE 0u
+#define TAG_FRONT 1u
+#define TAG_CLIENT_FIRST 2u
+/* Readiness events taken per wake-up. */
+#define MAX_EVENTS 64
 /* Datagrams waiting in the delay queue at most; beyond, new ones drop. */
 #define MAX_QUEUED 16384
 /* Datagrams read per socket per wake-up, so no direction starves. */
@@ -32,6 +40,8 @@ typedef struct pkt {
     uint64_t seq;    /* arrival order: ties on due_ns keep FIFO order */
     int dir;         /* TO_SERVER or TO_CLIENT */
     int client;      /* index into clients[] */
+    uint32_t gen;    /* clients[client].gen when queued: a slot given to
+                        another client since then drops it */
     size_t len;
     uint8_t data[];
 } pkt;
@@ -39,6 +49,8 @@ typedef struct pkt {
 typedef struct client {
     struct sockaddr_in addr; /* the client's address, as seen on front_fd */
     int fd;                  /* connected to the upstream server */
+    uint64_t last_ns;        /* last datagram either way */
+    uint32_t gen;            /* bumped each time the slot is reused */
 } client;
 
 struct ts_relay {
@@ -47,6 +59,8 @@ struct ts_relay {
     uint16_t upstream_port;    /* read-only after start */
     int front_fd;              /* clients talk to this one */
     int wake_fd;               /* eventfd: written by ts_relay_stop() */
+    int ep;                    /* epoll: wake_fd, front_fd, client fds */
+    int max_clients;           /* read-only after start */
     pthread_t thread;
 
     atomic_int stop;
@@ -56,14 +70,18 @@ struct ts_relay {
     atomic_uint_fast64_t dropped;
     atomic_uint_fast64_t corrupted;
 
-    /* clients[i] is written once by the relay thread, before nclients
-     * grows past i (release); ts_relay_inject() reads it after an acquire
-     * load of nclients. */
-    client clients[MAX_CLIENTS];
-    atomic_int nclients;
+    /* A slot's addr and fd, and nclients, change on the relay thread only,
+     * under slots_mu, which ts_relay_inject() takes to read them from any
+     * thread; the relay thread itself reads them without it. */
+    pthread_mutex_t slots_mu;
+    client *clients;           /* max_clients slots */
+    int nclients;
 
     /* Everything below: owned by the relay thread. */
     uint64_t rng;
+    int *by_port;              /* client port -> slot + 1 (0: none), the
+                                  usual hit without a search */
+    int no_pwait2;             /* epoll_pwait2 said ENOSYS (valgrind) */
     pkt **heap;                /* min-heap on (due_ns, seq) */
     size_t hn, hcap;
     uint64_t seq;
@@ -136,6 +154,10 @@ static void pkt_send(ts_relay *r, const pkt *p)
     const client *c = &r->clients[p->client];
     ssize_t n;
 
+    if (c->gen != p->gen) {
+        atomic_fetch_add(&r->dropped, 1); /* its client was forgotten */
+        return;
+    }
     if (p->dir == TO_SERVER)
         n = send(c->fd, p->data, p->len, MSG_DONTWAIT);
     else
@@ -158,6 +180,7 @@ static pkt *pkt_new(ts_relay *r, int dir, int cl, const uint8_t *d, size_t n,
     p->seq = r->seq++;
     p->dir = dir;
     p->client = cl;
+    p->gen = r->clients[cl].gen;
     p->len = n;
     memcpy(p->data, d, n);
     return p;
@@ -226,25 +249,78 @@ static void impair(ts_relay *r, int dir, int cl, const uint8_t *d, size_t n)
     enqueue(r, first);
 }
 
+/* The slot to give a new client: a free one, else (with client_idle_ms)
+ * the one silent longest, if for long enough; -1 if none. */
+static int client_slot(ts_relay *r, uint64_t now)
+{
+    uint64_t idle_ns = (uint64_t)r->opt.client_idle_ms * NS_PER_MS;
+    int i, best = -1;
+
+    if (r->nclients < r->max_clients)
+        return r->nclients; /* counted once it is filled in */
+    for (i = 0; i < r->nclients; i++) {
+        if (r->clients[i].fd < 0)
+            return i; /* its upstream socket could not be made */
+        if (best < 0 || r->clients[i].last_ns < r->clients[best].last_ns)
+            best = i;
+    }
+    if (idle_ns == 0 || best < 0 || now - r->clients[best].last_ns < idle_ns)
+        return -1;
+    pthread_mutex_lock(&r->slots_mu);
+    close(r->clients[best].fd); /* also leaves the epoll set */
+    r->clients[best].fd = -1;
+    pthread_mutex_unlock(&r->slots_mu);
+    if (r->by_port[ntohs(r->clients[best].addr.sin_port)] == best + 1)
+        r->by_port[ntohs(r->clients[best].addr.sin_port)] = 0;
+    return best;
+}
+
 static int client_find_or_add(ts_relay *r, const struct sockaddr_in *a)
 {
-    int i, fd;
+    uint64_t now = ts_now_ns();
+    struct epoll_event ev;
+    int i = r->by_port[ntohs(a->sin_port)] - 1, fd;
 
-    int n = atomic_load(&r->nclients);
-
-    for (i = 0; i < n; i++)
-        if (r->clients[i].addr.sin_port == a->sin_port &&
-            r->clients[i].addr.sin_addr.s_addr == a->sin_addr.s_addr)
+    if (i >= 0 && r->clients[i].fd >= 0 &&
+        r->clients[i].addr.sin_port == a->sin_port &&
+        r->clients[i].addr.sin_addr.s_addr == a->sin_addr.s_addr) {
+        r->clients[i].last_ns = now;
+        return i;
+    }
+    for (i = 0; i < r->nclients; i++) {
+        if (r->clients[i].fd >= 0 &&
+            r->clients[i].addr.sin_port == a->sin_port &&
+            r->clients[i].addr.sin_addr.s_addr == a->sin_addr.s_addr) {
+            r->clients[i].last_ns = now;
             return i;
-    if (n == MAX_CLIENTS)
+        }
+    }
+    if ((i = client_slot(r, now)) < 0)
         return -1;
-    if ((fd = ts_net_connect(SOCK_DGRAM, r->upstream_port)) < 0)
-        return -1;
+    fd = ts_net_connect(SOCK_DGRAM, r->upstream_port);
+    pthread_mutex_lock(&r->slots_mu);
+    r->clients[i].gen++;
+    r->clients[i].addr = *a;
+    r->clients[i].last_ns = now;
+    r->clients[i].fd = fd;
+    if (i == r->nclients)
+        r->nclients++;
+    pthread_mutex_unlock(&r->slots_mu);
+    r->by_port[ntohs(a->sin_port)] = i + 1;
+    if (fd < 0)
+        return -1; /* the slot stays free (fd -1) for the next one */
     (void)ts_net_set_nonblock(fd, 1);
-    r->clients[n].addr = *a;
-    r->clients[n].fd = fd;
-    atomic_store(&r->nclients, n + 1);
-    return n;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u32 = TAG_CLIENT_FIRST + (uint32_t)i;
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        pthread_mutex_lock(&r->slots_mu);
+        close(fd);
+        r->clients[i].fd = -1;
+        pthread_mutex_unlock(&r->slots_mu);
+        return -1;
+    }
+    return i;
 }
 
 static void read_front(ts_relay *r)
@@ -286,6 +362,7 @@ static void read_upstream(ts_relay *r, int cl)
                 return;
             continue; /* ECONNREFUSED: the server is not there (yet) */
         }
+        r->clients[cl].last_ns = ts_now_ns();
         if (r->opt.tap != NULL)
             r->opt.tap(r->opt.tap_arg, 0, cl, r->buf, (size_t)n);
         impair(r, TO_CLIENT, cl, r->buf, (size_t)n);
@@ -318,41 +395,97 @@ static uint64_t send_due(ts_relay *r)
     return next;
 }
 
+/* Waits for readiness until |next| (CLOCK_MONOTONIC ns, UINT64_MAX: no
+ * limit), to the nanosecond where the kernel has epoll_pwait2. */
+static int relay_wait(ts_relay *r, struct epoll_event *ev, uint64_t next)
+{
+    uint64_t now, wait;
+    struct timespec ts;
+    int n;
+
+    if (next == UINT64_MAX)
+        return epoll_wait(r->ep, ev, MAX_EVENTS, -1);
+    now = ts_now_ns();
+    wait = next > now ? next - now : 0;
+    if (!r->no_pwait2) {
+        ts.tv_sec = (time_t)(wait / 1000000000u);
+        ts.tv_nsec = (long)(wait % 1000000000u);
+        n = epoll_pwait2(r->ep, ev, MAX_EVENTS, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        r->no_pwait2 = 1;
+    }
+    wait = (wait + NS_PER_MS - 1) / NS_PER_MS; /* round up: never early */
+    return epoll_wait(r->ep, ev, MAX_EVENTS,
+                      wait > 1000000u ? 1000000 : (int)wait);
+}
+
 static void *relay_thread(void *arg)
 {
     ts_relay *r = arg;
-    struct pollfd pfd[2 + MAX_CLIENTS];
+    struct epoll_event ev[MAX_EVENTS];
 
     while (!atomic_load(&r->stop)) {
-        uint64_t next = send_due(r);
-        struct timespec ts, *tsp = NULL;
-        int i, n = atomic_load(&r->nclients);
+        int i, n = relay_wait(r, ev, send_due(r));
 
-        if (next != UINT64_MAX) {
-            uint64_t now = ts_now_ns(), wait = next > now ? next - now : 0;
-
-            ts.tv_sec = (time_t)(wait / 1000000000u);
-            ts.tv_nsec = (long)(wait % 1000000000u);
-            tsp = &ts;
-        }
-        pfd[0].fd = r->wake_fd;
-        pfd[0].events = POLLIN;
-        pfd[1].fd = r->front_fd;
-        pfd[1].events = POLLIN;
-        for (i = 0; i < n; i++) {
-            pfd[2 + i].fd = r->clients[i].fd;
-            pfd[2 + i].events = POLLIN;
-        }
-        if (ppoll(pfd, (nfds_t)(2 + n), tsp, NULL) < 0 && errno != EINTR)
+        if (n < 0 && errno != EINTR)
             break;
         /* The wake-up only matters for stop: the loop condition sees it. */
-        if (pfd[1].revents)
-            read_front(r);
-        for (i = 0; i < n; i++)
-            if (pfd[2 + i].revents)
-                read_upstream(r, i);
+        for (i = 0; i < n; i++) {
+            uint32_t tag = ev[i].data.u32;
+
+            if (tag == TAG_FRONT)
+                read_front(r);
+            else if (tag >= TAG_CLIENT_FIRST &&
+                     r->clients[tag - TAG_CLIENT_FIRST].fd >= 0)
+                read_upstream(r, (int)(tag - TAG_CLIENT_FIRST));
+        }
     }
     return NULL;
+}
+
+/* Adds |fd| to the epoll set under |tag|; 0 or -1. */
+static int relay_watch(ts_relay *r, int fd, uint32_t tag)
+{
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u32 = tag;
+    return epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/*
+ * Hundreds of clients share the front socket: the default receive buffer
+ * (212 KB) holds only some hundred datagrams, each charged its whole
+ * kernel buffer, and a burst beyond that would be lost on top of the loss
+ * asked for. Ask for more (capped by net.core.rmem_max); best effort.
+ */
+static void relay_grow_buffers(int fd)
+{
+    int size = 8 * 1024 * 1024;
+
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+static void relay_free(ts_relay *r)
+{
+    int i;
+
+    for (i = 0; i < r->nclients; i++)
+        if (r->clients[i].fd >= 0)
+            close(r->clients[i].fd);
+    if (r->front_fd >= 0)
+        close(r->front_fd);
+    if (r->wake_fd >= 0)
+        close(r->wake_fd);
+    if (r->ep >= 0)
+        close(r->ep);
+    free(r->clients);
+    free(r->by_port);
+    pthread_mutex_destroy(&r->slots_mu);
+    free(r);
 }
 
 int ts_relay_start(uint16_t upstream_port, const ts_relay_options *o,
@@ -369,16 +502,26 @@ int ts_relay_start(uint16_t upstream_port, const ts_relay_options *o,
         r->opt = *o;
     r->upstream_port = upstream_port;
     r->rng = r->opt.seed;
+    pthread_mutex_init(&r->slots_mu, NULL);
+    r->max_clients = r->opt.max_clients > 0 && r->opt.max_clients < 65536
+                         ? (int)r->opt.max_clients
+                         : DEFAULT_MAX_CLIENTS;
     atomic_store(&r->loss, r->opt.loss);
+    r->ep = epoll_create1(EPOLL_CLOEXEC);
     r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r->front_fd = ts_net_bind(SOCK_DGRAM, 0, 0, &r->port);
-    if (r->wake_fd < 0 || r->front_fd < 0 ||
-        pthread_create(&r->thread, NULL, relay_thread, r) != 0) {
-        if (r->wake_fd >= 0)
-            close(r->wake_fd);
-        if (r->front_fd >= 0)
-            close(r->front_fd);
-        free(r);
+    r->clients = calloc((size_t)r->max_clients, sizeof(*r->clients));
+    r->by_port = calloc(65536, sizeof(*r->by_port));
+    if (r->ep < 0 || r->wake_fd < 0 || r->front_fd < 0 || r->clients == NULL ||
+        r->by_port == NULL ||
+        relay_watch(r, r->wake_fd, TAG_WAKE) != 0 ||
+        relay_watch(r, r->front_fd, TAG_FRONT) != 0) {
+        relay_free(r);
+        return -1;
+    }
+    relay_grow_buffers(r->front_fd);
+    if (pthread_create(&r->thread, NULL, relay_thread, r) != 0) {
+        relay_free(r);
         return -1;
     }
     *out = r;
@@ -418,24 +561,29 @@ uint64_t ts_relay_corrupted(ts_relay *r)
 int ts_relay_inject(ts_relay *r, int cl, int to_server, const void *data,
                     size_t len)
 {
-    const client *c;
-    ssize_t n;
+    struct sockaddr_in addr;
+    ssize_t n = -1;
+    int fd = -1;
 
-    if (cl < 0 || cl >= atomic_load(&r->nclients))
-        return -1;
-    c = &r->clients[cl];
-    if (to_server)
-        n = send(c->fd, data, len, MSG_DONTWAIT);
-    else
+    pthread_mutex_lock(&r->slots_mu);
+    if (cl >= 0 && cl < r->nclients) {
+        fd = r->clients[cl].fd;
+        addr = r->clients[cl].addr;
+    }
+    /* Sent under the lock: the relay thread cannot close the socket under
+     * us (a slot reused for a new client). */
+    if (fd >= 0 && to_server)
+        n = send(fd, data, len, MSG_DONTWAIT);
+    else if (fd >= 0)
         n = sendto(r->front_fd, data, len, MSG_DONTWAIT,
-                   (const struct sockaddr *)&c->addr, sizeof(c->addr));
+                   (const struct sockaddr *)&addr, sizeof(addr));
+    pthread_mutex_unlock(&r->slots_mu);
     return n == (ssize_t)len ? 0 : -1;
 }
 
 void ts_relay_stop(ts_relay *r)
 {
     uint64_t one = 1;
-    int i;
 
     if (r == NULL)
         return;
@@ -449,9 +597,5 @@ void ts_relay_stop(ts_relay *r)
     free(r->heap);
     free(r->held[0]);
     free(r->held[1]);
-    for (i = 0; i < atomic_load(&r->nclients); i++)
-        close(r->clients[i].fd);
-    close(r->front_fd);
-    close(r->wake_fd);
-    free(r);
+    relay_free(r);
 }

@@ -4,9 +4,11 @@
  *
  * Clients send to 127.0.0.1:ts_relay_port(); the relay forwards each
  * datagram to 127.0.0.1:upstream_port and the answers back. Every distinct
- * client address (up to 64) gets its own upstream socket, so the server sees
- * as many distinct peers as there are clients. Datagrams from a 65th client
- * are dropped.
+ * client address (up to max_clients, 64 by default) gets its own upstream
+ * socket, so the server sees as many distinct peers as there are clients.
+ * Datagrams from one client more are dropped, unless client_idle_ms is set:
+ * then the slot of a client silent (both ways) for that long is given to
+ * the newcomer, so a soak test can open and close clients for ever.
  *
  * Each datagram, in each direction, independently: is dropped with
  * probability |loss| (or always, while blackholed); otherwise is delayed by
@@ -18,8 +20,9 @@
  * from a splitmix64 PRNG seeded with |seed|, so a run is reproducible given
  * the same order of arrivals.
  *
- * One thread; it sleeps in ppoll() until a socket is readable or the next
- * delayed datagram is due (nanosecond timeout). Setters and counters may be
+ * One thread; it sleeps in epoll until a socket is readable or the next
+ * delayed datagram is due (nanosecond timeout), so hundreds of clients cost
+ * nothing per wake-up. Setters and counters may be
  * used from any thread.
  *
  * For fuzzing, a tap sees each datagram as it arrives, and
@@ -39,10 +42,9 @@ extern "C" {
 typedef struct ts_relay ts_relay;
 
 /* Called on the relay thread with each datagram as it arrived, before any
- * impairment: |to_server| 1 from client number |client| (in order of first
- * arrival, from 0), 0 from the server to it. |data| is valid during the
- * call only; keep it short, and call no ts_relay function but the
- * counters from it. */
+ * impairment: |to_server| 1 from client number |client| (its slot), 0 from
+ * the server to it. |data| is valid during the call only; keep it short,
+ * and call no ts_relay function but the counters from it. */
 typedef void (*ts_relay_tap_fn)(void *arg, int to_server, int client,
                                 const uint8_t *data, size_t len);
 
@@ -54,7 +56,10 @@ typedef struct ts_relay_options {
     uint32_t delay_ms;  /* one-way delay added to each datagram */
     uint32_t jitter_ms; /* uniform extra delay 0..jitter_ms */
     double corrupt;     /* probability a datagram has one byte flipped */
-    ts_relay_tap_fn tap; /* NULL: none */
+    unsigned max_clients;    /* client addresses served at once; 0: 64 */
+    uint32_t client_idle_ms; /* forget a client silent this long, when its
+                                slot is needed; 0: never */
+    ts_relay_tap_fn tap;     /* NULL: none */
     void *tap_arg;
 } ts_relay_options;
 

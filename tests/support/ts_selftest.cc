@@ -6,6 +6,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -538,6 +544,87 @@ TEST(TsRelay, SeveralClientsAreDistinctPeers)
     EXPECT_EQ(ts_server_connections_open(srv.get()), 5);
     for (auto &s : c)
         close_client(s.get(), TS_DTLS);
+}
+
+// Plain UDP through the relay, to see its client table at work: at most
+// max_clients at once; a newcomer beyond that is dropped while every slot
+// is busy, and takes the slot of the client silent longest once that one
+// has been silent for client_idle_ms. The upstream "server" is a bare socket
+// the test reads and answers by hand.
+// Receives one datagram within |ms|; its byte (and the sender's port), or
+// -1.
+int recv_byte(int fd, int ms, uint16_t *from_port = nullptr)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    struct sockaddr_in a {};
+    socklen_t alen = sizeof(a);
+    uint8_t b;
+
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    if (recvfrom(fd, &b, 1, 0, (struct sockaddr *)&a, &alen) != 1)
+        return -1;
+    if (from_port != nullptr)
+        *from_port = ntohs(a.sin_port);
+    return b;
+}
+
+// Sends |b| from |fd| (connected to the relay), and has the upstream
+// socket answer b + 1 to whichever relay socket it came from. Returns the
+// answer the client got, or -1 if the datagram or its answer was lost.
+int round_trip(int fd, int up, uint8_t b)
+{
+    uint16_t via = 0;
+
+    if (send(fd, &b, 1, 0) != 1 || recv_byte(up, 500, &via) != b)
+        return -1;
+    struct sockaddr_in to {};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(via);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    uint8_t reply = (uint8_t)(b + 1);
+    if (sendto(up, &reply, 1, 0, (struct sockaddr *)&to, sizeof(to)) != 1)
+        return -1;
+    return recv_byte(fd, 500);
+}
+
+TEST(TsRelay, SilentClientsSlotsAreReused)
+{
+    uint16_t up_port = 0;
+    int up = ts_net_bind(SOCK_DGRAM, 0, 0, &up_port);
+    ASSERT_GE(up, 0);
+    ts_relay_options ro{};
+    ro.max_clients = 2;
+    ro.client_idle_ms = 1000; // far above any pause between the calls below
+    ts_relay *r = nullptr;
+    ASSERT_EQ(ts_relay_start(up_port, &ro, &r), 0);
+    RelayPtr relay(r);
+    int a = ts_net_connect(SOCK_DGRAM, ts_relay_port(r));
+    int b = ts_net_connect(SOCK_DGRAM, ts_relay_port(r));
+    int c = ts_net_connect(SOCK_DGRAM, ts_relay_port(r));
+    ASSERT_GE(a, 0);
+    ASSERT_GE(b, 0);
+    ASSERT_GE(c, 0);
+
+    EXPECT_EQ(round_trip(a, up, 10), 11);
+    EXPECT_EQ(round_trip(b, up, 20), 21);
+    // Both slots taken and busy: the third client is dropped.
+    uint64_t dropped = ts_relay_dropped(r);
+    uint8_t x = 30;
+    ASSERT_EQ(send(c, &x, 1, 0), 1);
+    EXPECT_EQ(recv_byte(up, 200), -1) << "a third client got through";
+    EXPECT_EQ(ts_relay_dropped(r), dropped + 1);
+    // Once a is silent long enough (b keeps talking), c takes its slot.
+    for (uint64_t t0 = ts_now_ns(); ts_now_ns() - t0 < 1200000000u;) {
+        ts_sleep_ms(50);
+        ASSERT_EQ(round_trip(b, up, 40), 41);
+    }
+    EXPECT_EQ(round_trip(c, up, 50), 51);
+    EXPECT_EQ(round_trip(b, up, 60), 61) << "b lost its slot instead";
+    close(a);
+    close(b);
+    close(c);
+    close(up);
 }
 
 TEST(TsCerts, FastDtlsTimerAndIdleTimeoutAreHarmless)
