@@ -54,22 +54,6 @@ std::string Line(size_t step)
     return s;
 }
 
-// The peer's identity files: the process's generated certificate, which
-// the tickless side trusts (and the peers are told not to check ours).
-struct PemFiles {
-    std::string dir, cert, key;
-
-    bool Make()
-    {
-        dir = MakeTempDir();
-        cert = dir + "/cert.pem";
-        key = dir + "/key.pem";
-        return !dir.empty()
-               && ts_write_pem_files(cert.c_str(), key.c_str()) == 0;
-    }
-    ~PemFiles() { RemoveTree(dir); }
-};
-
 #define SKIP_UNLESS_PROGRAM(p)                                                \
     do {                                                                      \
         if (!ProgramAvailable(p))                                             \

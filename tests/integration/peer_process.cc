@@ -21,9 +21,12 @@
 #include <thread>
 
 extern "C" {
+#include "ts_certs.h"
 #include "ts_net.h"
 #include "ts_util.h"
 }
+
+extern char **environ;
 
 namespace {
 
@@ -63,7 +66,8 @@ bool PeerProcess::Start(const std::vector<std::string> &argv,
         error_ = argv[0] + " not found in PATH";
         return false;
     }
-    log_path_ = log_dir + "/" + argv[0] + "." + std::to_string(getpid())
+    log_path_ = log_dir + "/" + exe.substr(exe.rfind('/') + 1) + "."
+                + std::to_string(getpid())
                 + "." + std::to_string(ts_now_ns()) + ".log";
     int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                       0644);
@@ -89,6 +93,19 @@ bool PeerProcess::Start(const std::vector<std::string> &argv,
     for (const std::string &a : argv)
         args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
+    // Our environment, less the names SetEnv() replaces, plus those.
+    std::vector<char *> envp;
+    for (char **e = environ; *e != nullptr; e++) {
+        bool replaced = false;
+        for (const std::string &kv : env_)
+            replaced = replaced
+                       || std::strncmp(*e, kv.c_str(), kv.find('=') + 1) == 0;
+        if (!replaced)
+            envp.push_back(*e);
+    }
+    for (const std::string &kv : env_)
+        envp.push_back(const_cast<char *>(kv.c_str()));
+    envp.push_back(nullptr);
     pid_t parent = getpid();
 
     pid_t pid = fork();
@@ -101,7 +118,7 @@ bool PeerProcess::Start(const std::vector<std::string> &argv,
             || dup2(read_stdout ? out[1] : log_fd, STDOUT_FILENO) < 0
             || dup2(log_fd, STDERR_FILENO) < 0)
             _exit(127);
-        execv(exe.c_str(), args.data());
+        execve(exe.c_str(), args.data(), envp.data());
         _exit(127);
     }
     close(log_fd);
@@ -114,9 +131,15 @@ bool PeerProcess::Start(const std::vector<std::string> &argv,
         return false;
     }
     pid_ = pid;
+    status_ = -1;
     in_fd_ = in[0];
     out_fd_ = out[0];
     return true;
+}
+
+void PeerProcess::SetEnv(const std::string &name, const std::string &value)
+{
+    env_.push_back(name + "=" + value);
 }
 
 bool PeerProcess::Write(const void *data, size_t len)
@@ -161,26 +184,66 @@ size_t PeerProcess::Read(void *out, size_t len, int timeout_ms)
     return got;
 }
 
-void PeerProcess::Stop()
+bool PeerProcess::ReadLine(std::string *line, int timeout_ms)
+{
+    uint64_t end = ts_now_ns() + (uint64_t)timeout_ms * 1000000u;
+
+    line->clear();
+    for (;;) {
+        char ch;
+        uint64_t now = ts_now_ns();
+        if (now >= end || Read(&ch, 1, (int)((end - now) / 1000000u) + 1) != 1)
+            return false;
+        if (ch == '\n')
+            return true;
+        *line += ch;
+    }
+}
+
+void PeerProcess::CloseStdin()
 {
     if (in_fd_ >= 0)
         close(in_fd_);
+    in_fd_ = -1;
+}
+
+int PeerProcess::Wait(int timeout_ms)
+{
+    uint64_t end = ts_now_ns() + (uint64_t)timeout_ms * 1000000u;
+
+    if (pid_ <= 0)
+        return status_;
+    for (;;) {
+        int st = 0;
+        pid_t r = waitpid(pid_, &st, WNOHANG);
+        if (r == pid_) {
+            pid_ = -1;
+            status_ = WIFEXITED(st)     ? WEXITSTATUS(st)
+                      : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+                                        : -1;
+            return status_;
+        }
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (ts_now_ns() >= end)
+            return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+void PeerProcess::Stop()
+{
+    CloseStdin();
     if (out_fd_ >= 0)
         close(out_fd_);
-    in_fd_ = out_fd_ = -1;
+    out_fd_ = -1;
     if (pid_ <= 0)
         return;
     kill(pid_, SIGTERM);
-    for (int i = 0; i < 200; i++) { // 2 s of grace
-        if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-            pid_ = -1;
-            return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    if (Wait(2000) != -1) // 2 s of grace
+        return;
     kill(pid_, SIGKILL);
-    (void)waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    (void)Wait(60000); // SIGKILL cannot be ignored: at once
 }
 
 std::string PeerProcess::LogTail() const
@@ -224,4 +287,17 @@ void RemoveTree(const std::string &dir)
             return remove(path) == 0 ? 0 : 0; // best effort: keep going
         },
         16, FTW_DEPTH | FTW_PHYS);
+}
+
+bool PemFiles::Make()
+{
+    dir = MakeTempDir();
+    cert = dir + "/cert.pem";
+    key = dir + "/key.pem";
+    return !dir.empty() && ts_write_pem_files(cert.c_str(), key.c_str()) == 0;
+}
+
+std::string InteropScript(const std::string &name)
+{
+    return std::string(TICKLESS_INTEROP_DIR) + "/" + name;
 }

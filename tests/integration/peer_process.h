@@ -1,5 +1,6 @@
 // A peer that tickless did not write (openssl s_server/s_client, gnutls-serv,
-// gnutls-cli), run as a child process with its stdin and stdout on pipes.
+// gnutls-cli, the aioquic scripts of tests/interop), run as a child process
+// with its stdin and stdout on pipes.
 //
 // The command-line peers print what they receive on stdout and send what
 // they read on stdin, so a test talks to the peer's TLS stack through these
@@ -30,6 +31,10 @@ public:
     bool Start(const std::vector<std::string> &argv, const std::string &log_dir,
                bool read_stdout = true);
 
+    // Sets NAME=value in the environment of the next Start() (on top of
+    // this process's own), e.g. PYTHONPATH for a Python peer.
+    void SetEnv(const std::string &name, const std::string &value);
+
     // Writes all of |data| to the peer's stdin (false if the peer is gone).
     bool Write(const void *data, size_t len);
 
@@ -37,6 +42,24 @@ public:
     // most |timeout_ms| in all. Returns the number read (less on timeout or
     // end of output).
     size_t Read(void *out, size_t len, int timeout_ms);
+
+    // Reads one line of the peer's stdout (without its newline) into
+    // |line|, waiting at most |timeout_ms|. False on timeout or end of
+    // output. Reads byte by byte, so nothing after the line is consumed:
+    // for short lines such as a port number the peer announces.
+    bool ReadLine(std::string *line, int timeout_ms);
+
+    // Closes the peer's stdin: a peer that stops at end of input does.
+    void CloseStdin();
+
+    // Waits at most |timeout_ms| for the peer to exit by itself and reaps
+    // it. Returns its exit status (0-255), 128 + N if signal N ended it,
+    // or -1 if it is still running (it is left running) or was never
+    // started. Once reaped, later calls return the same status.
+    int Wait(int timeout_ms);
+
+    // True while the peer has not exited (reaps it if it has).
+    bool Running() { return Wait(0) == -1 && pid_ > 0; }
 
     // Kills the peer (SIGTERM, then SIGKILL after a grace period) and reaps
     // it. Safe to call twice.
@@ -49,11 +72,13 @@ public:
     pid_t pid() const { return pid_; }
 
 private:
-    pid_t pid_ = -1;
+    pid_t pid_ = -1;  // -1 once reaped
+    int status_ = -1; // Wait()'s answer once reaped
     int in_fd_ = -1;  // the peer's stdin, our end
     int out_fd_ = -1; // the peer's stdout, our end
     std::string log_path_;
     std::string error_;
+    std::vector<std::string> env_; // NAME=value, for the next Start()
 };
 
 // True if |program| is found in PATH (a peer this machine can run).
@@ -67,5 +92,20 @@ uint16_t FreeUdpPort();
 // RemoveTree(); "" on failure.
 std::string MakeTempDir();
 void RemoveTree(const std::string &dir);
+
+// The process's generated certificate and key (tests/support ts_certs,
+// which tickless clients trust) as PEM files in a fresh directory, for
+// peers that read them from disk; the peers' logs go there too. The
+// directory goes with the object.
+struct PemFiles {
+    std::string dir, cert, key;
+
+    bool Make();
+    ~PemFiles() { RemoveTree(dir); }
+};
+
+// The path of |name| in tests/interop (the aioquic peers and their ASGI
+// application).
+std::string InteropScript(const std::string &name);
 
 #endif

@@ -1,0 +1,309 @@
+// tickless as a QUIC client against servers built on aioquic, a QUIC stack
+// that shares no code with OpenSSL (Debian's python3-aioquic), in every
+// assist mode:
+//  - tests/interop/aioquic_echo_server.py, ALPN "echo": 1 MiB each way on
+//    the default stream, written and read at once, every byte checked, then
+//    our FIN answered by the server's;
+//  - aioquic's own example server, http3_server.py (python-aioquic-doc),
+//    over hq-interop (HTTP/0.9: "GET /path\r\n" on a bidirectional stream,
+//    the body back, then FIN): a 1 MiB response on the default stream,
+//    then four at once on four streams of one connection (the streams
+//    API), served by tests/interop/hq_pattern_app.py and checked byte for
+//    byte; and once the example's own demo application as shipped (its
+//    /SIZE padding page).
+// The certificate is the process's generated one (ts_certs), which the
+// tickless client verifies for "localhost".
+#include "harness.h"
+#include "peer_process.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+const size_t kTotal = 1 << 20;
+
+// ALPN for a client SSL, as a harness tweak: |wire| is in wire format.
+SslTweak Alpn(const char *wire)
+{
+    return [wire](SSL *ssl) {
+        SSL_set_alpn_protos(ssl, (const unsigned char *)wire, strlen(wire));
+    };
+}
+
+const char kEcho[] = "\x04"
+                     "echo";
+const char kHq[] = "\x0a"
+                   "hq-interop";
+
+// Ends the default stream (FIN) and keeps the connection: the escape hatch
+// of tickless_conn_lock(): the default stream has no half-close call
+// (tickless_stream_conclude() is for streams of the streams API).
+bool Conclude(tickless_conn *c)
+{
+    SSL *ssl = tickless_conn_lock(c);
+    if (ssl == nullptr)
+        return false;
+#if TS_HAVE_QUIC
+    int ok = SSL_stream_conclude(ssl, 0);
+#else
+    int ok = 0; // never reached: without QUIC the tests skip
+#endif
+    tickless_conn_unlock(c);
+    return ok == 1;
+}
+
+// Reads until the peer's FIN; returns 0 (with |out| filled) or the error.
+int ReadToEof(tickless_conn *c, std::vector<uint8_t> *out, int timeout_ms)
+{
+    std::vector<uint8_t> buf(65536);
+    for (;;) {
+        size_t n = 0;
+        int rc = tickless_conn_read(c, buf.data(), buf.size(), &n, timeout_ms);
+        if (rc == TICKLESS_ERR_EOF)
+            return 0;
+        if (rc != 0)
+            return rc;
+        out->insert(out->end(), buf.begin(), buf.begin() + (long)n);
+    }
+}
+
+std::string AioquicExamples()
+{
+    const char *dir = std::getenv("TICKLESS_AIOQUIC_EXAMPLES");
+    return dir != nullptr && *dir != '\0'
+               ? dir
+               : "/usr/share/doc/python-aioquic-doc/examples";
+}
+
+// aioquic's http3_server.py serving the ASGI application |app|, and
+// connections to it over hq-interop. It is told its port, which can only
+// be one that was free a moment ago: should it have been taken since, the
+// server exits and another port is tried. It takes a second or so to start
+// (starlette); meanwhile handshakes fail and are retried.
+class Http3Server {
+public:
+    // Starts the server and returns a first connection (handshake done),
+    // or nullptr after adding a test failure.
+    tickless_conn *Start(Mode mode, const std::string &app)
+    {
+        mode_ = mode;
+        if (!pem_.Make()) {
+            ADD_FAILURE() << "cannot write the PEM files";
+            return nullptr;
+        }
+        for (int attempt = 0; attempt < 5; attempt++) {
+            port_ = FreeUdpPort();
+            proc_.Stop();
+            proc_.SetEnv("PYTHONPATH", TICKLESS_INTEROP_DIR); // for our app
+            if (!proc_.Start({ "python3", "-B",
+                               AioquicExamples() + "/http3_server.py",
+                               "--host", "127.0.0.1", "--port",
+                               std::to_string(port_), "-c", pem_.cert, "-k",
+                               pem_.key, app },
+                             pem_.dir, false)) {
+                ADD_FAILURE() << proc_.Error();
+                return nullptr;
+            }
+            uint64_t end = ts_now_ns() + 20000000000u;
+            while (ts_now_ns() < end && proc_.Running()) {
+                tickless_conn *c = Connect(1000);
+                if (c != nullptr)
+                    return c;
+                ts_sleep_ms(50);
+            }
+            if (proc_.Running())
+                break; // it runs, but does not answer
+        }
+        ADD_FAILURE() << "no hq-interop handshake with http3_server.py: "
+                      << proc_.LogTail();
+        return nullptr;
+    }
+
+    // Another connection to the running server, or nullptr.
+    tickless_conn *Connect(int timeout_ms)
+    {
+        tickless_conn *c = NewClient(mode_, TS_QUIC, port_, Alpn(kHq));
+        if (c != nullptr && tickless_conn_handshake(c, timeout_ms) != 0) {
+            tickless_conn_close(c);
+            c = nullptr;
+        }
+        return c;
+    }
+
+    std::string LogTail() const { return proc_.LogTail(); }
+
+private:
+    Mode mode_ = Mode::Dedicated;
+    PemFiles pem_;
+    PeerProcess proc_;
+    uint16_t port_ = 0;
+};
+
+// GET |path| on |c|'s default stream: the request, our FIN, then the body
+// up to the server's FIN into |body|. Returns 0 or the tickless error.
+int HqGet(tickless_conn *c, const std::string &path, std::vector<uint8_t> *body)
+{
+    std::string req = "GET " + path + "\r\n";
+    size_t n = 0;
+    int rc = tickless_conn_write(c, req.data(), req.size(), &n, 10000);
+    if (rc == 0 && !Conclude(c))
+        rc = TICKLESS_ERR_SSL;
+    if (rc == 0)
+        rc = ReadToEof(c, body, 30000);
+    return rc;
+}
+
+// The same on a new stream of |c| (the streams API).
+int HqGetOnStream(tickless_conn *c, const std::string &path,
+                  std::vector<uint8_t> *body)
+{
+    tickless_stream *s = nullptr;
+    int rc = tickless_stream_open(c, 0, &s, 10000);
+    if (rc != 0)
+        return rc;
+    std::string req = "GET " + path + "\r\n";
+    size_t n = 0;
+    rc = tickless_stream_write(s, req.data(), req.size(), &n, 10000);
+    if (rc == 0)
+        rc = tickless_stream_conclude(s);
+    std::vector<uint8_t> buf(65536);
+    while (rc == 0) {
+        rc = tickless_stream_read(s, buf.data(), buf.size(), &n, 30000);
+        if (rc == 0)
+            body->insert(body->end(), buf.begin(), buf.begin() + (long)n);
+    }
+    tickless_stream_close(s);
+    return rc == TICKLESS_ERR_EOF ? 0 : rc;
+}
+
+// Ends a connection as a client should, once every response is in.
+void Finish(tickless_conn *c)
+{
+    int rc = tickless_conn_shutdown(c, 5000);
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+    tickless_conn_close(c);
+}
+
+class QuicInteropClient : public testing::TestWithParam<Mode> {
+protected:
+    void SetUp() override
+    {
+        SKIP_UNLESS_AVAILABLE(TS_QUIC);
+        ASSERT_TRUE(pem_.Make());
+    }
+
+    PemFiles pem_;
+};
+
+TEST_P(QuicInteropClient, AioquicEchoServer)
+{
+    PeerProcess srv;
+    ASSERT_TRUE(srv.Start({ "python3", "-B",
+                            InteropScript("aioquic_echo_server.py"), pem_.cert,
+                            pem_.key },
+                          pem_.dir))
+        << srv.Error();
+    std::string port;
+    ASSERT_TRUE(srv.ReadLine(&port, 20000))
+        << "the server did not say its port: " << srv.LogTail();
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC,
+                                 (uint16_t)std::atoi(port.c_str()), Alpn(kEcho));
+    ASSERT_NE(c, nullptr);
+    int rc = tickless_conn_handshake(c, 10000);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+
+    // Both directions at once: the server echoes as it reads, so our
+    // receive window must be drained while we write.
+    int wrc = 0;
+    std::thread writer([&] { wrc = WritePattern(c, 0, kTotal); });
+    rc = ReadPattern(c, 0, kTotal);
+    writer.join();
+    EXPECT_EQ(wrc, 0) << tickless_err_name(wrc);
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    // Our FIN ends the server's loop; its FIN must come back.
+    EXPECT_TRUE(Conclude(c));
+    char extra[16];
+    size_t n = 0;
+    rc = tickless_conn_read(c, extra, sizeof(extra), &n, 10000);
+    EXPECT_EQ(rc, TICKLESS_ERR_EOF) << tickless_err_name(rc) << ", " << n
+                                    << " bytes more";
+    rc = tickless_conn_shutdown(c, 5000);
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+    tickless_conn_close(c);
+}
+
+// GET /pattern/1048576 on the default stream; then, on a second
+// connection, four GETs at once on four streams of their own (the streams
+// API; hq-interop's "multiplexing"), each read by its own thread. Every
+// body is checked byte for byte, and their lengths differ, so responses
+// crossed between streams would show.
+TEST_P(QuicInteropClient, Http3ServerHqInterop)
+{
+    Http3Server srv;
+    tickless_conn *c = srv.Start(GetParam(), "hq_pattern_app:app");
+    ASSERT_NE(c, nullptr);
+    std::vector<uint8_t> body;
+    int rc = HqGet(c, "/pattern/" + std::to_string(kTotal), &body);
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    EXPECT_EQ(body.size(), kTotal);
+    EXPECT_EQ(ts_check_pattern(body.data(), body.size(), 0), body.size())
+        << "the body differs";
+    Finish(c);
+
+    c = srv.Connect(10000);
+    ASSERT_NE(c, nullptr) << srv.LogTail();
+    const int kStreams = 4;
+    std::vector<std::thread> getters;
+    std::vector<std::vector<uint8_t>> bodies(kStreams);
+    std::vector<int> rcs(kStreams, 0);
+    for (int i = 0; i < kStreams; i++)
+        getters.emplace_back([&, i] {
+            size_t len = kTotal / 4 + 4099 * (size_t)i;
+            rcs[i] = HqGetOnStream(c, "/pattern/" + std::to_string(len),
+                                   &bodies[i]);
+        });
+    for (std::thread &t : getters)
+        t.join();
+    for (int i = 0; i < kStreams; i++) {
+        size_t len = kTotal / 4 + 4099 * (size_t)i;
+        EXPECT_EQ(rcs[i], 0) << "stream " << i << ": "
+                             << tickless_err_name(rcs[i]) << ": "
+                             << srv.LogTail();
+        EXPECT_EQ(bodies[i].size(), len) << "stream " << i;
+        EXPECT_EQ(ts_check_pattern(bodies[i].data(), bodies[i].size(), 0),
+                  bodies[i].size())
+            << "stream " << i << ": the body differs";
+    }
+    Finish(c);
+}
+
+// The example as shipped, with its demo application: GET /N answers N
+// bytes of 'Z' (demo.py's padding page). Length and content checked; one
+// mode is enough, the transport is the same as above.
+TEST(QuicInteropHttp3Demo, PaddingPage)
+{
+    SKIP_UNLESS_AVAILABLE(TS_QUIC);
+    Http3Server srv;
+    tickless_conn *c = srv.Start(Mode::Dedicated, "demo:app");
+    ASSERT_NE(c, nullptr);
+    std::vector<uint8_t> body;
+    int rc = HqGet(c, "/" + std::to_string(kTotal), &body);
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    EXPECT_EQ(body.size(), kTotal);
+    EXPECT_TRUE(body == std::vector<uint8_t>(body.size(), 'Z'))
+        << "the body is not all 'Z'";
+    Finish(c);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, QuicInteropClient,
+                         testing::Values(Mode::Dedicated, Mode::Pool1,
+                                         Mode::Pool2, Mode::AppDriven),
+                         [](const testing::TestParamInfo<Mode> &info) {
+                             return std::string(ModeName(info.param));
+                         });
+
+} // namespace
