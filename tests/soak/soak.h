@@ -10,9 +10,9 @@
  *    test QUIC echo server and the impairing relay in front of it, so the
  *    server's memory and descriptors are not counted as the client's;
  *  - this process: one tickless pool, a few application threads that own
- *    a share of the connections each (soak_traffic.c), and the main thread,
- *    which samples /proc/self once a second (soak_sample.c) and judges
- *    (soak_main.c).
+ *    a share of the connections each (soak_traffic.c), a canary thread
+ *    (soak_sample.c), and the main thread, which samples /proc/self once a
+ *    second (soak_sample.c, soak_main.c) and judges (soak_verdict.c).
  */
 #ifndef TICKLESS_SOAK_H
 #define TICKLESS_SOAK_H
@@ -145,5 +145,34 @@ uint64_t soak_canary_stop(soak_canary *c);
 /* Least-squares slope of y over x, per unit of x; 0 with fewer than two
  * distinct x. */
 double soak_slope(const double *x, const double *y, size_t n);
+
+/* ---- soak_main.c and soak_verdict.c: a run and its verdict ------------- */
+
+typedef struct soak_options {
+    unsigned seconds, warmup, conns, pool_threads, app_threads;
+    double loss;
+    uint64_t seed;
+} soak_options;
+
+/* Everything the run measured. */
+typedef struct soak_run {
+    soak_options o;
+    soak_counters cnt;
+    soak_sample *samples;
+    size_t nsamples;
+    double judged_from; /* t of the first sample after warm-up */
+    uint64_t fds_baseline, fds_after;
+    struct tickless_pool_stats pst;
+    int pool_free_rc;
+    soak_peer_status peer;
+    int peer_ok;
+    double seconds; /* the traffic's length, measured */
+    uint64_t canary_tail_ns; /* the canary's lateness after the last sample */
+} soak_run;
+
+/* Checks the run against its bounds (soak_main.c says which and why),
+ * prints a line per failed check, the table of figures and PASS or FAIL.
+ * Returns 1 if it passed. */
+int soak_verdict(const soak_run *r);
 
 #endif /* TICKLESS_SOAK_H */
