@@ -139,6 +139,11 @@ bool PeerProcess::Start(const std::vector<std::string> &argv,
 
 void PeerProcess::SetEnv(const std::string &name, const std::string &value)
 {
+    for (std::string &kv : env_)
+        if (kv.compare(0, name.size() + 1, name + "=") == 0) {
+            kv = name + "=" + value;
+            return;
+        }
     env_.push_back(name + "=" + value);
 }
 
