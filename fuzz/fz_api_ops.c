@@ -172,8 +172,12 @@ static void call_end(fz_world *w, conn_call *cc, const char *what, int rc,
     if (s->obj == cc->c) {
         uint64_t fns = g_fatal_ns[s - w->conns];
 
+        /* Its deadline was more than FAILURE_WAKE_MS after the failure,
+         * so a timeout means it slept that long through it (not merely
+         * that it woke late). */
         if (rc == TICKLESS_ERR_TIMEOUT && s->fatal != 0 && fns > cc->t0 &&
-            fz_now_ns() > fns + (uint64_t)FAILURE_WAKE_MS * 1000000u)
+            cc->t0 + (uint64_t)cc->timeout_ms * 1000000u >
+                fns + (uint64_t)FAILURE_WAKE_MS * 1000000u)
             fz_die("%s slept %llu ms past its connection's failure (%s, "
                    "reported by another call) and returned %s",
                    what, (unsigned long long)((fz_now_ns() - fns) / 1000000u),
