@@ -12,9 +12,10 @@
  * way, which inputs splice or mutate: that is how fuzzed bytes get past the
  * connection-ID and record-header checks into the connection's own code.
  *
- * After each input the connection must still echo; if the input killed it
- * in a way the protocol allows (the relay shows that the peer could), it
- * is reconnected, and a server that cannot be connected to again is a
+ * After each input the connection must still echo (DTLS may lose an echo
+ * to a flood, and gets three tries). If the input ended it with an error
+ * the protocol allows (PEER, SSL or EOF: say a forged alert), it is
+ * reconnected, and a server that cannot be connected to again is a
  * finding. Everything is set up once (LLVMFuzzerInitialize) and lives
  * across inputs; only connections that die are made anew.
  *
