@@ -190,7 +190,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     g_v.name = "QUIC";
     g_v.proto = TS_QUIC;
     g_v.ops = &quic_ops;
-    g_v.stall_is_fatal = 1;
+    g_v.lossy = 0;
     fz_victim_init(&g_v);
     atexit(teardown);
     return 0;

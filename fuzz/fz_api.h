@@ -3,7 +3,8 @@
  * them (fz_api_ops.c).
  *
  * Two threads run the ops of one input on a small table of objects: four
- * connection slots, two pool slots and one listener slot. The harness must
+ * connection slots, two pool slots, one listener slot and four stream
+ * slots. The harness must
  * itself obey the API, or every finding would be its own: a handle is
  * used only while its slot holds it, and the slot counts the calls in
  * flight (|users|), so that
@@ -31,6 +32,7 @@
 
 #define FZ_CONNS 4
 #define FZ_POOLS 2
+#define FZ_STREAMS 4
 
 typedef struct fz_slot {
     void *obj;             /* tickless_conn/pool/listener, or NULL */
@@ -40,6 +42,10 @@ typedef struct fz_slot {
     int member;            /* accepted from the listener ... */
     void *owner;           /* ... this one (shares its lock) */
     int fatal;             /* the sticky code a call reported, or 0 */
+    int stream_container;  /* a stream was opened or accepted on it: its
+                              own read/write may answer INVALID */
+    /* Streams: one reader and one writer at a time (header) */
+    int reading, writing;
     /* Pools and the listener */
     unsigned threads;
     int reserved;          /* being made or freed: obj NULL, keep out */
@@ -53,6 +59,7 @@ typedef struct fz_world {
     fz_slot conns[FZ_CONNS];
     fz_slot pools[FZ_POOLS];
     fz_slot listener;
+    fz_slot streams[FZ_STREAMS];
 
     /* Set up once, read-only afterwards. */
     SSL_CTX *client_ctx[3]; /* by enum ts_proto */

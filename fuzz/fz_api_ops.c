@@ -22,6 +22,8 @@ enum {
     OP_POOL_FD, OP_POOL_RUN,
     OP_LISTENER_NEW, OP_ACCEPT, OP_LISTENER_CLOSE, OP_LISTENER_FREE,
     OP_BAD_ARGS, OP_SET_LOG, OP_INFO, OP_SLEEP, OP_SERVER_ABORT,
+    OP_STREAM_OPEN, OP_STREAM_ACCEPT, OP_STREAM_READ, OP_STREAM_WRITE,
+    OP_STREAM_END, OP_STREAM_INFO, OP_STREAM_CLOSE,
     OP_COUNT
 };
 
@@ -120,6 +122,7 @@ static int put_conn(fz_world *w, tickless_conn *c, enum ts_proto p,
             s->member = owner != NULL;
             s->owner = owner;
             s->fatal = 0;
+            s->stream_container = 0;
             g_fatal_ns[i] = 0;
             pthread_mutex_unlock(&w->mu);
             return i;
@@ -172,8 +175,12 @@ static void call_end(fz_world *w, conn_call *cc, const char *what, int rc,
     if (s->obj == cc->c) {
         uint64_t fns = g_fatal_ns[s - w->conns];
 
+        /* Its deadline was more than FAILURE_WAKE_MS after the failure,
+         * so a timeout means it slept that long through it (not merely
+         * that it woke late). */
         if (rc == TICKLESS_ERR_TIMEOUT && s->fatal != 0 && fns > cc->t0 &&
-            fz_now_ns() > fns + (uint64_t)FAILURE_WAKE_MS * 1000000u)
+            cc->t0 + (uint64_t)cc->timeout_ms * 1000000u >
+                fns + (uint64_t)FAILURE_WAKE_MS * 1000000u)
             fz_die("%s slept %llu ms past its connection's failure (%s, "
                    "reported by another call) and returned %s",
                    what, (unsigned long long)((fz_now_ns() - fns) / 1000000u),
@@ -273,6 +280,18 @@ static void op_conn_new(fz_worker *k, uint8_t a, uint8_t b)
         tickless_conn_close(c); /* the table is full */
 }
 
+/* R(INVALID) if |c| (in |s|) became a stream container: its own reads
+ * and writes are refused then (header, "Streams"). */
+static unsigned container(fz_world *w, fz_slot *s, tickless_conn *c)
+{
+    unsigned r;
+
+    pthread_mutex_lock(&w->mu);
+    r = s->obj == c && s->stream_container ? R(INVALID) : 0;
+    pthread_mutex_unlock(&w->mu);
+    return r;
+}
+
 static void op_handshake(fz_worker *k, fz_slot *s, tickless_conn *c,
                          uint8_t a, uint8_t b)
 {
@@ -297,7 +316,7 @@ static void op_read(fz_worker *k, fz_slot *s, tickless_conn *c, uint8_t a,
     call_begin(k->w, &cc, s, c, t);
     rc = tickless_conn_read(c, buf, len, &n, t);
     call_end(k->w, &cc, "tickless_conn_read", rc,
-             bad ? R(INVALID) : RC_IO | R(EOF));
+             bad ? R(INVALID) : RC_IO | R(EOF) | container(k->w, s, c));
     if (rc == 0 ? (n == 0 || n > len) : n != 0)
         fz_die("tickless_conn_read returned %s with *nread %zu (len %zu)",
                tickless_err_name(rc), n, len);
@@ -314,7 +333,7 @@ static void op_write(fz_worker *k, fz_slot *s, tickless_conn *c, uint8_t a,
     call_begin(k->w, &cc, s, c, t);
     rc = tickless_conn_write(c, buf, len, &n, t);
     call_end(k->w, &cc, "tickless_conn_write", rc,
-             bad ? R(INVALID) : RC_IO);
+             bad ? R(INVALID) : RC_IO | container(k->w, s, c));
     if ((rc == 0 && n != len) || n > len ||
         (rc == TICKLESS_ERR_TIMEOUT && n >= len))
         fz_die("tickless_conn_write returned %s with *nwritten %zu of %zu",
@@ -331,7 +350,7 @@ static void op_shutdown(fz_worker *k, fz_slot *s, tickless_conn *c,
     call_begin(k->w, &cc, s, c, t);
     rc = tickless_conn_shutdown(c, t);
     call_end(k->w, &cc, "tickless_conn_shutdown", rc,
-             bad ? R(INVALID) : RC_IO);
+             bad ? R(INVALID) : RC_IO | container(k->w, s, c));
 }
 
 /* Ends a take_idle_sibling(): the slot holds |c| again (NULL: empty). */
@@ -1055,6 +1074,168 @@ static void op_bad_args(fz_worker *k, uint8_t a)
     }
 }
 
+/* ---- streams (QUIC) ---------------------------------------------------- */
+
+#define RC_STREAM_NEW (FZ_RC(0) | R(INVALID) | R(TIMEOUT) | R(CLOSED) | \
+                       R(PEER) | R(SSL) | R(NOMEM))
+#define RC_STREAM_IO (FZ_RC(0) | R(INVALID) | R(TIMEOUT) | R(CLOSED) | \
+                      R(STREAM_RESET) | R(PEER) | R(SSL))
+
+/* a: connection slot | flags << 2 (2: an unknown flag); b: timeout. */
+static void op_stream_new(fz_worker *k, uint8_t op, uint8_t a, uint8_t b)
+{
+    fz_world *w = k->w;
+    fz_slot *cs = &w->conns[a & 3];
+    tickless_stream *st = NULL;
+    tickless_conn *c = use(w, cs);
+    unsigned flags = (a >> 2) & 3, allowed;
+    int bad, t, rc, i, kept = 0;
+    uint64_t t0;
+
+    if (c == NULL) {
+        fz_expect_rc("stream_open(NULL)", tickless_stream_open(NULL, 0, &st, 0),
+                     R(INVALID));
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    if (cs->obj == c)
+        cs->stream_container = 1; /* before: a read racing it may see it */
+    pthread_mutex_unlock(&w->mu);
+    t = timeout_of(k, b, &bad);
+    allowed = cs->proto != TS_QUIC ? R(UNSUPPORTED) | R(INVALID)
+              : bad || (op == OP_STREAM_OPEN && flags == 2) ? R(INVALID)
+                                                            : RC_STREAM_NEW;
+    t0 = fz_now_ns();
+    if (op == OP_STREAM_OPEN)
+        rc = tickless_stream_open(c, flags == 2 ? 0x2 : (int)(flags & 1), &st,
+                                  t);
+    else
+        rc = tickless_stream_accept(c, &st, t);
+    fz_bounded(op == OP_STREAM_OPEN ? "tickless_stream_open"
+                                    : "tickless_stream_accept",
+               t0, t < 0 ? 0 : t);
+    fz_expect_rc(op == OP_STREAM_OPEN ? "tickless_stream_open"
+                                      : "tickless_stream_accept",
+                 rc, allowed);
+    release(w, cs);
+    if (rc != 0)
+        return;
+    if (st == NULL)
+        fz_die("a stream call returned 0 and no stream");
+    pthread_mutex_lock(&w->mu);
+    for (i = 0; i < FZ_STREAMS && !kept; i++) {
+        fz_slot *ss = &w->streams[i];
+
+        if (ss->obj == NULL && !ss->reserved) {
+            ss->obj = st;
+            ss->reading = ss->writing = 0;
+            kept = 1;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!kept)
+        tickless_stream_close(st);
+}
+
+/* Takes |s|'s stream for a read (|dir| 1) or a write (2), or for a call
+ * that neither reads nor writes (0); NULL if empty or taken that way. */
+static tickless_stream *stream_use(fz_world *w, fz_slot *s, int dir)
+{
+    tickless_stream *st;
+
+    pthread_mutex_lock(&w->mu);
+    st = s->obj;
+    if (st != NULL && ((dir == 1 && s->reading) || (dir == 2 && s->writing)))
+        st = NULL; /* one reader and one writer per stream at once */
+    if (st != NULL) {
+        s->users++;
+        s->reading |= dir == 1;
+        s->writing |= dir == 2;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return st;
+}
+
+static void stream_release(fz_world *w, fz_slot *s, int dir)
+{
+    pthread_mutex_lock(&w->mu);
+    if (dir == 1)
+        s->reading = 0;
+    if (dir == 2)
+        s->writing = 0;
+    s->users--;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* a: stream slot | length << 2; b: timeout, or the reset's error code. */
+static void stream_op(fz_worker *k, uint8_t op, uint8_t a, uint8_t b)
+{
+    static _Thread_local uint8_t buf[20000];
+    fz_world *w = k->w;
+    fz_slot *s = &w->streams[a & 3];
+    int dir = op == OP_STREAM_READ ? 1 : op == OP_STREAM_WRITE ? 2 : 0;
+    size_t len = len_of(a >> 2), n = 12345;
+    uint64_t app = 7, t0;
+    tickless_stream *st;
+    int rc, bad, t;
+
+    if (op == OP_STREAM_CLOSE) {
+        pthread_mutex_lock(&w->mu);
+        if (s->reserved) {
+            pthread_mutex_unlock(&w->mu);
+            return;
+        }
+        st = take_idle(w, s);
+        pthread_mutex_unlock(&w->mu);
+        tickless_stream_close(st); /* NULL is ignored */
+        return;
+    }
+    if ((st = stream_use(w, s, dir)) == NULL) {
+        if (tickless_stream_id(NULL) != UINT64_MAX)
+            fz_die("tickless_stream_id(NULL) is not UINT64_MAX");
+        fz_expect_rc("stream_read(NULL)",
+                     tickless_stream_read(NULL, buf, 1, &n, 0), R(INVALID));
+        return;
+    }
+    switch (op) {
+    case OP_STREAM_READ:
+    case OP_STREAM_WRITE:
+        t = timeout_of(k, b, &bad);
+        t0 = fz_now_ns();
+        rc = dir == 1 ? tickless_stream_read(st, buf, len, &n, t)
+                      : tickless_stream_write(st, buf, len, &n, t);
+        fz_bounded(dir == 1 ? "tickless_stream_read" : "tickless_stream_write",
+                   t0, t < 0 ? 0 : t);
+        fz_expect_rc(dir == 1 ? "tickless_stream_read"
+                              : "tickless_stream_write",
+                     rc, bad ? R(INVALID)
+                             : RC_STREAM_IO | (dir == 1 ? R(EOF) : 0));
+        if (rc == 0 && (dir == 1 ? n == 0 || n > len : n != len))
+            fz_die("tickless_stream_%s returned 0 with %zu of %zu bytes",
+                   dir == 1 ? "read" : "write", n, len);
+        if (n > len)
+            fz_die("tickless_stream_%s counted %zu of %zu bytes",
+                   dir == 1 ? "read" : "write", n, len);
+        break;
+    case OP_STREAM_END:
+        rc = (b & 1) ? tickless_stream_reset(st, b >> 1)
+                     : tickless_stream_conclude(st);
+        fz_expect_rc((b & 1) ? "tickless_stream_reset"
+                             : "tickless_stream_conclude",
+                     rc, RC_STREAM_IO & ~R(TIMEOUT));
+        break;
+    default:
+        rc = tickless_stream_peer_error(st, &app);
+        if (rc < 0 || rc > 1 || (rc == 0 && app != 0))
+            fz_die("tickless_stream_peer_error returned %d, app_error %llu",
+                   rc, (unsigned long long)app);
+        (void)tickless_stream_id(st);
+        break;
+    }
+    stream_release(w, s, dir);
+}
+
 /* ---- the rest ----------------------------------------------------------- */
 
 static atomic_uint_fast64_t g_log_calls;
@@ -1109,6 +1290,8 @@ static const char *const g_op_names[OP_COUNT] = {
     "pool_fd", "pool_run",
     "listener_new", "accept", "listener_close", "listener_free",
     "bad_args", "set_log", "info", "sleep", "server_abort",
+    "stream_open", "stream_accept", "stream_read", "stream_write",
+    "stream_end", "stream_info", "stream_close",
 };
 
 /* What each thread is doing, for fz_die(): the op and when it began. */
@@ -1196,6 +1379,13 @@ void fz_api_op(fz_worker *k, uint8_t op, uint8_t a, uint8_t b)
     case OP_SERVER_ABORT:
         ts_server_abort_connections(k->w->servers[a % 3]);
         break;
+    case OP_STREAM_OPEN:
+    case OP_STREAM_ACCEPT:
+        op_stream_new(k, op, a, b);
+        break;
+    default:
+        stream_op(k, op, a, b);
+        break;
     }
     atomic_store(&g_current[k->id].op, 0u);
     fz_note("t%d %s done in %.1f ms", k->id, g_op_names[op],
@@ -1206,6 +1396,10 @@ void fz_api_clear(fz_world *w)
 {
     int i;
 
+    for (i = 0; i < FZ_STREAMS; i++) {
+        tickless_stream_close(w->streams[i].obj);
+        w->streams[i].obj = NULL;
+    }
     for (i = 0; i < FZ_CONNS; i++) {
         tickless_conn_close(w->conns[i].obj);
         w->conns[i].obj = NULL;

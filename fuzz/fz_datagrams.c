@@ -18,6 +18,13 @@
 #define FORM_XOR_LAST 3
 
 #define MAX_QUIET_MS 20
+/* What one socket's receive queue may be given between two echoes: a
+ * datagram costs the kernel about its length plus 1 KiB, and a loopback
+ * UDP socket holds 208 KiB by default. Past that the kernel would drop
+ * datagrams, the echo among them; DTLS cannot get it back, and the input
+ * would only measure the buffer. The rest of such an input is not sent. */
+#define QUEUE_BUDGET (150u * 1024u)
+#define DGRAM_COST 1024u
 /* A capture plus a payload, with room to spare. */
 #define DGRAM_MAX (FZ_CAPTURE_MAX + 2048)
 
@@ -52,8 +59,12 @@ static size_t build(fz_victim *v, int form, int to_server, const uint8_t *p,
     }
 }
 
-static void send_one(fz_victim *v, int target, const uint8_t *d, size_t n)
+static void send_one(fz_victim *v, int target, const uint8_t *d, size_t n,
+                     size_t *budget)
 {
+    if (n + DGRAM_COST > budget[target])
+        return;
+    budget[target] -= n + DGRAM_COST;
     switch (target) {
     case TARGET_SERVER:
     case TARGET_CLIENT:
@@ -75,6 +86,7 @@ void fz_datagrams_run(fz_victim *v, const uint8_t *data, size_t size)
     static uint8_t dgram[DGRAM_MAX];
     fz_in in = { data, size };
     unsigned quiet_ms = 0;
+    size_t budget[3] = { QUEUE_BUDGET, QUEUE_BUDGET, QUEUE_BUDGET };
 
     v->inputs++;
     fz_victim_ensure(v);
@@ -86,20 +98,21 @@ void fz_datagrams_run(fz_victim *v, const uint8_t *data, size_t size)
         int target = op & 3, form = (op >> 2) & 3, reps = 1 + ((op >> 4) & 3);
 
         if (target == TARGET_ECHO) {
-            (void)fz_victim_echo(v);
+            /* Once it is back, all sent before it has been read. */
+            if (fz_victim_echo(v) == 0)
+                budget[TARGET_SERVER] = budget[TARGET_CLIENT] = QUEUE_BUDGET;
             continue;
         }
         if (target != TARGET_STRANGER && v->client == NULL)
             continue; /* died earlier in this input: nothing to aim at */
         len = build(v, form, target != TARGET_CLIENT, p, n, dgram);
         while (reps-- > 0)
-            send_one(v, target, dgram, len);
+            send_one(v, target, dgram, len, budget);
         if ((op & 0x40) && quiet_ms < MAX_QUIET_MS) {
             quiet_ms++;
             usleep(1000);
         }
     }
-    (void)fz_victim_echo(v);
     if (v->stranger_fd >= 0) {
         v->ops->stranger_close(v);
         if (v->stranger_fd >= 0)
@@ -107,7 +120,7 @@ void fz_datagrams_run(fz_victim *v, const uint8_t *data, size_t size)
     }
     if (v->ops->after_input != NULL)
         v->ops->after_input(v);
-    /* A connection this input killed must be replaceable: the server
-     * still serves. */
-    fz_victim_ensure(v);
+    /* The connection still echoes, or it died as the protocol allows and
+     * a new one connects: the server still serves. */
+    fz_victim_check(v);
 }

@@ -22,7 +22,9 @@
  *      from byte 2 on XORed in at offset payload[0..1]
  *   3  the same on the latest real datagram that way
  * op bits 4-5: sent 1 + that many times. op bit 6: then 1 ms of quiet
- * (at most 20 per input). Bit 7 is ignored.
+ * (at most 20 per input). Bit 7 is ignored. Each receiving socket is sent
+ * at most about 150 KiB (kernel accounting) between two echoes, so that
+ * no datagram is lost to a full buffer; the rest of the input is not sent.
  *
  * After the records the connection must echo, or have died as the
  * protocol allows and be reconnected (see fz_victim.h).

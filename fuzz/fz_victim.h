@@ -12,9 +12,10 @@
  * way, which inputs splice or mutate: that is how fuzzed bytes get past the
  * connection-ID and record-header checks into the connection's own code.
  *
- * After each input the connection must still echo; if the input killed it
- * in a way the protocol allows (the relay shows that the peer could), it
- * is reconnected, and a server that cannot be connected to again is a
+ * After each input the connection must still echo (DTLS may lose an echo
+ * to a flood, and gets three tries). If the input ended it with an error
+ * the protocol allows (PEER, SSL or EOF: say a forged alert), it is
+ * reconnected, and a server that cannot be connected to again is a
  * finding. Everything is set up once (LLVMFuzzerInitialize) and lives
  * across inputs; only connections that die are made anew.
  *
@@ -67,8 +68,9 @@ struct fz_victim {
     const char *name;          /* "QUIC" or "DTLS" */
     enum ts_proto proto;
     const fz_victim_ops *ops;
-    int stall_is_fatal;        /* QUIC: an echo that never comes is a bug;
-                                  DTLS: see fz_victim_echo() */
+    int lossy;                 /* DTLS: an echo may be lost (UDP drops
+                                  datagrams when a flood fills the socket's
+                                  buffer); QUIC: a lost echo is a bug */
 
     SSL_CTX *client_ctx;
     SSL_CTX *server_ctx;
@@ -88,12 +90,20 @@ struct fz_victim {
     fz_capture last[2];        /* ... and the latest */
 
     /* Counters, printed at exit. */
-    uint64_t inputs, datagrams, echoes, connects, deaths, stalls;
+    uint64_t inputs, datagrams, echoes, connects, deaths, lost;
 };
 
 /* Sets up |v| (ops, name, proto filled in by the caller) and connects.
  * Dies if that fails. */
 void fz_victim_init(fz_victim *v);
+
+/* After an input: the connection must echo. A lossy one gets
+ * FZ_ECHO_TRIES tries, as a flood may have cost an echo; one that loses
+ * them all no longer serves, which is a finding. Reconnects a connection
+ * that died as the protocol allows. */
+void fz_victim_check(fz_victim *v);
+
+#define FZ_ECHO_TRIES 3
 
 /* Connects if the connection is down: a new relay, client and server.
  * Tries a few times; dies if the server cannot be reached (it stopped
@@ -107,10 +117,10 @@ void fz_victim_drop(fz_victim *v);
  * One echo through the connection: the client writes a numbered message,
  * the server reads it and writes it back, the client reads it. Every call
  * must return within its timeout (else fz_die). Returns 0 if the echo came
- * back intact, 1 if the connection died of something the protocol allows
- * (then it has been dropped, to be made anew). Dies if bytes come back
- * altered, or if the echo never comes while the connection still lives and
- * v->stall_is_fatal.
+ * back intact; 1 if the connection died of something the protocol allows
+ * (then it has been dropped, to be made anew); 2 if the echo was lost on a
+ * lossy (DTLS) connection, which is kept. Dies if bytes come back altered
+ * or, on QUIC, if the echo never comes while the connection lives.
  */
 int fz_victim_echo(fz_victim *v);
 

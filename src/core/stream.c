@@ -154,10 +154,14 @@ static int op_stream_read(conn_call *call, void *arg)
     return stream_result(call->c, call->ssl, 0, 1);
 }
 
+static int shut_for_writing(conn_call *call);
+
 static int op_stream_write(conn_call *call, void *arg)
 {
     stream_io *io = arg;
 
+    if (shut_for_writing(call))
+        return TICKLESS_ERR_CLOSED; /* as tickless_conn_write() says */
     while (io->done < io->len) {
         size_t n = 0;
 
@@ -376,9 +380,21 @@ int tickless_stream_write(tickless_stream *s, const void *buf, size_t len,
 }
 
 #ifdef TICKLESS_HAVE_QUIC
+/* After tickless_conn_shutdown() the connection is closed for writing.
+ * OpenSSL answers a stream's write, conclude or reset with an error
+ * (taken for the connection's failure) or with WANT_READ (a write waits
+ * out its timeout, a call that never waits says TIMEOUT): the answer is
+ * TICKLESS_ERR_CLOSED, as for tickless_conn_write(). */
+static int shut_for_writing(conn_call *call)
+{
+    return call->c->shutting_down;
+}
+
 static int op_conclude(conn_call *call, void *arg)
 {
     (void)arg;
+    if (shut_for_writing(call))
+        return TICKLESS_ERR_CLOSED;
     ERR_clear_error();
     if (SSL_stream_conclude(call->ssl, 0))
         return 0;
@@ -390,6 +406,8 @@ static int op_reset(conn_call *call, void *arg)
     SSL_STREAM_RESET_ARGS args;
 
     args.quic_error_code = *(uint64_t *)arg;
+    if (shut_for_writing(call))
+        return TICKLESS_ERR_CLOSED;
     ERR_clear_error();
     if (SSL_stream_reset(call->ssl, &args, sizeof(args))) {
         engine_kick(call->c->engine);

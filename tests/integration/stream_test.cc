@@ -640,6 +640,36 @@ TEST_P(Streams, BadInput)
     }
 }
 
+// While tickless_conn_shutdown() is under way the connection is closed for
+// writing: a stream's write, conclude and reset say TICKLESS_ERR_CLOSED at
+// once, as tickless_conn_write() does. They returned TICKLESS_ERR_SSL,
+// making it the connection's sticky failure, or, a moment later,
+// TICKLESS_ERR_TIMEOUT (conclude and reset, which never wait: not in
+// their list; found by fuzz_api_sequence).
+TEST_P(Streams, WritesDuringTheConnectionsShutdownSayClosed)
+{
+    ts_server *srv = StartServer(TS_QUIC);
+    ASSERT_NE(srv, nullptr);
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    tickless_stream *s = nullptr, *t = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
+    ASSERT_EQ(tickless_stream_open(c, 0, &t, 10000), 0);
+    size_t n = 0;
+    ASSERT_EQ(tickless_stream_write(s, "ping", 4, &n, 10000), 0);
+    int rc = tickless_conn_shutdown(c, 0); // starts it; does not wait
+    EXPECT_TRUE(rc == 0 || rc == TICKLESS_ERR_TIMEOUT) << tickless_err_name(rc);
+    uint64_t t0 = ts_now_ns();
+    EXPECT_EQ(tickless_stream_write(s, "x", 1, &n, 3000), TICKLESS_ERR_CLOSED);
+    EXPECT_LT((ts_now_ns() - t0) / 1e6, 1000.0) << "the write waited";
+    EXPECT_EQ(tickless_stream_conclude(s), TICKLESS_ERR_CLOSED);
+    EXPECT_EQ(tickless_stream_reset(t, 1), TICKLESS_ERR_CLOSED);
+    tickless_stream_close(s);
+    tickless_stream_close(t);
+    tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
 #else
 
 TEST_P(Streams, NeedQuic)
