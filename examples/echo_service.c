@@ -120,6 +120,8 @@ void echo_service_stop(echo_service *svc)
 {
     int i;
 
+    if (svc == NULL)
+        return;
     /* Wakes the workers' accepts and ends the connections they serve. */
     tickless_listener_close(svc->listener);
     for (i = 0; i < svc->nthreads; i++)

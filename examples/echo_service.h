@@ -36,7 +36,7 @@ int echo_service_start(SSL *listener, tickless_pool *pool, int workers,
 void echo_service_get_stats(echo_service *svc, echo_service_stats *out);
 
 /* Closes the listener (its connections end, blocked calls return), joins
- * the workers and frees everything. */
+ * the workers and frees everything. NULL is ignored. */
 void echo_service_stop(echo_service *svc);
 
 #endif
