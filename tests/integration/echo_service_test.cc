@@ -39,21 +39,16 @@ echo_service *StartService(tickless_pool **pool, int workers, uint16_t *port)
     o.threads = 2;
     if (tickless_pool_new(&o, pool) != 0)
         return nullptr;
-    SSL_CTX *ctx = ts_server_ctx(TS_QUIC);
-    SSL *lst = ctx != nullptr
-                   ? SSL_new_listener(ctx, SSL_LISTENER_FLAG_NO_VALIDATE)
-                   : nullptr;
-    SSL_CTX_free(ctx);
-    int fd = ts_net_bind(SOCK_DGRAM, 0, 0, port);
-    if (lst == nullptr || fd < 0 || ts_net_set_nonblock(fd, 1) != 0) {
-        SSL_free(lst);
+    SSL *lst = NewQuicListenerSsl(port);
+    if (lst == nullptr) {
+        tickless_pool_free(*pool);
         return nullptr;
     }
-    BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
-    SSL_set_bio(lst, bio, bio);
     echo_service *svc = nullptr;
-    if (echo_service_start(lst, *pool, workers, &svc) != 0)
+    if (echo_service_start(lst, *pool, workers, &svc) != 0) {
+        tickless_pool_free(*pool); /* the service took the listener */
         return nullptr;
+    }
     return svc;
 }
 

@@ -1,5 +1,11 @@
 #include "harness.h"
 
+#include <sys/socket.h>
+
+extern "C" {
+#include "ts_net.h"
+}
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -295,3 +301,24 @@ double TimeScale()
     }();
     return scale;
 }
+
+#if TS_HAVE_QUIC
+SSL *NewQuicListenerSsl(uint16_t *port)
+{
+    SSL_CTX *ctx = ts_server_ctx(TS_QUIC);
+    if (ctx == nullptr)
+        return nullptr;
+    SSL *lst = SSL_new_listener(ctx, SSL_LISTENER_FLAG_NO_VALIDATE);
+    SSL_CTX_free(ctx);
+    int fd = ts_net_bind(SOCK_DGRAM, 0, 0, port);
+    if (lst == nullptr || fd < 0 || ts_net_set_nonblock(fd, 1) != 0) {
+        if (fd >= 0)
+            close(fd);
+        SSL_free(lst);
+        return nullptr;
+    }
+    BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
+    SSL_set_bio(lst, bio, bio);
+    return lst;
+}
+#endif

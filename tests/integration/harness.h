@@ -76,6 +76,13 @@ tickless_conn *NewClient(Mode mode, ts_proto proto, uint16_t port,
 ts_server *StartServer(ts_proto proto, bool sink = false,
                        uint64_t idle_timeout_ms = 0);
 
+#if TS_HAVE_QUIC
+// A QUIC listener (SSL_new_listener(), no address validation) on a
+// nonblocking UDP socket of 127.0.0.1 with the test certificate; *port is
+// set. nullptr on failure, with nothing left open.
+SSL *NewQuicListenerSsl(uint16_t *port);
+#endif
+
 // Writes all of |len| pattern bytes starting at stream offset |offset|.
 int WritePattern(tickless_conn *c, uint64_t offset, size_t len,
                  int timeout_ms = 30000);

@@ -15,24 +15,6 @@ extern "C" {
 namespace {
 
 #if TS_HAVE_QUIC
-// A QUIC listener on 127.0.0.1 with the test certificate; *port is set.
-SSL *NewListenerSsl(uint16_t *port)
-{
-    SSL_CTX *ctx = ts_server_ctx(TS_QUIC);
-    if (ctx == nullptr)
-        return nullptr;
-    SSL *lst = SSL_new_listener(ctx, SSL_LISTENER_FLAG_NO_VALIDATE);
-    SSL_CTX_free(ctx);
-    int fd = ts_net_bind(SOCK_DGRAM, 0, 0, port);
-    if (lst == nullptr || fd < 0 || ts_net_set_nonblock(fd, 1) != 0) {
-        SSL_free(lst);
-        return nullptr;
-    }
-    BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
-    SSL_set_bio(lst, bio, bio);
-    return lst;
-}
-
 // Echoes everything on |c| until the peer finishes, then finishes too.
 void EchoUntilEof(tickless_conn *c)
 {
@@ -86,7 +68,7 @@ std::string PoolName(const testing::TestParamInfo<int> &info)
 TEST_P(QuicServer, WorkerThreadsAcceptAndEcho)
 {
     uint16_t port = 0;
-    SSL *lst = NewListenerSsl(&port);
+    SSL *lst = NewQuicListenerSsl(&port);
     ASSERT_NE(lst, nullptr);
     tickless_listener *l = nullptr;
     ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
@@ -146,7 +128,7 @@ TEST_P(QuicServer, WorkerThreadsAcceptAndEcho)
 TEST_P(QuicServer, CloseWakesAcceptAndAcceptedConnections)
 {
     uint16_t port = 0;
-    SSL *lst = NewListenerSsl(&port);
+    SSL *lst = NewQuicListenerSsl(&port);
     ASSERT_NE(lst, nullptr);
     tickless_listener *l = nullptr;
     ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
@@ -202,7 +184,7 @@ TEST_P(QuicServer, CloseWakesAcceptAndAcceptedConnections)
 TEST_P(QuicServer, LockSectionSurvivesClosingItsSiblingAndListener)
 {
     uint16_t port = 0;
-    SSL *lst = NewListenerSsl(&port);
+    SSL *lst = NewQuicListenerSsl(&port);
     ASSERT_NE(lst, nullptr);
     tickless_listener *l = nullptr;
     ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
@@ -244,7 +226,7 @@ TEST_P(QuicServer, BadInput)
     EXPECT_EQ(tickless_listener_new(nullptr, pool_, &l), TICKLESS_ERR_INVALID);
     EXPECT_EQ(l, nullptr);
     uint16_t port = 0;
-    SSL *lst = NewListenerSsl(&port);
+    SSL *lst = NewQuicListenerSsl(&port);
     ASSERT_NE(lst, nullptr);
     EXPECT_EQ(tickless_listener_new(lst, pool_, nullptr), TICKLESS_ERR_INVALID);
     // A client connection is not a listener, and vice versa.

@@ -23,24 +23,6 @@ extern "C" {
 namespace {
 
 #if TS_HAVE_QUIC
-// A QUIC listener on 127.0.0.1 with the test certificate; *port is set.
-SSL *NewListenerSsl(uint16_t *port)
-{
-    SSL_CTX *ctx = ts_server_ctx(TS_QUIC);
-    if (ctx == nullptr)
-        return nullptr;
-    SSL *lst = SSL_new_listener(ctx, SSL_LISTENER_FLAG_NO_VALIDATE);
-    SSL_CTX_free(ctx);
-    int fd = ts_net_bind(SOCK_DGRAM, 0, 0, port);
-    if (lst == nullptr || fd < 0 || ts_net_set_nonblock(fd, 1) != 0) {
-        SSL_free(lst);
-        return nullptr;
-    }
-    BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
-    SSL_set_bio(lst, bio, bio);
-    return lst;
-}
-
 // Echoes one stream until the peer's FIN, then sends its own. Returns the
 // code that ended the stream (TICKLESS_ERR_EOF for a clean end).
 int EchoStream(tickless_stream *s)
@@ -72,7 +54,7 @@ class StreamEchoServer {
 public:
     bool Start(tickless_pool *pool)
     {
-        SSL *lst = NewListenerSsl(&port);
+        SSL *lst = NewQuicListenerSsl(&port);
         if (lst == nullptr || tickless_listener_new(lst, pool, &l_) != 0)
             return false;
         acceptor_ = std::thread([this] {
@@ -289,7 +271,7 @@ TEST_P(Streams, SleepersOnOtherStreamsAreNotWoken)
 TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
 {
     uint16_t port = 0;
-    SSL *lst = NewListenerSsl(&port);
+    SSL *lst = NewQuicListenerSsl(&port);
     ASSERT_NE(lst, nullptr);
     tickless_listener *l = nullptr;
     ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
@@ -360,7 +342,7 @@ TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
 TEST_P(Streams, FlowControlBlocksTheWriter)
 {
     uint16_t port = 0;
-    SSL *lst = NewListenerSsl(&port);
+    SSL *lst = NewQuicListenerSsl(&port);
     ASSERT_NE(lst, nullptr);
     tickless_listener *l = nullptr;
     ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
@@ -463,7 +445,7 @@ TEST_P(Streams, LocalResetReachesThePeer)
 TEST_P(Streams, PeerResetReachesTheBlockedReader)
 {
     uint16_t port = 0;
-    SSL *lst = NewListenerSsl(&port);
+    SSL *lst = NewQuicListenerSsl(&port);
     ASSERT_NE(lst, nullptr);
     tickless_listener *l = nullptr;
     ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
@@ -532,7 +514,7 @@ TEST_P(Streams, PeerResetReachesTheBlockedReader)
 TEST_P(Streams, AcceptedPeerIdlingOutReachesTheBlockedReader)
 {
     uint16_t port = 0;
-    SSL *lst = NewListenerSsl(&port);
+    SSL *lst = NewQuicListenerSsl(&port);
     ASSERT_NE(lst, nullptr);
     tickless_listener *l = nullptr;
     ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
