@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <ostream>
 #include <string>
 
 extern "C" {
@@ -38,6 +39,14 @@ std::string VariantName(const testing::TestParamInfo<Variant> &info);
 const char *ProtoName(ts_proto p);
 
 const char *ModeName(Mode m);
+
+// How gtest prints a parameter (ctest's listing shows it): by name, not as
+// the bytes of an "8-byte object".
+inline void PrintTo(Mode m, std::ostream *os) { *os << ModeName(m); }
+inline void PrintTo(const Variant &v, std::ostream *os)
+{
+    *os << ModeName(v.mode) << "_" << ProtoName(v.proto);
+}
 
 // Every {mode} x {QUIC, DTLS, TLS} combination, named like "Pool2_QUIC".
 testing::internal::ParamGenerator<Variant> AllVariants();

@@ -15,6 +15,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <thread>
 #include <string>
 #include <vector>
@@ -80,10 +81,30 @@ bool MayGiveUp(const Impairment &imp)
 
 class NetFaults : public testing::TestWithParam<Case> {};
 
+// What a failed transfer leaves behind, for the CI log: who ticked, when
+// the next deadline is, what the relay passed and what the server got.
+std::string Diagnosis(tickless_conn *c, ts_relay *relay, ts_server *srv)
+{
+    tickless_stats st = TICKLESS_STATS_INIT;
+    (void)tickless_conn_stats(c, &st);
+    uint64_t now = ts_now_ns();
+    std::ostringstream o;
+    o << "ticks " << st.ticks << " (timer " << st.timer_ticks << ", io "
+      << st.io_ticks << "), next deadline in "
+      << (st.deadline_ns == UINT64_MAX
+              ? -1.0
+              : ((double)st.deadline_ns - (double)now) / 1e6)
+      << " ms; relay forwarded " << ts_relay_forwarded(relay) << ", dropped "
+      << ts_relay_dropped(relay) << "; server received "
+      << ts_server_bytes_received(srv) << " bytes";
+    return o.str();
+}
+
 // QUIC: 32 KiB echoed in 8 KiB steps, every byte checked. Loss is never
 // silent: each step comes back intact, or a call says why not (allowed
 // only under MayGiveUp()) within its timeout, and the transfer stops.
-void QuicTransfer(tickless_conn *c, const Impairment &imp)
+void QuicTransfer(tickless_conn *c, const Impairment &imp, ts_relay *relay,
+                  ts_server *srv)
 {
     const size_t kTotal = 32 << 10, kStep = 8 << 10;
     for (size_t off = 0; off < kTotal; off += kStep) {
@@ -101,7 +122,8 @@ void QuicTransfer(tickless_conn *c, const Impairment &imp)
             return;
         }
         ASSERT_EQ(rc, 0) << "at offset " << off << ": "
-                         << tickless_err_name(rc);
+                         << tickless_err_name(rc) << "; "
+                         << Diagnosis(c, relay, srv);
     }
 }
 
@@ -216,7 +238,7 @@ TEST_P(NetFaults, DeliveredIntactOrReportedNeverHung)
     } else if (rc != 0) {
         ADD_FAILURE() << "handshake: " << tickless_err_name(rc);
     } else if (k.proto == TS_QUIC) {
-        QuicTransfer(c, k.imp);
+        QuicTransfer(c, k.imp, relay, srv);
     } else {
         int corrupted = 0;
         int back = DtlsMessages(c, k.imp, &corrupted);
@@ -298,8 +320,11 @@ TEST_P(EmptyDatagram, DoesNotEndADtlsConnection)
     tickless_conn *c = NewClient(GetParam(), TS_DTLS, ts_relay_port(relay),
                                  [](SSL *s) { ts_dtls_fast_timer(s); });
     ASSERT_NE(c, nullptr);
-    // The ClientHello goes out; the relay now knows the client.
-    ASSERT_EQ(tickless_conn_handshake(c, 0), TICKLESS_ERR_TIMEOUT);
+    // The ClientHello goes out; the relay now knows the client. (Rarely,
+    // on a slow build, the assist completes the handshake before this call
+    // takes its last look: then only the blocked read below sees empties.)
+    int rc = tickless_conn_handshake(c, 0);
+    ASSERT_TRUE(rc == TICKLESS_ERR_TIMEOUT || rc == 0) << tickless_err_name(rc);
     for (int i = 0; i < 200 && ts_relay_inject(relay, 0, 0, "", 0) != 0; i++)
         ts_sleep_ms(10);
     ASSERT_EQ(tickless_conn_handshake(c, kCallTimeoutMs), 0);
