@@ -73,6 +73,19 @@
  * TICKLESS_ERR_FORKED at once (close/free/unlock do nothing: the child's
  * copy is simply not used), never touching their locks; the parent goes on
  * unaffected. The child may make new objects, and exec() as usual.
+ *
+ * Handles given back
+ * ------------------
+ * A connection, stream, listener or pool must not be used once it has been
+ * given back (tickless_conn_close(), tickless_stream_close(),
+ * tickless_listener_free(), tickless_pool_free()). The common mistake is
+ * caught anyway: the object's memory waits in a quarantine of the last 128
+ * objects given back before it is freed, and every call that meets it (a
+ * second close included), or a handle of the wrong kind, returns
+ * TICKLESS_ERR_INVALID (a function that returns nothing does nothing) and
+ * reports an error through tickless_set_log(). A handle whose memory has
+ * left the quarantine, or a call that races the close itself, cannot be
+ * caught: that is a use after free.
  */
 
 #include <stddef.h>
@@ -149,7 +162,9 @@ typedef struct tickless_pool tickless_pool;
  * behaves the same.
  *
  * Returns: 0, or TICKLESS_ERR_INVALID (NULL argument, no socket BIO, a QUIC
- *          listener or stream object), TICKLESS_ERR_BUSY (|ssl| already
+ *          listener or stream object, a QUIC connection accepted from a
+ *          listener: those come from tickless_listener_accept(), on the
+ *          listener's assist; a freed pool), TICKLESS_ERR_BUSY (|ssl| already
  *          belongs to a tickless connection), TICKLESS_ERR_UNSUPPORTED (QUIC
  *          with an OpenSSL that has no QUIC), TICKLESS_ERR_NOMEM,
  *          TICKLESS_ERR_SYS (epoll, eventfd, timerfd or thread creation failed),
@@ -249,7 +264,8 @@ TICKLESS_EXPORT int tickless_conn_shutdown(tickless_conn *c, int timeout_ms);
  * object is freed once the last of those calls has returned. No
  * close_notify or CONNECTION_CLOSE is awaited: call tickless_conn_shutdown()
  * first for a graceful close. |c| must not be passed to any function that
- * starts after tickless_conn_close() has returned. NULL is ignored.
+ * starts after tickless_conn_close() has returned (see "Handles given
+ * back": such a call is refused while it can be caught). NULL is ignored.
  *
  * Returns: nothing
  * Thread-safety: any thread, once per connection

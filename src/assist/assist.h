@@ -23,9 +23,11 @@ void assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest);
  * already marked c->closed. */
 void assist_detach(tickless_conn *c);
 
-/* Whether |pool| was made before a fork() of this process (see
- * core/fork_guard.h): unusable here. */
-int pool_forked(const tickless_pool *pool);
+/* The check every public function makes of the pool it is given: 0, or
+ * TICKLESS_ERR_INVALID (NULL, freed, not a pool: the last two logged as
+ * the misuse of |fn|) or TICKLESS_ERR_FORKED (made before a fork() of this
+ * process, see core/fork_guard.h). */
+int pool_check(const tickless_pool *pool, const char *fn);
 
 /* CPU time consumed so far by the thread that ticks |c|. Caller holds c->mu. */
 uint64_t assist_cpu_ns(tickless_conn *c);

@@ -57,7 +57,7 @@ static void pool_destroy(tickless_pool *p, unsigned initialised)
     pthread_mutex_destroy(&p->run_mu);
     pthread_mutex_destroy(&p->mu);
     tickless_free(p->shards);
-    tickless_free(p);
+    handle_release(p);
 }
 
 static int start_thread(tickless_pool *p, unsigned i,
@@ -98,6 +98,7 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
     p = tickless_calloc(1, sizeof(*p));
     if (p == NULL)
         return TICKLESS_ERR_NOMEM;
+    handle_init(&p->h, HANDLE_POOL);
     p->threads = o.threads;
     p->fork_gen = fork_guard_generation();
     p->nshards = o.threads > 0 ? o.threads : 1;
@@ -137,9 +138,11 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
     return 0;
 }
 
-int pool_forked(const tickless_pool *pool)
+int pool_check(const tickless_pool *pool, const char *fn)
 {
-    return fork_guard_stale(pool->fork_gen);
+    if (pool == NULL || !handle_live(&pool->h, HANDLE_POOL, fn))
+        return TICKLESS_ERR_INVALID;
+    return fork_guard_stale(pool->fork_gen) ? TICKLESS_ERR_FORKED : 0;
 }
 
 static int on_own_thread(tickless_pool *p)
@@ -155,10 +158,10 @@ static int on_own_thread(tickless_pool *p)
 
 int tickless_pool_free(tickless_pool *pool)
 {
-    if (pool == NULL)
-        return TICKLESS_ERR_INVALID;
-    if (pool_forked(pool))
-        return TICKLESS_ERR_FORKED;
+    int rc = pool_check(pool, __func__);
+
+    if (rc != 0)
+        return rc;
     if (on_own_thread(pool))
         return TICKLESS_ERR_INVALID;
     pthread_mutex_lock(&pool->mu);
@@ -168,6 +171,7 @@ int tickless_pool_free(tickless_pool *pool)
     }
     pool->freeing = 1;
     pthread_mutex_unlock(&pool->mu);
+    handle_kill(&pool->h); /* a second free is refused from here on */
     if (pool->threads == 0) {
         /* An application thread may be inside tickless_pool_run(): wake it
          * and wait for that iteration to end before the shard goes. */
@@ -236,11 +240,13 @@ int tickless_pool_stats(tickless_pool *pool, struct tickless_pool_stats *out)
     shard_stats sum;
     unsigned i;
     size_t n;
+    int rc;
 
-    if (pool == NULL || out == NULL || out->size <= sizeof(out->size))
+    if (out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
-    if (pool_forked(pool))
-        return TICKLESS_ERR_FORKED;
+    rc = pool_check(pool, __func__);
+    if (rc != 0)
+        return rc;
     memset(&s, 0, sizeof(s));
     memset(&sum, 0, sizeof(sum));
     lathist_init(&sum.lateness);
@@ -267,11 +273,10 @@ int tickless_pool_stats(tickless_pool *pool, struct tickless_pool_stats *out)
 int tickless_pool_stats_reset(tickless_pool *pool)
 {
     unsigned i;
+    int rc = pool_check(pool, __func__);
 
-    if (pool == NULL)
-        return TICKLESS_ERR_INVALID;
-    if (pool_forked(pool))
-        return TICKLESS_ERR_FORKED;
+    if (rc != 0)
+        return rc;
     for (i = 0; i < pool->nshards; i++)
         shard_stats_reset(&pool->shards[i]);
     return 0;
@@ -279,22 +284,24 @@ int tickless_pool_stats_reset(tickless_pool *pool)
 
 int tickless_pool_fd(tickless_pool *pool)
 {
-    if (pool == NULL || pool->threads != 0)
+    int rc = pool_check(pool, __func__);
+
+    if (rc != 0)
+        return rc;
+    if (pool->threads != 0)
         return TICKLESS_ERR_INVALID;
-    if (pool_forked(pool))
-        return TICKLESS_ERR_FORKED;
     return pool->shards[0].epfd;
 }
 
 int tickless_pool_run(tickless_pool *pool, int timeout_ms)
 {
     uint64_t max_wait;
-    int rc;
+    int rc = pool_check(pool, __func__);
 
-    if (pool == NULL || pool->threads != 0 || timeout_ms < TICKLESS_FOREVER)
+    if (rc != 0)
+        return rc;
+    if (pool->threads != 0 || timeout_ms < TICKLESS_FOREVER)
         return TICKLESS_ERR_INVALID;
-    if (pool_forked(pool))
-        return TICKLESS_ERR_FORKED;
     rc = pthread_mutex_trylock(&pool->run_mu);
     if (rc == EBUSY)
         return TICKLESS_ERR_BUSY;

@@ -7,8 +7,10 @@
 #include <pthread.h>
 
 #include "assist/shard.h"
+#include "core/handle.h"
 
 struct tickless_pool {
+    handle h;             /* live until tickless_pool_free() (handle.h) */
     shard *shards;        /* nshards of them; constant after creation */
     unsigned nshards;     /* threads, or 1 when application-driven */
     unsigned threads;     /* 0: application-driven */

@@ -4,6 +4,7 @@
 #include "core/annotate.h"
 #include "core/core.h"
 #include "core/fork_guard.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <string.h>
@@ -59,6 +60,7 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->fd = fd;
     c->proto = proto;
     c->engine = engine != NULL ? engine : c;
+    handle_init(&c->h, HANDLE_CONN);
     c->fork_gen = fork_guard_generation();
     atomic_init(&c->refs, 1); /* the user's handle */
     c->deadline_ns = CLOCK_NEVER;
@@ -97,7 +99,14 @@ static void conn_free(tickless_conn *c)
     waitq_destroy(&c->wq);
     if (c->engine == c)
         pthread_mutex_destroy(&c->mu);
-    tickless_free(c);
+    handle_release(c);
+}
+
+int conn_check(const tickless_conn *c, const char *fn)
+{
+    if (c == NULL || !handle_live(&c->h, HANDLE_CONN, fn))
+        return TICKLESS_ERR_INVALID;
+    return fork_guard_stale(c->fork_gen) ? TICKLESS_ERR_FORKED : 0;
 }
 
 /* Everything tickless_conn_new() and tickless_listener_new() share: an
@@ -153,11 +162,23 @@ int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
         *out = NULL;
     if (ssl == NULL || out == NULL)
         return TICKLESS_ERR_INVALID;
-    if (pool != NULL && pool_forked(pool))
-        return TICKLESS_ERR_FORKED;
+    if (pool != NULL) {
+        rc = pool_check(pool, __func__);
+        if (rc != 0)
+            return rc;
+    }
     rc = ossl_classify(ssl, &proto);
     if (rc != 0)
         return rc;
+    if (ossl_is_accepted(ssl)) {
+        /* It shares its listener's socket and engine, which one assist
+         * must tick: a connection of its own would be a second reactor on
+         * that socket, on whatever pool was passed here. */
+        tl_log(TICKLESS_LOG_ERROR, NULL,
+               "tickless_conn_new: a QUIC connection accepted from a "
+               "listener comes from tickless_listener_accept()");
+        return TICKLESS_ERR_INVALID;
+    }
     fd = ossl_socket_fd(ssl, proto);
     if (fd < 0)
         return TICKLESS_ERR_INVALID;
@@ -248,7 +269,7 @@ void tickless_conn_close(tickless_conn *c)
     tickless_conn *e;
     int held, inside_lock;
 
-    if (c == NULL || fork_guard_stale(c->fork_gen))
+    if (conn_check(c, __func__) != 0)
         return;
     e = c->engine;
     /* EDEADLK: this thread holds the engine's mutex through
@@ -270,12 +291,15 @@ void tickless_conn_close(tickless_conn *c)
         assist_detach(c);
     if (inside_lock)
         conn_unref(c); /* the reference tickless_conn_lock() took */
+    /* From here on the handle is refused (a second close included), for
+     * as long as the memory stays in the quarantine. */
+    handle_kill(&c->h);
     conn_unref(c);
 }
 
 SSL *tickless_conn_lock(tickless_conn *c)
 {
-    if (c == NULL || fork_guard_stale(c->fork_gen))
+    if (conn_check(c, __func__) != 0)
         return NULL;
     if (pthread_mutex_lock(conn_mu(c)) != 0)
         return NULL; /* EDEADLK: this thread already holds it */
@@ -296,7 +320,7 @@ void tickless_conn_unlock(tickless_conn *c)
 
     /* Only the locking thread may read these without the mutex; anyone else
      * is misusing the call and is turned away (unchecked race, see header). */
-    if (c == NULL || fork_guard_stale(c->fork_gen) || !c->app_locked
+    if (conn_check(c, __func__) != 0 || !c->app_locked
         || !pthread_equal(c->locked_by, pthread_self()))
         return;
     e = c->engine;

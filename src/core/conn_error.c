@@ -236,11 +236,13 @@ void conn_capture_assist_error(tickless_conn *c)
 int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
 {
     size_t n;
+    int rc;
 
-    if (c == NULL || out == NULL || out->size < sizeof(out->size) + sizeof(int))
+    if (out == NULL || out->size < sizeof(out->size) + sizeof(int))
         return TICKLESS_ERR_INVALID;
-    if (fork_guard_stale(c->fork_gen))
-        return TICKLESS_ERR_FORKED;
+    rc = conn_check(c, __func__);
+    if (rc != 0)
+        return rc;
     n = out->size < sizeof(*out) ? out->size : sizeof(*out);
     /* From inside tickless_conn_lock() the error-checking mutex says
      * EDEADLK: refuse, as every other call does. Going on would copy

@@ -368,9 +368,10 @@ static conn_call conn_call_of(tickless_conn *c, unsigned kind)
 int tickless_conn_handshake(tickless_conn *c, int timeout_ms)
 {
     conn_call call;
+    int rc = conn_check(c, __func__);
 
-    if (c == NULL)
-        return TICKLESS_ERR_INVALID;
+    if (rc != 0)
+        return rc;
     call = conn_call_of(c, 0);
     return conn_run(&call, timeout_ms, op_handshake, NULL);
 }
@@ -384,8 +385,11 @@ int tickless_conn_read(tickless_conn *c, void *buf, size_t len, size_t *nread,
 
     if (nread != NULL)
         *nread = 0;
-    if (c == NULL || buf == NULL || nread == NULL || len == 0)
+    if (buf == NULL || nread == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
+    rc = conn_check(c, __func__);
+    if (rc != 0)
+        return rc;
     call = conn_call_of(c, IO_READ);
     rc = conn_run(&call, timeout_ms, op_read, &a);
     *nread = a.done;
@@ -401,8 +405,11 @@ int tickless_conn_write(tickless_conn *c, const void *buf, size_t len,
 
     if (nwritten != NULL)
         *nwritten = 0;
-    if (c == NULL || buf == NULL || nwritten == NULL || len == 0)
+    if (buf == NULL || nwritten == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
+    rc = conn_check(c, __func__);
+    if (rc != 0)
+        return rc;
     call = conn_call_of(c, IO_WRITE);
     rc = conn_run(&call, timeout_ms, op_write, &a);
     *nwritten = a.done;
@@ -412,9 +419,10 @@ int tickless_conn_write(tickless_conn *c, const void *buf, size_t len,
 int tickless_conn_shutdown(tickless_conn *c, int timeout_ms)
 {
     conn_call call;
+    int rc = conn_check(c, __func__);
 
-    if (c == NULL)
-        return TICKLESS_ERR_INVALID;
+    if (rc != 0)
+        return rc;
     call = conn_call_of(c, 0);
     return conn_run(&call, timeout_ms, op_shutdown, NULL);
 }

@@ -11,11 +11,13 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
     tickless_stats s;
     tickless_conn *e;
     size_t n;
+    int rc;
 
-    if (c == NULL || out == NULL || out->size <= sizeof(out->size))
+    if (out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
-    if (fork_guard_stale(c->fork_gen))
-        return TICKLESS_ERR_FORKED;
+    rc = conn_check(c, __func__);
+    if (rc != 0)
+        return rc;
     if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
         return TICKLESS_ERR_INVALID;
     /* Ticks, wake-ups and deadlines are the engine's: a connection accepted
@@ -44,11 +46,10 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 int tickless_conn_stats_reset(tickless_conn *c)
 {
     tickless_conn *e;
+    int rc = conn_check(c, __func__);
 
-    if (c == NULL)
-        return TICKLESS_ERR_INVALID;
-    if (fork_guard_stale(c->fork_gen))
-        return TICKLESS_ERR_FORKED;
+    if (rc != 0)
+        return rc;
     if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
         return TICKLESS_ERR_INVALID;
     e = c->engine;

@@ -36,6 +36,7 @@
 
 #include "assist/heap.h"
 #include "core/clock.h"
+#include "core/handle.h"
 #include "core/lathist.h"
 #include "core/ossl.h"
 #include "core/rx_count.h"
@@ -90,6 +91,7 @@ typedef struct waitq {
 } waitq;
 
 struct tickless_conn {
+    handle h;            /* live until tickless_conn_close() (handle.h) */
     SSL *ssl;            /* owned; freed with the connection */
     int fd;              /* the socket behind ssl; not owned by tickless */
     conn_proto proto;    /* constant */
@@ -153,6 +155,11 @@ static inline int conn_is_closed(const tickless_conn *c)
 {
     return c->closed || c->engine->closed;
 }
+
+/* The check every public function makes of the connection it is given:
+ * 0, or TICKLESS_ERR_INVALID (NULL, closed, not a connection: the last
+ * two logged as the misuse of |fn|) or TICKLESS_ERR_FORKED. */
+int conn_check(const tickless_conn *c, const char *fn);
 
 /* References. conn_unref() frees the connection when the last one goes. */
 void conn_ref(tickless_conn *c);

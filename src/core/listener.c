@@ -20,8 +20,18 @@
 #include <openssl/err.h>
 
 struct tickless_listener {
+    handle h;              /* live until tickless_listener_free() */
     tickless_conn *engine;
 };
+
+/* 0, or TICKLESS_ERR_INVALID (NULL, freed, not a listener) or
+ * TICKLESS_ERR_FORKED. */
+static int listener_check(const tickless_listener *l, const char *fn)
+{
+    if (l == NULL || !handle_live(&l->h, HANDLE_LISTENER, fn))
+        return TICKLESS_ERR_INVALID;
+    return fork_guard_stale(l->engine->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+}
 
 int tickless_listener_new(SSL *listener, tickless_pool *pool,
                           tickless_listener **out)
@@ -36,8 +46,12 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
         *out = NULL;
     if (listener == NULL || out == NULL)
         return TICKLESS_ERR_INVALID;
-    if (pool != NULL && pool_forked(pool))
-        return TICKLESS_ERR_FORKED;
+    if (pool != NULL) {
+        int prc = pool_check(pool, __func__);
+
+        if (prc != 0)
+            return prc;
+    }
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)pool;
     return TICKLESS_ERR_UNSUPPORTED;
@@ -50,6 +64,7 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
     l = tickless_calloc(1, sizeof(*l));
     if (l == NULL)
         return TICKLESS_ERR_NOMEM;
+    handle_init(&l->h, HANDLE_LISTENER);
     /* Listen now, so handshakes proceed before the first accept. */
     ERR_clear_error();
     if (!SSL_listen(listener)) {
@@ -91,14 +106,19 @@ int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
                              int timeout_ms)
 {
     conn_call call;
+    int rc;
 
     if (out != NULL)
         *out = NULL;
-    if (l == NULL || out == NULL)
+    if (out == NULL)
         return TICKLESS_ERR_INVALID;
+    rc = listener_check(l, __func__);
+    if (rc != 0)
+        return rc;
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)timeout_ms;
     (void)call;
+    (void)rc;
     return TICKLESS_ERR_UNSUPPORTED;
 #else
     call.c = l->engine;
@@ -169,7 +189,7 @@ void tickless_listener_close(tickless_listener *l)
     int held, was_closed;
     waitq *wq;
 
-    if (l == NULL || fork_guard_stale(l->engine->fork_gen))
+    if (listener_check(l, __func__) != 0)
         return;
     e = l->engine;
     /* EDEADLK: this thread is inside tickless_conn_lock() on one of the
@@ -193,9 +213,11 @@ void tickless_listener_close(tickless_listener *l)
 
 void tickless_listener_free(tickless_listener *l)
 {
-    if (l == NULL || fork_guard_stale(l->engine->fork_gen))
-        return; /* the child's copy is left alone (see fork_guard.h) */
+    /* A forked child's copy is left alone (see fork_guard.h). */
+    if (listener_check(l, __func__) != 0)
+        return;
     tickless_listener_close(l);
+    handle_kill(&l->h);
     conn_unref(l->engine); /* the members hold their own references */
-    tickless_free(l);
+    handle_release(l);
 }

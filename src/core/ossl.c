@@ -223,6 +223,17 @@ int ossl_accept_conn_ready(SSL *listener)
 #endif
 }
 
+int ossl_is_accepted(SSL *ssl)
+{
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+    return SSL_is_quic(ssl) && SSL_is_connection(ssl)
+           && SSL_get0_listener(ssl) != NULL;
+#else
+    (void)ssl;
+    return 0;
+#endif
+}
+
 int ossl_is_listener(SSL *ssl)
 {
 #ifdef TICKLESS_HAVE_QUIC_SERVER

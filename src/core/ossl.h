@@ -71,6 +71,10 @@ int ossl_accept_conn_ready(SSL *listener); /* incoming connection */
 /* Whether |ssl| is a QUIC listener this build can drive (OpenSSL >= 3.5). */
 int ossl_is_listener(SSL *ssl);
 
+/* Whether |ssl| is a QUIC connection that came from a listener
+ * (SSL_accept_connection()), sharing the listener's socket and engine. */
+int ossl_is_accepted(SSL *ssl);
+
 /* Largest application write tickless hands to one SSL_write_ex call. */
 size_t ossl_max_write(SSL *ssl, conn_proto proto);
 

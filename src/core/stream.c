@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 
 struct tickless_stream {
+    handle h;            /* live until tickless_stream_close() */
     atomic_uint refs;    /* the handle + calls in flight */
     tickless_conn *conn; /* a reference is held */
     SSL *ssl;            /* the QUIC stream object; owned */
@@ -49,8 +50,17 @@ static void stream_unref(tickless_stream *s)
         engine_kick(c->engine);
     }
     waitq_destroy(&s->wq);
-    tickless_free(s);
+    handle_release(s);
     conn_unref(c);
+}
+
+/* 0, or TICKLESS_ERR_INVALID (NULL, closed, not a stream) or
+ * TICKLESS_ERR_FORKED. */
+static int stream_check(const tickless_stream *s, const char *fn)
+{
+    if (s == NULL || !handle_live(&s->h, HANDLE_STREAM, fn))
+        return TICKLESS_ERR_INVALID;
+    return fork_guard_stale(s->conn->fork_gen) ? TICKLESS_ERR_FORKED : 0;
 }
 
 #ifdef TICKLESS_HAVE_QUIC
@@ -94,6 +104,7 @@ static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
         tickless_free(s);
         return rc;
     }
+    handle_init(&s->h, HANDLE_STREAM);
     atomic_init(&s->refs, 1);
     s->conn = c;
     s->ssl = ssl;
@@ -304,10 +315,15 @@ static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
 int tickless_stream_open(tickless_conn *c, int flags, tickless_stream **out,
                          int timeout_ms)
 {
+    int rc;
+
     if (out != NULL)
         *out = NULL;
-    if (c == NULL || out == NULL || (flags & ~TICKLESS_STREAM_UNI) != 0)
+    if (out == NULL || (flags & ~TICKLESS_STREAM_UNI) != 0)
         return TICKLESS_ERR_INVALID;
+    rc = conn_check(c, __func__);
+    if (rc != 0)
+        return rc;
     if (c->proto != CONN_QUIC)
         return TICKLESS_ERR_UNSUPPORTED;
 #ifdef TICKLESS_HAVE_QUIC
@@ -325,10 +341,15 @@ int tickless_stream_open(tickless_conn *c, int flags, tickless_stream **out,
 int tickless_stream_accept(tickless_conn *c, tickless_stream **out,
                            int timeout_ms)
 {
+    int rc;
+
     if (out != NULL)
         *out = NULL;
-    if (c == NULL || out == NULL)
+    if (out == NULL)
         return TICKLESS_ERR_INVALID;
+    rc = conn_check(c, __func__);
+    if (rc != 0)
+        return rc;
     if (c->proto != CONN_QUIC)
         return TICKLESS_ERR_UNSUPPORTED;
 #ifdef TICKLESS_HAVE_QUIC
@@ -347,8 +368,11 @@ int tickless_stream_read(tickless_stream *s, void *buf, size_t len,
 
     if (nread != NULL)
         *nread = 0;
-    if (s == NULL || buf == NULL || nread == NULL || len == 0)
+    if (buf == NULL || nread == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
+    rc = stream_check(s, __func__);
+    if (rc != 0)
+        return rc;
 #ifdef TICKLESS_HAVE_QUIC
     rc = stream_call(s, IO_READ, op_stream_read, &io, timeout_ms);
 #else
@@ -367,8 +391,11 @@ int tickless_stream_write(tickless_stream *s, const void *buf, size_t len,
 
     if (nwritten != NULL)
         *nwritten = 0;
-    if (s == NULL || buf == NULL || nwritten == NULL || len == 0)
+    if (buf == NULL || nwritten == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
+    rc = stream_check(s, __func__);
+    if (rc != 0)
+        return rc;
 #ifdef TICKLESS_HAVE_QUIC
     rc = stream_call(s, IO_WRITE, op_stream_write, &io, timeout_ms);
 #else
@@ -419,8 +446,10 @@ static int op_reset(conn_call *call, void *arg)
 
 int tickless_stream_conclude(tickless_stream *s)
 {
-    if (s == NULL)
-        return TICKLESS_ERR_INVALID;
+    int rc = stream_check(s, __func__);
+
+    if (rc != 0)
+        return rc;
 #ifdef TICKLESS_HAVE_QUIC
     /* One attempt: a FIN is queued, never waited for. */
     return stream_call(s, 0, op_conclude, NULL, 0);
@@ -431,8 +460,10 @@ int tickless_stream_conclude(tickless_stream *s)
 
 int tickless_stream_reset(tickless_stream *s, uint64_t app_error)
 {
-    if (s == NULL)
-        return TICKLESS_ERR_INVALID;
+    int rc = stream_check(s, __func__);
+
+    if (rc != 0)
+        return rc;
 #ifdef TICKLESS_HAVE_QUIC
     return stream_call(s, 0, op_reset, &app_error, 0);
 #else
@@ -448,10 +479,11 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
 
     if (app_error != NULL)
         *app_error = 0;
-    if (s == NULL || app_error == NULL)
+    if (app_error == NULL)
         return TICKLESS_ERR_INVALID;
-    if (fork_guard_stale(s->conn->fork_gen))
-        return TICKLESS_ERR_FORKED;
+    rc = stream_check(s, __func__);
+    if (rc != 0)
+        return rc;
 #ifdef TICKLESS_HAVE_QUIC
     locked = lock_engine(s->conn);
     /* 1: the peer reset (read side) or stopped (write side) the stream;
@@ -473,7 +505,7 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
 uint64_t tickless_stream_id(tickless_stream *s)
 {
 #ifdef TICKLESS_HAVE_QUIC
-    if (s == NULL || fork_guard_stale(s->conn->fork_gen))
+    if (stream_check(s, __func__) != 0)
         return UINT64_MAX;
     return SSL_get_stream_id(s->ssl);
 #else
@@ -486,7 +518,7 @@ void tickless_stream_close(tickless_stream *s)
 {
     int locked;
 
-    if (s == NULL || fork_guard_stale(s->conn->fork_gen))
+    if (stream_check(s, __func__) != 0)
         return;
     locked = lock_engine(s->conn);
 
@@ -494,5 +526,6 @@ void tickless_stream_close(tickless_stream *s)
     waitq_wake(&s->wq);
     if (locked)
         conn_unlock_mu(s->conn);
+    handle_kill(&s->h);
     stream_unref(s);
 }
