@@ -168,9 +168,11 @@ static void set_interest(shard *s, tickless_conn *c, unsigned interest)
         op = EPOLL_CTL_ADD;
     else
         op = EPOLL_CTL_MOD;
-    /* Cannot fail for a valid open socket short of ENOMEM; if it does, the
-     * old registration stays and the deadline still guarantees progress. */
-    if (epoll_ctl(s->epfd, op, c->fd, &ev) == 0)
+    /* Cannot fail for a valid open socket short of ENOMEM (ENOSPC: the
+     * user's epoll watch limit); if it does, the old registration stays
+     * and shard_sync() ticks the connection soon to try again. */
+    if (sysfail_check(SYSFAIL_EPOLL_CTL) == 0
+        && epoll_ctl(s->epfd, op, c->fd, &ev) == 0)
         c->link.interest = interest;
 }
 
@@ -245,11 +247,20 @@ void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
                 unsigned interest)
 {
     pthread_mutex_lock(&s->mu);
+    set_interest(s, c, interest);
+    /* epoll could not be told: the socket is not watched as it should be.
+     * A tick soon publishes again, and so retries, and meanwhile reads
+     * what the socket holds: a slow connection, never a stalled one. */
+    if (c->link.interest != interest) {
+        uint64_t retry = clock_add(s->now(), SHARD_INTEREST_RETRY_NS);
+
+        if (retry < deadline_ns)
+            deadline_ns = retry;
+    }
     if (deadline_ns == CLOCK_NEVER)
         heap_remove(&s->timers, &c->link.timer);
     else
         (void)heap_update(&s->timers, &c->link.timer, deadline_ns);
-    set_interest(s, c, interest);
     /* Only a deadline earlier than the runner's own wake-up time matters;
      * interest changes reach a sleeping epoll_wait() by themselves. The
      * runner sleeps on its timerfd: moving that earlier is one syscall

@@ -2,6 +2,7 @@
 
 #include "core/self_poll.h"
 #include "core/core.h"
+#include "core/sysfail.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -38,7 +39,9 @@ static int my_wakefd(void)
     if (thread_wakefd != -1)
         return thread_wakefd;
     pthread_once(&wakefd_once, make_key);
-    fd = wakefd_key_ok ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+    fd = !wakefd_key_ok || sysfail_check(SYSFAIL_THREAD_EVENTFD)
+             ? -1
+             : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd >= 0
         && pthread_setspecific(wakefd_key, (void *)(intptr_t)(fd + 1)) != 0) {
         close(fd);
@@ -134,7 +137,9 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
         fds[1].events = POLLIN;
         fds[1].revents = 0;
         conn_unlock_mu(e);
-        n = ppoll(fds, 2, deadline == CLOCK_NEVER ? NULL : &ts, NULL);
+        n = sysfail_check(SYSFAIL_PPOLL)
+                ? -1
+                : ppoll(fds, 2, deadline == CLOCK_NEVER ? NULL : &ts, NULL);
         pthread_mutex_lock(&e->mu);
         if (n < 0 && errno != EINTR) {
             rc = SELF_POLL_FAILED; /* ENOMEM: the caller sleeps instead */

@@ -9,6 +9,7 @@
 static atomic_uint to_skip[SYSFAIL_COUNT];
 static atomic_uint to_fail[SYSFAIL_COUNT];
 static atomic_int with_errno[SYSFAIL_COUNT];
+static atomic_uint failed[SYSFAIL_COUNT]; /* injected so far */
 
 /* Takes one from |counter| if it is not 0; 1 if it did. */
 static int take_one(atomic_uint *counter)
@@ -27,6 +28,7 @@ int sysfail_check(sysfail_call call)
         return 0; /* the production path */
     if (take_one(&to_skip[call]) || !take_one(&to_fail[call]))
         return 0;
+    atomic_fetch_add(&failed[call], 1);
     errno = atomic_load(&with_errno[call]);
     return errno;
 }
@@ -38,4 +40,9 @@ void sysfail_inject(sysfail_call call, int err, unsigned skip,
     atomic_store(&with_errno[call], err);
     atomic_store(&to_skip[call], skip);
     atomic_store(&to_fail[call], times);
+}
+
+unsigned sysfail_failures(sysfail_call call)
+{
+    return atomic_load(&failed[call]);
 }

@@ -1,8 +1,9 @@
 /* System call failure injection: the few calls that give tickless its
- * descriptors and threads go through sysfail_check() first, so that a test
- * can make them fail as the kernel would (EMFILE, ENOMEM, EAGAIN) and check
- * that the caller gets a clean error and that nothing is left behind. In
- * production the check is one relaxed atomic load. */
+ * descriptors and threads, and those that watch sockets, go through
+ * sysfail_check() first, so that a test can make them fail as the kernel
+ * would (EMFILE, ENOMEM, EAGAIN) and check that the caller gets a clean
+ * error, or that tickless falls back and nothing stalls, and that nothing
+ * is left behind. In production the check is one relaxed atomic load. */
 #ifndef TICKLESS_CORE_SYSFAIL_H
 #define TICKLESS_CORE_SYSFAIL_H
 
@@ -11,6 +12,9 @@ typedef enum sysfail_call {
     SYSFAIL_EVENTFD,
     SYSFAIL_TIMERFD_CREATE,
     SYSFAIL_PTHREAD_CREATE,
+    SYSFAIL_EPOLL_CTL,       /* a shard watching a socket (shard.c) */
+    SYSFAIL_PPOLL,           /* a lone caller polling its socket */
+    SYSFAIL_THREAD_EVENTFD,  /* that caller's thread's wake-up descriptor */
     SYSFAIL_COUNT
 } sysfail_call;
 
@@ -23,5 +27,9 @@ int sysfail_check(sysfail_call call);
  * link the static library. */
 void sysfail_inject(sysfail_call call, int err, unsigned skip,
                     unsigned times);
+
+/* Test hook: how many calls of |call| have been made to fail so far, so
+ * that a test can tell its injection was reached. */
+unsigned sysfail_failures(sysfail_call call);
 
 #endif
