@@ -100,6 +100,42 @@ TEST(PeerGone, TlsWritesAfterResetReportPeerWithoutSigpipe)
     ts_server_stop(srv);
 }
 
+// A TLS server that went away (its FIN, its socket closed) and answered our
+// next bytes with a RST, as a server process that exited, or restarted on
+// the same port, does. The read then sees the end of stream without
+// close_notify ("unexpected eof while reading"), and OpenSSL's attempt to
+// send its fatal alert fails with EPIPE, which queues "Broken pipe" after
+// the cause. The verdict must follow the cause: the peer is gone
+// (TICKLESS_ERR_PEER), not an OpenSSL failure of ours.
+TEST(PeerGone, TlsEofThenResetIsPeerNotSsl)
+{
+    ts_server *srv = StartServer(TS_TLS);
+    ASSERT_NE(srv, nullptr);
+    tickless_conn *c = NewClient(Mode::Dedicated, TS_TLS, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+    ASSERT_EQ(WritePattern(c, 0, 100), 0);
+    ASSERT_EQ(ReadPattern(c, 0, 100), 0);
+
+    ts_server_stop(srv); // FIN; the socket is gone
+    ts_sleep_ms(100);
+    // Accepted by the kernel; the server's side answers with a RST.
+    ASSERT_EQ(WritePattern(c, 100, 100, 5000), 0);
+    ts_sleep_ms(100);
+    char buf[64];
+    size_t n = 1;
+    int rc = tickless_conn_read(c, buf, sizeof(buf), &n, 5000);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    EXPECT_EQ(n, 0u);
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(c, &info), 0);
+    EXPECT_EQ(info.code, TICKLESS_ERR_PEER);
+    EXPECT_NE(std::string(info.message).find("unexpected eof"),
+              std::string::npos)
+        << "the cause, not what followed it: " << info.message;
+    tickless_conn_close(c);
+}
+
 TEST(PeerGone, DtlsHandshakeToNobodyFailsCleanly)
 {
     // No server at all: ICMP port unreachable or silence. The handshake must
