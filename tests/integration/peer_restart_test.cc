@@ -33,17 +33,19 @@ namespace {
 const uint64_t kQuicIdleMs = 1500;
 
 // How long a call on a connection whose peer restarted may wait for the
-// verdict. QUIC and TLS must report PEER well before it (by the idle
-// timeout, by the FIN): reaching it is a failure. DTLS reads end here.
+// verdict. QUIC and TLS must report PEER before it (by the idle timeout, by
+// the FIN): reaching it is a failure. DTLS reads end here.
 int VerdictTimeoutMs(ts_proto p)
 {
-    return (int)((p == TS_DTLS ? 1500 : 10000) * TimeScale());
+    return (int)((p == TS_DTLS ? 1500 : 20000) * TimeScale());
 }
 
-// How much later than expected a call may return on a loaded machine.
+// How much later than expected a call may return on a loaded machine. On
+// the 2 CPUs shared with other builds, two test processes were once seen
+// stalled together for 3.4 s; a missed wake-up waits for ever.
 double SlackMs()
 {
-    return 4000 * TimeScale();
+    return 8000 * TimeScale();
 }
 
 // The latest a call may return after the restart: QUIC by its idle
