@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <future>
 #include <string>
+#include <vector>
 
 extern "C" {
+#include "core/self_poll.h"
 #include "ts_net.h"
 }
 
@@ -134,6 +136,54 @@ TEST(PeerGone, TlsEofThenResetIsPeerNotSsl)
               std::string::npos)
         << "the cause, not what followed it: " << info.message;
     tickless_conn_close(c);
+}
+
+// A failure that one call finds must end the calls blocked beside it at
+// once, whoever else is watching the socket. Here a write finds that the
+// TLS peer reset the connection while a read sleeps on the same
+// connection. No assist ticks in between (an application-driven pool that
+// nobody runs: the assist is late, or ticks only after the write, when a
+// dead connection is not ticked any more), and the reader sleeps on its
+// condition variable rather than polling the socket itself; so only the
+// write's verdict can wake it. It slept until its own timeout.
+TEST(PeerGoneNoAssist, FailureFoundByAWriteEndsABlockedRead)
+{
+    ts_server *srv = StartServer(TS_TLS);
+    ASSERT_NE(srv, nullptr);
+    tickless_pool_options o;
+    tickless_pool_options_defaults(&o);
+    o.threads = 0;
+    tickless_pool *idle_pool = nullptr;
+    ASSERT_EQ(tickless_pool_new(&o, &idle_pool), 0);
+    tickless_conn *c = NewClientOn(idle_pool, TS_TLS, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    // Polling the socket itself, the caller needs no assist for this.
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+
+    struct SleepNotPoll {
+        SleepNotPoll() { self_poll_set_enabled(0); }
+        ~SleepNotPoll() { self_poll_set_enabled(1); }
+    } sleep_not_poll;
+    auto blocked = std::async(std::launch::async, [c] {
+        char buf[64];
+        size_t n;
+        return tickless_conn_read(c, buf, sizeof(buf), &n, 10000);
+    });
+    ts_sleep_ms(200); // the reader sleeps
+    ts_server_abort_connections(srv); // RST
+    ts_sleep_ms(100);
+    std::vector<char> out(64 << 10, 'x');
+    size_t n = 0;
+    int wrc = tickless_conn_write(c, out.data(), out.size(), &n, 5000);
+    uint64_t t0 = ts_now_ns();
+    int rc = blocked.get();
+    double ms = (ts_now_ns() - t0) / 1e6;
+    EXPECT_EQ(wrc, TICKLESS_ERR_PEER) << tickless_err_name(wrc);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    EXPECT_LT(ms, 2000.0) << "the reader slept until its own timeout";
+    tickless_conn_close(c);
+    EXPECT_EQ(tickless_pool_free(idle_pool), 0);
+    ts_server_stop(srv);
 }
 
 TEST(PeerGone, DtlsHandshakeToNobodyFailsCleanly)
