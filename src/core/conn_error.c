@@ -18,6 +18,13 @@ void conn_make_fatal(tickless_conn *c, int code)
     c->fatal = code;
     tl_log(TICKLESS_LOG_ERROR, c, "connection lost: %s: %s",
            tickless_err_name(code), c->err.message);
+    /* Everyone blocked on the connection must hear the verdict now. The
+     * call that found it wakes nobody else by itself, and the assist does
+     * not tick a dead connection (conn_tick() returns early, conn_publish()
+     * drops its timer and socket): a sleeper would wait for its own
+     * timeout, for ever without one. Once per connection (sticky), so it
+     * cannot start callers waking each other. */
+    engine_wake_owned(c->engine, c);
 }
 
 void conn_set_error(tickless_conn *c, int code, int ssl_error,
