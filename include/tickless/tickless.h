@@ -373,6 +373,12 @@ TICKLESS_EXPORT int tickless_conn_stats_reset(tickless_conn *c);
 /*
  * tickless_error_info: the details of a connection's last failure. Initialise
  * it with TICKLESS_ERROR_INFO_INIT (or set .size) before passing it.
+ * openssl_error is the entry of OpenSSL's error queue that decided |code|:
+ * the newest (ERR_peek_last_error()), unless the oldest says the peer ended
+ * the connection and the newer ones are what followed (a TLS alert that
+ * could not be sent to a peer already gone). |message| is that entry's
+ * text, or says more where tickless knows more (QUIC: how the connection
+ * ended).
  *
  * Since: 0.1.0
  */
@@ -380,7 +386,7 @@ typedef struct tickless_error_info {
     size_t size;                 /* set by the caller */
     int code;                    /* TICKLESS_ERR_*, 0 if none */
     int ssl_error;               /* SSL_get_error() value, 0 if none */
-    unsigned long openssl_error; /* ERR_peek_last_error() code, 0 if none */
+    unsigned long openssl_error; /* OpenSSL error code, 0 if none */
     int sys_errno;               /* errno, 0 if none */
     uint64_t quic_error_code;    /* QUIC CONNECTION_CLOSE code, if any */
     char message[256];           /* human-readable, NUL-terminated */

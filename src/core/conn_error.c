@@ -18,6 +18,13 @@ void conn_make_fatal(tickless_conn *c, int code)
     c->fatal = code;
     tl_log(TICKLESS_LOG_ERROR, c, "connection lost: %s: %s",
            tickless_err_name(code), c->err.message);
+    /* Everyone blocked on the connection must hear the verdict now. The
+     * call that found it wakes nobody else by itself, and the assist does
+     * not tick a dead connection (conn_tick() returns early, conn_publish()
+     * drops its timer and socket): a sleeper would wait for its own
+     * timeout, for ever without one. Once per connection (sticky), so it
+     * cannot start callers waking each other. */
+    engine_wake_owned(c->engine, c);
 }
 
 void conn_set_error(tickless_conn *c, int code, int ssl_error,
@@ -31,18 +38,23 @@ void conn_set_error(tickless_conn *c, int code, int ssl_error,
              message != NULL ? message : tickless_strerror(code));
 }
 
-/* Copies the newest entry of this thread's OpenSSL error queue into c->err
- * and empties the queue, so that it neither leaks into the next call on this
- * thread nor is lost to the thread that will report it. */
-static void capture_queue(tickless_conn *c)
+/* Copies entry |e| of this thread's OpenSSL error queue (0: the newest)
+ * into c->err and empties the queue, so that it neither leaks into the next
+ * call on this thread nor is lost to the thread that will report it. */
+static void capture_queue_entry(tickless_conn *c, unsigned long e)
 {
-    unsigned long e = ERR_peek_last_error();
-
+    if (e == 0)
+        e = ERR_peek_last_error();
     if (e != 0) {
         c->err.openssl_error = e;
         ERR_error_string_n(e, c->err.message, sizeof(c->err.message));
     }
     ERR_clear_error();
+}
+
+static void capture_queue(tickless_conn *c)
+{
+    capture_queue_entry(c, 0);
 }
 
 static int is_peer_errno(int e)
@@ -108,6 +120,36 @@ static int is_dtls_give_up(unsigned long e)
            && ERR_GET_REASON(e) == SSL_R_READ_TIMEOUT_EXPIRED;
 }
 
+/* An entry of the error queue that says the peer ended the connection or
+ * is gone, rather than that something failed on our side. */
+static int is_peer_verdict(unsigned long e)
+{
+    return is_peer_alert(e) || is_dtls_give_up(e)
+           || (ERR_GET_LIB(e) == ERR_LIB_SSL
+               && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+}
+
+/*
+ * Which entry of a failed call's error queue to judge by. The oldest is the
+ * cause (SSL_get_error() judges by it too); what follows may be its
+ * consequences. A TLS peer that closed its socket and then reset the
+ * connection (a server process that exited, or restarted on the same port)
+ * makes the read see the end of stream, "unexpected eof while reading";
+ * OpenSSL then sends its fatal alert, which fails with EPIPE and queues
+ * "Broken pipe" after the cause. So a peer verdict at either end of the
+ * queue stands; otherwise the newest entry, as before, which is where the
+ * DTLS "read timeout expired" lands.
+ */
+static unsigned long verdict_entry(void)
+{
+    unsigned long first = ERR_peek_error();
+    unsigned long last = ERR_peek_last_error();
+
+    if (!is_peer_verdict(last) && is_peer_verdict(first))
+        return first;
+    return last;
+}
+
 int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
 {
     int saved_errno = errno;
@@ -165,12 +207,10 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
         }
         capture_queue(c);
     } else {
-        code = TICKLESS_ERR_SSL;
-        if (is_peer_alert(e) || is_dtls_give_up(e)
-            || (ERR_GET_LIB(e) == ERR_LIB_SSL
-                && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
-            code = TICKLESS_ERR_PEER;
-        capture_queue(c);
+        unsigned long cause = verdict_entry();
+
+        code = is_peer_verdict(cause) ? TICKLESS_ERR_PEER : TICKLESS_ERR_SSL;
+        capture_queue_entry(c, cause);
 #ifdef TICKLESS_HAVE_QUIC
         if (c->proto == CONN_QUIC) {
             int term = quic_termination(c);
@@ -210,7 +250,7 @@ int conn_quic_ended(tickless_conn *c)
 
 void conn_capture_assist_error(tickless_conn *c)
 {
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = verdict_entry();
     int code;
 
     if (e == 0)
@@ -226,9 +266,7 @@ void conn_capture_assist_error(tickless_conn *c)
      * expired") and left its timer expired, yet a caller's next SSL_read
      * would only say WANT_READ again: make it sticky here, or the caller
      * sleeps until its own timeout while the assist ticks a dead timer. */
-    code = TICKLESS_ERR_SSL;
-    if (is_peer_alert(e) || is_dtls_give_up(e))
-        code = TICKLESS_ERR_PEER;
+    code = is_peer_verdict(e) ? TICKLESS_ERR_PEER : TICKLESS_ERR_SSL;
     c->err.code = code;
     conn_make_fatal(c, code);
 }

@@ -147,7 +147,12 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
         }
         if (fds[1].revents != 0)
             drain(thread_wakefd);
-        if (fds[0].revents != 0 && !conn_is_closed(e) && !e->fatal) {
+        if (fds[0].revents != 0) {
+            /* A dead or closed connection is not ticked, and its socket
+             * may stay ready (a reset one does): polling it again would
+             * spin. The caller reports the verdict. */
+            if (conn_is_closed(e) || e->fatal)
+                break;
             /* Not polling any more: the tick's wake-ups need not write
              * our own descriptor. */
             e->polling = NULL;

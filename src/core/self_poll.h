@@ -28,7 +28,8 @@ struct waitq;
 int self_poll_eligible(const struct conn_call *call);
 
 /* Like conn_wait(): returns when |call->wq| is woken, the socket is ready
- * (the engine then ticked), the connection is closed (0), or |deadline|
+ * (the engine then ticked, unless it is dead: the caller reports that), the
+ * connection is closed (0), or |deadline|
  * passes (TICKLESS_ERR_TIMEOUT); SELF_POLL_FAILED if ppoll() itself
  * failed, for the caller to sleep with conn_wait() instead. Caller holds
  * the engine's mu, released while polling. */

@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <future>
 #include <string>
+#include <vector>
 
 extern "C" {
+#include "core/self_poll.h"
 #include "ts_net.h"
 }
 
@@ -97,6 +99,90 @@ TEST(PeerGone, TlsWritesAfterResetReportPeerWithoutSigpipe)
     EXPECT_TRUE(info.sys_errno == EPIPE || info.sys_errno == ECONNRESET)
         << info.sys_errno << " " << info.message;
     tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
+// A TLS server that went away (its FIN, its socket closed) and answered our
+// next bytes with a RST, as a server process that exited, or restarted on
+// the same port, does. The read then sees the end of stream without
+// close_notify ("unexpected eof while reading"), and OpenSSL's attempt to
+// send its fatal alert fails with EPIPE, which queues "Broken pipe" after
+// the cause. The verdict must follow the cause: the peer is gone
+// (TICKLESS_ERR_PEER), not an OpenSSL failure of ours.
+TEST(PeerGone, TlsEofThenResetIsPeerNotSsl)
+{
+    ts_server *srv = StartServer(TS_TLS);
+    ASSERT_NE(srv, nullptr);
+    tickless_conn *c = NewClient(Mode::Dedicated, TS_TLS, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+    ASSERT_EQ(WritePattern(c, 0, 100), 0);
+    ASSERT_EQ(ReadPattern(c, 0, 100), 0);
+
+    ts_server_stop(srv); // FIN; the socket is gone
+    ts_sleep_ms(100);
+    // Accepted by the kernel; the server's side answers with a RST.
+    ASSERT_EQ(WritePattern(c, 100, 100, 5000), 0);
+    ts_sleep_ms(100);
+    char buf[64];
+    size_t n = 1;
+    int rc = tickless_conn_read(c, buf, sizeof(buf), &n, 5000);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    EXPECT_EQ(n, 0u);
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(c, &info), 0);
+    EXPECT_EQ(info.code, TICKLESS_ERR_PEER);
+    EXPECT_NE(std::string(info.message).find("unexpected eof"),
+              std::string::npos)
+        << "the cause, not what followed it: " << info.message;
+    tickless_conn_close(c);
+}
+
+// A failure that one call finds must end the calls blocked beside it at
+// once, whoever else is watching the socket. Here a write finds that the
+// TLS peer reset the connection while a read sleeps on the same
+// connection. No assist ticks in between (an application-driven pool that
+// nobody runs: the assist is late, or ticks only after the write, when a
+// dead connection is not ticked any more), and the reader sleeps on its
+// condition variable rather than polling the socket itself; so only the
+// write's verdict can wake it. It slept until its own timeout.
+TEST(PeerGoneNoAssist, FailureFoundByAWriteEndsABlockedRead)
+{
+    ts_server *srv = StartServer(TS_TLS);
+    ASSERT_NE(srv, nullptr);
+    tickless_pool_options o;
+    tickless_pool_options_defaults(&o);
+    o.threads = 0;
+    tickless_pool *idle_pool = nullptr;
+    ASSERT_EQ(tickless_pool_new(&o, &idle_pool), 0);
+    tickless_conn *c = NewClientOn(idle_pool, TS_TLS, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    // Polling the socket itself, the caller needs no assist for this.
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+
+    struct SleepNotPoll {
+        SleepNotPoll() { self_poll_set_enabled(0); }
+        ~SleepNotPoll() { self_poll_set_enabled(1); }
+    } sleep_not_poll;
+    auto blocked = std::async(std::launch::async, [c] {
+        char buf[64];
+        size_t n;
+        return tickless_conn_read(c, buf, sizeof(buf), &n, 10000);
+    });
+    ts_sleep_ms(200); // the reader sleeps
+    ts_server_abort_connections(srv); // RST
+    ts_sleep_ms(100);
+    std::vector<char> out(64 << 10, 'x');
+    size_t n = 0;
+    int wrc = tickless_conn_write(c, out.data(), out.size(), &n, 5000);
+    uint64_t t0 = ts_now_ns();
+    int rc = blocked.get();
+    double ms = (ts_now_ns() - t0) / 1e6;
+    EXPECT_EQ(wrc, TICKLESS_ERR_PEER) << tickless_err_name(wrc);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    EXPECT_LT(ms, 2000.0) << "the reader slept until its own timeout";
+    tickless_conn_close(c);
+    EXPECT_EQ(tickless_pool_free(idle_pool), 0);
     ts_server_stop(srv);
 }
 

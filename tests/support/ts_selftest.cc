@@ -402,6 +402,52 @@ TEST_P(Proto, AbortDropsConnectionsAndServesNewOnes)
     EXPECT_EQ(ts_server_connections_accepted(srv.get()), 2u);
 }
 
+// A server started on the port of one just stopped (a restart) binds it at
+// once and serves, even while a client of the old one is still connected
+// (TLS: the old connection's socket lingers in FIN_WAIT on that port; DTLS:
+// its per-client sockets were bound to it); a port held by a socket
+// without SO_REUSEADDR is refused.
+TEST_P(Proto, RestartsOnTheSamePortRightAfterStop)
+{
+    SKIP_WITHOUT_QUIC(GetParam());
+    const enum ts_proto p = GetParam();
+    ts_server_options o{};
+    ts_server *srv = nullptr;
+    o.proto = p;
+    ASSERT_EQ(ts_server_start(&o, &srv), 0);
+    const uint16_t port = ts_server_port(srv);
+    CtxPtr ctx(ts_client_ctx(p));
+    std::vector<SslPtr> old;
+
+    for (int round = 0; round < 3; round++) {
+        SslPtr ssl = connect_client(ctx.get(), p, port);
+        ASSERT_NE(ssl, nullptr) << "round " << round;
+        echo_pattern(ssl.get(), 4000, 1000);
+        old.push_back(std::move(ssl)); // left open across the restart
+        ts_server_stop(srv);
+        srv = nullptr;
+        o.port = port;
+        ASSERT_EQ(ts_server_start(&o, &srv), 0) << "round " << round;
+        EXPECT_EQ(ts_server_port(srv), port);
+    }
+    SslPtr ssl = connect_client(ctx.get(), p, port);
+    ASSERT_NE(ssl, nullptr);
+    echo_pattern(ssl.get(), 4000, 1000);
+    close_client(ssl.get(), p);
+    ts_server_stop(srv);
+
+    // Held by a socket of ours without SO_REUSEADDR: the start fails.
+    uint16_t held_port = 0;
+    int held = ts_net_bind(p == TS_TLS ? SOCK_STREAM : SOCK_DGRAM, 0, 0,
+                           &held_port);
+    ASSERT_GE(held, 0);
+    o.port = held_port;
+    srv = nullptr;
+    EXPECT_EQ(ts_server_start(&o, &srv), -1);
+    EXPECT_EQ(srv, nullptr);
+    close(held);
+}
+
 TEST(TsRelay, LossyQuicStillDeliversEverything)
 {
     if (!ts_have_quic())

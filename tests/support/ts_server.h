@@ -1,10 +1,11 @@
 /*
  * ts_server: in-process QUIC, DTLS and TLS servers for tests.
  *
- * Each server owns one thread and one socket bound to 127.0.0.1 on an
- * ephemeral port. It either echoes every application byte back on the same
- * connection (and stream) or, as a sink, only counts them. Everything below
- * may be called from any thread; the counters are atomic.
+ * Each server owns one thread and one socket bound to 127.0.0.1, on an
+ * ephemeral port or on the port asked for. It either echoes every
+ * application byte back on the same connection (and stream) or, as a sink,
+ * only counts them. Everything below may be called from any thread; the
+ * counters are atomic.
  *
  * What each server does:
  *  - QUIC (OpenSSL >= 3.5): one listener, any number of connections, no
@@ -37,12 +38,22 @@ typedef struct ts_server_options {
     int sink;                 /* 0: echo every byte back; 1: only count them */
     uint64_t idle_timeout_ms; /* QUIC: the server's idle timeout (0: default) */
     int fast_dtls_timer;      /* DTLS: ts_dtls_fast_timer() on each connection */
+    /*
+     * The port to bind, 0 for an ephemeral one. A server restarting on the
+     * port of one just stopped (ts_server_stop() has closed all its sockets
+     * when it returns) can bind it at once: TLS and DTLS set SO_REUSEADDR
+     * (TCP: past the old connections' TIME_WAIT; DTLS needs it anyway for
+     * its per-client sockets), and a closed UDP port has no TIME_WAIT. QUIC
+     * binds without it, so that a port still held elsewhere fails the start
+     * instead of being shared.
+     */
+    uint16_t port;
 } ts_server_options;
 
 /*
  * Starts a server; on return it is bound and accepting.
- * Returns 0 with *out set, or -1 (TS_QUIC without QUIC support, or a
- * socket, OpenSSL or thread failure).
+ * Returns 0 with *out set, or -1 (TS_QUIC without QUIC support, the port
+ * in use, or a socket, OpenSSL or thread failure).
  */
 int ts_server_start(const ts_server_options *o, ts_server **out);
 
@@ -88,7 +99,10 @@ void ts_server_abort_connections(ts_server *s);
  * are dropped without a word (QUIC: no CONNECTION_CLOSE; TLS: a FIN but no
  * close_notify); as the port closes too, a QUIC or DTLS client learns of it
  * from the ICMP port unreachable its next datagram draws (OpenSSL's QUIC
- * client then fails with "network BIO I/O error").
+ * client then fails with "network BIO I/O error"). Every socket of the
+ * server is closed when this returns, so a new server may be started on
+ * its port at once (options.port): a restart, whose new server knows none
+ * of the old connections.
  */
 void ts_server_stop(ts_server *s);
 

@@ -153,7 +153,8 @@ int ts_server_dtls_open(ts_server *s)
         free(l);
         return -1;
     }
-    if ((l->listen_fd = ts_net_bind(SOCK_DGRAM, 0, 1, &s->port)) < 0) {
+    l->listen_fd = ts_net_bind(SOCK_DGRAM, s->opt.port, 1, &s->port);
+    if (l->listen_fd < 0) {
         free(l->dgram);
         free(l);
         return -1;

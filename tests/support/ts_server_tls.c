@@ -46,8 +46,8 @@ int ts_server_tls_open(ts_server *s)
         return -1;
     l->s = s;
     l->on_listen_readable = tls_on_listen_readable;
-    if ((l->listen_fd = ts_net_bind(SOCK_STREAM, 0, 1, &s->port)) < 0 ||
-        ts_net_set_nonblock(l->listen_fd, 1) != 0) {
+    l->listen_fd = ts_net_bind(SOCK_STREAM, s->opt.port, 1, &s->port);
+    if (l->listen_fd < 0 || ts_net_set_nonblock(l->listen_fd, 1) != 0) {
         if (l->listen_fd >= 0)
             close(l->listen_fd);
         free(l);
