@@ -111,7 +111,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     pthread_mutex_init(&g_w.mu, NULL);
     pthread_cond_init(&g_w.cv, NULL);
     for (p = 0; p < 3; p++) {
-        ts_server_options o = { (enum ts_proto)p, 0, 0, 1 };
+        ts_server_options o = { .proto = (enum ts_proto)p,
+                                .fast_dtls_timer = 1 };
 
         if (ts_server_start(&o, &g_w.servers[p]) != 0 ||
             (g_w.client_ctx[p] = ts_client_ctx((enum ts_proto)p)) == NULL)
