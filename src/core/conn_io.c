@@ -287,7 +287,6 @@ static int op_write(conn_call *call, void *arg)
 {
     tickless_conn *c = call->c;
     io_args *a = arg;
-    size_t max = ossl_max_write(c->ssl, c->proto);
     int rc;
 
     if (c->uses_streams)
@@ -296,6 +295,7 @@ static int op_write(conn_call *call, void *arg)
         return TICKLESS_ERR_CLOSED;
     while (a->done < a->len) {
         size_t chunk = a->len - a->done;
+        size_t max = ossl_max_write(c->ssl, c->proto); /* changes as it fills */
         size_t n = 0;
 
         if (chunk > max)

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <openssl/err.h>
+
 #include "core/clock.h"
 #include "tickless/tickless.h"
 
@@ -143,6 +145,28 @@ size_t ossl_max_write(SSL *ssl, conn_proto proto)
 {
     size_t mtu;
 
+#ifdef TICKLESS_HAVE_QUIC
+# ifdef SSL_get_stream_write_buf_avail
+    if (proto == CONN_QUIC) {
+        uint64_t avail, size;
+
+        /* OpenSSL grows a stream's send buffer by exactly what a write
+         * lacks, copying all it holds: offering more than max(free, size)
+         * would make every write of a writer that runs ahead copy the
+         * buffer again (megabytes per 64 KiB). This bound makes it grow
+         * by doubling at most. No stream yet: no bound. */
+        ERR_set_mark();
+        if (SSL_get_stream_write_buf_avail(ssl, &avail)
+            && SSL_get_stream_write_buf_size(ssl, &size)) {
+            ERR_pop_to_mark();
+            size = avail > size ? avail : size;
+            return size > 0 && size < SIZE_MAX ? (size_t)size : SIZE_MAX;
+        }
+        ERR_pop_to_mark();
+        return SIZE_MAX;
+    }
+# endif
+#endif
     if (proto != CONN_DTLS)
         return SIZE_MAX;
     /* A DTLS record is one datagram and OpenSSL refuses records larger

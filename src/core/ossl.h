@@ -75,7 +75,10 @@ int ossl_is_listener(SSL *ssl);
  * (SSL_accept_connection()), sharing the listener's socket and engine. */
 int ossl_is_accepted(SSL *ssl);
 
-/* Largest application write tickless hands to one SSL_write_ex call. */
+/* Largest application write tickless hands to one SSL_write_ex call: for
+ * DTLS one record; for QUIC the stream's send buffer's free space or its
+ * size, whichever is larger (so that the buffer grows by doubling, not by
+ * a copy per write). Asked again before each call: it changes. */
 size_t ossl_max_write(SSL *ssl, conn_proto proto);
 
 #endif

@@ -174,11 +174,14 @@ static int op_stream_write(conn_call *call, void *arg)
     if (shut_for_writing(call))
         return TICKLESS_ERR_CLOSED; /* as tickless_conn_write() says */
     while (io->done < io->len) {
+        size_t chunk = io->len - io->done;
+        size_t max = ossl_max_write(call->ssl, CONN_QUIC);
         size_t n = 0;
 
+        if (chunk > max)
+            chunk = max; /* see ossl_max_write() */
         ERR_clear_error();
-        if (SSL_write_ex(call->ssl, io->buf + io->done, io->len - io->done,
-                         &n)) {
+        if (SSL_write_ex(call->ssl, io->buf + io->done, chunk, &n)) {
             io->done += n;
             continue;
         }
