@@ -192,27 +192,53 @@ static void accept_all(echo_server *es)
     }
 }
 
+/* Appends to the echo backlog. Compacting a full buffer costs a copy of
+ * everything still in it: the buffer is kept at least twice what it holds
+ * after the append, so that each compaction is paid for by the (at least as
+ * many) bytes sent since the last one. Compacting whenever the tail is
+ * full instead copies up to ECHO_BACKLOG bytes per 16 KiB read once the
+ * backlog nears it: a client that reads a little late then made the server
+ * burn its CPU in memmove(), and be late in turn. */
 static int out_append(echo_conn *c, const uint8_t *p, size_t n)
 {
     if (c->off + c->len + n > c->cap) {
         size_t cap = c->cap ? c->cap : 16384;
-        uint8_t *d;
 
-        if (c->off > 0) /* c->out is NULL before the first append */
-            memmove(c->out, c->out + c->off, c->len);
-        c->off = 0;
-        while (cap < c->len + n)
+        while (cap < 2 * (c->len + n))
             cap *= 2;
         if (cap > c->cap) {
-            if ((d = realloc(c->out, cap)) == NULL)
+            uint8_t *d = realloc(c->out, cap);
+
+            if (d == NULL)
                 return -1;
             c->out = d;
             c->cap = cap;
         }
+        if (c->off > 0) /* c->out is NULL before the first append */
+            memmove(c->out, c->out + c->off, c->len);
+        c->off = 0;
     }
     memcpy(c->out + c->off + c->len, p, n);
     c->len += n;
     return 0;
+}
+
+/* How much of the backlog to offer OpenSSL in one write. OpenSSL 3.5 grows
+ * a stream's send buffer by exactly what a write lacks, copying everything
+ * the buffer holds each time: offering the whole backlog (up to
+ * ECHO_BACKLOG) while the buffer is full made the server copy megabytes per
+ * few kilobytes accepted, once a client read a little late. Offering at most
+ * what is free or the buffer's current size, whichever is larger, makes the
+ * buffer grow by doubling at most: copies stay in proportion to the data. */
+static size_t write_size(const echo_conn *c)
+{
+    uint64_t avail, size, cap;
+
+    if (!SSL_get_stream_write_buf_avail(c->ssl, &avail)
+        || !SSL_get_stream_write_buf_size(c->ssl, &size))
+        return c->len;
+    cap = avail > size ? avail : size;
+    return c->len < cap ? c->len : (size_t)cap;
 }
 
 /* Echoes what one connection has; returns 1 once it has ended. */
@@ -224,8 +250,8 @@ static int serve(echo_server *es, echo_conn *c)
     size_t n;
 
     while (!c->stream_done) {
-        while (c->len > 0 && SSL_write_ex(c->ssl, c->out + c->off, c->len,
-                                          &n)) {
+        while (c->len > 0 && SSL_write_ex(c->ssl, c->out + c->off,
+                                          write_size(c), &n)) {
             c->off += n;
             c->len -= n;
         }
