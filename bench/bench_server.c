@@ -55,6 +55,7 @@
 
 #include "ts_certs.h"
 #include "ts_net.h"
+#include "ts_outbuf.h"
 
 #define MAX_SLEEP_MS 1000
 #define READ_BUDGET 16          /* reads per connection per wake-up */
@@ -62,8 +63,7 @@
 
 typedef struct echo_conn {
     SSL *ssl;
-    uint8_t *out;       /* echo bytes not yet accepted by SSL_write_ex */
-    size_t off, len, cap;
+    ts_outbuf out;      /* echo bytes not yet accepted by SSL_write_ex */
     int stream_done;    /* FIN echoed, or the stream failed */
 } echo_conn;
 
@@ -192,37 +192,6 @@ static void accept_all(echo_server *es)
     }
 }
 
-/* Appends to the echo backlog. Compacting a full buffer costs a copy of
- * everything still in it: the buffer is kept at least twice what it holds
- * after the append, so that each compaction is paid for by the (at least as
- * many) bytes sent since the last one. Compacting whenever the tail is
- * full instead copies up to ECHO_BACKLOG bytes per 16 KiB read once the
- * backlog nears it: a client that reads a little late then made the server
- * burn its CPU in memmove(), and be late in turn. */
-static int out_append(echo_conn *c, const uint8_t *p, size_t n)
-{
-    if (c->off + c->len + n > c->cap) {
-        size_t cap = c->cap ? c->cap : 16384;
-
-        while (cap < 2 * (c->len + n))
-            cap *= 2;
-        if (cap > c->cap) {
-            uint8_t *d = realloc(c->out, cap);
-
-            if (d == NULL)
-                return -1;
-            c->out = d;
-            c->cap = cap;
-        }
-        if (c->off > 0) /* c->out is NULL before the first append */
-            memmove(c->out, c->out + c->off, c->len);
-        c->off = 0;
-    }
-    memcpy(c->out + c->off + c->len, p, n);
-    c->len += n;
-    return 0;
-}
-
 /* How much of the backlog to offer OpenSSL in one write. OpenSSL 3.5 grows
  * a stream's send buffer by exactly what a write lacks, copying everything
  * the buffer holds each time: offering the whole backlog (up to
@@ -236,9 +205,9 @@ static size_t write_size(const echo_conn *c)
 
     if (!SSL_get_stream_write_buf_avail(c->ssl, &avail)
         || !SSL_get_stream_write_buf_size(c->ssl, &size))
-        return c->len;
+        return c->out.len;
     cap = avail > size ? avail : size;
-    return c->len < cap ? c->len : (size_t)cap;
+    return c->out.len < cap ? c->out.len : (size_t)cap;
 }
 
 /* Echoes what one connection has; returns 1 once it has ended. */
@@ -250,28 +219,27 @@ static int serve(echo_server *es, echo_conn *c)
     size_t n;
 
     while (!c->stream_done) {
-        while (c->len > 0 && SSL_write_ex(c->ssl, c->out + c->off,
-                                          write_size(c), &n)) {
-            c->off += n;
-            c->len -= n;
-        }
-        if (c->len > 0 && !would_block(c->ssl)) {
+        while (c->out.len > 0
+               && SSL_write_ex(c->ssl, c->out.data + c->out.off,
+                               write_size(c), &n))
+            ts_outbuf_consume(&c->out, n);
+        if (c->out.len > 0 && !would_block(c->ssl)) {
             c->stream_done = 1;
             break;
         }
-        if (c->len >= ECHO_BACKLOG)
+        if (c->out.len >= ECHO_BACKLOG)
             break;
         if (budget-- == 0) {
             es->kick = 1;
             break;
         }
         if (SSL_read_ex(c->ssl, buf, sizeof(buf), &n)) {
-            if (out_append(c, buf, n) != 0)
+            if (ts_outbuf_append(&c->out, buf, n) != 0)
                 c->stream_done = 1;
             continue;
         }
         if (SSL_get_error(c->ssl, 0) == SSL_ERROR_ZERO_RETURN) {
-            if (c->len == 0) {
+            if (c->out.len == 0) {
                 (void)SSL_stream_conclude(c->ssl, 0);
                 c->stream_done = 1;
             }
@@ -324,7 +292,7 @@ static void push_requests(echo_server *es)
             while (left > 0) {
                 uint32_t k = left < sizeof(fill) ? left : sizeof(fill);
 
-                if (out_append(es->conns[i], fill, k) != 0)
+                if (ts_outbuf_append(&es->conns[i]->out, fill, k) != 0)
                     break;
                 left -= k;
             }
@@ -355,7 +323,7 @@ static _Noreturn void echo_run(echo_server *es, int fd)
 
             if (serve(es, c)) {
                 SSL_free(c->ssl);
-                free(c->out);
+                ts_outbuf_free(&c->out);
                 free(c);
                 es->conns[i] = es->conns[--es->n];
             }
@@ -370,7 +338,7 @@ static _Noreturn void echo_run(echo_server *es, int fd)
 
             /* (A connection whose echo backlog is full waits for its
              * client to read, not for us: kicking it would spin.) */
-            if (!c->stream_done && c->len < ECHO_BACKLOG
+            if (!c->stream_done && c->out.len < ECHO_BACKLOG
                 && SSL_has_pending(c->ssl))
                 es->kick = 1;
         }

@@ -80,18 +80,7 @@ void ts_server_abort_ack(ts_server *s, uint64_t gen);
  * rounded up so that we never wake just before it and spin. */
 int ts_server_timeout_ms(const struct timeval *tv, int is_infinite);
 
-/*
- * A byte queue for echo output: appended at the end, consumed at the front.
- * Owned by one connection, so by the server thread.
- */
-typedef struct ts_outbuf {
-    uint8_t *data;
-    size_t off, len, cap; /* bytes [off, off + len) are pending */
-} ts_outbuf;
-
-int ts_outbuf_append(ts_outbuf *b, const void *p, size_t n); /* 0 or -1 */
-void ts_outbuf_consume(ts_outbuf *b, size_t n);
-void ts_outbuf_free(ts_outbuf *b);
+#include "ts_outbuf.h"
 
 /*
  * ts_fdloop: the poll loop that serves TLS and DTLS connections, each an SSL
