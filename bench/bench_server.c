@@ -48,6 +48,8 @@
 
 #if BENCH_HAVE_QUIC
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -345,8 +347,36 @@ static _Noreturn void echo_run(echo_server *es, int fd)
     }
 }
 
-/* Binds, listens and returns the listener, or NULL. */
-static SSL *echo_listen(echo_server *es, int *fd_out, uint16_t *port)
+/* A UDP socket on 127.0.0.1:|port| (0: any) that other processes may
+ * bind too (SO_REUSEPORT): the kernel then gives each client's datagrams,
+ * by their addresses, always to the same one of them. */
+static int bind_shared(uint16_t port, uint16_t *bound)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons(port);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0
+        || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0
+        || getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *bound = ntohs(sin.sin_port);
+    return fd;
+}
+
+/* Binds (|*port|, or any port if 0; shared with the other server processes
+ * if |shared|), listens and returns the listener, or NULL. */
+static SSL *echo_listen(echo_server *es, int shared, int *fd_out,
+                        uint16_t *port)
 {
     SSL_CTX *ctx = ts_server_ctx(TS_QUIC);
     SSL *lst = NULL;
@@ -358,8 +388,8 @@ static SSL *echo_listen(echo_server *es, int *fd_out, uint16_t *port)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     SSL_CTX_set_new_pending_conn_cb(ctx, on_pending_conn, es);
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, es);
-    if ((fd = ts_net_bind(SOCK_DGRAM, 0, 0, port)) < 0
-        || ts_net_set_nonblock(fd, 1) != 0)
+    fd = shared ? bind_shared(*port, port) : ts_net_bind(SOCK_DGRAM, 0, 0, port);
+    if (fd < 0 || ts_net_set_nonblock(fd, 1) != 0)
         goto fail;
     if ((lst = SSL_new_listener(ctx, SSL_LISTENER_FLAG_NO_VALIDATE)) == NULL
         || (bio = BIO_new_dgram(fd, BIO_CLOSE)) == NULL)
@@ -381,10 +411,10 @@ fail:
 }
 
 static _Noreturn void server_child(uint64_t idle_timeout_ms, int report_fd,
-                                   int ctl_fd, pid_t parent)
+                                   int ctl_fd, pid_t parent, int shared,
+                                   uint16_t port)
 {
     static echo_server es;
-    uint16_t port = 0;
     int fd = -1;
 
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -394,7 +424,7 @@ static _Noreturn void server_child(uint64_t idle_timeout_ms, int report_fd,
     es.ctl_fd = ctl_fd;
     if (ctl_fd >= 0 && ts_net_set_nonblock(ctl_fd, 1) != 0)
         _exit(1);
-    if ((es.listener = echo_listen(&es, &fd, &port)) == NULL)
+    if ((es.listener = echo_listen(&es, shared, &fd, &port)) == NULL)
         port = 0;
     /* Port 0 tells the parent the start failed. */
     if (write(report_fd, &port, sizeof(port)) != (ssize_t)sizeof(port)
@@ -424,20 +454,16 @@ static int wait_readable(int fd, int ms)
     }
 }
 
-int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
-{
-    return bench_server_start_ctl(idle_timeout_ms, -1, out);
-}
-
-int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
-                           bench_server *out)
+/* Forks one server process; returns its pid with its port in |*port| (the
+ * port to share when |shared| and |*port| != 0), or -1. */
+static pid_t start_one(uint64_t idle_timeout_ms, int ctl_fd, int shared,
+                       uint16_t *port)
 {
     pid_t parent = getpid(), pid;
-    uint16_t port = 0;
+    uint16_t got = 0;
     ssize_t n = -1;
     int p[2];
 
-    memset(out, 0, sizeof(*out));
     if (pipe(p) != 0)
         return -1;
     fflush(NULL);
@@ -449,19 +475,61 @@ int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
     }
     if (pid == 0) {
         close(p[0]);
-        server_child(idle_timeout_ms, p[1], ctl_fd, parent);
+        server_child(idle_timeout_ms, p[1], ctl_fd, parent, shared, *port);
     }
     close(p[1]);
     /* Bounded: a child that hangs before reporting must not hang us. */
     if (wait_readable(p[0], START_TIMEOUT_MS) == 0)
-        n = read(p[0], &port, sizeof(port));
+        n = read(p[0], &got, sizeof(got));
     close(p[0]);
-    out->pid = pid;
-    if (n != (ssize_t)sizeof(port) || port == 0) {
-        bench_server_stop(out);
+    if (n != (ssize_t)sizeof(got) || got == 0
+        || (*port != 0 && got != *port)) {
+        (void)kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
         return -1;
     }
-    out->port = port;
+    *port = got;
+    return pid;
+}
+
+int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
+{
+    return bench_server_start_ctl(idle_timeout_ms, -1, out);
+}
+
+int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
+                           bench_server *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->pid = start_one(idle_timeout_ms, ctl_fd, 0, &out->port);
+    if (out->pid < 0) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    out->nprocs = 1;
+    out->pids[0] = out->pid;
+    return 0;
+}
+
+int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
+                              bench_server *out)
+{
+    unsigned i;
+
+    memset(out, 0, sizeof(*out));
+    if (processes < 1 || processes > BENCH_SERVER_MAX_PROCS)
+        return -1;
+    for (i = 0; i < processes; i++) {
+        pid_t pid = start_one(idle_timeout_ms, -1, 1, &out->port);
+
+        if (pid < 0) {
+            bench_server_stop(out);
+            return -1;
+        }
+        out->pids[out->nprocs++] = pid;
+    }
+    out->pid = out->pids[0];
     return 0;
 }
 
@@ -481,15 +549,27 @@ int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
     return -1;
 }
 
+int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
+                              bench_server *out)
+{
+    (void)idle_timeout_ms;
+    (void)processes;
+    memset(out, 0, sizeof(*out));
+    return -1;
+}
+
 #endif /* BENCH_HAVE_QUIC */
 
 void bench_server_stop(bench_server *s)
 {
-    if (s->pid <= 0)
-        return;
-    (void)kill(s->pid, SIGKILL);
-    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    s->pid = 0;
-    s->port = 0;
+    unsigned i;
+
+    for (i = 0; i < s->nprocs; i++) {
+        if (s->pids[i] <= 0)
+            continue;
+        (void)kill(s->pids[i], SIGKILL);
+        while (waitpid(s->pids[i], NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    memset(s, 0, sizeof(*s));
 }

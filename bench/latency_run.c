@@ -316,12 +316,13 @@ static void run_mode(const lat_scenario *s, const lat_opts *o, int mode,
                      lat_result *res)
 {
     lat_client_args a;
-    bench_server srv = { 0, 0 };
+    bench_server srv;
     int push[2] = { -1, -1 };
     char why[160];
 
     memset(res, 0, sizeof(*res));
     memset(&a, 0, sizeof(a));
+    memset(&srv, 0, sizeof(srv));
     a.o = o;
     a.mode = mode;
     a.push_fd = -1;

@@ -33,6 +33,7 @@ typedef struct scale_opts {
     unsigned idle_s;
     unsigned window;      /* handshakes in flight */
     unsigned native_max;  /* 0: no cap */
+    unsigned server_procs; /* echo server processes sharing the port */
     uint64_t quic_idle_ms;
     unsigned traffic_s;    /* steady traffic for lateness; 0: none */
     unsigned traffic_rate; /* writes per second during it */
