@@ -552,10 +552,8 @@ int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
 int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
                               bench_server *out)
 {
-    (void)idle_timeout_ms;
     (void)processes;
-    memset(out, 0, sizeof(*out));
-    return -1;
+    return bench_server_start_ctl(idle_timeout_ms, -1, out); /* no QUIC */
 }
 
 #endif /* BENCH_HAVE_QUIC */
