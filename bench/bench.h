@@ -139,10 +139,9 @@ void bench_table_free(bench_table *t);
 #define BENCH_SERVER_MAX_PROCS 8
 
 typedef struct bench_server {
-    pid_t pid;     /* the (first) server process; 0 when not running */
-    uint16_t port; /* 127.0.0.1:port, UDP */
-    pid_t pids[BENCH_SERVER_MAX_PROCS]; /* every server process */
-    unsigned nprocs;
+    uint16_t port; /* 127.0.0.1:port, UDP; 0 when not running */
+    pid_t pids[BENCH_SERVER_MAX_PROCS]; /* the server processes ... */
+    unsigned nprocs;                    /* ... this many */
 } bench_server;
 
 /*

@@ -48,8 +48,6 @@
 
 #if BENCH_HAVE_QUIC
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -347,32 +345,6 @@ static _Noreturn void echo_run(echo_server *es, int fd)
     }
 }
 
-/* A UDP socket on 127.0.0.1:|port| (0: any) that other processes may
- * bind too (SO_REUSEPORT): the kernel then gives each client's datagrams,
- * by their addresses, always to the same one of them. */
-static int bind_shared(uint16_t port, uint16_t *bound)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    int one = 1;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-    if (fd < 0)
-        return -1;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons(port);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0
-        || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0
-        || getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
-        close(fd);
-        return -1;
-    }
-    *bound = ntohs(sin.sin_port);
-    return fd;
-}
-
 /* Binds (|*port|, or any port if 0; shared with the other server processes
  * if |shared|), listens and returns the listener, or NULL. */
 static SSL *echo_listen(echo_server *es, int shared, int *fd_out,
@@ -388,7 +360,7 @@ static SSL *echo_listen(echo_server *es, int shared, int *fd_out,
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     SSL_CTX_set_new_pending_conn_cb(ctx, on_pending_conn, es);
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, es);
-    fd = shared ? bind_shared(*port, port) : ts_net_bind(SOCK_DGRAM, 0, 0, port);
+    fd = ts_net_bind(SOCK_DGRAM, *port, shared ? TS_NET_REUSEPORT : 0, port);
     if (fd < 0 || ts_net_set_nonblock(fd, 1) != 0)
         goto fail;
     if ((lst = SSL_new_listener(ctx, SSL_LISTENER_FLAG_NO_VALIDATE)) == NULL
@@ -501,14 +473,15 @@ int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)
 int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
                            bench_server *out)
 {
+    pid_t pid;
+
     memset(out, 0, sizeof(*out));
-    out->pid = start_one(idle_timeout_ms, ctl_fd, 0, &out->port);
-    if (out->pid < 0) {
+    pid = start_one(idle_timeout_ms, ctl_fd, 0, &out->port);
+    if (pid < 0) {
         memset(out, 0, sizeof(*out));
         return -1;
     }
-    out->nprocs = 1;
-    out->pids[0] = out->pid;
+    out->pids[out->nprocs++] = pid;
     return 0;
 }
 
@@ -529,7 +502,6 @@ int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
         }
         out->pids[out->nprocs++] = pid;
     }
-    out->pid = out->pids[0];
     return 0;
 }
 
@@ -563,8 +535,6 @@ void bench_server_stop(bench_server *s)
     unsigned i;
 
     for (i = 0; i < s->nprocs; i++) {
-        if (s->pids[i] <= 0)
-            continue;
         (void)kill(s->pids[i], SIGKILL);
         while (waitpid(s->pids[i], NULL, 0) < 0 && errno == EINTR)
             ;

@@ -521,7 +521,7 @@ static int run_all(const bulk_opts *o)
             if (!(o->modes & (1u << m)))
                 continue;
             memset(&cr, 0, sizeof(cr));
-            srv0 = proc_cpu_ns(srv.pid);
+            srv0 = proc_cpu_ns(srv.pids[0]);
             fprintf(stderr, "\rbulk: round %u/%u %-10s", r + 1, o->rounds,
                     rtt_modes[m].name);
             a.mode = m;
@@ -547,7 +547,7 @@ static int run_all(const bulk_opts *o)
                 mr[m].mibps[mr[m].rounds] =
                     (double)cr.bytes / MIB / (cr.wall_ns / 1e9);
                 mr[m].drops[mr[m].rounds] = (double)cr.drops;
-                srv1 = proc_cpu_ns(srv.pid);
+                srv1 = proc_cpu_ns(srv.pids[0]);
                 mr[m].server_pct[mr[m].rounds] =
                     srv0 == UINT64_MAX || srv1 == UINT64_MAX
                         ? -1

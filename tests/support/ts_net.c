@@ -31,7 +31,7 @@ static int close_keep_errno(int fd)
     return -1;
 }
 
-int ts_net_bind(int type, uint16_t port, int reuseaddr, uint16_t *bound_port)
+int ts_net_bind(int type, uint16_t port, int flags, uint16_t *bound_port)
 {
     struct sockaddr_in sin = loopback(port);
     int one = 1;
@@ -39,8 +39,11 @@ int ts_net_bind(int type, uint16_t port, int reuseaddr, uint16_t *bound_port)
 
     if (fd < 0)
         return -1;
-    if (reuseaddr &&
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    if ((flags & TS_NET_REUSEADDR)
+        && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+        return close_keep_errno(fd);
+    if ((flags & TS_NET_REUSEPORT)
+        && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
         return close_keep_errno(fd);
     if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
         return close_keep_errno(fd);

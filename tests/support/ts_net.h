@@ -13,12 +13,19 @@
 extern "C" {
 #endif
 
+/* ts_net_bind() flags. */
+#define TS_NET_REUSEADDR 1 /* SO_REUSEADDR */
+#define TS_NET_REUSEPORT 2 /* SO_REUSEPORT: other processes may bind the
+                              port too; the kernel keeps each peer's
+                              datagrams on one of them */
+
 /*
  * A socket of |type| (SOCK_DGRAM or SOCK_STREAM) bound to 127.0.0.1:|port|
- * (0 = ephemeral), close-on-exec, with SO_REUSEADDR if |reuseaddr|. A stream
- * socket is also listening. *bound_port (may be NULL) receives the port.
+ * (0 = ephemeral), close-on-exec, with the TS_NET_* |flags| (1 is
+ * TS_NET_REUSEADDR). A stream socket is also listening. *bound_port (may be
+ * NULL) receives the port.
  */
-int ts_net_bind(int type, uint16_t port, int reuseaddr, uint16_t *bound_port);
+int ts_net_bind(int type, uint16_t port, int flags, uint16_t *bound_port);
 
 /*
  * A socket of |type| connected to 127.0.0.1:|port|, blocking. UDP connect()
