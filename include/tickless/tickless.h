@@ -32,6 +32,9 @@
  * interest, and wakes the blocked callers. Whenever an application call moves
  * the deadline earlier than the one the assist sleeps on, the assist is woken
  * at once, so no retransmission is ever late because of a stale sleep.
+ * QUIC calls tick OpenSSL themselves, so for 1 ms after each call the assist
+ * leaves a QUIC client's socket to the application (its timers stay with
+ * the assist) and then takes it back: see docs/guide.md.
  *
  * With pool == NULL a connection gets a dedicated assist thread. A pool
  * (tickless_pool, see the pool functions) shares a few assist threads among

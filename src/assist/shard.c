@@ -420,7 +420,7 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
     for (i = 0; i < n; i++) {
         tickless_conn *c = s->work[i];
         uint64_t tick_at = s->now();
-        int rc = conn_tick(c, c->link.reasons, c->link.due_ns);
+        int rc = conn_tick(c, &c->link.reasons, &c->link.due_ns);
 
         if (rc == TICKLESS_ERR_BUSY) {
             defer(s, c);
@@ -429,7 +429,7 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
              * defer and re-arms the connection, or we see it gone and tick
              * now. Never neither. */
             if (!atomic_load(&c->app_held))
-                rc = conn_tick(c, c->link.reasons, c->link.due_ns);
+                rc = conn_tick(c, &c->link.reasons, &c->link.due_ns);
         }
         if (rc > 0) {
             count_tick(s, c, tick_at);

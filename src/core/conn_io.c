@@ -41,8 +41,11 @@ static void conn_leave(tickless_conn *c)
     tickless_conn *e = c->engine;
 
     /* The call may have moved the deadline (a write queues data to send):
-     * tell the assist before letting go. */
+     * tell the assist before letting go. And it read the socket (QUIC
+     * calls tick): the assist leaves that to the application for a while
+     * (HANDOFF_NS). */
     atomic_store(&e->link.deferred, 0);
+    e->driven_until_ns = clock_now_ns() + HANDOFF_NS;
     conn_publish(e);
     pthread_mutex_unlock(&e->mu);
     conn_unref(c);

@@ -15,10 +15,23 @@
 #define SPIN_GUARD_TICKS 64
 #define SPIN_GUARD_NS NS_PER_MS
 
+/* Whether the application reads the socket of QUIC client |c| itself: a
+ * blocked caller polls it (self_poll.h), or a call ended less than
+ * HANDOFF_NS ago and no caller sleeps waiting for the assist to read it.
+ * A listener's port serves every accepted connection and stays the
+ * assist's. */
+static int app_driving(const tickless_conn *c, uint64_t now)
+{
+    if (c->proto != CONN_QUIC || c->is_listener)
+        return 0;
+    return c->polling != NULL
+           || (c->sleeping == NULL && now < c->driven_until_ns);
+}
+
 void conn_publish(tickless_conn *c)
 {
     uint64_t now = clock_now_ns();
-    uint64_t timeout;
+    uint64_t timeout, wake_at;
     unsigned interest;
 
     if (c->closed || c->link.shard == NULL)
@@ -36,6 +49,7 @@ void conn_publish(tickless_conn *c)
     c->deadline_ns = clock_add(now, timeout);
     if (timeout == 0 && c->immediate_ticks >= SPIN_GUARD_TICKS)
         c->deadline_ns = now + SPIN_GUARD_NS;
+    wake_at = c->deadline_ns;
 
     /* QUIC: the assist reads the socket itself whenever OpenSSL wants it.
      * DTLS/TLS: readiness matters to a blocked caller, who does the
@@ -43,15 +57,19 @@ void conn_publish(tickless_conn *c)
      * (otherwise unread bytes in the socket would make epoll spin); and,
      * while a handshake the application started is under way, to the
      * assist, which carries it on (see conn_tick()). */
-    if (c->polling != NULL)
+    if (c->polling != NULL) {
         interest = 0; /* a blocked caller polls the socket (self_poll.h) */
-    else if (c->proto == CONN_QUIC)
+    } else if (app_driving(c, now)) {
+        interest = 0; /* its calls read the socket; see HANDOFF_NS */
+        if (c->driven_until_ns < wake_at)
+            wake_at = c->driven_until_ns;
+    } else if (c->proto == CONN_QUIC)
         interest = ossl_net_interest(c->ssl, c->proto);
     else if (ossl_handshake_underway(c->ssl, c->proto))
         interest = c->io_want | (SSL_want_write(c->ssl) ? IO_WRITE : IO_READ);
     else
         interest = c->io_want;
-    assist_sync(c, c->deadline_ns, interest);
+    assist_sync(c, wake_at, interest);
 }
 
 /* DTLS/TLS: a handshake the application started goes on while nobody is
@@ -82,10 +100,11 @@ static void hs_step(tickless_conn *c)
     /* Otherwise it waits for the socket: conn_publish() asks for it. */
 }
 
-int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
+int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
 {
     /* |c| is an engine: its own mutex. */
     int rc = pthread_mutex_trylock(&c->mu);
+    uint64_t now;
 
     if (rc == EBUSY) {
         if (atomic_load(&c->app_held))
@@ -103,10 +122,30 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
         return 0;
     }
 
-    if ((reasons & TICK_TIMER) && due_ns != CLOCK_NEVER) {
-        uint64_t tick_at = clock_now_ns();
-        uint64_t late = tick_at > due_ns ? tick_at - due_ns : 0;
+    /* A timer that is not OpenSSL's deadline: the end of a QUIC hand-off
+     * (HANDOFF_NS), an epoll registration being retried (shard_sync()),
+     * or a deadline that a call moved later after it was collected. It
+     * ticks as readiness would: QUIC's socket is read, DTLS/TLS callers
+     * are woken to read theirs. Unless the application is still calling
+     * into a QUIC connection: its calls read the socket, and only the
+     * timer is moved on. (Readiness itself is always served: epoll
+     * reports it only if it was armed, or could not be disarmed, and a
+     * socket left unread would be reported again and again.) */
+    now = clock_now_ns();
+    if ((*reasons & TICK_TIMER) && c->deadline_ns > now) {
+        *reasons &= ~TICK_TIMER;
+        if (*reasons == 0 && app_driving(c, now)) {
+            conn_publish(c);
+            pthread_mutex_unlock(&c->mu);
+            return 0;
+        }
+        *reasons |= TICK_IO;
+    }
+    if (*reasons & TICK_TIMER) {
+        uint64_t late = now - c->deadline_ns;
         uint64_t warn = tl_log_late_threshold_ns();
+
+        *due_ns = c->deadline_ns;
 
         lathist_record(&c->lateness, late);
         c->timer_ticks++;
@@ -114,7 +153,7 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
             tl_log(TICKLESS_LOG_WARN, c, "deadline missed by %.3f ms",
                    (double)late / 1e6);
     }
-    if (reasons & TICK_IO)
+    if (*reasons & TICK_IO)
         c->io_ticks++;
     c->ticks++;
     c->kicked = 0;
@@ -122,15 +161,15 @@ int conn_tick(tickless_conn *c, unsigned reasons, uint64_t due_ns)
     /* DTLS/TLS readiness is for the blocked callers, who read themselves:
      * only QUIC (which reads the socket into its own buffers) and due timers
      * need OpenSSL here. */
-    if (c->proto == CONN_QUIC || (reasons & TICK_TIMER)) {
+    if (c->proto == CONN_QUIC || (*reasons & TICK_TIMER)) {
         if (!ossl_handle_events(c->ssl, c->proto))
             conn_capture_assist_error(c);
     }
-    if (reasons & TICK_IO)
+    if (*reasons & TICK_IO)
         c->io_want = 0; /* fired: each blocked caller re-arms what it needs */
     hs_step(c);
 
-    if ((reasons & TICK_TIMER)
+    if ((*reasons & TICK_TIMER)
         && ossl_timeout_ns(c->ssl, c->proto) == 0)
         c->immediate_ticks++;
     else

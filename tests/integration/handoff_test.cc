@@ -1,0 +1,66 @@
+// QUIC: right after an application call the assist leaves the socket to
+// the application, whose calls read it, and takes it back HANDOFF_NS
+// (1 ms) later if no call came (src/core/core.h). A reply that arrives in
+// that window must still be read while the application sleeps: the assist
+// takes the socket back, it does not wait for the next call.
+#include "harness.h"
+
+#include <vector>
+
+class Handoff : public testing::TestWithParam<Variant> {};
+
+TEST_P(Handoff, ReplyRightAfterACallIsReadWhileTheApplicationSleeps)
+{
+    const Variant v = GetParam();
+    SKIP_UNLESS_AVAILABLE(v.proto);
+    ts_server *srv = StartServer(v.proto);
+    ASSERT_NE(srv, nullptr);
+    tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv));
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
+
+    const size_t kLen = 100;
+    uint64_t off = 0;
+    for (int round = 0; round < 10; round++, off += kLen) {
+        tickless_stats before = TICKLESS_STATS_INIT;
+        tickless_stats after = TICKLESS_STATS_INIT;
+        ASSERT_EQ(tickless_conn_stats(c, &before), 0);
+        // The call ends; its echo comes back a fraction of a millisecond
+        // later, inside the hand-off, while this thread sleeps.
+        ASSERT_EQ(WritePattern(c, off, kLen), 0);
+        uint64_t give_up = ts_now_ns() + (uint64_t)(5e9 * TimeScale());
+        size_t pending = 0;
+        while (pending < kLen && ts_now_ns() < give_up) {
+            ts_sleep_ms(5);
+            // SSL_pending() only looks at OpenSSL's buffers: it never
+            // reads the socket, so only the assist can have filled them.
+            SSL *ssl = tickless_conn_lock(c);
+            ASSERT_NE(ssl, nullptr);
+            pending = SSL_pending(ssl);
+            tickless_conn_unlock(c);
+        }
+        EXPECT_EQ(pending, kLen)
+            << "round " << round << ": the echo was left in the socket";
+        // Read by the assist taking the socket back (an I/O tick), not
+        // left for OpenSSL's next timer (loss detection, tens of ms later),
+        // whose tick would read it too.
+        ASSERT_EQ(tickless_conn_stats(c, &after), 0);
+        EXPECT_GT(after.io_ticks, before.io_ticks) << "round " << round;
+        // And the bytes are the right ones.
+        ASSERT_EQ(ReadPattern(c, off, kLen, 1000), 0);
+    }
+    tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
+static std::vector<Variant> QuicVariants()
+{
+    std::vector<Variant> v;
+    for (Mode m : { Mode::Dedicated, Mode::Pool1, Mode::Pool2,
+                    Mode::AppDriven })
+        v.push_back(Variant { m, TS_QUIC });
+    return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, Handoff, testing::ValuesIn(QuicVariants()),
+                         VariantName);
