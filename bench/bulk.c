@@ -2,12 +2,16 @@
  * bulk: one QUIC connection's throughput, per mode (rtt_conn.h), as MiB/s
  * of delivered and verified echo.
  *
- * The client sends --bytes (64 MiB) on the connection's stream and reads
- * the server's echo of them back at the same time: the blocking modes with
- * a writer thread and a reader thread on the one connection (tickless and
- * OpenSSL's thread assist both allow that), app-driven with both directions
- * interleaved in its one loop (write while OpenSSL takes bytes, read while
- * there are some, otherwise the poll-and-handle-events wait). Every byte
+ * The client sends --mib MiB (64) on the connection's stream and reads the
+ * server's echo of them back at the same time, on one application thread
+ * in every mode: app-driven interleaves both directions in its one loop
+ * (write while OpenSSL takes bytes, read while there are some, otherwise
+ * the poll-and-handle-events wait); the blocking modes write while within
+ * the lead (below) and otherwise block in a read, as a single-threaded
+ * blocking client would. With --threads 2 the blocking modes use a writer
+ * thread and a reader thread on the one connection instead (tickless and
+ * OpenSSL's thread assist both allow that): what two application threads
+ * sharing a connection cost, which app-driven has no counterpart of. Every byte
  * that comes back is compared with what was sent: the data is a position-
  * dependent pattern (ts_fill_pattern) written into one buffer before the
  * clock starts, and the echo is checked against that buffer with memcmp,
@@ -52,6 +56,7 @@
 #define MAX_ROUNDS 32u
 #define CHUNK (64u * 1024u)  /* bytes per write or read call */
 #define DEFAULT_LEAD_KIB 256u /* how far the writer may run ahead */
+#define DEFAULT_THREADS 1u    /* application threads, blocking modes */
 #define SERVER_IDLE_MS 30000u
 /*
  * A transfer in which no echo byte arrives for this long has stalled: the
@@ -65,6 +70,7 @@
 typedef struct bulk_opts {
     unsigned mib, rounds;
     unsigned lead_kib;
+    unsigned threads;
     unsigned modes;
     int markdown;
     const char *csv_dir;
@@ -85,6 +91,7 @@ typedef struct bulk_child_args {
     uint16_t port;
     uint64_t bytes;
     uint64_t lead;     /* bytes the writer may be ahead of the echo read */
+    unsigned threads;  /* blocking modes: 1, or 2 (writer + reader) */
 } bulk_child_args;
 
 typedef struct bulk_mode_result {
@@ -113,9 +120,11 @@ static void usage(FILE *out)
             "                  (default %u; --quick %u)\n"
             "  --lead KIB      the writer stays at most KIB ahead of the echo\n"
             "                  read back, in every mode (default %u)\n"
+            "  --threads N     application threads in the blocking modes: 1,\n"
+            "                  or 2 (a writer and a reader; default %u)\n"
             "  --modes LIST    modes to run, or 'all' (default all):\n",
             DEFAULT_MIB, QUICK_MIB, DEFAULT_ROUNDS, QUICK_ROUNDS,
-            DEFAULT_LEAD_KIB);
+            DEFAULT_LEAD_KIB, DEFAULT_THREADS);
     rtt_modes_usage(out, RC_NMODES, 20);
     fprintf(out,
             "  --quick         a few seconds: less data, one round\n"
@@ -239,6 +248,51 @@ static int transfer_threads(rtt_conn *c, const uint8_t *src, uint64_t total,
     return rc;
 }
 
+/* Up to |cap| echo bytes, blocking until at least one: *n set. */
+static int read_some(rtt_conn *c, uint8_t *buf, size_t cap, size_t *n)
+{
+    int rc;
+
+    if (c->tc != NULL) {
+        rc = tickless_conn_read(c->tc, buf, cap, n, RC_STEP_TIMEOUT_MS);
+        return rc == 0 ? 0
+                       : rtt_conn_fail(c, "tickless_conn_read: %s",
+                                       tickless_err_name(rc));
+    }
+    if (!SSL_read_ex(c->ssl, buf, cap, n)) /* native: blocking */
+        return rtt_conn_fail(c, "SSL_read_ex (error %d)",
+                             SSL_get_error(c->ssl, 0));
+    return 0;
+}
+
+/* Blocking modes, one thread: write while within the lead, otherwise block
+ * reading what has come back, as a single-threaded blocking client would. */
+static int transfer_one_thread(rtt_conn *c, const uint8_t *src,
+                               uint64_t total, uint64_t lead, uint8_t *buf)
+{
+    uint64_t sent = 0, got = 0;
+
+    while (got < total) {
+        size_t n;
+
+        if (sent < total && sent - got < lead) {
+            n = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
+            if (n > lead - (sent - got))
+                n = (size_t)(lead - (sent - got));
+            if (rtt_conn_write(c, src + sent, n) != 0)
+                return -1;
+            sent += n;
+            continue;
+        }
+        if (read_some(c, buf, CHUNK, &n) != 0
+            || check(c, src, buf, n, got) != 0)
+            return -1;
+        got += n;
+        alarm(STALL_S); /* progress: the watchdog starts again */
+    }
+    return 0;
+}
+
 /* app-driven: both directions in one loop, as a nonblocking application
  * would; waits only when neither direction can move. */
 static int transfer_loop(rtt_conn *c, const uint8_t *src, uint64_t total,
@@ -312,8 +366,12 @@ static int child_main(void *arg, void *result, size_t len)
     alarm(STALL_S);
     cpu0 = bench_process_cpu_ns();
     t0 = bench_now_ns();
-    rc = a->mode == RC_APP ? transfer_loop(&c, src, a->bytes, a->lead, buf)
-                           : transfer_threads(&c, src, a->bytes, a->lead, buf);
+    if (a->mode == RC_APP)
+        rc = transfer_loop(&c, src, a->bytes, a->lead, buf);
+    else if (a->threads == 2)
+        rc = transfer_threads(&c, src, a->bytes, a->lead, buf);
+    else
+        rc = transfer_one_thread(&c, src, a->bytes, a->lead, buf);
     res->wall_ns = bench_now_ns() - t0;
     res->cpu_ns = bench_process_cpu_ns() - cpu0;
     alarm(0);
@@ -459,6 +517,8 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
             }
         }
         if (csv != NULL) {
+            fprintf(csv, "%s,app_threads,%u,count\n", rtt_modes[m].name,
+                    m == RC_APP ? 1u : o->threads);
             fprintf(csv, "%s,rounds_ok,%u,count\n", rtt_modes[m].name,
                     r->rounds);
             fprintf(csv, "%s,rounds_stalled,%u,count\n", rtt_modes[m].name,
@@ -528,6 +588,7 @@ static int run_all(const bulk_opts *o)
             a.port = srv.port;
             a.bytes = (uint64_t)o->mib << 20;
             a.lead = (uint64_t)o->lead_kib << 10;
+            a.threads = o->threads;
             if (bench_run_child(child_main, &a, &cr, sizeof(cr), why,
                                 sizeof(why))
                 != 0) {
@@ -570,11 +631,12 @@ static int run_all(const bulk_opts *o)
 
 static int bulk_main(int argc, char **argv)
 {
-    enum { OPT_MIB = 256, OPT_ROUNDS, OPT_LEAD, OPT_MODES, OPT_QUICK,
+    enum { OPT_MIB = 256, OPT_ROUNDS, OPT_LEAD, OPT_THREADS, OPT_MODES, OPT_QUICK,
            OPT_MARKDOWN, OPT_CSV, OPT_HELP };
     static const struct option longopts[] = {
         { "mib", required_argument, NULL, OPT_MIB },
         { "lead", required_argument, NULL, OPT_LEAD },
+        { "threads", required_argument, NULL, OPT_THREADS },
         { "rounds", required_argument, NULL, OPT_ROUNDS },
         { "modes", required_argument, NULL, OPT_MODES },
         { "quick", no_argument, NULL, OPT_QUICK },
@@ -589,6 +651,7 @@ static int bulk_main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     o.modes = RC_ALL_MODES;
     o.lead_kib = DEFAULT_LEAD_KIB;
+    o.threads = DEFAULT_THREADS;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -604,6 +667,10 @@ static int bulk_main(int argc, char **argv)
             break;
         case OPT_LEAD:
             if (rtt_parse_uint(optarg, 64, 1u << 20, &o.lead_kib) != 0)
+                goto bad;
+            break;
+        case OPT_THREADS:
+            if (rtt_parse_uint(optarg, 1, 2, &o.threads) != 0)
                 goto bad;
             break;
         case OPT_MODES:
@@ -644,8 +711,10 @@ static int bulk_main(int argc, char **argv)
     }
     printf("bulk: %u MiB written and echoed back concurrently over one QUIC "
            "connection, the writer at most %u KiB ahead of the echo; %u "
-           "round(s) per mode\n",
-           o.mib, o.lead_kib, o.rounds);
+           "round(s) per mode; %s\n",
+           o.mib, o.lead_kib, o.rounds,
+           o.threads == 2 ? "blocking modes: a writer and a reader thread"
+                          : "one application thread");
     bench_print_environment(stdout, "bulk: ");
     fflush(stdout);
     return run_all(&o);
