@@ -45,6 +45,13 @@ void assist_detach(tickless_conn *c)
     }
 }
 
+int assist_has_thread(const tickless_conn *c)
+{
+    /* Set before the connection is handed out (the dedicated thread is
+     * started, and a pool's threads are, before anyone can call on it). */
+    return c->link.shard != NULL && c->link.shard->has_runner;
+}
+
 uint64_t assist_cpu_ns(tickless_conn *c)
 {
     return c->link.shard != NULL ? runner_cpu_ns(c->link.shard) : 0;

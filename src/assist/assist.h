@@ -29,6 +29,11 @@ void assist_detach(tickless_conn *c);
  * process, see core/fork_guard.h). */
 int pool_check(const tickless_pool *pool, const char *fn);
 
+/* Whether a thread of tickless's own ticks |c| (a dedicated thread, or a
+ * pool with threads), not the application's loop through
+ * tickless_pool_run(). Caller holds c->mu. */
+int assist_has_thread(const tickless_conn *c);
+
 /* CPU time consumed so far by the thread that ticks |c|. Caller holds c->mu. */
 uint64_t assist_cpu_ns(tickless_conn *c);
 

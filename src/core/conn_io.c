@@ -3,6 +3,7 @@
  * says something changed, until it succeeds, fails, times out or the
  * connection is closed. No OpenSSL call here ever blocks and no thread
  * sleeps holding the mutex. */
+#include "assist/assist.h"
 #include "core/core.h"
 #include "core/fork_guard.h"
 #include "core/self_poll.h"
@@ -36,16 +37,22 @@ static int conn_enter(tickless_conn *c)
     return 0;
 }
 
-static void conn_leave(tickless_conn *c)
+/* |rc|: how the call ends. */
+static void conn_leave(tickless_conn *c, int rc)
 {
     tickless_conn *e = c->engine;
 
+    /* A call that got through is likely followed by more, which read the
+     * socket themselves (QUIC calls tick): the assist leaves it to them
+     * for a while (HANDOFF_NS). A call that timed out or failed leaves it
+     * to the assist at once, the application now waiting for it; so does
+     * any call on an application-driven pool, whose runner is the
+     * application's own thread: there is no other thread to fight. */
+    e->driven_until_ns =
+        rc == 0 && assist_has_thread(e) ? clock_now_ns() + HANDOFF_NS : 0;
     /* The call may have moved the deadline (a write queues data to send):
-     * tell the assist before letting go. And it read the socket (QUIC
-     * calls tick): the assist leaves that to the application for a while
-     * (HANDOFF_NS). */
+     * tell the assist before letting go. */
     atomic_store(&e->link.deferred, 0);
-    e->driven_until_ns = clock_now_ns() + HANDOFF_NS;
     conn_publish(e);
     pthread_mutex_unlock(&e->mu);
     conn_unref(c);
@@ -243,7 +250,7 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
     }
     if (c->proto == CONN_TLS)
         sigpipe_restore(&guard);
-    conn_leave(c);
+    conn_leave(c, rc);
     return rc;
 }
 

@@ -122,10 +122,11 @@ struct tickless_conn {
     int is_listener;     /* ssl is a QUIC listener */
     unsigned io_want;    /* IO_* that blocked DTLS/TLS callers wait for */
     uint64_t deadline_ns;  /* OpenSSL's, absolute; CLOCK_NEVER if none */
-    uint64_t driven_until_ns; /* QUIC client: an application call ended
-                                 less than HANDOFF_NS before this; until
-                                 then the socket is left to the caller's
-                                 own calls (see conn_publish()) */
+    uint64_t driven_until_ns; /* QUIC client: an application call got
+                                 through less than HANDOFF_NS before
+                                 this; until then the socket is left to
+                                 the application's own calls (see
+                                 conn_publish()); 0: not handed off */
     unsigned immediate_ticks; /* timer ticks in a row that left the
                                  deadline already due (spin guard) */
     int kicked;          /* tick at once: see engine_kick() */
@@ -226,9 +227,10 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * after one of its calls. Each call ticks OpenSSL itself (implicit event
  * handling), so while an application keeps calling, an assist that also
  * read the socket would only fight it for the mutex and the datagrams:
- * measured, that cost bulk transfers 15-18 % of their throughput. So a
- * call's end drops the socket from the assist's interest and sets its
- * timer to HANDOFF_NS later (OpenSSL's own deadline, if earlier, still
+ * measured, that cost bulk transfers 15-18 % of their throughput. So the
+ * end of a call that got through (conn_leave(): not one that timed out or
+ * failed, nor any on an application-driven pool) drops the socket from
+ * the assist's interest and sets its timer to HANDOFF_NS later (OpenSSL's own deadline, if earlier, still
  * comes first: timers are never handed off); if no call came meanwhile,
  * the assist then ticks and takes the socket back. A datagram that comes
  * just after a call therefore waits at most this long; one that comes to
