@@ -154,8 +154,6 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
 {
     int saved_errno = errno;
     int ssl_error = SSL_get_error(ssl, ret);
-    unsigned long e;
-    int code;
 
     switch (ssl_error) {
     case SSL_ERROR_WANT_READ:
@@ -169,8 +167,8 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
         break;
     }
 
-    e = ERR_peek_last_error();
-    if (ssl_error == SSL_ERROR_SYSCALL && c->proto == CONN_DTLS && e == 0
+    if (ssl_error == SSL_ERROR_SYSCALL && c->proto == CONN_DTLS
+        && ERR_peek_last_error() == 0
         && saved_errno == 0) {
         /* A zero-length datagram: the datagram BIO reads it as 0 bytes and
          * OpenSSL reports SSL_ERROR_SYSCALL with nothing queued, though
@@ -180,6 +178,13 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
          * It has been consumed: the next attempt reads the next one. */
         return (int)IO_READ;
     }
+    return conn_ssl_error(c, ssl_error, saved_errno);
+}
+
+int conn_ssl_error(tickless_conn *c, int ssl_error, int saved_errno)
+{
+    unsigned long e = ERR_peek_last_error();
+    int code;
 
     /* This thread's queue has the details, unless the failure happened
      * inside the assist's tick: then conn_capture_assist_error() already

@@ -271,6 +271,11 @@ void engine_kick(tickless_conn *e);
  * which is recorded and, for fatal ones, made sticky. */
 int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret);
 
+/* The failure part of conn_ssl_result(), for a known |ssl_error| other
+ * than the WANTs and ZERO_RETURN (|saved_errno|: errno right after the
+ * failed call). Returns the TICKLESS_ERR_* code, recorded as there. */
+int conn_ssl_error(tickless_conn *c, int ssl_error, int saved_errno);
+
 /* QUIC: if the connection has terminated (closed by either side, idle
  * timeout), records why and returns the TICKLESS_ERR_* code for it (sticky
  * unless it was our own shutdown); 0 while it lives. For calls that are not

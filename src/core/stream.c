@@ -113,6 +113,34 @@ static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
     return 0;
 }
 
+/* What the stream's state says about a failed call in that direction
+ * (|reading|, or writing): a TICKLESS_ERR_* code, or 0 if it is fine and
+ * the connection has the answer. */
+static int stream_state_result(tickless_conn *c, SSL *ssl, int reading)
+{
+    int state = reading ? SSL_get_stream_read_state(ssl)
+                        : SSL_get_stream_write_state(ssl);
+
+    switch (state) {
+    case SSL_STREAM_STATE_RESET_REMOTE:
+        /* This stream only: the connection goes on, nothing is sticky. */
+        ERR_clear_error();
+        conn_set_error(c, TICKLESS_ERR_STREAM_RESET, SSL_ERROR_SSL,
+                       reading ? "the peer reset the stream (RESET_STREAM)"
+                               : "the peer stopped the stream (STOP_SENDING)");
+        return TICKLESS_ERR_STREAM_RESET;
+    case SSL_STREAM_STATE_RESET_LOCAL:
+    case SSL_STREAM_STATE_FINISHED:
+        ERR_clear_error();
+        return TICKLESS_ERR_CLOSED; /* we ended this direction ourselves */
+    case SSL_STREAM_STATE_WRONG_DIR:
+        ERR_clear_error();
+        return TICKLESS_ERR_INVALID;
+    default:
+        return 0; /* the connection itself has the answer */
+    }
+}
+
 /* Why a stream call failed. Stream-level trouble (the peer reset or
  * stopped this stream) ends only this stream; a connection-level failure
  * is recorded on the connection and made sticky there. */
@@ -130,26 +158,19 @@ static int stream_result(tickless_conn *c, SSL *ssl, int ret, int reading)
     default:
         break;
     }
-    state = reading ? SSL_get_stream_read_state(ssl)
-                    : SSL_get_stream_write_state(ssl);
-    switch (state) {
-    case SSL_STREAM_STATE_RESET_REMOTE:
-        /* This stream only: the connection goes on, nothing is sticky. */
-        ERR_clear_error();
-        conn_set_error(c, TICKLESS_ERR_STREAM_RESET, SSL_ERROR_SSL,
-                       reading ? "the peer reset the stream (RESET_STREAM)"
-                               : "the peer stopped the stream (STOP_SENDING)");
-        return TICKLESS_ERR_STREAM_RESET;
-    case SSL_STREAM_STATE_RESET_LOCAL:
-    case SSL_STREAM_STATE_FINISHED:
-        ERR_clear_error();
-        return TICKLESS_ERR_CLOSED; /* we ended this direction ourselves */
-    case SSL_STREAM_STATE_WRONG_DIR:
-        ERR_clear_error();
-        return TICKLESS_ERR_INVALID;
-    default:
-        return conn_ssl_result(c, ssl, ret); /* the connection itself */
-    }
+    state = stream_state_result(c, ssl, reading);
+    return state != 0 ? state : conn_ssl_result(c, ssl, ret);
+}
+
+/* A failed call that is not I/O (conclude, reset). SSL_get_error() would
+ * report the object's last I/O result instead, possibly a stale
+ * WANT_READ from another thread's read, and such a call never waits:
+ * the stream's state says why, or else the connection's. */
+static int stream_op_failed(tickless_conn *c, SSL *ssl)
+{
+    int code = stream_state_result(c, ssl, 0);
+
+    return code != 0 ? code : conn_ssl_error(c, SSL_ERROR_SSL, 0);
 }
 
 static int op_stream_read(conn_call *call, void *arg)
@@ -428,7 +449,7 @@ static int op_conclude(conn_call *call, void *arg)
     ERR_clear_error();
     if (SSL_stream_conclude(call->ssl, 0))
         return 0;
-    return stream_result(call->c, call->ssl, 0, 0);
+    return stream_op_failed(call->c, call->ssl);
 }
 
 static int op_reset(conn_call *call, void *arg)
@@ -443,7 +464,7 @@ static int op_reset(conn_call *call, void *arg)
         engine_kick(call->c->engine);
         return 0;
     }
-    return stream_result(call->c, call->ssl, 0, 0);
+    return stream_op_failed(call->c, call->ssl);
 }
 #endif
 
