@@ -276,13 +276,13 @@ static void fmt_us(char *buf, size_t len, uint64_t ns)
 }
 
 enum { COL_N, COL_MODE, COL_THREADS, COL_RSS, COL_RSS_OVER, COL_VM,
-       COL_VM_OVER, COL_VM_MARGINAL, COL_CPU, COL_WAKEUPS, COL_LATENESS, COL_HS,
-       COL_GOALS, NCOLS };
+       COL_VM_OVER, COL_VM_MARGINAL, COL_CPU, COL_WAKEUPS, COL_LATENESS,
+       COL_SLEEPER, COL_HS, COL_GOALS, NCOLS };
 
 static const char *const col_titles[NCOLS] = {
     "N", "mode", "threads+", "RSS/conn", "RSS over plain", "VM/conn",
     "VM over plain", "VM marginal", "idle CPU", "idle wakeups/s",
-    "lateness p50/p99/max us",
+    "lateness p50/p99/max us", "sleeper p50/p99/max us",
     "hs/s", "goals"
 };
 
@@ -325,6 +325,14 @@ static void row_cells(char c[NCOLS][BENCH_TABLE_CELL], int mode,
         snprintf(c[COL_LATENESS], BENCH_TABLE_CELL, "%s / %s / %s", a, b, d);
     } else {
         snprintf(c[COL_LATENESS], BENCH_TABLE_CELL, "n/a");
+    }
+    if (r->have_sleeper) {
+        fmt_us(a, sizeof(a), r->sleeper_p50_ns);
+        fmt_us(b, sizeof(b), r->sleeper_p99_ns);
+        fmt_us(d, sizeof(d), r->sleeper_max_ns);
+        snprintf(c[COL_SLEEPER], BENCH_TABLE_CELL, "%s / %s / %s", a, b, d);
+    } else {
+        snprintf(c[COL_SLEEPER], BENCH_TABLE_CELL, "n/a");
     }
     snprintf(c[COL_HS], BENCH_TABLE_CELL, "%.0f",
              r->hs_ns > 0 ? r->n / (r->hs_ns / 1e9) : 0.0);
@@ -369,6 +377,10 @@ static void print_notes(const scale_opts *o, scale_result res[][MODE_COUNT])
            "  writes/s round the connections); dedicated: median of the "
            "connections' p50s,\n"
            "  p99 of their p99s, max of their maxima.\n"
+           "sleeper: over the same window, a thread of the same process "
+           "that only sleeps until a\n"
+           "  deadline every 2 ms (no timer slack): how late this machine "
+           "wakes any thread then.\n"
            "goals (stated for N = %u): thr: threads added = pool size; rss: "
            "RSS over plain <=\n"
            "  native's / %.0f; vm: VM over plain < %.0f KiB (native: > %.0f "
@@ -430,7 +442,8 @@ static void write_csv(const scale_opts *o, scale_result res[][MODE_COUNT])
                "vm_per_conn_bytes,rss_over_plain_bytes,vm_over_plain_bytes,"
                "vm_marginal_bytes,idle_cpu_pct,idle_wakeups_per_s,"
                "lateness_p50_ns,lateness_p99_ns,lateness_max_ns,"
-               "timer_ticks,handshakes_per_s\n");
+               "timer_ticks,handshakes_per_s,sleeper_p50_ns,"
+               "sleeper_p99_ns,sleeper_max_ns\n");
     for (i = 0; i < o->ncounts; i++) {
         const scale_result *plain = res[i][MODE_PLAIN].ok
                                         && (o->modes & (1u << MODE_PLAIN))
@@ -445,7 +458,7 @@ static void write_csv(const scale_opts *o, scale_result res[][MODE_COUNT])
             fprintf(f, "%u,%u,%s,%d,", r->requested, r->ok ? r->n : 0,
                     scale_modes[m].name, r->ok);
             if (!r->ok) {
-                fprintf(f, ",,,,,,,,,,,,,\n");
+                fprintf(f, ",,,,,,,,,,,,,,,\n"); /* 16 empty fields */
                 continue;
             }
             fprintf(f, "%d,%.0f,%.0f,", r->threads_after - r->threads_before,
@@ -463,8 +476,14 @@ static void write_csv(const scale_opts *o, scale_result res[][MODE_COUNT])
                         r->timer_ticks);
             else
                 fprintf(f, ",,,,");
-            fprintf(f, "%.1f\n",
+            fprintf(f, "%.1f,",
                     r->hs_ns > 0 ? r->n / (r->hs_ns / 1e9) : 0.0);
+            if (r->have_sleeper)
+                fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
+                        r->sleeper_p50_ns, r->sleeper_p99_ns,
+                        r->sleeper_max_ns);
+            else
+                fprintf(f, ",,\n");
         }
     }
     fclose(f);

@@ -61,6 +61,9 @@ typedef struct scale_result {
     uint64_t timer_ticks;  /* the lateness samples: deadline ticks during
                               the steady traffic */
     uint64_t traffic_writes; /* 1-byte writes made during it */
+    int have_sleeper;      /* the canary ran over the same window ... */
+    uint64_t sleeper_p50_ns, sleeper_p99_ns, sleeper_max_ns; /* ... and
+                              this is how late it woke (canary.h) */
     unsigned dead_after_idle; /* connections found closed after the idle */
     uint64_t teardown_ns;
 } scale_result;

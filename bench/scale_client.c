@@ -45,11 +45,13 @@
 #include <openssl/err.h>
 #include <openssl/quic.h>
 
+#include "canary.h"
 #include "ts_certs.h"
 
 #define HANDSHAKE_TIMEOUT_MS 30000
 #define FD_RESERVE 64  /* descriptors left for the process itself */
 #define SETTLE_MS 1000 /* after the last handshake, before the idle window */
+#define SLEEPER_PERIOD_NS 2000000u /* the canary's deadlines: 500 a second */
 
 typedef struct conn_slot {
     SSL *ssl;          /* plain, native: ours */
@@ -540,13 +542,28 @@ int scale_client_main(void *arg, void *result, size_t len)
     sleeps1 -= sleeps1 > sleeps0 ? 1 : 0;
     res->idle_wakeups = (double)(sleeps1 - sleeps0) / ((w1 - w0) / 1e9);
 
-    /* Steady traffic (not for plain, which nobody would tick). */
+    /* Steady traffic (not for plain, which nobody would tick), with the
+     * canary beside it: how late a thread that only sleeps wakes on this
+     * machine meanwhile. */
     if (a->mode != MODE_PLAIN && r->o->traffic_s > 0) {
+        size_t samples = (size_t)((r->o->traffic_s * 1000ull + SETTLE_MS)
+                                  * 1000000ull / SLEEPER_PERIOD_NS) + 16;
+        bench_canary *canary;
+        bench_canary_result cr;
+
         if (scale_modes[a->mode].tickless && reset_lateness(r) != 0)
             return -1;
-        if (steady_traffic(r) != 0)
+        canary = bench_canary_start(SLEEPER_PERIOD_NS, samples);
+        if (steady_traffic(r) != 0) {
+            bench_canary_stop(canary, &cr);
             return -1;
+        }
         sleep_ms(SETTLE_MS); /* the last writes' timers come due */
+        bench_canary_stop(canary, &cr);
+        res->have_sleeper = cr.samples > 0;
+        res->sleeper_p50_ns = cr.p50_ns;
+        res->sleeper_p99_ns = cr.p99_ns;
+        res->sleeper_max_ns = cr.max_ns;
     }
     if (scale_modes[a->mode].tickless && collect_lateness(r) != 0)
         return -1;
