@@ -275,6 +275,22 @@ static void fmt_us(char *buf, size_t len, uint64_t ns)
         snprintf(buf, len, "%.0f", ns / 1e3);
 }
 
+/* "p50 / p99 / max" in microseconds into a table cell, or "n/a". */
+static void fmt_lateness(char *cell, int have, uint64_t p50, uint64_t p99,
+                         uint64_t max)
+{
+    char a[24], b[24], d[24];
+
+    if (!have) {
+        snprintf(cell, BENCH_TABLE_CELL, "n/a");
+        return;
+    }
+    fmt_us(a, sizeof(a), p50);
+    fmt_us(b, sizeof(b), p99);
+    fmt_us(d, sizeof(d), max);
+    snprintf(cell, BENCH_TABLE_CELL, "%s / %s / %s", a, b, d);
+}
+
 enum { COL_N, COL_MODE, COL_THREADS, COL_RSS, COL_RSS_OVER, COL_VM,
        COL_VM_OVER, COL_VM_MARGINAL, COL_CPU, COL_WAKEUPS, COL_LATENESS,
        COL_SLEEPER, COL_HS, COL_GOALS, NCOLS };
@@ -291,8 +307,6 @@ static void row_cells(char c[NCOLS][BENCH_TABLE_CELL], int mode,
                       const scale_result *r, const scale_result *plain,
                       const scale_result *native)
 {
-    char a[24], b[24], d[24];
-
     memset(c, 0, NCOLS * sizeof(c[0]));
     snprintf(c[COL_N], BENCH_TABLE_CELL, "%u%s", r->ok ? r->n : r->requested,
              r->ok && r->n < r->requested ? "*" : "");
@@ -318,22 +332,10 @@ static void row_cells(char c[NCOLS][BENCH_TABLE_CELL], int mode,
     bench_fmt_bytes(c[COL_VM_MARGINAL], BENCH_TABLE_CELL, vm_marginal(r));
     snprintf(c[COL_CPU], BENCH_TABLE_CELL, "%.2f%%", r->idle_cpu_pct);
     snprintf(c[COL_WAKEUPS], BENCH_TABLE_CELL, "%.1f", r->idle_wakeups);
-    if (r->have_lateness) {
-        fmt_us(a, sizeof(a), r->late_p50_ns);
-        fmt_us(b, sizeof(b), r->late_p99_ns);
-        fmt_us(d, sizeof(d), r->late_max_ns);
-        snprintf(c[COL_LATENESS], BENCH_TABLE_CELL, "%s / %s / %s", a, b, d);
-    } else {
-        snprintf(c[COL_LATENESS], BENCH_TABLE_CELL, "n/a");
-    }
-    if (r->have_sleeper) {
-        fmt_us(a, sizeof(a), r->sleeper_p50_ns);
-        fmt_us(b, sizeof(b), r->sleeper_p99_ns);
-        fmt_us(d, sizeof(d), r->sleeper_max_ns);
-        snprintf(c[COL_SLEEPER], BENCH_TABLE_CELL, "%s / %s / %s", a, b, d);
-    } else {
-        snprintf(c[COL_SLEEPER], BENCH_TABLE_CELL, "n/a");
-    }
+    fmt_lateness(c[COL_LATENESS], r->have_lateness, r->late_p50_ns,
+                 r->late_p99_ns, r->late_max_ns);
+    fmt_lateness(c[COL_SLEEPER], r->have_sleeper, r->sleeper_p50_ns,
+                 r->sleeper_p99_ns, r->sleeper_max_ns);
     snprintf(c[COL_HS], BENCH_TABLE_CELL, "%.0f",
              r->hs_ns > 0 ? r->n / (r->hs_ns / 1e9) : 0.0);
     goals_text(c[COL_GOALS], BENCH_TABLE_CELL, mode, r, plain, native);
