@@ -80,6 +80,10 @@ uint64_t bench_process_sleeps(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
 
+/* The |pct|th percentile (nearest rank; 100: the maximum) of |v|, sorting
+ * |v| in place; 0 if n == 0. */
+uint64_t bench_percentile(uint64_t *v, size_t n, unsigned pct);
+
 /*
  * Raises the soft RLIMIT_NOFILE to the hard limit. Returns the soft limit in
  * force afterwards (raised or not).

@@ -255,3 +255,23 @@ FILE *bench_csv_open(const char *dir, const char *name)
                 strerror(errno));
     return f;
 }
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+uint64_t bench_percentile(uint64_t *v, size_t n, unsigned pct)
+{
+    size_t rank;
+
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof(*v), cmp_u64);
+    rank = (n * pct + 99) / 100; /* ceil(n * pct / 100), 1-based */
+    if (rank < 1)
+        rank = 1;
+    return v[rank > n ? n - 1 : rank - 1];
+}

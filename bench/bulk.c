@@ -183,6 +183,21 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* How much a single-threaded loop writes next, having sent |sent| bytes
+ * and read |got| back: at most a chunk, never past the lead; 0 when it
+ * should read instead. */
+static size_t write_len(uint64_t sent, uint64_t got, uint64_t total,
+                        uint64_t lead)
+{
+    uint64_t room, n;
+
+    if (sent >= total || sent - got >= lead)
+        return 0;
+    room = lead - (sent - got);
+    n = total - sent < CHUNK ? total - sent : CHUNK;
+    return (size_t)(n < room ? n : room);
+}
+
 /* Checks |n| echoed bytes at stream offset |off|. */
 static int check(rtt_conn *c, const uint8_t *src, const uint8_t *buf,
                  size_t n, uint64_t off)
@@ -248,23 +263,6 @@ static int transfer_threads(rtt_conn *c, const uint8_t *src, uint64_t total,
     return rc;
 }
 
-/* Up to |cap| echo bytes, blocking until at least one: *n set. */
-static int read_some(rtt_conn *c, uint8_t *buf, size_t cap, size_t *n)
-{
-    int rc;
-
-    if (c->tc != NULL) {
-        rc = tickless_conn_read(c->tc, buf, cap, n, RC_STEP_TIMEOUT_MS);
-        return rc == 0 ? 0
-                       : rtt_conn_fail(c, "tickless_conn_read: %s",
-                                       tickless_err_name(rc));
-    }
-    if (!SSL_read_ex(c->ssl, buf, cap, n)) /* native: blocking */
-        return rtt_conn_fail(c, "SSL_read_ex (error %d)",
-                             SSL_get_error(c->ssl, 0));
-    return 0;
-}
-
 /* Blocking modes, one thread: write while within the lead, otherwise block
  * reading what has come back, as a single-threaded blocking client would. */
 static int transfer_one_thread(rtt_conn *c, const uint8_t *src,
@@ -273,18 +271,15 @@ static int transfer_one_thread(rtt_conn *c, const uint8_t *src,
     uint64_t sent = 0, got = 0;
 
     while (got < total) {
-        size_t n;
+        size_t n = write_len(sent, got, total, lead);
 
-        if (sent < total && sent - got < lead) {
-            n = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
-            if (n > lead - (sent - got))
-                n = (size_t)(lead - (sent - got));
+        if (n > 0) {
             if (rtt_conn_write(c, src + sent, n) != 0)
                 return -1;
             sent += n;
             continue;
         }
-        if (read_some(c, buf, CHUNK, &n) != 0
+        if (rtt_conn_read_some(c, buf, CHUNK, &n) != 0
             || check(c, src, buf, n, got) != 0)
             return -1;
         got += n;
@@ -302,15 +297,10 @@ static int transfer_loop(rtt_conn *c, const uint8_t *src, uint64_t total,
     SSL *ssl = c->ssl;
 
     while (got < total) {
+        size_t n, len = write_len(sent, got, total, lead);
         int moved = 0;
-        size_t n;
 
-        if (sent < total && sent - got < lead) {
-            size_t len = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
-
-            if (len > lead - (sent - got))
-                len = (size_t)(lead - (sent - got));
-
+        if (len > 0) {
             if (SSL_write_ex(ssl, src + sent, len, &n)) {
                 sent += n;
                 moved = 1;

@@ -1,5 +1,6 @@
 /* The canary thread: see canary.h. */
 #include "canary.h"
+#include "bench.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -75,21 +76,6 @@ fail:
     return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest rank of the |pct|th percentile in sorted |v|. */
-static uint64_t rank(const uint64_t *v, size_t n, unsigned pct)
-{
-    size_t r = (n * pct + 99) / 100;
-
-    return v[r > 0 ? r - 1 : 0];
-}
-
 void bench_canary_stop(bench_canary *c, bench_canary_result *out)
 {
     memset(out, 0, sizeof(*out));
@@ -97,13 +83,10 @@ void bench_canary_stop(bench_canary *c, bench_canary_result *out)
         return;
     atomic_store(&c->stop, 1);
     pthread_join(c->thread, NULL);
-    if (c->n > 0) {
-        qsort(c->late, c->n, sizeof(*c->late), cmp_u64);
-        out->samples = c->n;
-        out->p50_ns = rank(c->late, c->n, 50);
-        out->p99_ns = rank(c->late, c->n, 99);
-        out->max_ns = c->late[c->n - 1];
-    }
+    out->samples = c->n;
+    out->p50_ns = bench_percentile(c->late, c->n, 50);
+    out->p99_ns = bench_percentile(c->late, c->n, 99);
+    out->max_ns = bench_percentile(c->late, c->n, 100);
     free(c->late);
     free(c);
 }

@@ -251,21 +251,6 @@ static void run_one(const hs_opts *o, int mode, hs_result *res)
     lossy_path_stop(&path);
 }
 
-static int cmp_u64(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-    return a < b ? -1 : a > b;
-}
-
-/* Nearest-rank percentile of the sorted |v|. */
-static uint64_t pct(const uint64_t *v, unsigned n, unsigned p)
-{
-    unsigned rank = (n * p + 99) / 100;
-
-    return n == 0 ? 0 : v[rank > 0 ? rank - 1 : 0];
-}
-
 enum { C_N, C_MODE, C_TOTAL, C_MEAN, C_P50, C_P90, C_MAX, C_FIRES, C_VS_APP,
        C_RELAY, NCOLS };
 
@@ -300,7 +285,6 @@ static void print_table(const hs_opts *o, hs_result *res)
             snprintf(c[C_RELAY], BENCH_TABLE_CELL, "%.90s", r->error);
         } else {
             memcpy(sorted, r->ns, r->n * sizeof(sorted[0]));
-            qsort(sorted, r->n, sizeof(sorted[0]), cmp_u64);
             for (k = 0; k < r->n; k++)
                 sum += sorted[k];
             snprintf(c[C_N], BENCH_TABLE_CELL, "%u", r->n);
@@ -308,11 +292,11 @@ static void print_table(const hs_opts *o, hs_result *res)
             snprintf(c[C_MEAN], BENCH_TABLE_CELL, "%.0f",
                      r->n ? sum / 1e6 / r->n : 0.0);
             snprintf(c[C_P50], BENCH_TABLE_CELL, "%.0f",
-                     pct(sorted, r->n, 50) / 1e6);
+                     bench_percentile(sorted, r->n, 50) / 1e6);
             snprintf(c[C_P90], BENCH_TABLE_CELL, "%.0f",
-                     pct(sorted, r->n, 90) / 1e6);
+                     bench_percentile(sorted, r->n, 90) / 1e6);
             snprintf(c[C_MAX], BENCH_TABLE_CELL, "%.0f",
-                     r->n ? sorted[r->n - 1] / 1e6 : 0.0);
+                     bench_percentile(sorted, r->n, 100) / 1e6);
             snprintf(c[C_FIRES], BENCH_TABLE_CELL, "%" PRIu64, r->timer_fires);
             if (app != NULL && m != LOSSY_APP && app->total_ns > 0)
                 snprintf(c[C_VS_APP], BENCH_TABLE_CELL, "%.2fx",

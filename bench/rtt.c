@@ -213,7 +213,7 @@ static void run_child(const rtt_opts *o, int mode, uint16_t port, unsigned n,
     mr->wakeups += cr->wakeups;
     if (mr->rounds < sizeof(mr->round_p50) / sizeof(mr->round_p50[0]))
         mr->round_p50[mr->rounds++] =
-            (double)rtt_percentile(cr->samples, cr->n, 50);
+            (double)bench_percentile(cr->samples, cr->n, 50);
 }
 
 static double us(double ns)
@@ -244,8 +244,8 @@ static void summarize(rtt_mode_result *mr, rtt_summary *s)
     for (i = 0; i < mr->n; i++)
         sum += (double)mr->samples[i];
     s->mean = mr->n ? sum / mr->n : 0;
-    s->p50 = rtt_percentile(mr->samples, mr->n, 50);
-    s->p99 = rtt_percentile(mr->samples, mr->n, 99);
+    s->p50 = bench_percentile(mr->samples, mr->n, 50);
+    s->p99 = bench_percentile(mr->samples, mr->n, 99);
 }
 
 static void print_results(const rtt_opts *o, rtt_mode_result *mr)

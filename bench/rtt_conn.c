@@ -58,28 +58,6 @@ void rtt_modes_usage(FILE *out, int nmodes, int indent)
                 rtt_modes[i].what);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-uint64_t rtt_percentile(uint64_t *v, size_t n, double pct)
-{
-    size_t rank;
-
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp_u64);
-    rank = (size_t)(n * pct / 100.0 + 0.999999); /* ceil, 1-based */
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return v[rank - 1];
-}
-
 int rtt_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 {
     char *end;
@@ -337,26 +315,21 @@ static int app_pool_write(rtt_conn *c, const void *buf, size_t len)
     return 0;
 }
 
-static int app_pool_read(rtt_conn *c, void *buf, size_t len)
+static int app_pool_read_some(rtt_conn *c, void *buf, size_t cap,
+                              size_t *n)
 {
-    uint8_t *p = buf;
     uint64_t t0 = bench_now_ns();
-    size_t got = 0, n;
     int rc;
 
-    while (got < len) {
-        rc = tickless_conn_read(c->tc, p + got, len - got, &n, 0);
-        if (rc == 0) {
-            got += n;
-            t0 = bench_now_ns();
-            continue;
-        }
+    for (;;) {
+        rc = tickless_conn_read(c->tc, buf, cap, n, 0);
+        if (rc == 0)
+            return 0;
         if (rc != TICKLESS_ERR_TIMEOUT)
             return fail_tickless(c, "tickless_conn_read", rc);
         if (app_pool_wait(c, t0) != 0)
             return -1;
     }
-    return 0;
 }
 
 int rtt_conn_write(rtt_conn *c, const void *buf, size_t len)
@@ -394,29 +367,21 @@ int rtt_conn_write(rtt_conn *c, const void *buf, size_t len)
     return 0;
 }
 
-int rtt_conn_read(rtt_conn *c, void *buf, size_t len)
+int rtt_conn_read_some(rtt_conn *c, void *buf, size_t cap, size_t *n)
 {
-    uint8_t *p = buf;
     uint64_t t0 = bench_now_ns();
-    size_t got = 0, n;
     int rc;
 
+    *n = 0;
     if (c->mode == RC_APP_POOL)
-        return app_pool_read(c, buf, len);
-    while (got < len) {
-        if (c->tc != NULL) {
-            rc = tickless_conn_read(c->tc, p + got, len - got, &n,
-                                    RC_STEP_TIMEOUT_MS);
-            if (rc != 0)
-                return fail_tickless(c, "tickless_conn_read", rc);
-            got += n;
-            continue;
-        }
-        if (SSL_read_ex(c->ssl, p + got, len - got, &n)) {
-            got += n;
-            t0 = bench_now_ns();
-            continue;
-        }
+        return app_pool_read_some(c, buf, cap, n);
+    if (c->tc != NULL) {
+        rc = tickless_conn_read(c->tc, buf, cap, n, RC_STEP_TIMEOUT_MS);
+        return rc == 0 ? 0 : fail_tickless(c, "tickless_conn_read", rc);
+    }
+    for (;;) {
+        if (SSL_read_ex(c->ssl, buf, cap, n))
+            return 0;
         /* Native blocks inside SSL_read_ex: a failure there is final. */
         if (c->mode == RC_NATIVE || !would_block(c->ssl, 0))
             return rtt_conn_fail(c, "SSL_read_ex (error %d)",
@@ -425,7 +390,6 @@ int rtt_conn_read(rtt_conn *c, void *buf, size_t len)
             return rtt_conn_fail(c, "read timed out");
         rtt_conn_app_wait(c->ssl, 100);
     }
-    return 0;
 }
 
 long rtt_conn_socket_drops(const rtt_conn *c)
@@ -484,10 +448,11 @@ int rtt_conn_write(rtt_conn *c, const void *buf, size_t len)
     return rtt_conn_fail(c, "QUIC needs OpenSSL >= 3.5");
 }
 
-int rtt_conn_read(rtt_conn *c, void *buf, size_t len)
+int rtt_conn_read_some(rtt_conn *c, void *buf, size_t cap, size_t *n)
 {
     (void)buf;
-    (void)len;
+    (void)cap;
+    *n = 0;
     return rtt_conn_fail(c, "QUIC needs OpenSSL >= 3.5");
 }
 
@@ -509,3 +474,17 @@ void rtt_conn_close(rtt_conn *c)
 }
 
 #endif /* BENCH_HAVE_QUIC */
+
+/* Both builds: exactly |len| bytes, in whatever pieces they come. */
+int rtt_conn_read(rtt_conn *c, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    size_t got = 0, n;
+
+    while (got < len) {
+        if (rtt_conn_read_some(c, p + got, len - got, &n) != 0)
+            return -1;
+        got += n;
+    }
+    return 0;
+}

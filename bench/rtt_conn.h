@@ -86,6 +86,11 @@ int rtt_conn_write(rtt_conn *c, const void *buf, size_t len);
 /* Receives exactly |len| bytes. Returns 0, or -1 with c->error set. */
 int rtt_conn_read(rtt_conn *c, void *buf, size_t len);
 
+/* Receives what has come, up to |cap| bytes, waiting (as rtt_conn_read
+ * does, per mode) until there is at least one: *n set. Returns 0, or -1
+ * with c->error set. */
+int rtt_conn_read_some(rtt_conn *c, void *buf, size_t cap, size_t *n);
+
 /*
  * App-driven only: the one wait of the loop: poll() the socket for what
  * OpenSSL wants, up to its event timeout (at most |max_ms|), then
@@ -106,9 +111,6 @@ void rtt_conn_close(rtt_conn *c);
 int rtt_conn_fail(rtt_conn *c, const char *fmt, ...);
 
 /* ---- results and reporting that the three scenarios share --------------- */
-
-/* The |pct|th percentile (nearest rank) of |v|, sorting |v|; 0 if n == 0. */
-uint64_t rtt_percentile(uint64_t *v, size_t n, double pct);
 
 /* Parses a decimal |min|..|max| into |out|. Returns 0 or -1. */
 int rtt_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);

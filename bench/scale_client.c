@@ -342,25 +342,6 @@ static int steady_traffic(scale_run *r)
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* The |pct|th percentile (nearest rank) of |v| (sorted here); 0 if n == 0. */
-static uint64_t percentile(uint64_t *v, size_t n, unsigned pct)
-{
-    size_t rank;
-
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp_u64);
-    rank = (n * pct + 99) / 100; /* ceil(n * pct / 100), 1-based */
-    return v[rank > 0 ? rank - 1 : 0];
-}
-
 static int collect_lateness(scale_run *r)
 {
     scale_result *res = r->res;
@@ -411,8 +392,8 @@ static int collect_lateness(scale_run *r)
             res->late_max_ns = st.lateness_max_ns;
         res->timer_ticks += st.timer_ticks;
     }
-    res->late_p50_ns = percentile(p50, k, 50);
-    res->late_p99_ns = percentile(p99, k, 99);
+    res->late_p50_ns = bench_percentile(p50, k, 50);
+    res->late_p99_ns = bench_percentile(p99, k, 99);
     free(p50);
     free(p99);
     res->have_lateness = 1;

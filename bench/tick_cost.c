@@ -247,7 +247,7 @@ static int measure_dgram(rtt_conn *c, stray *s, unsigned calls,
             (void)step(c); /* do not let one miss spill into the next */
     }
     res->dgram_mean_ns = sum / calls;
-    res->dgram_ns = (double)rtt_percentile(v, calls, 50);
+    res->dgram_ns = (double)bench_percentile(v, calls, 50);
     free(v);
     return 0;
 }
@@ -303,8 +303,8 @@ static int measure_calls(rtt_conn *c, unsigned calls, tc_result *res)
         if (rtt_conn_read(c, echo, sizeof(echo)) != 0)
             break;
     }
-    res->write_ns = (double)rtt_percentile(w, i, 50);
-    res->read_miss_ns = (double)rtt_percentile(r, miss, 50);
+    res->write_ns = (double)bench_percentile(w, i, 50);
+    res->read_miss_ns = (double)bench_percentile(r, miss, 50);
     free(w);
     free(r);
     return i == calls ? 0 : -1;
