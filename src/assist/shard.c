@@ -389,6 +389,17 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
     s->sleep_until = 0;
     s->batch++;
     now = s->now();
+    /* Due timers first, earliest first: each tick in a batch delays the
+     * ones after it, and a timer is what has a deadline to be late for.
+     * Room is kept for every readiness event collected below. */
+    while (n < SHARD_MAX_BATCH - SHARD_MAX_EVENTS
+           && (top = heap_top(&s->timers)) != NULL
+           && top->key <= now) {
+        uint64_t due = top->key;
+
+        heap_remove(&s->timers, top);
+        collect(s, &n, conn_of_timer(top), TICK_TIMER, due);
+    }
     for (e = 0; e < nev; e++) {
         uint64_t token = s->events[e].data.u64;
         uint32_t slot = (uint32_t)token;
@@ -406,13 +417,6 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
         if (slot < s->nslots && s->slots[slot].conn != NULL
             && s->slots[slot].gen == (uint32_t)(token >> 32))
             collect(s, &n, s->slots[slot].conn, TICK_IO, CLOCK_NEVER);
-    }
-    while (n < SHARD_MAX_BATCH && (top = heap_top(&s->timers)) != NULL
-           && top->key <= now) {
-        uint64_t due = top->key;
-
-        heap_remove(&s->timers, top);
-        collect(s, &n, conn_of_timer(top), TICK_TIMER, due);
     }
     pthread_mutex_unlock(&s->mu);
 

@@ -22,6 +22,8 @@
 
 #define SHARD_MAX_EVENTS 64
 #define SHARD_MAX_BATCH 256 /* connections ticked per iteration, at most */
+_Static_assert(SHARD_MAX_BATCH > SHARD_MAX_EVENTS,
+               "a batch always has room for every readiness event");
 /* How soon a connection is ticked again after epoll_ctl() failed for it. */
 #define SHARD_INTEREST_RETRY_NS (5 * NS_PER_MS)
 
