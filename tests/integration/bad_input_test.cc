@@ -155,11 +155,9 @@ TEST_P(BadInputConn, CallsAfterShutdown)
     const Variant v = GetParam();
 
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartServer(v.proto);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv));
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(v.mode, v.proto, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
     ASSERT_EQ(tickless_conn_shutdown(c, 10000), 0);
     size_t n;
     EXPECT_EQ(tickless_conn_write(c, "x", 1, &n, 1000), TICKLESS_ERR_CLOSED);

@@ -12,11 +12,9 @@ TEST_P(Close, BlockedReadTimesOut)
     const Variant v = GetParam();
 
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartServer(v.proto);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv));
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(v.mode, v.proto, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
 
     char buf[64];
     size_t n = 123;
@@ -46,11 +44,9 @@ TEST_P(Close, CloseWakesFourBlockedReaders)
     const Variant v = GetParam();
 
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartServer(v.proto);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv));
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(v.mode, v.proto, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
 
     std::atomic<int> results[4];
     std::vector<std::thread> readers;

@@ -13,11 +13,9 @@ TEST_P(Handoff, ReplyRightAfterACallIsReadWhileTheApplicationSleeps)
 {
     const Variant v = GetParam();
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartServer(v.proto);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv));
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(v.mode, v.proto, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
 
     const size_t kLen = 100;
     uint64_t off = 0;

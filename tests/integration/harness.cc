@@ -260,6 +260,29 @@ ts_server *StartServer(ts_proto proto, bool sink, uint64_t idle_timeout_ms)
     return s;
 }
 
+tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
+                                     ts_server **srv, const SslTweak &tweak)
+{
+    *srv = StartServer(proto);
+    if (*srv == nullptr)
+        return nullptr; // StartServer() has said why
+    tickless_conn *c = NewClient(mode, proto, ts_server_port(*srv), tweak);
+    if (c != nullptr) { // else NewClient() has said why
+        int rc = tickless_conn_handshake(c, 10000);
+        if (rc == 0)
+            return c;
+        tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+        (void)tickless_conn_error(c, &info);
+        ADD_FAILURE() << "handshake with the " << ProtoName(proto)
+                      << " server: " << tickless_err_name(rc) << " ("
+                      << info.message << ")";
+        tickless_conn_close(c);
+    }
+    ts_server_stop(*srv);
+    *srv = nullptr;
+    return nullptr;
+}
+
 int WritePattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
 {
     std::vector<uint8_t> buf(len);

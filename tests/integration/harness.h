@@ -85,6 +85,19 @@ tickless_conn *NewClient(Mode mode, ts_proto proto, uint16_t port,
 ts_server *StartServer(ts_proto proto, bool sink = false,
                        uint64_t idle_timeout_ms = 0);
 
+// The opening of most connection tests: starts a |proto| server, connects a
+// |mode| client to it (NewClient(), with |tweak|) and completes the
+// handshake within 10 s. Returns the client and sets *srv; the test closes
+// the client, then stops the server. On failure it adds a test failure
+// naming the step and returns nullptr with *srv == nullptr, having closed
+// what it opened: a leftover connection would fail the pools' end-of-run
+// check too, blaming no test. It does not skip (GTEST_SKIP() returns from
+// the function it is in only): say SKIP_UNLESS_AVAILABLE(proto) first.
+// Any thread.
+tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
+                                     ts_server **srv,
+                                     const SslTweak &tweak = nullptr);
+
 #if TS_HAVE_QUIC
 // A QUIC listener (SSL_new_listener(), no address validation) on a
 // nonblocking UDP socket of 127.0.0.1 with the test certificate; *port is

@@ -4,12 +4,11 @@
 TEST(Idle, QuicSurvivesFiveIdleTimeoutsWhileApplicationSleeps)
 {
     SKIP_UNLESS_AVAILABLE(TS_QUIC);
-    ts_server *srv = StartServer(TS_QUIC);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(Mode::Dedicated, TS_QUIC, ts_server_port(srv),
-                                 [](SSL *s) { ts_quic_set_idle_timeout(s, 2000); });
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(
+        Mode::Dedicated, TS_QUIC, &srv,
+        [](SSL *s) { ts_quic_set_idle_timeout(s, 2000); });
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
     ASSERT_EQ(WritePattern(c, 0, 100), 0);
     ASSERT_EQ(ReadPattern(c, 0, 100), 0);
 
@@ -41,11 +40,9 @@ TEST_P(IdleUnread, UnreadBytesInSocketCostNoCpu)
     const Variant v = GetParam();
 
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartServer(v.proto);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv));
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(v.mode, v.proto, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
     // A short read with timeout arms read interest once, then the echo
     // arrives and stays unread.
     char buf[16];

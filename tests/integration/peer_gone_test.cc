@@ -54,11 +54,9 @@ TEST(PeerGone, QuicBlackHoleEndsReadAfterIdleTimeout)
 
 TEST(PeerGone, TlsResetEndsBlockedReadAtOnce)
 {
-    ts_server *srv = StartServer(TS_TLS);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(Mode::Dedicated, TS_TLS, ts_server_port(srv));
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(Mode::Dedicated, TS_TLS, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
     ASSERT_EQ(WritePattern(c, 0, 100), 0);
     ASSERT_EQ(ReadPattern(c, 0, 100), 0);
 
@@ -82,11 +80,9 @@ TEST(PeerGone, TlsWritesAfterResetReportPeerWithoutSigpipe)
 {
     // SIGPIPE keeps its default action here: if tickless let one through,
     // it would kill this test process.
-    ts_server *srv = StartServer(TS_TLS);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(Mode::Dedicated, TS_TLS, ts_server_port(srv));
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(Mode::Dedicated, TS_TLS, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
     ts_server_abort_connections(srv);
     ts_sleep_ms(100);
 
@@ -111,11 +107,9 @@ TEST(PeerGone, TlsWritesAfterResetReportPeerWithoutSigpipe)
 // (TICKLESS_ERR_PEER), not an OpenSSL failure of ours.
 TEST(PeerGone, TlsEofThenResetIsPeerNotSsl)
 {
-    ts_server *srv = StartServer(TS_TLS);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(Mode::Dedicated, TS_TLS, ts_server_port(srv));
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(Mode::Dedicated, TS_TLS, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
     ASSERT_EQ(WritePattern(c, 0, 100), 0);
     ASSERT_EQ(ReadPattern(c, 0, 100), 0);
 
