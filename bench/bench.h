@@ -11,6 +11,7 @@
 #ifndef TICKLESS_BENCH_H
 #define TICKLESS_BENCH_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +53,42 @@ extern const bench_scenario bench_tick_cost;
  * command, which is not a scenario (`all` does not run it). */
 int bench_plot(const char *csv_dir, const char *out_dir);
 extern const bench_scenario bench_plot_cmd;
+
+/* ---- bench_opts.c: a scenario's command line ---------------------------- */
+
+/* The options every scenario takes (`all` passes the first three on). */
+typedef struct bench_common_opts {
+    int quick;           /* --quick: the scenario's small, short run */
+    int markdown;        /* --markdown: tables as Markdown */
+    const char *csv_dir; /* --csv DIR: also write CSV files there; or NULL */
+} bench_common_opts;
+
+/* getopt_long() codes of the common options. A scenario numbers its own
+ * from BENCH_OPT_OWN, so that no code means two options. */
+enum { BENCH_OPT_QUICK = 256, BENCH_OPT_MARKDOWN, BENCH_OPT_CSV,
+       BENCH_OPT_HELP, BENCH_OPT_OWN };
+
+/* The common options' entries, for the end of a scenario's longopts. */
+#define BENCH_COMMON_LONGOPTS                                   \
+    { "quick", no_argument, NULL, BENCH_OPT_QUICK },            \
+    { "markdown", no_argument, NULL, BENCH_OPT_MARKDOWN },      \
+    { "csv", required_argument, NULL, BENCH_OPT_CSV },          \
+    { "help", no_argument, NULL, BENCH_OPT_HELP }
+
+/*
+ * The `default:` of a scenario's getopt_long() switch: takes |c| if it is a
+ * common option (--csv's DIR from optarg) into |co|. Returns 1 when parsing
+ * goes on; 0 when the scenario returns *rc at once: after --help, with
+ * |usage| on stdout and BENCH_EXIT_OK; after an option getopt_long() did
+ * not know (it has said which), with |usage| on stderr and
+ * BENCH_EXIT_USAGE.
+ */
+int bench_opts_common(int c, bench_common_opts *co, void (*usage)(FILE *),
+                      int *rc);
+
+/* A bad value or a stray argument: says "SCENARIO: bad option or value",
+ * prints |usage| on stderr. Returns BENCH_EXIT_USAGE. */
+int bench_opts_bad(const char *scenario, void (*usage)(FILE *));
 
 /* ---- bench_util.c: the process as the kernel sees it -------------------- */
 
@@ -102,6 +139,15 @@ void bench_fmt_bytes(char *buf, size_t len, double bytes);
 
 /* One line describing the machine: CPUs, kernel, OpenSSL, tickless. */
 void bench_print_environment(FILE *out, const char *prefix);
+
+/*
+ * Whether QUIC scenario |scenario| must be skipped: this build has no QUIC
+ * server (OpenSSL < 3.5 at build time), or the OpenSSL or tickless loaded
+ * at run time has no QUIC. Skipped, it says why on stdout, and the scenario
+ * returns BENCH_EXIT_OK: a machine without QUIC is not a failure. Returns
+ * 1 (skip) or 0 (run).
+ */
+int bench_quic_skipped(const char *scenario);
 
 /*
  * Forks a child that runs |fn| and sends back |len| bytes of result through

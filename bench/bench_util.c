@@ -155,6 +155,25 @@ void bench_print_environment(FILE *out, const char *prefix)
             v & 0xffu);
 }
 
+int bench_quic_skipped(const char *scenario)
+{
+#if BENCH_HAVE_QUIC
+    if ((tickless_features() & TICKLESS_FEATURE_QUIC)
+        && OpenSSL_version_num() >= 0x30500000L)
+        return 0;
+    printf("%s: skipped: QUIC needs OpenSSL >= 3.5 at run time too; "
+           "this is %s.\n",
+           scenario, OpenSSL_version(OPENSSL_VERSION));
+#else
+    printf("%s: skipped: QUIC needs OpenSSL >= 3.5 (a QUIC listener for "
+           "the server); this build has %s.\n"
+           "Run it in the Debian 13 root: scripts/dev-root -- "
+           "build/ossl35-default/bench/tickless-bench %s\n",
+           scenario, OPENSSL_VERSION_TEXT, scenario);
+#endif
+    return 1;
+}
+
 static int read_full(int fd, void *buf, size_t len)
 {
     size_t got = 0;

@@ -72,8 +72,7 @@ typedef struct bulk_opts {
     unsigned lead_kib;
     unsigned threads;
     unsigned modes;
-    int markdown;
-    const char *csv_dir;
+    bench_common_opts common;
 } bulk_opts;
 
 /* What one client process sends back. */
@@ -448,8 +447,8 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
         return;
     if ((o->modes & (1u << RC_APP)) && mr[RC_APP].rounds > 0)
         app = median(mr[RC_APP].mibps, mr[RC_APP].rounds);
-    if (o->csv_dir != NULL
-        && (csv = bench_csv_open(o->csv_dir, "bulk")) != NULL)
+    if (o->common.csv_dir != NULL
+        && (csv = bench_csv_open(o->common.csv_dir, "bulk")) != NULL)
         fprintf(csv, "mode,measurement,value,unit\n");
     for (m = 0; m < RC_NMODES; m++) {
         char c[NCOLS][BENCH_TABLE_CELL];
@@ -522,7 +521,7 @@ static void print_results(const bulk_opts *o, bulk_mode_result *mr)
     }
     if (csv != NULL)
         fclose(csv);
-    bench_table_print(t, stdout, o->markdown);
+    bench_table_print(t, stdout, o->common.markdown);
     bench_table_free(t);
     for (m = 0; m < RC_NMODES; m++)
         if ((o->modes & (1u << m)) && mr[m].failed > 0)
@@ -621,22 +620,19 @@ static int run_all(const bulk_opts *o)
 
 static int bulk_main(int argc, char **argv)
 {
-    enum { OPT_MIB = 256, OPT_ROUNDS, OPT_LEAD, OPT_THREADS, OPT_MODES, OPT_QUICK,
-           OPT_MARKDOWN, OPT_CSV, OPT_HELP };
+    enum { OPT_MIB = BENCH_OPT_OWN, OPT_ROUNDS, OPT_LEAD, OPT_THREADS,
+           OPT_MODES };
     static const struct option longopts[] = {
         { "mib", required_argument, NULL, OPT_MIB },
         { "lead", required_argument, NULL, OPT_LEAD },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "rounds", required_argument, NULL, OPT_ROUNDS },
         { "modes", required_argument, NULL, OPT_MODES },
-        { "quick", no_argument, NULL, OPT_QUICK },
-        { "markdown", no_argument, NULL, OPT_MARKDOWN },
-        { "csv", required_argument, NULL, OPT_CSV },
-        { "help", no_argument, NULL, OPT_HELP },
+        BENCH_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     bulk_opts o;
-    int c, quick = 0, set_mib = 0, set_rounds = 0;
+    int c, rc, set_mib = 0, set_rounds = 0;
 
     memset(&o, 0, sizeof(o));
     o.modes = RC_ALL_MODES;
@@ -667,38 +663,22 @@ static int bulk_main(int argc, char **argv)
             if (rtt_modes_parse(optarg, RC_NMODES, &o.modes) != 0)
                 goto bad;
             break;
-        case OPT_QUICK:
-            quick = 1;
-            break;
-        case OPT_MARKDOWN:
-            o.markdown = 1;
-            break;
-        case OPT_CSV:
-            o.csv_dir = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return BENCH_EXIT_OK;
         default:
-            usage(stderr);
-            return BENCH_EXIT_USAGE;
+            if (!bench_opts_common(c, &o.common, usage, &rc))
+                return rc;
+            break;
         }
     }
     if (optind != argc)
         goto bad;
     if (!set_mib)
-        o.mib = quick ? QUICK_MIB : DEFAULT_MIB;
+        o.mib = o.common.quick ? QUICK_MIB : DEFAULT_MIB;
     if (!set_rounds)
-        o.rounds = quick ? QUICK_ROUNDS : DEFAULT_ROUNDS;
+        o.rounds = o.common.quick ? QUICK_ROUNDS : DEFAULT_ROUNDS;
 
-#if BENCH_HAVE_QUIC
-    if (!(tickless_features() & TICKLESS_FEATURE_QUIC)
-        || OpenSSL_version_num() < 0x30500000L) {
-        printf("bulk: skipped: QUIC needs OpenSSL >= 3.5 at run time too; "
-               "this is %s.\n",
-               OpenSSL_version(OPENSSL_VERSION));
+    if (bench_quic_skipped("bulk"))
         return BENCH_EXIT_OK;
-    }
+#if BENCH_HAVE_QUIC
     printf("bulk: %u MiB written and echoed back concurrently over one QUIC "
            "connection, the writer at most %u KiB ahead of the echo; %u "
            "round(s) per mode; %s\n",
@@ -709,18 +689,11 @@ static int bulk_main(int argc, char **argv)
     fflush(stdout);
     return run_all(&o);
 #else
-    printf("bulk: skipped: QUIC needs OpenSSL >= 3.5 (a QUIC listener for "
-           "the server); this build has %s.\n"
-           "Run it in the Debian 13 root: scripts/dev-root -- "
-           "build/ossl35-default/bench/tickless-bench bulk\n",
-           OPENSSL_VERSION_TEXT);
-    return BENCH_EXIT_OK;
+    return BENCH_EXIT_OK; /* not reached: no QUIC in this build */
 #endif
 
 bad:
-    fprintf(stderr, "bulk: bad option or value\n");
-    usage(stderr);
-    return BENCH_EXIT_USAGE;
+    return bench_opts_bad("bulk", usage);
 }
 
 const bench_scenario bench_bulk = {

@@ -387,7 +387,7 @@ static void print_quic(const busy_opts *o, const busy_result *res)
                      baseline(o, res, LOSSY_NATIVE));
     printf("\nQUIC: write %u KiB, then compute %u ms\n", o->payload >> 10,
            o->busy_ms);
-    bench_table_print(t, stdout, o->markdown);
+    bench_table_print(t, stdout, o->common.markdown);
     bench_table_free(t);
     printf("\nhandshake: before the scenario starts, for reference. Times "
            "from the start of the write:\n"
@@ -422,7 +422,7 @@ static void print_dtls(const busy_opts *o, const busy_result *res)
     printf("\nDTLS 1.2: start the handshake, compute %u ms, then write %u "
            "KiB in %u-byte records\n",
            o->busy_ms, o->payload >> 10, o->dtls_msg);
-    bench_table_print(t, stdout, o->markdown);
+    bench_table_print(t, stdout, o->common.markdown);
     bench_table_free(t);
     printf("\nserver handshake: when the server completed it, from the "
            "start (the computation\n"
@@ -506,7 +506,7 @@ static void csv_result(FILE *f, enum ts_proto proto, int mode,
 
 static int write_csv(const busy_opts *o, const busy_runs *runs)
 {
-    FILE *f = bench_csv_open(o->csv_dir, "busy");
+    FILE *f = bench_csv_open(o->common.csv_dir, "busy");
     int m;
 
     if (f == NULL)
@@ -521,7 +521,7 @@ static int write_csv(const busy_opts *o, const busy_runs *runs)
         if (o->dtls && (o->modes & (1u << m)) && mode_applies(m, TS_DTLS))
             csv_result(f, TS_DTLS, m, &runs->dtls[m]);
     if (fclose(f) != 0) {
-        fprintf(stderr, "busy: writing %s/busy.csv: %s\n", o->csv_dir,
+        fprintf(stderr, "busy: writing %s/busy.csv: %s\n", o->common.csv_dir,
                 strerror(errno));
         return -1;
     }
@@ -581,7 +581,7 @@ static int run_all(busy_opts *o)
     }
     if (o->dtls)
         print_dtls(o, runs->dtls);
-    if (o->csv_dir != NULL && write_csv(o, runs) != 0)
+    if (o->common.csv_dir != NULL && write_csv(o, runs) != 0)
         rc = BENCH_EXIT_FAILED;
     free(runs);
     return rc;
@@ -608,9 +608,9 @@ static int parse_protos(const char *s, busy_opts *o)
 
 static int busy_main(int argc, char **argv)
 {
-    enum { OPT_MODES = 256, OPT_PROTO, OPT_PAYLOAD, OPT_BUSY, OPT_COMPUTE,
-           OPT_LOSS, OPT_DELAY, OPT_DTLS_MSG, OPT_SAMPLE, OPT_GIVE_UP,
-           OPT_QUICK, OPT_MARKDOWN, OPT_CSV, OPT_HELP };
+    enum { OPT_MODES = BENCH_OPT_OWN, OPT_PROTO, OPT_PAYLOAD, OPT_BUSY,
+           OPT_COMPUTE, OPT_LOSS, OPT_DELAY, OPT_DTLS_MSG, OPT_SAMPLE,
+           OPT_GIVE_UP };
     static const struct option longopts[] = {
         { "modes", required_argument, NULL, OPT_MODES },
         { "proto", required_argument, NULL, OPT_PROTO },
@@ -622,14 +622,11 @@ static int busy_main(int argc, char **argv)
         { "dtls-msg", required_argument, NULL, OPT_DTLS_MSG },
         { "sample-ms", required_argument, NULL, OPT_SAMPLE },
         { "give-up-ms", required_argument, NULL, OPT_GIVE_UP },
-        { "quick", no_argument, NULL, OPT_QUICK },
-        { "markdown", no_argument, NULL, OPT_MARKDOWN },
-        { "csv", required_argument, NULL, OPT_CSV },
-        { "help", no_argument, NULL, OPT_HELP },
+        BENCH_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     busy_opts o;
-    int c, quick = 0, payload_set = 0, busy_set = 0, give_up_set = 0;
+    int c, rc, payload_set = 0, busy_set = 0, give_up_set = 0;
 
     memset(&o, 0, sizeof(o));
     o.modes = (1u << LOSSY_MODES) - 1;
@@ -692,40 +689,27 @@ static int busy_main(int argc, char **argv)
                 goto bad;
             give_up_set = 1;
             break;
-        case OPT_QUICK:
-            quick = 1;
-            break;
-        case OPT_MARKDOWN:
-            o.markdown = 1;
-            break;
-        case OPT_CSV:
-            o.csv_dir = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return BENCH_EXIT_OK;
         default:
-            usage(stderr);
-            return BENCH_EXIT_USAGE;
+            if (!bench_opts_common(c, &o.common, usage, &rc))
+                return rc;
+            break;
         }
     }
     if (optind != argc)
         goto bad;
     /* --quick sets what was not given explicitly. */
-    if (quick && !payload_set)
+    if (o.common.quick && !payload_set)
         o.payload = QUICK_PAYLOAD;
-    if (quick && !busy_set)
+    if (o.common.quick && !busy_set)
         o.busy_ms = QUICK_BUSY_MS;
-    if (quick && !give_up_set)
+    if (o.common.quick && !give_up_set)
         o.give_up_ms = QUICK_GIVE_UP_MS;
     if (!o.quic && !(o.modes & ~(1u << LOSSY_NATIVE)))
         goto bad; /* native alone has no DTLS */
     return run_all(&o);
 
 bad:
-    fprintf(stderr, "busy: bad option or value\n");
-    usage(stderr);
-    return BENCH_EXIT_USAGE;
+    return bench_opts_bad("busy", usage);
 }
 
 const bench_scenario bench_busy = {

@@ -20,8 +20,7 @@ typedef struct busy_opts {
     unsigned give_up_ms;  /* after the busy period */
     unsigned dtls_msg;    /* DTLS: bytes per write (one record each) */
     int spin;             /* compute by spinning (1) or sleeping (0) */
-    int markdown;
-    const char *csv_dir;  /* NULL: no CSV */
+    bench_common_opts common;
 } busy_opts;
 
 /* What a client process sends back. Plain data: it crosses a pipe. */

@@ -50,8 +50,7 @@ typedef struct hs_opts {
     unsigned n;
     unsigned loss_pct, delay_ms;
     int fast_timer;
-    int markdown;
-    const char *csv_dir;
+    bench_common_opts common;
 } hs_opts;
 
 typedef struct hs_result {
@@ -310,7 +309,7 @@ static void print_table(const hs_opts *o, hs_result *res)
             cells[k] = c[k];
         (void)bench_table_add(t, cells);
     }
-    bench_table_print(t, stdout, o->markdown);
+    bench_table_print(t, stdout, o->common.markdown);
     bench_table_free(t);
     printf("\nEach handshake: from its first SSL call to its completion on "
            "the client, one after\n"
@@ -329,7 +328,7 @@ static void print_table(const hs_opts *o, hs_result *res)
 
 static int write_csv(const hs_opts *o, const hs_result *res)
 {
-    FILE *f = bench_csv_open(o->csv_dir, "dtls-handshake");
+    FILE *f = bench_csv_open(o->common.csv_dir, "dtls-handshake");
     int m;
 
     if (f == NULL)
@@ -358,7 +357,7 @@ static int write_csv(const hs_opts *o, const hs_result *res)
     }
     if (fclose(f) != 0) {
         fprintf(stderr, "dtls-handshake: writing %s/dtls-handshake.csv: %s\n",
-                o->csv_dir, strerror(errno));
+                o->common.csv_dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -394,29 +393,26 @@ static int run_all(const hs_opts *o)
             fprintf(stderr, "failed: %s\n", r->error);
     }
     print_table(o, res);
-    if (o->csv_dir != NULL && write_csv(o, res) != 0)
+    if (o->common.csv_dir != NULL && write_csv(o, res) != 0)
         return BENCH_EXIT_FAILED;
     return BENCH_EXIT_OK;
 }
 
 static int hs_main(int argc, char **argv)
 {
-    enum { OPT_MODES = 256, OPT_N, OPT_LOSS, OPT_DELAY, OPT_FAST, OPT_QUICK,
-           OPT_MARKDOWN, OPT_CSV, OPT_HELP };
+    enum { OPT_MODES = BENCH_OPT_OWN, OPT_N, OPT_LOSS, OPT_DELAY,
+           OPT_FAST };
     static const struct option longopts[] = {
         { "modes", required_argument, NULL, OPT_MODES },
         { "handshakes", required_argument, NULL, OPT_N },
         { "loss", required_argument, NULL, OPT_LOSS },
         { "delay-ms", required_argument, NULL, OPT_DELAY },
         { "fast-timer", no_argument, NULL, OPT_FAST },
-        { "quick", no_argument, NULL, OPT_QUICK },
-        { "markdown", no_argument, NULL, OPT_MARKDOWN },
-        { "csv", required_argument, NULL, OPT_CSV },
-        { "help", no_argument, NULL, OPT_HELP },
+        BENCH_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     hs_opts o;
-    int c, quick = 0, n_set = 0;
+    int c, rc, n_set = 0;
 
     memset(&o, 0, sizeof(o));
     o.modes = ((1u << LOSSY_MODES) - 1) & ~(1u << LOSSY_NATIVE);
@@ -449,33 +445,20 @@ static int hs_main(int argc, char **argv)
         case OPT_FAST:
             o.fast_timer = 1;
             break;
-        case OPT_QUICK:
-            quick = 1;
-            break;
-        case OPT_MARKDOWN:
-            o.markdown = 1;
-            break;
-        case OPT_CSV:
-            o.csv_dir = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return BENCH_EXIT_OK;
         default:
-            usage(stderr);
-            return BENCH_EXIT_USAGE;
+            if (!bench_opts_common(c, &o.common, usage, &rc))
+                return rc;
+            break;
         }
     }
     if (optind != argc)
         goto bad;
-    if (quick && !n_set)
+    if (o.common.quick && !n_set)
         o.n = QUICK_HANDSHAKES;
     return run_all(&o);
 
 bad:
-    fprintf(stderr, "dtls-handshake: bad option or value\n");
-    usage(stderr);
-    return BENCH_EXIT_USAGE;
+    return bench_opts_bad("dtls-handshake", usage);
 }
 
 const bench_scenario bench_dtls_handshake = {

@@ -118,8 +118,7 @@ typedef struct lat_opts {
     unsigned modes;          /* 1u << LAT_* */
     uint64_t quic_idle_ms;
     uint64_t seed;
-    int quick, markdown;
-    const char *csv_dir;     /* NULL: no CSV */
+    bench_common_opts common;
 } lat_opts;
 
 /* What a client process sends back. Plain data: it crosses a pipe. */

@@ -176,13 +176,14 @@ typedef struct given {
     int samples, native_samples, timeout_ms, rounds;
 } given;
 
+/* Returns 0 (run), -1 (a bad option or value) or 1 (--help: lat_main
+ * returns *rc). */
 static int parse_opts(const lat_scenario *s, int argc, char **argv,
-                      lat_opts *o, int *help)
+                      lat_opts *o, int *rc)
 {
-    enum { OPT_MODES = 256, OPT_SAMPLES, OPT_NATIVE_SAMPLES, OPT_TIMEOUT,
-           OPT_GAP, OPT_JITTER, OPT_BURST, OPT_ROUNDS, OPT_QUIC_IDLE,
-           OPT_SEED,
-           OPT_QUICK, OPT_MARKDOWN, OPT_CSV, OPT_HELP };
+    enum { OPT_MODES = BENCH_OPT_OWN, OPT_SAMPLES, OPT_NATIVE_SAMPLES,
+           OPT_TIMEOUT, OPT_GAP, OPT_JITTER, OPT_BURST, OPT_ROUNDS,
+           OPT_QUIC_IDLE, OPT_SEED };
     static const struct option longopts[] = {
         { "modes", required_argument, NULL, OPT_MODES },
         { "samples", required_argument, NULL, OPT_SAMPLES },
@@ -194,10 +195,7 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
         { "rounds", required_argument, NULL, OPT_ROUNDS },
         { "quic-idle-ms", required_argument, NULL, OPT_QUIC_IDLE },
         { "seed", required_argument, NULL, OPT_SEED },
-        { "quick", no_argument, NULL, OPT_QUICK },
-        { "markdown", no_argument, NULL, OPT_MARKDOWN },
-        { "csv", required_argument, NULL, OPT_CSV },
-        { "help", no_argument, NULL, OPT_HELP },
+        BENCH_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     given g = { 0, 0, 0, 0 };
@@ -207,7 +205,6 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
 
     *o = s->defaults;
     set = *o;
-    *help = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -264,25 +261,17 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
                 return -1;
             o->seed = v;
             break;
-        case OPT_QUICK:
-            o->quick = 1;
-            break;
-        case OPT_MARKDOWN:
-            o->markdown = 1;
-            break;
-        case OPT_CSV:
-            o->csv_dir = optarg;
-            break;
-        case OPT_HELP:
-            *help = 1;
-            return 0;
-        default:
+        case '?': /* unknown, or no value: lat_main says "bad option" */
             return -1;
+        default:
+            if (!bench_opts_common(c, &o->common, s->usage, rc))
+                return 1;
+            break;
         }
     }
     if (optind != argc)
         return -1;
-    if (o->quick) {
+    if (o->common.quick) {
         o->samples = s->quick.samples;
         o->native_samples = s->quick.native_samples;
         o->timeout_ms = s->quick.timeout_ms;
@@ -469,7 +458,7 @@ static void print_table(const lat_scenario *s, const lat_opts *o,
             cells[k] = c[k];
         (void)bench_table_add(t, cells);
     }
-    bench_table_print(t, stdout, o->markdown);
+    bench_table_print(t, stdout, o->common.markdown);
     bench_table_free(t);
     printf("\n");
     s->notes(o, res);
@@ -497,7 +486,8 @@ static int write_samples_csv(const lat_scenario *s, const lat_opts *o,
     unsigned i;
     int m;
 
-    snprintf(path, sizeof(path), "%s/%s-samples.csv", o->csv_dir, s->name);
+    snprintf(path, sizeof(path), "%s/%s-samples.csv", o->common.csv_dir,
+             s->name);
     if ((f = fopen(path, "w")) == NULL) {
         fprintf(stderr, "%s: %s: %s\n", s->name, path, strerror(errno));
         return -1;
@@ -529,7 +519,7 @@ static int write_csv(const lat_scenario *s, const lat_opts *o,
     FILE *f;
     int m;
 
-    snprintf(path, sizeof(path), "%s/%s.csv", o->csv_dir, s->name);
+    snprintf(path, sizeof(path), "%s/%s.csv", o->common.csv_dir, s->name);
     if ((f = fopen(path, "w")) == NULL) {
         fprintf(stderr, "%s: %s: %s\n", s->name, path, strerror(errno));
         return -1;
@@ -645,7 +635,7 @@ static int run_all(const lat_scenario *s, const lat_opts *o)
             merge(&res[m], one);
         }
     print_table(s, o, res);
-    if (o->csv_dir != NULL && write_csv(s, o, res) != 0)
+    if (o->common.csv_dir != NULL && write_csv(s, o, res) != 0)
         rc = BENCH_EXIT_FAILED;
     free(res);
     return rc;
@@ -656,32 +646,22 @@ static int run_all(const lat_scenario *s, const lat_opts *o)
 int lat_main(const lat_scenario *s, int argc, char **argv)
 {
     lat_opts o;
-    int help;
+    int rc, parsed = parse_opts(s, argc, argv, &o, &rc);
 
-    if (parse_opts(s, argc, argv, &o, &help) != 0) {
-        fprintf(stderr, "%s: bad option or value\n", s->name);
-        s->usage(stderr);
-        return BENCH_EXIT_USAGE;
-    }
-    if (help) {
-        s->usage(stdout);
+    if (parsed < 0)
+        return bench_opts_bad(s->name, s->usage);
+    if (parsed > 0)
+        return rc;
+    if (bench_quic_skipped(s->name))
         return BENCH_EXIT_OK;
-    }
 #if BENCH_HAVE_QUIC
-    if (!(tickless_features() & TICKLESS_FEATURE_QUIC)
-        || OpenSSL_version_num() < 0x30500000L) {
-        printf("%s: skipped: QUIC needs OpenSSL >= 3.5 at run time too; "
-               "this is %s.\n",
-               s->name, OpenSSL_version(OPENSSL_VERSION));
-        return BENCH_EXIT_OK;
-    }
     printf("%s: %s per assist mode; %u samples (native %u) in %u "
            "round%s, timeout %u ms, gap %u..%u ms, QUIC idle timeout %" PRIu64
            " ms%s\n",
            s->name, s->measured, o.samples, o.native_samples, o.rounds,
            o.rounds == 1 ? "" : "s", o.timeout_ms, o.gap_ms,
            o.gap_ms + o.jitter_ms, o.quic_idle_ms,
-           o.quick ? " (--quick)" : "");
+           o.common.quick ? " (--quick)" : "");
     {
         char prefix[32];
 
@@ -691,11 +671,6 @@ int lat_main(const lat_scenario *s, int argc, char **argv)
     fflush(stdout);
     return run_all(s, &o);
 #else
-    printf("%s: skipped: QUIC needs OpenSSL >= 3.5 (a QUIC listener for "
-           "the server); this build has %s.\n"
-           "Run it in the Debian 13 root: scripts/dev-root -- "
-           "build/ossl35-default/bench/tickless-bench %s\n",
-           s->name, OPENSSL_VERSION_TEXT, s->name);
-    return BENCH_EXIT_OK;
+    return BENCH_EXIT_OK; /* not reached: no QUIC in this build */
 #endif
 }

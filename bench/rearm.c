@@ -223,11 +223,11 @@ static const lat_scenario rearm_scenario = {
     /* defaults: samples, native samples, timeout, gap, jitter, burst,
      * rounds, modes, QUIC idle timeout, seed. 300 samples, so that the p99
      * the goal is judged on is not just the second-worst wake-up of 100. */
-    { 300, 9, 2000, 50, 50, 0, 5, (1u << LAT_NMODES) - 1, 60000, 1, 0, 0,
-      NULL },
+    { 300, 9, 2000, 50, 50, 0, 5, (1u << LAT_NMODES) - 1, 60000, 1,
+      { 0, 0, NULL } },
     /* --quick */
-    { 10, 3, 1000, 50, 50, 0, 1, (1u << LAT_NMODES) - 1, 60000, 1, 1, 0,
-      NULL },
+    { 10, 3, 1000, 50, 50, 0, 1, (1u << LAT_NMODES) - 1, 60000, 1,
+      { 1, 0, NULL } },
 };
 
 static void usage(FILE *out)

@@ -52,8 +52,7 @@
 typedef struct rtt_opts {
     unsigned samples, warmup, rounds;
     unsigned modes;
-    int markdown;
-    const char *csv_dir;
+    bench_common_opts common;
 } rtt_opts;
 
 /* What one client process sends back. Plain data: it crosses a pipe. */
@@ -262,8 +261,8 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
             summarize(&mr[m], &s[m]);
     if ((o->modes & (1u << RC_APP)) && mr[RC_APP].ok)
         app = &s[RC_APP];
-    if (o->csv_dir != NULL
-        && (csv = bench_csv_open(o->csv_dir, "rtt")) != NULL)
+    if (o->common.csv_dir != NULL
+        && (csv = bench_csv_open(o->common.csv_dir, "rtt")) != NULL)
         fprintf(csv, "mode,measurement,value,unit\n");
     for (m = 0; m < RC_NALL; m++) {
         char c[NCOLS][BENCH_TABLE_CELL];
@@ -365,7 +364,7 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
     }
     if (csv != NULL)
         fclose(csv);
-    bench_table_print(t, stdout, o->markdown);
+    bench_table_print(t, stdout, o->common.markdown);
     bench_table_free(t);
     printf("\nrt: one round trip, from before the 64-byte write to the "
            "return of the read that\n"
@@ -446,21 +445,17 @@ out:
 
 static int rtt_main(int argc, char **argv)
 {
-    enum { OPT_SAMPLES = 256, OPT_WARMUP, OPT_ROUNDS, OPT_MODES, OPT_QUICK,
-           OPT_MARKDOWN, OPT_CSV, OPT_HELP };
+    enum { OPT_SAMPLES = BENCH_OPT_OWN, OPT_WARMUP, OPT_ROUNDS, OPT_MODES };
     static const struct option longopts[] = {
         { "samples", required_argument, NULL, OPT_SAMPLES },
         { "warmup", required_argument, NULL, OPT_WARMUP },
         { "rounds", required_argument, NULL, OPT_ROUNDS },
         { "modes", required_argument, NULL, OPT_MODES },
-        { "quick", no_argument, NULL, OPT_QUICK },
-        { "markdown", no_argument, NULL, OPT_MARKDOWN },
-        { "csv", required_argument, NULL, OPT_CSV },
-        { "help", no_argument, NULL, OPT_HELP },
+        BENCH_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     rtt_opts o;
-    int c, quick = 0, set_samples = 0, set_warmup = 0, set_rounds = 0;
+    int c, rc, set_samples = 0, set_warmup = 0, set_rounds = 0;
 
     memset(&o, 0, sizeof(o));
     o.modes = (1u << RC_NALL) - 1;
@@ -486,44 +481,28 @@ static int rtt_main(int argc, char **argv)
             if (rtt_modes_parse(optarg, RC_NALL, &o.modes) != 0)
                 goto bad;
             break;
-        case OPT_QUICK:
-            quick = 1;
-            break;
-        case OPT_MARKDOWN:
-            o.markdown = 1;
-            break;
-        case OPT_CSV:
-            o.csv_dir = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return BENCH_EXIT_OK;
         default:
-            usage(stderr);
-            return BENCH_EXIT_USAGE;
+            if (!bench_opts_common(c, &o.common, usage, &rc))
+                return rc;
+            break;
         }
     }
     if (optind != argc)
         goto bad;
     if (!set_samples)
-        o.samples = quick ? QUICK_SAMPLES : DEFAULT_SAMPLES;
+        o.samples = o.common.quick ? QUICK_SAMPLES : DEFAULT_SAMPLES;
     if (!set_warmup)
-        o.warmup = quick ? QUICK_WARMUP : DEFAULT_WARMUP;
+        o.warmup = o.common.quick ? QUICK_WARMUP : DEFAULT_WARMUP;
     if (!set_rounds)
-        o.rounds = quick ? QUICK_ROUNDS : DEFAULT_ROUNDS;
+        o.rounds = o.common.quick ? QUICK_ROUNDS : DEFAULT_ROUNDS;
     if ((o.samples + o.rounds - 1) / o.rounds > MAX_PER_CHILD) {
         fprintf(stderr, "rtt: at most %u samples per round\n", MAX_PER_CHILD);
         goto bad;
     }
 
-#if BENCH_HAVE_QUIC
-    if (!(tickless_features() & TICKLESS_FEATURE_QUIC)
-        || OpenSSL_version_num() < 0x30500000L) {
-        printf("rtt: skipped: QUIC needs OpenSSL >= 3.5 at run time too; "
-               "this is %s.\n",
-               OpenSSL_version(OPENSSL_VERSION));
+    if (bench_quic_skipped("rtt"))
         return BENCH_EXIT_OK;
-    }
+#if BENCH_HAVE_QUIC
     printf("rtt: %u-byte request/response round trips over one QUIC "
            "connection; %u samples per mode in %u rounds, %u warm-up round "
            "trips per client process\n",
@@ -533,18 +512,11 @@ static int rtt_main(int argc, char **argv)
     fflush(stdout);
     return run_all(&o);
 #else
-    printf("rtt: skipped: QUIC needs OpenSSL >= 3.5 (a QUIC listener for "
-           "the server); this build has %s.\n"
-           "Run it in the Debian 13 root: scripts/dev-root -- "
-           "build/ossl35-default/bench/tickless-bench rtt\n",
-           OPENSSL_VERSION_TEXT);
-    return BENCH_EXIT_OK;
+    return BENCH_EXIT_OK; /* not reached: no QUIC in this build */
 #endif
 
 bad:
-    fprintf(stderr, "rtt: bad option or value\n");
-    usage(stderr);
-    return BENCH_EXIT_USAGE;
+    return bench_opts_bad("rtt", usage);
 }
 
 const bench_scenario bench_rtt = {

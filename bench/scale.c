@@ -424,7 +424,7 @@ static void print_results(const scale_opts *o,
             (void)bench_table_add(t, cells);
         }
     }
-    bench_table_print(t, stdout, o->markdown);
+    bench_table_print(t, stdout, o->common.markdown);
     bench_table_free(t);
     printf("\n");
     print_notes(o, res);
@@ -434,7 +434,7 @@ static void print_results(const scale_opts *o,
  * (bytes, percent, per second, nanoseconds); empty where there is none. */
 static void write_csv(const scale_opts *o, scale_result res[][MODE_COUNT])
 {
-    FILE *f = bench_csv_open(o->csv_dir, "scale");
+    FILE *f = bench_csv_open(o->common.csv_dir, "scale");
     size_t i;
     int m;
 
@@ -530,7 +530,7 @@ static int run_all(const scale_opts *o)
         }
     }
     print_results(o, res);
-    if (o->csv_dir != NULL)
+    if (o->common.csv_dir != NULL)
         write_csv(o, res);
     free(res);
     return BENCH_EXIT_OK;
@@ -578,10 +578,9 @@ static int parse_uint(const char *s, unsigned min, unsigned max,
 
 static int scale_main(int argc, char **argv)
 {
-    enum { OPT_COUNTS = 256, OPT_MODES, OPT_IDLE, OPT_WINDOW, OPT_NATIVE_MAX,
-           OPT_SERVER_PROCS,
-           OPT_QUIC_IDLE, OPT_TRAFFIC_S, OPT_TRAFFIC_RATE, OPT_QUICK, OPT_CSV,
-           OPT_MARKDOWN, OPT_HELP };
+    enum { OPT_COUNTS = BENCH_OPT_OWN, OPT_MODES, OPT_IDLE, OPT_WINDOW,
+           OPT_NATIVE_MAX, OPT_SERVER_PROCS, OPT_QUIC_IDLE, OPT_TRAFFIC_S,
+           OPT_TRAFFIC_RATE };
     static const struct option longopts[] = {
         { "counts", required_argument, NULL, OPT_COUNTS },
         { "modes", required_argument, NULL, OPT_MODES },
@@ -592,15 +591,12 @@ static int scale_main(int argc, char **argv)
         { "quic-idle-ms", required_argument, NULL, OPT_QUIC_IDLE },
         { "traffic-seconds", required_argument, NULL, OPT_TRAFFIC_S },
         { "traffic-rate", required_argument, NULL, OPT_TRAFFIC_RATE },
-        { "quick", no_argument, NULL, OPT_QUICK },
-        { "csv", required_argument, NULL, OPT_CSV },
-        { "markdown", no_argument, NULL, OPT_MARKDOWN },
-        { "help", no_argument, NULL, OPT_HELP },
+        BENCH_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     scale_opts o;
     unsigned v;
-    int c, n;
+    int c, n, rc;
 
     memset(&o, 0, sizeof(o));
     o.ncounts = (size_t)bench_parse_counts(DEFAULT_COUNTS, o.counts,
@@ -656,42 +652,29 @@ static int scale_main(int argc, char **argv)
             if (parse_uint(optarg, 1, 1000000, &o.traffic_rate) != 0)
                 goto bad;
             break;
-        case OPT_QUICK:
-            /* Later options still override these. */
+        case BENCH_OPT_QUICK:
+            /* At once: later options still override these. */
+            o.common.quick = 1;
             o.ncounts = (size_t)bench_parse_counts(QUICK_COUNTS, o.counts,
                                                    SCALE_MAX_COUNTS,
                                                    MAX_CONNS);
             o.idle_s = QUICK_IDLE_S;
             o.traffic_s = QUICK_TRAFFIC_S;
             break;
-        case OPT_CSV:
-            o.csv_dir = optarg;
-            break;
-        case OPT_MARKDOWN:
-            o.markdown = 1;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return BENCH_EXIT_OK;
         default:
-            usage(stderr);
-            return BENCH_EXIT_USAGE;
+            if (!bench_opts_common(c, &o.common, usage, &rc))
+                return rc;
+            break;
         }
     }
     if (optind != argc)
         goto bad;
 
+    if (bench_quic_skipped("scale"))
+        return BENCH_EXIT_OK;
 #if BENCH_HAVE_QUIC
     {
         uint64_t nofile = bench_raise_nofile();
-
-        if (!(tickless_features() & TICKLESS_FEATURE_QUIC)
-            || OpenSSL_version_num() < 0x30500000L) {
-            printf("scale: skipped: QUIC needs OpenSSL >= 3.5 at run time "
-                   "too; this is %s.\n",
-                   OpenSSL_version(OPENSSL_VERSION));
-            return BENCH_EXIT_OK;
-        }
         char idle[32] = "none";
 
         if (o.quic_idle_ms != 0)
@@ -705,18 +688,11 @@ static int scale_main(int argc, char **argv)
         return run_all(&o);
     }
 #else
-    printf("scale: skipped: QUIC needs OpenSSL >= 3.5 (a QUIC listener for "
-           "the server); this build has %s.\n"
-           "Run it in the Debian 13 root: scripts/dev-root -- "
-           "build/ossl35-default/bench/tickless-bench scale\n",
-           OPENSSL_VERSION_TEXT);
-    return BENCH_EXIT_OK;
+    return BENCH_EXIT_OK; /* not reached: no QUIC in this build */
 #endif
 
 bad:
-    fprintf(stderr, "scale: bad option or value\n");
-    usage(stderr);
-    return BENCH_EXIT_USAGE;
+    return bench_opts_bad("scale", usage);
 }
 
 const bench_scenario bench_scale = {

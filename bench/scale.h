@@ -37,8 +37,7 @@ typedef struct scale_opts {
     uint64_t quic_idle_ms;
     unsigned traffic_s;    /* steady traffic for lateness; 0: none */
     unsigned traffic_rate; /* writes per second during it */
-    int markdown;
-    const char *csv_dir;   /* --csv: write DIR/scale.csv; or NULL */
+    bench_common_opts common; /* --csv: DIR/scale.csv */
 } scale_opts;
 
 /* What a client process sends back. Plain data: it crosses a pipe. */

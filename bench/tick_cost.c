@@ -69,8 +69,7 @@
 
 typedef struct tc_opts {
     unsigned calls, seconds, interval_us;
-    int markdown;
-    const char *csv_dir;
+    bench_common_opts common;
 } tc_opts;
 
 /* What one client process sends back (fields its group measures). */
@@ -522,8 +521,8 @@ static void print_results(const tc_opts *o, const tc_result *r)
 
     if (t == NULL)
         return;
-    if (o->csv_dir != NULL
-        && (csv = bench_csv_open(o->csv_dir, "tick-cost")) != NULL)
+    if (o->common.csv_dir != NULL
+        && (csv = bench_csv_open(o->common.csv_dir, "tick-cost")) != NULL)
         fprintf(csv, "mode,measurement,value,unit\n");
     add_row(t, csv, "nothing due, same thread", "idle_call", "app-pool", fl,
             &r[G_APP_POOL], fl->idle_ns, r[G_APP_POOL].idle_ns);
@@ -541,7 +540,7 @@ static void print_results(const tc_opts *o, const tc_result *r)
             fl, &r[G_DEDICATED], fl->wake_cpu_ns, r[G_DEDICATED].wake_cpu_ns);
     if (csv != NULL)
         fclose(csv);
-    bench_table_print(t, stdout, o->markdown);
+    bench_table_print(t, stdout, o->common.markdown);
     bench_table_free(t);
     printf("\nfloor: plain OpenSSL, app-driven; same thread: "
            "SSL_handle_events() against tickless_pool_run(pool, 0)\n"
@@ -616,20 +615,16 @@ static int run_all(const tc_opts *o)
 
 static int tick_cost_main(int argc, char **argv)
 {
-    enum { OPT_CALLS = 256, OPT_SECONDS, OPT_INTERVAL, OPT_QUICK,
-           OPT_MARKDOWN, OPT_CSV, OPT_HELP };
+    enum { OPT_CALLS = BENCH_OPT_OWN, OPT_SECONDS, OPT_INTERVAL };
     static const struct option longopts[] = {
         { "calls", required_argument, NULL, OPT_CALLS },
         { "seconds", required_argument, NULL, OPT_SECONDS },
         { "interval-us", required_argument, NULL, OPT_INTERVAL },
-        { "quick", no_argument, NULL, OPT_QUICK },
-        { "markdown", no_argument, NULL, OPT_MARKDOWN },
-        { "csv", required_argument, NULL, OPT_CSV },
-        { "help", no_argument, NULL, OPT_HELP },
+        BENCH_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     tc_opts o;
-    int c, quick = 0, set_calls = 0, set_seconds = 0;
+    int c, rc, set_calls = 0, set_seconds = 0;
 
     memset(&o, 0, sizeof(o));
     o.interval_us = DEFAULT_INTERVAL_US;
@@ -650,38 +645,22 @@ static int tick_cost_main(int argc, char **argv)
             if (rtt_parse_uint(optarg, 10, 999999, &o.interval_us) != 0)
                 goto bad;
             break;
-        case OPT_QUICK:
-            quick = 1;
-            break;
-        case OPT_MARKDOWN:
-            o.markdown = 1;
-            break;
-        case OPT_CSV:
-            o.csv_dir = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return BENCH_EXIT_OK;
         default:
-            usage(stderr);
-            return BENCH_EXIT_USAGE;
+            if (!bench_opts_common(c, &o.common, usage, &rc))
+                return rc;
+            break;
         }
     }
     if (optind != argc)
         goto bad;
     if (!set_calls)
-        o.calls = quick ? QUICK_CALLS : DEFAULT_CALLS;
+        o.calls = o.common.quick ? QUICK_CALLS : DEFAULT_CALLS;
     if (!set_seconds)
-        o.seconds = quick ? QUICK_SECONDS : DEFAULT_SECONDS;
+        o.seconds = o.common.quick ? QUICK_SECONDS : DEFAULT_SECONDS;
 
-#if BENCH_HAVE_QUIC
-    if (!(tickless_features() & TICKLESS_FEATURE_QUIC)
-        || OpenSSL_version_num() < 0x30500000L) {
-        printf("tick-cost: skipped: QUIC needs OpenSSL >= 3.5 at run time "
-               "too; this is %s.\n",
-               OpenSSL_version(OPENSSL_VERSION));
+    if (bench_quic_skipped("tick-cost"))
         return BENCH_EXIT_OK;
-    }
+#if BENCH_HAVE_QUIC
     printf("tick-cost: one idle QUIC connection made to tick by stray "
            "datagrams; %u calls per same-thread figure, %u s per wake-up "
            "figure\n",
@@ -690,18 +669,11 @@ static int tick_cost_main(int argc, char **argv)
     fflush(stdout);
     return run_all(&o);
 #else
-    printf("tick-cost: skipped: QUIC needs OpenSSL >= 3.5 (a QUIC listener "
-           "for the server); this build has %s.\n"
-           "Run it in the Debian 13 root: scripts/dev-root -- "
-           "build/ossl35-default/bench/tickless-bench tick-cost\n",
-           OPENSSL_VERSION_TEXT);
-    return BENCH_EXIT_OK;
+    return BENCH_EXIT_OK; /* not reached: no QUIC in this build */
 #endif
 
 bad:
-    fprintf(stderr, "tick-cost: bad option or value\n");
-    usage(stderr);
-    return BENCH_EXIT_USAGE;
+    return bench_opts_bad("tick-cost", usage);
 }
 
 const bench_scenario bench_tick_cost = {

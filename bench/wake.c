@@ -198,11 +198,11 @@ static const lat_scenario wake_scenario = {
     usage,
     /* defaults: samples, native samples, timeout, gap, jitter, burst,
      * rounds, modes, QUIC idle timeout, seed */
-    { 200, 9, 2000, 50, 50, 4000, 5, (1u << LAT_NMODES) - 1, 60000, 1, 0,
-      0, NULL },
+    { 200, 9, 2000, 50, 50, 4000, 5, (1u << LAT_NMODES) - 1, 60000, 1,
+      { 0, 0, NULL } },
     /* --quick */
-    { 10, 3, 1000, 50, 50, 4000, 1, (1u << LAT_NMODES) - 1, 60000, 1, 1,
-      0, NULL },
+    { 10, 3, 1000, 50, 50, 4000, 1, (1u << LAT_NMODES) - 1, 60000, 1,
+      { 1, 0, NULL } },
 };
 
 static void usage(FILE *out)
