@@ -90,6 +90,26 @@ int bench_opts_common(int c, bench_common_opts *co, void (*usage)(FILE *),
  * prints |usage| on stderr. Returns BENCH_EXIT_USAGE. */
 int bench_opts_bad(const char *scenario, void (*usage)(FILE *));
 
+/* Parses a decimal |min|..|max| into |out|. Returns 0 or -1. */
+int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+
+/*
+ * Parses "all" or a list like "app-driven,pool-1" into a mask of
+ * 1u << (index in a scenario's mode table). The table is any array of
+ * structs with a name: |name0| is &table[0].name, |stride| sizeof(table[0])
+ * and |n| the number of modes ("all": every one). Returns 0, or -1 on an
+ * unknown name or an empty list.
+ */
+int bench_parse_modes(const char *s, const char *const *name0, size_t stride,
+                      size_t n, unsigned *mask);
+
+/*
+ * Parses "100,1000,5000" into |out| (at most |max| values, each 1..|limit|).
+ * Returns the number of values, or -1 on a malformed list.
+ */
+int bench_parse_counts(const char *s, unsigned *out, size_t max,
+                       unsigned limit);
+
 /* ---- bench_util.c: the process as the kernel sees it -------------------- */
 
 /* Memory of the calling process, in bytes (/proc/self/statm). */
@@ -126,13 +146,6 @@ uint64_t bench_percentile(uint64_t *v, size_t n, unsigned pct);
  * force afterwards (raised or not).
  */
 uint64_t bench_raise_nofile(void);
-
-/*
- * Parses "100,1000,5000" into |out| (at most |max| values, each 1..|limit|).
- * Returns the number of values, or -1 on a malformed list.
- */
-int bench_parse_counts(const char *s, unsigned *out, size_t max,
-                       unsigned limit);
 
 /* Writes "12.3 KiB" or "8.02 MiB" (binary units) for |bytes|. */
 void bench_fmt_bytes(char *buf, size_t len, double bytes);

@@ -1,4 +1,4 @@
-/* bench_util: /proc readers, clocks, limits, parsing and forking helpers. */
+/* bench_util: /proc readers, clocks, limits, the machine, forking helpers. */
 #include "bench.h"
 
 #include <dirent.h>
@@ -107,29 +107,6 @@ uint64_t bench_raise_nofile(void)
             rl.rlim_cur = rl.rlim_max;
     }
     return rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_cur;
-}
-
-int bench_parse_counts(const char *s, unsigned *out, size_t max,
-                       unsigned limit)
-{
-    size_t n = 0;
-
-    while (*s != '\0') {
-        char *end;
-        unsigned long v;
-
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (end == s || errno != 0 || v == 0 || v > limit || n == max)
-            return -1;
-        out[n++] = (unsigned)v;
-        if (*end == ',')
-            end++;
-        else if (*end != '\0')
-            return -1;
-        s = end;
-    }
-    return n > 0 ? (int)n : -1;
 }
 
 void bench_fmt_bytes(char *buf, size_t len, double bytes)

@@ -642,21 +642,21 @@ static int bulk_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_MIB:
-            if (rtt_parse_uint(optarg, 1, 4096, &o.mib) != 0)
+            if (bench_parse_uint(optarg, 1, 4096, &o.mib) != 0)
                 goto bad;
             set_mib = 1;
             break;
         case OPT_ROUNDS:
-            if (rtt_parse_uint(optarg, 1, MAX_ROUNDS, &o.rounds) != 0)
+            if (bench_parse_uint(optarg, 1, MAX_ROUNDS, &o.rounds) != 0)
                 goto bad;
             set_rounds = 1;
             break;
         case OPT_LEAD:
-            if (rtt_parse_uint(optarg, 64, 1u << 20, &o.lead_kib) != 0)
+            if (bench_parse_uint(optarg, 64, 1u << 20, &o.lead_kib) != 0)
                 goto bad;
             break;
         case OPT_THREADS:
-            if (rtt_parse_uint(optarg, 1, 2, &o.threads) != 0)
+            if (bench_parse_uint(optarg, 1, 2, &o.threads) != 0)
                 goto bad;
             break;
         case OPT_MODES:

@@ -651,12 +651,12 @@ static int busy_main(int argc, char **argv)
                 goto bad;
             break;
         case OPT_PAYLOAD:
-            if (lossy_parse_uint(optarg, 1, 64u << 20, &o.payload) != 0)
+            if (bench_parse_uint(optarg, 1, 64u << 20, &o.payload) != 0)
                 goto bad;
             payload_set = 1;
             break;
         case OPT_BUSY:
-            if (lossy_parse_uint(optarg, 0, 600000, &o.busy_ms) != 0)
+            if (bench_parse_uint(optarg, 0, 600000, &o.busy_ms) != 0)
                 goto bad;
             busy_set = 1;
             break;
@@ -669,23 +669,23 @@ static int busy_main(int argc, char **argv)
                 goto bad;
             break;
         case OPT_LOSS:
-            if (lossy_parse_uint(optarg, 0, 100, &o.loss_pct) != 0)
+            if (bench_parse_uint(optarg, 0, 100, &o.loss_pct) != 0)
                 goto bad;
             break;
         case OPT_DELAY:
-            if (lossy_parse_uint(optarg, 0, 10000, &o.delay_ms) != 0)
+            if (bench_parse_uint(optarg, 0, 10000, &o.delay_ms) != 0)
                 goto bad;
             break;
         case OPT_DTLS_MSG:
-            if (lossy_parse_uint(optarg, 1, 1200, &o.dtls_msg) != 0)
+            if (bench_parse_uint(optarg, 1, 1200, &o.dtls_msg) != 0)
                 goto bad;
             break;
         case OPT_SAMPLE:
-            if (lossy_parse_uint(optarg, 1, 60000, &o.sample_ms) != 0)
+            if (bench_parse_uint(optarg, 1, 60000, &o.sample_ms) != 0)
                 goto bad;
             break;
         case OPT_GIVE_UP:
-            if (lossy_parse_uint(optarg, 100, 600000, &o.give_up_ms) != 0)
+            if (bench_parse_uint(optarg, 100, 600000, &o.give_up_ms) != 0)
                 goto bad;
             give_up_set = 1;
             break;

@@ -430,16 +430,16 @@ static int hs_main(int argc, char **argv)
                 goto bad;
             break;
         case OPT_N:
-            if (lossy_parse_uint(optarg, 1, MAX_HANDSHAKES, &o.n) != 0)
+            if (bench_parse_uint(optarg, 1, MAX_HANDSHAKES, &o.n) != 0)
                 goto bad;
             n_set = 1;
             break;
         case OPT_LOSS:
-            if (lossy_parse_uint(optarg, 0, 100, &o.loss_pct) != 0)
+            if (bench_parse_uint(optarg, 0, 100, &o.loss_pct) != 0)
                 goto bad;
             break;
         case OPT_DELAY:
-            if (lossy_parse_uint(optarg, 0, 10000, &o.delay_ms) != 0)
+            if (bench_parse_uint(optarg, 0, 10000, &o.delay_ms) != 0)
                 goto bad;
             break;
         case OPT_FAST:

@@ -135,26 +135,8 @@ void lat_usage(const lat_scenario *s, FILE *out)
 
 static int parse_modes(const char *s, unsigned *mask)
 {
-    *mask = 0;
-    if (strcmp(s, "all") == 0) {
-        *mask = (1u << LAT_NMODES) - 1;
-        return 0;
-    }
-    while (*s != '\0') {
-        size_t len = strcspn(s, ","), i;
-
-        for (i = 0; i < LAT_NMODES; i++)
-            if (strlen(lat_modes[i].name) == len
-                && strncmp(lat_modes[i].name, s, len) == 0)
-                break;
-        if (i == LAT_NMODES)
-            return -1;
-        *mask |= 1u << i;
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    return *mask != 0 ? 0 : -1;
+    return bench_parse_modes(s, &lat_modes[0].name, sizeof(lat_modes[0]),
+                             LAT_NMODES, mask);
 }
 
 static int parse_u(const char *s, unsigned long long min,

@@ -39,10 +39,6 @@ extern const lossy_mode lossy_modes[LOSSY_MODES];
 /* Parses "app-driven,pool-1" or "all" into a mask of 1u << LOSSY_*. */
 int lossy_parse_modes(const char *s, unsigned *mask);
 
-/* Parses an unsigned integer in [min, max]; 0 or -1. */
-int lossy_parse_uint(const char *s, unsigned min, unsigned max,
-                     unsigned *out);
-
 /* ---- lossy_path.c: server and relay in a process of their own ----------- */
 
 /* Samples in a time series: 60 s at 50 ms. */

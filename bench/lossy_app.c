@@ -7,8 +7,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -30,40 +28,8 @@ const lossy_mode lossy_modes[LOSSY_MODES] = {
 
 int lossy_parse_modes(const char *s, unsigned *mask)
 {
-    *mask = 0;
-    if (strcmp(s, "all") == 0) {
-        *mask = (1u << LOSSY_MODES) - 1;
-        return 0;
-    }
-    while (*s != '\0') {
-        size_t len = strcspn(s, ","), i;
-
-        for (i = 0; i < LOSSY_MODES; i++)
-            if (strlen(lossy_modes[i].name) == len
-                && strncmp(lossy_modes[i].name, s, len) == 0)
-                break;
-        if (i == LOSSY_MODES)
-            return -1;
-        *mask |= 1u << i;
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    return *mask != 0 ? 0 : -1;
-}
-
-int lossy_parse_uint(const char *s, unsigned min, unsigned max,
-                     unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
+    return bench_parse_modes(s, &lossy_modes[0].name, sizeof(lossy_modes[0]),
+                             LOSSY_MODES, mask);
 }
 
 SSL_CTX *lossy_app_ctx(enum ts_proto proto, int native)

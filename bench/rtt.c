@@ -463,17 +463,17 @@ static int rtt_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_SAMPLES:
-            if (rtt_parse_uint(optarg, 1, 1000000, &o.samples) != 0)
+            if (bench_parse_uint(optarg, 1, 1000000, &o.samples) != 0)
                 goto bad;
             set_samples = 1;
             break;
         case OPT_WARMUP:
-            if (rtt_parse_uint(optarg, 0, 1000000, &o.warmup) != 0)
+            if (bench_parse_uint(optarg, 0, 1000000, &o.warmup) != 0)
                 goto bad;
             set_warmup = 1;
             break;
         case OPT_ROUNDS:
-            if (rtt_parse_uint(optarg, 1, 64, &o.rounds) != 0)
+            if (bench_parse_uint(optarg, 1, 64, &o.rounds) != 0)
                 goto bad;
             set_rounds = 1;
             break;

@@ -5,9 +5,7 @@
  */
 #include "rtt_conn.h"
 
-#include <errno.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 
 const rtt_mode rtt_modes[RC_NALL] = {
@@ -25,28 +23,8 @@ const rtt_mode rtt_modes[RC_NALL] = {
 
 int rtt_modes_parse(const char *s, int nmodes, unsigned *mask)
 {
-    size_t n = (size_t)nmodes;
-
-    *mask = 0;
-    if (strcmp(s, "all") == 0) {
-        *mask = (1u << nmodes) - 1;
-        return 0;
-    }
-    while (*s != '\0') {
-        size_t len = strcspn(s, ","), i;
-
-        for (i = 0; i < n; i++)
-            if (strlen(rtt_modes[i].name) == len
-                && strncmp(rtt_modes[i].name, s, len) == 0)
-                break;
-        if (i == n)
-            return -1;
-        *mask |= 1u << i;
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    return *mask != 0 ? 0 : -1;
+    return bench_parse_modes(s, &rtt_modes[0].name, sizeof(rtt_modes[0]),
+                             (size_t)nmodes, mask);
 }
 
 void rtt_modes_usage(FILE *out, int nmodes, int indent)
@@ -56,19 +34,6 @@ void rtt_modes_usage(FILE *out, int nmodes, int indent)
     for (i = 0; i < nmodes; i++)
         fprintf(out, "%*s%-10s %s\n", indent, "", rtt_modes[i].name,
                 rtt_modes[i].what);
-}
-
-int rtt_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
 }
 
 #if BENCH_HAVE_QUIC

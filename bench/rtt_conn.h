@@ -110,10 +110,4 @@ void rtt_conn_close(rtt_conn *c);
  * error; clears the queue. Returns -1. */
 int rtt_conn_fail(rtt_conn *c, const char *fmt, ...);
 
-/* ---- results and reporting that the three scenarios share --------------- */
-
-/* Parses a decimal |min|..|max| into |out|. Returns 0 or -1. */
-int rtt_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
-
-
 #endif /* TICKLESS_BENCH_RTT_CONN_H */

@@ -38,7 +38,6 @@
  */
 #include "scale.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -540,40 +539,8 @@ static int run_all(const scale_opts *o)
 
 static int parse_modes(const char *s, unsigned *mask)
 {
-    *mask = 0;
-    if (strcmp(s, "all") == 0) {
-        *mask = (1u << MODE_COUNT) - 1;
-        return 0;
-    }
-    while (*s != '\0') {
-        size_t len = strcspn(s, ","), i;
-
-        for (i = 0; i < MODE_COUNT; i++)
-            if (strlen(scale_modes[i].name) == len
-                && strncmp(scale_modes[i].name, s, len) == 0)
-                break;
-        if (i == MODE_COUNT)
-            return -1;
-        *mask |= 1u << i;
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    return *mask != 0 ? 0 : -1;
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max,
-                      unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
+    return bench_parse_modes(s, &scale_modes[0].name, sizeof(scale_modes[0]),
+                             MODE_COUNT, mask);
 }
 
 static int scale_main(int argc, char **argv)
@@ -623,33 +590,33 @@ static int scale_main(int argc, char **argv)
                 goto bad;
             break;
         case OPT_IDLE:
-            if (parse_uint(optarg, 1, 3600, &o.idle_s) != 0)
+            if (bench_parse_uint(optarg, 1, 3600, &o.idle_s) != 0)
                 goto bad;
             break;
         case OPT_WINDOW:
-            if (parse_uint(optarg, 1, 4096, &o.window) != 0)
+            if (bench_parse_uint(optarg, 1, 4096, &o.window) != 0)
                 goto bad;
             break;
         case OPT_SERVER_PROCS:
-            if (parse_uint(optarg, 1, BENCH_SERVER_MAX_PROCS,
+            if (bench_parse_uint(optarg, 1, BENCH_SERVER_MAX_PROCS,
                            &o.server_procs) != 0)
                 goto bad;
             break;
         case OPT_NATIVE_MAX:
-            if (parse_uint(optarg, 1, MAX_CONNS, &o.native_max) != 0)
+            if (bench_parse_uint(optarg, 1, MAX_CONNS, &o.native_max) != 0)
                 goto bad;
             break;
         case OPT_QUIC_IDLE:
-            if (parse_uint(optarg, 0, 3600000, &v) != 0)
+            if (bench_parse_uint(optarg, 0, 3600000, &v) != 0)
                 goto bad;
             o.quic_idle_ms = v;
             break;
         case OPT_TRAFFIC_S:
-            if (parse_uint(optarg, 0, 3600, &o.traffic_s) != 0)
+            if (bench_parse_uint(optarg, 0, 3600, &o.traffic_s) != 0)
                 goto bad;
             break;
         case OPT_TRAFFIC_RATE:
-            if (parse_uint(optarg, 1, 1000000, &o.traffic_rate) != 0)
+            if (bench_parse_uint(optarg, 1, 1000000, &o.traffic_rate) != 0)
                 goto bad;
             break;
         case BENCH_OPT_QUICK:

@@ -632,17 +632,17 @@ static int tick_cost_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_CALLS:
-            if (rtt_parse_uint(optarg, BATCHES, 10000000, &o.calls) != 0)
+            if (bench_parse_uint(optarg, BATCHES, 10000000, &o.calls) != 0)
                 goto bad;
             set_calls = 1;
             break;
         case OPT_SECONDS:
-            if (rtt_parse_uint(optarg, 1, 3600, &o.seconds) != 0)
+            if (bench_parse_uint(optarg, 1, 3600, &o.seconds) != 0)
                 goto bad;
             set_seconds = 1;
             break;
         case OPT_INTERVAL:
-            if (rtt_parse_uint(optarg, 10, 999999, &o.interval_us) != 0)
+            if (bench_parse_uint(optarg, 10, 999999, &o.interval_us) != 0)
                 goto bad;
             break;
         default:
