@@ -177,6 +177,24 @@ int bench_run_child(int (*fn)(void *arg, void *result, size_t len), void *arg,
  */
 FILE *bench_csv_open(const char *dir, const char *name);
 
+/* ---- bench_ssl.c: what the scenarios' OpenSSL clients share ------------- */
+
+/* Appends ": " and OpenSSL's reason for this thread's last error to the
+ * string |msg| (a buffer of |size| bytes), if there is one and room; clears
+ * the thread's error queue either way. */
+void bench_ssl_add_reason(char *msg, size_t size);
+
+/* Whether |ret|, from an SSL call on nonblocking |ssl|, means "try again
+ * when the socket is ready" (SSL_ERROR_WANT_READ or _WANT_WRITE). */
+int bench_ssl_would_block(SSL *ssl, int ret);
+
+#if BENCH_HAVE_QUIC
+/* The "native" mode's context: OpenSSL's thread-assisted QUIC client
+ * method, trusting the generated certificate only, as ts_client_ctx() does
+ * for the plain method. NULL on failure. */
+SSL_CTX *bench_ssl_native_ctx(void);
+#endif
+
 /* ---- bench_table.c: aligned text or Markdown tables --------------------- */
 
 #define BENCH_TABLE_MAX_COLS 16

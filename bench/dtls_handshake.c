@@ -32,8 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-
 #include "ts_net.h"
 
 #define MAX_HANDSHAKES 64u /* ts_relay's client limit */
@@ -103,19 +101,11 @@ static void usage(FILE *out)
 static int fail(hs_result *res, const char *fmt, ...)
 {
     va_list ap;
-    size_t len;
 
     va_start(ap, fmt);
     vsnprintf(res->error, sizeof(res->error), fmt, ap);
     va_end(ap);
-    len = strlen(res->error);
-    if (ERR_peek_last_error() != 0 && len + 3 < sizeof(res->error)) {
-        res->error[len++] = ':';
-        res->error[len++] = ' ';
-        ERR_error_string_n(ERR_peek_last_error(), res->error + len,
-                           sizeof(res->error) - len);
-    }
-    ERR_clear_error();
+    bench_ssl_add_reason(res->error, sizeof(res->error));
     return -1;
 }
 

@@ -24,9 +24,6 @@
 
 #include <sys/time.h>
 
-#include <openssl/err.h>
-#include <openssl/quic.h>
-
 #include "ts_certs.h"
 
 #define HANDSHAKE_TIMEOUT_MS 10000
@@ -34,19 +31,11 @@
 static int conn_fail(lat_conn *c, const char *fmt, ...)
 {
     va_list ap;
-    size_t len;
 
     va_start(ap, fmt);
     vsnprintf(c->error, sizeof(c->error), fmt, ap);
     va_end(ap);
-    len = strlen(c->error);
-    if (ERR_peek_last_error() != 0 && len + 3 < sizeof(c->error)) {
-        c->error[len++] = ':';
-        c->error[len++] = ' ';
-        ERR_error_string_n(ERR_peek_last_error(), c->error + len,
-                           sizeof(c->error) - len);
-    }
-    ERR_clear_error();
+    bench_ssl_add_reason(c->error, sizeof(c->error));
     return -1;
 }
 
@@ -58,35 +47,6 @@ static int conn_fail_tickless(lat_conn *c, const char *what, int rc)
         (void)tickless_conn_error(c->tc, &e);
     return conn_fail(c, "%s: %s%s%s", what, tickless_err_name(rc),
                      e.message[0] ? ": " : "", e.message);
-}
-
-/* native: OpenSSL's thread-assisted method, trusting the generated
- * certificate only, as ts_client_ctx() does for the plain method. */
-static SSL_CTX *native_ctx(void)
-{
-    SSL_CTX *ctx;
-    X509 *cert;
-
-    if (ts_cert_get0() == NULL
-        || (ctx = SSL_CTX_new(OSSL_QUIC_client_thread_method())) == NULL)
-        return NULL;
-    cert = X509_dup(ts_cert_get0());
-    if (cert == NULL
-        || X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), cert) != 1) {
-        X509_free(cert);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    X509_free(cert); /* the store holds its own reference */
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    return ctx;
-}
-
-static int want_more(SSL *ssl, int ret)
-{
-    int e = SSL_get_error(ssl, ret);
-
-    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
 }
 
 /*
@@ -158,7 +118,7 @@ int lat_conn_open(lat_conn *c, int mode, uint16_t port, uint64_t idle_ms)
     memset(c, 0, sizeof(*c));
     c->mode = mode;
     c->fd = -1;
-    c->ctx = mode == LAT_NATIVE ? native_ctx() : ts_client_ctx(TS_QUIC);
+    c->ctx = mode == LAT_NATIVE ? bench_ssl_native_ctx() : ts_client_ctx(TS_QUIC);
     if (c->ctx == NULL)
         return conn_fail(c, "client SSL_CTX");
     if ((ssl = ts_client_new(c->ctx, TS_QUIC, port)) == NULL)
@@ -178,7 +138,7 @@ int lat_conn_open(lat_conn *c, int mode, uint16_t port, uint64_t idle_ms)
     if (!SSL_set_blocking_mode(ssl, 0))
         return conn_fail(c, "SSL_set_blocking_mode");
     while ((rc = SSL_connect(ssl)) != 1) {
-        if (!want_more(ssl, rc))
+        if (!bench_ssl_would_block(ssl, rc))
             return conn_fail(c, "handshake");
         if (bench_now_ns() > give_up)
             return conn_fail(c, "handshake timed out");
@@ -201,7 +161,7 @@ int lat_conn_write(lat_conn *c, const void *buf, size_t len)
             done += n;
             continue;
         }
-        if (c->mode == LAT_NATIVE || !want_more(c->ssl, 0))
+        if (c->mode == LAT_NATIVE || !bench_ssl_would_block(c->ssl, 0))
             return conn_fail(c, "SSL_write_ex");
         (void)app_turn(c, -1, bench_now_ns() + 1000000000u);
     }
@@ -230,7 +190,7 @@ int lat_conn_read(lat_conn *c, void *buf, size_t len, int timeout_ms)
             done += n;
             continue;
         }
-        if (c->mode == LAT_NATIVE || !want_more(c->ssl, 0))
+        if (c->mode == LAT_NATIVE || !bench_ssl_would_block(c->ssl, 0))
             return conn_fail(c, "SSL_read_ex");
         if (now >= end)
             return conn_fail(c, "read timed out");

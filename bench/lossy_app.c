@@ -11,9 +11,6 @@
 #include <time.h>
 
 #include <openssl/err.h>
-#if BENCH_HAVE_QUIC
-#include <openssl/quic.h>
-#endif
 
 const lossy_mode lossy_modes[LOSSY_MODES] = {
     { "app-driven", "OpenSSL alone, ticked by the application's own loop",
@@ -35,25 +32,9 @@ int lossy_parse_modes(const char *s, unsigned *mask)
 SSL_CTX *lossy_app_ctx(enum ts_proto proto, int native)
 {
 #if BENCH_HAVE_QUIC
-    SSL_CTX *ctx;
-    X509 *cert;
-
-    if (!native || proto != TS_QUIC)
-        return ts_client_ctx(proto);
-    if (ts_cert_get0() == NULL
-        || (ctx = SSL_CTX_new(OSSL_QUIC_client_thread_method())) == NULL)
-        return NULL;
-    /* The store keeps its own reference; the copy is ours to drop. */
-    cert = X509_dup(ts_cert_get0());
-    if (cert == NULL
-        || X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), cert) != 1) {
-        X509_free(cert);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    X509_free(cert);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    return ctx;
+    if (native && proto == TS_QUIC)
+        return bench_ssl_native_ctx();
+    return ts_client_ctx(proto);
 #else
     return native ? NULL : ts_client_ctx(proto);
 #endif

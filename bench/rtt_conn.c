@@ -44,9 +44,6 @@ void rtt_modes_usage(FILE *out, int nmodes, int indent)
 #include <sys/time.h>
 #include <time.h>
 
-#include <openssl/err.h>
-#include <openssl/quic.h>
-
 #include "ts_certs.h"
 
 /* Both sides' QUIC idle timeout: a dead server ends a blocked call. */
@@ -55,19 +52,11 @@ void rtt_modes_usage(FILE *out, int nmodes, int indent)
 int rtt_conn_fail(rtt_conn *c, const char *fmt, ...)
 {
     va_list ap;
-    size_t len;
 
     va_start(ap, fmt);
     vsnprintf(c->error, sizeof(c->error), fmt, ap);
     va_end(ap);
-    len = strlen(c->error);
-    if (ERR_peek_last_error() != 0 && len + 3 < sizeof(c->error)) {
-        c->error[len++] = ':';
-        c->error[len++] = ' ';
-        ERR_error_string_n(ERR_peek_last_error(), c->error + len,
-                           sizeof(c->error) - len);
-    }
-    ERR_clear_error();
+    bench_ssl_add_reason(c->error, sizeof(c->error));
     return -1;
 }
 
@@ -79,35 +68,6 @@ static int fail_tickless(rtt_conn *c, const char *what, int rc)
         (void)tickless_conn_error(c->tc, &e);
     return rtt_conn_fail(c, "%s: %s%s%s", what, tickless_err_name(rc),
                          e.message[0] ? ": " : "", e.message);
-}
-
-/* OpenSSL's thread-assisted client method, trusting the generated
- * certificate only, as ts_client_ctx() does for the plain method. */
-static SSL_CTX *native_ctx(void)
-{
-    SSL_CTX *ctx;
-    X509 *cert;
-
-    if (ts_cert_get0() == NULL
-        || (ctx = SSL_CTX_new(OSSL_QUIC_client_thread_method())) == NULL)
-        return NULL;
-    cert = X509_dup(ts_cert_get0());
-    if (cert == NULL
-        || X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), cert) != 1) {
-        X509_free(cert);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    X509_free(cert); /* the store holds its own reference */
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    return ctx;
-}
-
-static int would_block(SSL *ssl, int ret)
-{
-    int e = SSL_get_error(ssl, ret);
-
-    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
 }
 
 void rtt_conn_app_wait(SSL *ssl, int max_ms)
@@ -146,7 +106,7 @@ static int app_handshake(rtt_conn *c)
     int rc;
 
     while ((rc = SSL_connect(c->ssl)) != 1) {
-        if (!would_block(c->ssl, rc))
+        if (!bench_ssl_would_block(c->ssl, rc))
             return rtt_conn_fail(c, "handshake");
         if (step_expired(t0))
             return rtt_conn_fail(c, "handshake timed out");
@@ -197,7 +157,7 @@ int rtt_conn_open(rtt_conn *c, int mode, uint16_t port, unsigned flags)
     memset(c, 0, sizeof(*c));
     c->mode = mode;
     c->fd = -1;
-    c->ctx = mode == RC_NATIVE ? native_ctx() : ts_client_ctx(TS_QUIC);
+    c->ctx = mode == RC_NATIVE ? bench_ssl_native_ctx() : ts_client_ctx(TS_QUIC);
     if (c->ctx == NULL)
         return rtt_conn_fail(c, "client SSL_CTX");
     if ((c->ssl = ts_client_new(c->ctx, TS_QUIC, port)) == NULL)
@@ -323,7 +283,7 @@ int rtt_conn_write(rtt_conn *c, const void *buf, size_t len)
             t0 = bench_now_ns();
             continue;
         }
-        if (!would_block(c->ssl, 0))
+        if (!bench_ssl_would_block(c->ssl, 0))
             return rtt_conn_fail(c, "SSL_write_ex");
         if (step_expired(t0))
             return rtt_conn_fail(c, "write timed out");
@@ -348,7 +308,7 @@ int rtt_conn_read_some(rtt_conn *c, void *buf, size_t cap, size_t *n)
         if (SSL_read_ex(c->ssl, buf, cap, n))
             return 0;
         /* Native blocks inside SSL_read_ex: a failure there is final. */
-        if (c->mode == RC_NATIVE || !would_block(c->ssl, 0))
+        if (c->mode == RC_NATIVE || !bench_ssl_would_block(c->ssl, 0))
             return rtt_conn_fail(c, "SSL_read_ex (error %d)",
                                  SSL_get_error(c->ssl, 0));
         if (step_expired(t0))

@@ -42,9 +42,6 @@
 #include <poll.h>
 #include <sys/time.h>
 
-#include <openssl/err.h>
-#include <openssl/quic.h>
-
 #include "canary.h"
 #include "ts_certs.h"
 
@@ -73,20 +70,11 @@ typedef struct scale_run {
 static int fail(scale_run *r, const char *fmt, ...)
 {
     va_list ap;
-    size_t len;
 
     va_start(ap, fmt);
     vsnprintf(r->res->error, sizeof(r->res->error), fmt, ap);
     va_end(ap);
-    /* Add OpenSSL's reason, if this thread saw one. */
-    len = strlen(r->res->error);
-    if (ERR_peek_last_error() != 0 && len + 3 < sizeof(r->res->error)) {
-        r->res->error[len++] = ':';
-        r->res->error[len++] = ' ';
-        ERR_error_string_n(ERR_peek_last_error(), r->res->error + len,
-                           sizeof(r->res->error) - len);
-    }
-    ERR_clear_error();
+    bench_ssl_add_reason(r->res->error, sizeof(r->res->error));
     return -1;
 }
 
@@ -99,39 +87,6 @@ static int fail_tickless(scale_run *r, tickless_conn *c, const char *what,
         (void)tickless_conn_error(c, &e);
     return fail(r, "%s of connection %zu: %s%s%s", what, i,
                 tickless_err_name(rc), e.message[0] ? ": " : "", e.message);
-}
-
-/* The client context: OpenSSL's thread-assisted method for native, the
- * plain QUIC client method otherwise. Either trusts the generated
- * certificate only, as ts_client_ctx() does. */
-static SSL_CTX *client_ctx(int native)
-{
-    SSL_CTX *ctx;
-    X509 *cert;
-
-    if (!native)
-        return ts_client_ctx(TS_QUIC);
-    if (ts_cert_get0() == NULL
-        || (ctx = SSL_CTX_new(OSSL_QUIC_client_thread_method())) == NULL)
-        return NULL;
-    /* The store keeps its own reference; the copy is ours to drop. */
-    cert = X509_dup(ts_cert_get0());
-    if (cert == NULL
-        || X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), cert) != 1) {
-        X509_free(cert);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    X509_free(cert);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    return ctx;
-}
-
-static int want_more(SSL *ssl, int ret)
-{
-    int e = SSL_get_error(ssl, ret);
-
-    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
 }
 
 /* Starts connection |i|: its first flight leaves, nobody waits. */
@@ -150,7 +105,7 @@ static int conn_start(scale_run *r, size_t i)
         if (!SSL_set_blocking_mode(ssl, 0))
             return fail(r, "SSL_set_blocking_mode");
         rc = SSL_connect(ssl);
-        if (rc != 1 && !want_more(ssl, rc))
+        if (rc != 1 && !bench_ssl_would_block(ssl, rc))
             return fail(r, "starting handshake %zu", i);
         /* native finishes with a blocking call; plain keeps polling. */
         if (r->mode == MODE_NATIVE && !SSL_set_blocking_mode(ssl, 1))
@@ -182,7 +137,7 @@ static int plain_finish(scale_run *r, SSL *ssl, size_t i)
 
         if (rc == 1)
             return 0;
-        if (!want_more(ssl, rc))
+        if (!bench_ssl_would_block(ssl, rc))
             return fail(r, "handshake %zu", i);
         if (bench_now_ns() > give_up)
             return fail(r, "handshake %zu timed out", i);
@@ -476,7 +431,9 @@ int scale_client_main(void *arg, void *result, size_t len)
 
     res->threads_before = bench_threads();
     (void)bench_mem_read(&res->mem_before);
-    if ((r->ctx = client_ctx(a->mode == MODE_NATIVE)) == NULL)
+    r->ctx = a->mode == MODE_NATIVE ? bench_ssl_native_ctx()
+                                    : ts_client_ctx(TS_QUIC);
+    if (r->ctx == NULL)
         return fail(r, "client SSL_CTX");
     if (scale_modes[a->mode].pool_threads > 0) {
         tickless_pool_options po;
