@@ -186,6 +186,16 @@ void lat_usage(const lat_scenario *s, FILE *out);
 /* The |pct|th percentile (nearest rank) of r->v (a sorted copy). */
 int64_t lat_percentile(const lat_result *r, unsigned pct);
 
+/*
+ * A client process's start: connects in a->mode through the relay,
+ * exchanges a first echo and lets the handshake's and the echo's last
+ * packets and ACKs settle, so that the first sample starts on a quiet,
+ * established connection. Returns 0, or -1 with res->error set
+ * (lat_conn_close(c) is still needed).
+ */
+int lat_client_connect(lat_conn *c, const lat_client_args *a,
+                       lat_result *res);
+
 /* Sleeps-or-ticks (lat_conn_idle) for gap_ms plus jitter from |rng|. */
 int lat_idle_gap(lat_conn *c, const lat_opts *o, uint64_t *rng);
 

@@ -41,6 +41,26 @@ int lat_fail(lat_result *r, const char *fmt, ...)
     return -1;
 }
 
+/* The first echo and the quiet time after it. */
+#define FIRST_ECHO_LEN 64
+#define FIRST_ECHO_TIMEOUT_MS 10000
+#define SETTLE_MS 250u
+
+int lat_client_connect(lat_conn *c, const lat_client_args *a,
+                       lat_result *res)
+{
+    uint8_t echo[FIRST_ECHO_LEN];
+
+    if (lat_conn_open(c, a->mode, a->relay.port, a->o->quic_idle_ms) != 0)
+        return lat_fail(res, "%s", c->error);
+    memset(echo, 'e', sizeof(echo));
+    if (lat_conn_write(c, echo, sizeof(echo)) != 0
+        || lat_conn_read(c, echo, sizeof(echo), FIRST_ECHO_TIMEOUT_MS) != 0)
+        return lat_fail(res, "first echo: %s", c->error);
+    (void)lat_conn_idle(c, -1, bench_now_ns() + SETTLE_MS * 1000000u);
+    return 0;
+}
+
 int lat_idle_gap(lat_conn *c, const lat_opts *o, uint64_t *rng)
 {
     uint64_t ms = o->gap_ms;

@@ -34,7 +34,6 @@
 
 #define WRITE_LEN 64
 #define CMD_TIMEOUT_MS 2000
-#define SETTLE_MS 250u
 #define ECHO_TIMEOUT_MS 10000
 
 /* The goal (issue 4): tickless lateness under 1 ms, at p99. */
@@ -100,23 +99,12 @@ static int rearm_client(void *arg, void *result, size_t len)
     bench_relay relay = a->relay;
     unsigned n = a->mode == LAT_NATIVE ? o->native_samples : o->samples, i;
     uint64_t rng = o->seed;
-    uint8_t echo[WRITE_LEN];
     lat_conn c;
     int rc = -1;
 
     memset(res, 0, len);
-    if (lat_conn_open(&c, a->mode, relay.port, o->quic_idle_ms) != 0) {
-        lat_fail(res, "%s", c.error);
+    if (lat_client_connect(&c, a, res) != 0)
         goto out;
-    }
-    memset(echo, 'e', sizeof(echo));
-    if (lat_conn_write(&c, echo, sizeof(echo)) != 0
-        || lat_conn_read(&c, echo, sizeof(echo), ECHO_TIMEOUT_MS) != 0) {
-        lat_fail(res, "first echo: %s", c.error);
-        goto out;
-    }
-    /* The handshake's and the echo's last packets and ACKs settle first. */
-    (void)lat_conn_idle(&c, -1, bench_now_ns() + SETTLE_MS * 1000000u);
     for (i = 0; i < n && i < LAT_MAX_SAMPLES; i++) {
         if (lat_idle_gap(&c, o, &rng) != 0) {
             lat_fail(res, "idle wait failed");

@@ -25,9 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ECHO_LEN 64
 #define CMD_TIMEOUT_MS 2000
-#define SETTLE_MS 250u
 #define DRAIN_TIMEOUT_MS 10000
 /* A sample this slow gets a look at what the assist did meanwhile. */
 #define SLOW_NS 1000000
@@ -48,7 +46,6 @@ static int wake_client(void *arg, void *result, size_t len)
     bench_relay relay = a->relay;
     unsigned n = a->mode == LAT_NATIVE ? o->native_samples : o->samples, i;
     uint64_t rng = o->seed;
-    uint8_t echo[ECHO_LEN];
     uint8_t *buf;
     lat_conn c;
     int rc = -1;
@@ -56,18 +53,8 @@ static int wake_client(void *arg, void *result, size_t len)
     memset(res, 0, len);
     if ((buf = malloc(o->burst)) == NULL)
         return lat_fail(res, "out of memory");
-    if (lat_conn_open(&c, a->mode, relay.port, o->quic_idle_ms) != 0) {
-        lat_fail(res, "%s", c.error);
+    if (lat_client_connect(&c, a, res) != 0)
         goto out;
-    }
-    memset(echo, 'e', sizeof(echo));
-    if (lat_conn_write(&c, echo, sizeof(echo)) != 0
-        || lat_conn_read(&c, echo, sizeof(echo), DRAIN_TIMEOUT_MS) != 0) {
-        lat_fail(res, "first echo: %s", c.error);
-        goto out;
-    }
-    /* The handshake's and the echo's last packets and ACKs settle first. */
-    (void)lat_conn_idle(&c, -1, bench_now_ns() + SETTLE_MS * 1000000u);
     for (i = 0; i < n && i < LAT_MAX_SAMPLES; i++) {
         uint32_t id = i + 1, burst = o->burst;
         uint64_t io0 = 0, timer0 = 0, io1 = 0, timer1 = 0;
