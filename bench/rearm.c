@@ -176,8 +176,9 @@ static void rearm_notes(const lat_opts *o, lat_result *res)
                    lat_modes[m].name, r->assist_timer_ticks,
                    r->assist_late_p50_ns / 1e6, r->assist_late_p99_ns / 1e6);
         if (r->have_assist_late)
-            printf("%s: the assist was woken %" PRIu64 " times for a "
-                   "deadline that moved earlier (%u samples).\n",
+            printf("%s: calls re-armed the assist's timer %" PRIu64
+                   " times for a deadline that moved\n  earlier, without "
+                   "waking it (%u samples).\n",
                    lat_modes[m].name, r->assist_wakeups, r->n);
         if (r->silent + r->no_probe > 0)
             printf("%s: of the samples that timed out, %u sent nothing at "
