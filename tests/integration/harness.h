@@ -12,6 +12,7 @@
 #include <string>
 
 extern "C" {
+#include "core/self_poll.h"
 #include "tickless/tickless.h"
 #include "ts_certs.h"
 #include "ts_relay.h"
@@ -121,5 +122,16 @@ int ReadPattern(tickless_conn *c, uint64_t offset, size_t len,
 // scaled up still catches what it is there for: a missed wake-up waits for
 // ever, or for a timeout far longer than the scaled bound.
 double TimeScale();
+
+// While alive, every blocked caller sleeps until the assist wakes it
+// instead of polling its socket itself (src/core/self_poll.h): for tests
+// whose point is what the assist does, which a caller polling for itself
+// would do in its place and so hide.
+struct AssistWakesCallers {
+    AssistWakesCallers() { self_poll_set_enabled(0); }
+    ~AssistWakesCallers() { self_poll_set_enabled(1); }
+    AssistWakesCallers(const AssistWakesCallers &) = delete;
+    AssistWakesCallers &operator=(const AssistWakesCallers &) = delete;
+};
 
 #endif

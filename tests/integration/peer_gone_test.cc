@@ -11,7 +11,6 @@
 #include <vector>
 
 extern "C" {
-#include "core/self_poll.h"
 #include "ts_net.h"
 }
 
@@ -154,10 +153,7 @@ TEST(PeerGoneNoAssist, FailureFoundByAWriteEndsABlockedRead)
     // Polling the socket itself, the caller needs no assist for this.
     ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
 
-    struct SleepNotPoll {
-        SleepNotPoll() { self_poll_set_enabled(0); }
-        ~SleepNotPoll() { self_poll_set_enabled(1); }
-    } sleep_not_poll;
+    AssistWakesCallers sleep_not_poll;
     auto blocked = std::async(std::launch::async, [c] {
         char buf[64];
         size_t n;

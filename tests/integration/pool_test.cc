@@ -33,19 +33,8 @@
 #include <vector>
 
 extern "C" {
-#include "core/self_poll.h"
 #include "ts_net.h"
 }
-
-namespace {
-// While alive, every blocked caller sleeps until the pool wakes it instead
-// of polling its socket itself (self_poll.h): for the tests below whose
-// point is the pool's own readiness path and figures.
-struct PoolWakesCallers {
-    PoolWakesCallers() { self_poll_set_enabled(0); }
-    ~PoolWakesCallers() { self_poll_set_enabled(1); }
-};
-} // namespace
 
 // Sanitizer builds run slower and hold more memory per connection: the
 // scale tests shrink (and say so in their output) rather than skip.
@@ -566,7 +555,7 @@ TEST(PoolApi, FreeWithAConnectionAttachedIsBusyAndHarmless)
 
 TEST(PoolApi, StatsCountConnectionsTicksAndThreads)
 {
-    PoolWakesCallers pool_ticks; // the figures below are the pool threads'
+    AssistWakesCallers pool_ticks; // the figures below are the pool threads'
     // Three connections, one per protocol where possible.
     std::vector<ts_proto> protos = AvailableProtos();
     while (protos.size() < 3)
@@ -733,7 +722,7 @@ class PoolAppDriven : public testing::TestWithParam<ts_proto> {};
 
 TEST_P(PoolAppDriven, EchoWhileTheApplicationLoopRunsThePool)
 {
-    PoolWakesCallers loop_ticks; // what the loop does for blocked callers
+    AssistWakesCallers loop_ticks; // what the loop does for blocked callers
     const ts_proto proto = GetParam();
     const size_t total = 256 << 10;
     const size_t chunk = 16 << 10; // ping-pong: DTLS has no flow control
