@@ -90,8 +90,9 @@ int bench_opts_common(int c, bench_common_opts *co, void (*usage)(FILE *),
  * prints |usage| on stderr. Returns BENCH_EXIT_USAGE. */
 int bench_opts_bad(const char *scenario, void (*usage)(FILE *));
 
-/* Parses a decimal |min|..|max| into |out|. Returns 0 or -1. */
+/* Parse a decimal |min|..|max| into |out|. Return 0 or -1. */
 int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+int bench_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /*
  * Parses "all" or a list like "app-driven,pool-1" into a mask of

@@ -43,14 +43,24 @@ int bench_opts_bad(const char *scenario, void (*usage)(FILE *))
     return BENCH_EXIT_USAGE;
 }
 
-int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+int bench_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     char *end;
-    unsigned long v;
+    unsigned long long v;
 
     errno = 0;
-    v = strtoul(s, &end, 10);
+    v = strtoull(s, &end, 10);
     if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    uint64_t v;
+
+    if (bench_parse_u64(s, min, max, &v) != 0)
         return -1;
     *out = (unsigned)v;
     return 0;

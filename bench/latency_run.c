@@ -159,20 +159,6 @@ static int parse_modes(const char *s, unsigned *mask)
                              LAT_NMODES, mask);
 }
 
-static int parse_u(const char *s, unsigned long long min,
-                   unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Options given explicitly win over --quick's, whatever their order. */
 typedef struct given {
     int samples, native_samples, timeout_ms, rounds;
@@ -202,7 +188,6 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
     };
     given g = { 0, 0, 0, 0 };
     lat_opts set;
-    unsigned long long v;
     int c;
 
     *o = s->defaults;
@@ -215,53 +200,47 @@ static int parse_opts(const lat_scenario *s, int argc, char **argv,
                 return -1;
             break;
         case OPT_SAMPLES:
-            if (parse_u(optarg, 1, LAT_MAX_SAMPLES, &v) != 0)
+            if (bench_parse_uint(optarg, 1, LAT_MAX_SAMPLES, &set.samples)
+                != 0)
                 return -1;
-            set.samples = (unsigned)v;
             g.samples = 1;
             break;
         case OPT_NATIVE_SAMPLES:
-            if (parse_u(optarg, 0, LAT_MAX_SAMPLES, &v) != 0)
+            if (bench_parse_uint(optarg, 0, LAT_MAX_SAMPLES,
+                                 &set.native_samples) != 0)
                 return -1;
-            set.native_samples = (unsigned)v;
             g.native_samples = 1;
             break;
         case OPT_TIMEOUT:
-            if (parse_u(optarg, 10, 600000, &v) != 0)
+            if (bench_parse_uint(optarg, 10, 600000, &set.timeout_ms) != 0)
                 return -1;
-            set.timeout_ms = (unsigned)v;
             g.timeout_ms = 1;
             break;
         case OPT_GAP:
-            if (parse_u(optarg, 0, 60000, &v) != 0)
+            if (bench_parse_uint(optarg, 0, 60000, &o->gap_ms) != 0)
                 return -1;
-            o->gap_ms = (unsigned)v;
             break;
         case OPT_JITTER:
-            if (parse_u(optarg, 0, 60000, &v) != 0)
+            if (bench_parse_uint(optarg, 0, 60000, &o->jitter_ms) != 0)
                 return -1;
-            o->jitter_ms = (unsigned)v;
             break;
         case OPT_BURST:
-            if (!s->needs_push || parse_u(optarg, 1, 1u << 20, &v) != 0)
+            if (!s->needs_push
+                || bench_parse_uint(optarg, 1, 1u << 20, &o->burst) != 0)
                 return -1;
-            o->burst = (unsigned)v;
             break;
         case OPT_ROUNDS:
-            if (parse_u(optarg, 1, LAT_MAX_ROUNDS, &v) != 0)
+            if (bench_parse_uint(optarg, 1, LAT_MAX_ROUNDS, &set.rounds) != 0)
                 return -1;
-            set.rounds = (unsigned)v;
             g.rounds = 1;
             break;
         case OPT_QUIC_IDLE:
-            if (parse_u(optarg, 0, 3600000, &v) != 0)
+            if (bench_parse_u64(optarg, 0, 3600000, &o->quic_idle_ms) != 0)
                 return -1;
-            o->quic_idle_ms = v;
             break;
         case OPT_SEED:
-            if (parse_u(optarg, 0, UINT64_MAX, &v) != 0)
+            if (bench_parse_u64(optarg, 0, UINT64_MAX, &o->seed) != 0)
                 return -1;
-            o->seed = v;
             break;
         case '?': /* unknown, or no value: lat_main says "bad option" */
             return -1;

@@ -562,7 +562,6 @@ static int scale_main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     scale_opts o;
-    unsigned v;
     int c, n, rc;
 
     memset(&o, 0, sizeof(o));
@@ -607,9 +606,8 @@ static int scale_main(int argc, char **argv)
                 goto bad;
             break;
         case OPT_QUIC_IDLE:
-            if (bench_parse_uint(optarg, 0, 3600000, &v) != 0)
+            if (bench_parse_u64(optarg, 0, 3600000, &o.quic_idle_ms) != 0)
                 goto bad;
-            o.quic_idle_ms = v;
             break;
         case OPT_TRAFFIC_S:
             if (bench_parse_uint(optarg, 0, 3600, &o.traffic_s) != 0)
