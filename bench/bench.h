@@ -142,6 +142,10 @@ uint64_t bench_now_ns(void);
  * |v| in place; 0 if n == 0. */
 uint64_t bench_percentile(uint64_t *v, size_t n, unsigned pct);
 
+/* Where that percentile stands in |n| > 0 sorted values: the 0-based index
+ * of the nearest rank, ceil(n * pct / 100), kept within 1..n. */
+size_t bench_rank_index(size_t n, unsigned pct);
+
 /*
  * Raises the soft RLIMIT_NOFILE to the hard limit. Returns the soft limit in
  * force afterwards (raised or not).

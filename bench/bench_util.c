@@ -259,15 +259,19 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+size_t bench_rank_index(size_t n, unsigned pct)
+{
+    size_t rank = (n * pct + 99) / 100; /* ceil(n * pct / 100), 1-based */
+
+    if (rank < 1)
+        rank = 1;
+    return rank > n ? n - 1 : rank - 1;
+}
+
 uint64_t bench_percentile(uint64_t *v, size_t n, unsigned pct)
 {
-    size_t rank;
-
     if (n == 0)
         return 0;
     qsort(v, n, sizeof(*v), cmp_u64);
-    rank = (n * pct + 99) / 100; /* ceil(n * pct / 100), 1-based */
-    if (rank < 1)
-        rank = 1;
-    return v[rank > n ? n - 1 : rank - 1];
+    return v[bench_rank_index(n, pct)];
 }

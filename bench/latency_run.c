@@ -94,14 +94,12 @@ static int cmp_i64(const void *a, const void *b)
 int64_t lat_percentile(const lat_result *r, unsigned pct)
 {
     int64_t v[LAT_MAX_SAMPLES];
-    size_t rank;
 
     if (r->n == 0)
         return 0;
     memcpy(v, r->v, r->n * sizeof(v[0]));
     qsort(v, r->n, sizeof(v[0]), cmp_i64);
-    rank = ((size_t)r->n * pct + 99) / 100; /* ceil, 1-based */
-    return v[rank > 0 ? rank - 1 : 0];
+    return v[bench_rank_index(r->n, pct)];
 }
 
 /* ---- usage and options -------------------------------------------------- */
