@@ -264,14 +264,18 @@ TICKLESS_EXPORT int tickless_conn_shutdown(tickless_conn *c, int timeout_ms);
 /*
  * tickless_conn_close() abandons the connection: every call blocked on it
  * returns TICKLESS_ERR_CLOSED promptly, the assist forgets it, and the SSL
- * object is freed once the last of those calls has returned. No
+ * object is freed once the last of those calls has returned. A call that
+ * started before the close, on any thread, returns TICKLESS_ERR_CLOSED
+ * too, even if it was still waiting for the connection's mutex (held by a
+ * lock section, the assist or another call) when the close ran. No
  * close_notify or CONNECTION_CLOSE is awaited: call tickless_conn_shutdown()
  * first for a graceful close. |c| must not be passed to any function that
  * starts after tickless_conn_close() has returned (see "Handles given
  * back": such a call is refused while it can be caught). NULL is ignored.
  *
  * Returns: nothing
- * Thread-safety: any thread, once per connection
+ * Thread-safety: any thread, once per connection (a second close racing
+ *                with the first is refused and logged)
  * Blocks: only until the assist has let go of the connection (a dedicated
  *         assist thread is joined); never on blocked application calls
  * Ownership: releases |c| and the SSL object it owns
@@ -346,8 +350,12 @@ typedef struct tickless_stats {
 /*
  * tickless_conn_stats() copies the connection's counters into |out|.
  *
- * Returns: 0, or TICKLESS_ERR_INVALID (NULL argument, or out->size smaller
- *          than the first field)
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL argument, out->size smaller
+ *          than the first field, or called by the thread that holds
+ *          tickless_conn_lock() on it), TICKLESS_ERR_CLOSED (another
+ *          thread's tickless_conn_close() finished before this call got
+ *          hold of the connection; one that got hold of it first reads the
+ *          counters as they were)
  * Thread-safety: any thread
  * Blocks: briefly, on the connection mutex
  * Ownership: none
@@ -365,7 +373,8 @@ TICKLESS_EXPORT int tickless_conn_stats(tickless_conn *c, tickless_stats *out);
  * is theirs too.
  *
  * Returns: 0, or TICKLESS_ERR_INVALID (NULL, or called by the thread that
- *          holds tickless_conn_lock() on it)
+ *          holds tickless_conn_lock() on it), TICKLESS_ERR_CLOSED (as for
+ *          tickless_conn_stats())
  * Thread-safety: any thread
  * Blocks: briefly, on the connection mutex
  * Ownership: none
@@ -404,6 +413,11 @@ typedef struct tickless_error_info {
  * saw it (application or assist).
  *
  * Returns: 0 (out->code is 0 if nothing failed yet), or TICKLESS_ERR_INVALID
+ *          (NULL argument, out->size too small, or called by the thread
+ *          that holds tickless_conn_lock() on it), TICKLESS_ERR_CLOSED
+ *          (another thread's tickless_conn_close() finished before this
+ *          call got hold of the connection; one that got hold of it first
+ *          still reads the record)
  * Thread-safety: any thread
  * Blocks: briefly, on the connection mutex
  * Ownership: none
@@ -617,7 +631,8 @@ TICKLESS_EXPORT int tickless_stream_reset(tickless_stream *s,
  * more from us).
  *
  * Returns: 1 with *app_error set, 0 if the peer did neither (*app_error
- *          is then 0), or TICKLESS_ERR_INVALID (NULL), TICKLESS_ERR_FORKED
+ *          is then 0), or TICKLESS_ERR_INVALID (NULL), TICKLESS_ERR_FORKED,
+ *          TICKLESS_ERR_CLOSED (another thread closed the stream first)
  * Thread-safety: any thread
  * Blocks: no (briefly, on the connection mutex)
  * Ownership: none

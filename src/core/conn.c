@@ -63,6 +63,7 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     handle_init(&c->h, HANDLE_CONN);
     c->fork_gen = fork_guard_generation();
     atomic_init(&c->refs, 1); /* the user's handle */
+    atomic_init(&c->close_claimed, 0);
     c->deadline_ns = CLOCK_NEVER;
     c->err.size = sizeof(c->err);
     lathist_init(&c->lateness);
@@ -218,6 +219,38 @@ void conn_ref(tickless_conn *c)
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
+int ref_take_live(atomic_uint *refs)
+{
+    unsigned n = atomic_load_explicit(refs, memory_order_relaxed);
+
+    do {
+        if (n == 0)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(
+        refs, &n, n + 1, memory_order_acquire, memory_order_relaxed));
+    return 1;
+}
+
+int conn_enter(tickless_conn *c)
+{
+    int rc;
+
+    if (!ref_take_live(&c->refs))
+        return TICKLESS_ERR_CLOSED;
+    rc = pthread_mutex_lock(conn_mu(c));
+    if (rc == 0)
+        return 0;
+    conn_unref(c);
+    return rc == EDEADLK ? TICKLESS_ERR_INVALID /* inside tickless_conn_lock() */
+                         : TICKLESS_ERR_SYS;
+}
+
+void conn_exit(tickless_conn *c)
+{
+    conn_unlock_mu(c);
+    conn_unref(c);
+}
+
 void conn_unref(tickless_conn *c)
 {
     tickless_conn *engine = c->engine;
@@ -271,6 +304,13 @@ void tickless_conn_close(tickless_conn *c)
 
     if (conn_check(c, __func__) != 0)
         return;
+    /* Two closes racing: the handle is the user's reference, given back
+     * once. The loser must not touch |c| again. */
+    if (atomic_exchange(&c->close_claimed, 1)) {
+        tl_log(TICKLESS_LOG_ERROR, NULL,
+               "%s: this connection is already being closed", __func__);
+        return;
+    }
     e = c->engine;
     /* EDEADLK: this thread holds the engine's mutex through
      * tickless_conn_lock(), on |c| itself or, for a connection accepted
@@ -301,13 +341,13 @@ SSL *tickless_conn_lock(tickless_conn *c)
 {
     if (conn_check(c, __func__) != 0)
         return NULL;
-    if (pthread_mutex_lock(conn_mu(c)) != 0)
-        return NULL; /* EDEADLK: this thread already holds it */
+    if (conn_enter(c) != 0)
+        return NULL; /* closed, or this thread already holds it */
     if (conn_is_closed(c)) {
-        conn_unlock_mu(c);
+        conn_exit(c);
         return NULL;
     }
-    conn_ref(c);
+    /* The reference conn_enter() took is kept until the unlock. */
     c->app_locked = 1;
     c->locked_by = pthread_self();
     atomic_store(&c->engine->app_held, 1);

@@ -288,13 +288,14 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
         return rc;
     n = out->size < sizeof(*out) ? out->size : sizeof(*out);
     /* From inside tickless_conn_lock() the error-checking mutex says
-     * EDEADLK: refuse, as every other call does. Going on would copy
-     * without the lock and then release the application's. */
-    if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
-        return TICKLESS_ERR_INVALID;
+     * EDEADLK: refused (INVALID), as every other call does. A connection
+     * closed while we waited for it still has its record to read. */
+    rc = conn_enter(c);
+    if (rc != 0)
+        return rc;
     memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),
            n - sizeof(out->size));
-    conn_unlock_mu(c);
+    conn_exit(c);
     /* A struct that ends inside |message| still gets a string: cut it. */
     if (n > offsetof(tickless_error_info, message)
         && n < offsetof(tickless_error_info, message) + sizeof(out->message))

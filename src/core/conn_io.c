@@ -25,18 +25,6 @@ static int call_closed(const conn_call *call)
            || (call->also_closed != NULL && *call->also_closed);
 }
 
-static int conn_enter(tickless_conn *c)
-{
-    int rc = pthread_mutex_lock(conn_mu(c));
-
-    if (rc == EDEADLK)
-        return TICKLESS_ERR_INVALID; /* inside tickless_conn_lock() */
-    if (rc != 0)
-        return TICKLESS_ERR_SYS;
-    conn_ref(c);
-    return 0;
-}
-
 /* |rc|: how the call ends. */
 static void conn_leave(tickless_conn *c, int rc)
 {

@@ -18,8 +18,9 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
     rc = conn_check(c, __func__);
     if (rc != 0)
         return rc;
-    if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
-        return TICKLESS_ERR_INVALID;
+    rc = conn_enter(c);
+    if (rc != 0)
+        return rc;
     /* Ticks, wake-ups and deadlines are the engine's: a connection accepted
      * from a listener shares them with the listener's other connections. */
     e = c->engine;
@@ -34,7 +35,7 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
     s.deadline_ns = e->deadline_ns;
     s.assist_cpu_ns = assist_cpu_ns(e);
     s.waiters = c->wq.waiters + c->accept_wq.waiters;
-    conn_unlock_mu(c);
+    conn_exit(c);
 
     /* Copy only what the caller's (possibly older) struct has room for. */
     n = out->size < sizeof(s) ? out->size : sizeof(s);
@@ -50,11 +51,12 @@ int tickless_conn_stats_reset(tickless_conn *c)
 
     if (rc != 0)
         return rc;
-    if (pthread_mutex_lock(conn_mu(c)) == EDEADLK)
-        return TICKLESS_ERR_INVALID;
+    rc = conn_enter(c);
+    if (rc != 0)
+        return rc;
     e = c->engine;
     e->ticks = e->timer_ticks = e->io_ticks = e->wakeups = 0;
     lathist_init(&e->lateness);
-    conn_unlock_mu(c);
+    conn_exit(c);
     return 0;
 }

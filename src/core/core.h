@@ -96,7 +96,10 @@ struct tickless_conn {
     int fd;              /* the socket behind ssl; not owned by tickless */
     conn_proto proto;    /* constant */
     atomic_uint refs;    /* user handle + in-flight calls + assist + members
-                            + streams */
+                            + streams; never raised from zero again
+                            (ref_take_live()) */
+    atomic_int close_claimed; /* tickless_conn_close() has begun: a second
+                                 close, from any thread, is refused */
     struct tickless_conn *engine; /* self, or the listener engine this
                                      accepted connection belongs to (a
                                      reference is held); constant */
@@ -169,6 +172,24 @@ int conn_check(const tickless_conn *c, const char *fn);
 /* References. conn_unref() frees the connection when the last one goes. */
 void conn_ref(tickless_conn *c);
 void conn_unref(tickless_conn *c);
+
+/* Entering a connection: the one way a public call takes hold of |c| after
+ * conn_check() has accepted the handle. A reference first, so that the
+ * memory outlives both the wait for the mutex and a tickless_conn_close()
+ * that runs meanwhile; then the engine's mutex. A close that has already
+ * let go of the last reference turns the call away with
+ * TICKLESS_ERR_CLOSED; a thread that holds the mutex through
+ * tickless_conn_lock() gets TICKLESS_ERR_INVALID (TICKLESS_ERR_SYS if the
+ * mutex failed otherwise). On 0 the caller holds a reference and the
+ * mutex, checks conn_is_closed() itself, and lets go with conn_exit() (or
+ * with its own release of the mutex and then conn_unref()). */
+int conn_enter(tickless_conn *c);
+void conn_exit(tickless_conn *c);
+
+/* A reference taken only while the count is above zero: 1 if taken, 0 if
+ * the object is already on its way out (the count reached zero). For
+ * handles a racing close may be giving back. */
+int ref_take_live(atomic_uint *refs);
 
 /* Releases the engine's mutex on behalf of any thread but the assist:
  * re-arms a deferred tick first, so a busy mutex never loses one. Caller

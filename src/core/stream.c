@@ -12,7 +12,9 @@
 
 struct tickless_stream {
     handle h;            /* live until tickless_stream_close() */
-    atomic_uint refs;    /* the handle + calls in flight */
+    atomic_uint refs;    /* the handle + calls in flight; never raised
+                            from zero again (ref_take_live()) */
+    atomic_int close_claimed; /* tickless_stream_close() has begun */
     tickless_conn *conn; /* a reference is held */
     SSL *ssl;            /* the QUIC stream object; owned */
     waitq wq;
@@ -65,11 +67,6 @@ static int stream_check(const tickless_stream *s, const char *fn)
 
 #ifdef TICKLESS_HAVE_QUIC
 
-static void stream_ref(tickless_stream *s)
-{
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-}
-
 /* The first stream call turns the connection into a stream container: no
  * default stream, incoming streams queued for tickless_stream_accept().
  * Caller holds the engine mutex. */
@@ -106,6 +103,7 @@ static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
     }
     handle_init(&s->h, HANDLE_STREAM);
     atomic_init(&s->refs, 1);
+    atomic_init(&s->close_claimed, 0);
     s->conn = c;
     s->ssl = ssl;
     conn_ref(c);
@@ -303,10 +301,11 @@ static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
 
     if (fork_guard_stale(c->fork_gen))
         return TICKLESS_ERR_FORKED;
-    if (pthread_mutex_lock(conn_mu(c)) != 0)
-        return TICKLESS_ERR_INVALID; /* inside tickless_conn_lock() */
+    rc = conn_enter(c);
+    if (rc != 0)
+        return rc;
     rc = conn_is_closed(c) ? TICKLESS_ERR_CLOSED : use_streams(c);
-    conn_unlock_mu(c);
+    conn_exit(c);
     if (rc != 0)
         return rc;
     call.c = c;
@@ -328,7 +327,8 @@ static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
     call.wq = &s->wq;
     call.also_closed = &s->closed;
     call.kind = kind;
-    stream_ref(s);
+    if (!ref_take_live(&s->refs))
+        return TICKLESS_ERR_CLOSED; /* a close racing with this call won */
     rc = conn_run(&call, timeout_ms, op, arg);
     stream_unref(s);
     return rc;
@@ -509,6 +509,8 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
     if (rc != 0)
         return rc;
 #ifdef TICKLESS_HAVE_QUIC
+    if (!ref_take_live(&s->refs))
+        return TICKLESS_ERR_CLOSED; /* a close racing with this call won */
     locked = lock_engine(s->conn);
     /* 1: the peer reset (read side) or stopped (write side) the stream;
      * 0 or -1 (not applicable to this stream's direction): it did not. */
@@ -520,6 +522,7 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
     ERR_clear_error();
     if (locked)
         conn_unlock_mu(s->conn);
+    stream_unref(s);
 #else
     (void)locked;
 #endif
@@ -529,9 +532,13 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
 uint64_t tickless_stream_id(tickless_stream *s)
 {
 #ifdef TICKLESS_HAVE_QUIC
-    if (stream_check(s, __func__) != 0)
+    uint64_t id;
+
+    if (stream_check(s, __func__) != 0 || !ref_take_live(&s->refs))
         return UINT64_MAX;
-    return SSL_get_stream_id(s->ssl);
+    id = SSL_get_stream_id(s->ssl); /* constant: no lock needed */
+    stream_unref(s);
+    return id;
 #else
     (void)s;
     return UINT64_MAX;
@@ -543,6 +550,9 @@ void tickless_stream_close(tickless_stream *s)
     int locked;
 
     if (stream_check(s, __func__) != 0)
+        return;
+    /* Two closes racing: the handle's reference is given back once. */
+    if (atomic_exchange(&s->close_claimed, 1))
         return;
     locked = lock_engine(s->conn);
 
