@@ -86,9 +86,22 @@
  * objects given back before it is freed, and every call that meets it (a
  * second close included), or a handle of the wrong kind, returns
  * TICKLESS_ERR_INVALID (a function that returns nothing does nothing) and
- * reports an error through tickless_set_log(). A handle whose memory has
- * left the quarantine, or a call that races the close itself, cannot be
- * caught: that is a use after free.
+ * reports an error through tickless_set_log(). A call that races the
+ * close itself, started on another thread before tickless_*_close()
+ * returned, is safe: it returns TICKLESS_ERR_CLOSED (a state reader such
+ * as tickless_conn_stats() may still read the state). A handle whose memory
+ * has left the quarantine cannot be caught: that is a use after free.
+ *
+ * Signals
+ * -------
+ * No OpenSSL call that tickless makes raises SIGPIPE in the application,
+ * on any thread, whatever its disposition: a write into a socket the peer
+ * has reset fails with TICKLESS_ERR_PEER instead. Application threads
+ * block SIGPIPE around tickless's OpenSSL calls (in the blocking calls and
+ * in tickless_pool_run()) and consume one that a write raised; assist
+ * threads block every asynchronous signal for their whole life. SIGPIPE
+ * from the application's own SSL_* calls inside tickless_conn_lock() is
+ * the application's.
  */
 
 #include <stddef.h>

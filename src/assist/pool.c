@@ -10,6 +10,7 @@
 #include "assist/runner.h"
 #include "core/alloc.h"
 #include "core/fork_guard.h"
+#include "core/sigpipe.h"
 
 #define POOL_MAX_THREADS 256u
 
@@ -295,6 +296,7 @@ int tickless_pool_fd(tickless_pool *pool)
 
 int tickless_pool_run(tickless_pool *pool, int timeout_ms)
 {
+    sigpipe_guard guard;
     uint64_t max_wait;
     int rc = pool_check(pool, __func__);
 
@@ -308,7 +310,12 @@ int tickless_pool_run(tickless_pool *pool, int timeout_ms)
     if (rc != 0)
         return TICKLESS_ERR_SYS;
     max_wait = timeout_ms < 0 ? CLOCK_NEVER : (uint64_t)timeout_ms * NS_PER_MS;
+    /* The ticks run on the application's thread: a TLS handshake carried
+     * on here may write into a socket the peer has reset. The assist
+     * threads block every signal; here SIGPIPE is blocked for the run. */
+    sigpipe_block(&guard);
     rc = shard_run_once(&pool->shards[0], max_wait);
+    sigpipe_restore(&guard);
     pthread_mutex_unlock(&pool->run_mu);
     return rc;
 }
