@@ -92,6 +92,18 @@
  * as tickless_conn_stats() may still read the state). A handle whose memory
  * has left the quarantine cannot be caught: that is a use after free.
  *
+ * Writes
+ * ------
+ * A write call (tickless_conn_write(), tickless_stream_write()) writes one
+ * object: a connection's only stream (TLS, DTLS, QUIC's default stream) or
+ * one QUIC stream. Several threads may write one object at once: they take
+ * turns, a whole call each, so every call's bytes reach the peer in one
+ * piece and in the order the turns were taken; writers of different
+ * objects never wait for each other. *nwritten is always exact: the bytes
+ * that are that call's, which on a timeout reach the peer ahead of any
+ * later write. A DTLS write of at most DTLS_get_data_mtu() bytes is one
+ * datagram; a longer one is several, each still one call's.
+ *
  * Signals
  * -------
  * No OpenSSL call that tickless makes raises SIGPIPE in the application,
@@ -239,13 +251,26 @@ TICKLESS_EXPORT int tickless_conn_read(tickless_conn *c, void *buf, size_t len,
  * lowers to its fallback (about 500 bytes) when handshake flights go
  * unanswered. It completes the handshake first if needed.
  *
+ * What a write promises (see "Writes" at the top):
+ *  - Concurrent writers take turns, a whole call each: one call's bytes
+ *    reach the peer in one piece, never interleaved with another call's,
+ *    and DTLS datagrams carry one call's bytes each.
+ *  - *nwritten is exactly the bytes that are this call's, in order, and
+ *    only those: on TICKLESS_ERR_TIMEOUT they will reach the peer ahead of
+ *    anything written later, for as long as the connection lives (bytes
+ *    OpenSSL had already taken into a record it could not send yet count,
+ *    and tickless sends them even if nobody writes again). On
+ *    TICKLESS_ERR_CLOSED, _PEER, _SSL or _SYS they were handed over, but
+ *    the connection ended before all could be delivered.
+ *
  * Returns: 0 with *nwritten == len, or TICKLESS_ERR_INVALID |
- *          TICKLESS_ERR_TIMEOUT (with *nwritten < len: the bytes accepted so
- *          far) | TICKLESS_ERR_CLOSED | TICKLESS_ERR_PEER | TICKLESS_ERR_SSL
- *          | TICKLESS_ERR_SYS
- * Thread-safety: any thread; concurrent writers' chunks may interleave
+ *          TICKLESS_ERR_TIMEOUT (with *nwritten < len: the bytes that are
+ *          this call's, see above) | TICKLESS_ERR_CLOSED | TICKLESS_ERR_PEER
+ *          | TICKLESS_ERR_SSL | TICKLESS_ERR_SYS
+ * Thread-safety: any thread; concurrent writers take turns, a call each
  * Blocks: until every byte is accepted, an error, |timeout_ms|, or
- *         tickless_conn_close()
+ *         tickless_conn_close(); a writer also waits its turn behind
+ *         another call writing on the same connection (or stream)
  * Ownership: none; |buf| may be reused when the call returns
  * Since: 0.1.0
  */
@@ -302,7 +327,12 @@ TICKLESS_EXPORT void tickless_conn_close(tickless_conn *c);
  * SSL_read_ex). The assist does not tick the connection meanwhile; keep the
  * section short. tickless_conn_unlock() ends it, after which the assist
  * re-reads the deadline and socket interest and blocked callers retry.
- * Do not free the SSL object or change its BIO.
+ * Do not free the SSL object or change its BIO. DTLS/TLS: if a
+ * tickless_conn_write() timed out with bytes OpenSSL had taken but could
+ * not send yet, the lock first tries to send them; should the socket still
+ * be full, OpenSSL holds them through the section, and an SSL_write_ex()
+ * of your own there would be taken for their retry: write through
+ * tickless_conn_write() instead.
  *
  * Returns: the SSL object, or NULL if |c| is NULL, closed, or already locked
  *          by the calling thread
@@ -597,7 +627,8 @@ TICKLESS_EXPORT int tickless_stream_accept(tickless_conn *c,
  * tickless_conn_read()/_write() on one stream: read returns as soon as
  * some bytes are there (TICKLESS_ERR_EOF after the peer's FIN); write
  * returns when all |len| bytes are queued (*nwritten tells how many were
- * on an error or timeout).
+ * on an error or timeout). Writers of one stream take turns, a call each,
+ * as for tickless_conn_write().
  *
  * Returns: 0, or TICKLESS_ERR_INVALID (NULL, len 0, wrong direction of a
  *          unidirectional stream), TICKLESS_ERR_TIMEOUT,
@@ -607,8 +638,10 @@ TICKLESS_EXPORT int tickless_stream_accept(tickless_conn *c,
  *          stream: see tickless_stream_peer_error()), TICKLESS_ERR_PEER or
  *          TICKLESS_ERR_SSL (the whole connection failed),
  *          TICKLESS_ERR_UNSUPPORTED, TICKLESS_ERR_FORKED
- * Thread-safety: any thread; one reader and one writer per stream at once
- * Blocks: until data or room, |timeout_ms|, or close
+ * Thread-safety: any thread; concurrent readers each get distinct bytes,
+ *                concurrent writers take turns, a call each
+ * Blocks: until data or room, |timeout_ms|, or close; a writer also
+ *         waits its turn behind another writer of the stream
  * Ownership: none
  * Since: 0.1.0
  */

@@ -81,9 +81,14 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     rc = waitq_init(&c->accept_wq, WQ_ACCEPT_STREAM, ssl, c);
     if (rc != 0)
         goto fail_wq;
+    rc = conn_tx_init(c);
+    if (rc != 0)
+        goto fail_accept_wq;
     *out = c;
     return 0;
 
+fail_accept_wq:
+    waitq_destroy(&c->accept_wq);
 fail_wq:
     waitq_destroy(&c->wq);
 fail_mutex:
@@ -96,6 +101,7 @@ fail:
 
 static void conn_free(tickless_conn *c)
 {
+    conn_tx_free(c);
     waitq_destroy(&c->accept_wq);
     waitq_destroy(&c->wq);
     if (c->engine == c)
@@ -347,6 +353,10 @@ SSL *tickless_conn_lock(tickless_conn *c)
         conn_exit(c);
         return NULL;
     }
+    /* The application may write on the SSL object itself: bytes a
+     * timed-out write left with OpenSSL go first, if the socket takes
+     * them now (tx_held.h). */
+    (void)conn_tx_flush(c);
     /* The reference conn_enter() took is kept until the unlock. */
     c->app_locked = 1;
     c->locked_by = pthread_self();

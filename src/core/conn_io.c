@@ -189,6 +189,35 @@ static int call_ready(conn_call *call)
     return ready;
 }
 
+/* Concurrent writers of one object (a connection's default stream, or a
+ * QUIC stream) take turns, a whole call each: a call's bytes then reach
+ * the peer in one piece, and what *nwritten credits to it is exactly its
+ * own, however often it had to wait. The turn is taken at the first
+ * attempt and kept until the call returns; a writer that finds it taken
+ * sleeps until it is given back (WAIT_TURN). */
+#define WAIT_TURN 0x100
+
+static int turn_take(conn_call *call)
+{
+    if (call->kind != IO_WRITE)
+        return 1;
+    if (call->wq->writer != NULL && call->wq->writer != call)
+        return 0;
+    call->wq->writer = call;
+    return 1;
+}
+
+static void turn_give_back(conn_call *call)
+{
+    if (call->wq->writer != call)
+        return;
+    call->wq->writer = NULL;
+    /* Writers asleep now wait for the turn (the holder is awake): the
+     * next one's turn. Nobody else is woken for nothing. */
+    if (call->wq->writers > 0)
+        waitq_wake(call->wq);
+}
+
 int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
 {
     tickless_conn *c = call->c;
@@ -218,14 +247,18 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             rc = c->fatal;
             break;
         }
-        others_before(call, &others);
-        rc = op(call, arg);
-        others_after(call, &others, rc);
-        if (rc <= 0)
-            break;
+        if (turn_take(call)) {
+            others_before(call, &others);
+            rc = op(call, arg);
+            others_after(call, &others, rc);
+            if (rc <= 0)
+                break;
+        } else {
+            rc = WAIT_TURN;
+        }
         /* OpenSSL would block. A last attempt after the timeout has been
          * made: data that arrived just in time is still returned. */
-        if (!second_look && call_ready(call)) {
+        if (rc != WAIT_TURN && !second_look && call_ready(call)) {
             second_look = 1; /* once per wait, so it can never spin */
             continue;
         }
@@ -234,8 +267,12 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             rc = TICKLESS_ERR_TIMEOUT;
             break;
         }
-        timed_out = sleep_or_poll(call, (unsigned)rc, deadline) != 0;
+        timed_out = (rc == WAIT_TURN ? conn_wait(call, 0, deadline)
+                                     : sleep_or_poll(call, (unsigned)rc,
+                                                     deadline))
+                    != 0;
     }
+    turn_give_back(call);
     if (c->proto == CONN_TLS)
         sigpipe_restore(&guard);
     conn_leave(c, rc);
@@ -281,6 +318,15 @@ static int op_read(conn_call *call, void *arg)
     return conn_ssl_result(c, c->ssl, 0);
 }
 
+/* |rc| from a write attempt: writing on a connection the peer has torn
+ * down is the peer's doing, not an end of stream. */
+static int write_result(tickless_conn *c, int rc)
+{
+    if (rc == TICKLESS_ERR_EOF)
+        conn_make_fatal(c, rc = TICKLESS_ERR_PEER);
+    return rc;
+}
+
 static int op_write(conn_call *call, void *arg)
 {
     tickless_conn *c = call->c;
@@ -291,6 +337,10 @@ static int op_write(conn_call *call, void *arg)
         return TICKLESS_ERR_INVALID; /* no default stream to write */
     if (c->shutting_down)
         return TICKLESS_ERR_CLOSED;
+    /* Bytes OpenSSL still holds go first: they were credited already. */
+    rc = conn_tx_flush(c);
+    if (rc != 0)
+        return write_result(c, rc);
     while (a->done < a->len) {
         size_t chunk = a->len - a->done;
         size_t max = ossl_max_write(c->ssl, c->proto); /* changes as it fills */
@@ -298,17 +348,22 @@ static int op_write(conn_call *call, void *arg)
 
         if (chunk > max)
             chunk = max;
+        if (c->proto != CONN_QUIC && chunk > TX_HELD_MAX)
+            chunk = TX_HELD_MAX; /* at most what conn_tx_hold() can keep */
         ERR_clear_error();
         if (SSL_write_ex(c->ssl, a->buf + a->done, chunk, &n)) {
             a->done += n;
             continue;
         }
         rc = conn_ssl_result(c, c->ssl, 0);
-        if (rc == TICKLESS_ERR_EOF) {
-            /* Writing on a connection the peer has torn down. */
-            conn_make_fatal(c, rc = TICKLESS_ERR_PEER);
+        if (rc > 0 && c->proto != CONN_QUIC) {
+            /* OpenSSL may hold these bytes in a record already: tickless
+             * repeats them until they are taken, and they are this
+             * call's (tx_held.h). */
+            conn_tx_hold(c, a->buf + a->done, chunk, (unsigned)rc);
+            a->done += chunk;
         }
-        return rc;
+        return write_result(c, rc);
     }
     return 0;
 }
@@ -344,6 +399,10 @@ static int op_shutdown(conn_call *call, void *arg)
     c->shutting_down = 1;
     if (!SSL_is_init_finished(c->ssl))
         return 0;
+    /* Credited bytes OpenSSL still holds go before the close_notify. */
+    ret = conn_tx_flush(c);
+    if (ret != 0)
+        return ret == TICKLESS_ERR_EOF ? TICKLESS_ERR_PEER : ret;
     ret = SSL_shutdown(c->ssl);
     if (ret >= 0)
         return 0;

@@ -40,6 +40,7 @@
 #include "core/lathist.h"
 #include "core/ossl.h"
 #include "core/rx_count.h"
+#include "core/tx_held.h"
 #include "tickless/tickless.h"
 
 struct shard;
@@ -86,6 +87,8 @@ typedef struct waitq {
     struct tickless_conn *owner;      /* the connection it belongs to */
     int poll_fd;          /* its sleeper polls the socket itself (self_poll.h)
                              and this descriptor wakes it; -1 if not */
+    const void *writer;   /* the write call whose turn it is (see
+                             conn_run()), or NULL */
     struct waitq *prev, *next;        /* on the engine's sleeping list
                                          while waiters > 0 */
 } waitq;
@@ -120,6 +123,8 @@ struct tickless_conn {
     int app_locked;      /* inside tickless_conn_lock()/unlock() ... */
     pthread_t locked_by; /* ... by this thread */
     tickless_error_info err; /* the last failure, captured on any thread */
+    tx_held tx;          /* DTLS/TLS: credited bytes OpenSSL has not taken
+                            yet (tx_held.h) */
 
     /* Engine only. */
     int is_listener;     /* ssl is a QUIC listener */
@@ -285,6 +290,19 @@ void conn_publish(tickless_conn *c);
  * is cached from the last tick and does not show them, so without a kick
  * they would wait for the next timer, seconds away. Caller holds e->mu. */
 void engine_kick(tickless_conn *e);
+
+/* Held writes (tx_held.c; see tx_held.h). conn_tx_init() gives a DTLS/TLS
+ * connection its buffer (0 or TICKLESS_ERR_NOMEM); the others are called
+ * with the engine's mu held. conn_tx_hold() keeps |len| <= TX_HELD_MAX
+ * bytes that met WANT_READ or WANT_WRITE (|want|) from SSL_write_ex();
+ * conn_tx_flush() hands the held bytes to OpenSSL and returns 0 once none
+ * are held, IO_READ / IO_WRITE to wait, or a TICKLESS_ERR_* code (as
+ * conn_ssl_result()). */
+int conn_tx_init(tickless_conn *c);
+void conn_tx_free(tickless_conn *c);
+void conn_tx_hold(tickless_conn *c, const unsigned char *chunk, size_t len,
+                  unsigned want);
+int conn_tx_flush(tickless_conn *c);
 
 /* Error capture (conn_error.c). Caller holds c->mu. |ret| is what the
  * failed SSL_* call returned. Returns IO_READ / IO_WRITE (as a positive

@@ -58,6 +58,18 @@ void self_poll_set_enabled(int on)
     atomic_store(&enabled, on);
 }
 
+int self_poll_alone(const tickless_conn *e, const waitq *wq)
+{
+    /* |wq| is linked on |e|'s sleeping list while its caller sleeps. */
+    const waitq *first = e->sleeping;
+
+    if (e->tx.len > 0)
+        return 0;
+    if (first == NULL)
+        return 1; /* about to sleep: nobody else does */
+    return first == wq && wq->next == NULL && wq->waiters <= 1;
+}
+
 int self_poll_eligible(const conn_call *call)
 {
     const tickless_conn *e = call->c->engine;
@@ -65,7 +77,8 @@ int self_poll_eligible(const conn_call *call)
     return atomic_load_explicit(&enabled, memory_order_relaxed)
            && call->wq->kind == WQ_IO && !e->is_listener
            && e->link.shard != NULL && e->sleeping == NULL
-           && e->polling == NULL && my_wakefd() >= 0;
+           && e->polling == NULL && self_poll_alone(e, call->wq)
+           && my_wakefd() >= 0;
 }
 
 void self_poll_wake(waitq *wq)
@@ -115,7 +128,8 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
     atomic_store(&e->link.deferred, 0);
     conn_publish(e); /* the assist keeps the timer, drops the socket */
     while (gen == wq->gen && !conn_is_closed(call->c)
-           && !(call->also_closed != NULL && *call->also_closed)) {
+           && !(call->also_closed != NULL && *call->also_closed)
+           && self_poll_alone(e, wq)) {
         uint64_t now = clock_now_ns();
         struct timespec ts;
         unsigned interest = e->proto == CONN_QUIC

@@ -23,9 +23,19 @@ struct conn_call;
 struct waitq;
 
 /* Whether |call| may poll by itself: it is an I/O call, its engine is an
- * assisted connection (not a listener) with nobody else asleep on it, and
- * this thread has a wake-up descriptor. Caller holds the engine's mu. */
+ * assisted connection (not a listener) with nobody else asleep on it and
+ * no held write waiting for room (self_poll_alone()), and this thread has
+ * a wake-up descriptor. Caller holds the engine's mu. */
 int self_poll_eligible(const struct conn_call *call);
+
+/* Whether the sleeper of |wq|, polling |e|'s socket or about to, is all
+ * the socket is needed for: nobody else sleeps on the engine, and no held
+ * write (tx_held.h) waits for room. A poller that is not alone any more
+ * stands down, so that the assist watches the socket for everyone: one
+ * poller watching only for its own readiness would leave a writer behind
+ * a reader (or a reader behind a writer) asleep. Caller holds e's mu. */
+struct tickless_conn;
+int self_poll_alone(const struct tickless_conn *e, const struct waitq *wq);
 
 /* Like conn_wait(): returns when |call->wq| is woken, the socket is ready
  * (the engine then ticked, unless it is dead: the caller reports that), the

@@ -3,6 +3,7 @@
 #include "assist/assist.h"
 #include "core/core.h"
 #include "core/log.h"
+#include "core/self_poll.h"
 
 #include <errno.h>
 
@@ -60,6 +61,10 @@ void conn_publish(tickless_conn *c)
      * assist, which carries it on (see conn_tick()). */
     if (c->polling != NULL) {
         interest = 0; /* a blocked caller polls the socket (self_poll.h) */
+        /* ... unless it is no longer all the socket is needed for: then
+         * it stands down, and the next publish arms the assist. */
+        if (!self_poll_alone(c, c->polling))
+            self_poll_wake(c->polling);
     } else if (app_driving(c, now)) {
         interest = 0; /* its calls read the socket; see HANDOFF_NS */
         if (c->driven_until_ns < wake_at)
@@ -70,6 +75,9 @@ void conn_publish(tickless_conn *c)
         interest = c->io_want | (SSL_want_write(c->ssl) ? IO_WRITE : IO_READ);
     else
         interest = c->io_want;
+    /* Held write bytes go out as soon as the socket allows (tx_held.h). */
+    if (c->polling == NULL && c->tx.len > 0)
+        interest |= c->tx.want;
     assist_sync(c, wake_at, interest);
 }
 
@@ -99,6 +107,18 @@ static void hs_step(tickless_conn *c)
         conn_make_fatal(c, TICKLESS_ERR_PEER);
     }
     /* Otherwise it waits for the socket: conn_publish() asks for it. */
+}
+
+/* DTLS/TLS: write bytes OpenSSL still holds (tx_held.h) are handed over
+ * whenever the socket may have room, so they reach the peer even if the
+ * application never writes again. A failure is recorded as a writer's
+ * would be (sticky); the writers learn of it from their next call. */
+static void tx_step(tickless_conn *c)
+{
+    if (c->tx.len == 0 || c->closed || c->fatal)
+        return;
+    if (conn_tx_flush(c) == TICKLESS_ERR_EOF)
+        conn_make_fatal(c, TICKLESS_ERR_PEER);
 }
 
 int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
@@ -169,6 +189,7 @@ int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
     if (*reasons & TICK_IO)
         c->io_want = 0; /* fired: each blocked caller re-arms what it needs */
     hs_step(c);
+    tx_step(c);
 
     if ((*reasons & TICK_TIMER)
         && ossl_timeout_ns(c->ssl, c->proto) == 0)

@@ -15,6 +15,7 @@ int waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner)
     wq->ssl = ssl;
     wq->owner = owner;
     wq->poll_fd = -1;
+    wq->writer = NULL;
     wq->prev = wq->next = NULL;
     if (pthread_condattr_init(&ca) != 0)
         return TICKLESS_ERR_NOMEM;

@@ -166,6 +166,32 @@ TEST_P(WriteSemantics, TimedOutWriteLeavesNothingForTheNext)
     EXPECT_TRUE(got == want) << "the peer got other bytes than credited";
 }
 
+// The bytes a timed-out write was credited with reach the peer even if
+// the application never writes again: the assist hands them over once the
+// socket has room.
+TEST_P(WriteSemantics, CreditedBytesArriveWithoutAnotherCall)
+{
+    constexpr size_t kLen = 1 << 20;
+    tickless_conn *c = Connect();
+    ASSERT_NE(c, nullptr);
+
+    std::vector<uint8_t> data = Stream(0, 0, kLen);
+    size_t n0 = 0;
+    ASSERT_EQ(tickless_conn_write(c, data.data(), kLen, &n0, 300),
+              TICKLESS_ERR_TIMEOUT);
+    ASSERT_GT(n0, 0u);
+    peer_.Drain(true);
+    for (int i = 0; i < 10000 * TimeScale(); i++) {
+        if (peer_.Received().size() >= n0)
+            break;
+        ts_sleep_ms(1);
+    }
+    std::vector<uint8_t> got = peer_.Received();
+    ASSERT_EQ(got.size(), n0) << "credited bytes never arrived, or more did";
+    EXPECT_EQ(memcmp(got.data(), data.data(), n0), 0);
+    EXPECT_EQ(Finish(c).size(), n0);
+}
+
 // Failure 5, one way: a reader blocks first, then a writer fills the
 // socket and blocks. When the peer drains, the writer must finish; it may
 // not wait out its timeout because only the reader's interest is watched.

@@ -1,0 +1,52 @@
+/* Held DTLS/TLS writes: see tx_held.h. */
+#include "core/alloc.h"
+#include "core/core.h"
+
+#include <string.h>
+
+#include <openssl/err.h>
+
+int conn_tx_init(tickless_conn *c)
+{
+    c->tx.off = c->tx.len = 0;
+    c->tx.buf = NULL;
+    if (c->proto == CONN_QUIC)
+        return 0;
+    c->tx.buf = tickless_malloc(TX_HELD_MAX);
+    return c->tx.buf != NULL ? 0 : TICKLESS_ERR_NOMEM;
+}
+
+void conn_tx_free(tickless_conn *c)
+{
+    tickless_free(c->tx.buf);
+    c->tx.buf = NULL;
+}
+
+void conn_tx_hold(tickless_conn *c, const unsigned char *chunk, size_t len,
+                  unsigned want)
+{
+    memcpy(c->tx.buf, chunk, len);
+    c->tx.off = 0;
+    c->tx.len = len;
+    c->tx.want = want;
+}
+
+int conn_tx_flush(tickless_conn *c)
+{
+    while (c->tx.len > 0) {
+        size_t n = 0;
+        int rc;
+
+        ERR_clear_error();
+        /* The same bytes, the same length: OpenSSL's retry contract. */
+        if (!SSL_write_ex(c->ssl, c->tx.buf + c->tx.off, c->tx.len, &n)) {
+            rc = conn_ssl_result(c, c->ssl, 0);
+            if (rc > 0)
+                c->tx.want = (unsigned)rc;
+            return rc;
+        }
+        c->tx.off += n;
+        c->tx.len -= n;
+    }
+    return 0;
+}
