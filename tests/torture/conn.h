@@ -50,7 +50,12 @@ struct Incarnation {
     int slot = 0, index = 0;
     bool server_role = false; /* tickless is the server */
     bool misbehave = false;   /* its peer hangs up after the hello */
+    /* Its personality, so that some connections live long with one writer
+     * and a quiet peer, others die under locks and closes at once. */
     unsigned close_weight = 1; /* how often its workers close it */
+    unsigned lock_weight = 80;
+    unsigned io_weight = 240;  /* reads, and writes of the writers */
+    int writers = 1;           /* workers with id < writers write */
     tickless_conn *c = nullptr;
     uint64_t key_w = 0;       /* tickless writers' pattern key */
     Peer peer;

@@ -281,10 +281,18 @@ const Op kOps[] = {
 
 /* The close's weight is the incarnation's: some live long (data flows,
  * writers fill buffers), some are closed under their calls at once. */
-const Op &pick_op(Rng &r, unsigned close_weight)
+const Op &pick_op(Rng &r, const Incarnation *inc, int id)
 {
-    auto weight = [&](const Op &o) {
-        return o.fn == op_close ? close_weight : o.weight;
+    auto weight = [&](const Op &o) -> unsigned {
+        if (o.fn == op_close)
+            return inc->close_weight;
+        if (o.fn == op_lock)
+            return inc->lock_weight;
+        if (o.fn == op_write)
+            return id < inc->writers ? inc->io_weight : 0;
+        if (o.fn == op_read)
+            return inc->io_weight;
+        return o.weight;
     };
     unsigned total = 0;
     for (const Op &o : kOps)
@@ -306,7 +314,7 @@ void worker_main(Incarnation *inc, WorkerState *ws)
     ws->rbuf.resize(65536);
     registry_add(ws);
     while (!inc->closing && !inc->quiesce) {
-        const Op &op = pick_op(ws->rng, inc->close_weight);
+        const Op &op = pick_op(ws->rng, inc, ws->id);
         /* A dead connection is closed sooner: nothing more to learn. */
         if (inc->fatal && ws->rng.chance(5)) {
             close_conn(inc, ws);

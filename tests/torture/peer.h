@@ -33,6 +33,9 @@ struct Peer {
     uint64_t key_tx = 0;   /* the stream (or datagrams) it sends */
     bool misbehave = false; /* client that sends its hello, then hangs up */
     uint64_t tx_limit = 16u << 20; /* bytes it sends at most */
+    /* How much it talks: 0 in short bursts, 1 with pauses of seconds (a
+     * reader blocks long), 2 never (reads only time out or are closed). */
+    int tx_mode = 0;
 
     /* Published for the checks while it runs. */
     std::atomic<bool> rx_paused{false};

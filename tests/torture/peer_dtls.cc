@@ -20,12 +20,13 @@ void peer_dtls_loop(Peer *p)
     int fd = SSL_get_fd(ssl);
     if (p->misbehave) {
         Rng rng(p->seed);
+        sleep_ms((unsigned)rng.below(30));
         (void)SSL_connect(ssl);
         sleep_ms((unsigned)rng.below(4));
         goto out;
     }
     {
-        Pace pace(p->seed, now_ns());
+        Pace pace(p->seed, now_ns(), p->tx_mode);
         Rng rng(p->seed ^ 0xd7d7);
         std::vector<uint8_t> buf(1 << 16), dg(kDgramMax);
         bool tx_done = false, have = false, want_write = false;

@@ -15,7 +15,9 @@ struct Pace {
     bool tx_paused = false, rx_paused = false;
     uint64_t tx_toggle_ns, rx_toggle_ns;
 
-    Pace(uint64_t seed, uint64_t now) : rng(seed)
+    int tx_mode;
+
+    Pace(uint64_t seed, uint64_t now, int mode) : rng(seed), tx_mode(mode)
     {
         tx_toggle_ns = now + ms(rng.below(200));
         rx_toggle_ns = now + ms(200 + rng.below(800));
@@ -27,8 +29,9 @@ struct Pace {
     void update(Peer *p, uint64_t now, bool may_pause)
     {
         if (now >= tx_toggle_ns) {
-            tx_paused = !tx_paused;
-            tx_toggle_ns = now + ms(tx_paused ? rng.below(300) : rng.below(400));
+            tx_paused = !tx_paused || tx_mode == 2;
+            uint64_t pause = tx_mode == 0 ? rng.below(300) : 500 + rng.below(3000);
+            tx_toggle_ns = now + ms(tx_paused ? pause : rng.below(tx_mode == 0 ? 400 : 50));
         }
         if (now >= rx_toggle_ns) {
             if (rx_paused) {

@@ -6,6 +6,7 @@
  */
 #include <openssl/err.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include "pattern.h"
 #include "peer.h"
@@ -15,13 +16,19 @@ namespace torture {
 
 namespace {
 
-/* The misbehaving client: its ClientHello goes out, then the socket is
- * closed, so what the server writes next meets a reset connection. */
+/* The misbehaving client: it waits a little, sends its ClientHello, then
+ * hangs up, now and then abortively (RST), so that what the server writes
+ * next meets a reset connection. */
 void hang_up_early(Peer *p)
 {
     Rng rng(p->seed);
+    sleep_ms((unsigned)rng.below(30));
     (void)SSL_connect(p->ssl); /* nonblocking: sends the hello, WANT_READ */
-    sleep_ms((unsigned)rng.below(4));
+    sleep_ms((unsigned)rng.below(10));
+    if (rng.chance(50)) {
+        struct linger l = {1, 0};
+        (void)setsockopt(SSL_get_fd(p->ssl), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    }
 }
 
 } // namespace
@@ -36,7 +43,7 @@ void peer_tls_loop(Peer *p)
         goto out;
     }
     {
-        Pace pace(p->seed, now_ns());
+        Pace pace(p->seed, now_ns(), p->tx_mode);
         Rng rng(p->seed ^ 0x7e7e);
         std::vector<uint8_t> chunk(1 << 16), buf(1 << 16);
         size_t cur = 0;       /* bytes of |chunk| being written (0: none) */

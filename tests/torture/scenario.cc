@@ -87,7 +87,14 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     inc->server_role = stream && rng.chance(35);
     inc->misbehave = inc->server_role && rng.chance(40);
     static const unsigned kCloseWeights[] = {0, 0, 1, 3, 20};
+    static const unsigned kLockWeights[] = {0, 80, 80, 400};
+    static const unsigned kIoWeights[] = {20, 240, 240, 600};
     inc->close_weight = kCloseWeights[rng.below(5)];
+    inc->lock_weight = kLockWeights[rng.below(4)];
+    inc->io_weight = kIoWeights[rng.below(4)];
+    static const int kWriters[] = {0, 1, 1, 2, 64};
+    inc->writers = kWriters[rng.below(5)];
+    inc->peer.tx_mode = (int)rng.below(3);
     inc->key_w = derive_seed(cfg.seed, 2, (uint64_t)slot, (uint64_t)idx);
     inc->peer.key_tx = derive_seed(cfg.seed, 3, (uint64_t)slot, (uint64_t)idx);
     inc->peer.seed = derive_seed(cfg.seed, 4, (uint64_t)slot, (uint64_t)idx);

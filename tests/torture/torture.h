@@ -26,8 +26,8 @@ struct Config {
     uint64_t seed = 1;
     Proto proto = Proto::TLS;
     Mode mode = Mode::DEDICATED;
-    int threads = 4;       /* worker threads per connection */
-    int conns = 2;         /* connection slots, each re-made after a close */
+    int threads = 6;       /* worker threads per connection */
+    int conns = 3;         /* connection slots, each re-made after a close */
     double seconds = 3.0;  /* how long workers call functions */
     double time_scale = 1; /* TICKLESS_TEST_TIME_SCALE: slack multiplier */
 };
