@@ -28,6 +28,8 @@ const Row kRows[] = {
      {E(INVALID), E(TIMEOUT), E(CLOSED), E(PEER), E(SSL), E(SYS)}},
     {Fn::SHUTDOWN, "tickless_conn_shutdown", false,
      {E(INVALID), E(TIMEOUT), E(CLOSED), E(PEER), E(SSL), E(SYS)}},
+    /* Returns the SSL object or NULL (checked in ops.cc); 0 stands for it. */
+    {Fn::LOCK, "tickless_conn_lock", false, {}},
     {Fn::STATS, "tickless_conn_stats", false, {E(INVALID)}},
     {Fn::STATS_RESET, "tickless_conn_stats_reset", false, {E(INVALID)}},
     {Fn::ERROR, "tickless_conn_error", false, {E(INVALID)}},

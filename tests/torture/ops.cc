@@ -195,7 +195,7 @@ void op_lock(Incarnation *inc, WorkerState *ws)
     bool inner = r.chance(30);
     if (!gate_enter(inc, ws))
         return;
-    Call call(inc, ws, Fn::STATS, 0); /* timed like a brief call */
+    Call call(inc, ws, Fn::LOCK, 0); /* timed like a brief call */
     SSL *ssl = tickless_conn_lock(inc->c);
     if (ssl == nullptr) {
         call.end(0, "tickless_conn_lock = NULL");
