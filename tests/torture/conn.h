@@ -54,6 +54,9 @@ struct Incarnation {
      * and a quiet peer, others die under locks and closes at once. */
     unsigned close_weight = 1; /* how often its workers close it */
     unsigned lock_weight = 80;
+    unsigned idle_weight = 50; /* high: an application that mostly does
+                                  other work, leaving the connection to
+                                  its assist */
     unsigned io_weight = 240;  /* reads, and writes of the writers */
     int writers = 1;           /* workers with id < writers write */
     tickless_conn *c = nullptr;

@@ -292,6 +292,8 @@ const Op &pick_op(Rng &r, const Incarnation *inc, int id)
             return id < inc->writers ? inc->io_weight : 0;
         if (o.fn == op_read)
             return inc->io_weight;
+        if (o.fn == op_idle)
+            return inc->idle_weight;
         return o.weight;
     };
     unsigned total = 0;

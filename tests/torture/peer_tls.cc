@@ -24,7 +24,8 @@ void hang_up_early(Peer *p)
     Rng rng(p->seed);
     sleep_ms((unsigned)rng.below(30));
     (void)SSL_connect(p->ssl); /* nonblocking: sends the hello, WANT_READ */
-    sleep_ms((unsigned)rng.below(10));
+    if (rng.chance(50))
+        sleep_ms((unsigned)rng.below(10));
     if (rng.chance(50)) {
         struct linger l = {1, 0};
         (void)setsockopt(SSL_get_fd(p->ssl), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
