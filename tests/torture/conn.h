@@ -59,6 +59,9 @@ struct Incarnation {
                                   its assist */
     unsigned io_weight = 240;  /* reads, and writes of the writers */
     int writers = 1;           /* workers with id < writers write */
+    int active = 64;           /* workers with id < active call at all: a
+                                  connection with one reader and one writer
+                                  and nobody else to wake them */
     tickless_conn *c = nullptr;
     uint64_t key_w = 0;       /* tickless writers' pattern key */
     Peer peer;

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -49,6 +50,30 @@ struct Peer {
     std::atomic<bool> rx_done{false};  /* no more will be read */
     std::atomic<bool> finished{false}; /* the thread's loop has ended */
     std::atomic<bool> stop_flag{false};
+
+    /* Intervals of a second or more in which it was reading, unpaused,
+     * and nothing arrived (TLS): a write in progress across one was not
+     * being sent. */
+    std::mutex quiet_mu;
+    std::vector<std::pair<uint64_t, uint64_t>> quiet;
+    /* Start of the current such interval (0: none yet). */
+    uint64_t quiet_since() const
+    {
+        uint64_t a = last_rx_ns, b = last_pause_end_ns;
+        return a > b ? a : b;
+    }
+    /* True if some quiet interval of at least |len| lies within [t0, t1]
+     * (the current one too, up to t1). */
+    bool quiet_within(uint64_t t0, uint64_t t1, uint64_t len)
+    {
+        std::lock_guard<std::mutex> g(quiet_mu);
+        for (auto &q : quiet)
+            if (q.first >= t0 && q.second <= t1 && q.second - q.first >= len)
+                return true;
+        uint64_t a = quiet_since();
+        return handshake_done && !rx_done && !rx_paused && a >= t0 && t1 > a
+               && t1 - a >= len;
+    }
 
     /* Filled by the thread; read after join(). */
     std::vector<uint8_t> rx;

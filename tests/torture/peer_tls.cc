@@ -55,8 +55,10 @@ void peer_tls_loop(Peer *p)
         while (!p->stop_flag) {
             uint64_t now = now_ns();
             bool hs = SSL_is_init_finished(ssl);
-            if (hs)
+            if (hs && !p->handshake_done) {
+                p->last_pause_end_ns = now; /* quiet is counted from here */
                 p->handshake_done = true;
+            }
             pace.update(p, now, hs);
 
             /* Read all there is, unless pausing. Before the handshake is
@@ -67,7 +69,12 @@ void peer_tls_loop(Peer *p)
                 if (SSL_read_ex(ssl, buf.data(), buf.size(), &n)) {
                     p->rx.insert(p->rx.end(), buf.data(), buf.data() + n);
                     p->rx_bytes += n;
-                    p->last_rx_ns = now_ns();
+                    uint64_t t = now_ns(), q = p->quiet_since();
+                    if (hs && t - q >= 1000000000ull) {
+                        std::lock_guard<std::mutex> g(p->quiet_mu);
+                        p->quiet.emplace_back(q, t);
+                    }
+                    p->last_rx_ns = t;
                     continue;
                 }
                 int e = SSL_get_error(ssl, 0);

@@ -93,6 +93,7 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     inc->lock_weight = kLockWeights[rng.below(4)];
     inc->io_weight = kIoWeights[rng.below(4)];
     inc->idle_weight = rng.chance(25) ? 3000 : 50;
+    inc->active = rng.chance(30) ? 2 : cfg.threads;
     static const int kWriters[] = {0, 1, 1, 2, 64};
     inc->writers = kWriters[rng.below(5)];
     inc->peer.tx_mode = (int)rng.below(3);
