@@ -170,11 +170,11 @@ std::string registry_dump()
         if (c != nullptr)
             snprintf(line, sizeof(line),
                      "  worker %d (tid %ld): in %s (timeout %d) for %.0f ms; before: %s\n",
-                     ws->id, ws->tid, c, ws->call_timeout.load(),
+                     ws->id, ws->tid.load(), c, ws->call_timeout.load(),
                      (double)(now - ws->call_start_ns) / 1e6, ws->last.c_str());
         else
             snprintf(line, sizeof(line), "  worker %d (tid %ld): last %s\n",
-                     ws->id, ws->tid, ws->last.c_str());
+                     ws->id, ws->tid.load(), ws->last.c_str());
         out += line;
     }
     return out;

@@ -19,7 +19,7 @@ namespace torture {
 /* One worker thread of one incarnation. Writer |id| of its connection. */
 struct WorkerState {
     int id = 0;
-    long tid = 0;
+    std::atomic<long> tid{0}; /* set by the worker, read by closers */
     Rng rng{0};
     /* The gate (see gate_enter()): set while between entering and leaving
      * a call on the connection. */
