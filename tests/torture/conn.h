@@ -1,0 +1,97 @@
+/*
+ * conn: one incarnation of a connection slot. A slot's connection is made,
+ * tortured by its worker threads until one of them closes it (or the run
+ * ends), checked, and made anew.
+ *
+ * It holds the tickless handle, its peer, the gate that keeps calls from
+ * starting once a close has begun, and the ledger of what every call was
+ * told (bytes credited to writes, bytes returned by reads) that the
+ * verifier holds against what the peer saw.
+ */
+#ifndef TORTURE_CONN_H
+#define TORTURE_CONN_H
+
+#include <tickless/tickless.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "peer.h"
+#include "torture.h"
+
+namespace torture {
+
+/* One tickless_conn_write() as it was told: writer |w|'s call |seq| wrote
+ * stream offsets [off, off + len) and was credited |nw| of them. */
+struct WriteCall {
+    unsigned w;
+    uint32_t seq;
+    uint64_t off;
+    size_t len;
+    size_t nw;
+    int rc;
+};
+
+/* A read's bytes, located in the peer's stream; short ones cannot be
+ * located alone and keep their bytes for the end. */
+struct ReadPiece {
+    uint64_t off;
+    size_t len;
+    std::vector<uint8_t> bytes; /* only for pieces shorter than 15 bytes */
+};
+
+struct WorkerState;
+
+struct Incarnation {
+    Config cfg;
+    int slot = 0, index = 0;
+    bool server_role = false; /* tickless is the server */
+    bool misbehave = false;   /* its peer hangs up after the hello */
+    /* Its personality, so that some connections live long with one writer
+     * and a quiet peer, others die under locks and closes at once. */
+    unsigned close_weight = 1; /* how often its workers close it */
+    unsigned lock_weight = 80;
+    unsigned idle_weight = 50; /* high: an application that mostly does
+                                  other work, leaving the connection to
+                                  its assist */
+    unsigned io_weight = 240;  /* reads, and writes of the writers */
+    int writers = 1;           /* workers with id < writers write */
+    int active = 64;           /* workers with id < active call at all: a
+                                  connection with one reader and one writer
+                                  and nobody else to wake them */
+    tickless_conn *c = nullptr;
+    uint64_t key_w = 0;       /* tickless writers' pattern key */
+    Peer peer;
+
+    /* The gate: a call may start only while |closing| is false; see
+     * gate_enter() and close_conn() in ops.cc. */
+    std::atomic<bool> closing{false};
+    std::atomic<bool> closed{false};
+    std::atomic<uint64_t> close_begin_ns{0};
+    std::atomic<bool> quiesce{false}; /* the run is over: no new calls */
+    std::atomic<bool> fatal{false};   /* some call saw PEER/SSL/SYS */
+    std::atomic<bool> shutdown_ok{false};
+    std::vector<WorkerState *> workers;
+
+    /* The ledger. */
+    std::mutex mu;
+    std::vector<WriteCall> writes;
+    std::vector<ReadPiece> reads;
+    std::set<int64_t> dgrams_read;
+};
+
+/* Makes the sockets, both SSL objects, the tickless connection on |pool|
+ * (NULL: dedicated) and starts the peer. 0, or -1 after fail(). */
+int conn_setup(Incarnation *inc, tickless_pool *pool, SSL_CTX *server_ctx,
+               SSL_CTX *client_ctx);
+
+/* After the connection is closed and the peer joined: the checks of
+ * verify.cc on this incarnation's ledger and the peer's record. */
+void verify_incarnation(Incarnation *inc);
+
+} // namespace torture
+
+#endif

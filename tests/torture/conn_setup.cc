@@ -1,0 +1,148 @@
+/*
+ * conn_setup: the sockets and SSL objects of one incarnation.
+ *
+ * TLS: a TCP connection over loopback, either end may be tickless (a
+ * tickless server wraps the accepted socket, as an application would).
+ * DTLS: two UDP sockets connected to each other; the server side needs no
+ * DTLSv1_listen() since the socket is already the client's alone.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "conn.h"
+#include "errtable.h"
+#include "report.h"
+
+extern "C" {
+#include "ts_certs.h"
+#include "ts_net.h"
+}
+
+namespace torture {
+
+namespace {
+
+/* A server SSL on |fd| (its BIO closes it). DTLS: |peer_port| is the
+ * client's, for the datagram BIO's connected peer. */
+SSL *server_ssl(SSL_CTX *ctx, int fd, bool dtls, uint16_t peer_port)
+{
+    SSL *ssl = SSL_new(ctx);
+    BIO *bio = nullptr;
+    if (ssl == nullptr)
+        return nullptr;
+    if (!dtls) {
+        bio = BIO_new_socket(fd, BIO_CLOSE);
+    } else {
+        BIO_ADDR *a = BIO_ADDR_new();
+        struct in_addr lo;
+        lo.s_addr = htonl(INADDR_LOOPBACK);
+        bio = BIO_new_dgram(fd, BIO_CLOSE);
+        if (a == nullptr || bio == nullptr
+            || !BIO_ADDR_rawmake(a, AF_INET, &lo, sizeof(lo), htons(peer_port))
+            || BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, a) <= 0) {
+            BIO_free(bio);
+            bio = nullptr;
+        }
+        BIO_ADDR_free(a);
+    }
+    if (bio == nullptr) {
+        SSL_free(ssl);
+        return nullptr;
+    }
+    SSL_set_bio(ssl, bio, bio);
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
+
+/* A connected pair: *client from ts_client_new(), *server on the other
+ * socket. */
+int make_pair(Proto p, SSL_CTX *sctx, SSL_CTX *cctx, SSL **server,
+              SSL **client)
+{
+    bool dtls = p == Proto::DTLS;
+    uint16_t port = 0;
+    int lfd = ts_net_bind(dtls ? SOCK_DGRAM : SOCK_STREAM, 0, 1, &port);
+    if (lfd < 0)
+        return -1;
+    *client = ts_client_new(cctx, dtls ? TS_DTLS : TS_TLS, port);
+    if (*client == nullptr) {
+        close(lfd);
+        return -1;
+    }
+    int sfd = lfd;
+    uint16_t cport = ts_net_local_port(SSL_get_fd(*client));
+    if (dtls) {
+        struct sockaddr_in a = {};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(cport);
+        if (connect(lfd, (struct sockaddr *)&a, sizeof(a)) != 0)
+            sfd = -1;
+    } else {
+        sfd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        close(lfd);
+        int one = 1;
+        if (sfd >= 0)
+            (void)setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (sfd < 0 || (*server = server_ssl(sctx, sfd, dtls, cport)) == nullptr) {
+        if (sfd >= 0)
+            close(sfd);
+        SSL_free(*client);
+        return -1;
+    }
+    if (dtls) {
+        ts_dtls_fast_timer(*server);
+        ts_dtls_fast_timer(*client);
+    }
+    return 0;
+}
+
+} // namespace
+
+int conn_setup(Incarnation *inc, tickless_pool *pool, SSL_CTX *sctx,
+               SSL_CTX *cctx)
+{
+    SSL *server = nullptr, *client = nullptr;
+    if (make_pair(inc->cfg.proto, sctx, cctx, &server, &client) != 0) {
+        fail("slot %d: could not make a %s connection pair (harness)",
+             inc->slot, proto_name(inc->cfg.proto));
+        return -1;
+    }
+    SSL *ours = inc->server_role ? server : client;
+    SSL *theirs = inc->server_role ? client : server;
+    if (inc->cfg.proto == Proto::TLS) {
+        /* Small socket buffers: writers block and reads wait often, which
+         * is where the interleavings are; loopback's megabytes would hide
+         * them. */
+        Rng r(inc->peer.seed ^ 0xb0f);
+        int snd = 4096 << r.below(5), rcv = 4096 << r.below(5);
+        (void)setsockopt(SSL_get_fd(ours), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+        (void)setsockopt(SSL_get_fd(theirs), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    }
+    /* The peer's socket is driven nonblocking by its poll loop. */
+    (void)ts_net_set_nonblock(SSL_get_fd(theirs), 1);
+    SSL_set_mode(theirs, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
+    int rc = tickless_conn_new(ours, pool, &inc->c);
+    if (!documented(Fn::CONN_NEW, rc))
+        fail("tickless_conn_new returned undocumented %d", rc);
+    if (rc != 0) {
+        fail("slot %d: tickless_conn_new: %s", inc->slot, rc_name(rc));
+        SSL_free(ours);
+        SSL_free(theirs);
+        inc->c = nullptr;
+        return -1;
+    }
+    inc->peer.ssl = theirs;
+    inc->peer.misbehave = inc->misbehave;
+    inc->peer.start(inc->cfg.proto);
+    return 0;
+}
+
+} // namespace torture

@@ -1,0 +1,25 @@
+/* peer: what the protocol loops share. See peer.h. */
+#include "peer.h"
+
+#include <csignal>
+#include <pthread.h>
+
+namespace torture {
+
+void peer_block_sigpipe()
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, nullptr);
+}
+
+void Peer::start(Proto p)
+{
+    if (p == Proto::DTLS)
+        thread = std::thread(peer_dtls_loop, this);
+    else
+        thread = std::thread(peer_tls_loop, this);
+}
+
+} // namespace torture

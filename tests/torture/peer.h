@@ -1,0 +1,108 @@
+/*
+ * peer: the other end of one tickless connection, written with plain
+ * OpenSSL on its own thread, that records everything it receives and sends
+ * a deterministic stream (pattern.h) in bursts with pauses.
+ *
+ * The pauses matter: a peer that always sends never lets a reader block,
+ * and one that always reads never lets a writer fill its socket. Reading
+ * pauses are published (rx_paused, last_pause_end_ns) so that a write that
+ * sat blocked while the peer was draining can be told from one the peer
+ * held up.
+ *
+ * After stop() and join(), |rx| (stream protocols) or |dgrams| (DTLS) is the
+ * whole of what arrived, for the verifier.
+ */
+#ifndef TORTURE_PEER_H
+#define TORTURE_PEER_H
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "torture.h"
+
+namespace torture {
+
+struct Peer {
+    /* Set before start(). */
+    SSL *ssl = nullptr;    /* owned; freed (with its socket) by the thread */
+    uint64_t seed = 0;     /* its choices: burst sizes, pauses */
+    uint64_t key_tx = 0;   /* the stream (or datagrams) it sends */
+    bool misbehave = false; /* client that sends its hello, then hangs up */
+    uint64_t tx_limit = 16u << 20; /* bytes it sends at most */
+    /* How much it talks: 0 in short bursts, 1 with pauses of seconds (a
+     * reader blocks long), 2 never (reads only time out or are closed). */
+    int tx_mode = 0;
+
+    /* Published for the checks while it runs. */
+    std::atomic<bool> rx_paused{false};
+    std::atomic<uint64_t> last_pause_end_ns{0};
+    std::atomic<uint64_t> last_rx_ns{0};
+    std::atomic<uint64_t> rx_bytes{0};
+    std::atomic<uint64_t> tx_bytes{0};   /* stream bytes handed to OpenSSL */
+    std::atomic<uint64_t> last_tx_ns{0};
+    std::atomic<bool> handshake_done{false};
+    std::atomic<bool> got_eof{false};  /* close_notify / FIN read */
+    std::atomic<bool> rx_done{false};  /* no more will be read */
+    std::atomic<bool> finished{false}; /* the thread's loop has ended */
+    std::atomic<bool> stop_flag{false};
+
+    /* Intervals of a second or more in which it was reading, unpaused,
+     * and nothing arrived (TLS): a write in progress across one was not
+     * being sent. */
+    std::mutex quiet_mu;
+    std::vector<std::pair<uint64_t, uint64_t>> quiet;
+    /* Start of the current such interval (0: none yet). */
+    uint64_t quiet_since() const
+    {
+        uint64_t a = last_rx_ns, b = last_pause_end_ns;
+        return a > b ? a : b;
+    }
+    /* True if some quiet interval of at least |len| lies within [t0, t1]
+     * (the current one too, up to t1). */
+    bool quiet_within(uint64_t t0, uint64_t t1, uint64_t len)
+    {
+        std::lock_guard<std::mutex> g(quiet_mu);
+        for (auto &q : quiet)
+            if (q.first >= t0 && q.second <= t1 && q.second - q.first >= len)
+                return true;
+        uint64_t a = quiet_since();
+        return handshake_done && !rx_done && !rx_paused && a >= t0 && t1 > a
+               && t1 - a >= len;
+    }
+
+    /* Filled by the thread; read after join(). */
+    std::vector<uint8_t> rx;
+    std::vector<std::vector<uint8_t>> dgrams;
+    uint64_t tx_datagrams = 0;
+
+    void start(Proto p);
+    void stop() { stop_flag = true; }
+    void join()
+    {
+        if (thread.joinable())
+            thread.join();
+    }
+    /* True if it has been reading, unpaused, since |t| and still is. */
+    bool draining_since(uint64_t t) const
+    {
+        return !rx_done && !rx_paused && last_pause_end_ns <= t;
+    }
+
+    std::thread thread;
+};
+
+/* The protocol loops (peer_tls.cc, peer_dtls.cc); both block SIGPIPE on
+ * their own thread: a peer writing to a socket tickless closed must not
+ * kill the process that tests whether tickless does. */
+void peer_tls_loop(Peer *p);
+void peer_dtls_loop(Peer *p);
+void peer_block_sigpipe();
+
+} // namespace torture
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * verify: what the peer received against what the writers were told, and
+ * what the readers got against what the peer sent. Runs once per
+ * incarnation, after the connection is closed and the peer has stopped.
+ *
+ * Writes, stream protocols. The peer's bytes must decompose into pieces,
+ * each exactly the credited bytes of one write call (a call's bytes stay
+ * together: the strict reading of concurrent writes), each writer's calls
+ * in order, no byte twice, no byte nobody was told written. If the
+ * connection ended gracefully (the peer read close_notify), every credited
+ * byte must be there; otherwise the stream may stop anywhere.
+ *
+ * Writes, DTLS: each datagram is exactly the bytes of one call that was
+ * credited with all of them, at most once; datagrams may be lost.
+ *
+ * Reads: the pieces all readers got tile a prefix of the peer's stream: no
+ * gap, no overlap (each piece was checked against the stream when read).
+ */
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+
+#include "conn.h"
+#include "pattern.h"
+#include "report.h"
+
+namespace torture {
+
+namespace {
+
+/* What the bytes at |at| are, for the failure message: the call (any
+ * writer, credited or not) whose pattern they match, where, and what that
+ * says about the library, given what each writer's next piece should be. */
+std::string identify(const Incarnation *inc, const std::vector<uint8_t> &rx,
+                     size_t at, const std::map<unsigned, const WriteCall *> &expect)
+{
+    size_t n = std::min<size_t>(16, rx.size() - at);
+    for (const WriteCall &c : inc->writes)
+        for (uint64_t o = c.off; o + n <= c.off + c.len; o++) {
+            if (writer_match(rx.data() + at, n, inc->key_w, c.w, c.seq, o) != n)
+                continue;
+            size_t run = writer_match(rx.data() + at, rx.size() - at, inc->key_w,
+                                      c.w, c.seq, o);
+            if (o + run > c.off + c.len)
+                run = (size_t)(c.off + c.len - o);
+            const char *why = "";
+            auto e = expect.find(c.w);
+            const WriteCall *x = e == expect.end() ? nullptr : e->second;
+            if (o >= c.off + c.nw)
+                why = "bytes the call was NOT credited with (told they were "
+                      "not written, yet they were sent)";
+            else if (x != nullptr && x->seq == c.seq && o == c.off)
+                why = "the expected call, but its credited bytes are not "
+                      "contiguous here: another call's bytes came in between "
+                      "(a write call's bytes were interleaved)";
+            else if (x != nullptr && x->seq == c.seq)
+                why = "the expected call's bytes, but not from its start: the "
+                      "start arrived elsewhere (interleaved or reordered)";
+            else if (x != nullptr && c.seq < x->seq)
+                why = "an earlier call's bytes, again or late";
+            else if (x != nullptr)
+                why = "a later call's bytes before this writer's next piece "
+                      "(bytes lost or out of order)";
+            char s[400];
+            snprintf(s, sizeof(s),
+                     "they are writer %u call %u's bytes at offset %" PRIu64
+                     ", %zu of them in a row (call wrote [%" PRIu64 ", +%zu), "
+                     "credited %zu, returned %s): %s",
+                     c.w, c.seq, o, run, c.off, c.len, c.nw,
+                     c.rc == 0 ? "0" : tickless_err_name(c.rc), why);
+            return s;
+        }
+    return "they match no write call's bytes";
+}
+
+/* The per-writer reading, looser than call atomicity: whatever the
+ * interleaving, writer w's bytes, in the order they arrived, must be
+ * exactly its credited stream (a prefix of it after an abrupt end).
+ * Returns "" or what broke it. A failure of this one is a library bug
+ * whatever one thinks concurrent writes should promise. */
+std::string per_writer_check(const Incarnation *inc,
+                             std::map<unsigned, std::vector<const WriteCall *>> &by_writer,
+                             bool complete)
+{
+    const std::vector<uint8_t> &rx = inc->peer.rx;
+    std::map<unsigned, std::pair<size_t, uint64_t>> pos; /* call index, offset */
+    for (auto &kv : by_writer)
+        pos[kv.first] = {0, kv.second.empty() ? 0 : kv.second[0]->off};
+    size_t at = 0;
+    while (at < rx.size()) {
+        unsigned best = 0;
+        size_t best_m = 0;
+        for (auto &kv : by_writer) {
+            auto [i, o] = pos[kv.first];
+            size_t m = 0;
+            /* Extend over the writer's successive credited calls. */
+            while (i < kv.second.size() && at + m < rx.size()) {
+                const WriteCall *c = kv.second[i];
+                size_t want = (size_t)(c->off + c->nw - o);
+                size_t got = writer_match(rx.data() + at + m,
+                                          std::min(want, rx.size() - at - m),
+                                          inc->key_w, c->w, c->seq, o);
+                m += got;
+                if (got < want)
+                    break;
+                if (++i < kv.second.size())
+                    o = kv.second[i]->off;
+            }
+            if (m > best_m) {
+                best_m = m;
+                best = kv.first;
+            }
+        }
+        if (best_m == 0) {
+            char s[160];
+            snprintf(s, sizeof(s), "per writer too: byte %zu belongs to no "
+                     "writer's next credited bytes", at);
+            return s;
+        }
+        /* Advance |best| by best_m bytes. */
+        auto &[i, o] = pos[best];
+        size_t left = best_m;
+        while (left > 0) {
+            const WriteCall *c = by_writer[best][i];
+            size_t room = (size_t)(c->off + c->nw - o);
+            size_t k = std::min(room, left);
+            o += k;
+            left -= k;
+            if (o == c->off + c->nw && ++i < by_writer[best].size())
+                o = by_writer[best][i]->off;
+        }
+        at += best_m;
+    }
+    if (complete)
+        for (auto &kv : by_writer)
+            if (pos[kv.first].first < kv.second.size())
+                return "per writer too: credited bytes missing after close_notify";
+    return "";
+}
+
+void verify_stream_writes(Incarnation *inc)
+{
+    const std::vector<uint8_t> &rx = inc->peer.rx;
+    bool complete = inc->peer.got_eof;
+    /* Each writer's credited calls, in order. */
+    std::map<unsigned, std::vector<const WriteCall *>> by_writer;
+    for (const WriteCall &c : inc->writes)
+        if (c.nw > 0)
+            by_writer[c.w].push_back(&c);
+    for (auto &kv : by_writer)
+        std::sort(kv.second.begin(), kv.second.end(),
+                  [](const WriteCall *a, const WriteCall *b) { return a->seq < b->seq; });
+    std::map<unsigned, size_t> next;
+
+    /* Greedy, with a bounded backtrack in case two writers' next pieces
+     * both match (only possible for pieces of a few bytes). */
+    struct Choice {
+        size_t at;
+        std::map<unsigned, size_t> next;
+        std::vector<unsigned> rest;
+    };
+    std::vector<Choice> stack;
+    size_t at = 0;
+    long steps = 0;
+    while (at < rx.size()) {
+        std::vector<unsigned> cand;
+        for (auto &kv : by_writer) {
+            size_t i = next[kv.first];
+            if (i >= kv.second.size())
+                continue;
+            const WriteCall *c = kv.second[i];
+            size_t n = std::min(c->nw, rx.size() - at);
+            /* A piece cut by the end of the stream only if it may be. */
+            if (n < c->nw && complete)
+                continue;
+            if (writer_match(rx.data() + at, n, inc->key_w, c->w, c->seq, c->off) == n)
+                cand.push_back(kv.first);
+        }
+        if (!cand.empty() && ++steps < 1000000) {
+            if (cand.size() > 1)
+                stack.push_back(Choice{at, next, {cand.begin() + 1, cand.end()}});
+            const WriteCall *c = by_writer[cand[0]][next[cand[0]]];
+            at += c->nw;
+            next[cand[0]]++;
+            continue;
+        }
+        if (!stack.empty() && steps < 1000000) { /* backtrack */
+            Choice &ch = stack.back();
+            unsigned w = ch.rest.back();
+            ch.rest.pop_back();
+            at = ch.at;
+            next = ch.next;
+            if (ch.rest.empty())
+                stack.pop_back();
+            const WriteCall *c = by_writer[w][next[w]];
+            at += c->nw;
+            next[w]++;
+            continue;
+        }
+        std::string expect;
+        std::map<unsigned, const WriteCall *> nexts;
+        for (auto &kv : by_writer) {
+            size_t i = next[kv.first];
+            if (i < kv.second.size()) {
+                const WriteCall *c = kv.second[i];
+                nexts[kv.first] = c;
+                char s[128];
+                snprintf(s, sizeof(s), "%swriter %u call %u [%" PRIu64 ", +%zu)",
+                         expect.empty() ? "" : " or ", c->w, c->seq, c->off, c->nw);
+                expect += s;
+            }
+        }
+        std::string loose = per_writer_check(inc, by_writer, complete);
+        fail("conn %d.%d (%s): byte %zu of %zu the peer received is not the "
+             "start of any writer's next credited piece (expected %s); %s [%s]",
+             inc->slot, inc->index, inc->server_role ? "server" : "client", at,
+             rx.size(), expect.empty() ? "nothing more" : expect.c_str(),
+             identify(inc, rx, at, nexts).c_str(),
+             loose.empty() ? "each writer's own bytes are intact: only the "
+                             "calls' atomicity is broken"
+                           : loose.c_str());
+        return;
+    }
+    if (!complete)
+        return;
+    for (auto &kv : by_writer)
+        if (next[kv.first] < kv.second.size()) {
+            const WriteCall *c = kv.second[next[kv.first]];
+            fail("conn %d.%d: the peer read to close_notify but writer %u's "
+                 "credited bytes from offset %" PRIu64 " (call %u) never arrived",
+                 inc->slot, inc->index, c->w, c->off, c->seq);
+            return;
+        }
+}
+
+void verify_dgram_writes(Incarnation *inc)
+{
+    std::map<size_t, std::vector<const WriteCall *>> by_len;
+    for (const WriteCall &c : inc->writes)
+        by_len[c.len].push_back(&c);
+    std::map<const WriteCall *, int> seen;
+    for (const std::vector<uint8_t> &d : inc->peer.dgrams) {
+        const WriteCall *hit = nullptr;
+        for (const WriteCall *c : by_len[d.size()])
+            if (writer_match(d.data(), d.size(), inc->key_w, c->w, c->seq, 0) == d.size()) {
+                hit = c;
+                break;
+            }
+        if (hit == nullptr) {
+            fail("conn %d.%d: the peer received a datagram of %zu bytes that "
+                 "is no write call's whole message", inc->slot, inc->index, d.size());
+            return;
+        }
+        if (hit->nw != hit->len)
+            fail("conn %d.%d: writer %u call %u was credited %zu of %zu bytes "
+                 "(%s) but its datagram arrived", inc->slot, inc->index, hit->w,
+                 hit->seq, hit->nw, hit->len, tickless_err_name(hit->rc));
+        if (++seen[hit] == 2)
+            fail("conn %d.%d: writer %u call %u's datagram arrived twice",
+                 inc->slot, inc->index, hit->w, hit->seq);
+    }
+}
+
+void verify_reads(Incarnation *inc)
+{
+    std::vector<std::pair<uint64_t, size_t>> placed;
+    std::vector<const ReadPiece *> small;
+    uint64_t total = 0;
+    for (const ReadPiece &p : inc->reads) {
+        total += p.len;
+        if (p.off != UINT64_MAX)
+            placed.emplace_back(p.off, p.len);
+        else
+            small.push_back(&p);
+    }
+    std::sort(placed.begin(), placed.end());
+    /* Fill gaps with the short pieces, lowest gap first. */
+    uint64_t at = 0;
+    size_t i = 0;
+    std::vector<bool> used(small.size(), false);
+    while (at < total) {
+        if (i < placed.size() && placed[i].first == at) {
+            at += placed[i].second;
+            i++;
+            continue;
+        }
+        if (i < placed.size() && placed[i].first < at) {
+            fail("conn %d.%d: two reads returned the same peer bytes at "
+                 "offset %" PRIu64, inc->slot, inc->index, placed[i].first);
+            return;
+        }
+        bool fit = false;
+        for (size_t k = 0; k < small.size() && !fit; k++)
+            if (!used[k]
+                && stream_is_at(small[k]->bytes.data(), small[k]->len,
+                                inc->peer.key_tx, at)) {
+                used[k] = true;
+                at += small[k]->len;
+                fit = true;
+            }
+        if (!fit) {
+            fail("conn %d.%d: reads returned %" PRIu64 " bytes in all, but "
+                 "peer stream byte %" PRIu64 " was returned by none (a gap)",
+                 inc->slot, inc->index, total, at);
+            return;
+        }
+    }
+}
+
+} // namespace
+
+void verify_incarnation(Incarnation *inc)
+{
+    if (inc->cfg.proto == Proto::DTLS) {
+        verify_dgram_writes(inc);
+    } else {
+        verify_stream_writes(inc);
+        verify_reads(inc);
+    }
+}
+
+} // namespace torture
