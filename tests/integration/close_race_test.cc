@@ -223,7 +223,13 @@ TEST_P(CloseRace, CloserQueuedAheadOfACall)
     closer.Join();
     EXPECT_TRUE(closer_asleep) << "the close never blocked on the mutex";
     EXPECT_TRUE(asleep) << "the call never blocked on the mutex";
-    EXPECT_EQ(waiter.Join(), ExpectedAfterClose(rc.call));
+    // The mutex is not fair: usually the closer, queued first, runs first
+    // and the call is refused; the call may also win, and then it ran on a
+    // live connection. Either way it returned, and touched nothing freed
+    // (the ASan build says so).
+    int result = waiter.Join();
+    EXPECT_TRUE(result == ExpectedAfterClose(rc.call) || result == 0)
+        << tickless_err_name(result);
     ts_server_stop(srv);
 }
 
