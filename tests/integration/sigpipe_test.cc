@@ -5,12 +5,15 @@
 // tickless_pool_run(); a TLS server whose client sent its ClientHello and
 // went away then writes its reply, and an alert, into a reset socket.
 #include "harness.h"
+#include "tls_peer.h"
 
 extern "C" {
 #include "ts_net.h"
 }
 
 #include <csignal>
+#include <memory>
+#include <vector>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -86,6 +89,40 @@ TEST(SigPipe, ApplicationDrivenPoolServingALeavingTlsClient)
             SSL_CTX_free(sctx);
             SSL_CTX_free(cctx);
             _exit(tickless_pool_free(pool) == 0 ? 0 : 3);
+        },
+        testing::ExitedWithCode(0), "");
+}
+
+// tickless_conn_lock() hands write bytes a timed-out write left with
+// OpenSSL (see the header's "Writes") to the socket first: into a socket
+// the peer has since reset, that write must not raise SIGPIPE either.
+TEST(SigPipe, LockAfterATimedOutWriteToAVanishedPeer)
+{
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            signal(SIGPIPE, SIG_DFL);
+            auto peer = std::make_unique<TlsPeer>();
+            peer->Send("hi"); // read below, with the session tickets
+            tickless_conn *c = NewClient(Mode::Dedicated, TS_TLS,
+                                         peer->port(), SmallSendBuffer);
+            char hi[2];
+            size_t n = 0;
+            if (c == nullptr || tickless_conn_handshake(c, 10000) != 0
+                || tickless_conn_read(c, hi, sizeof(hi), &n, 10000) != 0)
+                _exit(2);
+            std::vector<uint8_t> data(1 << 20, 'x');
+            if (tickless_conn_write(c, data.data(), data.size(), &n, 200)
+                != TICKLESS_ERR_TIMEOUT)
+                _exit(3); // the peer does not read: it must time out
+            peer.reset(); // gone, its unread bytes reset the connection
+            ts_sleep_ms(100);
+            for (int i = 0; i < 3; i++) {
+                if (tickless_conn_lock(c) != nullptr)
+                    tickless_conn_unlock(c);
+            }
+            tickless_conn_close(c);
+            _exit(0);
         },
         testing::ExitedWithCode(0), "");
 }
