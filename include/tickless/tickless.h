@@ -86,11 +86,14 @@
  * objects given back before it is freed, and every call that meets it (a
  * second close included), or a handle of the wrong kind, returns
  * TICKLESS_ERR_INVALID (a function that returns nothing does nothing) and
- * reports an error through tickless_set_log(). A call that races the
- * close itself, started on another thread before tickless_*_close()
- * returned, is safe: it returns TICKLESS_ERR_CLOSED (a state reader such
- * as tickless_conn_stats() may still read the state). A handle whose memory
- * has left the quarantine cannot be caught: that is a use after free.
+ * reports an error through tickless_set_log(). A call on a connection or
+ * stream that races its close, started on another thread before
+ * tickless_conn_close() or tickless_stream_close() returned, is safe: it
+ * returns TICKLESS_ERR_CLOSED (a state reader such as tickless_conn_stats()
+ * may still read the state). Pools and listeners are freed once, by one
+ * thread, when no other call on them is under way (see their functions). A
+ * handle whose memory has left the quarantine cannot be caught: that is a
+ * use after free.
  *
  * Writes
  * ------
@@ -256,7 +259,10 @@ TICKLESS_EXPORT int tickless_conn_read(tickless_conn *c, void *buf, size_t len,
  *    reach the peer in one piece, never interleaved with another call's,
  *    and DTLS datagrams carry one call's bytes each.
  *  - *nwritten is exactly the bytes that are this call's, in order, and
- *    only those: on TICKLESS_ERR_TIMEOUT they will reach the peer ahead of
+ *    only those. Once all |len| are the call's it returns 0, even if some
+ *    still wait in tickless for room in the socket (as a kernel's send
+ *    buffer would keep them): they go out on their own. On
+ *    TICKLESS_ERR_TIMEOUT (*nwritten < len) they will reach the peer ahead of
  *    anything written later, for as long as the connection lives (bytes
  *    OpenSSL had already taken into a record it could not send yet count,
  *    and tickless sends them even if nobody writes again). On

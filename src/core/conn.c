@@ -5,6 +5,7 @@
 #include "core/core.h"
 #include "core/fork_guard.h"
 #include "core/log.h"
+#include "core/sigpipe.h"
 
 #include <errno.h>
 #include <string.h>
@@ -356,7 +357,13 @@ SSL *tickless_conn_lock(tickless_conn *c)
     /* The application may write on the SSL object itself: bytes a
      * timed-out write left with OpenSSL go first, if the socket takes
      * them now (tx_held.h). */
-    (void)conn_tx_flush(c);
+    if (c->tx.len > 0) {
+        sigpipe_guard guard;
+
+        sigpipe_block(&guard);
+        conn_tx_step(c);
+        sigpipe_restore(&guard);
+    }
     /* The reference conn_enter() took is kept until the unlock. */
     c->app_locked = 1;
     c->locked_by = pthread_self();

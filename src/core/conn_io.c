@@ -273,6 +273,7 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
                     != 0;
     }
     turn_give_back(call);
+    conn_tx_step(c); /* whatever the call did, held bytes may go now */
     if (c->proto == CONN_TLS)
         sigpipe_restore(&guard);
     conn_leave(c, rc);
@@ -362,6 +363,8 @@ static int op_write(conn_call *call, void *arg)
              * call's (tx_held.h). */
             conn_tx_hold(c, a->buf + a->done, chunk, (unsigned)rc);
             a->done += chunk;
+            if (a->done == a->len)
+                return 0; /* all of it is this call's: done */
         }
         return write_result(c, rc);
     }

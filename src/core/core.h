@@ -303,6 +303,14 @@ void conn_tx_free(tickless_conn *c);
 void conn_tx_hold(tickless_conn *c, const unsigned char *chunk, size_t len,
                   unsigned want);
 int conn_tx_flush(tickless_conn *c);
+/* One attempt to hand the held bytes over, for whoever holds the mutex
+ * anyway (the assist's tick, the end of any call, a lock): they reach the
+ * peer even if nobody writes again, and tx.want stays what OpenSSL waits
+ * for now (a handshake that a caller finished no longer leaves them
+ * waiting for input). A failure is recorded as a writer's would be
+ * (sticky); the writers learn of it from their next call. Nothing on a
+ * closed or dead connection. TLS callers block SIGPIPE around it. */
+void conn_tx_step(tickless_conn *c);
 
 /* Error capture (conn_error.c). Caller holds c->mu. |ret| is what the
  * failed SSL_* call returned. Returns IO_READ / IO_WRITE (as a positive

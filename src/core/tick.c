@@ -109,18 +109,6 @@ static void hs_step(tickless_conn *c)
     /* Otherwise it waits for the socket: conn_publish() asks for it. */
 }
 
-/* DTLS/TLS: write bytes OpenSSL still holds (tx_held.h) are handed over
- * whenever the socket may have room, so they reach the peer even if the
- * application never writes again. A failure is recorded as a writer's
- * would be (sticky); the writers learn of it from their next call. */
-static void tx_step(tickless_conn *c)
-{
-    if (c->tx.len == 0 || c->closed || c->fatal)
-        return;
-    if (conn_tx_flush(c) == TICKLESS_ERR_EOF)
-        conn_make_fatal(c, TICKLESS_ERR_PEER);
-}
-
 int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
 {
     /* |c| is an engine: its own mutex. */
@@ -189,7 +177,7 @@ int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
     if (*reasons & TICK_IO)
         c->io_want = 0; /* fired: each blocked caller re-arms what it needs */
     hs_step(c);
-    tx_step(c);
+    conn_tx_step(c);
 
     if ((*reasons & TICK_TIMER)
         && ossl_timeout_ns(c->ssl, c->proto) == 0)

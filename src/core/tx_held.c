@@ -50,3 +50,11 @@ int conn_tx_flush(tickless_conn *c)
     }
     return 0;
 }
+
+void conn_tx_step(tickless_conn *c)
+{
+    if (c->tx.len == 0 || conn_is_closed(c) || c->fatal)
+        return;
+    if (conn_tx_flush(c) == TICKLESS_ERR_EOF)
+        conn_make_fatal(c, TICKLESS_ERR_PEER);
+}
