@@ -4,12 +4,30 @@
 
 #include "client_ssl.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* The name the server's certificate must carry. OpenSSL 4.0 deprecates
+ * SSL_set1_host(), which took a DNS name or an IP literal, for
+ * SSL_set1_dnsname() and SSL_set1_ipaddr(). */
+static int expect_host(SSL *ssl, const char *host)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x40000000L
+    unsigned char addr[16];
+
+    if (inet_pton(AF_INET, host, addr) == 1
+        || inet_pton(AF_INET6, host, addr) == 1)
+        return SSL_set1_ipaddr(ssl, host);
+    return SSL_set1_dnsname(ssl, host);
+#else
+    return SSL_set1_host(ssl, host);
+#endif
+}
 
 int client_connect(const char *host, const char *port, int type)
 {
@@ -121,8 +139,10 @@ SSL *client_ssl_new(const char *proto, const char *host, int fd,
         BIO_set_close(bio, BIO_CLOSE);
         SSL_set_bio(ssl, bio, bio);
     }
-    SSL_set_tlsext_host_name(ssl, host);
-    SSL_set1_host(ssl, host);
+    if (!SSL_set_tlsext_host_name(ssl, host) || !expect_host(ssl, host)) {
+        SSL_free(ssl);
+        return NULL;
+    }
     if (alpn != NULL && alpn[0] != '\0') {
         unsigned char wire[256];
         size_t len = strlen(alpn);

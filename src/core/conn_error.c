@@ -170,12 +170,15 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
     if (ssl_error == SSL_ERROR_SYSCALL && c->proto == CONN_DTLS
         && ERR_peek_last_error() == 0
         && saved_errno == 0) {
-        /* A zero-length datagram: the datagram BIO reads it as 0 bytes and
-         * OpenSSL reports SSL_ERROR_SYSCALL with nothing queued, though
-         * the connection is intact (UDP has no end of stream). DTLS drops
-         * invalid records silently (RFC 6347, 4.1.2.7), and so do we, or
-         * one datagram from the peer's address would end the connection.
-         * It has been consumed: the next attempt reads the next one. */
+        /* A zero-length datagram, on a socket BIO whose callback is the
+         * application's (ossl.c hooks the others, so that they say
+         * "retry"): OpenSSL 3.x reads it as 0 bytes and reports
+         * SSL_ERROR_SYSCALL with nothing queued, though the connection is
+         * intact (UDP has no end of stream). DTLS drops invalid records
+         * silently (RFC 6347, 4.1.2.7), and so do we, or one datagram from
+         * the peer's address would end the connection. It has been
+         * consumed: the next attempt reads the next one. (OpenSSL 4.0
+         * takes it for EOF instead and fails the connection itself.) */
         return (int)IO_READ;
     }
     return conn_ssl_error(c, ssl_error, saved_errno);

@@ -66,6 +66,54 @@ int ossl_socket_fd(SSL *ssl, conn_proto proto)
     return fd;
 }
 
+/*
+ * A zero-length datagram is a datagram, not the end of a stream: UDP has
+ * none. DTLS drops what is not a valid record (RFC 6347, 4.1.2.7), so one
+ * empty datagram from the peer's address must not end the connection.
+ * OpenSSL's record layer asks the datagram BIO: a read that returns 0 with
+ * no retry flag is BIO_eof() ? "unexpected eof" (fatal, with an alert to
+ * the peer) : a failure with nothing queued (SSL_ERROR_SYSCALL). Up to 3.6
+ * the datagram BIO never says EOF, so it was the latter, which
+ * conn_ssl_result() takes for the empty datagram it is. OpenSSL 4.0's
+ * BIO_eof() also answers 1 after any read of 0 bytes (bread_conv() marks
+ * the BIO), so the record layer kills the connection before tickless sees
+ * a thing. This callback reads such a datagram as "nothing yet, retry":
+ * it is consumed, the record layer waits for the next one, on every
+ * version. A read that fails (ECONNREFUSED after an ICMP port unreachable)
+ * returns -1, not 0, and is left as it is: a peer that is gone is still
+ * reported. Stateless, so the BIO may outlive the connection.
+ */
+static long dgram_empty_is_retry(BIO *b, int oper, const char *argp,
+                                 size_t len, int argi, long argl, int ret,
+                                 size_t *processed)
+{
+    (void)argp;
+    (void)len;
+    (void)argi;
+    (void)argl;
+    (void)processed;
+    if (oper != (BIO_CB_READ | BIO_CB_RETURN) || ret != 0)
+        return ret;
+    BIO_set_retry_read(b);
+    return -1;
+}
+
+/* Installs dgram_empty_is_retry() on a DTLS connection's socket BIO. One
+ * with a callback of the application's (BIO_set_callback_ex) keeps it:
+ * then an empty datagram is left to conn_ssl_result() (3.x), or ends the
+ * connection (4.0). (The 3.0-deprecated BIO_set_callback() cannot be
+ * asked about without a deprecated call; OpenSSL calls only the _ex one
+ * when both are set.) */
+static void dgram_hook_empty(SSL *ssl)
+{
+    BIO *rbio = SSL_get_rbio(ssl);
+
+    if (rbio == NULL || BIO_method_type(rbio) != BIO_TYPE_DGRAM
+        || BIO_get_callback_ex(rbio) != NULL)
+        return;
+    BIO_set_callback_ex(rbio, dgram_empty_is_retry);
+}
+
 int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd)
 {
     int flags;
@@ -81,7 +129,8 @@ int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd)
         return 0;
     }
 #endif
-    (void)proto;
+    if (proto == CONN_DTLS)
+        dgram_hook_empty(ssl);
     flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return TICKLESS_ERR_SYS;

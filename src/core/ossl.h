@@ -37,7 +37,9 @@ int ossl_classify(SSL *ssl, conn_proto *out);
 int ossl_socket_fd(SSL *ssl, conn_proto proto);
 
 /* Puts the SSL object (QUIC) or its socket (DTLS, TLS) in nonblocking mode
- * and enables partial writes. Returns 0 or TICKLESS_ERR_SYS. */
+ * and enables partial writes. DTLS: a zero-length datagram then reads as
+ * "retry", not as the end of the stream (see ossl.c). Returns 0 or
+ * TICKLESS_ERR_SYS. */
 int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd);
 
 /* Nanoseconds until OpenSSL wants to be ticked, or CLOCK_NEVER. */

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Installs the build into a scratch prefix and builds a program against it
 # from outside the tree, once with pkg-config and once with find_package.
+# The pkg-config build is warning-free (-Werror) twice: as is, and with every
+# deprecated OpenSSL API hidden (OPENSSL_API_COMPAT=30000 and
+# OPENSSL_NO_DEPRECATED), so the header never leans on what a newer OpenSSL
+# removed or deprecated (4.0 deprecates more). The program checks
+# tickless_features() against the OpenSSL version it was compiled with.
 #   check.sh BUILD_DIR SOURCE_DIR C_COMPILER
 set -euo pipefail
 build=$1 src=$2 cc=$3
@@ -13,10 +18,19 @@ libdir=$(dirname "$pc")
 
 echo "== pkg-config"
 export PKG_CONFIG_PATH=$pc
+strict=(-Wall -Wextra -Wpedantic -Werror)
 # shellcheck disable=SC2046 # word splitting of flags is intended
-"$cc" -std=c11 $(pkg-config --cflags tickless) "$src/tests/install/consumer.c" \
-  -o "$prefix/consumer-pc" $(pkg-config --libs tickless)
+"$cc" -std=c11 "${strict[@]}" $(pkg-config --cflags tickless) \
+  "$src/tests/install/consumer.c" -o "$prefix/consumer-pc" \
+  $(pkg-config --libs tickless)
 LD_LIBRARY_PATH=$libdir "$prefix/consumer-pc"
+
+echo "== pkg-config, no deprecated OpenSSL API"
+# shellcheck disable=SC2046
+"$cc" -std=c11 "${strict[@]}" -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
+  $(pkg-config --cflags tickless) "$src/tests/install/consumer.c" \
+  -o "$prefix/consumer-nodep" $(pkg-config --libs tickless)
+LD_LIBRARY_PATH=$libdir "$prefix/consumer-nodep"
 
 if [[ -d $build/man/man3 ]]; then
   echo "== man pages"

@@ -132,7 +132,7 @@ TEST_P(BadInputConn, CallsAfterTheHandshakeFailed)
     ASSERT_NE(srv, nullptr);
     // Expect a host name the certificate does not carry: verification fails.
     tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv),
-                                 [](SSL *s) { SSL_set1_host(s, "not-this-host.example"); });
+                                 [](SSL *s) { ts_expect_host(s, "not-this-host.example"); });
     ASSERT_NE(c, nullptr);
     int rc = tickless_conn_handshake(c, 10000);
     EXPECT_EQ(rc, TICKLESS_ERR_SSL) << tickless_err_name(rc);

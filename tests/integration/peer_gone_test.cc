@@ -276,6 +276,47 @@ TEST(DtlsSilentPeerNoAssist, GivingUpInTheApplicationsCallIsPeerToo)
     close(silent);
 }
 
+// The other side of EmptyDatagram (net_faults_test.cc): a DTLS peer that
+// is really gone must still be reported. Its port closed, our next
+// datagram draws ICMP port unreachable, the socket's next read fails with
+// ECONNREFUSED, and a blocked read must end with TICKLESS_ERR_PEER at
+// once. Tickless reads an empty datagram as "retry" (ossl.c); a failed
+// read is not one, on any OpenSSL.
+class DtlsPeerGone : public testing::TestWithParam<Mode> {};
+
+TEST_P(DtlsPeerGone, PortUnreachableEndsBlockedReadWithPeer)
+{
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(GetParam(), TS_DTLS, &srv);
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(WritePattern(c, 0, 100), 0);
+    ASSERT_EQ(ReadPattern(c, 0, 100), 0);
+    ts_server_stop(srv); // its socket is closed: the port is unreachable
+
+    auto blocked = std::async(std::launch::async, [c] {
+        char buf[64];
+        size_t n;
+        return tickless_conn_read(c, buf, sizeof(buf), &n, 10000);
+    });
+    ts_sleep_ms(100); // let the reader block
+    uint64_t t0 = ts_now_ns();
+    size_t sent = 0;
+    int wrc = tickless_conn_write(c, "x", 1, &sent, 1000);
+    EXPECT_TRUE(wrc == 0 || wrc == TICKLESS_ERR_PEER) << tickless_err_name(wrc);
+    int rc = blocked.get();
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    EXPECT_LT((ts_now_ns() - t0) / 1e6, 5000.0) << "slept until its timeout";
+    EXPECT_EQ(tickless_conn_write(c, "x", 1, &sent, 1000), TICKLESS_ERR_PEER);
+    tickless_conn_close(c);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, DtlsPeerGone,
+                         testing::Values(Mode::Dedicated, Mode::Pool1,
+                                         Mode::Pool2, Mode::AppDriven),
+                         [](const testing::TestParamInfo<Mode> &info) {
+                             return std::string(ModeName(info.param));
+                         });
+
 INSTANTIATE_TEST_SUITE_P(AllModes, DtlsSilentPeer,
                          testing::Values(Mode::Dedicated, Mode::Pool1,
                                          Mode::Pool2, Mode::AppDriven),

@@ -72,12 +72,19 @@ static void certs_generate(void)
         X509_gmtime_adj(X509_getm_notAfter(cert), 30L * 24 * 3600) == NULL ||
         !X509_set_pubkey(cert, key))
         goto fail;
-    name = X509_get_subject_name(cert);
-    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"localhost", -1,
-                                    -1, 0) ||
-        !X509_set_issuer_name(cert, name))
+    /* A name of our own: X509_get_subject_name() returns a const one
+     * since OpenSSL 4.0. */
+    name = X509_NAME_new();
+    if (name == NULL
+        || !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                       (const unsigned char *)"localhost", -1,
+                                       -1, 0)
+        || !X509_set_subject_name(cert, name)
+        || !X509_set_issuer_name(cert, name)) {
+        X509_NAME_free(name);
         goto fail;
+    }
+    X509_NAME_free(name);
     if (!add_ext(cert, NID_basic_constraints, "critical,CA:TRUE") ||
         !add_ext(cert, NID_subject_key_identifier, "hash") ||
         !add_ext(cert, NID_authority_key_identifier, "keyid:always") ||
@@ -309,7 +316,7 @@ SSL *ts_client_new(SSL_CTX *ctx, enum ts_proto p, uint16_t port)
     SSL_set_bio(ssl, bio, bio);
     SSL_set_connect_state(ssl);
     if (SSL_set_tlsext_host_name(ssl, "localhost") != 1 ||
-        SSL_set1_host(ssl, "localhost") != 1)
+        ts_expect_host(ssl, "localhost") != 1)
         goto fail;
 #if TS_HAVE_QUIC
     if (p == TS_QUIC && !quic_client_setup(ssl, port))
@@ -346,5 +353,14 @@ void ts_quic_set_idle_timeout(SSL *ssl, uint64_t ms)
 #else
     (void)ssl;
     (void)ms;
+#endif
+}
+
+int ts_expect_host(SSL *ssl, const char *dnsname)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x40000000L
+    return SSL_set1_dnsname(ssl, dnsname);
+#else
+    return SSL_set1_host(ssl, dnsname);
 #endif
 }

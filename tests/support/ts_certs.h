@@ -93,6 +93,12 @@ void ts_dtls_fast_timer(SSL *ssl);
  */
 void ts_quic_set_idle_timeout(SSL *ssl, uint64_t ms);
 
+/*
+ * The DNS name |ssl|'s peer certificate must carry: SSL_set1_dnsname() on
+ * OpenSSL >= 4.0, which deprecates SSL_set1_host(). Returns 1 or 0.
+ */
+int ts_expect_host(SSL *ssl, const char *dnsname);
+
 #ifdef __cplusplus
 }
 #endif
