@@ -9,6 +9,7 @@
 #include "harness.h"
 
 extern "C" {
+#include "assist/poller.h"
 #include "core/self_poll.h"
 #include "core/sysfail.h"
 }
@@ -17,6 +18,7 @@ extern "C" {
 
 #include <cerrno>
 #include <climits>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -266,6 +268,60 @@ TEST_P(SocketWatch, FailuresFallBackAndNothingStalls)
                   << "echoes took " << seconds * 1000 << " ms\n";
         EXPECT_EQ(tickless_pool_free(pool), 0);
     }
+    ts_server_stop(srv);
+}
+
+// epoll_pwait2() refused with EPERM, as the seccomp profiles of container
+// runtimes older than the call refuse it (not with ENOSYS): the assist
+// falls back to epoll_wait() as on a kernel without the call, says so in
+// the log once for the process, and every connection keeps being ticked.
+// Before, the assist thread took it for a broken epoll and stopped, and
+// its connections with it.
+std::mutex g_log_mu;
+std::vector<std::string> g_log;
+
+void CollectLog(int level, tickless_conn *, const char *message, void *)
+{
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    g_log.push_back(std::to_string(level) + " " + message);
+}
+
+TEST(SysFail, EpollPwait2RefusedWithEpermFallsBackAndSaysSoOnce)
+{
+    ts_server *srv = StartServer(TS_DTLS);
+    ASSERT_NE(srv, nullptr);
+    g_log.clear();
+    ASSERT_EQ(tickless_set_log(CollectLog, nullptr, TICKLESS_LOG_WARN, 0), 0);
+    poller_retry_pwait2(); // as in a process that has not fallen back yet
+    unsigned before = sysfail_failures(SYSFAIL_EPOLL_PWAIT2);
+    // Refused for good, as a seccomp filter does.
+    sysfail_inject(SYSFAIL_EPOLL_PWAIT2, EPERM, 0, UINT_MAX);
+    {
+        // Callers sleep until the assist wakes them: it must be alive.
+        AssistWakesCallers assist_wakes;
+        for (int i = 0; i < 2; i++) {
+            SCOPED_TRACE("connection " + std::to_string(i));
+            tickless_conn *c = NewClientOn(nullptr, TS_DTLS,
+                                           ts_server_port(srv));
+            ASSERT_NE(c, nullptr);
+            int rc = tickless_conn_handshake(c, kTimeoutMs);
+            EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+            if (rc == 0) {
+                EXPECT_EQ(WritePattern(c, 0, 1000, kTimeoutMs), 0);
+                EXPECT_EQ(ReadPattern(c, 0, 1000, kTimeoutMs), 0);
+            }
+            tickless_conn_close(c);
+        }
+    }
+    sysfail_inject(SYSFAIL_EPOLL_PWAIT2, 0, 0, 0);
+    tickless_set_log(nullptr, nullptr, 0, 0);
+    poller_retry_pwait2();
+    EXPECT_GT(sysfail_failures(SYSFAIL_EPOLL_PWAIT2), before)
+        << "the failure was never reached";
+    int said = 0;
+    for (const std::string &m : g_log)
+        said += m.find("epoll_pwait2") != std::string::npos;
+    EXPECT_EQ(said, 1) << "the fallback is logged once";
     ts_server_stop(srv);
 }
 
