@@ -41,6 +41,10 @@ int self_poll_wait(struct conn_call *call, unsigned want, uint64_t deadline);
  * Internal symbol: tests link the static library. */
 void self_poll_set_enabled(int on);
 
+/* Test hook: this thread's wake-up descriptor, made if it has none yet;
+ * -1 if it cannot be made. */
+int self_poll_thread_fd(void);
+
 /* Wakes the thread polling for |wq|, if any. Caller holds the engine's
  * mu. */
 void self_poll_wake(struct waitq *wq);
