@@ -166,7 +166,11 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
                 : ppoll(fds, 2, deadline == CLOCK_NEVER ? NULL : &ts, NULL);
         pthread_mutex_lock(&e->mu);
         if (n < 0 && errno != EINTR) {
-            rc = SELF_POLL_FAILED; /* ENOMEM: the caller sleeps instead */
+            /* ENOMEM: the caller sleeps instead, from a new generation;
+             * so a wake-up that came while the mutex was released must
+             * be answered here, or it would be lost to that sleep. */
+            if (gen == wq->gen)
+                rc = SELF_POLL_FAILED;
             break;
         }
         if (fds[1].revents != 0)

@@ -31,7 +31,8 @@ int self_poll_eligible(const struct conn_call *call);
  * (the engine then ticked, unless it is dead: the caller reports that), the
  * connection is closed (0), or |deadline|
  * passes (TICKLESS_ERR_TIMEOUT); SELF_POLL_FAILED if ppoll() itself
- * failed, for the caller to sleep with conn_wait() instead. Caller holds
+ * failed and nobody woke |call->wq| meanwhile, for the caller to sleep
+ * with conn_wait() instead. Caller holds
  * the engine's mu, released while polling. */
 #define SELF_POLL_FAILED 1
 int self_poll_wait(struct conn_call *call, unsigned want, uint64_t deadline);
