@@ -187,6 +187,17 @@ TICKLESS_EXPORT int tickless_conn_new(SSL *ssl, tickless_pool *pool,
  * or server according to the SSL object's state. Returns at once if it is
  * already complete.
  *
+ * A callback of the application's that puts the handshake off (a
+ * certificate callback returning -1, a client-hello callback returning
+ * SSL_CLIENT_HELLO_RETRY, a verify callback that calls
+ * SSL_set_retry_verify()) is not a failure. OpenSSL cannot say when it
+ * will be ready, so the call tries again about every millisecond until it
+ * is, or until |timeout_ms| (TICKLESS_ERR_TIMEOUT, the connection intact;
+ * with 0 it returns at once). The assist does not retry by itself: a
+ * handshake it carries on in the background waits there for the next
+ * call. Reads and writes that an async job puts off (SSL_MODE_ASYNC) are
+ * retried the same way.
+ *
  * Returns: 0, or TICKLESS_ERR_INVALID | TICKLESS_ERR_TIMEOUT |
  *          TICKLESS_ERR_CLOSED | TICKLESS_ERR_PEER | TICKLESS_ERR_SSL |
  *          TICKLESS_ERR_SYS

@@ -163,6 +163,16 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
     case SSL_ERROR_ZERO_RETURN:
         c->read_eof = 1;
         return TICKLESS_ERR_EOF;
+    /* An application callback (or async job) put the call off, to be
+     * called again: not a failure. */
+    case SSL_ERROR_WANT_X509_LOOKUP:
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+    case SSL_ERROR_WANT_ASYNC:
+    case SSL_ERROR_WANT_ASYNC_JOB:
+#ifdef SSL_ERROR_WANT_RETRY_VERIFY
+    case SSL_ERROR_WANT_RETRY_VERIFY:
+#endif
+        return (int)CONN_RETRY;
     default:
         break;
     }
