@@ -156,8 +156,11 @@ typedef struct tickless_pool tickless_pool;
  * QUIC's network BIO). The handshake may or may not have started. tickless
  * switches the SSL object (QUIC) or its socket (DTLS, TLS) to nonblocking
  * mode and sets SSL_MODE_ENABLE_PARTIAL_WRITE and
- * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER. Do not use OpenSSL's own thread
- * assisted method (OSSL_QUIC_client_thread_method) with tickless.
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; a QUIC object also gets implicit
+ * event handling (OpenSSL >= 3.4), on which tickless relies: do not set it
+ * to SSL_VALUE_EVENT_HANDLING_MODE_EXPLICIT afterwards. Do not use
+ * OpenSSL's own thread assisted method (OSSL_QUIC_client_thread_method)
+ * with tickless.
  *
  * pool == NULL starts a dedicated assist thread for this connection; a pool
  * attaches it to the pool's least-loaded thread (or, for an application-

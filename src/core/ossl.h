@@ -37,7 +37,8 @@ int ossl_classify(SSL *ssl, conn_proto *out);
 int ossl_socket_fd(SSL *ssl, conn_proto proto);
 
 /* Puts the SSL object (QUIC) or its socket (DTLS, TLS) in nonblocking mode
- * and enables partial writes. Returns 0 or TICKLESS_ERR_SYS. */
+ * and enables partial writes; QUIC (OpenSSL >= 3.4) also gets implicit
+ * event handling. Returns 0, TICKLESS_ERR_SSL or TICKLESS_ERR_SYS. */
 int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd);
 
 /* Nanoseconds until OpenSSL wants to be ticked, or CLOCK_NEVER. */
