@@ -491,6 +491,9 @@ TICKLESS_EXPORT int tickless_listener_accept(tickless_listener *l,
  * TICKLESS_ERR_CLOSED and closes the accepted connections (see above).
  * The handle stays valid: later accepts return TICKLESS_ERR_CLOSED at once,
  * so a worker that finishes a client after the close simply sees it.
+ * Called inside a tickless_conn_lock() section on one of the listener's
+ * connections, it keeps the section's lock held throughout: no other
+ * thread's call gets in before tickless_conn_unlock().
  *
  * Returns: nothing
  * Thread-safety: any thread; a second call does nothing
