@@ -395,7 +395,9 @@ TICKLESS_EXPORT int tickless_conn_stats_reset(tickless_conn *c);
  * the connection and the newer ones are what followed (a TLS alert that
  * could not be sent to a peer already gone). |message| is that entry's
  * text, or says more where tickless knows more (QUIC: how the connection
- * ended).
+ * ended). A QUIC peer's reason phrase appears there escaped (bytes outside
+ * printable ASCII, and the backslash, as \xNN) and cut after 96
+ * characters ("..."): it is the peer's text, safe to log as it is.
  *
  * Since: 0.1.0
  */
