@@ -184,8 +184,11 @@ typedef struct tickless_pool tickless_pool;
  * QUIC's network BIO). The handshake may or may not have started. tickless
  * switches the SSL object (QUIC) or its socket (DTLS, TLS) to nonblocking
  * mode and sets SSL_MODE_ENABLE_PARTIAL_WRITE and
- * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER. Do not use OpenSSL's own thread
- * assisted method (OSSL_QUIC_client_thread_method) with tickless.
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; a QUIC object also gets implicit
+ * event handling (OpenSSL >= 3.4), on which tickless relies: do not set it
+ * to SSL_VALUE_EVENT_HANDLING_MODE_EXPLICIT afterwards. Do not use
+ * OpenSSL's own thread assisted method (OSSL_QUIC_client_thread_method)
+ * with tickless.
  *
  * pool == NULL starts a dedicated assist thread for this connection; a pool
  * attaches it to the pool's least-loaded thread (or, for an application-
@@ -214,6 +217,17 @@ TICKLESS_EXPORT int tickless_conn_new(SSL *ssl, tickless_pool *pool,
  * tickless_conn_handshake() completes the TLS/DTLS/QUIC handshake, as client
  * or server according to the SSL object's state. Returns at once if it is
  * already complete.
+ *
+ * A callback of the application's that puts the handshake off (a
+ * certificate callback returning -1, a client-hello callback returning
+ * SSL_CLIENT_HELLO_RETRY, a verify callback that calls
+ * SSL_set_retry_verify()) is not a failure. OpenSSL cannot say when it
+ * will be ready, so the call tries again about every millisecond until it
+ * is, or until |timeout_ms| (TICKLESS_ERR_TIMEOUT, the connection intact;
+ * with 0 it returns at once). The assist does not retry by itself: a
+ * handshake it carries on in the background waits there for the next
+ * call. Reads and writes that an async job puts off (SSL_MODE_ASYNC) are
+ * retried the same way.
  *
  * Returns: 0, or TICKLESS_ERR_INVALID | TICKLESS_ERR_TIMEOUT |
  *          TICKLESS_ERR_CLOSED | TICKLESS_ERR_PEER | TICKLESS_ERR_SSL |
@@ -439,7 +453,9 @@ TICKLESS_EXPORT int tickless_conn_stats_reset(tickless_conn *c);
  * the connection and the newer ones are what followed (a TLS alert that
  * could not be sent to a peer already gone). |message| is that entry's
  * text, or says more where tickless knows more (QUIC: how the connection
- * ended).
+ * ended). A QUIC peer's reason phrase appears there escaped (bytes outside
+ * printable ASCII, and the backslash, as \xNN) and cut after 96
+ * characters ("..."): it is the peer's text, safe to log as it is.
  *
  * Since: 0.1.0
  */
@@ -540,6 +556,9 @@ TICKLESS_EXPORT int tickless_listener_accept(tickless_listener *l,
  * TICKLESS_ERR_CLOSED and closes the accepted connections (see above).
  * The handle stays valid: later accepts return TICKLESS_ERR_CLOSED at once,
  * so a worker that finishes a client after the close simply sees it.
+ * Called inside a tickless_conn_lock() section on one of the listener's
+ * connections, it keeps the section's lock held throughout: no other
+ * thread's call gets in before tickless_conn_unlock().
  *
  * Returns: nothing
  * Thread-safety: any thread; a second call does nothing

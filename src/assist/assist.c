@@ -1,6 +1,8 @@
 /* Dispatch between the two kinds of assist. */
 #include "assist/assist.h"
 
+#include <errno.h>
+
 #include "assist/dedicated.h"
 #include "assist/pool.h"
 #include "assist/runner.h"
@@ -24,17 +26,21 @@ void assist_detach(tickless_conn *c)
     tickless_pool *p;
     dedicated *d;
     shard *s;
+    int held;
 
     /* Unpublish first, under the connection mutex, so no caller that is
-     * still leaving can reach the shard after it is gone. */
-    pthread_mutex_lock(&c->mu); /* an engine: its own mutex */
+     * still leaving can reach the shard after it is gone. EDEADLK: this
+     * thread holds it already, through tickless_conn_lock() (see
+     * tickless_listener_close()); it stays held. */
+    held = pthread_mutex_lock(&c->mu) == EDEADLK; /* an engine: its own */
     s = c->link.shard;
     d = c->link.owned;
     p = c->link.pool;
     c->link.shard = NULL;
     c->link.owned = NULL;
     c->link.pool = NULL;
-    pthread_mutex_unlock(&c->mu);
+    if (!held)
+        pthread_mutex_unlock(&c->mu);
 
     if (d != NULL) {
         dedicated_stop(d, c);

@@ -19,8 +19,9 @@ void assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest);
 
 /* Forgets |c|: after it returns the assist starts no new tick of |c| (a tick
  * already under way holds its own reference and skips a closed connection).
- * A dedicated thread is stopped and joined. Caller holds no lock and has
- * already marked c->closed. */
+ * A dedicated thread is stopped and joined. Caller holds no lock (or
+ * c->mu through tickless_conn_lock(): app_held set, the assist never
+ * waits for it, and it stays held) and has already marked c->closed. */
 void assist_detach(tickless_conn *c);
 
 /* The check every public function makes of the pool it is given: 0, or

@@ -7,11 +7,17 @@
 
 /* Waits for events on |epfd| for at most |timeout_ns| (CLOCK_NEVER: without
  * limit). Uses epoll_pwait2() (Linux >= 5.11) so that a deadline 300 us away
- * is not rounded to a millisecond; on older kernels it falls back to
- * epoll_wait() with the timeout rounded *up*, so it is never early.
+ * is not rounded to a millisecond; on older kernels (ENOSYS), or where a
+ * seccomp filter refuses it (EPERM), it falls back for the rest of the
+ * process, logged once (TICKLESS_LOG_WARN), to epoll_wait() with the
+ * timeout rounded *up*, so it is never early.
  * Returns the number of events, 0 on timeout, or -1 with errno (EINTR is
  * retried by the caller's loop, not here). */
 int poller_wait(int epfd, struct epoll_event *events, int max,
                 uint64_t timeout_ns);
+
+/* Test hook: forget an earlier fallback, so that the next wait tries
+ * epoll_pwait2() again. Internal symbol: tests link the static library. */
+void poller_retry_pwait2(void);
 
 #endif

@@ -68,6 +68,40 @@ static int is_peer_errno(int e)
 # ifndef OSSL_QUIC_LOCAL_ERR_IDLE_TIMEOUT
 #  define OSSL_QUIC_LOCAL_ERR_IDLE_TIMEOUT UINT64_MAX
 # endif
+/* The peer's reason phrase is bytes the peer chose, bound for the
+ * application's logs: anything outside printable ASCII, and the
+ * backslash, is written as \xNN (no line breaks, no terminal escapes, no
+ * invalid UTF-8), and the result is cut at REASON_MAX characters ("..."
+ * says so). */
+#define REASON_MAX 96
+static void escape_reason(char out[REASON_MAX + 4], const char *in,
+                          size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        int plain = ch >= 0x20 && ch < 0x7f && ch != '\\';
+
+        if (o + (plain ? 1 : 4) > REASON_MAX)
+            break;
+        if (plain) {
+            out[o++] = (char)ch;
+            continue;
+        }
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = hex[ch >> 4];
+        out[o++] = hex[ch & 0xf];
+    }
+    if (i < len) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
 /* A QUIC connection that has terminated. Returns 0 if it has not, else:
  * CLOSED after our own shutdown; PEER when the peer closed it or it was lost
  * (the idle timeout, which OpenSSL records as a local close); SSL for a
@@ -75,6 +109,7 @@ static int is_peer_errno(int e)
 static int quic_termination(tickless_conn *c)
 {
     SSL_CONN_CLOSE_INFO info;
+    char reason[REASON_MAX + 4];
     int local;
 
     if (!SSL_get_conn_close_info(c->ssl, &info, sizeof(info)))
@@ -86,16 +121,16 @@ static int quic_termination(tickless_conn *c)
                  "QUIC idle timeout: no packet from the peer in time");
         return TICKLESS_ERR_PEER;
     }
+    escape_reason(reason, info.reason != NULL ? info.reason : "",
+                  info.reason != NULL ? info.reason_len : 0);
     if (c->err.openssl_error == 0 || !local)
         snprintf(c->err.message, sizeof(c->err.message),
-                 "QUIC connection closed by %s (%s error 0x%llx%s%.*s)",
+                 "QUIC connection closed by %s (%s error 0x%llx%s%s)",
                  local ? "us" : "the peer",
                  (info.flags & SSL_CONN_CLOSE_FLAG_TRANSPORT) ? "transport"
                                                              : "application",
                  (unsigned long long)info.error_code,
-                 info.reason_len > 0 ? ": " : "",
-                 (int)(info.reason != NULL ? info.reason_len : 0),
-                 info.reason != NULL ? info.reason : "");
+                 reason[0] != '\0' ? ": " : "", reason);
     if (!local)
         return TICKLESS_ERR_PEER;
     return c->shutting_down ? TICKLESS_ERR_CLOSED : TICKLESS_ERR_SSL;
@@ -163,6 +198,16 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
     case SSL_ERROR_ZERO_RETURN:
         c->read_eof = 1;
         return TICKLESS_ERR_EOF;
+    /* An application callback (or async job) put the call off, to be
+     * called again: not a failure. */
+    case SSL_ERROR_WANT_X509_LOOKUP:
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+    case SSL_ERROR_WANT_ASYNC:
+    case SSL_ERROR_WANT_ASYNC_JOB:
+#ifdef SSL_ERROR_WANT_RETRY_VERIFY
+    case SSL_ERROR_WANT_RETRY_VERIFY:
+#endif
+        return (int)CONN_RETRY;
     default:
         break;
     }

@@ -82,6 +82,20 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
     return rc;
 }
 
+/* OpenSSL wants to be called again (CONN_RETRY), and nothing will say
+ * when: sleeps until CONN_RETRY_NS from now (or a wake-up: a close, a
+ * tick). Returns nonzero only if |deadline| has passed. */
+static int conn_pause(conn_call *call, uint64_t deadline)
+{
+    uint64_t soon = clock_add(clock_now_ns(), CONN_RETRY_NS);
+
+    if (soon < deadline) {
+        (void)conn_wait(call, 0, soon);
+        return 0;
+    }
+    return conn_wait(call, 0, deadline) != 0;
+}
+
 /* A lone caller polls the socket itself (no hop from the assist's thread
  * to this one); any other sleeps until woken. */
 static int sleep_or_poll(conn_call *call, unsigned want, uint64_t deadline)
@@ -267,10 +281,12 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             rc = TICKLESS_ERR_TIMEOUT;
             break;
         }
-        timed_out = (rc == WAIT_TURN ? conn_wait(call, 0, deadline)
-                                     : sleep_or_poll(call, (unsigned)rc,
-                                                     deadline))
-                    != 0;
+        if (rc == WAIT_TURN)
+            timed_out = conn_wait(call, 0, deadline) != 0;
+        else if (rc == (int)CONN_RETRY)
+            timed_out = conn_pause(call, deadline);
+        else
+            timed_out = sleep_or_poll(call, (unsigned)rc, deadline) != 0;
     }
     turn_give_back(call);
     conn_tx_step(c); /* whatever the call did, held bytes may go now */

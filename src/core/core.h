@@ -241,8 +241,17 @@ typedef struct conn_call {
     unsigned kind;           /* IO_READ: a read; IO_WRITE: a write; 0 */
 } conn_call;
 
+/* What an attempt returns when OpenSSL wants to be called again, not the
+ * socket: an application callback deferred (a certificate or client-hello
+ * callback, a verify callback that called SSL_set_retry_verify(), an
+ * async job). Nothing will say when it is ready, so a blocked caller tries
+ * again every CONN_RETRY_NS (conn_run()). */
+#define CONN_RETRY 0x4u
+#define CONN_RETRY_NS NS_PER_MS
+
 /* One attempt, under the engine's mu. Returns 0 when done, IO_READ or
- * IO_WRITE (positive) to wait, or a TICKLESS_ERR_* code. */
+ * IO_WRITE (positive) to wait, CONN_RETRY to try again soon, or a
+ * TICKLESS_ERR_* code. */
 typedef int (*conn_op)(conn_call *call, void *arg);
 
 /* Runs |op| until done, failed, timed out or closed. Takes the mutex. */
@@ -314,7 +323,8 @@ void conn_tx_step(tickless_conn *c);
 
 /* Error capture (conn_error.c). Caller holds c->mu. |ret| is what the
  * failed SSL_* call returned. Returns IO_READ / IO_WRITE (as a positive
- * number) when OpenSSL merely wants the socket, or a TICKLESS_ERR_* code,
+ * number) when OpenSSL merely wants the socket, CONN_RETRY when it wants
+ * to be called again (see there), or a TICKLESS_ERR_* code,
  * which is recorded and, for fatal ones, made sticky. */
 int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret);
 

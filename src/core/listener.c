@@ -201,14 +201,15 @@ void tickless_listener_close(tickless_listener *l)
     e->closed = 1; /* every member sees itself closed too */
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
         waitq_wake(wq);
-    conn_unlock_mu(e);
+    /* That section goes on, and its lock with it: the application holds
+     * it until tickless_conn_unlock(). Detaching (a join, for a dedicated
+     * assist) with it held cannot deadlock: app_held is set, so the
+     * assist never waits for the mutex (conn_tick()). Otherwise the
+     * mutex is let go first, as a tick may be waiting for it. */
+    if (!held)
+        conn_unlock_mu(e);
     if (!was_closed)
-        assist_detach(e); /* never with the mutex held: it may join */
-    /* That section goes on: take the mutex back for it. Meanwhile no call
-     * and no tick could use its SSL object, as all see the listener
-     * closed. */
-    if (held)
-        pthread_mutex_lock(&e->mu);
+        assist_detach(e);
 }
 
 void tickless_listener_free(tickless_listener *l)

@@ -126,6 +126,19 @@ int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd)
          * switched is the SSL object's own blocking emulation. */
         if (!SSL_set_blocking_mode(ssl, 0))
             return TICKLESS_ERR_SSL;
+# ifdef SSL_VALUE_EVENT_HANDLING_MODE
+        /* Implicit event handling (OpenSSL's default), whatever the
+         * application chose: tickless relies on every call ticking the
+         * engine. A call with timeout 0 must look at the socket, and the
+         * hand-off (HANDOFF_NS) leaves the socket to the calls that
+         * follow one. In explicit mode those calls would never read it,
+         * and their data would wait for the assist. Rather than not
+         * handing off (every call then a wake-up of the assist), keep
+         * the mode that made the hand-off worth having. */
+        if (!SSL_set_event_handling_mode(
+                ssl, SSL_VALUE_EVENT_HANDLING_MODE_IMPLICIT))
+            return TICKLESS_ERR_SSL;
+# endif
         return 0;
     }
 #endif

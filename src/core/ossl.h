@@ -38,7 +38,8 @@ int ossl_socket_fd(SSL *ssl, conn_proto proto);
 
 /* Puts the SSL object (QUIC) or its socket (DTLS, TLS) in nonblocking mode
  * and enables partial writes. DTLS: a zero-length datagram then reads as
- * "retry", not as the end of the stream (see ossl.c). Returns 0 or
+ * "retry", not as the end of the stream (see ossl.c); QUIC (OpenSSL >= 3.4)
+ * gets implicit event handling. Returns 0, TICKLESS_ERR_SSL or
  * TICKLESS_ERR_SYS. */
 int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd);
 

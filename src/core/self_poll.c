@@ -27,9 +27,26 @@ static void close_wakefd(void *arg)
     close((int)(intptr_t)arg - 1);
 }
 
+/* fork(): an eventfd is shared with the child, so the forking thread's
+ * copy would have the child drain wake-ups meant for the parent's poller
+ * (which then sleeps through them) and wake it with its own. The child
+ * forgets it and makes its own on first use. (The other threads do not
+ * exist in the child; their descriptors are close-on-exec.) */
+static void forget_after_fork(void)
+{
+    if (thread_wakefd >= 0) {
+        close(thread_wakefd);
+        (void)pthread_setspecific(wakefd_key, NULL);
+    }
+    thread_wakefd = -1;
+}
+
 static void make_key(void)
 {
     wakefd_key_ok = pthread_key_create(&wakefd_key, close_wakefd) == 0;
+    /* Cannot fail short of ENOMEM at start-up; a child would then share
+     * the descriptor, which is no worse than before. */
+    (void)pthread_atfork(NULL, NULL, forget_after_fork);
 }
 
 static int my_wakefd(void)
@@ -49,6 +66,13 @@ static int my_wakefd(void)
     }
     thread_wakefd = fd >= 0 ? fd : -2;
     return thread_wakefd;
+}
+
+int self_poll_thread_fd(void)
+{
+    int fd = my_wakefd();
+
+    return fd >= 0 ? fd : -1;
 }
 
 static atomic_int enabled = 1;
@@ -156,7 +180,11 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
                 : ppoll(fds, 2, deadline == CLOCK_NEVER ? NULL : &ts, NULL);
         pthread_mutex_lock(&e->mu);
         if (n < 0 && errno != EINTR) {
-            rc = SELF_POLL_FAILED; /* ENOMEM: the caller sleeps instead */
+            /* ENOMEM: the caller sleeps instead, from a new generation;
+             * so a wake-up that came while the mutex was released must
+             * be answered here, or it would be lost to that sleep. */
+            if (gen == wq->gen)
+                rc = SELF_POLL_FAILED;
             break;
         }
         if (fds[1].revents != 0)

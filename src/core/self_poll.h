@@ -41,7 +41,8 @@ int self_poll_alone(const struct tickless_conn *e, const struct waitq *wq);
  * (the engine then ticked, unless it is dead: the caller reports that), the
  * connection is closed (0), or |deadline|
  * passes (TICKLESS_ERR_TIMEOUT); SELF_POLL_FAILED if ppoll() itself
- * failed, for the caller to sleep with conn_wait() instead. Caller holds
+ * failed and nobody woke |call->wq| meanwhile, for the caller to sleep
+ * with conn_wait() instead. Caller holds
  * the engine's mu, released while polling. */
 #define SELF_POLL_FAILED 1
 int self_poll_wait(struct conn_call *call, unsigned want, uint64_t deadline);
@@ -50,6 +51,10 @@ int self_poll_wait(struct conn_call *call, unsigned want, uint64_t deadline);
  * assist wakes it, so tests can exercise the assist's own readiness path.
  * Internal symbol: tests link the static library. */
 void self_poll_set_enabled(int on);
+
+/* Test hook: this thread's wake-up descriptor, made if it has none yet;
+ * -1 if it cannot be made. */
+int self_poll_thread_fd(void);
 
 /* Wakes the thread polling for |wq|, if any. Caller holds the engine's
  * mu. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 /* Per call: how many calls still succeed before the failures, how many
  * fail, and with which errno. Global, like the allocation hook: the call
@@ -10,6 +11,9 @@ static atomic_uint to_skip[SYSFAIL_COUNT];
 static atomic_uint to_fail[SYSFAIL_COUNT];
 static atomic_int with_errno[SYSFAIL_COUNT];
 static atomic_uint failed[SYSFAIL_COUNT]; /* injected so far */
+typedef void (*failure_fn)(void *);
+static _Atomic(failure_fn) on_failure[SYSFAIL_COUNT];
+static _Atomic(void *) on_failure_arg[SYSFAIL_COUNT];
 
 /* Takes one from |counter| if it is not 0; 1 if it did. */
 static int take_one(atomic_uint *counter)
@@ -24,11 +28,16 @@ static int take_one(atomic_uint *counter)
 
 int sysfail_check(sysfail_call call)
 {
+    failure_fn fn;
+
     if (atomic_load_explicit(&to_fail[call], memory_order_relaxed) == 0)
         return 0; /* the production path */
     if (take_one(&to_skip[call]) || !take_one(&to_fail[call]))
         return 0;
     atomic_fetch_add(&failed[call], 1);
+    fn = atomic_load(&on_failure[call]);
+    if (fn != NULL)
+        fn(atomic_load(&on_failure_arg[call]));
     errno = atomic_load(&with_errno[call]);
     return errno;
 }
@@ -40,6 +49,12 @@ void sysfail_inject(sysfail_call call, int err, unsigned skip,
     atomic_store(&with_errno[call], err);
     atomic_store(&to_skip[call], skip);
     atomic_store(&to_fail[call], times);
+}
+
+void sysfail_on_failure(sysfail_call call, void (*fn)(void *), void *arg)
+{
+    atomic_store(&on_failure_arg[call], arg);
+    atomic_store(&on_failure[call], fn);
 }
 
 unsigned sysfail_failures(sysfail_call call)

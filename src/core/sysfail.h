@@ -15,6 +15,7 @@ typedef enum sysfail_call {
     SYSFAIL_EPOLL_CTL,       /* a shard watching a socket (shard.c) */
     SYSFAIL_PPOLL,           /* a lone caller polling its socket */
     SYSFAIL_THREAD_EVENTFD,  /* that caller's thread's wake-up descriptor */
+    SYSFAIL_EPOLL_PWAIT2,    /* an assist's sleep (poller.c) */
     SYSFAIL_COUNT
 } sysfail_call;
 
@@ -27,6 +28,12 @@ int sysfail_check(sysfail_call call);
  * link the static library. */
 void sysfail_inject(sysfail_call call, int err, unsigned skip,
                     unsigned times);
+
+/* Test hook: each failure injected into |call| first runs fn(arg) on the
+ * failing thread, as if the call had taken that long: a test can make
+ * something happen inside the window the call leaves (for a blocking one,
+ * with no lock held). fn NULL removes it. */
+void sysfail_on_failure(sysfail_call call, void (*fn)(void *), void *arg);
 
 /* Test hook: how many calls of |call| have been made to fail so far, so
  * that a test can tell its injection was reached. */

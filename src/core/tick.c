@@ -6,6 +6,7 @@
 #include "core/self_poll.h"
 
 #include <errno.h>
+#include <time.h>
 
 #include <openssl/err.h>
 
@@ -77,7 +78,7 @@ void conn_publish(tickless_conn *c)
         interest = c->io_want;
     /* Held write bytes go out as soon as the socket allows (tx_held.h). */
     if (c->polling == NULL && c->tx.len > 0)
-        interest |= c->tx.want;
+        interest |= c->tx.want & (IO_READ | IO_WRITE); /* not CONN_RETRY */
     assist_sync(c, wake_at, interest);
 }
 
@@ -115,10 +116,25 @@ int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
     int rc = pthread_mutex_trylock(&c->mu);
     uint64_t now;
 
-    if (rc == EBUSY) {
+    /* A tickless call: brief, so wait for it. But a lock section may
+     * begin just after the look (app_held is set once the mutex is
+     * taken): look again every millisecond rather than wait through a
+     * whole section, which may even join this thread
+     * (tickless_listener_close() inside one). The slice is on the wall
+     * clock (pthread_mutex_clocklock() is unknown to ThreadSanitizer): a
+     * clock set back only makes one slice longer. */
+    while (rc == EBUSY || rc == ETIMEDOUT) {
+        struct timespec ts;
+
         if (atomic_load(&c->app_held))
             return TICKLESS_ERR_BUSY;
-        rc = pthread_mutex_lock(&c->mu); /* a tickless call: brief */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += NS_PER_MS;
+        if (ts.tv_nsec >= (long)NS_PER_SEC) {
+            ts.tv_sec++;
+            ts.tv_nsec -= (long)NS_PER_SEC;
+        }
+        rc = pthread_mutex_timedlock(&c->mu, &ts);
     }
     if (rc == EDEADLK)
         return TICKLESS_ERR_BUSY;

@@ -4,7 +4,11 @@
 
 #include <cstddef>
 #include <cstring>
+#include <mutex>
+#include <string>
 #include <sys/socket.h>
+#include <thread>
+#include <vector>
 
 extern "C" {
 #include "ts_net.h"
@@ -58,3 +62,91 @@ TEST(ErrorInfo, ShortStructGetsATerminatedPrefix)
     EXPECT_EQ(cut.message[6], 'x') << "wrote past the caller's struct";
     tickless_conn_close(c);
 }
+
+#if TS_HAVE_QUIC
+// The reason phrase of the peer's CONNECTION_CLOSE is the peer's text,
+// bytes it chose: it reaches err.message and the log callback escaped
+// (control characters, bytes outside printable ASCII and the backslash as
+// \xNN) and cut to a bounded length, so that a peer cannot write lines or
+// terminal escapes into the application's logs.
+static std::mutex g_log_mu;
+static std::vector<std::string> g_log;
+
+static void CollectLog(int, tickless_conn *, const char *message, void *)
+{
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    g_log.push_back(message);
+}
+
+static bool AllPrintable(const std::string &s)
+{
+    for (unsigned char ch : s)
+        if (ch < 0x20 || ch > 0x7e)
+            return false;
+    return true;
+}
+
+TEST(ErrorInfo, PeersCloseReasonIsEscapedAndCapped)
+{
+    uint16_t port = 0;
+    SSL *lst = NewQuicListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, nullptr, &l), 0);
+    tickless_conn *client = NewClient(Mode::Dedicated, TS_QUIC, port);
+    ASSERT_NE(client, nullptr);
+    tickless_conn *served = nullptr;
+    std::thread hs(
+        [&] { EXPECT_EQ(tickless_conn_handshake(client, 10000), 0); });
+    ASSERT_EQ(tickless_listener_accept(l, &served, 10000), 0);
+    hs.join();
+    // Closed after the handshake: a close during it would carry no reason
+    // (RFC 9000, 10.2.3).
+    ASSERT_EQ(tickless_conn_handshake(served, 10000), 0);
+    g_log.clear();
+    ASSERT_EQ(tickless_set_log(CollectLog, nullptr, TICKLESS_LOG_ERROR, 0),
+              0);
+
+    // The peer closes with a reason full of what a log must not take in.
+    const std::string reason = std::string("bye\r\nFAKE: line\x1b[31m\x01")
+                               + "\xff\xfe\\" + std::string(300, 'A');
+    SSL *ssl = tickless_conn_lock(served);
+    ASSERT_NE(ssl, nullptr);
+    SSL_SHUTDOWN_EX_ARGS args;
+    std::memset(&args, 0, sizeof(args));
+    args.quic_error_code = 42;
+    args.quic_reason = reason.c_str();
+    EXPECT_GE(SSL_shutdown_ex(ssl, SSL_SHUTDOWN_FLAG_RAPID, &args,
+                              sizeof(args)),
+              0);
+    tickless_conn_unlock(served);
+
+    char b;
+    size_t n = 0;
+    int rc = tickless_conn_read(client, &b, 1, &n, 10000);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(client, &info), 0);
+    tickless_set_log(nullptr, nullptr, 0, 0);
+    const std::string msg = info.message;
+    EXPECT_NE(msg.find("bye\\x0d\\x0aFAKE: line\\x1b[31m\\x01\\xff\\xfe"
+                       "\\x5c"),
+              std::string::npos)
+        << msg;
+    EXPECT_TRUE(AllPrintable(msg)) << msg;
+    size_t as = 0;
+    for (char ch : msg)
+        as += ch == 'A';
+    EXPECT_LE(as, 100u) << "the reason was not cut: " << msg;
+    bool logged = false;
+    for (const std::string &m : g_log) {
+        EXPECT_TRUE(AllPrintable(m)) << m;
+        logged = logged || m.find("bye\\x0d") != std::string::npos;
+    }
+    EXPECT_TRUE(logged) << "the log did not get the escaped reason";
+
+    tickless_conn_close(client);
+    tickless_conn_close(served);
+    tickless_listener_free(l);
+}
+#endif

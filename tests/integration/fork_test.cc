@@ -176,4 +176,42 @@ TEST(Fork, ChildGetsForkedAtOnceAndTheParentCarriesOn)
     ts_server_stop(srv);
 }
 
+// A thread that has polled its socket (self_poll.h) has a wake-up eventfd
+// of its own. The child of a fork() by that thread must not share it with
+// the parent: eventfds are shared across fork(), so the child would drain
+// wake-ups meant for the parent's poller (which then sleeps through them)
+// and its own would wake the parent. The child makes its own on first use.
+TEST(Fork, ChildDoesNotShareTheThreadsWakeUpDescriptor)
+{
+    int mine = self_poll_thread_fd();
+    ASSERT_GE(mine, 0);
+    // A wake-up pending for this thread's poller at the moment of fork().
+    uint64_t one = 1;
+    ASSERT_EQ(write(mine, &one, sizeof(one)), (ssize_t)sizeof(one));
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = self_poll_thread_fd();
+        uint64_t v = 0;
+        if (fd < 0)
+            _exit(1);
+        if (read(fd, &v, sizeof(v)) >= 0)
+            _exit(2); // took the parent's wake-up
+        uint64_t seven = 7; // a wake-up of the child's own
+        if (write(fd, &seven, sizeof(seven)) != (ssize_t)sizeof(seven))
+            _exit(3);
+        _exit(0);
+    }
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "the child died, status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "child check " << WEXITSTATUS(status) << " failed";
+    // Exactly the parent's own wake-up is still there.
+    uint64_t v = 0;
+    EXPECT_EQ(read(mine, &v, sizeof(v)), (ssize_t)sizeof(v));
+    EXPECT_EQ(v, 1u);
+}
+
 } // namespace

@@ -3,8 +3,12 @@
 #include "harness.h"
 
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -218,6 +222,75 @@ TEST_P(QuicServer, LockSectionSurvivesClosingItsSiblingAndListener)
     tickless_listener_free(l);
     for (tickless_conn *c : clients)
         tickless_conn_close(c);
+}
+
+// The application expects a tickless_conn_lock() section to hold the lock
+// from lock to unlock, whatever it calls inside. tickless_listener_close()
+// from inside one (on a connection accepted from that listener) used to
+// let the lock go while the assist was detached (a thread join, for a
+// dedicated one): a thread waiting for the lock got in meanwhile, with the
+// section still open. Now the section's lock stays held: the waiting call
+// gets in only after tickless_conn_unlock().
+static char ThreadState(long tid)
+{
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)),
+                     std::istreambuf_iterator<char>());
+    size_t paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size()
+               ? stat[paren + 2]
+               : '?';
+}
+
+TEST_P(QuicServer, ListenerCloseInsideALockSectionKeepsItsLockHeld)
+{
+    uint16_t port = 0;
+    SSL *lst = NewQuicListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
+    tickless_conn *client = NewClient(Mode::Dedicated, TS_QUIC, port);
+    ASSERT_NE(client, nullptr);
+    tickless_conn *served = nullptr;
+    std::thread hs(
+        [&] { EXPECT_EQ(tickless_conn_handshake(client, 10000), 0); });
+    ASSERT_EQ(tickless_listener_accept(l, &served, 10000), 0);
+    hs.join();
+
+    SSL *ssl = tickless_conn_lock(served);
+    ASSERT_NE(ssl, nullptr);
+    // Another thread's call on the connection waits for the lock.
+    std::atomic<long> tid{ 0 };
+    std::atomic<bool> returned{ false };
+    int rc = -100;
+    std::thread waiter([&] {
+        char b;
+        size_t n = 0;
+        tid = (long)syscall(SYS_gettid);
+        rc = tickless_conn_read(served, &b, 1, &n, 10000);
+        returned = true;
+    });
+    // Parked: asleep in the kernel, on the lock.
+    uint64_t give_up = ts_now_ns() + 5000000000ull;
+    while ((tid.load() == 0 || ThreadState(tid.load()) != 'S')
+           && ts_now_ns() < give_up)
+        ts_sleep_ms(1);
+    ASSERT_EQ(ThreadState(tid.load()), 'S');
+
+    tickless_listener_close(l);
+    // Let a call that got in during the close finish, so that it shows.
+    for (int i = 0; i < 100 && !returned.load(); i++)
+        ts_sleep_ms(2);
+    EXPECT_FALSE(returned.load())
+        << "the close let go of the section's lock: another thread's call "
+           "ran inside the section";
+    EXPECT_EQ(SSL_is_connection(ssl), 1);
+    tickless_conn_unlock(served);
+    waiter.join();
+    EXPECT_EQ(rc, TICKLESS_ERR_CLOSED) << tickless_err_name(rc);
+    tickless_conn_close(served);
+    tickless_listener_free(l);
+    tickless_conn_close(client);
 }
 
 TEST_P(QuicServer, BadInput)

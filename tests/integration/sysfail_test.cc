@@ -9,6 +9,7 @@
 #include "harness.h"
 
 extern "C" {
+#include "assist/poller.h"
 #include "core/self_poll.h"
 #include "core/sysfail.h"
 }
@@ -17,6 +18,7 @@ extern "C" {
 
 #include <cerrno>
 #include <climits>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -266,6 +268,152 @@ TEST_P(SocketWatch, FailuresFallBackAndNothingStalls)
                   << "echoes took " << seconds * 1000 << " ms\n";
         EXPECT_EQ(tickless_pool_free(pool), 0);
     }
+    ts_server_stop(srv);
+}
+
+// A lone caller's ppoll() fails (ENOMEM) and it goes to sleep on its
+// condition variable instead. A wake-up that came while it was polling,
+// with the mutex released, must not be lost in the switch: here another
+// thread, inside that window, gets the echo the caller waits for into
+// OpenSSL's buffers (the socket is then empty, and DTLS and TLS have no
+// timer left to tick) and wakes the caller's queue. Before, the sleep
+// started afresh from the queue's new generation and the caller slept
+// until its timeout with the data there to read (its last attempt then
+// found it: the call succeeds, only its timeout late).
+struct WindowWork {
+    tickless_conn *c;
+    bool done = false;
+    std::string what; // the first thing that went wrong, if any
+};
+
+void GetEchoIntoOpenSslInTheWindow(void *arg)
+{
+    WindowWork *w = static_cast<WindowWork *>(arg);
+    // Another thread, as in real life: this one is inside a call.
+    std::thread t([w] {
+        size_t n = 0;
+        if (tickless_conn_write(w->c, "x", 1, &n, kTimeoutMs) != 0) {
+            w->what = "write failed";
+            return;
+        }
+        SSL *ssl = tickless_conn_lock(w->c);
+        if (ssl == nullptr) {
+            w->what = "lock failed";
+            return;
+        }
+        // SSL_peek() reads the socket into OpenSSL's buffers and leaves
+        // the byte there for the caller.
+        char b;
+        uint64_t give_up = ts_now_ns() + (uint64_t)(kTimeoutMs * 1e6);
+        int r;
+        while ((r = SSL_peek(ssl, &b, 1)) <= 0 && ts_now_ns() < give_up
+               && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ)
+            ts_sleep_ms(1);
+        if (r <= 0)
+            w->what = "the echo never came: SSL_peek " + std::to_string(r)
+                      + ", SSL_get_error "
+                      + std::to_string(SSL_get_error(ssl, r));
+        // Unlocking wakes the caller's queue: data may be there now.
+        tickless_conn_unlock(w->c);
+        w->done = r > 0;
+    });
+    t.join();
+}
+
+class SelfPollFailure : public testing::TestWithParam<ts_proto> {};
+
+TEST_P(SelfPollFailure, WakeUpDuringTheFailedPollIsNotLost)
+{
+    const ts_proto proto = GetParam();
+    SKIP_UNLESS_AVAILABLE(proto);
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(Mode::Dedicated, proto, &srv);
+    ASSERT_NE(c, nullptr);
+    WindowWork work;
+    work.c = c;
+    unsigned before = sysfail_failures(SYSFAIL_PPOLL);
+    sysfail_on_failure(SYSFAIL_PPOLL, GetEchoIntoOpenSslInTheWindow, &work);
+    sysfail_inject(SYSFAIL_PPOLL, ENOMEM, 0, 1);
+
+    char b = 0;
+    size_t n = 0;
+    uint64_t t0 = ts_now_ns();
+    int rc = tickless_conn_read(c, &b, 1, &n, kTimeoutMs);
+    double seconds = (ts_now_ns() - t0) / 1e9;
+    sysfail_inject(SYSFAIL_PPOLL, 0, 0, 0);
+    sysfail_on_failure(SYSFAIL_PPOLL, nullptr, nullptr);
+
+    ASSERT_EQ(sysfail_failures(SYSFAIL_PPOLL) - before, 1u)
+        << "the read never polled";
+    EXPECT_TRUE(work.done) << work.what;
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+    // Milliseconds; a lost wake-up waits for the 10 s timeout.
+    EXPECT_LT(seconds, 5.0 * TimeScale())
+        << "the wake-up in the window was lost: the read slept until its "
+           "timeout";
+    EXPECT_EQ(n, 1u);
+    EXPECT_EQ(b, 'x');
+    tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protos, SelfPollFailure,
+                         testing::Values(TS_QUIC, TS_DTLS, TS_TLS),
+                         [](const testing::TestParamInfo<ts_proto> &info) {
+                             return std::string(ProtoName(info.param));
+                         });
+
+// epoll_pwait2() refused with EPERM, as the seccomp profiles of container
+// runtimes older than the call refuse it (not with ENOSYS): the assist
+// falls back to epoll_wait() as on a kernel without the call, says so in
+// the log once for the process, and every connection keeps being ticked.
+// Before, the assist thread took it for a broken epoll and stopped, and
+// its connections with it.
+std::mutex g_log_mu;
+std::vector<std::string> g_log;
+
+void CollectLog(int level, tickless_conn *, const char *message, void *)
+{
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    g_log.push_back(std::to_string(level) + " " + message);
+}
+
+TEST(SysFail, EpollPwait2RefusedWithEpermFallsBackAndSaysSoOnce)
+{
+    ts_server *srv = StartServer(TS_DTLS);
+    ASSERT_NE(srv, nullptr);
+    g_log.clear();
+    ASSERT_EQ(tickless_set_log(CollectLog, nullptr, TICKLESS_LOG_WARN, 0), 0);
+    poller_retry_pwait2(); // as in a process that has not fallen back yet
+    unsigned before = sysfail_failures(SYSFAIL_EPOLL_PWAIT2);
+    // Refused for good, as a seccomp filter does.
+    sysfail_inject(SYSFAIL_EPOLL_PWAIT2, EPERM, 0, UINT_MAX);
+    {
+        // Callers sleep until the assist wakes them: it must be alive.
+        AssistWakesCallers assist_wakes;
+        for (int i = 0; i < 2; i++) {
+            SCOPED_TRACE("connection " + std::to_string(i));
+            tickless_conn *c = NewClientOn(nullptr, TS_DTLS,
+                                           ts_server_port(srv));
+            ASSERT_NE(c, nullptr);
+            int rc = tickless_conn_handshake(c, kTimeoutMs);
+            EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+            if (rc == 0) {
+                EXPECT_EQ(WritePattern(c, 0, 1000, kTimeoutMs), 0);
+                EXPECT_EQ(ReadPattern(c, 0, 1000, kTimeoutMs), 0);
+            }
+            tickless_conn_close(c);
+        }
+    }
+    sysfail_inject(SYSFAIL_EPOLL_PWAIT2, 0, 0, 0);
+    tickless_set_log(nullptr, nullptr, 0, 0);
+    poller_retry_pwait2();
+    EXPECT_GT(sysfail_failures(SYSFAIL_EPOLL_PWAIT2), before)
+        << "the failure was never reached";
+    int said = 0;
+    for (const std::string &m : g_log)
+        said += m.find("epoll_pwait2") != std::string::npos;
+    EXPECT_EQ(said, 1) << "the fallback is logged once";
     ts_server_stop(srv);
 }
 
