@@ -31,8 +31,8 @@
 typedef struct tx_held {
     unsigned char *buf; /* TX_HELD_MAX bytes; DTLS/TLS only, else NULL */
     size_t off, len;    /* held: buf[off .. off + len) */
-    unsigned want;      /* IO_READ or IO_WRITE: what the last attempt to
-                           hand them over waited for */
+    unsigned want;      /* IO_READ, IO_WRITE or CONN_RETRY: what the
+                           last attempt to hand them over waited for */
 } tx_held;
 
 #endif
