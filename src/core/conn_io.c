@@ -265,6 +265,9 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             others_before(call, &others);
             rc = op(call, arg);
             others_after(call, &others, rc);
+            /* The attempt may have finished a handshake or read what a
+             * held write waited for: try it now, not at the next tick. */
+            conn_tx_step(c);
             if (rc <= 0)
                 break;
         } else {
@@ -289,7 +292,6 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             timed_out = sleep_or_poll(call, (unsigned)rc, deadline) != 0;
     }
     turn_give_back(call);
-    conn_tx_step(c); /* whatever the call did, held bytes may go now */
     if (c->proto == CONN_TLS)
         sigpipe_restore(&guard);
     conn_leave(c, rc);
@@ -373,10 +375,12 @@ static int op_write(conn_call *call, void *arg)
             continue;
         }
         rc = conn_ssl_result(c, c->ssl, 0);
-        if (rc > 0 && c->proto != CONN_QUIC) {
-            /* OpenSSL may hold these bytes in a record already: tickless
-             * repeats them until they are taken, and they are this
-             * call's (tx_held.h). */
+        /* A handshake still under way stopped the write before it
+         * reached these bytes: nothing of them is held. Otherwise
+         * OpenSSL may hold them in a record already: tickless repeats
+         * them until they are taken, and they are this call's
+         * (tx_held.h). */
+        if (rc > 0 && c->proto != CONN_QUIC && SSL_is_init_finished(c->ssl)) {
             conn_tx_hold(c, a->buf + a->done, chunk, (unsigned)rc);
             a->done += chunk;
             if (a->done == a->len)
