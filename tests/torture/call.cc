@@ -70,8 +70,27 @@ int Call::end(int rc, const char *detail)
     if (rc == TICKLESS_ERR_INVALID && !inc->closing)
         fail("INVALID for a valid call on a live connection: %s", what);
     if (rc == TICKLESS_ERR_PEER || rc == TICKLESS_ERR_SSL
-        || rc == TICKLESS_ERR_SYS)
+        || rc == TICKLESS_ERR_SYS) {
+        /* QUIC: the peer never ends the connection, nor loses packets on
+         * loopback; what a stream's conclude or reset does must stay on
+         * that stream. So before the end (a close, the run's shutdown, a
+         * worker's shutdown) no call may find the connection failed. */
+        bool quic = cfg.proto == Proto::QUIC || cfg.proto == Proto::STREAM;
+        if (quic && !inc->fatal && !inc->closing && !inc->quiesce
+            && !inc->shutdown_begun) {
+            /* Still inside the gate: the handle is alive. */
+            tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+            (void)tickless_conn_error(inc->c, &info);
+            fail("the QUIC connection failed though nobody ended it: %s "
+                 "[tickless_conn_error: %s, ssl_error %d, quic code %llu: %s]",
+                 what, tickless_err_name(info.code), info.ssl_error,
+                 (unsigned long long)info.quic_error_code, info.message);
+        }
         inc->fatal = true;
+        uint64_t f = inc->first_fatal_ns.load();
+        while (t1 < f && !inc->first_fatal_ns.compare_exchange_weak(f, t1)) {
+        }
+    }
     if (timeout >= 0 && t1 - t0 > (uint64_t)timeout * 1000000ull + slack_ns(cfg, 2000))
         fail("call outlived its timeout by more than 2 s: %s", what);
     /* Blocked calls sleep. The allowance covers the work the call had to
@@ -83,7 +102,6 @@ int Call::end(int rc, const char *detail)
     return rc;
 }
 
-namespace {
 /* 1 if the thread is asleep in the kernel (state S or D): a worker that
  * passed the gate and sleeps is inside the library (the harness does not
  * sleep between the gate and the call). */
@@ -100,7 +118,6 @@ bool thread_sleeping(long tid)
     const char *p = strrchr(buf, ')');
     return p != nullptr && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
 }
-} // namespace
 
 void close_conn(Incarnation *inc, WorkerState *self)
 {

@@ -34,6 +34,9 @@ struct Call {
     uint64_t wall_ns() const { return t1 - t0; }
 };
 
+/* True if thread |tid| is asleep in the kernel (or gone). */
+bool thread_sleeping(long tid);
+
 /* Slack for time bounds: |ms| scaled by TICKLESS_TEST_TIME_SCALE. */
 uint64_t slack_ns(const Config &c, double ms);
 

@@ -149,8 +149,10 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
               "closed:\n" + registry_dump()).c_str());
     for (auto &t : th)
         t.join();
+    /* "Every stream must be closed, before or after its connection." */
+    close_all_streams(ip);
     /* The peer ends on close_notify, FIN or an error; DTLS may never know. */
-    wait_for(slack_ns(cfg, cfg.proto == Proto::DTLS ? 500 : 2000),
+    wait_for(slack_ns(cfg, cfg.proto == Proto::TLS ? 2000 : 500),
              [&] { return ip->peer.finished.load(); });
     inc->peer.stop();
     inc->peer.join();
