@@ -65,6 +65,7 @@ struct StreamEntry {
     uint64_t key_w = 0, key_rx = 0; /* our writers' / the peer's pattern */
     std::atomic<bool> closing{false};
     std::atomic<bool> ended{false}; /* we concluded or reset it */
+    std::atomic<int> writing{0};    /* workers inside a write on it */
     /* Per worker: its writer stream on this stream (that worker's only). */
     std::vector<uint64_t> w_off;
     std::vector<uint32_t> w_seq;

@@ -148,7 +148,7 @@ std::unique_ptr<PS> ps_new(Peer *p, SSL *s, bool ours, Rng &rng, uint64_t now)
     ps->tx_target = kTargets[rng.below(5)];
     ps->end_reset = rng.chance(15);
     if (type == SSL_STREAM_TYPE_BIDI && rng.chance(ours ? 10 : 30)) {
-        ps->victim_at = now + (200 + rng.below(1500)) * kMs;
+        ps->victim_at = now + (300 + rng.below(2200)) * kMs;
         r.victim = true;
     }
     ps->rx_toggle_ns = now + rng.below(300) * kMs;
@@ -177,8 +177,8 @@ void ps_reset_and_stop(PS *ps)
 void pace_stream(PS *ps, Rng &rng, uint64_t now)
 {
     if (now >= ps->rx_toggle_ns) {
-        ps->rx_paused = !ps->rx_paused && rng.chance(35);
-        ps->rx_toggle_ns = now + (ps->rx_paused ? 300 + rng.below(2500)
+        ps->rx_paused = !ps->rx_paused && rng.chance(50);
+        ps->rx_toggle_ns = now + (ps->rx_paused ? 500 + rng.below(2500)
                                                 : 50 + rng.below(700)) * kMs;
     }
     if (now >= ps->tx_toggle_ns) {

@@ -96,6 +96,8 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     inc->active = rng.chance(30) ? 2 : cfg.threads;
     static const int kWriters[] = {0, 1, 1, 2, 64};
     inc->writers = kWriters[rng.below(5)];
+    if (cfg.proto == Proto::STREAM && inc->writers < 2)
+        inc->writers = rng.chance(50) ? 2 : 64; /* streams need writers */
     inc->peer.tx_mode = (int)rng.below(3);
     inc->key_w = derive_seed(cfg.seed, 2, (uint64_t)slot, (uint64_t)idx);
     inc->peer.key_tx = derive_seed(cfg.seed, 3, (uint64_t)slot, (uint64_t)idx);

@@ -345,6 +345,30 @@ void verify_streams(Incarnation *inc)
         auto it = inc->peer.streams.find(e.id);
         const PeerStream &p = it == inc->peer.streams.end() ? none : it->second;
         auto ms = [](uint64_t a, uint64_t b) { return ((double)a - (double)b) / 1e6; };
+        count(C_STREAMS);
+        {
+            const uint64_t block = 100000000ull;
+            bool r_at = false, w_at = false;
+            for (const StreamCall &c : e.calls) {
+                if (c.write && c.t1 - c.t0 >= block) {
+                    count(C_BLOCKED_WRITES);
+                    for (const StreamCall &o : e.calls)
+                        if (&o != &c && o.write && o.t1 - o.t0 >= block
+                            && o.t0 < c.t1 && c.t0 < o.t1) {
+                            count(C_MULTI_BLOCKED);
+                            break;
+                        }
+                }
+                if (!c.write && p.rst_ns && c.t0 < p.rst_ns && c.t1 > p.rst_ns)
+                    r_at = true, count(C_RESET_READS);
+                if (c.write && p.stop_ns && c.t0 < p.stop_ns && c.t1 > p.stop_ns)
+                    w_at = true, count(C_STOP_WRITES);
+                if (c.write && e.ended_t1 && c.t0 < e.ended_t0 && c.t1 > e.ended_t0)
+                    count(C_ENDS_UNDER_WRITE);
+            }
+            if (r_at && w_at && p.victim)
+                count(C_RESET_BOTH);
+        }
         if (e.can_write)
             verify_writes(WView{e.writes, p.rx, e.key_w, label}, p.got_fin);
         if (e.can_read) {
@@ -411,6 +435,16 @@ void verify_streams(Incarnation *inc)
                      "promises TICKLESS_ERR_STREAM_RESET", label, what, frame,
                      p.victim ? " (RESET_STREAM and STOP_SENDING at once)" : "",
                      ms(T, c.t0), ms(c.t1, T));
+            else if (c.t0 < T && c.t1 > T
+                     && (c.rc == TICKLESS_ERR_EOF
+                         || ((c.rc == TICKLESS_ERR_SSL || c.rc == TICKLESS_ERR_PEER)
+                             && c.t1 <= inc->first_fatal_ns)))
+                fail("%s: a %s was blocked when the peer sent %s%s (%.0f ms into "
+                     "the call) and got %s %.0f ms after it: the header promises "
+                     "TICKLESS_ERR_STREAM_RESET (and the stream's end stays on "
+                     "that stream)", label, what, frame,
+                     p.victim ? " (RESET_STREAM and STOP_SENDING at once)" : "",
+                     ms(T, c.t0), rc_name(c.rc), ms(c.t1, T));
             else if (c.t0 > T + prompt
                      && (c.rc == TICKLESS_ERR_TIMEOUT || (c.write && c.rc == 0)))
                 fail("%s: a %s that started %.0f ms after the peer's %s: the "
