@@ -36,6 +36,7 @@ Call::Call(Incarnation *i, WorkerState *w, Fn f, int timeout_ms, size_t bytes)
     ws->call_timeout = timeout;
     ws->call_start_ns = now_ns();
     ws->call = fn_name(fn);
+    rq0 = thread_runq_ns();
     cpu0 = thread_cpu_ns();
     t0 = now_ns();
 }
@@ -44,6 +45,7 @@ int Call::end(int rc, const char *detail)
 {
     t1 = now_ns();
     cpu1 = thread_cpu_ns();
+    rq1 = thread_runq_ns();
     ws->call = nullptr;
     const Config &cfg = inc->cfg;
     double wall_ms = (double)(t1 - t0) / 1e6, cpu_ms = (double)(cpu1 - cpu0) / 1e6;
@@ -96,9 +98,18 @@ int Call::end(int rc, const char *detail)
     /* Blocked calls sleep. The allowance covers the work the call had to
      * do: encrypting what it wrote, a handshake's public-key operations. */
     double allowance_ms = 30.0 * cfg.time_scale + (double)work_bytes * 2e-4;
+    /* On a busy machine a spinning thread gets only its share of a CPU and
+     * waits for the rest of it in the run queue: a call that sleeps is
+     * neither on a CPU nor waiting for one, so both count. */
+    double rq_ms = rq1 >= rq0 ? (double)(rq1 - rq0) / 1e6 : 0;
     if (wall_ms >= 100.0 && cpu_ms > wall_ms / 2 + allowance_ms)
         fail("call burned CPU while blocked (%.0f%% of its time): %s",
              100.0 * cpu_ms / wall_ms, what);
+    else if (wall_ms >= 100.0 && cpu_ms + rq_ms > wall_ms / 2 + allowance_ms)
+        fail("call did not sleep while blocked: on a CPU or runnable waiting "
+             "for one %.0f%% of its time (%.1f ms CPU, %.1f ms in the run "
+             "queue): %s", 100.0 * (cpu_ms + rq_ms) / wall_ms, cpu_ms, rq_ms,
+             what);
     return rc;
 }
 

@@ -52,6 +52,7 @@ struct StreamCall {
     int rc;
     int timeout;
     size_t len, n;
+    uint64_t cpu_ns; /* the calling thread's CPU time during the call */
 };
 
 /* One tickless_stream of an incarnation (stream mode), and its ledger.
@@ -66,6 +67,7 @@ struct StreamEntry {
     std::atomic<bool> closing{false};
     std::atomic<bool> ended{false}; /* we concluded or reset it */
     std::atomic<int> writing{0};    /* workers inside a write on it */
+    std::atomic<uint64_t> close_ns{0}; /* when its close began */
     /* Per worker: its writer stream on this stream (that worker's only). */
     std::vector<uint64_t> w_off;
     std::vector<uint32_t> w_seq;
@@ -121,6 +123,7 @@ struct Incarnation {
     std::set<int64_t> dgrams_read;
     std::vector<std::shared_ptr<StreamEntry>> streams;
     std::atomic<bool> shutdown_begun{false};
+    std::atomic<uint64_t> shutdown_ns{0}; /* when a shutdown began */
     /* When the first call that found the connection failed returned. */
     std::atomic<uint64_t> first_fatal_ns{UINT64_MAX};
 };

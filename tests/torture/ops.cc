@@ -177,6 +177,8 @@ void op_shutdown(Incarnation *inc, WorkerState *ws)
     if (!gate_enter(inc, ws))
         return;
     inc->shutdown_begun = true;
+    if (inc->shutdown_ns == 0)
+        inc->shutdown_ns = now_ns();
     Call call(inc, ws, Fn::SHUTDOWN, timeout, 4096);
     int rc = call.end(tickless_conn_shutdown(inc->c, timeout));
     gate_exit(ws);

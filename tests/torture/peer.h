@@ -42,7 +42,10 @@ struct PeerStream {
     uint64_t rst_ns = 0;        /* when it reset its sending part */
     uint64_t stop_ns = 0;       /* when it freed the stream with its
                                    receiving part open: STOP_SENDING */
-    bool victim = false;        /* it went silent, then did both at once */
+    bool victim = false;        /* it went silent, then ended the stream: */
+    int victim_kind = 0;        /* 0 RESET_STREAM and STOP_SENDING at once,
+                                   1 RESET_STREAM only (it reads on),
+                                   2 STOP_SENDING only (after its FIN) */
 };
 
 /* The RESET_STREAM code the peer uses on stream |id|: never 0, so that it

@@ -67,13 +67,14 @@ bool conn_terminated(SSL *conn)
 }
 
 /* Reads what is there; false once nothing more will come. */
-void ps_read(PS *ps, std::vector<uint8_t> &buf)
+void ps_read(Peer *p, PS *ps, std::vector<uint8_t> &buf)
 {
     for (int i = 0; i < 32 && !ps->rx_done; i++) {
         size_t n = 0;
         ERR_clear_error();
         if (SSL_read_ex(ps->s, buf.data(), buf.size(), &n)) {
             ps->rec->rx.insert(ps->rec->rx.end(), buf.data(), buf.data() + n);
+            p->rx_bytes += n;
             continue;
         }
         int e = SSL_get_error(ps->s, 0);
@@ -87,7 +88,7 @@ void ps_read(PS *ps, std::vector<uint8_t> &buf)
     }
 }
 
-void ps_write(PS *ps, Rng &rng)
+void ps_write(Peer *p, PS *ps, Rng &rng)
 {
     for (int i = 0; i < 16 && !ps->tx_done; i++) {
         if (ps->rec->tx_off >= ps->tx_target) {
@@ -115,6 +116,7 @@ void ps_write(PS *ps, Rng &rng)
         if (SSL_write_ex(ps->s, ps->chunk.data() + ps->done, ps->cur - ps->done, &w)) {
             ps->done += w;
             ps->rec->tx_off += w;
+            p->tx_bytes += w;
             if (ps->done == ps->cur)
                 ps->cur = ps->done = 0;
             continue;
@@ -150,6 +152,7 @@ std::unique_ptr<PS> ps_new(Peer *p, SSL *s, bool ours, Rng &rng, uint64_t now)
     if (type == SSL_STREAM_TYPE_BIDI && rng.chance(ours ? 10 : 30)) {
         ps->victim_at = now + (300 + rng.below(2200)) * kMs;
         r.victim = true;
+        r.victim_kind = rng.chance(60) ? 0 : rng.chance(50) ? 1 : 2;
     }
     ps->rx_toggle_ns = now + rng.below(300) * kMs;
     ps->tx_toggle_ns = now + rng.below(200) * kMs;
@@ -158,12 +161,25 @@ std::unique_ptr<PS> ps_new(Peer *p, SSL *s, bool ours, Rng &rng, uint64_t now)
 }
 
 /* RESET_STREAM and STOP_SENDING at once: reset the sending part, then
- * free the stream with its receiving part open. */
-void ps_reset_and_stop(PS *ps)
+ * free the stream with its receiving part open. Kind 1: the reset only
+ * (returns false: the stream lives on, read as usual); kind 2: a FIN,
+ * then the free, so STOP_SENDING alone. Returns true if freed. */
+bool ps_reset_and_stop(PS *ps)
 {
     uint64_t now = now_ns();
     ERR_clear_error();
-    if (ps->can_tx && !ps->tx_done) {
+    int kind = ps->rec->victim_kind;
+    if (kind == 1) {
+        SSL_STREAM_RESET_ARGS a = {ps->rec->aec};
+        if (ps->can_tx && !ps->tx_done && SSL_stream_reset(ps->s, &a, sizeof(a)))
+            ps->rec->rst_ns = now;
+        ps->tx_done = true;
+        ps->victim_at = 0;
+        return false;
+    }
+    if (kind == 2 && ps->can_tx && !ps->tx_done && SSL_stream_conclude(ps->s, 0))
+        ps->rec->concluded = true;
+    else if (ps->can_tx && !ps->tx_done) {
         SSL_STREAM_RESET_ARGS a = {ps->rec->aec};
         if (SSL_stream_reset(ps->s, &a, sizeof(a)))
             ps->rec->rst_ns = now;
@@ -172,6 +188,7 @@ void ps_reset_and_stop(PS *ps)
         ps->rec->stop_ns = now;
     SSL_free(ps->s);
     ps->s = nullptr;
+    return true;
 }
 
 void pace_stream(PS *ps, Rng &rng, uint64_t now)
@@ -212,17 +229,17 @@ bool serve_streams(Peer *p, SSL *conn, std::vector<std::unique_ptr<PS>> &live,
     for (size_t i = 0; i < live.size();) {
         PS *ps = live[i].get();
         if (ps->victim_at != 0) {
-            if (now >= ps->victim_at) {
-                ps_reset_and_stop(ps);
+            if (now >= ps->victim_at && ps_reset_and_stop(ps)) {
                 live.erase(live.begin() + (long)i);
                 continue;
             }
-        } else {
+        }
+        if (ps->victim_at == 0) {
             pace_stream(ps, rng, now);
             if (!ps->rx_paused)
-                ps_read(ps, buf);
+                ps_read(p, ps, buf);
             if (!ps->tx_paused && !ps->tx_done) {
-                ps_write(ps, rng);
+                ps_write(p, ps, rng);
                 busy |= !ps->tx_done && ps->cur != 0;
             }
         }

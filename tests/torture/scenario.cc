@@ -135,6 +135,7 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
             WorkerState mgr;
             mgr.id = -1;
             if (gate_enter(ip, &mgr)) {
+                ip->shutdown_ns = now_ns();
                 Call call(ip, &mgr, Fn::SHUTDOWN, 3000, 4096);
                 int rc = call.end(tickless_conn_shutdown(ip->c, 3000));
                 gate_exit(&mgr);

@@ -85,6 +85,7 @@ void close_stream(Incarnation *inc, StreamEntry *e, WorkerState *self)
 {
     if (e->closing.exchange(true))
         return;
+    e->close_ns = now_ns();
     for (WorkerState *ws : inc->workers) {
         if (ws == self)
             continue;
@@ -206,7 +207,7 @@ void op_sread(Incarnation *inc, WorkerState *ws)
     }
     std::lock_guard<std::mutex> g(inc->mu);
     e->calls.push_back(StreamCall{false, ws->id, call.t0, call.t1, rc, timeout,
-                                  len, n == SIZE_MAX ? 0 : n});
+                                  len, n == SIZE_MAX ? 0 : n, call.cpu1 - call.cpu0});
     if (rc == TICKLESS_ERR_EOF)
         e->read_eof = true;
     if (ok)
@@ -260,7 +261,8 @@ void op_swrite(Incarnation *inc, WorkerState *ws)
     count(C_WRITTEN, nw);
     std::lock_guard<std::mutex> g(inc->mu);
     e->writes.push_back(WriteCall{(unsigned)ws->id, seq, off, len, nw, rc});
-    e->calls.push_back(StreamCall{true, ws->id, call.t0, call.t1, rc, timeout, len, nw});
+    e->calls.push_back(StreamCall{true, ws->id, call.t0, call.t1, rc, timeout,
+                                  len, nw, call.cpu1 - call.cpu0});
     e->w_off[(size_t)ws->id] += nw;
     e->w_seq[(size_t)ws->id]++;
 }

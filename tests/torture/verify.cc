@@ -17,6 +17,7 @@
  * gap, no overlap (each piece was checked against the stream when read).
  */
 #include <algorithm>
+#include <cstdlib>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
@@ -352,6 +353,10 @@ void verify_streams(Incarnation *inc)
             for (const StreamCall &c : e.calls) {
                 if (c.write && c.t1 - c.t0 >= block) {
                     count(C_BLOCKED_WRITES);
+                    if (getenv("TORTURE_DEBUG_CPU"))
+                        note("%s: blocked write %.0f ms, %.0f ms CPU, len %zu rc %s",
+                             label, ms(c.t1, c.t0), (double)c.cpu_ns / 1e6, c.len,
+                             rc_name(c.rc));
                     for (const StreamCall &o : e.calls)
                         if (&o != &c && o.write && o.t1 - o.t0 >= block
                             && o.t0 < c.t1 && c.t0 < o.t1) {
@@ -366,8 +371,16 @@ void verify_streams(Incarnation *inc)
                 if (c.write && e.ended_t1 && c.t0 < e.ended_t0 && c.t1 > e.ended_t0)
                     count(C_ENDS_UNDER_WRITE);
             }
-            if (r_at && w_at && p.victim)
+            if (r_at && w_at && p.victim && p.victim_kind == 0) {
                 count(C_RESET_BOTH);
+                if (getenv("TORTURE_DEBUG_CPU"))
+                    for (const StreamCall &c : e.calls)
+                        if (c.t1 + 3000000000ull > p.rst_ns && c.t0 < p.rst_ns + 3000000000ull)
+                            note("%s both: %s w%d t0 %+.0f t1 %+.0f rc %s n %zu timeout %d cpu %.0f",
+                                 label, c.write ? "write" : "read", c.worker,
+                                 ms(c.t0, p.rst_ns), ms(c.t1, p.rst_ns), rc_name(c.rc),
+                                 c.n, c.timeout, (double)c.cpu_ns / 1e6);
+            }
         }
         if (e.can_write)
             verify_writes(WView{e.writes, p.rx, e.key_w, label}, p.got_fin);
@@ -423,6 +436,33 @@ void verify_streams(Incarnation *inc)
                      "only %.0f ms after that: nothing woke it", label, what,
                      e.ended_by_reset ? "reset" : "conclude", ms(e.ended_t1, c.t0),
                      ms(c.t1, e.ended_t1));
+            /* CLOSED is for what we did: the stream's or the connection's
+             * close, or (writes; reads too, leniently) our conclude or
+             * reset. Anything else, the peer's RESET_STREAM or STOP_SENDING
+             * above all, must say so (TICKLESS_ERR_STREAM_RESET). */
+            uint64_t local_end = UINT64_MAX;
+            if (e.close_ns != 0)
+                local_end = e.close_ns;
+            if (inc->close_begin_ns != 0 && inc->close_begin_ns < local_end)
+                local_end = inc->close_begin_ns;
+            if (e.ended_t0 != 0 && e.ended_t0 < local_end)
+                local_end = e.ended_t0;
+            if (inc->shutdown_ns != 0 && inc->shutdown_ns < local_end)
+                local_end = inc->shutdown_ns;
+            if (c.rc == TICKLESS_ERR_CLOSED && c.t1 < local_end)
+                fail("%s: a %s returned TICKLESS_ERR_CLOSED though nothing of "
+                     "ours had ended the stream or the connection%s", label, what,
+                     c.write && p.stop_ns && c.t1 > p.stop_ns
+                         ? (p.rst_ns ? "; the peer had sent RESET_STREAM and "
+                                       "STOP_SENDING at once, for which the "
+                                       "header promises TICKLESS_ERR_STREAM_RESET"
+                                     : "; the peer had sent STOP_SENDING (after "
+                                       "its FIN), for which the header promises "
+                                       "TICKLESS_ERR_STREAM_RESET")
+                     : !c.write && p.rst_ns && c.t1 > p.rst_ns
+                         ? "; the peer had sent RESET_STREAM, for which the "
+                           "header promises TICKLESS_ERR_STREAM_RESET"
+                         : "");
             /* The peer's RESET_STREAM (reads) and STOP_SENDING (writes). A
              * write whose stream we ended first is the rule above's. */
             uint64_t T = c.write ? p.stop_ns : p.rst_ns;
@@ -433,7 +473,7 @@ void verify_streams(Incarnation *inc)
                 fail("%s: a %s was blocked when the peer sent %s%s (%.0f ms into "
                      "the call) and returned only %.0f ms after it: the header "
                      "promises TICKLESS_ERR_STREAM_RESET", label, what, frame,
-                     p.victim ? " (RESET_STREAM and STOP_SENDING at once)" : "",
+                     p.rst_ns && p.stop_ns ? " (RESET_STREAM and STOP_SENDING at once)" : "",
                      ms(T, c.t0), ms(c.t1, T));
             else if (c.t0 < T && c.t1 > T
                      && (c.rc == TICKLESS_ERR_EOF
@@ -443,7 +483,7 @@ void verify_streams(Incarnation *inc)
                      "the call) and got %s %.0f ms after it: the header promises "
                      "TICKLESS_ERR_STREAM_RESET (and the stream's end stays on "
                      "that stream)", label, what, frame,
-                     p.victim ? " (RESET_STREAM and STOP_SENDING at once)" : "",
+                     p.rst_ns && p.stop_ns ? " (RESET_STREAM and STOP_SENDING at once)" : "",
                      ms(T, c.t0), rc_name(c.rc), ms(c.t1, T));
             else if (c.t0 > T + prompt
                      && (c.rc == TICKLESS_ERR_TIMEOUT || (c.write && c.rc == 0)))
