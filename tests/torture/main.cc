@@ -221,8 +221,10 @@ int main(int argc, char **argv)
     long passed = 0, failed = 0, runs = 0;
     for (uint64_t round = 0;; round++) {
         bool stop = false;
-        for (Proto p : o.protos) {
-            for (Mode m : o.modes) {
+        /* Modes outer, protocols inner: a short run (the ctest entry)
+         * still sees every protocol. */
+        for (Mode m : o.modes) {
+            for (Proto p : o.protos) {
                 if ((runs > 0 && elapsed() >= o.total_seconds)
                     || (o.max_runs >= 0 && runs >= o.max_runs)) {
                     stop = true;

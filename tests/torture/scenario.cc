@@ -75,6 +75,8 @@ template <class P> bool wait_for(uint64_t ns, P pred)
     return true;
 }
 
+ts_proto ts_of(Proto p);
+
 /* One incarnation of slot |slot|: made, tortured, ended, verified. */
 void incarnation(Run *run, int slot, int idx, Rng &rng)
 {
@@ -102,7 +104,16 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     inc->key_w = derive_seed(cfg.seed, 2, (uint64_t)slot, (uint64_t)idx);
     inc->peer.key_tx = derive_seed(cfg.seed, 3, (uint64_t)slot, (uint64_t)idx);
     inc->peer.seed = derive_seed(cfg.seed, 4, (uint64_t)slot, (uint64_t)idx);
-    if (conn_setup(inc.get(), run->pool, run->sctx, run->cctx) != 0) {
+    /* TORTURE_OWN_CTX: a client SSL_CTX per connection (experiment: does
+     * a race need two connections sharing one?). */
+    static const bool own_ctx = getenv("TORTURE_OWN_CTX") != nullptr;
+    SSL_CTX *cctx = own_ctx ? ts_client_ctx(ts_of(cfg.proto)) : run->cctx;
+    struct CtxFree {
+        SSL_CTX *c;
+        bool own;
+        ~CtxFree() { if (own) SSL_CTX_free(c); }
+    } cctx_free{cctx, own_ctx};
+    if (conn_setup(inc.get(), run->pool, run->sctx, cctx) != 0) {
         sleep_ms(100);
         return;
     }
@@ -189,6 +200,7 @@ void watchdog(Run *run)
 
 ts_proto ts_of(Proto p)
 {
+    /* (declared above, for incarnation()) */
     return p == Proto::DTLS ? TS_DTLS : p == Proto::TLS ? TS_TLS : TS_QUIC;
 }
 
