@@ -36,6 +36,7 @@ Call::Call(Incarnation *i, WorkerState *w, Fn f, int timeout_ms, size_t bytes)
     ws->call_timeout = timeout;
     ws->call_start_ns = now_ns();
     ws->call = fn_name(fn);
+    rq0 = thread_runq_ns();
     cpu0 = thread_cpu_ns();
     t0 = now_ns();
 }
@@ -44,6 +45,7 @@ int Call::end(int rc, const char *detail)
 {
     t1 = now_ns();
     cpu1 = thread_cpu_ns();
+    rq1 = thread_runq_ns();
     ws->call = nullptr;
     const Config &cfg = inc->cfg;
     double wall_ms = (double)(t1 - t0) / 1e6, cpu_ms = (double)(cpu1 - cpu0) / 1e6;
@@ -70,20 +72,47 @@ int Call::end(int rc, const char *detail)
     if (rc == TICKLESS_ERR_INVALID && !inc->closing)
         fail("INVALID for a valid call on a live connection: %s", what);
     if (rc == TICKLESS_ERR_PEER || rc == TICKLESS_ERR_SSL
-        || rc == TICKLESS_ERR_SYS)
+        || rc == TICKLESS_ERR_SYS) {
+        /* QUIC: the peer never ends the connection, nor loses packets on
+         * loopback; what a stream's conclude or reset does must stay on
+         * that stream. So before the end (a close, the run's shutdown, a
+         * worker's shutdown) no call may find the connection failed. */
+        bool quic = cfg.proto == Proto::QUIC || cfg.proto == Proto::STREAM;
+        if (quic && !inc->fatal && !inc->closing && !inc->quiesce
+            && !inc->shutdown_begun) {
+            /* Still inside the gate: the handle is alive. */
+            tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+            (void)tickless_conn_error(inc->c, &info);
+            fail("the QUIC connection failed though nobody ended it: %s "
+                 "[tickless_conn_error: %s, ssl_error %d, quic code %llu: %s]",
+                 what, tickless_err_name(info.code), info.ssl_error,
+                 (unsigned long long)info.quic_error_code, info.message);
+        }
         inc->fatal = true;
+        uint64_t f = inc->first_fatal_ns.load();
+        while (t1 < f && !inc->first_fatal_ns.compare_exchange_weak(f, t1)) {
+        }
+    }
     if (timeout >= 0 && t1 - t0 > (uint64_t)timeout * 1000000ull + slack_ns(cfg, 2000))
         fail("call outlived its timeout by more than 2 s: %s", what);
     /* Blocked calls sleep. The allowance covers the work the call had to
      * do: encrypting what it wrote, a handshake's public-key operations. */
     double allowance_ms = 30.0 * cfg.time_scale + (double)work_bytes * 2e-4;
+    /* On a busy machine a spinning thread gets only its share of a CPU and
+     * waits for the rest of it in the run queue: a call that sleeps is
+     * neither on a CPU nor waiting for one, so both count. */
+    double rq_ms = rq1 >= rq0 ? (double)(rq1 - rq0) / 1e6 : 0;
     if (wall_ms >= 100.0 && cpu_ms > wall_ms / 2 + allowance_ms)
         fail("call burned CPU while blocked (%.0f%% of its time): %s",
              100.0 * cpu_ms / wall_ms, what);
+    else if (wall_ms >= 100.0 && cpu_ms + rq_ms > wall_ms / 2 + allowance_ms)
+        fail("call did not sleep while blocked: on a CPU or runnable waiting "
+             "for one %.0f%% of its time (%.1f ms CPU, %.1f ms in the run "
+             "queue): %s", 100.0 * (cpu_ms + rq_ms) / wall_ms, cpu_ms, rq_ms,
+             what);
     return rc;
 }
 
-namespace {
 /* 1 if the thread is asleep in the kernel (state S or D): a worker that
  * passed the gate and sleeps is inside the library (the harness does not
  * sleep between the gate and the call). */
@@ -100,7 +129,6 @@ bool thread_sleeping(long tid)
     const char *p = strrchr(buf, ')');
     return p != nullptr && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
 }
-} // namespace
 
 void close_conn(Incarnation *inc, WorkerState *self)
 {

@@ -26,6 +26,7 @@ struct Call {
     int timeout;
     size_t work_bytes; /* bytes the call may legitimately spend CPU on */
     uint64_t t0, cpu0, t1 = 0, cpu1 = 0;
+    uint64_t rq0 = 0, rq1 = 0; /* runnable, waiting for a CPU */
 
     Call(Incarnation *i, WorkerState *w, Fn f, int timeout_ms,
          size_t bytes = 0);
@@ -33,6 +34,9 @@ struct Call {
     int end(int rc, const char *detail = "");
     uint64_t wall_ns() const { return t1 - t0; }
 };
+
+/* True if thread |tid| is asleep in the kernel (or gone). */
+bool thread_sleeping(long tid);
 
 /* Slack for time bounds: |ms| scaled by TICKLESS_TEST_TIME_SCALE. */
 uint64_t slack_ns(const Config &c, double ms);

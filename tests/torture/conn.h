@@ -43,6 +43,46 @@ struct ReadPiece {
     std::vector<uint8_t> bytes; /* only for pieces shorter than 15 bytes */
 };
 
+/* A read or write on a QUIC stream, timed, for the checks that relate it
+ * to what the peer or another worker did to the stream meanwhile. */
+struct StreamCall {
+    bool write;
+    int worker;
+    uint64_t t0, t1;
+    int rc;
+    int timeout;
+    size_t len, n;
+    uint64_t cpu_ns; /* the calling thread's CPU time during the call */
+};
+
+/* One tickless_stream of an incarnation (stream mode), and its ledger.
+ * The handle may be used only between sgate_enter() and sgate_exit()
+ * (sops.cc), as the connection is between gate_enter() and gate_exit(). */
+struct StreamEntry {
+    tickless_stream *s = nullptr;
+    uint64_t id = UINT64_MAX;
+    bool local = true;            /* we opened it */
+    bool can_read = true, can_write = true;
+    uint64_t key_w = 0, key_rx = 0; /* our writers' / the peer's pattern */
+    std::atomic<bool> closing{false};
+    std::atomic<bool> ended{false}; /* we concluded or reset it */
+    std::atomic<int> writing{0};    /* workers inside a write on it */
+    std::atomic<uint64_t> close_ns{0}; /* when its close began */
+    /* Per worker: its writer stream on this stream (that worker's only). */
+    std::vector<uint64_t> w_off;
+    std::vector<uint32_t> w_seq;
+    /* Guarded by Incarnation::mu. */
+    uint64_t ended_t0 = 0, ended_t1 = 0; /* our first successful conclude
+                                            or reset: when it started and
+                                            returned */
+    bool ended_by_reset = false;
+    std::vector<WriteCall> writes;
+    std::vector<ReadPiece> reads;
+    std::vector<StreamCall> calls;
+    std::vector<uint64_t> peer_codes; /* tickless_stream_peer_error() = 1 */
+    bool read_eof = false;
+};
+
 struct WorkerState;
 
 struct Incarnation {
@@ -81,6 +121,11 @@ struct Incarnation {
     std::vector<WriteCall> writes;
     std::vector<ReadPiece> reads;
     std::set<int64_t> dgrams_read;
+    std::vector<std::shared_ptr<StreamEntry>> streams;
+    std::atomic<bool> shutdown_begun{false};
+    std::atomic<uint64_t> shutdown_ns{0}; /* when a shutdown began */
+    /* When the first call that found the connection failed returned. */
+    std::atomic<uint64_t> first_fatal_ns{UINT64_MAX};
 };
 
 /* Makes the sockets, both SSL objects, the tickless connection on |pool|
@@ -91,6 +136,11 @@ int conn_setup(Incarnation *inc, tickless_pool *pool, SSL_CTX *server_ctx,
 /* After the connection is closed and the peer joined: the checks of
  * verify.cc on this incarnation's ledger and the peer's record. */
 void verify_incarnation(Incarnation *inc);
+
+/* Stream mode (sops.cc): one random operation on |inc| or its streams;
+ * and at the end, the close of every stream still open. */
+void stream_op(Incarnation *inc, WorkerState *ws);
+void close_all_streams(Incarnation *inc);
 
 } // namespace torture
 

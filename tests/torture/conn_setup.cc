@@ -5,6 +5,8 @@
  * tickless server wraps the accepted socket, as an application would).
  * DTLS: two UDP sockets connected to each other; the server side needs no
  * DTLSv1_listen() since the socket is already the client's alone.
+ * QUIC: tickless is the client; the peer is an OpenSSL listener on a UDP
+ * socket of its own (one per incarnation, so runs stay independent).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -103,13 +105,51 @@ int make_pair(Proto p, SSL_CTX *sctx, SSL_CTX *cctx, SSL **server,
     return 0;
 }
 
+#if TS_HAVE_QUIC
+/* A listening QUIC server on a fresh port, and a client for it. */
+int make_quic_pair(SSL_CTX *sctx, SSL_CTX *cctx, SSL **listener, SSL **client)
+{
+    uint16_t port = 0;
+    int fd = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
+    if (fd < 0)
+        return -1;
+    SSL *lst = SSL_new_listener(sctx, SSL_LISTENER_FLAG_NO_VALIDATE);
+    BIO *bio = lst != nullptr ? BIO_new_dgram(fd, BIO_CLOSE) : nullptr;
+    if (bio == nullptr) {
+        SSL_free(lst);
+        close(fd);
+        return -1;
+    }
+    SSL_set_bio(lst, bio, bio);
+    if (!SSL_set_blocking_mode(lst, 0) || !SSL_listen(lst)) {
+        SSL_free(lst);
+        return -1;
+    }
+    *client = ts_client_new(cctx, TS_QUIC, port);
+    if (*client == nullptr) {
+        SSL_free(lst);
+        return -1;
+    }
+    *listener = lst;
+    return 0;
+}
+#endif
+
 } // namespace
 
 int conn_setup(Incarnation *inc, tickless_pool *pool, SSL_CTX *sctx,
                SSL_CTX *cctx)
 {
     SSL *server = nullptr, *client = nullptr;
-    if (make_pair(inc->cfg.proto, sctx, cctx, &server, &client) != 0) {
+    bool quic = inc->cfg.proto == Proto::QUIC || inc->cfg.proto == Proto::STREAM;
+#if TS_HAVE_QUIC
+    if (quic && make_quic_pair(sctx, cctx, &server, &client) != 0) {
+        fail("slot %d: could not make a QUIC listener and client (harness)",
+             inc->slot);
+        return -1;
+    }
+#endif
+    if (!quic && make_pair(inc->cfg.proto, sctx, cctx, &server, &client) != 0) {
         fail("slot %d: could not make a %s connection pair (harness)",
              inc->slot, proto_name(inc->cfg.proto));
         return -1;
@@ -127,7 +167,8 @@ int conn_setup(Incarnation *inc, tickless_pool *pool, SSL_CTX *sctx,
     }
     /* The peer's socket is driven nonblocking by its poll loop. */
     (void)ts_net_set_nonblock(SSL_get_fd(theirs), 1);
-    SSL_set_mode(theirs, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (!quic)
+        SSL_set_mode(theirs, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
     int rc = tickless_conn_new(ours, pool, &inc->c);
     if (!documented(Fn::CONN_NEW, rc))

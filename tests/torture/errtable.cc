@@ -54,7 +54,7 @@ const Row kRows[] = {
       E(UNSUPPORTED), E(FORKED)}},
     /* 1 with *app_error set, or 0 */
     {Fn::STREAM_PEER_ERROR, "tickless_stream_peer_error", true,
-     {E(INVALID), E(FORKED)}},
+     {E(INVALID), E(FORKED), E(CLOSED)}},
     {Fn::POOL_NEW, "tickless_pool_new", false,
      {E(INVALID), E(NOMEM), E(SYS)}},
     {Fn::POOL_FREE, "tickless_pool_free", false, {E(INVALID), E(BUSY)}},

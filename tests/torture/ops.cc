@@ -15,10 +15,6 @@
 
 namespace torture {
 
-namespace {
-
-constexpr uint64_t kWriterLimit = 4u << 20; /* stream bytes per writer */
-
 /* Timeouts: 0 (try once), short, medium, long, and FOREVER, which only
  * blocking calls get: the close at the end of the incarnation ends them. */
 int pick_timeout(Rng &r, bool forever_ok)
@@ -34,6 +30,10 @@ int pick_timeout(Rng &r, bool forever_ok)
         return 1000 + (int)r.below(2000);
     return TICKLESS_FOREVER;
 }
+
+namespace {
+
+constexpr uint64_t kWriterLimit = 4u << 20; /* stream bytes per writer */
 
 bool stream_proto(const Incarnation *inc) { return inc->cfg.proto != Proto::DTLS; }
 
@@ -176,6 +176,9 @@ void op_shutdown(Incarnation *inc, WorkerState *ws)
     int timeout = pick_timeout(ws->rng, true);
     if (!gate_enter(inc, ws))
         return;
+    inc->shutdown_begun = true;
+    if (inc->shutdown_ns == 0)
+        inc->shutdown_ns = now_ns();
     Call call(inc, ws, Fn::SHUTDOWN, timeout, 4096);
     int rc = call.end(tickless_conn_shutdown(inc->c, timeout));
     gate_exit(ws);
@@ -308,6 +311,17 @@ const Op &pick_op(Rng &r, const Incarnation *inc, int id)
 
 } // namespace
 
+void conn_misc_op(Incarnation *inc, WorkerState *ws)
+{
+    for (;;) {
+        const Op &op = pick_op(ws->rng, inc, ws->id);
+        if (op.fn == op_read || op.fn == op_write || op.fn == op_shutdown)
+            continue;
+        op.fn(inc, ws);
+        return;
+    }
+}
+
 void worker_main(Incarnation *inc, WorkerState *ws)
 {
     ws->tid = gettid_();
@@ -322,7 +336,10 @@ void worker_main(Incarnation *inc, WorkerState *ws)
             close_conn(inc, ws);
             break;
         }
-        op.fn(inc, ws);
+        if (inc->cfg.proto == Proto::STREAM)
+            stream_op(inc, ws);
+        else
+            op.fn(inc, ws);
         if (inc->fatal)
             sleep_ms(1); /* every call fails at once now: do not spin */
     }

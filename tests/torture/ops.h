@@ -24,6 +24,8 @@ struct WorkerState {
     /* The gate (see gate_enter()): set while between entering and leaving
      * a call on the connection. */
     std::atomic<bool> in_gate{false};
+    /* The stream whose handle it may be using (see sgate_enter()). */
+    std::atomic<StreamEntry *> cur_stream{nullptr};
     std::atomic<uint64_t> gate_ns{0};
     /* The call in progress, for the watchdog. */
     std::atomic<const char *> call{nullptr};
@@ -47,6 +49,12 @@ void worker_main(Incarnation *inc, WorkerState *ws);
  * library stay there and must be woken. |self| is the closing worker or
  * NULL. */
 void close_conn(Incarnation *inc, WorkerState *self);
+
+/* The connection-level operations other than read, write and shutdown
+ * (lock, stats, error, handshake, close, idle), one at random with the
+ * incarnation's weights: stream mode mixes them with its own. */
+void conn_misc_op(Incarnation *inc, WorkerState *ws);
+int pick_timeout(Rng &r, bool forever_ok);
 
 /* The watchdog's view: every live worker of the run. */
 void registry_add(WorkerState *ws);

@@ -16,8 +16,11 @@ void peer_block_sigpipe()
 
 void Peer::start(Proto p)
 {
+    stream_mode = p == Proto::STREAM;
     if (p == Proto::DTLS)
         thread = std::thread(peer_dtls_loop, this);
+    else if (p == Proto::QUIC || p == Proto::STREAM)
+        thread = std::thread(peer_quic_loop, this);
     else
         thread = std::thread(peer_tls_loop, this);
 }

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -26,6 +27,30 @@
 #include "torture.h"
 
 namespace torture {
+
+/* What the QUIC stream peer did with one stream and what it received on
+ * it (peer_quic.cc). Times are CLOCK_MONOTONIC ns, 0 for never. */
+struct PeerStream {
+    uint64_t id = 0;
+    bool ours = false;          /* the peer opened it */
+    std::vector<uint8_t> rx;    /* every byte it read, in order */
+    bool got_fin = false;       /* read to the client's FIN */
+    bool got_reset = false;     /* the client reset it (RESET_STREAM) */
+    uint64_t tx_off = 0;        /* bytes of its pattern handed to OpenSSL */
+    bool concluded = false;     /* it sent FIN after tx_off bytes */
+    uint64_t aec = 0;           /* the code of its RESET_STREAM */
+    uint64_t rst_ns = 0;        /* when it reset its sending part */
+    uint64_t stop_ns = 0;       /* when it freed the stream with its
+                                   receiving part open: STOP_SENDING */
+    bool victim = false;        /* it went silent, then ended the stream: */
+    int victim_kind = 0;        /* 0 RESET_STREAM and STOP_SENDING at once,
+                                   1 RESET_STREAM only (it reads on),
+                                   2 STOP_SENDING only (after its FIN) */
+};
+
+/* The RESET_STREAM code the peer uses on stream |id|: never 0, so that it
+ * is told from STOP_SENDING's (OpenSSL sends 0 for a freed stream). */
+inline uint64_t peer_reset_code(uint64_t id) { return 0x10000 + (id & 0xffff); }
 
 struct Peer {
     /* Set before start(). */
@@ -79,6 +104,9 @@ struct Peer {
     std::vector<uint8_t> rx;
     std::vector<std::vector<uint8_t>> dgrams;
     uint64_t tx_datagrams = 0;
+    /* QUIC streams: by stream ID. */
+    std::map<uint64_t, PeerStream> streams;
+    bool stream_mode = false; /* QUIC: streams rather than the default one */
 
     void start(Proto p);
     void stop() { stop_flag = true; }
@@ -101,6 +129,7 @@ struct Peer {
  * kill the process that tests whether tickless does. */
 void peer_tls_loop(Peer *p);
 void peer_dtls_loop(Peer *p);
+void peer_quic_loop(Peer *p); /* |ssl| is a listener */
 void peer_block_sigpipe();
 
 } // namespace torture

@@ -82,6 +82,15 @@ void print_counts()
          "%llu read by tickless, %llu received and %llu sent by peers",
          v(C_CONNS), v(C_CLOSES), v(C_GRACEFUL), v(C_CALLS), v(C_TIMEOUTS),
          v(C_ERRORS), v(C_WRITTEN), v(C_READ), v(C_PEER_RX), v(C_PEER_TX));
+    if (v(C_STREAMS) != 0)
+        note("%llu streams; %llu writes blocked 100 ms or more (%llu of them "
+             "while another writer of the stream was blocked too); blocked "
+             "when the peer ended the stream: %llu reads (RESET_STREAM), %llu "
+             "writes (STOP_SENDING), %llu streams with both at once; %llu "
+             "writes in progress when we concluded or reset their stream",
+             v(C_STREAMS), v(C_BLOCKED_WRITES), v(C_MULTI_BLOCKED),
+             v(C_RESET_READS), v(C_STOP_WRITES), v(C_RESET_BOTH),
+             v(C_ENDS_UNDER_WRITE));
     std::string codes;
     for (int i = 1; i <= -TICKLESS_ERR_MIN_; i++)
         if (g_codes[i] != 0)

@@ -75,6 +75,8 @@ template <class P> bool wait_for(uint64_t ns, P pred)
     return true;
 }
 
+ts_proto ts_of(Proto p);
+
 /* One incarnation of slot |slot|: made, tortured, ended, verified. */
 void incarnation(Run *run, int slot, int idx, Rng &rng)
 {
@@ -96,11 +98,22 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     inc->active = rng.chance(30) ? 2 : cfg.threads;
     static const int kWriters[] = {0, 1, 1, 2, 64};
     inc->writers = kWriters[rng.below(5)];
+    if (cfg.proto == Proto::STREAM && inc->writers < 2)
+        inc->writers = rng.chance(50) ? 2 : 64; /* streams need writers */
     inc->peer.tx_mode = (int)rng.below(3);
     inc->key_w = derive_seed(cfg.seed, 2, (uint64_t)slot, (uint64_t)idx);
     inc->peer.key_tx = derive_seed(cfg.seed, 3, (uint64_t)slot, (uint64_t)idx);
     inc->peer.seed = derive_seed(cfg.seed, 4, (uint64_t)slot, (uint64_t)idx);
-    if (conn_setup(inc.get(), run->pool, run->sctx, run->cctx) != 0) {
+    /* TORTURE_OWN_CTX: a client SSL_CTX per connection (experiment: does
+     * a race need two connections sharing one?). */
+    static const bool own_ctx = getenv("TORTURE_OWN_CTX") != nullptr;
+    SSL_CTX *cctx = own_ctx ? ts_client_ctx(ts_of(cfg.proto)) : run->cctx;
+    struct CtxFree {
+        SSL_CTX *c;
+        bool own;
+        ~CtxFree() { if (own) SSL_CTX_free(c); }
+    } cctx_free{cctx, own_ctx};
+    if (conn_setup(inc.get(), run->pool, run->sctx, cctx) != 0) {
         sleep_ms(100);
         return;
     }
@@ -133,6 +146,7 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
             WorkerState mgr;
             mgr.id = -1;
             if (gate_enter(ip, &mgr)) {
+                ip->shutdown_ns = now_ns();
                 Call call(ip, &mgr, Fn::SHUTDOWN, 3000, 4096);
                 int rc = call.end(tickless_conn_shutdown(ip->c, 3000));
                 gate_exit(&mgr);
@@ -149,8 +163,10 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
               "closed:\n" + registry_dump()).c_str());
     for (auto &t : th)
         t.join();
+    /* "Every stream must be closed, before or after its connection." */
+    close_all_streams(ip);
     /* The peer ends on close_notify, FIN or an error; DTLS may never know. */
-    wait_for(slack_ns(cfg, cfg.proto == Proto::DTLS ? 500 : 2000),
+    wait_for(slack_ns(cfg, cfg.proto == Proto::TLS ? 2000 : 500),
              [&] { return ip->peer.finished.load(); });
     inc->peer.stop();
     inc->peer.join();
@@ -184,6 +200,7 @@ void watchdog(Run *run)
 
 ts_proto ts_of(Proto p)
 {
+    /* (declared above, for incarnation()) */
     return p == Proto::DTLS ? TS_DTLS : p == Proto::TLS ? TS_TLS : TS_QUIC;
 }
 

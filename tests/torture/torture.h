@@ -58,6 +58,9 @@ uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0);
 
 uint64_t now_ns();        /* CLOCK_MONOTONIC */
 uint64_t thread_cpu_ns(); /* CLOCK_THREAD_CPUTIME_ID */
+/* Time this thread has been runnable but waiting for a CPU (schedstat;
+ * 0 where the kernel does not keep it). */
+uint64_t thread_runq_ns();
 void sleep_ms(unsigned ms);
 long gettid_();
 

@@ -1,4 +1,7 @@
 /* util: clocks, seeds and names (torture.h). */
+#include <fcntl.h>
+#include <unistd.h>
+#include <cstdio>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +63,24 @@ uint64_t thread_cpu_ns()
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t thread_runq_ns()
+{
+    /* schedstat: ns on the CPU, ns runnable waiting for one, slices. */
+    int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    unsigned long long run = 0, wait = 0;
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+        return 0;
+    return wait;
 }
 
 void sleep_ms(unsigned ms)

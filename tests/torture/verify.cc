@@ -17,10 +17,12 @@
  * gap, no overlap (each piece was checked against the stream when read).
  */
 #include <algorithm>
+#include <cstdlib>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
 
+#include "call.h"
 #include "conn.h"
 #include "pattern.h"
 #include "report.h"
@@ -29,18 +31,27 @@ namespace torture {
 
 namespace {
 
+/* One object's writes against what the peer received of it: the
+ * connection's only stream, or one QUIC stream. */
+struct WView {
+    const std::vector<WriteCall> &writes;
+    const std::vector<uint8_t> &rx;
+    uint64_t key;
+    std::string label; /* "conn 1.2 (client)", "conn 1.2 stream 4" */
+};
+
 /* What the bytes at |at| are, for the failure message: the call (any
  * writer, credited or not) whose pattern they match, where, and what that
  * says about the library, given what each writer's next piece should be. */
-std::string identify(const Incarnation *inc, const std::vector<uint8_t> &rx,
+std::string identify(const WView &v, const std::vector<uint8_t> &rx,
                      size_t at, const std::map<unsigned, const WriteCall *> &expect)
 {
     size_t n = std::min<size_t>(16, rx.size() - at);
-    for (const WriteCall &c : inc->writes)
+    for (const WriteCall &c : v.writes)
         for (uint64_t o = c.off; o + n <= c.off + c.len; o++) {
-            if (writer_match(rx.data() + at, n, inc->key_w, c.w, c.seq, o) != n)
+            if (writer_match(rx.data() + at, n, v.key, c.w, c.seq, o) != n)
                 continue;
-            size_t run = writer_match(rx.data() + at, rx.size() - at, inc->key_w,
+            size_t run = writer_match(rx.data() + at, rx.size() - at, v.key,
                                       c.w, c.seq, o);
             if (o + run > c.off + c.len)
                 run = (size_t)(c.off + c.len - o);
@@ -79,11 +90,11 @@ std::string identify(const Incarnation *inc, const std::vector<uint8_t> &rx,
  * exactly its credited stream (a prefix of it after an abrupt end).
  * Returns "" or what broke it. A failure of this one is a library bug
  * whatever one thinks concurrent writes should promise. */
-std::string per_writer_check(const Incarnation *inc,
+std::string per_writer_check(const WView &v,
                              std::map<unsigned, std::vector<const WriteCall *>> &by_writer,
                              bool complete)
 {
-    const std::vector<uint8_t> &rx = inc->peer.rx;
+    const std::vector<uint8_t> &rx = v.rx;
     std::map<unsigned, std::pair<size_t, uint64_t>> pos; /* call index, offset */
     for (auto &kv : by_writer)
         pos[kv.first] = {0, kv.second.empty() ? 0 : kv.second[0]->off};
@@ -100,7 +111,7 @@ std::string per_writer_check(const Incarnation *inc,
                 size_t want = (size_t)(c->off + c->nw - o);
                 size_t got = writer_match(rx.data() + at + m,
                                           std::min(want, rx.size() - at - m),
-                                          inc->key_w, c->w, c->seq, o);
+                                          v.key, c->w, c->seq, o);
                 m += got;
                 if (got < want)
                     break;
@@ -139,13 +150,14 @@ std::string per_writer_check(const Incarnation *inc,
     return "";
 }
 
-void verify_stream_writes(Incarnation *inc)
+/* |complete|: the peer read to the end (close_notify, FIN), so every
+ * credited byte must be there. */
+void verify_writes(const WView &v, bool complete)
 {
-    const std::vector<uint8_t> &rx = inc->peer.rx;
-    bool complete = inc->peer.got_eof;
+    const std::vector<uint8_t> &rx = v.rx;
     /* Each writer's credited calls, in order. */
     std::map<unsigned, std::vector<const WriteCall *>> by_writer;
-    for (const WriteCall &c : inc->writes)
+    for (const WriteCall &c : v.writes)
         if (c.nw > 0)
             by_writer[c.w].push_back(&c);
     for (auto &kv : by_writer)
@@ -174,7 +186,7 @@ void verify_stream_writes(Incarnation *inc)
             /* A piece cut by the end of the stream only if it may be. */
             if (n < c->nw && complete)
                 continue;
-            if (writer_match(rx.data() + at, n, inc->key_w, c->w, c->seq, c->off) == n)
+            if (writer_match(rx.data() + at, n, v.key, c->w, c->seq, c->off) == n)
                 cand.push_back(kv.first);
         }
         if (!cand.empty() && ++steps < 1000000) {
@@ -211,12 +223,12 @@ void verify_stream_writes(Incarnation *inc)
                 expect += s;
             }
         }
-        std::string loose = per_writer_check(inc, by_writer, complete);
-        fail("conn %d.%d (%s): byte %zu of %zu the peer received is not the "
+        std::string loose = per_writer_check(v, by_writer, complete);
+        fail("%s: byte %zu of %zu the peer received is not the "
              "start of any writer's next credited piece (expected %s); %s [%s]",
-             inc->slot, inc->index, inc->server_role ? "server" : "client", at,
+             v.label.c_str(), at,
              rx.size(), expect.empty() ? "nothing more" : expect.c_str(),
-             identify(inc, rx, at, nexts).c_str(),
+             identify(v, rx, at, nexts).c_str(),
              loose.empty() ? "each writer's own bytes are intact: only the "
                              "calls' atomicity is broken"
                            : loose.c_str());
@@ -227,9 +239,11 @@ void verify_stream_writes(Incarnation *inc)
     for (auto &kv : by_writer)
         if (next[kv.first] < kv.second.size()) {
             const WriteCall *c = kv.second[next[kv.first]];
-            fail("conn %d.%d: the peer read to close_notify but writer %u's "
-                 "credited bytes from offset %" PRIu64 " (call %u) never arrived",
-                 inc->slot, inc->index, c->w, c->off, c->seq);
+            fail("%s: the peer read to the end (close_notify, FIN) but writer "
+                 "%u's credited bytes from offset %" PRIu64 " (call %u, "
+                 "credited %zu of %zu, returned %s) never arrived",
+                 v.label.c_str(), c->w, c->off, c->seq, c->nw, c->len,
+                 c->rc == 0 ? "0" : tickless_err_name(c->rc));
             return;
         }
 }
@@ -262,12 +276,14 @@ void verify_dgram_writes(Incarnation *inc)
     }
 }
 
-void verify_reads(Incarnation *inc)
+/* Returns the bytes the reads tiled (all of them, if no check failed). */
+uint64_t verify_reads(const std::vector<ReadPiece> &reads, uint64_t key,
+                      const std::string &label)
 {
     std::vector<std::pair<uint64_t, size_t>> placed;
     std::vector<const ReadPiece *> small;
     uint64_t total = 0;
-    for (const ReadPiece &p : inc->reads) {
+    for (const ReadPiece &p : reads) {
         total += p.len;
         if (p.off != UINT64_MAX)
             placed.emplace_back(p.off, p.len);
@@ -286,24 +302,194 @@ void verify_reads(Incarnation *inc)
             continue;
         }
         if (i < placed.size() && placed[i].first < at) {
-            fail("conn %d.%d: two reads returned the same peer bytes at "
-                 "offset %" PRIu64, inc->slot, inc->index, placed[i].first);
-            return;
+            fail("%s: two reads returned the same peer bytes at "
+                 "offset %" PRIu64, label.c_str(), placed[i].first);
+            return at;
         }
         bool fit = false;
         for (size_t k = 0; k < small.size() && !fit; k++)
             if (!used[k]
-                && stream_is_at(small[k]->bytes.data(), small[k]->len,
-                                inc->peer.key_tx, at)) {
+                && stream_is_at(small[k]->bytes.data(), small[k]->len, key, at)) {
                 used[k] = true;
                 at += small[k]->len;
                 fit = true;
             }
         if (!fit) {
-            fail("conn %d.%d: reads returned %" PRIu64 " bytes in all, but "
+            fail("%s: reads returned %" PRIu64 " bytes in all, but "
                  "peer stream byte %" PRIu64 " was returned by none (a gap)",
-                 inc->slot, inc->index, total, at);
-            return;
+                 label.c_str(), total, at);
+            return at;
+        }
+    }
+    return total;
+}
+
+/* Stream mode: each stream as a connection is checked above, and the
+ * calls on it against what the peer and our own workers did to it:
+ *  - a read blocked when the peer reset its sending part (RESET_STREAM),
+ *    a write blocked when it stopped ours (STOP_SENDING), returns within
+ *    2 s of it; one that starts 2 s after it does not time out;
+ *  - after our conclude or reset returned 0, a write that starts fails
+ *    and writes nothing; one in progress returns within 2 s of it. */
+void verify_streams(Incarnation *inc)
+{
+    const uint64_t prompt = slack_ns(inc->cfg, 2000);
+    const PeerStream none;
+    for (auto &ep : inc->streams) {
+        const StreamEntry &e = *ep;
+        if (e.id == UINT64_MAX)
+            continue;
+        char label[96];
+        snprintf(label, sizeof(label), "conn %d.%d stream %" PRIu64 " (%s%s)",
+                 inc->slot, inc->index, e.id, e.local ? "ours" : "the peer's",
+                 (e.id & 2) ? ", uni" : "");
+        auto it = inc->peer.streams.find(e.id);
+        const PeerStream &p = it == inc->peer.streams.end() ? none : it->second;
+        auto ms = [](uint64_t a, uint64_t b) { return ((double)a - (double)b) / 1e6; };
+        count(C_STREAMS);
+        {
+            const uint64_t block = 100000000ull;
+            bool r_at = false, w_at = false;
+            for (const StreamCall &c : e.calls) {
+                if (c.write && c.t1 - c.t0 >= block) {
+                    count(C_BLOCKED_WRITES);
+                    if (getenv("TORTURE_DEBUG_CPU"))
+                        note("%s: blocked write %.0f ms, %.0f ms CPU, len %zu rc %s",
+                             label, ms(c.t1, c.t0), (double)c.cpu_ns / 1e6, c.len,
+                             rc_name(c.rc));
+                    for (const StreamCall &o : e.calls)
+                        if (&o != &c && o.write && o.t1 - o.t0 >= block
+                            && o.t0 < c.t1 && c.t0 < o.t1) {
+                            count(C_MULTI_BLOCKED);
+                            break;
+                        }
+                }
+                if (!c.write && p.rst_ns && c.t0 < p.rst_ns && c.t1 > p.rst_ns)
+                    r_at = true, count(C_RESET_READS);
+                if (c.write && p.stop_ns && c.t0 < p.stop_ns && c.t1 > p.stop_ns)
+                    w_at = true, count(C_STOP_WRITES);
+                if (c.write && e.ended_t1 && c.t0 < e.ended_t0 && c.t1 > e.ended_t0)
+                    count(C_ENDS_UNDER_WRITE);
+            }
+            if (r_at && w_at && p.victim && p.victim_kind == 0) {
+                count(C_RESET_BOTH);
+                if (getenv("TORTURE_DEBUG_CPU"))
+                    for (const StreamCall &c : e.calls)
+                        if (c.t1 + 3000000000ull > p.rst_ns && c.t0 < p.rst_ns + 3000000000ull)
+                            note("%s both: %s w%d t0 %+.0f t1 %+.0f rc %s n %zu timeout %d cpu %.0f",
+                                 label, c.write ? "write" : "read", c.worker,
+                                 ms(c.t0, p.rst_ns), ms(c.t1, p.rst_ns), rc_name(c.rc),
+                                 c.n, c.timeout, (double)c.cpu_ns / 1e6);
+            }
+        }
+        if (e.can_write)
+            verify_writes(WView{e.writes, p.rx, e.key_w, label}, p.got_fin);
+        if (e.can_read) {
+            uint64_t got = verify_reads(e.reads, e.key_rx, label);
+            if (got > p.tx_off)
+                fail("%s: reads returned %" PRIu64 " bytes, the peer sent %" PRIu64,
+                     label, got, p.tx_off);
+            else if (e.read_eof && (!p.concluded || got != p.tx_off))
+                fail("%s: a read returned TICKLESS_ERR_EOF, but the reads got "
+                     "%" PRIu64 " bytes of the %" PRIu64 " the peer sent%s", label,
+                     got, p.tx_off, p.concluded ? " before its FIN" : " (it sent no FIN)");
+        }
+        for (uint64_t c : e.peer_codes)
+            if ((c != 0 && c != p.aec) || (c == p.aec && p.rst_ns == 0)) {
+                fail("%s: tickless_stream_peer_error gave 1 with %" PRIu64 "; the "
+                     "peer sent RESET_STREAM %" PRIu64 "%s, and STOP_SENDING only "
+                     "with code 0%s", label, c, p.aec, p.rst_ns ? "" : " never",
+                     e.ended_by_reset ? " (we had reset its sending part "
+                                        "ourselves, with 119)" : "");
+                break; /* once per stream */
+            }
+        for (const StreamCall &c : e.calls) {
+            char what[160];
+            snprintf(what, sizeof(what), "%s by worker %d (len %zu, timeout %d) = "
+                     "%s with %zu bytes, after %.0f ms", c.write ? "write" : "read",
+                     c.worker, c.len, c.timeout, rc_name(c.rc), c.n, ms(c.t1, c.t0));
+            /* Our own end of the sending side. */
+            bool ours_ended = c.write && e.ended_t1 != 0;
+            bool first_fatal = (c.rc == TICKLESS_ERR_PEER || c.rc == TICKLESS_ERR_SSL
+                                || c.rc == TICKLESS_ERR_SYS)
+                               && c.t1 <= inc->first_fatal_ns;
+            if (ours_ended && c.t0 > e.ended_t1
+                && (c.rc == 0 || c.rc == TICKLESS_ERR_TIMEOUT || c.n > 0
+                    || first_fatal))
+                fail("%s: a %s that started %.1f ms after our "
+                     "tickless_stream_%s() had returned 0 on it: the direction "
+                     "is ended, so it must fail (TICKLESS_ERR_CLOSED) without "
+                     "writing%s", label, what, ms(c.t0, e.ended_t1),
+                     e.ended_by_reset ? "reset" : "conclude",
+                     first_fatal ? "; instead the connection failed with this "
+                                   "call (no call had found it failed before)" : "");
+            if (ours_ended && c.t0 <= e.ended_t1 && c.t1 >= e.ended_t0 && first_fatal)
+                fail("%s: a %s overlapped our tickless_stream_%s() on it "
+                     "(which returned 0) and failed the whole connection: "
+                     "no call had found it failed before, and the header "
+                     "keeps a stream's end to that stream "
+                     "(TICKLESS_ERR_CLOSED for its writers)", label, what,
+                     e.ended_by_reset ? "reset" : "conclude");
+            if (ours_ended && c.t0 < e.ended_t0 && c.t1 > e.ended_t1 + prompt)
+                fail("%s: a %s was in progress when our tickless_stream_%s() "
+                     "on it returned 0 (%.0f ms into the call) and returned "
+                     "only %.0f ms after that: nothing woke it", label, what,
+                     e.ended_by_reset ? "reset" : "conclude", ms(e.ended_t1, c.t0),
+                     ms(c.t1, e.ended_t1));
+            /* CLOSED is for what we did: the stream's or the connection's
+             * close, or (writes; reads too, leniently) our conclude or
+             * reset. Anything else, the peer's RESET_STREAM or STOP_SENDING
+             * above all, must say so (TICKLESS_ERR_STREAM_RESET). */
+            uint64_t local_end = UINT64_MAX;
+            if (e.close_ns != 0)
+                local_end = e.close_ns;
+            if (inc->close_begin_ns != 0 && inc->close_begin_ns < local_end)
+                local_end = inc->close_begin_ns;
+            if (e.ended_t0 != 0 && e.ended_t0 < local_end)
+                local_end = e.ended_t0;
+            if (inc->shutdown_ns != 0 && inc->shutdown_ns < local_end)
+                local_end = inc->shutdown_ns;
+            if (c.rc == TICKLESS_ERR_CLOSED && c.t1 < local_end)
+                fail("%s: a %s returned TICKLESS_ERR_CLOSED though nothing of "
+                     "ours had ended the stream or the connection%s", label, what,
+                     c.write && p.stop_ns && c.t1 > p.stop_ns
+                         ? (p.rst_ns ? "; the peer had sent RESET_STREAM and "
+                                       "STOP_SENDING at once, for which the "
+                                       "header promises TICKLESS_ERR_STREAM_RESET"
+                                     : "; the peer had sent STOP_SENDING (after "
+                                       "its FIN), for which the header promises "
+                                       "TICKLESS_ERR_STREAM_RESET")
+                     : !c.write && p.rst_ns && c.t1 > p.rst_ns
+                         ? "; the peer had sent RESET_STREAM, for which the "
+                           "header promises TICKLESS_ERR_STREAM_RESET"
+                         : "");
+            /* The peer's RESET_STREAM (reads) and STOP_SENDING (writes). A
+             * write whose stream we ended first is the rule above's. */
+            uint64_t T = c.write ? p.stop_ns : p.rst_ns;
+            if (T == 0 || (c.write && e.ended_t0 != 0 && e.ended_t0 < c.t1))
+                continue;
+            const char *frame = c.write ? "STOP_SENDING" : "RESET_STREAM";
+            if (c.t0 < T && c.t1 > T + prompt)
+                fail("%s: a %s was blocked when the peer sent %s%s (%.0f ms into "
+                     "the call) and returned only %.0f ms after it: the header "
+                     "promises TICKLESS_ERR_STREAM_RESET", label, what, frame,
+                     p.rst_ns && p.stop_ns ? " (RESET_STREAM and STOP_SENDING at once)" : "",
+                     ms(T, c.t0), ms(c.t1, T));
+            else if (c.t0 < T && c.t1 > T
+                     && (c.rc == TICKLESS_ERR_EOF
+                         || ((c.rc == TICKLESS_ERR_SSL || c.rc == TICKLESS_ERR_PEER)
+                             && c.t1 <= inc->first_fatal_ns)))
+                fail("%s: a %s was blocked when the peer sent %s%s (%.0f ms into "
+                     "the call) and got %s %.0f ms after it: the header promises "
+                     "TICKLESS_ERR_STREAM_RESET (and the stream's end stays on "
+                     "that stream)", label, what, frame,
+                     p.rst_ns && p.stop_ns ? " (RESET_STREAM and STOP_SENDING at once)" : "",
+                     ms(T, c.t0), rc_name(c.rc), ms(c.t1, T));
+            else if (c.t0 > T + prompt
+                     && (c.rc == TICKLESS_ERR_TIMEOUT || (c.write && c.rc == 0)))
+                fail("%s: a %s that started %.0f ms after the peer's %s: the "
+                     "stream is %s, it must fail (TICKLESS_ERR_STREAM_RESET)",
+                     label, what, ms(c.t0, T), frame, c.write ? "stopped" : "reset");
         }
     }
 }
@@ -312,11 +498,17 @@ void verify_reads(Incarnation *inc)
 
 void verify_incarnation(Incarnation *inc)
 {
+    char label[64];
+    snprintf(label, sizeof(label), "conn %d.%d (%s)", inc->slot, inc->index,
+             inc->server_role ? "server" : "client");
     if (inc->cfg.proto == Proto::DTLS) {
         verify_dgram_writes(inc);
+    } else if (inc->cfg.proto == Proto::STREAM) {
+        verify_streams(inc);
     } else {
-        verify_stream_writes(inc);
-        verify_reads(inc);
+        verify_writes(WView{inc->writes, inc->peer.rx, inc->key_w, label},
+                      inc->peer.got_eof);
+        verify_reads(inc->reads, inc->peer.key_tx, label);
     }
 }
 
