@@ -15,6 +15,7 @@ typedef enum sysfail_call {
     SYSFAIL_EPOLL_CTL,       /* a shard watching a socket (shard.c) */
     SYSFAIL_PPOLL,           /* a lone caller polling its socket */
     SYSFAIL_THREAD_EVENTFD,  /* that caller's thread's wake-up descriptor */
+    SYSFAIL_SOCKET,          /* tickless_connect() making a socket */
     SYSFAIL_COUNT
 } sysfail_call;
 
