@@ -111,9 +111,12 @@ void WarmUp(tickless_pool *pool, ts_proto p)
     tickless_connect_options o = Options(nullptr);
     std::string port = std::to_string(ts_server_port(srv));
     tickless_conn *c = nullptr;
-    ASSERT_EQ(tickless_connect(ctx.ctx, "127.0.0.1", port.c_str(), &o, pool,
-                               &c, kTimeoutMs),
+    // Both families, as the tests will: a refused ::1 attempt included.
+    connect_set_resolve_override("localhost", "::1,127.0.0.1");
+    ASSERT_EQ(tickless_connect(ctx.ctx, "localhost", port.c_str(), &o,
+                               pool, &c, kTimeoutMs),
               0);
+    connect_set_resolve_override(nullptr, nullptr);
     tickless_conn_close(c);
     ts_server_stop(srv);
 }
