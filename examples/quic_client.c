@@ -15,15 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <tickless/tickless.h>
-
-#include "client_ssl.h"
 
 #define CHUNK 16384
 #define TIMEOUT_MS 10000
@@ -98,10 +93,13 @@ int main(int argc, char **argv)
 {
     stream_job jobs[MAX_STREAMS];
     pthread_t threads[MAX_STREAMS];
+    const char *cafile = getenv("TICKLESS_EXAMPLE_CAFILE");
+    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
+    tickless_connect_options opts;
     tickless_conn *conn;
-    int nstreams, i, fd, rc, failed = 0;
+    int nstreams, i, rc, failed = 0;
     size_t bytes;
-    SSL *ssl;
+    SSL_CTX *ctx;
 
     if (argc < 3) {
         fprintf(stderr, "usage: %s HOST PORT [STREAMS] [BYTES]\n", argv[0]);
@@ -114,27 +112,23 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    fd = client_connect(argv[1], argv[2], SOCK_DGRAM);
-    if (fd < 0) {
-        perror("connect");
+    /* Resolve, try every address, verify, ALPN "echo", handshake. */
+    ctx = SSL_CTX_new(OSSL_QUIC_client_method());
+    if (ctx == NULL
+        || !(cafile != NULL ? SSL_CTX_load_verify_file(ctx, cafile)
+                            : SSL_CTX_set_default_verify_paths(ctx))) {
+        fprintf(stderr, "cannot make the SSL_CTX\n");
+        SSL_CTX_free(ctx);
         return 1;
     }
-    ssl = client_ssl_new("quic", argv[1], fd, "echo");
-    if (ssl == NULL) {
-        ERR_print_errors_fp(stderr);
-        close(fd);
-        return 1;
-    }
-    rc = tickless_conn_new(ssl, NULL, &conn);
+    tickless_connect_options_defaults(&opts);
+    opts.alpn = "echo";
+    opts.error = &err;
+    rc = tickless_connect(ctx, argv[1], argv[2], &opts, NULL, &conn,
+                          TIMEOUT_MS);
+    SSL_CTX_free(ctx);
     if (rc != 0) {
-        fprintf(stderr, "tickless_conn_new: %s\n", tickless_strerror(rc));
-        SSL_free(ssl);
-        return 1;
-    }
-    rc = tickless_conn_handshake(conn, TIMEOUT_MS);
-    if (rc != 0) {
-        fprintf(stderr, "handshake: %s\n", tickless_strerror(rc));
-        tickless_conn_close(conn);
+        fprintf(stderr, "%s: %s\n", tickless_err_name(rc), err.message);
         return 1;
     }
 

@@ -157,13 +157,15 @@ extern "C" {
     XX(UNSUPPORTED, -9, "not supported by this build or OpenSSL")              \
     XX(BUSY, -10, "resource is in use")                                        \
     XX(FORKED, -11, "object made before fork(); unusable in the child")     \
-    XX(STREAM_RESET, -12, "peer reset or stopped the stream")
+    XX(STREAM_RESET, -12, "peer reset or stopped the stream")                  \
+    XX(NOT_FOUND, -13, "host name not found")                                  \
+    XX(REFUSED, -14, "connection refused or address unreachable")
 
 typedef enum tickless_errno {
 #define TICKLESS_ERR_ENUM_(name, value, msg) TICKLESS_ERR_##name = value,
     TICKLESS_ERRNO_MAP(TICKLESS_ERR_ENUM_)
 #undef TICKLESS_ERR_ENUM_
-    TICKLESS_ERR_MIN_ = -12
+    TICKLESS_ERR_MIN_ = -14
 } tickless_errno;
 
 /*
@@ -467,10 +469,13 @@ typedef struct tickless_error_info {
     int sys_errno;               /* errno, 0 if none */
     uint64_t quic_error_code;    /* QUIC CONNECTION_CLOSE code, if any */
     char message[256];           /* human-readable, NUL-terminated */
+    long verify_result;          /* X509_V_ERR_* of a failed certificate
+                                    check (tickless_connect()), else
+                                    X509_V_OK (0) */
 } tickless_error_info;
 
 #define TICKLESS_ERROR_INFO_INIT                                               \
-    { sizeof(tickless_error_info), 0, 0, 0, 0, 0, { 0 } }
+    { sizeof(tickless_error_info), 0, 0, 0, 0, 0, { 0 }, 0 }
 
 /*
  * tickless_conn_error() describes the error that ended the connection, or
@@ -490,6 +495,130 @@ typedef struct tickless_error_info {
  */
 TICKLESS_EXPORT int tickless_conn_error(tickless_conn *c,
                                         tickless_error_info *out);
+
+/*
+ * Connecting in one call: tickless_connect()
+ * ------------------------------------------
+ * tickless_connect() does what a client otherwise writes by hand before
+ * tickless_conn_new(): it resolves the host, makes a socket of the right
+ * type for the SSL_CTX (UDP for QUIC and DTLS, TCP for TLS), tries every
+ * address, sets up the SSL object (SNI, host name verification, ALPN,
+ * QUIC's initial peer address) and completes the handshake:
+ *
+ *     SSL_CTX *ctx = SSL_CTX_new(OSSL_QUIC_client_method());
+ *     SSL_CTX_set_default_verify_paths(ctx);     (the system's CAs)
+ *     tickless_connect_options o;
+ *     tickless_connect_options_defaults(&o);
+ *     o.alpn = "h3";
+ *     rc = tickless_connect(ctx, "example.com", "443", &o, NULL, &c, 5000);
+ *
+ * Addresses are tried Happy Eyeballs style (RFC 8305), IPv6 and IPv4
+ * interleaved: each attempt gets attempt_delay_ms to succeed before the
+ * next one starts alongside it, and the first to complete its handshake
+ * wins; the others are closed. A refused or unreachable address starts
+ * the next at once. UDP has no connect error, so a QUIC or DTLS address
+ * that drops everything is only ever overtaken, never abandoned early:
+ * that is why the attempts overlap (TLS races whole handshakes as well,
+ * which also overtakes a server that accepts and never answers).
+ * Bring your own socket, and SSL object, with tickless_conn_new() instead.
+ */
+
+/*
+ * tickless_connect_options: how tickless_connect() connects. Fill it with
+ * tickless_connect_options_defaults(), then change the fields you need.
+ *
+ * Since: 0.1.0
+ */
+typedef struct tickless_connect_options {
+    size_t size;              /* sizeof(tickless_connect_options); set by
+                                 tickless_connect_options_defaults() */
+    const char *alpn;         /* protocols to offer, comma-separated
+                                 ("h3,hq-interop"); NULL (default): none
+                                 beyond what the SSL_CTX sets. QUIC needs
+                                 one */
+    int family;               /* AF_UNSPEC (default), AF_INET or AF_INET6 */
+    int attempt_delay_ms;     /* how long an attempt runs alone before the
+                                 next address's starts too. Default 250,
+                                 at least 10 */
+    int insecure_no_verify;   /* 1: do NOT verify the server's certificate
+                                 or name. Anyone on the path can then
+                                 impersonate the server; each such connect
+                                 is logged at TICKLESS_LOG_WARN. Default 0:
+                                 verify (SSL_VERIFY_PEER against the
+                                 SSL_CTX's trust store, and |host|) */
+    int (*ssl_setup)(SSL *ssl, void *arg); /* NULL, or called on every
+                                 attempt's SSL object once tickless has set
+                                 it up, before its handshake (session
+                                 resumption, timers, ...). Return 1 to go
+                                 on; 0 ends tickless_connect() with
+                                 TICKLESS_ERR_SSL */
+    void *ssl_setup_arg;      /* passed to ssl_setup */
+    tickless_error_info *error; /* NULL, or where a failure is described
+                                 (set .size first): which addresses were
+                                 tried and what each did, errno, OpenSSL's
+                                 error and verify result. code is 0 on
+                                 success */
+} tickless_connect_options;
+
+/*
+ * tickless_connect_options_defaults() fills |opts| with the defaults: size
+ * set, no ALPN, any address family, 250 ms between attempts, verification
+ * on, no ssl_setup, no error record.
+ *
+ * Returns: nothing
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: none; NULL is ignored
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT void
+tickless_connect_options_defaults(tickless_connect_options *opts);
+
+/*
+ * tickless_connect() connects to |host| (a DNS name or an IP literal) at
+ * |port| (a number or a service name) with a client SSL object made from
+ * |ctx| (QUIC: OSSL_QUIC_client_method(); DTLS; TLS), completes the
+ * handshake and gives back the connection, attached to |pool| (NULL: a
+ * dedicated assist thread) exactly as from tickless_conn_new().
+ *
+ * The server's certificate is verified against |ctx|'s trust store (load
+ * one: SSL_CTX_set_default_verify_paths() for the system's) and must name
+ * |host| (SSL_set1_host()); SNI carries |host| unless it is an IP literal.
+ * Verification is switched on for each attempt even if |ctx| has it off,
+ * unless opts->insecure_no_verify says otherwise; a verify callback set on
+ * |ctx| is kept.
+ *
+ * Returns: 0 with *out set, or
+ *          TICKLESS_ERR_INVALID (NULL |ctx|, |host|, |port| or |out|, a
+ *          malformed option or ALPN list, a QUIC server or thread-assisted
+ *          method, a port that is no number or known service),
+ *          TICKLESS_ERR_NOT_FOUND (the name does not resolve),
+ *          TICKLESS_ERR_REFUSED (every address refused the connection or
+ *          was unreachable),
+ *          TICKLESS_ERR_TIMEOUT (|timeout_ms| passed with an attempt
+ *          still unanswered: a silent address),
+ *          TICKLESS_ERR_SSL (a handshake failed: certificate or host name
+ *          mismatch, with error->verify_result, an alert, no common ALPN;
+ *          or ssl_setup returned 0),
+ *          TICKLESS_ERR_PEER, TICKLESS_ERR_UNSUPPORTED (QUIC with an
+ *          OpenSSL that has none), TICKLESS_ERR_NOMEM, TICKLESS_ERR_SYS
+ *          (socket() or thread creation failed). When attempts fail in
+ *          different ways, a handshake failure is reported before a
+ *          local failure, a timeout and a refusal, in that order.
+ * Thread-safety: any thread
+ * Blocks: in getaddrinfo() (not bounded by |timeout_ms|), then until a
+ *         handshake completes or every attempt failed, or |timeout_ms|
+ *         (TICKLESS_FOREVER: no limit)
+ * Ownership: *out is the caller's, for tickless_conn_close(); it owns its
+ *            SSL object and socket. |ctx| stays the caller's (each SSL
+ *            object holds a reference). On failure nothing is left open.
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_connect(SSL_CTX *ctx, const char *host,
+                                     const char *port,
+                                     const tickless_connect_options *opts,
+                                     tickless_pool *pool, tickless_conn **out,
+                                     int timeout_ms);
 
 /*
  * Servers: tickless_listener (QUIC, OpenSSL >= 3.5)

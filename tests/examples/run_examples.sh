@@ -35,7 +35,7 @@ free_port() {
 # expect_echo PROTO PORT ALPN MESSAGE: the client prints exactly MESSAGE.
 expect_echo() {
   local out
-  out=$("$bin/blocking_client" "$1" 127.0.0.1 "$2" "$3" "$4")
+  out=$("$bin/blocking_client" "$1" localhost "$2" "$3" "$4")
   if [[ $out != "${4%$'\n'}" ]]; then
     echo "FAIL $1: expected '${4%$'\n'}', got '$out'" >&2
     return 1
@@ -85,7 +85,7 @@ if [[ -x $bin/quic_echo_server ]]; then
   for p in "${pids[@]: -4}"; do wait "$p" || fails=$((fails + 1)); done
   # quic_client: 8 streams from 8 threads on one connection, 200 kB each,
   # every stream's echo checked by the client itself.
-  if out=$("$bin/quic_client" 127.0.0.1 "$port" 8 200000); then
+  if out=$("$bin/quic_client" localhost "$port" 8 200000); then
     n=$(grep -c "bytes echoed intact" <<<"$out" || true)
     if [[ $n -eq 8 ]]; then
       echo "ok   quic_client: 8 streams echoed intact"
