@@ -26,8 +26,15 @@
  * read pauses are what exhaust the stream's credit (512 KiB by default).
  */
 #include <openssl/err.h>
-#include <openssl/quic.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+
+extern "C" {
+#include "ts_certs.h" /* TS_HAVE_QUIC */
+}
+
+#if TS_HAVE_QUIC
+#include <openssl/quic.h>
 
 #include <memory>
 
@@ -386,3 +393,16 @@ void peer_quic_loop(Peer *p)
 }
 
 } // namespace torture
+
+#else /* no QUIC server in this OpenSSL: the runner refuses quic, stream */
+
+#include "peer.h"
+
+namespace torture {
+void peer_quic_loop(Peer *p)
+{
+    (void)p;
+}
+} // namespace torture
+
+#endif
