@@ -652,6 +652,189 @@ TEST_P(Streams, WritesDuringTheConnectionsShutdownSayClosed)
     ts_server_stop(srv);
 }
 
+// A stream ended by us (conclude or reset) refuses later writes with
+// TICKLESS_ERR_CLOSED, whether they start after the end or were blocked
+// when it came; that stream only: the connection and its other streams go
+// on. (Review: a write after our own conclude failed with
+// TICKLESS_ERR_SSL, "stream finished", and that killed the connection.)
+TEST_P(Streams, WritesAfterOurOwnEndAreClosedAndTheConnectionLives)
+{
+    StreamEchoServer srv;
+    ASSERT_TRUE(srv.Start(Pool()));
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, srv.port);
+    ASSERT_NE(c, nullptr);
+
+    tickless_stream *a = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    ASSERT_EQ(StreamWritePattern(a, 0, 1000), 0);
+    ASSERT_EQ(tickless_stream_conclude(a), 0);
+    size_t n = 7;
+    char x = 0;
+    EXPECT_EQ(tickless_stream_write(a, &x, 1, &n, 1000), TICKLESS_ERR_CLOSED);
+    EXPECT_EQ(n, 0u);
+    EXPECT_EQ(tickless_stream_write(a, &x, 1, &n, 0), TICKLESS_ERR_CLOSED);
+    ASSERT_EQ(StreamReadPattern(a, 0, 1000), 0); // the echo still comes
+    tickless_stream_close(a);
+
+    tickless_stream *b = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &b, 10000), 0);
+    ASSERT_EQ(tickless_stream_reset(b, 5), 0);
+    EXPECT_EQ(tickless_stream_write(b, &x, 1, &n, 1000), TICKLESS_ERR_CLOSED);
+    tickless_stream_close(b);
+
+    // The connection lives on.
+    tickless_stream *d = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &d, 10000), 0);
+    ASSERT_EQ(StreamWritePattern(d, 0, 3000), 0);
+    ASSERT_EQ(StreamReadPattern(d, 0, 3000), 0);
+    tickless_stream_close(d);
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(c, &info), 0);
+    EXPECT_NE(info.code, TICKLESS_ERR_SSL) << info.message;
+    tickless_conn_close(c);
+    srv.Stop();
+}
+
+// A writer blocked on the peer's flow control when another thread
+// concludes the stream: it returns TICKLESS_ERR_CLOSED with the bytes it
+// was credited, and the connection goes on.
+TEST_P(Streams, ConcludeWhileAWriterIsBlocked)
+{
+    uint16_t port = 0;
+    SSL *lst = NewQuicListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
+    std::atomic<bool> done{false};
+    std::thread server([&] {
+        tickless_conn *sc = nullptr;
+        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+        tickless_stream *s = nullptr, *s2 = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+        // Never reads |s|: its writer runs out of credit. The second
+        // stream echoes.
+        ASSERT_EQ(tickless_stream_accept(sc, &s2, 10000), 0);
+        EXPECT_EQ(EchoStream(s2), TICKLESS_ERR_EOF);
+        tickless_stream_close(s2);
+        while (!done)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        tickless_stream_close(s);
+        tickless_conn_close(sc);
+    });
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *a = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    const size_t kLen = 4u << 20;
+    std::vector<uint8_t> data(kLen);
+    ts_fill_pattern(data.data(), kLen, 0);
+    std::atomic<int> write_rc{1};
+    std::atomic<size_t> written{0};
+    std::thread writer([&] {
+        size_t n = 0;
+        write_rc = tickless_stream_write(a, data.data(), kLen, &n, 20000);
+        written = n;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(tickless_stream_conclude(a), 0);
+    writer.join();
+    EXPECT_EQ(write_rc.load(), TICKLESS_ERR_CLOSED);
+    EXPECT_LT(written.load(), kLen);
+
+    tickless_stream *d = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &d, 10000), 0);
+    ASSERT_EQ(StreamWritePattern(d, 0, 3000), 0);
+    ASSERT_EQ(tickless_stream_conclude(d), 0);
+    ASSERT_EQ(StreamReadPattern(d, 0, 3000), 0);
+    tickless_stream_close(d);
+    done = true;
+    server.join();
+    tickless_stream_close(a);
+    tickless_conn_close(c);
+    tickless_listener_free(l);
+}
+
+// The peer abandons a stream both ways at once (RESET_STREAM for what it
+// sent, STOP_SENDING for what it receives: OpenSSL sends the latter when a
+// stream is freed with data still coming). A reader and a writer blocked
+// on it each get TICKLESS_ERR_STREAM_RESET, promptly, not CLOSED; the
+// connection goes on. And tickless_stream_peer_error() never reports our
+// own reset as the peer's.
+TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
+{
+    uint16_t port = 0;
+    SSL *lst = NewQuicListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
+    std::atomic<bool> abandon{false}, done{false};
+    std::thread server([&] {
+        tickless_conn *sc = nullptr;
+        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+        tickless_stream *s = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+        while (!abandon)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        EXPECT_EQ(tickless_stream_reset(s, 7), 0);
+        tickless_stream_close(s); // receive part open: STOP_SENDING
+        while (!done)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        tickless_conn_close(sc);
+    });
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *a = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    const size_t kLen = 4u << 20;
+    std::vector<uint8_t> data(kLen);
+    ts_fill_pattern(data.data(), kLen, 0);
+    std::atomic<int> read_rc{1}, write_rc{1};
+    std::thread writer([&] {
+        size_t n = 0;
+        write_rc = tickless_stream_write(a, data.data(), kLen, &n, 20000);
+    });
+    std::thread reader([&] {
+        char b[64];
+        size_t n = 0;
+        read_rc = tickless_stream_read(a, b, sizeof(b), &n, 20000);
+    });
+    tickless_stats st = TICKLESS_STATS_INIT;
+    for (int i = 0; i < 2000 && st.waiters < 2; i++) {
+        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    uint64_t t0 = ts_now_ns();
+    abandon = true;
+    writer.join();
+    reader.join();
+    EXPECT_LT((ts_now_ns() - t0) / 1e9, 5.0 * TimeScale());
+    EXPECT_EQ(read_rc.load(), TICKLESS_ERR_STREAM_RESET);
+    EXPECT_EQ(write_rc.load(), TICKLESS_ERR_STREAM_RESET);
+    uint64_t code = 0;
+    EXPECT_EQ(tickless_stream_peer_error(a, &code), 1);
+    EXPECT_EQ(code, 7u);
+    tickless_stream_close(a);
+
+    // Our own reset is not the peer's.
+    tickless_stream *d = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &d, 10000), 0);
+    ASSERT_EQ(tickless_stream_reset(d, 119), 0);
+    code = 99;
+    EXPECT_EQ(tickless_stream_peer_error(d, &code), 0);
+    EXPECT_EQ(code, 0u);
+    tickless_stream_close(d);
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(c, &info), 0);
+    EXPECT_NE(info.code, TICKLESS_ERR_SSL) << info.message;
+    EXPECT_NE(info.code, TICKLESS_ERR_PEER) << info.message;
+    done = true;
+    server.join();
+    tickless_conn_close(c);
+    tickless_listener_free(l);
+}
+
 #else
 
 TEST_P(Streams, NeedQuic)
