@@ -441,6 +441,7 @@ static conn_call conn_call_of(tickless_conn *c, unsigned kind)
     call.ssl = c->ssl;
     call.wq = &c->wq;
     call.also_closed = NULL;
+    call.stream = NULL;
     call.kind = kind;
     return call;
 }

@@ -239,6 +239,7 @@ typedef struct conn_call {
     waitq *wq;               /* where the caller sleeps */
     const int *also_closed;  /* a stream's own closed flag, or NULL */
     unsigned kind;           /* IO_READ: a read; IO_WRITE: a write; 0 */
+    struct tickless_stream *stream; /* the stream called on, or NULL */
 } conn_call;
 
 /* What an attempt returns when OpenSSL wants to be called again, not the

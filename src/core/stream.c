@@ -19,6 +19,9 @@ struct tickless_stream {
     SSL *ssl;            /* the QUIC stream object; owned */
     waitq wq;
     int closed;          /* tickless_stream_close() called (engine mu) */
+    int write_ended;     /* we concluded or reset its sending part
+                            (engine mu): later writes are refused, and
+                            a reset of it is ours, not the peer's */
 };
 
 typedef struct stream_io {
@@ -111,24 +114,36 @@ static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
     return 0;
 }
 
-/* What the stream's state says about a failed call in that direction
- * (|reading|, or writing): a TICKLESS_ERR_* code, or 0 if it is fine and
- * the connection has the answer. */
-static int stream_state_result(tickless_conn *c, SSL *ssl, int reading)
+/* The peer ended this stream's direction (|reading|: RESET_STREAM;
+ * writing: STOP_SENDING). This stream only: the connection goes on,
+ * nothing is sticky. */
+static int peer_ended(tickless_conn *c, int reading)
 {
-    int state = reading ? SSL_get_stream_read_state(ssl)
-                        : SSL_get_stream_write_state(ssl);
+    ERR_clear_error();
+    conn_set_error(c, TICKLESS_ERR_STREAM_RESET, SSL_ERROR_SSL,
+                   reading ? "the peer reset the stream (RESET_STREAM)"
+                           : "the peer stopped the stream (STOP_SENDING)");
+    return TICKLESS_ERR_STREAM_RESET;
+}
+
+/* What the stream's state says about a failed call on |s| in that
+ * direction (|reading|, or writing): a TICKLESS_ERR_* code, or 0 if it
+ * is fine and the connection has the answer. */
+static int stream_state_result(tickless_conn *c, tickless_stream *s,
+                               int reading)
+{
+    int state = reading ? SSL_get_stream_read_state(s->ssl)
+                        : SSL_get_stream_write_state(s->ssl);
 
     switch (state) {
     case SSL_STREAM_STATE_RESET_REMOTE:
-        /* This stream only: the connection goes on, nothing is sticky. */
-        ERR_clear_error();
-        conn_set_error(c, TICKLESS_ERR_STREAM_RESET, SSL_ERROR_SSL,
-                       reading ? "the peer reset the stream (RESET_STREAM)"
-                               : "the peer stopped the stream (STOP_SENDING)");
-        return TICKLESS_ERR_STREAM_RESET;
+        return peer_ended(c, reading);
     case SSL_STREAM_STATE_RESET_LOCAL:
     case SSL_STREAM_STATE_FINISHED:
+        /* A sending part reset that we did not ask for is OpenSSL's
+         * answer to the peer's STOP_SENDING. */
+        if (!reading && !s->write_ended)
+            return peer_ended(c, reading);
         ERR_clear_error();
         return TICKLESS_ERR_CLOSED; /* we ended this direction ourselves */
     case SSL_STREAM_STATE_WRONG_DIR:
@@ -139,11 +154,41 @@ static int stream_state_result(tickless_conn *c, SSL *ssl, int reading)
     }
 }
 
-/* Why a stream call failed. Stream-level trouble (the peer reset or
- * stopped this stream) ends only this stream; a connection-level failure
- * is recorded on the connection and made sticky there. */
-static int stream_result(tickless_conn *c, SSL *ssl, int ret, int reading)
+/* Whether OpenSSL's newest error is about this stream alone (finished,
+ * reset), whatever state getter lags behind: never the connection's. */
+static int stream_level_error(void)
 {
+    unsigned long e = ERR_peek_last_error();
+
+    if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+        return 0;
+    switch (ERR_GET_REASON(e)) {
+#ifdef SSL_R_STREAM_FINISHED
+    case SSL_R_STREAM_FINISHED:
+#endif
+#ifdef SSL_R_STREAM_RESET
+    case SSL_R_STREAM_RESET:
+#endif
+#ifdef SSL_R_STREAM_SEND_ONLY
+    case SSL_R_STREAM_SEND_ONLY:
+#endif
+#ifdef SSL_R_STREAM_RECV_ONLY
+    case SSL_R_STREAM_RECV_ONLY:
+#endif
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Why a stream call on |s| failed. Stream-level trouble (the peer reset or
+ * stopped this stream, or we ended it) ends only this stream; a
+ * connection-level failure is recorded on the connection and made sticky
+ * there. */
+static int stream_result(tickless_conn *c, tickless_stream *s, int ret,
+                         int reading)
+{
+    SSL *ssl = s->ssl;
     int state;
 
     switch (SSL_get_error(ssl, ret)) {
@@ -156,19 +201,31 @@ static int stream_result(tickless_conn *c, SSL *ssl, int ret, int reading)
     default:
         break;
     }
-    state = stream_state_result(c, ssl, reading);
-    return state != 0 ? state : conn_ssl_result(c, ssl, ret);
+    state = stream_state_result(c, s, reading);
+    if (state != 0)
+        return state;
+    if (stream_level_error()) {
+        ERR_clear_error();
+        return TICKLESS_ERR_CLOSED;
+    }
+    return conn_ssl_result(c, ssl, ret);
 }
 
 /* A failed call that is not I/O (conclude, reset). SSL_get_error() would
  * report the object's last I/O result instead, possibly a stale
  * WANT_READ from another thread's read, and such a call never waits:
  * the stream's state says why, or else the connection's. */
-static int stream_op_failed(tickless_conn *c, SSL *ssl)
+static int stream_op_failed(tickless_conn *c, tickless_stream *s)
 {
-    int code = stream_state_result(c, ssl, 0);
+    int code = stream_state_result(c, s, 0);
 
-    return code != 0 ? code : conn_ssl_error(c, SSL_ERROR_SSL, 0);
+    if (code != 0)
+        return code;
+    if (stream_level_error()) {
+        ERR_clear_error();
+        return TICKLESS_ERR_CLOSED;
+    }
+    return conn_ssl_error(c, SSL_ERROR_SSL, 0);
 }
 
 static int op_stream_read(conn_call *call, void *arg)
@@ -181,7 +238,7 @@ static int op_stream_read(conn_call *call, void *arg)
         io->done = n;
         return 0;
     }
-    return stream_result(call->c, call->ssl, 0, 1);
+    return stream_result(call->c, call->stream, 0, 1);
 }
 
 static int shut_for_writing(conn_call *call);
@@ -204,7 +261,7 @@ static int op_stream_write(conn_call *call, void *arg)
             io->done += n;
             continue;
         }
-        return stream_result(call->c, call->ssl, 0, 0);
+        return stream_result(call->c, call->stream, 0, 0);
     }
     return 0;
 }
@@ -313,6 +370,7 @@ static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
     call.wq = wq;
     call.also_closed = NULL;
     call.kind = 0;
+    call.stream = NULL;
     return conn_run(&call, timeout_ms, op, arg);
 }
 
@@ -327,6 +385,7 @@ static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
     call.wq = &s->wq;
     call.also_closed = &s->closed;
     call.kind = kind;
+    call.stream = s;
     if (!ref_take_live(&s->refs))
         return TICKLESS_ERR_CLOSED; /* a close racing with this call won */
     rc = conn_run(&call, timeout_ms, op, arg);
@@ -438,7 +497,7 @@ int tickless_stream_write(tickless_stream *s, const void *buf, size_t len,
  * TICKLESS_ERR_CLOSED, as for tickless_conn_write(). */
 static int shut_for_writing(conn_call *call)
 {
-    return call->c->shutting_down;
+    return call->c->shutting_down || call->stream->write_ended;
 }
 
 static int op_conclude(conn_call *call, void *arg)
@@ -447,9 +506,11 @@ static int op_conclude(conn_call *call, void *arg)
     if (shut_for_writing(call))
         return TICKLESS_ERR_CLOSED;
     ERR_clear_error();
-    if (SSL_stream_conclude(call->ssl, 0))
+    if (SSL_stream_conclude(call->ssl, 0)) {
+        call->stream->write_ended = 1;
         return 0;
-    return stream_op_failed(call->c, call->ssl);
+    }
+    return stream_op_failed(call->c, call->stream);
 }
 
 static int op_reset(conn_call *call, void *arg)
@@ -461,10 +522,11 @@ static int op_reset(conn_call *call, void *arg)
         return TICKLESS_ERR_CLOSED;
     ERR_clear_error();
     if (SSL_stream_reset(call->ssl, &args, sizeof(args))) {
+        call->stream->write_ended = 1;
         engine_kick(call->c->engine);
         return 0;
     }
-    return stream_op_failed(call->c, call->ssl);
+    return stream_op_failed(call->c, call->stream);
 }
 #endif
 
@@ -513,9 +575,14 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
         return TICKLESS_ERR_CLOSED; /* a close racing with this call won */
     locked = lock_engine(s->conn);
     /* 1: the peer reset (read side) or stopped (write side) the stream;
-     * 0 or -1 (not applicable to this stream's direction): it did not. */
-    if (SSL_get_stream_read_error_code(s->ssl, app_error) == 1
-        || SSL_get_stream_write_error_code(s->ssl, app_error) == 1)
+     * 0 or -1 (not applicable to this stream's direction): it did not. A
+     * reset of the sending part that we made ourselves has a code too:
+     * not the peer's. */
+    if (SSL_get_stream_read_state(s->ssl) == SSL_STREAM_STATE_RESET_REMOTE
+        && SSL_get_stream_read_error_code(s->ssl, app_error) == 1)
+        rc = 1;
+    else if (!s->write_ended
+             && SSL_get_stream_write_error_code(s->ssl, app_error) == 1)
         rc = 1;
     else
         *app_error = 0;
