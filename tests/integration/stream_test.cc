@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -831,6 +832,74 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
     EXPECT_NE(info.code, TICKLESS_ERR_PEER) << info.message;
     done = true;
     server.join();
+    tickless_conn_close(c);
+    tickless_listener_free(l);
+}
+
+// CPU time the calling thread has used, in ns.
+uint64_t ThreadCpuNs()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// Two writers and a reader blocked on one stream whose peer reads nothing
+// (its flow control credit runs out): each must sleep, not spin. A call
+// that waits about a second may use a little CPU for its own work (the
+// writers copy up to 512 KiB into the stream), never most of the second.
+TEST_P(Streams, BlockedCallsOnExhaustedCreditSleep)
+{
+    uint16_t port = 0;
+    SSL *lst = NewQuicListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
+    std::atomic<bool> done{false};
+    std::thread server([&] {
+        tickless_conn *sc = nullptr;
+        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+        tickless_stream *s = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+        while (!done) // reads nothing: the credit runs out
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        tickless_stream_close(s);
+        tickless_conn_close(sc);
+    });
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *a = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    const size_t kLen = 1u << 20;
+    std::vector<uint8_t> data(kLen);
+    ts_fill_pattern(data.data(), kLen, 0);
+    std::atomic<uint64_t> cpu_ns[3], wall_ns[3];
+    std::atomic<int> rcs[3];
+    std::vector<std::thread> callers;
+    for (int i = 0; i < 3; i++) {
+        callers.emplace_back([&, i] {
+            uint64_t t0 = ts_now_ns(), c0 = ThreadCpuNs();
+            size_t n = 0;
+            char b[64];
+            rcs[i] = i < 2 ? tickless_stream_write(a, data.data(), kLen, &n,
+                                                   1500)
+                           : tickless_stream_read(a, b, sizeof(b), &n, 1500);
+            cpu_ns[i] = ThreadCpuNs() - c0;
+            wall_ns[i] = ts_now_ns() - t0;
+        });
+    }
+    for (auto &t : callers)
+        t.join();
+    for (int i = 0; i < 3; i++) {
+        EXPECT_EQ(rcs[i].load(), TICKLESS_ERR_TIMEOUT) << "caller " << i;
+        EXPECT_LT(cpu_ns[i].load(), wall_ns[i].load() / 4)
+            << "caller " << i << " used " << cpu_ns[i] / 1000000 << " ms of "
+            << "CPU in " << wall_ns[i] / 1000000 << " ms blocked";
+    }
+    done = true;
+    server.join();
+    tickless_stream_close(a);
     tickless_conn_close(c);
     tickless_listener_free(l);
 }
