@@ -196,7 +196,7 @@ static int call_ready(conn_call *call)
         if (call->kind == IO_READ)
             ready = ossl_read_ready(call->ssl);
         else if (call->kind == IO_WRITE)
-            ready = ossl_write_ready(call->ssl);
+            ready = ossl_write_ready(call->ssl, call->wq->write_room);
         break;
     }
     ERR_pop_to_mark();
@@ -268,6 +268,8 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             /* The attempt may have finished a handshake or read what a
              * held write waited for: try it now, not at the next tick. */
             conn_tx_step(c);
+            if (rc == (int)IO_WRITE && c->proto == CONN_QUIC)
+                call->wq->write_room = ossl_write_room(call->ssl);
             if (rc <= 0)
                 break;
         } else {

@@ -89,6 +89,9 @@ typedef struct waitq {
                              and this descriptor wakes it; -1 if not */
     const void *writer;   /* the write call whose turn it is (see
                              conn_run()), or NULL */
+    uint64_t write_room;  /* QUIC: the free send-buffer space when its
+                             writer was last refused; a writer is woken
+                             for more room than that, not for any */
     struct waitq *prev, *next;        /* on the engine's sleeping list
                                          while waiters > 0 */
 } waitq;

@@ -270,7 +270,19 @@ int ossl_read_ready(SSL *ssl)
     return 1;
 }
 
-int ossl_write_ready(SSL *ssl)
+uint64_t ossl_write_room(SSL *ssl)
+{
+#if defined(TICKLESS_HAVE_QUIC) && defined(SSL_get_stream_write_buf_avail)
+    uint64_t avail = 0;
+
+    if (SSL_is_quic(ssl) && SSL_get_stream_write_buf_avail(ssl, &avail))
+        return avail;
+#endif
+    (void)ssl;
+    return 0;
+}
+
+int ossl_write_ready(SSL *ssl, uint64_t room_seen)
 {
 #ifdef TICKLESS_HAVE_QUIC
     if (SSL_is_quic(ssl)) {
@@ -279,13 +291,19 @@ int ossl_write_ready(SSL *ssl)
 
         if (SSL_get_stream_write_state(ssl) != SSL_STREAM_STATE_OK)
             return 1;
-        return !SSL_get_stream_write_buf_avail(ssl, &avail) || avail > 0;
+        /* More room than the writer found when it was refused: free
+         * space alone is no sign (OpenSSL refuses a write while the
+         * peer's flow control credit is spent, buffer room or not). */
+        return !SSL_get_stream_write_buf_avail(ssl, &avail)
+               || avail > room_seen;
 # else
+        (void)room_seen;
         return 1;
 # endif
     }
 #endif
     (void)ssl;
+    (void)room_seen;
     return 1;
 }
 

@@ -67,7 +67,11 @@ int ossl_readable(SSL *ssl, conn_proto proto);
 /* Wake predicates for QUIC wait queues (waitq.c): whether a blocked
  * caller of |ssl| could make progress now. Any doubt answers 1. */
 int ossl_read_ready(SSL *ssl);          /* data, FIN, reset or closed */
-int ossl_write_ready(SSL *ssl);         /* send-buffer room, or unwritable */
+/* More send-buffer room than |room_seen| (what ossl_write_room() said
+ * when a writer was refused), or unwritable. */
+int ossl_write_ready(SSL *ssl, uint64_t room_seen);
+/* QUIC: the stream's free send-buffer space now; 0 otherwise. */
+uint64_t ossl_write_room(SSL *ssl);
 int ossl_accept_stream_ready(SSL *conn); /* incoming stream, or closed */
 int ossl_accept_conn_ready(SSL *listener); /* incoming connection */
 

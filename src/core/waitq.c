@@ -16,6 +16,7 @@ int waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner)
     wq->owner = owner;
     wq->poll_fd = -1;
     wq->writer = NULL;
+    wq->write_room = 0;
     wq->prev = wq->next = NULL;
     if (pthread_condattr_init(&ca) != 0)
         return TICKLESS_ERR_NOMEM;
@@ -91,7 +92,8 @@ static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
     default:
         ready = (!strict && wq->waiters > wq->readers + wq->writers)
                 || (wq->readers > 0 && ossl_read_ready(wq->ssl))
-                || (wq->writers > 0 && ossl_write_ready(wq->ssl));
+                || (wq->writers > 0
+                    && ossl_write_ready(wq->ssl, wq->write_room));
         break;
     }
     ERR_pop_to_mark();
