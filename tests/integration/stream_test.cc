@@ -904,6 +904,43 @@ TEST_P(Streams, BlockedCallsOnExhaustedCreditSleep)
     tickless_listener_free(l);
 }
 
+// Two readers of a QUIC connection's default stream before it exists (the
+// peer sends only what it is sent): they must sleep until their timeout,
+// not wake each other. (Torture harness: the stream's read state is "no
+// stream yet", which was taken for something to read.)
+TEST_P(Streams, ReadersBeforeTheDefaultStreamExistsSleep)
+{
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(GetParam(), TS_QUIC, &srv);
+    ASSERT_NE(c, nullptr);
+    std::atomic<uint64_t> cpu_ns[2], wall_ns[2];
+    std::atomic<int> rcs[2];
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 2; i++) {
+        readers.emplace_back([&, i] {
+            uint64_t t0 = ts_now_ns(), c0 = ThreadCpuNs();
+            size_t n = 0;
+            char b[64];
+            rcs[i] = tickless_conn_read(c, b, sizeof(b), &n, 1500);
+            cpu_ns[i] = ThreadCpuNs() - c0;
+            wall_ns[i] = ts_now_ns() - t0;
+        });
+    }
+    for (auto &t : readers)
+        t.join();
+    for (int i = 0; i < 2; i++) {
+        EXPECT_EQ(rcs[i].load(), TICKLESS_ERR_TIMEOUT) << "reader " << i;
+        EXPECT_LT(cpu_ns[i].load(), wall_ns[i].load() / 4)
+            << "reader " << i << " used " << cpu_ns[i] / 1000000 << " ms of "
+            << "CPU in " << wall_ns[i] / 1000000 << " ms blocked";
+    }
+    // The connection still works.
+    ASSERT_EQ(WritePattern(c, 0, 1000), 0);
+    ASSERT_EQ(ReadPattern(c, 0, 1000), 0);
+    tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
 #else
 
 TEST_P(Streams, NeedQuic)
