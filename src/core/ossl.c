@@ -262,9 +262,16 @@ static int quic_terminated(SSL *ssl)
 int ossl_read_ready(SSL *ssl)
 {
 #ifdef TICKLESS_HAVE_QUIC
-    if (SSL_is_quic(ssl))
+    if (SSL_is_quic(ssl)) {
+        int state = SSL_get_stream_read_state(ssl);
+
+        /* No stream yet (a connection's default stream before either side
+         * made it) is nothing to read: a reader waits for the peer's
+         * first data, which a tick brings. */
         return SSL_has_pending(ssl)
-               || SSL_get_stream_read_state(ssl) != SSL_STREAM_STATE_OK;
+               || (state != SSL_STREAM_STATE_OK
+                   && state != SSL_STREAM_STATE_NONE);
+    }
 #endif
     (void)ssl;
     return 1;
