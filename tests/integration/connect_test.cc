@@ -213,7 +213,7 @@ TEST_P(Connect, BlackHoledFirstAddressIsOvertaken)
     double ms = (ts_now_ns() - t0) / 1e6;
     ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
     EXPECT_GE(ms, o.attempt_delay_ms * 0.9); // ::1 really had its turn
-    EXPECT_LT(ms, (o.attempt_delay_ms + 2000) * TimeScale());
+    EXPECT_LT(ms, (o.attempt_delay_ms + 5000) * TimeScale());
     ExpectEcho(c);
     tickless_conn_close(c);
     close(hole);
@@ -304,14 +304,16 @@ TEST_P(Connect, RefusedOrSilentWithinTimeout)
     if (Proto() == TS_TLS) {
         EXPECT_EQ(rc, TICKLESS_ERR_REFUSED) << tickless_err_name(rc);
         EXPECT_EQ(err.sys_errno, ECONNREFUSED);
-        EXPECT_LT(ms, 1000 * TimeScale());
+        EXPECT_LT(ms, 5000 * TimeScale()); // no connect timeout waited out
     } else {
         EXPECT_EQ(rc, TICKLESS_ERR_TIMEOUT) << tickless_err_name(rc);
         EXPECT_NE(std::string(err.message).find("[::1]:" + port
                                                  + ": no answer"),
                   std::string::npos)
             << err.message;
-        EXPECT_LT(ms, (timeout + 1000) * TimeScale());
+        // Ended by its timeout, not hung (the bound is loose: a loaded
+        // machine stretches the candidates' closing).
+        EXPECT_LT(ms, (timeout + 5000) * TimeScale());
     }
     EXPECT_EQ(err.code, rc);
     EXPECT_NE(std::string(err.message).find("127.0.0.1:" + port),
