@@ -388,14 +388,7 @@ void tickless_conn_unlock(tickless_conn *c)
      * sees the mutex as a tickless call's and waits for it instead. */
     atomic_store(&e->app_held, 0);
     atomic_store(&e->link.deferred, 0);
-    /* A kick, not just a publish: the section may have queued what
-     * OpenSSL's cached deadline does not show yet (a shutdown's
-     * CONNECTION_CLOSE, a stream reset), which would otherwise wait for
-     * the next timer, seconds away (see engine_kick()). */
-    if (e->proto == CONN_QUIC)
-        engine_kick(e);
-    else
-        conn_publish(e);
+    conn_publish(e);
     engine_wake_ready(e);
     pthread_mutex_unlock(&e->mu);
     conn_unref(c);
