@@ -158,4 +158,78 @@ TEST(ErrorInfo, DISABLED_PeersCloseReasonIsEscapedAndCapped)
     tickless_conn_close(served);
     tickless_listener_free(l);
 }
+
+// The same escaping, the other way round: the connection accepted from a
+// listener reads the reason its client closed with. DISABLED: it shows
+// the bug behind the one above more often (5 runs in 6 on OpenSSL 3.5):
+// a CONNECTION_CLOSE queued with SSL_shutdown_ex() inside a
+// tickless_conn_lock() section is not sent until OpenSSL's next timer,
+// seconds away (tickless_conn_unlock() only re-publishes the deadline
+// OpenSSL had cached). Open: docs/reliability.md, "Not covered yet".
+TEST(ErrorInfo, DISABLED_ClientsCloseReasonIsEscapedAndCapped)
+{
+    // Valgrind (scripts/valgrind) runs this far slower: scale the waits.
+    const int kWaitMs = (int)(10000 * TimeScale());
+    uint16_t port = 0;
+    SSL *lst = NewQuicListenerSsl(&port);
+    ASSERT_NE(lst, nullptr);
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listener_new(lst, nullptr, &l), 0);
+    tickless_conn *client = NewClient(Mode::Dedicated, TS_QUIC, port);
+    ASSERT_NE(client, nullptr);
+    tickless_conn *served = nullptr;
+    std::thread hs(
+        [&] { EXPECT_EQ(tickless_conn_handshake(client, kWaitMs), 0); });
+    ASSERT_EQ(tickless_listener_accept(l, &served, kWaitMs), 0);
+    hs.join();
+    // Closed after the handshake: a close during it would carry no reason
+    // (RFC 9000, 10.2.3).
+    ASSERT_EQ(tickless_conn_handshake(served, kWaitMs), 0);
+    g_log.clear();
+    ASSERT_EQ(tickless_set_log(CollectLog, nullptr, TICKLESS_LOG_ERROR, 0),
+              0);
+
+    // The client closes with a reason full of what a log must not take
+    // in; the listener's connection reads it.
+    const std::string reason = std::string("bye\r\nFAKE: line\x1b[31m\x01")
+                               + "\xff\xfe\\" + std::string(300, 'A');
+    SSL *ssl = tickless_conn_lock(client);
+    ASSERT_NE(ssl, nullptr);
+    SSL_SHUTDOWN_EX_ARGS args;
+    std::memset(&args, 0, sizeof(args));
+    args.quic_error_code = 42;
+    args.quic_reason = reason.c_str();
+    EXPECT_GE(SSL_shutdown_ex(ssl, SSL_SHUTDOWN_FLAG_RAPID, &args,
+                              sizeof(args)),
+              0);
+    tickless_conn_unlock(client);
+
+    char b;
+    size_t n = 0;
+    int rc = tickless_conn_read(served, &b, 1, &n, kWaitMs);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    ASSERT_EQ(tickless_conn_error(served, &info), 0);
+    tickless_set_log(nullptr, nullptr, 0, 0);
+    const std::string msg = info.message;
+    EXPECT_NE(msg.find("bye\\x0d\\x0aFAKE: line\\x1b[31m\\x01\\xff\\xfe"
+                       "\\x5c"),
+              std::string::npos)
+        << msg;
+    EXPECT_TRUE(AllPrintable(msg)) << msg;
+    size_t as = 0;
+    for (char ch : msg)
+        as += ch == 'A';
+    EXPECT_LE(as, 100u) << "the reason was not cut: " << msg;
+    bool logged = false;
+    for (const std::string &m : g_log) {
+        EXPECT_TRUE(AllPrintable(m)) << m;
+        logged = logged || m.find("bye\\x0d") != std::string::npos;
+    }
+    EXPECT_TRUE(logged) << "the log did not get the escaped reason";
+
+    tickless_conn_close(client);
+    tickless_conn_close(served);
+    tickless_listener_free(l);
+}
 #endif
