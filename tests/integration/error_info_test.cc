@@ -162,10 +162,10 @@ TEST(ErrorInfo, DISABLED_PeersCloseReasonIsEscapedAndCapped)
 // The same escaping, the other way round: the connection accepted from a
 // listener reads the reason its client closed with. DISABLED: it shows
 // the bug behind the one above more often (5 runs in 6 on OpenSSL 3.5):
-// a CONNECTION_CLOSE queued with SSL_shutdown_ex() inside a
-// tickless_conn_lock() section is not sent until OpenSSL's next timer,
-// seconds away (tickless_conn_unlock() only re-publishes the deadline
-// OpenSSL had cached). Open: docs/reliability.md, "Not covered yet".
+// after a close queued with SSL_shutdown_ex() inside a
+// tickless_conn_lock() section, the listener's connection, blocked in a
+// read, does not learn of it within 10 s. Cause not found yet:
+// docs/reliability.md, "Not covered yet".
 TEST(ErrorInfo, DISABLED_ClientsCloseReasonIsEscapedAndCapped)
 {
     // Valgrind (scripts/valgrind) runs this far slower: scale the waits.
