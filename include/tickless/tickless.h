@@ -349,7 +349,11 @@ TICKLESS_EXPORT void tickless_conn_close(tickless_conn *c);
  * SSL_read_ex). The assist does not tick the connection meanwhile; keep the
  * section short. tickless_conn_unlock() ends it, after which the assist
  * re-reads the deadline and socket interest and blocked callers retry.
- * Do not free the SSL object or change its BIO. DTLS/TLS: if a
+ * Do not free the SSL object or change its BIO. QUIC: the lock first
+ * ticks OpenSSL, so that the section starts from what has arrived; a
+ * CONNECTION_CLOSE queued there with SSL_shutdown_ex() (how a close gets
+ * an error code and reason) is then not lost to packets OpenSSL would
+ * otherwise read only after it. DTLS/TLS: if a
  * tickless_conn_write() timed out with bytes OpenSSL had taken but could
  * not send yet, the lock first tries to send them; should the socket still
  * be full, OpenSSL holds them through the section, and an SSL_write_ex()

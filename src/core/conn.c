@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <openssl/err.h>
+
 /* SSL ex_data slot that marks an SSL object as owned by a tickless
  * connection, so that handing it over twice is caught. */
 static int owner_index = -1;
@@ -353,6 +355,22 @@ SSL *tickless_conn_lock(tickless_conn *c)
     if (conn_is_closed(c)) {
         conn_exit(c);
         return NULL;
+    }
+    /* QUIC: the section starts from what has arrived. What waits unread
+     * in the socket would otherwise be read by the application's first
+     * call, after whatever that call began: a close, say. OpenSSL, reading
+     * packets once a close has begun, counts them against the 3x
+     * anti-amplification budget of its closing state, which can then
+     * refuse a CONNECTION_CLOSE with a long reason; and a client that
+     * reads the server's HANDSHAKE_DONE only then sends its CONNECTION_CLOSE
+     * in a Handshake packet alone, which the server can no longer read.
+     * Either way the peer would learn of the close only by its idle
+     * timeout (docs/reliability.md, "OpenSSL's QUIC close"). */
+    if (c->proto == CONN_QUIC && !c->engine->fatal) {
+        ERR_set_mark();
+        if (!ossl_handle_events(c->ssl, c->proto))
+            conn_capture_assist_error(c->engine);
+        ERR_pop_to_mark();
     }
     /* The application may write on the SSL object itself: bytes a
      * timed-out write left with OpenSSL go first, if the socket takes

@@ -65,7 +65,8 @@ int CountSockets()
 // Waits up to 2 s for the socket count to come back to |before|: a pool's
 // assist may still hold a closed attempt for the tick it is in, and frees
 // its SSL object (closing the socket) when that tick ends. A leak never
-// comes back. Returns the last count.
+// comes back. Returns the last count, which may also be lower: a socket
+// of an earlier test, already closing, may go meanwhile.
 int SocketsSettleAt(int before)
 {
     int n = CountSockets();
@@ -270,7 +271,7 @@ TEST_P(Connect, WrongHostNameFailsWithVerifyResult)
     EXPECT_NE(std::strstr(err.message, "certificate verify failed"), nullptr)
         << err.message;
     ts_server_stop(srv);
-    EXPECT_EQ(SocketsSettleAt(fds), fds);
+    EXPECT_LE(SocketsSettleAt(fds), fds);
     srv = StartServer(Proto());
     ASSERT_NE(srv, nullptr);
     port = std::to_string(ts_server_port(srv));
@@ -298,7 +299,7 @@ TEST_P(Connect, UnknownHostIsNotFound)
     EXPECT_EQ(err.code, TICKLESS_ERR_NOT_FOUND);
     EXPECT_NE(std::strstr(err.message, "no-such-host.invalid"), nullptr)
         << err.message;
-    EXPECT_EQ(SocketsSettleAt(fds), fds);
+    EXPECT_LE(SocketsSettleAt(fds), fds);
 }
 
 // Nothing on the port. TCP is refused at once on both addresses; UDP has
@@ -347,7 +348,7 @@ TEST_P(Connect, RefusedOrSilentWithinTimeout)
         << err.message;
     if (hole >= 0)
         close(hole);
-    EXPECT_EQ(SocketsSettleAt(fds), fds);
+    EXPECT_LE(SocketsSettleAt(fds), fds);
 }
 
 // socket() failing for every address, then for the first only.
@@ -377,7 +378,7 @@ TEST_P(Connect, SocketFailureUnwinds)
     ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
     tickless_conn_close(c);
     ts_server_stop(srv);
-    EXPECT_EQ(SocketsSettleAt(fds), fds);
+    EXPECT_LE(SocketsSettleAt(fds), fds);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, Connect, AllVariants(), VariantName);
@@ -416,7 +417,7 @@ TEST(ConnectAllocFail, EveryAllocationInTurn)
             ASSERT_LT(k, 1000u);
         }
         ts_server_stop(srv);
-        EXPECT_EQ(SocketsSettleAt(fds), fds) << ts_proto_name(p);
+        EXPECT_LE(SocketsSettleAt(fds), fds) << ts_proto_name(p);
     }
 }
 
