@@ -410,7 +410,8 @@ typedef struct tickless_stats {
     uint64_t assist_cpu_ns; /* CPU time of the assist thread (dedicated mode:
                                this connection's own thread; pool: the
                                connection's pool thread, shared) */
-    uint64_t waiters;       /* application threads blocked on it right now */
+    uint64_t waiters;       /* application threads blocked on it or on
+                               its streams right now */
 } tickless_stats;
 
 #define TICKLESS_STATS_INIT                                                    \

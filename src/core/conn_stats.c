@@ -10,6 +10,7 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 {
     tickless_stats s;
     tickless_conn *e;
+    const waitq *wq;
     size_t n;
     int rc;
 
@@ -34,7 +35,11 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
     s.lateness_max_ns = e->lateness.max_ns;
     s.deadline_ns = e->deadline_ns;
     s.assist_cpu_ns = assist_cpu_ns(e);
-    s.waiters = c->wq.waiters + c->accept_wq.waiters;
+    /* Blocked on |c| or on any of its streams: every wait queue |c| owns
+     * that has sleepers is on its engine's sleeping list. */
+    for (wq = e->sleeping; wq != NULL; wq = wq->next)
+        if (wq->owner == c)
+            s.waiters += wq->waiters;
     conn_exit(c);
 
     /* Copy only what the caller's (possibly older) struct has room for. */

@@ -806,6 +806,8 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
         ASSERT_EQ(tickless_conn_stats(c, &st), 0);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    // The connection's count includes the threads blocked on its streams.
+    ASSERT_EQ(st.waiters, 2u) << "the reader and the writer never blocked";
     uint64_t t0 = ts_now_ns();
     abandon = true;
     writer.join();
