@@ -8,20 +8,20 @@
 #include "assist/runner.h"
 #include "assist/shard.h"
 
-int assist_attach(tickless_conn *c, tickless_pool *pool)
+int tl_assist_attach(tickless_conn *c, tickless_pool *pool)
 {
     if (pool != NULL)
-        return pool_attach(pool, c);
-    return dedicated_start(c);
+        return tl_pool_attach(pool, c);
+    return tl_dedicated_start(c);
 }
 
-void assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest)
+void tl_assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest)
 {
     if (c->link.shard != NULL)
-        shard_sync(c->link.shard, c, deadline_ns, interest);
+        tl_shard_sync(c->link.shard, c, deadline_ns, interest);
 }
 
-void assist_detach(tickless_conn *c)
+void tl_assist_detach(tickless_conn *c)
 {
     tickless_pool *p;
     dedicated *d;
@@ -43,22 +43,22 @@ void assist_detach(tickless_conn *c)
         pthread_mutex_unlock(&c->mu);
 
     if (d != NULL) {
-        dedicated_stop(d, c);
+        tl_dedicated_stop(d, c);
     } else if (s != NULL) {
-        shard_detach(s, c);
+        tl_shard_detach(s, c);
         if (p != NULL)
-            pool_forget(p); /* last touch: the pool may be freed now */
+            tl_pool_forget(p); /* last touch: the pool may be freed now */
     }
 }
 
-int assist_has_thread(const tickless_conn *c)
+int tl_assist_has_thread(const tickless_conn *c)
 {
     /* Set before the connection is handed out (the dedicated thread is
      * started, and a pool's threads are, before anyone can call on it). */
     return c->link.shard != NULL && c->link.shard->has_runner;
 }
 
-uint64_t assist_cpu_ns(tickless_conn *c)
+uint64_t tl_assist_cpu_ns(tickless_conn *c)
 {
-    return c->link.shard != NULL ? runner_cpu_ns(c->link.shard) : 0;
+    return c->link.shard != NULL ? tl_runner_cpu_ns(c->link.shard) : 0;
 }

@@ -10,32 +10,32 @@
 
 /* Gives |c| an assist: a dedicated thread (pool == NULL) or a pool shard.
  * Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS. */
-int assist_attach(tickless_conn *c, tickless_pool *pool);
+int tl_assist_attach(tickless_conn *c, tickless_pool *pool);
 
 /* Tells the assist the connection's deadline and socket interest, waking it
  * when the deadline moved earlier than the one it sleeps on. Caller holds
  * c->mu (unchecked); a detached connection is ignored. */
-void assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest);
+void tl_assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest);
 
 /* Forgets |c|: after it returns the assist starts no new tick of |c| (a tick
  * already under way holds its own reference and skips a closed connection).
  * A dedicated thread is stopped and joined. Caller holds no lock (or
  * c->mu through tickless_conn_lock(): app_held set, the assist never
  * waits for it, and it stays held) and has already marked c->closed. */
-void assist_detach(tickless_conn *c);
+void tl_assist_detach(tickless_conn *c);
 
 /* The check every public function makes of the pool it is given: 0, or
  * TICKLESS_ERR_INVALID (NULL, freed, not a pool: the last two logged as
  * the misuse of |fn|) or TICKLESS_ERR_FORKED (made before a fork() of this
  * process, see core/fork_guard.h). */
-int pool_check(const tickless_pool *pool, const char *fn);
+int tl_pool_check(const tickless_pool *pool, const char *fn);
 
 /* Whether a thread of tickless's own ticks |c| (a dedicated thread, or a
  * pool with threads), not the application's loop through
  * tickless_pool_run(). Caller holds c->mu. */
-int assist_has_thread(const tickless_conn *c);
+int tl_assist_has_thread(const tickless_conn *c);
 
 /* CPU time consumed so far by the thread that ticks |c|. Caller holds c->mu. */
-uint64_t assist_cpu_ns(tickless_conn *c);
+uint64_t tl_assist_cpu_ns(tickless_conn *c);
 
 #endif

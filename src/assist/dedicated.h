@@ -10,10 +10,10 @@ typedef struct dedicated {
 
 /* Starts a thread for |c|. Returns 0, TICKLESS_ERR_NOMEM or
  * TICKLESS_ERR_SYS. */
-int dedicated_start(tickless_conn *c);
+int tl_dedicated_start(tickless_conn *c);
 
 /* Detaches |c|, stops and joins the thread, frees everything. Must not be
  * called from the assist thread itself. */
-void dedicated_stop(dedicated *d, tickless_conn *c);
+void tl_dedicated_stop(dedicated *d, tickless_conn *c);
 
 #endif

@@ -10,31 +10,31 @@
  * node), large enough that a pool shard rarely reallocates. */
 #define HEAP_INITIAL_CAP 16
 
-void heap_init(heap *h)
+void tl_heap_init(heap *h)
 {
     h->nodes = NULL;
     h->len = 0;
     h->cap = 0;
 }
 
-void heap_destroy(heap *h)
+void tl_heap_destroy(heap *h)
 {
-    tickless_free(h->nodes);
-    heap_init(h);
+    tl_free(h->nodes);
+    tl_heap_init(h);
 }
 
-void heap_node_init(heap_node *n)
+void tl_heap_node_init(heap_node *n)
 {
     n->key = 0;
     n->index = HEAP_NOT_IN;
 }
 
-size_t heap_size(const heap *h)
+size_t tl_heap_size(const heap *h)
 {
     return h->len;
 }
 
-heap_node *heap_top(const heap *h)
+heap_node *tl_heap_top(const heap *h)
 {
     return h->len == 0 ? NULL : h->nodes[0];
 }
@@ -104,7 +104,7 @@ static int heap_grow(heap *h)
 
     if (cap < h->cap || cap > SIZE_MAX / sizeof(*nodes))
         return TICKLESS_ERR_NOMEM;
-    nodes = tickless_realloc(h->nodes, cap * sizeof(*nodes));
+    nodes = tl_realloc(h->nodes, cap * sizeof(*nodes));
     if (nodes == NULL)
         return TICKLESS_ERR_NOMEM; /* h->nodes is still valid and unchanged */
     h->nodes = nodes;
@@ -112,7 +112,7 @@ static int heap_grow(heap *h)
     return 0;
 }
 
-int heap_reserve(heap *h, size_t n)
+int tl_heap_reserve(heap *h, size_t n)
 {
     while (h->cap < n) {
         int rv = heap_grow(h);
@@ -123,7 +123,7 @@ int heap_reserve(heap *h, size_t n)
     return 0;
 }
 
-int heap_push(heap *h, heap_node *n, uint64_t key)
+int tl_heap_push(heap *h, heap_node *n, uint64_t key)
 {
     assert(!heap_contains(n));
 
@@ -139,7 +139,7 @@ int heap_push(heap *h, heap_node *n, uint64_t key)
     return 0;
 }
 
-void heap_remove(heap *h, heap_node *n)
+void tl_heap_remove(heap *h, heap_node *n)
 {
     size_t i = n->index;
     heap_node *last;
@@ -161,10 +161,10 @@ void heap_remove(heap *h, heap_node *n)
     heap_fix(h, i);
 }
 
-int heap_update(heap *h, heap_node *n, uint64_t key)
+int tl_heap_update(heap *h, heap_node *n, uint64_t key)
 {
     if (!heap_contains(n))
-        return heap_push(h, n, key);
+        return tl_heap_push(h, n, key);
     assert(n->index < h->len && h->nodes[n->index] == n);
 
     n->key = key;
@@ -172,11 +172,11 @@ int heap_update(heap *h, heap_node *n, uint64_t key)
     return 0;
 }
 
-heap_node *heap_pop(heap *h)
+heap_node *tl_heap_pop(heap *h)
 {
-    heap_node *top = heap_top(h);
+    heap_node *top = tl_heap_top(h);
 
     if (top != NULL)
-        heap_remove(h, top);
+        tl_heap_remove(h, top);
     return top;
 }

@@ -14,7 +14,7 @@
  * idea as ngtcp2's ngtcp2_pq and libuv's heap-inl.h). An array rather than
  * libuv's pointer tree keeps the nodes two words long and the sift loops
  * cache-friendly; the price is a realloc when the heap grows, which is why
- * heap_push() and heap_update() can fail with TICKLESS_ERR_NOMEM.
+ * tl_heap_push() and tl_heap_update() can fail with TICKLESS_ERR_NOMEM.
  *
  * The heap owns only its pointer array, never the nodes. Ties between equal
  * keys come out in no particular order.
@@ -34,7 +34,7 @@
 
 typedef struct heap_node {
     uint64_t key;  /* the deadline; read it, but change it only through
-                      heap_update() while the node is in a heap */
+                      tl_heap_update() while the node is in a heap */
     size_t index;  /* slot in heap.nodes, or HEAP_NOT_IN; heap-private */
 } heap_node;
 
@@ -45,51 +45,51 @@ typedef struct heap {
     size_t cap;        /* slots allocated */
 } heap;
 
-/* heap_init() makes |h| an empty heap. It allocates nothing, so it cannot
+/* tl_heap_init() makes |h| an empty heap. It allocates nothing, so it cannot
  * fail. */
-void heap_init(heap *h);
+void tl_heap_init(heap *h);
 
-/* heap_destroy() frees the array and leaves |h| empty, as after heap_init()
+/* tl_heap_destroy() frees the array and leaves |h| empty, as after tl_heap_init()
  * (so destroying twice is harmless). It does not touch the nodes: their
  * owners may already be freed at teardown. A node still in the heap keeps a
- * stale index; call heap_node_init() before reusing it. */
-void heap_destroy(heap *h);
+ * stale index; call tl_heap_node_init() before reusing it. */
+void tl_heap_destroy(heap *h);
 
-/* heap_node_init() marks |n| as in no heap. Call it once when the owner is
+/* tl_heap_node_init() marks |n| as in no heap. Call it once when the owner is
  * created. */
-void heap_node_init(heap_node *n);
+void tl_heap_node_init(heap_node *n);
 
-/* heap_push() inserts |n| with |key|.
+/* tl_heap_push() inserts |n| with |key|.
  * Precondition: |n| is in no heap (asserted).
  * Returns: 0, or TICKLESS_ERR_NOMEM (growing the array failed; |h| and |n|
  *          are unchanged). */
-int heap_push(heap *h, heap_node *n, uint64_t key);
+int tl_heap_push(heap *h, heap_node *n, uint64_t key);
 
-/* heap_reserve() makes room for |n| nodes, so that pushes and updates up to
+/* tl_heap_reserve() makes room for |n| nodes, so that pushes and updates up to
  * that many cannot fail. The assist reserves a slot per connection when the
  * connection attaches: a deadline update must never be lost to an
  * allocation failure.
  *
  * Returns: 0, or TICKLESS_ERR_NOMEM (the heap is unchanged). */
-int heap_reserve(heap *h, size_t n);
+int tl_heap_reserve(heap *h, size_t n);
 
-/* heap_remove() takes |n| out of |h|. A no-op if |n| is in no heap.
+/* tl_heap_remove() takes |n| out of |h|. A no-op if |n| is in no heap.
  * Precondition: if |n| is in a heap, it is |h| (asserted). */
-void heap_remove(heap *h, heap_node *n);
+void tl_heap_remove(heap *h, heap_node *n);
 
-/* heap_update() gives |n| a new key, moving it up or down as needed, or
+/* tl_heap_update() gives |n| a new key, moving it up or down as needed, or
  * pushes it if it is in no heap. Cannot fail unless it has to push.
  * Precondition: if |n| is in a heap, it is |h| (asserted).
  * Returns: 0, or TICKLESS_ERR_NOMEM (only when pushing; nothing changed). */
-int heap_update(heap *h, heap_node *n, uint64_t key);
+int tl_heap_update(heap *h, heap_node *n, uint64_t key);
 
-/* heap_top() returns the node with the smallest key, or NULL if |h| is empty.
+/* tl_heap_top() returns the node with the smallest key, or NULL if |h| is empty.
  * The node stays in the heap. */
-heap_node *heap_top(const heap *h);
+heap_node *tl_heap_top(const heap *h);
 
-/* heap_pop() removes and returns the node with the smallest key, or NULL if
+/* tl_heap_pop() removes and returns the node with the smallest key, or NULL if
  * |h| is empty. The returned node is in no heap. */
-heap_node *heap_pop(heap *h);
+heap_node *tl_heap_pop(heap *h);
 
 /* heap_contains() tells whether |n| is in some heap. */
 static inline int heap_contains(const heap_node *n)
@@ -97,7 +97,7 @@ static inline int heap_contains(const heap_node *n)
     return n->index != HEAP_NOT_IN;
 }
 
-/* heap_size() returns the number of nodes in |h|. */
-size_t heap_size(const heap *h);
+/* tl_heap_size() returns the number of nodes in |h|. */
+size_t tl_heap_size(const heap *h);
 
 #endif /* TICKLESS_ASSIST_HEAP_H */

@@ -23,7 +23,7 @@ static int wait_ms(int epfd, struct epoll_event *events, int max,
     return epoll_wait(epfd, events, max, ms > INT_MAX ? INT_MAX : (int)ms);
 }
 
-int poller_wait(int epfd, struct epoll_event *events, int max,
+int tl_poller_wait(int epfd, struct epoll_event *events, int max,
                 uint64_t timeout_ns)
 {
     struct timespec ts;
@@ -31,8 +31,8 @@ int poller_wait(int epfd, struct epoll_event *events, int max,
 
     if (!atomic_load_explicit(&have_pwait2, memory_order_relaxed))
         return wait_ms(epfd, events, max, timeout_ns);
-    ts = clock_to_timespec(timeout_ns);
-    n = sysfail_check(SYSFAIL_EPOLL_PWAIT2)
+    ts = tl_clock_to_timespec(timeout_ns);
+    n = tl_sysfail_check(SYSFAIL_EPOLL_PWAIT2)
             ? -1
             : epoll_pwait2(epfd, events, max,
                            timeout_ns == CLOCK_NEVER ? NULL : &ts, NULL);
@@ -53,7 +53,7 @@ int poller_wait(int epfd, struct epoll_event *events, int max,
     return n;
 }
 
-void poller_retry_pwait2(void)
+void tl_poller_retry_pwait2(void)
 {
     atomic_store(&have_pwait2, 1);
 }

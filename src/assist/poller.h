@@ -13,11 +13,11 @@
  * timeout rounded *up*, so it is never early.
  * Returns the number of events, 0 on timeout, or -1 with errno (EINTR is
  * retried by the caller's loop, not here). */
-int poller_wait(int epfd, struct epoll_event *events, int max,
+int tl_poller_wait(int epfd, struct epoll_event *events, int max,
                 uint64_t timeout_ns);
 
 /* Test hook: forget an earlier fallback, so that the next wait tries
  * epoll_pwait2() again. Internal symbol: tests link the static library. */
-void poller_retry_pwait2(void);
+void tl_poller_retry_pwait2(void);
 
 #endif

@@ -52,13 +52,13 @@ static void pool_destroy(tickless_pool *p, unsigned initialised)
     unsigned i;
 
     for (i = 0; i < initialised; i++) {
-        runner_stop(&p->shards[i]);
-        shard_destroy(&p->shards[i]);
+        tl_runner_stop(&p->shards[i]);
+        tl_shard_destroy(&p->shards[i]);
     }
     pthread_mutex_destroy(&p->run_mu);
     pthread_mutex_destroy(&p->mu);
-    tickless_free(p->shards);
-    handle_release(p);
+    tl_free(p->shards);
+    tl_handle_release(p);
 }
 
 static int start_thread(tickless_pool *p, unsigned i,
@@ -78,7 +78,7 @@ static int start_thread(tickless_pool *p, unsigned i,
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         ro.cpu = (int)(((long)o->first_cpu + (long)i) % (cpus > 0 ? cpus : 1));
     }
-    return runner_start(&p->shards[i], &ro);
+    return tl_runner_start(&p->shards[i], &ro);
 }
 
 int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
@@ -96,37 +96,37 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
     if (rc != 0)
         return rc;
 
-    p = tickless_calloc(1, sizeof(*p));
+    p = tl_calloc(1, sizeof(*p));
     if (p == NULL)
         return TICKLESS_ERR_NOMEM;
-    handle_init(&p->h, HANDLE_POOL);
+    tl_handle_init(&p->h, HANDLE_POOL);
     p->threads = o.threads;
-    p->fork_gen = fork_guard_generation();
+    p->fork_gen = tl_fork_guard_generation();
     p->nshards = o.threads > 0 ? o.threads : 1;
-    p->shards = tickless_calloc(p->nshards, sizeof(*p->shards));
+    p->shards = tl_calloc(p->nshards, sizeof(*p->shards));
     if (p->shards == NULL) {
-        tickless_free(p);
+        tl_free(p);
         return TICKLESS_ERR_NOMEM;
     }
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
-        tickless_free(p->shards);
-        tickless_free(p);
+        tl_free(p->shards);
+        tl_free(p);
         return TICKLESS_ERR_NOMEM;
     }
     if (pthread_mutex_init(&p->run_mu, NULL) != 0) {
         pthread_mutex_destroy(&p->mu);
-        tickless_free(p->shards);
-        tickless_free(p);
+        tl_free(p->shards);
+        tl_free(p);
         return TICKLESS_ERR_NOMEM;
     }
     for (i = 0; i < p->nshards; i++) {
-        rc = shard_init(&p->shards[i]);
+        rc = tl_shard_init(&p->shards[i]);
         if (rc != 0)
             break;
         if (p->threads > 0) {
             rc = start_thread(p, i, &o);
             if (rc != 0) {
-                shard_destroy(&p->shards[i]);
+                tl_shard_destroy(&p->shards[i]);
                 break;
             }
         }
@@ -139,11 +139,11 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
     return 0;
 }
 
-int pool_check(const tickless_pool *pool, const char *fn)
+int tl_pool_check(const tickless_pool *pool, const char *fn)
 {
-    if (pool == NULL || !handle_live(&pool->h, HANDLE_POOL, fn))
+    if (pool == NULL || !tl_handle_live(&pool->h, HANDLE_POOL, fn))
         return TICKLESS_ERR_INVALID;
-    return fork_guard_stale(pool->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_fork_guard_stale(pool->fork_gen) ? TICKLESS_ERR_FORKED : 0;
 }
 
 static int on_own_thread(tickless_pool *p)
@@ -159,7 +159,7 @@ static int on_own_thread(tickless_pool *p)
 
 int tickless_pool_free(tickless_pool *pool)
 {
-    int rc = pool_check(pool, __func__);
+    int rc = tl_pool_check(pool, __func__);
 
     if (rc != 0)
         return rc;
@@ -172,11 +172,11 @@ int tickless_pool_free(tickless_pool *pool)
     }
     pool->freeing = 1;
     pthread_mutex_unlock(&pool->mu);
-    handle_kill(&pool->h); /* a second free is refused from here on */
+    tl_handle_kill(&pool->h); /* a second free is refused from here on */
     if (pool->threads == 0) {
         /* An application thread may be inside tickless_pool_run(): wake it
          * and wait for that iteration to end before the shard goes. */
-        shard_wake(&pool->shards[0]);
+        tl_shard_wake(&pool->shards[0]);
         pthread_mutex_lock(&pool->run_mu);
         pthread_mutex_unlock(&pool->run_mu);
     }
@@ -194,7 +194,7 @@ static uint32_t shard_load(shard *s)
     return n;
 }
 
-int pool_attach(tickless_pool *p, tickless_conn *c)
+int tl_pool_attach(tickless_pool *p, tickless_conn *c)
 {
     shard *best = &p->shards[0];
     uint32_t best_load = UINT32_MAX;
@@ -219,16 +219,16 @@ int pool_attach(tickless_pool *p, tickless_conn *c)
             best = &p->shards[i];
         }
     }
-    rc = shard_attach(best, c);
+    rc = tl_shard_attach(best, c);
     if (rc != 0) {
-        pool_forget(p);
+        tl_pool_forget(p);
         return rc;
     }
     c->link.pool = p;
     return 0;
 }
 
-void pool_forget(tickless_pool *p)
+void tl_pool_forget(tickless_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     p->nconns--;
@@ -245,23 +245,23 @@ int tickless_pool_stats(tickless_pool *pool, struct tickless_pool_stats *out)
 
     if (out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
-    rc = pool_check(pool, __func__);
+    rc = tl_pool_check(pool, __func__);
     if (rc != 0)
         return rc;
     memset(&s, 0, sizeof(s));
     memset(&sum, 0, sizeof(sum));
-    lathist_init(&sum.lateness);
+    tl_lathist_init(&sum.lateness);
     s.threads = pool->threads;
     for (i = 0; i < pool->nshards; i++) {
-        s.connections += shard_stats_add(&pool->shards[i], &sum);
-        s.cpu_ns += runner_cpu_ns(&pool->shards[i]);
+        s.connections += tl_shard_stats_add(&pool->shards[i], &sum);
+        s.cpu_ns += tl_runner_cpu_ns(&pool->shards[i]);
     }
     s.ticks = sum.ticks;
     s.timer_ticks = sum.timer_ticks;
     s.io_ticks = sum.io_ticks;
     s.wakeups = sum.wakeups;
-    s.lateness_p50_ns = lathist_percentile(&sum.lateness, 50.0);
-    s.lateness_p99_ns = lathist_percentile(&sum.lateness, 99.0);
+    s.lateness_p50_ns = tl_lathist_percentile(&sum.lateness, 50.0);
+    s.lateness_p99_ns = tl_lathist_percentile(&sum.lateness, 99.0);
     s.lateness_max_ns = sum.lateness.max_ns;
 
     /* Copy only what the caller's (possibly older) struct has room for. */
@@ -274,18 +274,18 @@ int tickless_pool_stats(tickless_pool *pool, struct tickless_pool_stats *out)
 int tickless_pool_stats_reset(tickless_pool *pool)
 {
     unsigned i;
-    int rc = pool_check(pool, __func__);
+    int rc = tl_pool_check(pool, __func__);
 
     if (rc != 0)
         return rc;
     for (i = 0; i < pool->nshards; i++)
-        shard_stats_reset(&pool->shards[i]);
+        tl_shard_stats_reset(&pool->shards[i]);
     return 0;
 }
 
 int tickless_pool_fd(tickless_pool *pool)
 {
-    int rc = pool_check(pool, __func__);
+    int rc = tl_pool_check(pool, __func__);
 
     if (rc != 0)
         return rc;
@@ -298,7 +298,7 @@ int tickless_pool_run(tickless_pool *pool, int timeout_ms)
 {
     sigpipe_guard guard;
     uint64_t max_wait;
-    int rc = pool_check(pool, __func__);
+    int rc = tl_pool_check(pool, __func__);
 
     if (rc != 0)
         return rc;
@@ -313,9 +313,9 @@ int tickless_pool_run(tickless_pool *pool, int timeout_ms)
     /* The ticks run on the application's thread: a TLS handshake carried
      * on here may write into a socket the peer has reset. The assist
      * threads block every signal; here SIGPIPE is blocked for the run. */
-    sigpipe_block(&guard);
-    rc = shard_run_once(&pool->shards[0], max_wait);
-    sigpipe_restore(&guard);
+    tl_sigpipe_block(&guard);
+    rc = tl_shard_run_once(&pool->shards[0], max_wait);
+    tl_sigpipe_restore(&guard);
     pthread_mutex_unlock(&pool->run_mu);
     return rc;
 }

@@ -14,7 +14,7 @@ struct tickless_pool {
     shard *shards;        /* nshards of them; constant after creation */
     unsigned nshards;     /* threads, or 1 when application-driven */
     unsigned threads;     /* 0: application-driven */
-    unsigned fork_gen;    /* fork_guard_generation() at creation */
+    unsigned fork_gen;    /* tl_fork_guard_generation() at creation */
     pthread_mutex_t run_mu; /* application-driven: one runner at a time */
 
     pthread_mutex_t mu;   /* guards the two below */
@@ -24,10 +24,10 @@ struct tickless_pool {
 
 /* Attaches |c| to the least-loaded shard; sets c->link.pool. Returns 0,
  * TICKLESS_ERR_NOMEM or TICKLESS_ERR_CLOSED (the pool is being freed). */
-int pool_attach(tickless_pool *p, tickless_conn *c);
+int tl_pool_attach(tickless_pool *p, tickless_conn *c);
 
 /* Forgets a connection that has been detached from its shard. After this
  * the pool may be freed by another thread at any moment. */
-void pool_forget(tickless_pool *p);
+void tl_pool_forget(tickless_pool *p);
 
 #endif

@@ -41,12 +41,12 @@ static void *runner_main(void *arg)
 {
     runner_start_args a = *(runner_start_args *)arg;
 
-    tickless_free(arg);
+    tl_free(arg);
     apply_options(&a);
     tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
            a.name[0] != '\0' ? a.name : "(unnamed)");
     while (!atomic_load(&a.s->stopping)) {
-        if (shard_run_once(a.s, CLOCK_NEVER) < 0) {
+        if (tl_shard_run_once(a.s, CLOCK_NEVER) < 0) {
             /* epoll itself failed (EBADF/EINVAL cannot happen with our own
              * descriptors): there is nothing sensible left to retry. */
             tl_log(TICKLESS_LOG_ERROR, NULL,
@@ -60,9 +60,9 @@ static void *runner_main(void *arg)
     return NULL;
 }
 
-int runner_start(shard *s, const runner_options *opts)
+int tl_runner_start(shard *s, const runner_options *opts)
 {
-    runner_start_args *a = tickless_calloc(1, sizeof(*a));
+    runner_start_args *a = tl_calloc(1, sizeof(*a));
     size_t stack = RUNNER_DEFAULT_STACK;
     pthread_attr_t attr;
     sigset_t saved;
@@ -84,41 +84,41 @@ int runner_start(shard *s, const runner_options *opts)
             stack = opts->stack_size;
     }
     if (pthread_attr_init(&attr) != 0) {
-        tickless_free(a);
+        tl_free(a);
         return TICKLESS_ERR_NOMEM;
     }
     if (pthread_attr_setstacksize(&attr, stack) != 0) {
         pthread_attr_destroy(&attr);
-        tickless_free(a);
+        tl_free(a);
         return TICKLESS_ERR_INVALID;
     }
     /* The thread inherits the mask: blocked from its first instruction. */
     pthread_sigmask(SIG_SETMASK, NULL, &saved);
-    sigpipe_block_all_signals();
-    rc = sysfail_check(SYSFAIL_PTHREAD_CREATE);
+    tl_sigpipe_block_all_signals();
+    rc = tl_sysfail_check(SYSFAIL_PTHREAD_CREATE);
     if (rc == 0)
         rc = pthread_create(&s->runner, &attr, runner_main, a);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        tickless_free(a);
+        tl_free(a);
         return TICKLESS_ERR_SYS;
     }
     s->has_runner = 1;
     return 0;
 }
 
-void runner_stop(shard *s)
+void tl_runner_stop(shard *s)
 {
     if (!s->has_runner)
         return;
     atomic_store(&s->stopping, 1);
-    shard_wake(s);
+    tl_shard_wake(s);
     pthread_join(s->runner, NULL);
     s->has_runner = 0;
 }
 
-uint64_t runner_cpu_ns(shard *s)
+uint64_t tl_runner_cpu_ns(shard *s)
 {
     clockid_t cid;
     struct timespec ts;

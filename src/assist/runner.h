@@ -31,13 +31,13 @@ typedef struct runner_options {
 
 /* Starts a thread that runs |s| (s->runner, s->has_runner are set).
  * Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS. */
-int runner_start(shard *s, const runner_options *opts);
+int tl_runner_start(shard *s, const runner_options *opts);
 
 /* Asks the thread to stop, wakes it and joins it. Must not be called from
  * the thread itself. */
-void runner_stop(shard *s);
+void tl_runner_stop(shard *s);
 
 /* CPU time the thread has used so far; 0 if |s| has no thread. */
-uint64_t runner_cpu_ns(shard *s);
+uint64_t tl_runner_cpu_ns(shard *s);
 
 #endif

@@ -39,39 +39,39 @@ static int watch_fd(shard *s, int fd, uint64_t token)
     return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int shard_init(shard *s)
+int tl_shard_init(shard *s)
 {
     memset(s, 0, sizeof(*s));
-    s->now = clock_now_ns;
+    s->now = tl_clock_now_ns;
     s->free_head = NO_SLOT;
     s->epfd = -1;
     s->wakefd = -1;
     s->timerfd = -1;
     s->timer_armed = CLOCK_NEVER;
-    lathist_init(&s->stats.lateness);
-    lathist_init(&s->batch_stats.lateness);
-    heap_init(&s->timers);
+    tl_lathist_init(&s->stats.lateness);
+    tl_lathist_init(&s->batch_stats.lateness);
+    tl_heap_init(&s->timers);
     atomic_init(&s->stopping, 0);
     if (pthread_mutex_init(&s->mu, NULL) != 0)
         return TICKLESS_ERR_NOMEM;
     /* Fixed once and for all: the runner walks it without the lock, so it
      * must never move under it. A batch stops when it is full; whatever is
      * still due is collected by the next iteration, which does not sleep. */
-    s->work = tickless_calloc(SHARD_MAX_BATCH, sizeof(*s->work));
+    s->work = tl_calloc(SHARD_MAX_BATCH, sizeof(*s->work));
     if (s->work == NULL) {
         pthread_mutex_destroy(&s->mu);
         return TICKLESS_ERR_NOMEM;
     }
-    s->epfd = sysfail_check(SYSFAIL_EPOLL_CREATE) ? -1
+    s->epfd = tl_sysfail_check(SYSFAIL_EPOLL_CREATE) ? -1
                                                   : epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0)
         goto fail;
-    s->wakefd = sysfail_check(SYSFAIL_EVENTFD)
+    s->wakefd = tl_sysfail_check(SYSFAIL_EVENTFD)
                     ? -1
                     : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->wakefd < 0 || watch_fd(s, s->wakefd, WAKE_TOKEN) != 0)
         goto fail;
-    s->timerfd = sysfail_check(SYSFAIL_TIMERFD_CREATE)
+    s->timerfd = tl_sysfail_check(SYSFAIL_TIMERFD_CREATE)
                      ? -1
                      : timerfd_create(CLOCK_MONOTONIC,
                                       TFD_NONBLOCK | TFD_CLOEXEC);
@@ -83,11 +83,11 @@ int shard_init(shard *s)
     return 0;
 
 fail:
-    shard_destroy(s);
+    tl_shard_destroy(s);
     return TICKLESS_ERR_SYS;
 }
 
-void shard_destroy(shard *s)
+void tl_shard_destroy(shard *s)
 {
     if (s->timerfd >= 0)
         close(s->timerfd);
@@ -96,9 +96,9 @@ void shard_destroy(shard *s)
     if (s->epfd >= 0)
         close(s->epfd);
     s->timerfd = s->wakefd = s->epfd = -1;
-    heap_destroy(&s->timers);
-    tickless_free(s->slots);
-    tickless_free(s->work);
+    tl_heap_destroy(&s->timers);
+    tl_free(s->slots);
+    tl_free(s->work);
     s->slots = NULL;
     s->work = NULL;
     pthread_mutex_destroy(&s->mu);
@@ -107,7 +107,7 @@ void shard_destroy(shard *s)
 static int slots_grow(shard *s)
 {
     uint32_t cap = s->slots_cap ? s->slots_cap * 2 : 16;
-    shard_slot *slots = tickless_realloc(s->slots, cap * sizeof(*slots));
+    shard_slot *slots = tl_realloc(s->slots, cap * sizeof(*slots));
 
     if (slots == NULL)
         return TICKLESS_ERR_NOMEM;
@@ -116,7 +116,7 @@ static int slots_grow(shard *s)
     return 0;
 }
 
-int shard_attach(shard *s, tickless_conn *c)
+int tl_shard_attach(shard *s, tickless_conn *c)
 {
     uint32_t slot;
     int rc;
@@ -124,7 +124,7 @@ int shard_attach(shard *s, tickless_conn *c)
     pthread_mutex_lock(&s->mu);
     /* Reserve everything up front: a deadline update must never fail for
      * want of memory, or a timer would be silently lost. */
-    rc = heap_reserve(&s->timers, (size_t)s->nconns + 1);
+    rc = tl_heap_reserve(&s->timers, (size_t)s->nconns + 1);
     if (rc == 0 && s->free_head == NO_SLOT && s->nslots == s->slots_cap)
         rc = slots_grow(s);
     if (rc != 0) {
@@ -144,7 +144,7 @@ int shard_attach(shard *s, tickless_conn *c)
     c->link.slot = slot;
     c->link.interest = 0; /* registered with epoll only when nonzero */
     c->link.shard = s;
-    conn_ref(c);
+    tl_conn_ref(c);
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -170,19 +170,19 @@ static void set_interest(shard *s, tickless_conn *c, unsigned interest)
         op = EPOLL_CTL_MOD;
     /* Cannot fail for a valid open socket short of ENOMEM (ENOSPC: the
      * user's epoll watch limit); if it does, the old registration stays
-     * and shard_sync() ticks the connection soon to try again. */
-    if (sysfail_check(SYSFAIL_EPOLL_CTL) == 0
+     * and tl_shard_sync() ticks the connection soon to try again. */
+    if (tl_sysfail_check(SYSFAIL_EPOLL_CTL) == 0
         && epoll_ctl(s->epfd, op, c->fd, &ev) == 0)
         c->link.interest = interest;
 }
 
-void shard_detach(shard *s, tickless_conn *c)
+void tl_shard_detach(shard *s, tickless_conn *c)
 {
     uint32_t slot;
 
     pthread_mutex_lock(&s->mu);
     slot = c->link.slot;
-    heap_remove(&s->timers, &c->link.timer);
+    tl_heap_remove(&s->timers, &c->link.timer);
     set_interest(s, c, 0);
     s->slots[slot].conn = NULL;
     s->slots[slot].gen++; /* events already collected for it go stale */
@@ -190,7 +190,7 @@ void shard_detach(shard *s, tickless_conn *c)
     s->free_head = slot;
     s->nconns--;
     pthread_mutex_unlock(&s->mu);
-    conn_unref(c);
+    tl_conn_unref(c);
 }
 
 static void wake_locked(shard *s)
@@ -204,7 +204,7 @@ static void wake_locked(shard *s)
         ;
 }
 
-void shard_wake(shard *s)
+void tl_shard_wake(shard *s)
 {
     pthread_mutex_lock(&s->mu);
     wake_locked(s);
@@ -217,7 +217,7 @@ void shard_wake(shard *s)
  * earlier re-arms it (sleep_until). Caller holds mu. */
 static void arm_timerfd_locked(shard *s)
 {
-    heap_node *top = heap_top(&s->timers);
+    heap_node *top = tl_heap_top(&s->timers);
     uint64_t when = top == NULL ? CLOCK_NEVER : top->key;
     uint64_t slack = s->timer_slack_ns;
     struct itimerspec its;
@@ -235,7 +235,7 @@ static void arm_timerfd_locked(shard *s)
     memset(&its, 0, sizeof(its));
     if (when != CLOCK_NEVER) {
         /* it_value 0 would disarm: a deadline at time 0 fires at 1 ns. */
-        its.it_value = clock_to_timespec(when == 0 ? 1 : when);
+        its.it_value = tl_clock_to_timespec(when == 0 ? 1 : when);
     }
     if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
         s->timer_armed = when;
@@ -243,7 +243,7 @@ static void arm_timerfd_locked(shard *s)
         wake_locked(s); /* cannot arm: make epfd readable instead */
 }
 
-void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
+void tl_shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
                 unsigned interest)
 {
     pthread_mutex_lock(&s->mu);
@@ -258,9 +258,9 @@ void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
             deadline_ns = retry;
     }
     if (deadline_ns == CLOCK_NEVER)
-        heap_remove(&s->timers, &c->link.timer);
+        tl_heap_remove(&s->timers, &c->link.timer);
     else
-        (void)heap_update(&s->timers, &c->link.timer, deadline_ns);
+        (void)tl_heap_update(&s->timers, &c->link.timer, deadline_ns);
     /* Only a deadline earlier than the runner's own wake-up time matters;
      * interest changes reach a sleeping epoll_wait() by themselves. The
      * runner sleeps on its timerfd: moving that earlier is one syscall
@@ -281,7 +281,7 @@ static void collect(shard *s, size_t *n, tickless_conn *c, unsigned reason,
         c->link.batch = s->batch;
         c->link.reasons = 0;
         c->link.due_ns = CLOCK_NEVER;
-        conn_ref(c); /* keeps it alive through a concurrent close */
+        tl_conn_ref(c); /* keeps it alive through a concurrent close */
         s->work[(*n)++] = c;
     }
     c->link.reasons |= reason;
@@ -303,13 +303,13 @@ static void stats_merge_locked(shard_stats *dst, shard_stats *batch)
     dst->timer_ticks += batch->timer_ticks;
     dst->io_ticks += batch->io_ticks;
     if (batch->lateness.count > 0) {
-        lathist_merge(&dst->lateness, &batch->lateness);
-        lathist_init(&batch->lateness);
+        tl_lathist_merge(&dst->lateness, &batch->lateness);
+        tl_lathist_init(&batch->lateness);
     }
     batch->ticks = batch->timer_ticks = batch->io_ticks = 0;
 }
 
-uint32_t shard_stats_add(shard *s, shard_stats *out)
+uint32_t tl_shard_stats_add(shard *s, shard_stats *out)
 {
     uint32_t n;
 
@@ -318,18 +318,18 @@ uint32_t shard_stats_add(shard *s, shard_stats *out)
     out->timer_ticks += s->stats.timer_ticks;
     out->io_ticks += s->stats.io_ticks;
     out->wakeups += s->stats.wakeups;
-    lathist_merge(&out->lateness, &s->stats.lateness);
+    tl_lathist_merge(&out->lateness, &s->stats.lateness);
     n = s->nconns;
     pthread_mutex_unlock(&s->mu);
     return n;
 }
 
-void shard_stats_reset(shard *s)
+void tl_shard_stats_reset(shard *s)
 {
     pthread_mutex_lock(&s->mu);
     s->stats.ticks = s->stats.timer_ticks = s->stats.io_ticks = 0;
     s->stats.wakeups = 0;
-    lathist_init(&s->stats.lateness);
+    tl_lathist_init(&s->stats.lateness);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -341,7 +341,7 @@ static void count_tick(shard *s, tickless_conn *c, uint64_t tick_at)
     b->ticks++;
     if (c->link.reasons & TICK_TIMER) {
         b->timer_ticks++;
-        lathist_record(&b->lateness, tick_at > c->link.due_ns
+        tl_lathist_record(&b->lateness, tick_at > c->link.due_ns
                                          ? tick_at - c->link.due_ns : 0);
     }
     if (c->link.reasons & TICK_IO)
@@ -351,7 +351,7 @@ static void count_tick(shard *s, tickless_conn *c, uint64_t tick_at)
 /* The connection's mutex was busy (an application holds it, typically
  * through tickless_conn_lock()). Take it out of epoll so its readiness
  * cannot make the runner spin, and flag it: whoever releases the mutex next
- * re-publishes deadline and interest (conn_unlock_mu()). */
+ * re-publishes deadline and interest (tl_conn_unlock_mu()). */
 static void defer(shard *s, tickless_conn *c)
 {
     pthread_mutex_lock(&s->mu);
@@ -361,7 +361,7 @@ static void defer(shard *s, tickless_conn *c)
     pthread_mutex_unlock(&s->mu);
 }
 
-int shard_run_once(shard *s, uint64_t max_wait_ns)
+int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
 {
     heap_node *top;
     uint64_t now, timeout;
@@ -371,7 +371,7 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
 
     pthread_mutex_lock(&s->mu);
     now = s->now();
-    top = heap_top(&s->timers);
+    top = tl_heap_top(&s->timers);
     if (top != NULL && top->key <= now) {
         timeout = 0; /* due already: no sleep */
         s->sleep_until = 0;
@@ -381,7 +381,7 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
     }
     pthread_mutex_unlock(&s->mu);
 
-    nev = poller_wait(s->epfd, s->events, SHARD_MAX_EVENTS, timeout);
+    nev = tl_poller_wait(s->epfd, s->events, SHARD_MAX_EVENTS, timeout);
     if (nev < 0 && errno != EINTR)
         return TICKLESS_ERR_SYS;
 
@@ -393,11 +393,11 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
      * ones after it, and a timer is what has a deadline to be late for.
      * Room is kept for every readiness event collected below. */
     while (n < SHARD_MAX_BATCH - SHARD_MAX_EVENTS
-           && (top = heap_top(&s->timers)) != NULL
+           && (top = tl_heap_top(&s->timers)) != NULL
            && top->key <= now) {
         uint64_t due = top->key;
 
-        heap_remove(&s->timers, top);
+        tl_heap_remove(&s->timers, top);
         collect(s, &n, conn_of_timer(top), TICK_TIMER, due);
     }
     for (e = 0; e < nev; e++) {
@@ -424,7 +424,7 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
     for (i = 0; i < n; i++) {
         tickless_conn *c = s->work[i];
         uint64_t tick_at = s->now();
-        int rc = conn_tick(c, &c->link.reasons, &c->link.due_ns);
+        int rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns);
 
         if (rc == TICKLESS_ERR_BUSY) {
             defer(s, c);
@@ -433,13 +433,13 @@ int shard_run_once(shard *s, uint64_t max_wait_ns)
              * defer and re-arms the connection, or we see it gone and tick
              * now. Never neither. */
             if (!atomic_load(&c->app_held))
-                rc = conn_tick(c, &c->link.reasons, &c->link.due_ns);
+                rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns);
         }
         if (rc > 0) {
             count_tick(s, c, tick_at);
             ticked++;
         }
-        conn_unref(c);
+        tl_conn_unref(c);
     }
     running_shard = NULL;
 

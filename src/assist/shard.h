@@ -1,5 +1,5 @@
 /* A shard: one epoll set, one timer heap and one eventfd, serving a set of
- * connections. Exactly one thread at a time runs it (shard_run_once()): a
+ * connections. Exactly one thread at a time runs it (tl_shard_run_once()): a
  * dedicated assist thread, a pool thread, or the application driving a pool
  * from its own loop.
  *
@@ -46,7 +46,7 @@ typedef struct shard {
     int timerfd;            /* in the epoll set, armed for the earliest
                                deadline: the runner sleeps until it fires,
                                and other threads move it earlier without
-                               waking the runner (shard_sync()) */
+                               waking the runner (tl_shard_sync()) */
     clock_fn now;           /* injectable for tests */
     uint64_t timer_slack_ns; /* deadlines are rounded up to a multiple of
                                 it (0 or 1: exact); set before the runner
@@ -79,32 +79,32 @@ typedef struct shard {
 
 /* |flags|: SHARD_* bits. Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS
  * (epoll, eventfd, timerfd). */
-int shard_init(shard *s);
+int tl_shard_init(shard *s);
 /* Caller guarantees no runner and no connections remain. */
-void shard_destroy(shard *s);
+void tl_shard_destroy(shard *s);
 
 /* Adds |c| (takes a reference). Sets c->link.shard. Caller holds no lock. */
-int shard_attach(shard *s, tickless_conn *c);
+int tl_shard_attach(shard *s, tickless_conn *c);
 /* Removes |c| and drops the shard's reference. Caller holds no lock. */
-void shard_detach(shard *s, tickless_conn *c);
+void tl_shard_detach(shard *s, tickless_conn *c);
 
-/* Publishes |c|'s deadline and interest (see assist_sync()). Caller holds
+/* Publishes |c|'s deadline and interest (see tl_assist_sync()). Caller holds
  * c->mu. */
-void shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
+void tl_shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
                 unsigned interest);
 
 /* Wakes the runner unconditionally (used to stop it). */
-void shard_wake(shard *s);
+void tl_shard_wake(shard *s);
 
 /* One iteration: sleep until the earliest deadline, readiness, a wake-up or
  * |max_wait_ns|, then tick everything that is due or ready. Returns the
  * number of connections ticked, or TICKLESS_ERR_SYS. */
-int shard_run_once(shard *s, uint64_t max_wait_ns);
+int tl_shard_run_once(shard *s, uint64_t max_wait_ns);
 
 /* Adds the shard's counters to |out| and returns its connection count. */
-uint32_t shard_stats_add(shard *s, shard_stats *out);
+uint32_t tl_shard_stats_add(shard *s, shard_stats *out);
 
 /* Zeroes the shard's tick counters, wake-ups and lateness. */
-void shard_stats_reset(shard *s);
+void tl_shard_stats_reset(shard *s);
 
 #endif

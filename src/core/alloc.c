@@ -15,33 +15,33 @@ static int alloc_should_fail(void)
     return at != 0 && n == at;
 }
 
-void *tickless_malloc(size_t size)
+void *tl_malloc(size_t size)
 {
     if (alloc_should_fail())
         return NULL;
     return malloc(size);
 }
 
-void *tickless_calloc(size_t n, size_t size)
+void *tl_calloc(size_t n, size_t size)
 {
     if (alloc_should_fail())
         return NULL;
     return calloc(n, size);
 }
 
-void *tickless_realloc(void *p, size_t size)
+void *tl_realloc(void *p, size_t size)
 {
     if (alloc_should_fail())
         return NULL;
     return realloc(p, size);
 }
 
-void tickless_free(void *p)
+void tl_free(void *p)
 {
     free(p);
 }
 
-unsigned long alloc_fail_after(unsigned long n)
+unsigned long tl_alloc_fail_after(unsigned long n)
 {
     unsigned long made = atomic_exchange(&alloc_count, 0);
     atomic_store(&alloc_fail_at, n);

@@ -6,15 +6,15 @@
 
 #include <stddef.h>
 
-void *tickless_malloc(size_t size);
-void *tickless_calloc(size_t n, size_t size);
-void *tickless_realloc(void *p, size_t size);
-void tickless_free(void *p);
+void *tl_malloc(size_t size);
+void *tl_calloc(size_t n, size_t size);
+void *tl_realloc(void *p, size_t size);
+void tl_free(void *p);
 
 /* Test hook: the |n|th allocation from now fails (1 = the next one); 0
  * disables injection. Returns how many allocations were made since the last
  * call, so a test can learn how many points a scenario has. Internal symbol:
  * tests link the static library. */
-unsigned long alloc_fail_after(unsigned long n);
+unsigned long tl_alloc_fail_after(unsigned long n);
 
 #endif

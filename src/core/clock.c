@@ -1,6 +1,6 @@
 #include "core/clock.h"
 
-uint64_t clock_now_ns(void)
+uint64_t tl_clock_now_ns(void)
 {
     struct timespec ts;
 
@@ -8,14 +8,14 @@ uint64_t clock_now_ns(void)
     return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t clock_deadline_after_ms(int timeout_ms)
+uint64_t tl_clock_deadline_after_ms(int timeout_ms)
 {
     if (timeout_ms < 0)
         return CLOCK_NEVER;
-    return clock_add(clock_now_ns(), (uint64_t)timeout_ms * NS_PER_MS);
+    return clock_add(tl_clock_now_ns(), (uint64_t)timeout_ms * NS_PER_MS);
 }
 
-struct timespec clock_to_timespec(uint64_t ns)
+struct timespec tl_clock_to_timespec(uint64_t ns)
 {
     struct timespec ts;
 

@@ -13,10 +13,10 @@
 
 typedef uint64_t (*clock_fn)(void);
 
-uint64_t clock_now_ns(void);
+uint64_t tl_clock_now_ns(void);
 
 /* now + timeout_ms, where a negative timeout means CLOCK_NEVER. */
-uint64_t clock_deadline_after_ms(int timeout_ms);
+uint64_t tl_clock_deadline_after_ms(int timeout_ms);
 
 /* Saturating a + b. */
 static inline uint64_t clock_add(uint64_t a, uint64_t b)
@@ -24,6 +24,6 @@ static inline uint64_t clock_add(uint64_t a, uint64_t b)
     return a > CLOCK_NEVER - b ? CLOCK_NEVER : a + b;
 }
 
-struct timespec clock_to_timespec(uint64_t ns);
+struct timespec tl_clock_to_timespec(uint64_t ns);
 
 #endif

@@ -54,7 +54,7 @@ static int init_engine_mutex(tickless_conn *c)
 static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
                       tickless_conn *engine, tickless_conn **out)
 {
-    tickless_conn *c = tickless_calloc(1, sizeof(*c));
+    tickless_conn *c = tl_calloc(1, sizeof(*c));
     int rc;
 
     if (c == NULL)
@@ -63,14 +63,14 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->fd = fd;
     c->proto = proto;
     c->engine = engine != NULL ? engine : c;
-    handle_init(&c->h, HANDLE_CONN);
-    c->fork_gen = fork_guard_generation();
+    tl_handle_init(&c->h, HANDLE_CONN);
+    c->fork_gen = tl_fork_guard_generation();
     atomic_init(&c->refs, 1); /* the user's handle */
     atomic_init(&c->close_claimed, 0);
     c->deadline_ns = CLOCK_NEVER;
     c->err.size = sizeof(c->err);
-    lathist_init(&c->lateness);
-    heap_node_init(&c->link.timer);
+    tl_lathist_init(&c->lateness);
+    tl_heap_node_init(&c->link.timer);
     atomic_init(&c->link.deferred, 0);
     atomic_init(&c->rx.datagrams, 0);
     atomic_init(&c->app_held, 0);
@@ -78,50 +78,50 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     rc = engine == NULL ? init_engine_mutex(c) : 0;
     if (rc != 0)
         goto fail;
-    rc = waitq_init(&c->wq, WQ_IO, ssl, c);
+    rc = tl_waitq_init(&c->wq, WQ_IO, ssl, c);
     if (rc != 0)
         goto fail_mutex;
-    rc = waitq_init(&c->accept_wq, WQ_ACCEPT_STREAM, ssl, c);
+    rc = tl_waitq_init(&c->accept_wq, WQ_ACCEPT_STREAM, ssl, c);
     if (rc != 0)
         goto fail_wq;
-    rc = conn_tx_init(c);
+    rc = tl_conn_tx_init(c);
     if (rc != 0)
         goto fail_accept_wq;
     *out = c;
     return 0;
 
 fail_accept_wq:
-    waitq_destroy(&c->accept_wq);
+    tl_waitq_destroy(&c->accept_wq);
 fail_wq:
-    waitq_destroy(&c->wq);
+    tl_waitq_destroy(&c->wq);
 fail_mutex:
     if (engine == NULL)
         pthread_mutex_destroy(&c->mu);
 fail:
-    tickless_free(c);
+    tl_free(c);
     return rc;
 }
 
 static void conn_free(tickless_conn *c)
 {
-    conn_tx_free(c);
-    waitq_destroy(&c->accept_wq);
-    waitq_destroy(&c->wq);
+    tl_conn_tx_free(c);
+    tl_waitq_destroy(&c->accept_wq);
+    tl_waitq_destroy(&c->wq);
     if (c->engine == c)
         pthread_mutex_destroy(&c->mu);
-    handle_release(c);
+    tl_handle_release(c);
 }
 
-int conn_check(const tickless_conn *c, const char *fn)
+int tl_conn_check(const tickless_conn *c, const char *fn)
 {
-    if (c == NULL || !handle_live(&c->h, HANDLE_CONN, fn))
+    if (c == NULL || !tl_handle_live(&c->h, HANDLE_CONN, fn))
         return TICKLESS_ERR_INVALID;
-    return fork_guard_stale(c->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_fork_guard_stale(c->fork_gen) ? TICKLESS_ERR_FORKED : 0;
 }
 
 /* Everything tickless_conn_new() and tickless_listener_new() share: an
  * engine of its own, attached to an assist. */
-int conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
+int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
                     int is_listener, tickless_conn **out)
 {
     tickless_conn *c;
@@ -137,24 +137,24 @@ int conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
     if (rc != 0)
         goto fail;
     /* A listener has no blocking mode of its own: accepts pass NO_BLOCK. */
-    rc = is_listener ? 0 : ossl_make_nonblocking(ssl, proto, fd);
+    rc = is_listener ? 0 : tl_ossl_make_nonblocking(ssl, proto, fd);
     if (rc != 0)
         goto fail_owner;
-    rc = rx_count_watch(&c->rx, proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
+    rc = tl_rx_count_watch(&c->rx, proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
     if (rc != 0)
         goto fail_owner;
-    rc = assist_attach(c, pool);
+    rc = tl_assist_attach(c, pool);
     if (rc != 0)
         goto fail_rx;
 
     pthread_mutex_lock(&c->mu);
-    conn_publish(c);
+    tl_conn_publish(c);
     pthread_mutex_unlock(&c->mu);
     *out = c;
     return 0;
 
 fail_rx:
-    rx_count_unwatch(&c->rx);
+    tl_rx_count_unwatch(&c->rx);
 fail_owner:
     SSL_set_ex_data(ssl, owner_index, NULL);
 fail:
@@ -173,14 +173,14 @@ int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
     if (ssl == NULL || out == NULL)
         return TICKLESS_ERR_INVALID;
     if (pool != NULL) {
-        rc = pool_check(pool, __func__);
+        rc = tl_pool_check(pool, __func__);
         if (rc != 0)
             return rc;
     }
-    rc = ossl_classify(ssl, &proto);
+    rc = tl_ossl_classify(ssl, &proto);
     if (rc != 0)
         return rc;
-    if (ossl_is_accepted(ssl)) {
+    if (tl_ossl_is_accepted(ssl)) {
         /* It shares its listener's socket and engine, which one assist
          * must tick: a connection of its own would be a second reactor on
          * that socket, on whatever pool was passed here. */
@@ -189,13 +189,13 @@ int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
                "listener comes from tickless_listener_accept()");
         return TICKLESS_ERR_INVALID;
     }
-    fd = ossl_socket_fd(ssl, proto);
+    fd = tl_ossl_socket_fd(ssl, proto);
     if (fd < 0)
         return TICKLESS_ERR_INVALID;
-    return conn_new_engine(ssl, proto, fd, pool, 0, out);
+    return tl_conn_new_engine(ssl, proto, fd, pool, 0, out);
 }
 
-int conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)
+int tl_conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)
 {
     tickless_conn *c;
     int rc;
@@ -205,13 +205,13 @@ int conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)
         return rc;
     rc = claim_ssl(ssl, c);
     if (rc == 0)
-        rc = ossl_make_nonblocking(ssl, engine->proto, engine->fd);
+        rc = tl_ossl_make_nonblocking(ssl, engine->proto, engine->fd);
     if (rc != 0) {
         SSL_set_ex_data(ssl, owner_index, NULL);
         conn_free(c);
         return rc;
     }
-    conn_ref(engine); /* the member keeps the engine (and its SSL) alive */
+    tl_conn_ref(engine); /* the member keeps the engine (and its SSL) alive */
     /* Listed until its SSL is freed, so closing the listener can say
      * goodbye to its peer (tickless_listener_close()). Caller holds the
      * engine's mutex. */
@@ -223,12 +223,12 @@ int conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)
     return 0;
 }
 
-void conn_ref(tickless_conn *c)
+void tl_conn_ref(tickless_conn *c)
 {
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
-int ref_take_live(atomic_uint *refs)
+int tl_ref_take_live(atomic_uint *refs)
 {
     unsigned n = atomic_load_explicit(refs, memory_order_relaxed);
 
@@ -240,27 +240,27 @@ int ref_take_live(atomic_uint *refs)
     return 1;
 }
 
-int conn_enter(tickless_conn *c)
+int tl_conn_enter(tickless_conn *c)
 {
     int rc;
 
-    if (!ref_take_live(&c->refs))
+    if (!tl_ref_take_live(&c->refs))
         return TICKLESS_ERR_CLOSED;
     rc = pthread_mutex_lock(conn_mu(c));
     if (rc == 0)
         return 0;
-    conn_unref(c);
+    tl_conn_unref(c);
     return rc == EDEADLK ? TICKLESS_ERR_INVALID /* inside tickless_conn_lock() */
                          : TICKLESS_ERR_SYS;
 }
 
-void conn_exit(tickless_conn *c)
+void tl_conn_exit(tickless_conn *c)
 {
-    conn_unlock_mu(c);
-    conn_unref(c);
+    tl_conn_unlock_mu(c);
+    tl_conn_unref(c);
 }
 
-void conn_unref(tickless_conn *c)
+void tl_conn_unref(tickless_conn *c)
 {
     tickless_conn *engine = c->engine;
     int held;
@@ -273,7 +273,7 @@ void conn_unref(tickless_conn *c)
      * goes before its engine's: OpenSSL frees a listener's port under the
      * connections otherwise (openssl#32420). */
     if (engine == c) {
-        rx_count_unwatch(&c->rx);
+        tl_rx_count_unwatch(&c->rx);
         SSL_free(c->ssl);
         conn_free(c);
         return;
@@ -290,19 +290,19 @@ void conn_unref(tickless_conn *c)
     if (c->member_next != NULL)
         c->member_next->member_prev = c->member_prev;
     SSL_free(c->ssl);
-    engine_kick(engine); /* its CONNECTION_CLOSE, if any, goes out now */
+    tl_engine_kick(engine); /* its CONNECTION_CLOSE, if any, goes out now */
     if (!held)
-        conn_unlock_mu(engine);
+        tl_conn_unlock_mu(engine);
     conn_free(c);
-    conn_unref(engine);
+    tl_conn_unref(engine);
 }
 
-void conn_unlock_mu(tickless_conn *c)
+void tl_conn_unlock_mu(tickless_conn *c)
 {
     tickless_conn *e = c->engine;
 
     if (atomic_exchange(&e->link.deferred, 0))
-        conn_publish(e);
+        tl_conn_publish(e);
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -311,7 +311,7 @@ void tickless_conn_close(tickless_conn *c)
     tickless_conn *e;
     int held, inside_lock;
 
-    if (conn_check(c, __func__) != 0)
+    if (tl_conn_check(c, __func__) != 0)
         return;
     /* Two closes racing: the handle is the user's reference, given back
      * once. The loser must not touch |c| again. */
@@ -332,28 +332,28 @@ void tickless_conn_close(tickless_conn *c)
         atomic_store(&e->app_held, 0);
     c->app_locked = 0;
     c->closed = 1;
-    engine_wake_owned(e, c);
+    tl_engine_wake_owned(e, c);
     if (!held || inside_lock)
-        conn_unlock_mu(c);
+        tl_conn_unlock_mu(c);
 
     if (e == c)
-        assist_detach(c);
+        tl_assist_detach(c);
     if (inside_lock)
-        conn_unref(c); /* the reference tickless_conn_lock() took */
+        tl_conn_unref(c); /* the reference tickless_conn_lock() took */
     /* From here on the handle is refused (a second close included), for
      * as long as the memory stays in the quarantine. */
-    handle_kill(&c->h);
-    conn_unref(c);
+    tl_handle_kill(&c->h);
+    tl_conn_unref(c);
 }
 
 SSL *tickless_conn_lock(tickless_conn *c)
 {
-    if (conn_check(c, __func__) != 0)
+    if (tl_conn_check(c, __func__) != 0)
         return NULL;
-    if (conn_enter(c) != 0)
+    if (tl_conn_enter(c) != 0)
         return NULL; /* closed, or this thread already holds it */
     if (conn_is_closed(c)) {
-        conn_exit(c);
+        tl_conn_exit(c);
         return NULL;
     }
     /* QUIC: the section starts from what has arrived. What waits unread
@@ -368,8 +368,8 @@ SSL *tickless_conn_lock(tickless_conn *c)
      * timeout (docs/reliability.md, "OpenSSL's QUIC close"). */
     if (c->proto == CONN_QUIC && !c->engine->fatal) {
         ERR_set_mark();
-        if (!ossl_handle_events(c->ssl, c->proto))
-            conn_capture_assist_error(c->engine);
+        if (!tl_ossl_handle_events(c->ssl, c->proto))
+            tl_conn_capture_assist_error(c->engine);
         ERR_pop_to_mark();
     }
     /* The application may write on the SSL object itself: bytes a
@@ -378,11 +378,11 @@ SSL *tickless_conn_lock(tickless_conn *c)
     if (c->tx.len > 0) {
         sigpipe_guard guard;
 
-        sigpipe_block(&guard);
-        conn_tx_step(c);
-        sigpipe_restore(&guard);
+        tl_sigpipe_block(&guard);
+        tl_conn_tx_step(c);
+        tl_sigpipe_restore(&guard);
     }
-    /* The reference conn_enter() took is kept until the unlock. */
+    /* The reference tl_conn_enter() took is kept until the unlock. */
     c->app_locked = 1;
     c->locked_by = pthread_self();
     atomic_store(&c->engine->app_held, 1);
@@ -395,7 +395,7 @@ void tickless_conn_unlock(tickless_conn *c)
 
     /* Only the locking thread may read these without the mutex; anyone else
      * is misusing the call and is turned away (unchecked race, see header). */
-    if (conn_check(c, __func__) != 0 || !c->app_locked
+    if (tl_conn_check(c, __func__) != 0 || !c->app_locked
         || !pthread_equal(c->locked_by, pthread_self()))
         return;
     e = c->engine;
@@ -406,8 +406,8 @@ void tickless_conn_unlock(tickless_conn *c)
      * sees the mutex as a tickless call's and waits for it instead. */
     atomic_store(&e->app_held, 0);
     atomic_store(&e->link.deferred, 0);
-    conn_publish(e);
-    engine_wake_ready(e);
+    tl_conn_publish(e);
+    tl_engine_wake_ready(e);
     pthread_mutex_unlock(&e->mu);
-    conn_unref(c);
+    tl_conn_unref(c);
 }

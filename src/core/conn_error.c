@@ -11,7 +11,7 @@
 
 #include <openssl/err.h>
 
-void conn_make_fatal(tickless_conn *c, int code)
+void tl_conn_make_fatal(tickless_conn *c, int code)
 {
     if (c->fatal != 0)
         return; /* sticky: the first cause stands */
@@ -20,14 +20,14 @@ void conn_make_fatal(tickless_conn *c, int code)
            tickless_err_name(code), c->err.message);
     /* Everyone blocked on the connection must hear the verdict now. The
      * call that found it wakes nobody else by itself, and the assist does
-     * not tick a dead connection (conn_tick() returns early, conn_publish()
+     * not tick a dead connection (tl_conn_tick() returns early, tl_conn_publish()
      * drops its timer and socket): a sleeper would wait for its own
      * timeout, for ever without one. Once per connection (sticky), so it
      * cannot start callers waking each other. */
-    engine_wake_owned(c->engine, c);
+    tl_engine_wake_owned(c->engine, c);
 }
 
-void conn_set_error(tickless_conn *c, int code, int ssl_error,
+void tl_conn_set_error(tickless_conn *c, int code, int ssl_error,
                     const char *message)
 {
     c->err.code = code;
@@ -185,7 +185,7 @@ static unsigned long verdict_entry(void)
     return last;
 }
 
-int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
+int tl_conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
 {
     int saved_errno = errno;
     int ssl_error = SSL_get_error(ssl, ret);
@@ -226,16 +226,16 @@ int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
          * takes it for EOF instead and fails the connection itself.) */
         return (int)IO_READ;
     }
-    return conn_ssl_error(c, ssl_error, saved_errno);
+    return tl_conn_ssl_error(c, ssl_error, saved_errno);
 }
 
-int conn_ssl_error(tickless_conn *c, int ssl_error, int saved_errno)
+int tl_conn_ssl_error(tickless_conn *c, int ssl_error, int saved_errno)
 {
     unsigned long e = ERR_peek_last_error();
     int code;
 
     /* This thread's queue has the details, unless the failure happened
-     * inside the assist's tick: then conn_capture_assist_error() already
+     * inside the assist's tick: then tl_conn_capture_assist_error() already
      * stored them and they are kept. */
     c->err.ssl_error = ssl_error;
     c->err.sys_errno = 0;
@@ -280,11 +280,11 @@ int conn_ssl_error(tickless_conn *c, int ssl_error, int saved_errno)
     }
     c->err.code = code;
     if (code != TICKLESS_ERR_CLOSED)
-        conn_make_fatal(c, code);
+        tl_conn_make_fatal(c, code);
     return code;
 }
 
-int conn_quic_ended(tickless_conn *c)
+int tl_conn_quic_ended(tickless_conn *c)
 {
 #ifdef TICKLESS_HAVE_QUIC
     int code = c->proto == CONN_QUIC ? quic_termination(c) : 0;
@@ -293,7 +293,7 @@ int conn_quic_ended(tickless_conn *c)
         return 0;
     c->err.code = code;
     if (code != TICKLESS_ERR_CLOSED)
-        conn_make_fatal(c, code);
+        tl_conn_make_fatal(c, code);
     return code;
 #else
     (void)c;
@@ -301,7 +301,7 @@ int conn_quic_ended(tickless_conn *c)
 #endif
 }
 
-void conn_capture_assist_error(tickless_conn *c)
+void tl_conn_capture_assist_error(tickless_conn *c)
 {
     unsigned long e = verdict_entry();
     int code;
@@ -321,7 +321,7 @@ void conn_capture_assist_error(tickless_conn *c)
      * sleeps until its own timeout while the assist ticks a dead timer. */
     code = is_peer_verdict(e) ? TICKLESS_ERR_PEER : TICKLESS_ERR_SSL;
     c->err.code = code;
-    conn_make_fatal(c, code);
+    tl_conn_make_fatal(c, code);
 }
 
 int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
@@ -331,19 +331,19 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
 
     if (out == NULL || out->size < sizeof(out->size) + sizeof(int))
         return TICKLESS_ERR_INVALID;
-    rc = conn_check(c, __func__);
+    rc = tl_conn_check(c, __func__);
     if (rc != 0)
         return rc;
     n = out->size < sizeof(*out) ? out->size : sizeof(*out);
     /* From inside tickless_conn_lock() the error-checking mutex says
      * EDEADLK: refused (INVALID), as every other call does. A connection
      * closed while we waited for it still has its record to read. */
-    rc = conn_enter(c);
+    rc = tl_conn_enter(c);
     if (rc != 0)
         return rc;
     memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),
            n - sizeof(out->size));
-    conn_exit(c);
+    tl_conn_exit(c);
     /* A struct that ends inside |message| still gets a string: cut it. */
     if (n > offsetof(tickless_error_info, message)
         && n < offsetof(tickless_error_info, message) + sizeof(out->message))

@@ -37,13 +37,13 @@ static void conn_leave(tickless_conn *c, int rc)
      * any call on an application-driven pool, whose runner is the
      * application's own thread: there is no other thread to fight. */
     e->driven_until_ns =
-        rc == 0 && assist_has_thread(e) ? clock_now_ns() + HANDOFF_NS : 0;
+        rc == 0 && tl_assist_has_thread(e) ? tl_clock_now_ns() + HANDOFF_NS : 0;
     /* The call may have moved the deadline (a write queues data to send):
      * tell the assist before letting go. */
     atomic_store(&e->link.deferred, 0);
-    conn_publish(e);
+    tl_conn_publish(e);
     pthread_mutex_unlock(&e->mu);
-    conn_unref(c);
+    tl_conn_unref(c);
 }
 
 /* Sleeps until someone wakes |call->wq|, |deadline| passes
@@ -58,19 +58,19 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
 
     if (e->proto != CONN_QUIC)
         e->io_want |= want; /* QUIC's socket interest is OpenSSL's own */
-    waitq_enter(e, wq, kind);
+    tl_waitq_enter(e, wq, kind);
     atomic_store(&e->link.deferred, 0);
-    conn_publish(e);
+    tl_conn_publish(e);
     while (gen == wq->gen && !call_closed(call)) {
         /* Every release of the mutex must re-arm a tick the assist had to
          * skip while we held it, even a release inside a wait that woke
          * spuriously and sleeps again. */
         if (atomic_exchange(&e->link.deferred, 0))
-            conn_publish(e);
+            tl_conn_publish(e);
         if (deadline == CLOCK_NEVER) {
             pthread_cond_wait(&wq->cv, &e->mu);
         } else {
-            struct timespec ts = clock_to_timespec(deadline);
+            struct timespec ts = tl_clock_to_timespec(deadline);
 
             if (pthread_cond_timedwait(&wq->cv, &e->mu, &ts) == ETIMEDOUT) {
                 rc = TICKLESS_ERR_TIMEOUT;
@@ -78,7 +78,7 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
             }
         }
     }
-    waitq_leave(e, wq, kind);
+    tl_waitq_leave(e, wq, kind);
     return rc;
 }
 
@@ -87,7 +87,7 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
  * tick). Returns nonzero only if |deadline| has passed. */
 static int conn_pause(conn_call *call, uint64_t deadline)
 {
-    uint64_t soon = clock_add(clock_now_ns(), CONN_RETRY_NS);
+    uint64_t soon = clock_add(tl_clock_now_ns(), CONN_RETRY_NS);
 
     if (soon < deadline) {
         (void)conn_wait(call, 0, soon);
@@ -102,8 +102,8 @@ static int sleep_or_poll(conn_call *call, unsigned want, uint64_t deadline)
 {
     int rc;
 
-    if (self_poll_eligible(call)) {
-        rc = self_poll_wait(call, want, deadline);
+    if (tl_self_poll_eligible(call)) {
+        rc = tl_self_poll_wait(call, want, deadline);
         if (rc != SELF_POLL_FAILED)
             return rc;
     }
@@ -135,7 +135,7 @@ static void others_before(conn_call *call, others_view *v)
     if (!v->watching)
         return;
     v->rx = engine_input(e);
-    v->timer_due = e->deadline_ns <= clock_now_ns();
+    v->timer_due = e->deadline_ns <= tl_clock_now_ns();
     v->shutting_down = call->c->shutting_down;
 }
 
@@ -163,15 +163,15 @@ static void others_after(conn_call *call, const others_view *v, int rc)
         return;
     if (engine_input(e) != v->rx
         || (v->timer_due && e->proto == CONN_QUIC
-            && ossl_timeout_ns(e->ssl, e->proto) != 0))
-        engine_wake_ready(e); /* the call's tick took input or fired */
+            && tl_ossl_timeout_ns(e->ssl, e->proto) != 0))
+        tl_engine_wake_ready(e); /* the call's tick took input or fired */
     else if (e->proto == CONN_QUIC)
-        engine_wake_progress(e);
+        tl_engine_wake_progress(e);
     else if (rc == 0 && call->wq->readers > 0
-             && ossl_readable(call->ssl, c->proto))
-        waitq_wake(call->wq);
+             && tl_ossl_readable(call->ssl, c->proto))
+        tl_waitq_wake(call->wq);
     if (!v->shutting_down && c->shutting_down)
-        engine_wake_owned(e, c);
+        tl_engine_wake_owned(e, c);
 }
 
 /* Whether |call|'s own object can make progress now. An OpenSSL call may
@@ -186,17 +186,17 @@ static int call_ready(conn_call *call)
     ERR_set_mark();
     switch (call->wq->kind) {
     case WQ_ACCEPT_CONN:
-        ready = ossl_accept_conn_ready(call->ssl);
+        ready = tl_ossl_accept_conn_ready(call->ssl);
         break;
     case WQ_ACCEPT_STREAM:
-        ready = ossl_accept_stream_ready(call->ssl);
+        ready = tl_ossl_accept_stream_ready(call->ssl);
         break;
     case WQ_IO:
     default:
         if (call->kind == IO_READ)
-            ready = ossl_read_ready(call->ssl);
+            ready = tl_ossl_read_ready(call->ssl);
         else if (call->kind == IO_WRITE)
-            ready = ossl_write_ready(call->ssl, call->wq->write_room);
+            ready = tl_ossl_write_ready(call->ssl, call->wq->write_room);
         break;
     }
     ERR_pop_to_mark();
@@ -229,10 +229,10 @@ static void turn_give_back(conn_call *call)
     /* Writers asleep now wait for the turn (the holder is awake): the
      * next one's turn. Nobody else is woken for nothing. */
     if (call->wq->writers > 0)
-        waitq_wake(call->wq);
+        tl_waitq_wake(call->wq);
 }
 
-int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
+int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
 {
     tickless_conn *c = call->c;
     others_view others;
@@ -244,14 +244,14 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
 
     if (timeout_ms < TICKLESS_FOREVER)
         return TICKLESS_ERR_INVALID;
-    if (fork_guard_stale(c->fork_gen))
+    if (tl_fork_guard_stale(c->fork_gen))
         return TICKLESS_ERR_FORKED;
-    deadline = clock_deadline_after_ms(timeout_ms);
-    rc = conn_enter(c);
+    deadline = tl_clock_deadline_after_ms(timeout_ms);
+    rc = tl_conn_enter(c);
     if (rc != 0)
         return rc;
     if (c->proto == CONN_TLS)
-        sigpipe_block(&guard); /* only stream sockets raise SIGPIPE */
+        tl_sigpipe_block(&guard); /* only stream sockets raise SIGPIPE */
     for (;;) {
         if (call_closed(call)) {
             rc = TICKLESS_ERR_CLOSED;
@@ -267,9 +267,9 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             others_after(call, &others, rc);
             /* The attempt may have finished a handshake or read what a
              * held write waited for: try it now, not at the next tick. */
-            conn_tx_step(c);
+            tl_conn_tx_step(c);
             if (rc == (int)IO_WRITE && c->proto == CONN_QUIC)
-                call->wq->write_room = ossl_write_room(call->ssl);
+                call->wq->write_room = tl_ossl_write_room(call->ssl);
             if (rc <= 0)
                 break;
         } else {
@@ -295,7 +295,7 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
     }
     turn_give_back(call);
     if (c->proto == CONN_TLS)
-        sigpipe_restore(&guard);
+        tl_sigpipe_restore(&guard);
     conn_leave(c, rc);
     return rc;
 }
@@ -310,13 +310,13 @@ static int op_handshake(conn_call *call, void *arg)
     ret = SSL_do_handshake(c->ssl);
     if (ret == 1)
         return 0;
-    ret = conn_ssl_result(c, c->ssl, ret);
+    ret = tl_conn_ssl_result(c, c->ssl, ret);
     /* A peer that closes during the handshake has not finished sending: it
      * went away. */
     if (ret == TICKLESS_ERR_EOF) {
-        conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
+        tl_conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
                        "peer closed the connection during the handshake");
-        conn_make_fatal(c, ret = TICKLESS_ERR_PEER);
+        tl_conn_make_fatal(c, ret = TICKLESS_ERR_PEER);
     }
     return ret;
 }
@@ -336,7 +336,7 @@ static int op_read(conn_call *call, void *arg)
         a->done = n;
         return 0;
     }
-    return conn_ssl_result(c, c->ssl, 0);
+    return tl_conn_ssl_result(c, c->ssl, 0);
 }
 
 /* |rc| from a write attempt: writing on a connection the peer has torn
@@ -344,7 +344,7 @@ static int op_read(conn_call *call, void *arg)
 static int write_result(tickless_conn *c, int rc)
 {
     if (rc == TICKLESS_ERR_EOF)
-        conn_make_fatal(c, rc = TICKLESS_ERR_PEER);
+        tl_conn_make_fatal(c, rc = TICKLESS_ERR_PEER);
     return rc;
 }
 
@@ -359,31 +359,31 @@ static int op_write(conn_call *call, void *arg)
     if (c->shutting_down)
         return TICKLESS_ERR_CLOSED;
     /* Bytes OpenSSL still holds go first: they were credited already. */
-    rc = conn_tx_flush(c);
+    rc = tl_conn_tx_flush(c);
     if (rc != 0)
         return write_result(c, rc);
     while (a->done < a->len) {
         size_t chunk = a->len - a->done;
-        size_t max = ossl_max_write(c->ssl, c->proto); /* changes as it fills */
+        size_t max = tl_ossl_max_write(c->ssl, c->proto); /* changes as it fills */
         size_t n = 0;
 
         if (chunk > max)
             chunk = max;
         if (c->proto != CONN_QUIC && chunk > TX_HELD_MAX)
-            chunk = TX_HELD_MAX; /* at most what conn_tx_hold() can keep */
+            chunk = TX_HELD_MAX; /* at most what tl_conn_tx_hold() can keep */
         ERR_clear_error();
         if (SSL_write_ex(c->ssl, a->buf + a->done, chunk, &n)) {
             a->done += n;
             continue;
         }
-        rc = conn_ssl_result(c, c->ssl, 0);
+        rc = tl_conn_ssl_result(c, c->ssl, 0);
         /* A handshake still under way stopped the write before it
          * reached these bytes: nothing of them is held. Otherwise
          * OpenSSL may hold them in a record already: tickless repeats
          * them until they are taken, and they are this call's
          * (tx_held.h). */
         if (rc > 0 && c->proto != CONN_QUIC && SSL_is_init_finished(c->ssl)) {
-            conn_tx_hold(c, a->buf + a->done, chunk, (unsigned)rc);
+            tl_conn_tx_hold(c, a->buf + a->done, chunk, (unsigned)rc);
             a->done += chunk;
             if (a->done == a->len)
                 return 0; /* all of it is this call's: done */
@@ -415,7 +415,7 @@ static int op_shutdown(conn_call *call, void *arg)
             return 0;
         if (ret == 0)
             return (int)IO_READ;
-        ret = conn_ssl_result(c, c->ssl, ret);
+        ret = tl_conn_ssl_result(c, c->ssl, ret);
         return ret == TICKLESS_ERR_PEER ? 0 : ret; /* already gone: done */
     }
 #endif
@@ -425,13 +425,13 @@ static int op_shutdown(conn_call *call, void *arg)
     if (!SSL_is_init_finished(c->ssl))
         return 0;
     /* Credited bytes OpenSSL still holds go before the close_notify. */
-    ret = conn_tx_flush(c);
+    ret = tl_conn_tx_flush(c);
     if (ret != 0)
         return ret == TICKLESS_ERR_EOF ? TICKLESS_ERR_PEER : ret;
     ret = SSL_shutdown(c->ssl);
     if (ret >= 0)
         return 0;
-    ret = conn_ssl_result(c, c->ssl, ret);
+    ret = tl_conn_ssl_result(c, c->ssl, ret);
     return ret == TICKLESS_ERR_EOF ? 0 : ret;
 }
 
@@ -451,12 +451,12 @@ static conn_call conn_call_of(tickless_conn *c, unsigned kind)
 int tickless_conn_handshake(tickless_conn *c, int timeout_ms)
 {
     conn_call call;
-    int rc = conn_check(c, __func__);
+    int rc = tl_conn_check(c, __func__);
 
     if (rc != 0)
         return rc;
     call = conn_call_of(c, 0);
-    return conn_run(&call, timeout_ms, op_handshake, NULL);
+    return tl_conn_run(&call, timeout_ms, op_handshake, NULL);
 }
 
 int tickless_conn_read(tickless_conn *c, void *buf, size_t len, size_t *nread,
@@ -470,11 +470,11 @@ int tickless_conn_read(tickless_conn *c, void *buf, size_t len, size_t *nread,
         *nread = 0;
     if (buf == NULL || nread == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
-    rc = conn_check(c, __func__);
+    rc = tl_conn_check(c, __func__);
     if (rc != 0)
         return rc;
     call = conn_call_of(c, IO_READ);
-    rc = conn_run(&call, timeout_ms, op_read, &a);
+    rc = tl_conn_run(&call, timeout_ms, op_read, &a);
     *nread = a.done;
     return rc;
 }
@@ -490,11 +490,11 @@ int tickless_conn_write(tickless_conn *c, const void *buf, size_t len,
         *nwritten = 0;
     if (buf == NULL || nwritten == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
-    rc = conn_check(c, __func__);
+    rc = tl_conn_check(c, __func__);
     if (rc != 0)
         return rc;
     call = conn_call_of(c, IO_WRITE);
-    rc = conn_run(&call, timeout_ms, op_write, &a);
+    rc = tl_conn_run(&call, timeout_ms, op_write, &a);
     *nwritten = a.done;
     return rc;
 }
@@ -502,10 +502,10 @@ int tickless_conn_write(tickless_conn *c, const void *buf, size_t len,
 int tickless_conn_shutdown(tickless_conn *c, int timeout_ms)
 {
     conn_call call;
-    int rc = conn_check(c, __func__);
+    int rc = tl_conn_check(c, __func__);
 
     if (rc != 0)
         return rc;
     call = conn_call_of(c, 0);
-    return conn_run(&call, timeout_ms, op_shutdown, NULL);
+    return tl_conn_run(&call, timeout_ms, op_shutdown, NULL);
 }

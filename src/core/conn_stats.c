@@ -16,10 +16,10 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 
     if (out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
-    rc = conn_check(c, __func__);
+    rc = tl_conn_check(c, __func__);
     if (rc != 0)
         return rc;
-    rc = conn_enter(c);
+    rc = tl_conn_enter(c);
     if (rc != 0)
         return rc;
     /* Ticks, wake-ups and deadlines are the engine's: a connection accepted
@@ -30,17 +30,17 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
     s.timer_ticks = e->timer_ticks;
     s.io_ticks = e->io_ticks;
     s.wakeups = e->wakeups;
-    s.lateness_p50_ns = lathist_percentile(&e->lateness, 50.0);
-    s.lateness_p99_ns = lathist_percentile(&e->lateness, 99.0);
+    s.lateness_p50_ns = tl_lathist_percentile(&e->lateness, 50.0);
+    s.lateness_p99_ns = tl_lathist_percentile(&e->lateness, 99.0);
     s.lateness_max_ns = e->lateness.max_ns;
     s.deadline_ns = e->deadline_ns;
-    s.assist_cpu_ns = assist_cpu_ns(e);
+    s.assist_cpu_ns = tl_assist_cpu_ns(e);
     /* Blocked on |c| or on any of its streams: every wait queue |c| owns
      * that has sleepers is on its engine's sleeping list. */
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
         if (wq->owner == c)
             s.waiters += wq->waiters;
-    conn_exit(c);
+    tl_conn_exit(c);
 
     /* Copy only what the caller's (possibly older) struct has room for. */
     n = out->size < sizeof(s) ? out->size : sizeof(s);
@@ -52,16 +52,16 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 int tickless_conn_stats_reset(tickless_conn *c)
 {
     tickless_conn *e;
-    int rc = conn_check(c, __func__);
+    int rc = tl_conn_check(c, __func__);
 
     if (rc != 0)
         return rc;
-    rc = conn_enter(c);
+    rc = tl_conn_enter(c);
     if (rc != 0)
         return rc;
     e = c->engine;
     e->ticks = e->timer_ticks = e->io_ticks = e->wakeups = 0;
-    lathist_init(&e->lateness);
-    conn_exit(c);
+    tl_lathist_init(&e->lateness);
+    tl_conn_exit(c);
     return 0;
 }

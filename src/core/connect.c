@@ -42,7 +42,7 @@ static pthread_mutex_t override_mu = PTHREAD_MUTEX_INITIALIZER;
 static char override_host[256]; /* guarded by override_mu; "" = none */
 static char override_addrs[512]; /* guarded by override_mu */
 
-void connect_set_resolve_override(const char *host, const char *addrs)
+void tl_connect_set_resolve_override(const char *host, const char *addrs)
 {
     pthread_mutex_lock(&override_mu);
     snprintf(override_host, sizeof(override_host), "%s", host ? host : "");
@@ -116,7 +116,7 @@ static int lookup(const char *host, const char *port,
 
 /* The addresses of |host|, IPv6 and IPv4 interleaved from whichever the
  * resolver put first (RFC 8305 section 4). Returns 0 with *out (free
- * with tickless_free()) and *n > 0, or a TICKLESS_ERR_* with |err| set. */
+ * with tl_free()) and *n > 0, or a TICKLESS_ERR_* with |err| set. */
 static int resolve(const char *host, const char *port, int socktype,
                    int family, connect_attempt **out, size_t *n,
                    tickless_error_info *err)
@@ -126,7 +126,7 @@ static int resolve(const char *host, const char *port, int socktype,
     size_t n6 = 0, n4 = 0, i, k = 0;
     int rc, first = AF_UNSPEC, v6_first;
 
-    v6 = tickless_calloc(3 * MAX_ATTEMPTS, sizeof(*v6));
+    v6 = tl_calloc(3 * MAX_ATTEMPTS, sizeof(*v6));
     if (v6 == NULL) {
         err->code = TICKLESS_ERR_NOMEM;
         return TICKLESS_ERR_NOMEM;
@@ -156,7 +156,7 @@ static int resolve(const char *host, const char *port, int socktype,
         snprintf(err->message, sizeof(err->message), "%s port %s: %s", host,
                  port,
                  rc != 0 ? gai_strerror(rc) : "no address of that family");
-        tickless_free(v6);
+        tl_free(v6);
         return err->code;
     }
     v6_first = first == AF_INET6;
@@ -233,7 +233,7 @@ static int is_ip_literal(const char *host)
 
 static int64_t now_ms(void)
 {
-    return (int64_t)(clock_now_ns() / 1000000u);
+    return (int64_t)(tl_clock_now_ns() / 1000000u);
 }
 
 /* Waits up to |wait_ms| for any running attempt to move on. Returns the
@@ -263,11 +263,11 @@ static connect_attempt *step(const connect_setup *s, connect_attempt *a,
     if (npoll > 0 && poll(pfd, npoll, nhs > 0 ? 0 : slice) > 0) {
         for (i = 0; i < npoll; i++)
             if (pfd[i].revents != 0)
-                connect_attempt_connected(s, &a[idx[i]]);
+                tl_connect_attempt_connected(s, &a[idx[i]]);
     }
     for (i = 0; i < started; i++) {
         if (a[i].state == ATTEMPT_HANDSHAKING)
-            connect_attempt_wait(&a[i], slice);
+            tl_connect_attempt_wait(&a[i], slice);
         if (a[i].state == ATTEMPT_DONE && a[i].outcome == CONNECT_WON)
             return &a[i];
     }
@@ -351,7 +351,7 @@ static int race(const connect_setup *s, connect_attempt *a, size_t n,
     for (;;) {
         now = now_ms();
         if (started < n && start_next(s, a, started, now - last)) {
-            connect_attempt_start(s, &a[started]);
+            tl_connect_attempt_start(s, &a[started]);
             if (a[started].state == ATTEMPT_DONE
                 && a[started].outcome == CONNECT_WON)
                 winner = &a[started];
@@ -384,7 +384,7 @@ static int race(const connect_setup *s, connect_attempt *a, size_t n,
         rc = report(a, started, s, err);
     }
     for (i = 0; i < started; i++)
-        connect_attempt_abandon(&a[i]);
+        tl_connect_attempt_abandon(&a[i]);
     return rc;
 }
 
@@ -476,7 +476,7 @@ int tickless_connect(SSL_CTX *ctx, const char *host, const char *port,
         }
         rc = race(&s, a, n, timeout_ms, out, &err);
     }
-    tickless_free(a);
+    tl_free(a);
     if (rc == 0)
         memset(&err, 0, sizeof(err));
     err.size = sizeof(err);

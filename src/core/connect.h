@@ -57,24 +57,24 @@ typedef struct connect_attempt {
 
 /* Starts |a|: a socket, connect(); for UDP also the connection and its
  * handshake. Ends in any state but ATTEMPT_IDLE. */
-void connect_attempt_start(const connect_setup *s, connect_attempt *a);
+void tl_connect_attempt_start(const connect_setup *s, connect_attempt *a);
 
 /* ATTEMPT_CONNECTING, once the socket polled writable or in error:
  * finishes the TCP connect and starts the handshake, or ends |a|. */
-void connect_attempt_connected(const connect_setup *s, connect_attempt *a);
+void tl_connect_attempt_connected(const connect_setup *s, connect_attempt *a);
 
 /* ATTEMPT_HANDSHAKING: waits up to |timeout_ms| for the handshake; ends
  * |a| as won or failed, or leaves it running. */
-void connect_attempt_wait(connect_attempt *a, int timeout_ms);
+void tl_connect_attempt_wait(connect_attempt *a, int timeout_ms);
 
 /* Closes whatever |a| holds (a loser, or everything on failure). */
-void connect_attempt_abandon(connect_attempt *a);
+void tl_connect_attempt_abandon(connect_attempt *a);
 
 /* Test hook: while set, resolving |host| gives the numeric addresses in
  * |addrs| (comma-separated, in that order) instead of asking the
  * resolver, so a test can give "localhost" both ::1 and 127.0.0.1 on a
  * machine whose /etc/hosts has one. NULL |host| removes it. Internal
  * symbol: tests link the static library. */
-void connect_set_resolve_override(const char *host, const char *addrs);
+void tl_connect_set_resolve_override(const char *host, const char *addrs);
 
 #endif

@@ -201,15 +201,15 @@ static void begin_handshake(const connect_setup *s, connect_attempt *a)
         return;
     }
     a->state = ATTEMPT_HANDSHAKING;
-    connect_attempt_wait(a, 0); /* sends the first flight */
+    tl_connect_attempt_wait(a, 0); /* sends the first flight */
 }
 
-void connect_attempt_start(const connect_setup *s, connect_attempt *a)
+void tl_connect_attempt_start(const connect_setup *s, connect_attempt *a)
 {
     int type = s->proto == CONNECT_TLS ? SOCK_STREAM : SOCK_DGRAM;
     int err;
 
-    a->fd = sysfail_check(SYSFAIL_SOCKET)
+    a->fd = tl_sysfail_check(SYSFAIL_SOCKET)
                 ? -1
                 : socket(a->addr.ss_family,
                          type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -242,7 +242,7 @@ void connect_attempt_start(const connect_setup *s, connect_attempt *a)
     begin_handshake(s, a);
 }
 
-void connect_attempt_connected(const connect_setup *s, connect_attempt *a)
+void tl_connect_attempt_connected(const connect_setup *s, connect_attempt *a)
 {
     int err = 0;
     socklen_t len = sizeof(err);
@@ -300,7 +300,7 @@ static void end_handshake(connect_attempt *a, int rc)
     a->err.verify_result = verify;
 }
 
-void connect_attempt_wait(connect_attempt *a, int timeout_ms)
+void tl_connect_attempt_wait(connect_attempt *a, int timeout_ms)
 {
     int rc = tickless_conn_handshake(a->conn, timeout_ms);
 
@@ -314,7 +314,7 @@ void connect_attempt_wait(connect_attempt *a, int timeout_ms)
     end_handshake(a, rc);
 }
 
-void connect_attempt_abandon(connect_attempt *a)
+void tl_connect_attempt_abandon(connect_attempt *a)
 {
     if (a->fd >= 0)
         close(a->fd);

@@ -24,7 +24,7 @@
  *  - application threads, in the public calls, which hold the engine's |mu|
  *    only while calling OpenSSL nonblocking and sleep on a waitq otherwise;
  *  - its engine's assist (a dedicated thread or a pool shard), which ticks
- *    the engine under |mu| through conn_tick();
+ *    the engine under |mu| through tl_conn_tick();
  *  - the reference count, which keeps the memory alive until the last of
  *    them has let go. */
 #ifndef TICKLESS_CORE_CORE_H
@@ -88,7 +88,7 @@ typedef struct waitq {
     int poll_fd;          /* its sleeper polls the socket itself (self_poll.h)
                              and this descriptor wakes it; -1 if not */
     const void *writer;   /* the write call whose turn it is (see
-                             conn_run()), or NULL */
+                             tl_conn_run()), or NULL */
     uint64_t write_room;  /* QUIC: the free send-buffer space when its
                              writer was last refused; a writer is woken
                              for more room than that, not for any */
@@ -103,13 +103,13 @@ struct tickless_conn {
     conn_proto proto;    /* constant */
     atomic_uint refs;    /* user handle + in-flight calls + assist + members
                             + streams; never raised from zero again
-                            (ref_take_live()) */
+                            (tl_ref_take_live()) */
     atomic_int close_claimed; /* tickless_conn_close() has begun: a second
                                  close, from any thread, is refused */
     struct tickless_conn *engine; /* self, or the listener engine this
                                      accepted connection belongs to (a
                                      reference is held); constant */
-    unsigned fork_gen;   /* fork_guard_generation() at creation */
+    unsigned fork_gen;   /* tl_fork_guard_generation() at creation */
     pthread_mutex_t mu;  /* the engine's lock (used when engine == self);
                             error-checking: a same-thread relock reports */
 
@@ -137,13 +137,13 @@ struct tickless_conn {
                                  through less than HANDOFF_NS before
                                  this; until then the socket is left to
                                  the application's own calls (see
-                                 conn_publish()); 0: not handed off */
+                                 tl_conn_publish()); 0: not handed off */
     unsigned immediate_ticks; /* timer ticks in a row that left the
                                  deadline already due (spin guard) */
-    int kicked;          /* tick at once: see engine_kick() */
+    int kicked;          /* tick at once: see tl_engine_kick() */
     atomic_int app_held; /* |mu| is held through tickless_conn_lock() (by
                             this engine or a member): the assist must not
-                            wait for it (see conn_tick()) */
+                            wait for it (see tl_conn_tick()) */
     uint64_t ticks, timer_ticks, io_ticks, wakeups;
     lathist lateness;
     rx_count rx;         /* QUIC: datagrams the engine took off the socket */
@@ -175,64 +175,64 @@ static inline int conn_is_closed(const tickless_conn *c)
 /* The check every public function makes of the connection it is given:
  * 0, or TICKLESS_ERR_INVALID (NULL, closed, not a connection: the last
  * two logged as the misuse of |fn|) or TICKLESS_ERR_FORKED. */
-int conn_check(const tickless_conn *c, const char *fn);
+int tl_conn_check(const tickless_conn *c, const char *fn);
 
-/* References. conn_unref() frees the connection when the last one goes. */
-void conn_ref(tickless_conn *c);
-void conn_unref(tickless_conn *c);
+/* References. tl_conn_unref() frees the connection when the last one goes. */
+void tl_conn_ref(tickless_conn *c);
+void tl_conn_unref(tickless_conn *c);
 
 /* Entering a connection: the one way a public call takes hold of |c| after
- * conn_check() has accepted the handle. A reference first, so that the
+ * tl_conn_check() has accepted the handle. A reference first, so that the
  * memory outlives both the wait for the mutex and a tickless_conn_close()
  * that runs meanwhile; then the engine's mutex. A close that has already
  * let go of the last reference turns the call away with
  * TICKLESS_ERR_CLOSED; a thread that holds the mutex through
  * tickless_conn_lock() gets TICKLESS_ERR_INVALID (TICKLESS_ERR_SYS if the
  * mutex failed otherwise). On 0 the caller holds a reference and the
- * mutex, checks conn_is_closed() itself, and lets go with conn_exit() (or
- * with its own release of the mutex and then conn_unref()). */
-int conn_enter(tickless_conn *c);
-void conn_exit(tickless_conn *c);
+ * mutex, checks conn_is_closed() itself, and lets go with tl_conn_exit() (or
+ * with its own release of the mutex and then tl_conn_unref()). */
+int tl_conn_enter(tickless_conn *c);
+void tl_conn_exit(tickless_conn *c);
 
 /* A reference taken only while the count is above zero: 1 if taken, 0 if
  * the object is already on its way out (the count reached zero). For
  * handles a racing close may be giving back. */
-int ref_take_live(atomic_uint *refs);
+int tl_ref_take_live(atomic_uint *refs);
 
 /* Releases the engine's mutex on behalf of any thread but the assist:
  * re-arms a deferred tick first, so a busy mutex never loses one. Caller
  * holds conn_mu(c). Rule: every application-side release of an engine
  * mutex goes through here (or publishes itself, as conn_leave() does). */
-void conn_unlock_mu(tickless_conn *c);
+void tl_conn_unlock_mu(tickless_conn *c);
 
 /* Wait queues (waitq.c). All callers hold the engine's mu. */
-int waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner);
-void waitq_destroy(waitq *wq);
+int tl_waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner);
+void tl_waitq_destroy(waitq *wq);
 /* Counts a sleeper in; |want| is IO_READ, IO_WRITE or 0 (anything else). */
-void waitq_enter(tickless_conn *engine, waitq *wq, unsigned want);
-void waitq_leave(tickless_conn *engine, waitq *wq, unsigned want);
+void tl_waitq_enter(tickless_conn *engine, waitq *wq, unsigned want);
+void tl_waitq_leave(tickless_conn *engine, waitq *wq, unsigned want);
 /* Wakes every sleeper of |wq|. */
-void waitq_wake(waitq *wq);
+void tl_waitq_wake(waitq *wq);
 /* After the engine processed input or timers: wakes the queues whose
  * object can now make progress. */
-void engine_wake_ready(tickless_conn *engine);
+void tl_engine_wake_ready(tickless_conn *engine);
 /* After an application call that took no input itself: wakes the QUIC
  * queues whose object can make progress now (an earlier call may have
  * received data that only this call's tick filed into a stream). Never
  * wakes a queue on speculation, so callers cannot wake each other in a
  * loop. */
-void engine_wake_progress(tickless_conn *engine);
+void tl_engine_wake_progress(tickless_conn *engine);
 /* Wakes every queue that belongs to |owner| (close, shutdown). */
-void engine_wake_owned(tickless_conn *engine, tickless_conn *owner);
+void tl_engine_wake_owned(tickless_conn *engine, tickless_conn *owner);
 
 /* A connection that is its own engine, attached to an assist (a dedicated
  * thread when |pool| is NULL). Takes |ssl| on success. */
-int conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
+int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
                     int is_listener, tickless_conn **out);
 
 /* A connection accepted from a listener engine. Takes |ssl| on success.
  * Caller holds engine->mu. */
-int conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out);
+int tl_conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out);
 
 /* One blocking-style call (conn_io.c): which connection, which object,
  * where to sleep. */
@@ -249,7 +249,7 @@ typedef struct conn_call {
  * socket: an application callback deferred (a certificate or client-hello
  * callback, a verify callback that called SSL_set_retry_verify(), an
  * async job). Nothing will say when it is ready, so a blocked caller tries
- * again every CONN_RETRY_NS (conn_run()). */
+ * again every CONN_RETRY_NS (tl_conn_run()). */
 #define CONN_RETRY 0x4u
 #define CONN_RETRY_NS NS_PER_MS
 
@@ -259,7 +259,7 @@ typedef struct conn_call {
 typedef int (*conn_op)(conn_call *call, void *arg);
 
 /* Runs |op| until done, failed, timed out or closed. Takes the mutex. */
-int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
+int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
 
 /*
  * How long the assist leaves a QUIC client's socket to the application
@@ -291,31 +291,31 @@ int conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * the assist waits for it: deferring there would race with the caller
  * going to sleep. Returns 1 after a tick, 0 if none was needed (closed,
  * dead, or the application is still driving the connection). */
-int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns);
+int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns);
 
 /* Re-reads OpenSSL's deadline and what the socket is needed for, and hands
  * both to the assist. |c| is an engine; caller holds c->mu (unchecked). */
-void conn_publish(tickless_conn *c);
+void tl_conn_publish(tickless_conn *c);
 
 /* Asks for a tick of |e| as soon as the mutex is released. For QUIC calls
  * that queue frames without ticking (accepting or freeing a stream grants
  * the peer more streams; a reset queues RESET_STREAM): OpenSSL's deadline
  * is cached from the last tick and does not show them, so without a kick
  * they would wait for the next timer, seconds away. Caller holds e->mu. */
-void engine_kick(tickless_conn *e);
+void tl_engine_kick(tickless_conn *e);
 
-/* Held writes (tx_held.c; see tx_held.h). conn_tx_init() gives a DTLS/TLS
+/* Held writes (tx_held.c; see tx_held.h). tl_conn_tx_init() gives a DTLS/TLS
  * connection its buffer (0 or TICKLESS_ERR_NOMEM); the others are called
- * with the engine's mu held. conn_tx_hold() keeps |len| <= TX_HELD_MAX
+ * with the engine's mu held. tl_conn_tx_hold() keeps |len| <= TX_HELD_MAX
  * bytes that met WANT_READ or WANT_WRITE (|want|) from SSL_write_ex();
- * conn_tx_flush() hands the held bytes to OpenSSL and returns 0 once none
+ * tl_conn_tx_flush() hands the held bytes to OpenSSL and returns 0 once none
  * are held, IO_READ / IO_WRITE to wait, or a TICKLESS_ERR_* code (as
- * conn_ssl_result()). */
-int conn_tx_init(tickless_conn *c);
-void conn_tx_free(tickless_conn *c);
-void conn_tx_hold(tickless_conn *c, const unsigned char *chunk, size_t len,
+ * tl_conn_ssl_result()). */
+int tl_conn_tx_init(tickless_conn *c);
+void tl_conn_tx_free(tickless_conn *c);
+void tl_conn_tx_hold(tickless_conn *c, const unsigned char *chunk, size_t len,
                   unsigned want);
-int conn_tx_flush(tickless_conn *c);
+int tl_conn_tx_flush(tickless_conn *c);
 /* One attempt to hand the held bytes over, for whoever holds the mutex
  * anyway (the assist's tick, the end of any call, a lock): they reach the
  * peer even if nobody writes again, and tx.want stays what OpenSSL waits
@@ -323,19 +323,19 @@ int conn_tx_flush(tickless_conn *c);
  * waiting for input). A failure is recorded as a writer's would be
  * (sticky); the writers learn of it from their next call. Nothing on a
  * closed or dead connection. TLS callers block SIGPIPE around it. */
-void conn_tx_step(tickless_conn *c);
+void tl_conn_tx_step(tickless_conn *c);
 
 /* Error capture (conn_error.c). Caller holds c->mu. |ret| is what the
  * failed SSL_* call returned. Returns IO_READ / IO_WRITE (as a positive
  * number) when OpenSSL merely wants the socket, CONN_RETRY when it wants
  * to be called again (see there), or a TICKLESS_ERR_* code,
  * which is recorded and, for fatal ones, made sticky. */
-int conn_ssl_result(tickless_conn *c, SSL *ssl, int ret);
+int tl_conn_ssl_result(tickless_conn *c, SSL *ssl, int ret);
 
-/* The failure part of conn_ssl_result(), for a known |ssl_error| other
+/* The failure part of tl_conn_ssl_result(), for a known |ssl_error| other
  * than the WANTs and ZERO_RETURN (|saved_errno|: errno right after the
  * failed call). Returns the TICKLESS_ERR_* code, recorded as there. */
-int conn_ssl_error(tickless_conn *c, int ssl_error, int saved_errno);
+int tl_conn_ssl_error(tickless_conn *c, int ssl_error, int saved_errno);
 
 /* QUIC: if the connection has terminated (closed by either side, idle
  * timeout), records why and returns the TICKLESS_ERR_* code for it (sticky
@@ -343,18 +343,18 @@ int conn_ssl_error(tickless_conn *c, int ssl_error, int saved_errno);
  * I/O (accepting or opening a stream): SSL_get_error() reports the last
  * I/O call's result for those, which may be a stale WANT_READ. Caller
  * holds c->mu. */
-int conn_quic_ended(tickless_conn *c);
+int tl_conn_quic_ended(tickless_conn *c);
 
 /* Records a failure seen by the assist thread (OpenSSL's error queue is
  * per thread, so it is captured here or lost). Caller holds c->mu. */
-void conn_capture_assist_error(tickless_conn *c);
+void tl_conn_capture_assist_error(tickless_conn *c);
 
 /* Makes |code| the connection's sticky verdict, unless it already has one,
  * and reports it to the log callback. Caller holds c->mu. */
-void conn_make_fatal(tickless_conn *c, int code);
+void tl_conn_make_fatal(tickless_conn *c, int code);
 
 /* Records |code| with a message in c->err. Caller holds c->mu. */
-void conn_set_error(tickless_conn *c, int code, int ssl_error,
+void tl_conn_set_error(tickless_conn *c, int code, int ssl_error,
                     const char *message);
 
 #endif

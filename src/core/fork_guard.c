@@ -18,13 +18,13 @@ static void arm(void)
     (void)pthread_atfork(NULL, NULL, on_fork_child);
 }
 
-unsigned fork_guard_generation(void)
+unsigned tl_fork_guard_generation(void)
 {
     pthread_once(&armed, arm);
     return atomic_load(&generation);
 }
 
-int fork_guard_stale(unsigned gen)
+int tl_fork_guard_stale(unsigned gen)
 {
     return gen != atomic_load_explicit(&generation, memory_order_relaxed);
 }

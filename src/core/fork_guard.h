@@ -11,9 +11,9 @@
 
 /* The current generation; arms the fork handler on first use. Objects take
  * it when they are made. */
-unsigned fork_guard_generation(void);
+unsigned tl_fork_guard_generation(void);
 
 /* Whether an object of generation |gen| came from before a fork(). */
-int fork_guard_stale(unsigned gen);
+int tl_fork_guard_stale(unsigned gen);
 
 #endif

@@ -21,12 +21,12 @@ static const char *kind_name(uint32_t kind)
     }
 }
 
-void handle_init(handle *h, handle_kind kind)
+void tl_handle_init(handle *h, handle_kind kind)
 {
     atomic_store_explicit(&h->tag, (uint32_t)kind, memory_order_release);
 }
 
-int handle_live(const handle *h, handle_kind kind, const char *fn)
+int tl_handle_live(const handle *h, handle_kind kind, const char *fn)
 {
     uint32_t tag = atomic_load_explicit(&h->tag, memory_order_acquire);
 
@@ -49,19 +49,19 @@ int handle_live(const handle *h, handle_kind kind, const char *fn)
     return 0;
 }
 
-void handle_kill(handle *h)
+void tl_handle_kill(handle *h)
 {
     uint32_t tag = atomic_load_explicit(&h->tag, memory_order_relaxed);
 
     atomic_store_explicit(&h->tag, ~tag, memory_order_release);
 }
 
-void handle_release(void *obj)
+void tl_handle_release(void *obj)
 {
     unsigned slot = atomic_fetch_add_explicit(&quarantine_next, 1,
                                               memory_order_relaxed)
                     % HANDLE_QUARANTINE;
 
-    tickless_free(atomic_exchange_explicit(&quarantine[slot], obj,
+    tl_free(atomic_exchange_explicit(&quarantine[slot], obj,
                                            memory_order_acq_rel));
 }

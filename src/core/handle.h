@@ -35,19 +35,19 @@ typedef struct handle {
 } handle;
 
 /* Marks a new object of |kind| live. */
-void handle_init(handle *h, handle_kind kind);
+void tl_handle_init(handle *h, handle_kind kind);
 
 /* Whether |h| is a live object of |kind|. When not, reports it through the
  * log callback as a misuse by |fn| (the public function called) and
  * returns 0. |h| must not be NULL. */
-int handle_live(const handle *h, handle_kind kind, const char *fn);
+int tl_handle_live(const handle *h, handle_kind kind, const char *fn);
 
-/* Marks |h| dead: from now on handle_live() refuses it. */
-void handle_kill(handle *h);
+/* Marks |h| dead: from now on tl_handle_live() refuses it. */
+void tl_handle_kill(handle *h);
 
 /* Frees |obj|, an object whose handle is dead, through the quarantine:
  * the object freed HANDLE_QUARANTINE calls ago is what really goes back
  * to malloc now. Lock-free, so it is safe in a forked child too. */
-void handle_release(void *obj);
+void tl_handle_release(void *obj);
 
 #endif

@@ -89,12 +89,12 @@ static uint32_t lathist_sat_add(uint32_t a, uint32_t b)
     return a > UINT32_MAX - b ? UINT32_MAX : a + b;
 }
 
-void lathist_init(lathist *h)
+void tl_lathist_init(lathist *h)
 {
     memset(h, 0, sizeof(*h));
 }
 
-void lathist_record(lathist *h, uint64_t ns)
+void tl_lathist_record(lathist *h, uint64_t ns)
 {
     size_t b = lathist_bucket_of(ns);
 
@@ -104,7 +104,7 @@ void lathist_record(lathist *h, uint64_t ns)
         h->max_ns = ns;
 }
 
-uint64_t lathist_percentile(const lathist *h, double pct)
+uint64_t tl_lathist_percentile(const lathist *h, double pct)
 {
     double wanted;
     uint64_t rank, seen = 0;
@@ -142,7 +142,7 @@ uint64_t lathist_percentile(const lathist *h, double pct)
     return h->max_ns;
 }
 
-void lathist_merge(lathist *dst, const lathist *src)
+void tl_lathist_merge(lathist *dst, const lathist *src)
 {
     size_t b;
 

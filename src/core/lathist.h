@@ -41,13 +41,13 @@ typedef struct lathist {
     uint64_t max_ns;                  /* largest sample (exact) */
 } lathist;
 
-/* lathist_init() empties |h|. */
-void lathist_init(lathist *h);
+/* tl_lathist_init() empties |h|. */
+void tl_lathist_init(lathist *h);
 
-/* lathist_record() adds one sample of |ns| nanoseconds. Cannot fail. */
-void lathist_record(lathist *h, uint64_t ns);
+/* tl_lathist_record() adds one sample of |ns| nanoseconds. Cannot fail. */
+void tl_lathist_record(lathist *h, uint64_t ns);
 
-/* lathist_percentile() returns a value v such that at least |pct| percent of
+/* tl_lathist_percentile() returns a value v such that at least |pct| percent of
  * the samples are <= v: the upper end of the bucket holding the sample of
  * rank ceil(pct/100 * count) (the nearest-rank percentile), clamped to
  * max_ns. v is never below that sample and, unless a counter saturated or
@@ -55,10 +55,10 @@ void lathist_record(lathist *h, uint64_t ns);
  * [0, 100] (NaN counts as 0); pct 0 gives the smallest sample's bucket, 100
  * gives max_ns exactly.
  * Returns 0 if |h| is empty. */
-uint64_t lathist_percentile(const lathist *h, double pct);
+uint64_t tl_lathist_percentile(const lathist *h, double pct);
 
-/* lathist_merge() adds the samples of |src| to |dst| (counters saturate).
+/* tl_lathist_merge() adds the samples of |src| to |dst| (counters saturate).
  * |src| is unchanged; |dst| == |src| doubles every count. */
-void lathist_merge(lathist *dst, const lathist *src);
+void tl_lathist_merge(lathist *dst, const lathist *src);
 
 #endif /* TICKLESS_CORE_LATHIST_H */

@@ -28,9 +28,9 @@ struct tickless_listener {
  * TICKLESS_ERR_FORKED. */
 static int listener_check(const tickless_listener *l, const char *fn)
 {
-    if (l == NULL || !handle_live(&l->h, HANDLE_LISTENER, fn))
+    if (l == NULL || !tl_handle_live(&l->h, HANDLE_LISTENER, fn))
         return TICKLESS_ERR_INVALID;
-    return fork_guard_stale(l->engine->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_fork_guard_stale(l->engine->fork_gen) ? TICKLESS_ERR_FORKED : 0;
 }
 
 int tickless_listener_new(SSL *listener, tickless_pool *pool,
@@ -47,7 +47,7 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
     if (listener == NULL || out == NULL)
         return TICKLESS_ERR_INVALID;
     if (pool != NULL) {
-        int prc = pool_check(pool, __func__);
+        int prc = tl_pool_check(pool, __func__);
 
         if (prc != 0)
             return prc;
@@ -56,25 +56,25 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
     (void)pool;
     return TICKLESS_ERR_UNSUPPORTED;
 #else
-    if (!ossl_is_listener(listener))
+    if (!tl_ossl_is_listener(listener))
         return TICKLESS_ERR_INVALID;
-    fd = ossl_socket_fd(listener, CONN_QUIC);
+    fd = tl_ossl_socket_fd(listener, CONN_QUIC);
     if (fd < 0)
         return TICKLESS_ERR_INVALID;
-    l = tickless_calloc(1, sizeof(*l));
+    l = tl_calloc(1, sizeof(*l));
     if (l == NULL)
         return TICKLESS_ERR_NOMEM;
-    handle_init(&l->h, HANDLE_LISTENER);
+    tl_handle_init(&l->h, HANDLE_LISTENER);
     /* Listen now, so handshakes proceed before the first accept. */
     ERR_clear_error();
     if (!SSL_listen(listener)) {
         ERR_clear_error();
-        tickless_free(l);
+        tl_free(l);
         return TICKLESS_ERR_SSL;
     }
-    rc = conn_new_engine(listener, CONN_QUIC, fd, pool, 1, &l->engine);
+    rc = tl_conn_new_engine(listener, CONN_QUIC, fd, pool, 1, &l->engine);
     if (rc != 0) {
-        tickless_free(l);
+        tl_free(l);
         return rc;
     }
     *out = l;
@@ -95,7 +95,7 @@ static int op_accept(conn_call *call, void *arg)
         ERR_clear_error(); /* nothing queued yet */
         return (int)IO_READ;
     }
-    rc = conn_new_member(ssl, call->c, out);
+    rc = tl_conn_new_member(ssl, call->c, out);
     if (rc != 0)
         SSL_free(ssl); /* refused for want of memory: the peer sees a close */
     return rc;
@@ -127,7 +127,7 @@ int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
     call.also_closed = NULL;
     call.stream = NULL;
     call.kind = 0;
-    return conn_run(&call, timeout_ms, op_accept, out);
+    return tl_conn_run(&call, timeout_ms, op_accept, out);
 #endif
 }
 
@@ -155,7 +155,7 @@ static int close_queued_batch(tickless_conn *e)
                    e->ssl, SSL_ACCEPT_CONNECTION_NO_BLOCK)) != NULL)
         (void)SSL_shutdown_ex(queued[n++], GOODBYE_FLAGS, NULL, 0);
     if (n > 0)
-        (void)ossl_handle_events(e->ssl, e->proto);
+        (void)tl_ossl_handle_events(e->ssl, e->proto);
     for (i = 0; i < n; i++)
         SSL_free(queued[i]);
     return n == GOODBYE_BATCH;
@@ -175,7 +175,7 @@ static void say_goodbye(tickless_conn *e)
         any = 1;
     }
     if (any)
-        (void)ossl_handle_events(e->ssl, e->proto);
+        (void)tl_ossl_handle_events(e->ssl, e->proto);
     while (close_queued_batch(e))
         ;
     ERR_clear_error();
@@ -201,16 +201,16 @@ void tickless_listener_close(tickless_listener *l)
         say_goodbye(e);
     e->closed = 1; /* every member sees itself closed too */
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
-        waitq_wake(wq);
+        tl_waitq_wake(wq);
     /* That section goes on, and its lock with it: the application holds
      * it until tickless_conn_unlock(). Detaching (a join, for a dedicated
      * assist) with it held cannot deadlock: app_held is set, so the
-     * assist never waits for the mutex (conn_tick()). Otherwise the
+     * assist never waits for the mutex (tl_conn_tick()). Otherwise the
      * mutex is let go first, as a tick may be waiting for it. */
     if (!held)
-        conn_unlock_mu(e);
+        tl_conn_unlock_mu(e);
     if (!was_closed)
-        assist_detach(e);
+        tl_assist_detach(e);
 }
 
 void tickless_listener_free(tickless_listener *l)
@@ -219,7 +219,7 @@ void tickless_listener_free(tickless_listener *l)
     if (listener_check(l, __func__) != 0)
         return;
     tickless_listener_close(l);
-    handle_kill(&l->h);
-    conn_unref(l->engine); /* the members hold their own references */
-    handle_release(l);
+    tl_handle_kill(&l->h);
+    tl_conn_unref(l->engine); /* the members hold their own references */
+    tl_handle_release(l);
 }

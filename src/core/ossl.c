@@ -13,7 +13,7 @@
  * that is how a 3.0 build recognises a QUIC object it cannot drive. */
 #define OSSL_QUIC1_VERSION_VALUE 0xFFFFFF01u
 
-int ossl_classify(SSL *ssl, conn_proto *out)
+int tl_ossl_classify(SSL *ssl, conn_proto *out)
 {
 #ifdef TICKLESS_HAVE_QUIC
     if (SSL_is_quic(ssl)) {
@@ -34,7 +34,7 @@ int ossl_classify(SSL *ssl, conn_proto *out)
     return 0;
 }
 
-int ossl_socket_fd(SSL *ssl, conn_proto proto)
+int tl_ossl_socket_fd(SSL *ssl, conn_proto proto)
 {
     int fd = -1;
     int type;
@@ -74,7 +74,7 @@ int ossl_socket_fd(SSL *ssl, conn_proto proto)
  * no retry flag is BIO_eof() ? "unexpected eof" (fatal, with an alert to
  * the peer) : a failure with nothing queued (SSL_ERROR_SYSCALL). Up to 3.6
  * the datagram BIO never says EOF, so it was the latter, which
- * conn_ssl_result() takes for the empty datagram it is. OpenSSL 4.0's
+ * tl_conn_ssl_result() takes for the empty datagram it is. OpenSSL 4.0's
  * BIO_eof() also answers 1 after any read of 0 bytes (bread_conv() marks
  * the BIO), so the record layer kills the connection before tickless sees
  * a thing. This callback reads such a datagram as "nothing yet, retry":
@@ -100,7 +100,7 @@ static long dgram_empty_is_retry(BIO *b, int oper, const char *argp,
 
 /* Installs dgram_empty_is_retry() on a DTLS connection's socket BIO. One
  * with a callback of the application's (BIO_set_callback_ex) keeps it:
- * then an empty datagram is left to conn_ssl_result() (3.x), or ends the
+ * then an empty datagram is left to tl_conn_ssl_result() (3.x), or ends the
  * connection (4.0). (The 3.0-deprecated BIO_set_callback() cannot be
  * asked about without a deprecated call; OpenSSL calls only the _ex one
  * when both are set.) */
@@ -114,7 +114,7 @@ static void dgram_hook_empty(SSL *ssl)
     BIO_set_callback_ex(rbio, dgram_empty_is_retry);
 }
 
-int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd)
+int tl_ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd)
 {
     int flags;
 
@@ -150,7 +150,7 @@ int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd)
     return 0;
 }
 
-uint64_t ossl_timeout_ns(SSL *ssl, conn_proto proto)
+uint64_t tl_ossl_timeout_ns(SSL *ssl, conn_proto proto)
 {
     struct timeval tv;
 
@@ -167,7 +167,7 @@ uint64_t ossl_timeout_ns(SSL *ssl, conn_proto proto)
     return (uint64_t)tv.tv_sec * NS_PER_SEC + (uint64_t)tv.tv_usec * 1000u;
 }
 
-int ossl_handle_events(SSL *ssl, conn_proto proto)
+int tl_ossl_handle_events(SSL *ssl, conn_proto proto)
 {
 #ifdef TICKLESS_HAVE_HANDLE_EVENTS
     (void)proto;
@@ -180,7 +180,7 @@ int ossl_handle_events(SSL *ssl, conn_proto proto)
 #endif
 }
 
-unsigned ossl_net_interest(SSL *ssl, conn_proto proto)
+unsigned tl_ossl_net_interest(SSL *ssl, conn_proto proto)
 {
     unsigned want = 0;
 
@@ -198,12 +198,12 @@ unsigned ossl_net_interest(SSL *ssl, conn_proto proto)
     return want;
 }
 
-int ossl_handshake_underway(SSL *ssl, conn_proto proto)
+int tl_ossl_handshake_underway(SSL *ssl, conn_proto proto)
 {
     return proto != CONN_QUIC && SSL_in_init(ssl) && !SSL_in_before(ssl);
 }
 
-size_t ossl_max_write(SSL *ssl, conn_proto proto)
+size_t tl_ossl_max_write(SSL *ssl, conn_proto proto)
 {
     size_t mtu;
 
@@ -239,7 +239,7 @@ size_t ossl_max_write(SSL *ssl, conn_proto proto)
     return mtu < 16384 ? mtu : 16384;
 }
 
-int ossl_readable(SSL *ssl, conn_proto proto)
+int tl_ossl_readable(SSL *ssl, conn_proto proto)
 {
     /* TLS: SSL_has_pending() also counts half a record, which needs more
      * from the socket: only decrypted bytes count. DTLS reads whole
@@ -259,7 +259,7 @@ static int quic_terminated(SSL *ssl)
 }
 #endif
 
-int ossl_read_ready(SSL *ssl)
+int tl_ossl_read_ready(SSL *ssl)
 {
 #ifdef TICKLESS_HAVE_QUIC
     if (SSL_is_quic(ssl)) {
@@ -277,7 +277,7 @@ int ossl_read_ready(SSL *ssl)
     return 1;
 }
 
-uint64_t ossl_write_room(SSL *ssl)
+uint64_t tl_ossl_write_room(SSL *ssl)
 {
 #if defined(TICKLESS_HAVE_QUIC) && defined(SSL_get_stream_write_buf_avail)
     uint64_t avail = 0;
@@ -289,7 +289,7 @@ uint64_t ossl_write_room(SSL *ssl)
     return 0;
 }
 
-int ossl_write_ready(SSL *ssl, uint64_t room_seen)
+int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen)
 {
 #ifdef TICKLESS_HAVE_QUIC
     if (SSL_is_quic(ssl)) {
@@ -314,7 +314,7 @@ int ossl_write_ready(SSL *ssl, uint64_t room_seen)
     return 1;
 }
 
-int ossl_accept_stream_ready(SSL *conn)
+int tl_ossl_accept_stream_ready(SSL *conn)
 {
 #ifdef TICKLESS_HAVE_QUIC
     return SSL_get_accept_stream_queue_len(conn) > 0 || quic_terminated(conn);
@@ -324,7 +324,7 @@ int ossl_accept_stream_ready(SSL *conn)
 #endif
 }
 
-int ossl_accept_conn_ready(SSL *listener)
+int tl_ossl_accept_conn_ready(SSL *listener)
 {
 #ifdef TICKLESS_HAVE_QUIC_SERVER
     return SSL_get_accept_connection_queue_len(listener) > 0;
@@ -334,7 +334,7 @@ int ossl_accept_conn_ready(SSL *listener)
 #endif
 }
 
-int ossl_is_accepted(SSL *ssl)
+int tl_ossl_is_accepted(SSL *ssl)
 {
 #ifdef TICKLESS_HAVE_QUIC_SERVER
     return SSL_is_quic(ssl) && SSL_is_connection(ssl)
@@ -345,7 +345,7 @@ int ossl_is_accepted(SSL *ssl)
 #endif
 }
 
-int ossl_is_listener(SSL *ssl)
+int tl_ossl_is_listener(SSL *ssl)
 {
 #ifdef TICKLESS_HAVE_QUIC_SERVER
     return SSL_is_quic(ssl) && SSL_is_listener(ssl);

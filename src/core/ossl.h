@@ -31,61 +31,61 @@ typedef enum conn_proto { CONN_QUIC, CONN_DTLS, CONN_TLS } conn_proto;
 /* Works out which protocol |ssl| speaks. Returns 0, TICKLESS_ERR_INVALID for
  * QUIC listeners and stream objects, or TICKLESS_ERR_UNSUPPORTED for QUIC
  * when this build has no QUIC. */
-int ossl_classify(SSL *ssl, conn_proto *out);
+int tl_ossl_classify(SSL *ssl, conn_proto *out);
 
 /* The socket behind |ssl|'s read BIO, or -1 if it has none. */
-int ossl_socket_fd(SSL *ssl, conn_proto proto);
+int tl_ossl_socket_fd(SSL *ssl, conn_proto proto);
 
 /* Puts the SSL object (QUIC) or its socket (DTLS, TLS) in nonblocking mode
  * and enables partial writes. DTLS: a zero-length datagram then reads as
  * "retry", not as the end of the stream (see ossl.c); QUIC (OpenSSL >= 3.4)
  * gets implicit event handling. Returns 0, TICKLESS_ERR_SSL or
  * TICKLESS_ERR_SYS. */
-int ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd);
+int tl_ossl_make_nonblocking(SSL *ssl, conn_proto proto, int fd);
 
 /* Nanoseconds until OpenSSL wants to be ticked, or CLOCK_NEVER. */
-uint64_t ossl_timeout_ns(SSL *ssl, conn_proto proto);
+uint64_t tl_ossl_timeout_ns(SSL *ssl, conn_proto proto);
 
 /* Runs OpenSSL's timer and network processing. For DTLS and TLS this only
  * fires due timers: it never reads application data off the socket. Returns
  * 1 on success, 0 on failure (error on this thread's queue). */
-int ossl_handle_events(SSL *ssl, conn_proto proto);
+int tl_ossl_handle_events(SSL *ssl, conn_proto proto);
 
 /* What OpenSSL itself wants from the socket (QUIC only; 0 otherwise). */
-unsigned ossl_net_interest(SSL *ssl, conn_proto proto);
+unsigned tl_ossl_net_interest(SSL *ssl, conn_proto proto);
 
 /* DTLS/TLS: a handshake the application has started and that is not
- * finished (the assist carries it on by itself; see conn_tick()). Never
+ * finished (the assist carries it on by itself; see tl_conn_tick()). Never
  * true for QUIC, whose handshake is OpenSSL's event handling's job. */
-int ossl_handshake_underway(SSL *ssl, conn_proto proto);
+int tl_ossl_handshake_underway(SSL *ssl, conn_proto proto);
 
 /* Whether application data can be read from |ssl| without touching the
  * socket: decrypted bytes (QUIC, TLS), or a DTLS record already taken off
  * the socket with its datagram. */
-int ossl_readable(SSL *ssl, conn_proto proto);
+int tl_ossl_readable(SSL *ssl, conn_proto proto);
 
 /* Wake predicates for QUIC wait queues (waitq.c): whether a blocked
  * caller of |ssl| could make progress now. Any doubt answers 1. */
-int ossl_read_ready(SSL *ssl);          /* data, FIN, reset or closed */
-/* More send-buffer room than |room_seen| (what ossl_write_room() said
+int tl_ossl_read_ready(SSL *ssl);          /* data, FIN, reset or closed */
+/* More send-buffer room than |room_seen| (what tl_ossl_write_room() said
  * when a writer was refused), or unwritable. */
-int ossl_write_ready(SSL *ssl, uint64_t room_seen);
+int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen);
 /* QUIC: the stream's free send-buffer space now; 0 otherwise. */
-uint64_t ossl_write_room(SSL *ssl);
-int ossl_accept_stream_ready(SSL *conn); /* incoming stream, or closed */
-int ossl_accept_conn_ready(SSL *listener); /* incoming connection */
+uint64_t tl_ossl_write_room(SSL *ssl);
+int tl_ossl_accept_stream_ready(SSL *conn); /* incoming stream, or closed */
+int tl_ossl_accept_conn_ready(SSL *listener); /* incoming connection */
 
 /* Whether |ssl| is a QUIC listener this build can drive (OpenSSL >= 3.5). */
-int ossl_is_listener(SSL *ssl);
+int tl_ossl_is_listener(SSL *ssl);
 
 /* Whether |ssl| is a QUIC connection that came from a listener
  * (SSL_accept_connection()), sharing the listener's socket and engine. */
-int ossl_is_accepted(SSL *ssl);
+int tl_ossl_is_accepted(SSL *ssl);
 
 /* Largest application write tickless hands to one SSL_write_ex call: for
  * DTLS one record; for QUIC the stream's send buffer's free space or its
  * size, whichever is larger (so that the buffer grows by doubling, not by
  * a copy per write). Asked again before each call: it changes. */
-size_t ossl_max_write(SSL *ssl, conn_proto proto);
+size_t tl_ossl_max_write(SSL *ssl, conn_proto proto);
 
 #endif

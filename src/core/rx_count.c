@@ -37,7 +37,7 @@ static long rx_count_cb(BIO *b, int oper, const char *argp, size_t len,
     return out;
 }
 
-int rx_count_watch(rx_count *rc, BIO *bio)
+int tl_rx_count_watch(rx_count *rc, BIO *bio)
 {
     atomic_init(&rc->datagrams, 0);
     rc->bio = NULL;
@@ -58,7 +58,7 @@ int rx_count_watch(rx_count *rc, BIO *bio)
     return 0;
 }
 
-void rx_count_unwatch(rx_count *rc)
+void tl_rx_count_unwatch(rx_count *rc)
 {
     if (rc->bio == NULL)
         return;
@@ -70,7 +70,7 @@ void rx_count_unwatch(rx_count *rc)
 
 #else /* no QUIC: no datagram engine to watch */
 
-int rx_count_watch(rx_count *rc, BIO *bio)
+int tl_rx_count_watch(rx_count *rc, BIO *bio)
 {
     (void)bio;
     atomic_init(&rc->datagrams, 0);
@@ -79,7 +79,7 @@ int rx_count_watch(rx_count *rc, BIO *bio)
     return 0;
 }
 
-void rx_count_unwatch(rx_count *rc)
+void tl_rx_count_unwatch(rx_count *rc)
 {
     (void)rc;
 }

@@ -24,10 +24,10 @@ typedef struct rx_count {
 /* Starts counting receptions on |bio| (a reference is taken), keeping any
  * callback the application set. Returns 0 or TICKLESS_ERR_NOMEM. Without
  * BIO_recvmmsg (OpenSSL < 3.2) there is nothing to count: returns 0. */
-int rx_count_watch(rx_count *rc, BIO *bio);
+int tl_rx_count_watch(rx_count *rc, BIO *bio);
 
 /* Stops counting and gives the BIO its own callback back. Idempotent. */
-void rx_count_unwatch(rx_count *rc);
+void tl_rx_count_unwatch(rx_count *rc);
 
 static inline uint64_t rx_count_get(rx_count *rc)
 {

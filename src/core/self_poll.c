@@ -56,7 +56,7 @@ static int my_wakefd(void)
     if (thread_wakefd != -1)
         return thread_wakefd;
     pthread_once(&wakefd_once, make_key);
-    fd = !wakefd_key_ok || sysfail_check(SYSFAIL_THREAD_EVENTFD)
+    fd = !wakefd_key_ok || tl_sysfail_check(SYSFAIL_THREAD_EVENTFD)
              ? -1
              : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd >= 0
@@ -68,7 +68,7 @@ static int my_wakefd(void)
     return thread_wakefd;
 }
 
-int self_poll_thread_fd(void)
+int tl_self_poll_thread_fd(void)
 {
     int fd = my_wakefd();
 
@@ -77,12 +77,12 @@ int self_poll_thread_fd(void)
 
 static atomic_int enabled = 1;
 
-void self_poll_set_enabled(int on)
+void tl_self_poll_set_enabled(int on)
 {
     atomic_store(&enabled, on);
 }
 
-int self_poll_alone(const tickless_conn *e, const waitq *wq)
+int tl_self_poll_alone(const tickless_conn *e, const waitq *wq)
 {
     /* |wq| is linked on |e|'s sleeping list while its caller sleeps. */
     const waitq *first = e->sleeping;
@@ -94,18 +94,18 @@ int self_poll_alone(const tickless_conn *e, const waitq *wq)
     return first == wq && wq->next == NULL && wq->waiters <= 1;
 }
 
-int self_poll_eligible(const conn_call *call)
+int tl_self_poll_eligible(const conn_call *call)
 {
     const tickless_conn *e = call->c->engine;
 
     return atomic_load_explicit(&enabled, memory_order_relaxed)
            && call->wq->kind == WQ_IO && !e->is_listener
            && e->link.shard != NULL && e->sleeping == NULL
-           && e->polling == NULL && self_poll_alone(e, call->wq)
+           && e->polling == NULL && tl_self_poll_alone(e, call->wq)
            && my_wakefd() >= 0;
 }
 
-void self_poll_wake(waitq *wq)
+void tl_self_poll_wake(waitq *wq)
 {
     uint64_t one = 1;
 
@@ -120,22 +120,22 @@ static void drain(int fd)
     (void)!read(fd, &v, sizeof(v));
 }
 
-/* The socket is ready: what the assist's readiness tick does (conn_tick
+/* The socket is ready: what the assist's readiness tick does (tl_conn_tick
  * with TICK_IO), on this thread. Caller holds e->mu. */
 static void tick_here(tickless_conn *e)
 {
     e->ticks++;
     e->io_ticks++;
     if (e->proto == CONN_QUIC) {
-        if (!ossl_handle_events(e->ssl, e->proto))
-            conn_capture_assist_error(e);
+        if (!tl_ossl_handle_events(e->ssl, e->proto))
+            tl_conn_capture_assist_error(e);
     } else {
         e->io_want = 0; /* fired: each blocked caller re-arms */
     }
-    engine_wake_ready(e);
+    tl_engine_wake_ready(e);
 }
 
-int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
+int tl_self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
 {
     tickless_conn *e = call->c->engine;
     waitq *wq = call->wq;
@@ -146,18 +146,18 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
 
     if (e->proto != CONN_QUIC)
         e->io_want |= want;
-    waitq_enter(e, wq, kind);
+    tl_waitq_enter(e, wq, kind);
     wq->poll_fd = thread_wakefd;
     e->polling = wq;
     atomic_store(&e->link.deferred, 0);
-    conn_publish(e); /* the assist keeps the timer, drops the socket */
+    tl_conn_publish(e); /* the assist keeps the timer, drops the socket */
     while (gen == wq->gen && !conn_is_closed(call->c)
            && !(call->also_closed != NULL && *call->also_closed)
-           && self_poll_alone(e, wq)) {
-        uint64_t now = clock_now_ns();
+           && tl_self_poll_alone(e, wq)) {
+        uint64_t now = tl_clock_now_ns();
         struct timespec ts;
         unsigned interest = e->proto == CONN_QUIC
-                                ? ossl_net_interest(e->ssl, e->proto)
+                                ? tl_ossl_net_interest(e->ssl, e->proto)
                                 : e->io_want;
         int n;
 
@@ -166,7 +166,7 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
             break;
         }
         if (deadline != CLOCK_NEVER)
-            ts = clock_to_timespec(deadline - now);
+            ts = tl_clock_to_timespec(deadline - now);
         fds[0].fd = e->fd;
         fds[0].events = (short)(((interest & IO_READ) ? POLLIN : 0)
                                 | ((interest & IO_WRITE) ? POLLOUT : 0));
@@ -174,8 +174,8 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
         fds[1].fd = thread_wakefd;
         fds[1].events = POLLIN;
         fds[1].revents = 0;
-        conn_unlock_mu(e);
-        n = sysfail_check(SYSFAIL_PPOLL)
+        tl_conn_unlock_mu(e);
+        n = tl_sysfail_check(SYSFAIL_PPOLL)
                 ? -1
                 : ppoll(fds, 2, deadline == CLOCK_NEVER ? NULL : &ts, NULL);
         pthread_mutex_lock(&e->mu);
@@ -205,6 +205,6 @@ int self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
     }
     e->polling = NULL;
     wq->poll_fd = -1;
-    waitq_leave(e, wq, kind);
+    tl_waitq_leave(e, wq, kind);
     return rc;
 }

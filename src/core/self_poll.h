@@ -6,7 +6,7 @@
  * block and nobody else sleeps on its engine, the caller instead polls the
  * engine's socket (and a wake-up descriptor of its own thread) with the
  * mutex released, and on readiness ticks the engine itself, exactly as
- * the assist would. Meanwhile the assist stands by: conn_publish() drops
+ * the assist would. Meanwhile the assist stands by: tl_conn_publish() drops
  * the socket from its epoll set, but it keeps the timer, so deadlines are
  * still its job, and anything that would wake a sleeper (a tick, a close,
  * another caller's progress) writes the poller's descriptor.
@@ -24,9 +24,9 @@ struct waitq;
 
 /* Whether |call| may poll by itself: it is an I/O call, its engine is an
  * assisted connection (not a listener) with nobody else asleep on it and
- * no held write waiting for room (self_poll_alone()), and this thread has
+ * no held write waiting for room (tl_self_poll_alone()), and this thread has
  * a wake-up descriptor. Caller holds the engine's mu. */
-int self_poll_eligible(const struct conn_call *call);
+int tl_self_poll_eligible(const struct conn_call *call);
 
 /* Whether the sleeper of |wq|, polling |e|'s socket or about to, is all
  * the socket is needed for: nobody else sleeps on the engine, and no held
@@ -35,7 +35,7 @@ int self_poll_eligible(const struct conn_call *call);
  * poller watching only for its own readiness would leave a writer behind
  * a reader (or a reader behind a writer) asleep. Caller holds e's mu. */
 struct tickless_conn;
-int self_poll_alone(const struct tickless_conn *e, const struct waitq *wq);
+int tl_self_poll_alone(const struct tickless_conn *e, const struct waitq *wq);
 
 /* Like conn_wait(): returns when |call->wq| is woken, the socket is ready
  * (the engine then ticked, unless it is dead: the caller reports that), the
@@ -45,19 +45,19 @@ int self_poll_alone(const struct tickless_conn *e, const struct waitq *wq);
  * with conn_wait() instead. Caller holds
  * the engine's mu, released while polling. */
 #define SELF_POLL_FAILED 1
-int self_poll_wait(struct conn_call *call, unsigned want, uint64_t deadline);
+int tl_self_poll_wait(struct conn_call *call, unsigned want, uint64_t deadline);
 
 /* Test hook (on by default): off, every blocked caller sleeps until the
  * assist wakes it, so tests can exercise the assist's own readiness path.
  * Internal symbol: tests link the static library. */
-void self_poll_set_enabled(int on);
+void tl_self_poll_set_enabled(int on);
 
 /* Test hook: this thread's wake-up descriptor, made if it has none yet;
  * -1 if it cannot be made. */
-int self_poll_thread_fd(void);
+int tl_self_poll_thread_fd(void);
 
 /* Wakes the thread polling for |wq|, if any. Caller holds the engine's
  * mu. */
-void self_poll_wake(struct waitq *wq);
+void tl_self_poll_wake(struct waitq *wq);
 
 #endif

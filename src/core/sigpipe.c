@@ -9,7 +9,7 @@ static void sigpipe_set(sigset_t *s)
     sigaddset(s, SIGPIPE);
 }
 
-void sigpipe_block(sigpipe_guard *g)
+void tl_sigpipe_block(sigpipe_guard *g)
 {
     sigset_t s;
 
@@ -18,7 +18,7 @@ void sigpipe_block(sigpipe_guard *g)
     g->blocked_here = !sigismember(&g->old_mask, SIGPIPE);
 }
 
-void sigpipe_restore(sigpipe_guard *g)
+void tl_sigpipe_restore(sigpipe_guard *g)
 {
     sigset_t s, pending;
     struct timespec zero = { 0, 0 };
@@ -34,7 +34,7 @@ void sigpipe_restore(sigpipe_guard *g)
     pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
 }
 
-void sigpipe_block_all_signals(void)
+void tl_sigpipe_block_all_signals(void)
 {
     sigset_t all;
 

@@ -18,11 +18,11 @@ typedef struct sigpipe_guard {
     int blocked_here; /* 0 if SIGPIPE was already blocked by the caller */
 } sigpipe_guard;
 
-void sigpipe_block(sigpipe_guard *g);
-void sigpipe_restore(sigpipe_guard *g);
+void tl_sigpipe_block(sigpipe_guard *g);
+void tl_sigpipe_restore(sigpipe_guard *g);
 
 /* Blocks every asynchronous signal on the calling (assist) thread, so that
  * the application's handlers run on the application's own threads. */
-void sigpipe_block_all_signals(void);
+void tl_sigpipe_block_all_signals(void);
 
 #endif

@@ -13,7 +13,7 @@
 struct tickless_stream {
     handle h;            /* live until tickless_stream_close() */
     atomic_uint refs;    /* the handle + calls in flight; never raised
-                            from zero again (ref_take_live()) */
+                            from zero again (tl_ref_take_live()) */
     atomic_int close_claimed; /* tickless_stream_close() has begun */
     tickless_conn *conn; /* a reference is held */
     SSL *ssl;            /* the QUIC stream object; owned */
@@ -48,24 +48,24 @@ static void stream_unref(tickless_stream *s)
     /* The engine may be ticking: free the OpenSSL object under its lock. */
     if (lock_engine(c)) {
         SSL_free(s->ssl);
-        engine_kick(c->engine); /* credit, RESET_STREAM/STOP_SENDING */
-        conn_unlock_mu(c);
+        tl_engine_kick(c->engine); /* credit, RESET_STREAM/STOP_SENDING */
+        tl_conn_unlock_mu(c);
     } else {
         SSL_free(s->ssl);
-        engine_kick(c->engine);
+        tl_engine_kick(c->engine);
     }
-    waitq_destroy(&s->wq);
-    handle_release(s);
-    conn_unref(c);
+    tl_waitq_destroy(&s->wq);
+    tl_handle_release(s);
+    tl_conn_unref(c);
 }
 
 /* 0, or TICKLESS_ERR_INVALID (NULL, closed, not a stream) or
  * TICKLESS_ERR_FORKED. */
 static int stream_check(const tickless_stream *s, const char *fn)
 {
-    if (s == NULL || !handle_live(&s->h, HANDLE_STREAM, fn))
+    if (s == NULL || !tl_handle_live(&s->h, HANDLE_STREAM, fn))
         return TICKLESS_ERR_INVALID;
-    return fork_guard_stale(s->conn->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_fork_guard_stale(s->conn->fork_gen) ? TICKLESS_ERR_FORKED : 0;
 }
 
 #ifdef TICKLESS_HAVE_QUIC
@@ -94,22 +94,22 @@ static int use_streams(tickless_conn *c)
 
 static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
 {
-    tickless_stream *s = tickless_calloc(1, sizeof(*s));
+    tickless_stream *s = tl_calloc(1, sizeof(*s));
     int rc;
 
     if (s == NULL)
         return TICKLESS_ERR_NOMEM;
-    rc = waitq_init(&s->wq, WQ_IO, ssl, c);
+    rc = tl_waitq_init(&s->wq, WQ_IO, ssl, c);
     if (rc != 0) {
-        tickless_free(s);
+        tl_free(s);
         return rc;
     }
-    handle_init(&s->h, HANDLE_STREAM);
+    tl_handle_init(&s->h, HANDLE_STREAM);
     atomic_init(&s->refs, 1);
     atomic_init(&s->close_claimed, 0);
     s->conn = c;
     s->ssl = ssl;
-    conn_ref(c);
+    tl_conn_ref(c);
     *out = s;
     return 0;
 }
@@ -120,7 +120,7 @@ static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
 static int peer_ended(tickless_conn *c, int reading)
 {
     ERR_clear_error();
-    conn_set_error(c, TICKLESS_ERR_STREAM_RESET, SSL_ERROR_SSL,
+    tl_conn_set_error(c, TICKLESS_ERR_STREAM_RESET, SSL_ERROR_SSL,
                    reading ? "the peer reset the stream (RESET_STREAM)"
                            : "the peer stopped the stream (STOP_SENDING)");
     return TICKLESS_ERR_STREAM_RESET;
@@ -208,7 +208,7 @@ static int stream_result(tickless_conn *c, tickless_stream *s, int ret,
         ERR_clear_error();
         return TICKLESS_ERR_CLOSED;
     }
-    return conn_ssl_result(c, ssl, ret);
+    return tl_conn_ssl_result(c, ssl, ret);
 }
 
 /* A failed call that is not I/O (conclude, reset). SSL_get_error() would
@@ -225,7 +225,7 @@ static int stream_op_failed(tickless_conn *c, tickless_stream *s)
         ERR_clear_error();
         return TICKLESS_ERR_CLOSED;
     }
-    return conn_ssl_error(c, SSL_ERROR_SSL, 0);
+    return tl_conn_ssl_error(c, SSL_ERROR_SSL, 0);
 }
 
 static int op_stream_read(conn_call *call, void *arg)
@@ -251,11 +251,11 @@ static int op_stream_write(conn_call *call, void *arg)
         return TICKLESS_ERR_CLOSED; /* as tickless_conn_write() says */
     while (io->done < io->len) {
         size_t chunk = io->len - io->done;
-        size_t max = ossl_max_write(call->ssl, CONN_QUIC);
+        size_t max = tl_ossl_max_write(call->ssl, CONN_QUIC);
         size_t n = 0;
 
         if (chunk > max)
-            chunk = max; /* see ossl_max_write() */
+            chunk = max; /* see tl_ossl_max_write() */
         ERR_clear_error();
         if (SSL_write_ex(call->ssl, io->buf + io->done, chunk, &n)) {
             io->done += n;
@@ -285,13 +285,13 @@ static int op_open(conn_call *call, void *arg)
         int ret = SSL_do_handshake(c->ssl);
 
         if (ret != 1)
-            return conn_ssl_result(c, c->ssl, ret);
+            return tl_conn_ssl_result(c, c->ssl, ret);
     }
     if (a->flags & TICKLESS_STREAM_UNI)
         flags |= SSL_STREAM_FLAG_UNI;
     ssl = SSL_new_stream(c->ssl, flags);
     if (ssl == NULL) {
-        rc = conn_quic_ended(c);
+        rc = tl_conn_quic_ended(c);
         if (rc != 0) {
             ERR_clear_error();
             return rc;
@@ -309,7 +309,7 @@ static int op_open(conn_call *call, void *arg)
 
             ERR_error_string_n(e, msg, sizeof(msg));
             ERR_clear_error();
-            conn_set_error(c, TICKLESS_ERR_SSL, SSL_ERROR_SSL, msg);
+            tl_conn_set_error(c, TICKLESS_ERR_SSL, SSL_ERROR_SSL, msg);
         }
         return TICKLESS_ERR_SSL;
     }
@@ -330,18 +330,18 @@ static int op_accept(conn_call *call, void *arg)
     ssl = SSL_accept_stream(c->ssl, SSL_ACCEPT_STREAM_NO_BLOCK);
     if (ssl == NULL) {
         ERR_clear_error();
-        rc = conn_quic_ended(c);
+        rc = tl_conn_quic_ended(c);
         if (rc != 0)
             return rc;
         if (!SSL_is_init_finished(c->ssl)) {
             int ret = SSL_do_handshake(c->ssl);
 
             if (ret != 1)
-                return conn_ssl_result(c, c->ssl, ret);
+                return tl_conn_ssl_result(c, c->ssl, ret);
         }
         return (int)IO_READ;
     }
-    engine_kick(c->engine); /* the peer may now open another */
+    tl_engine_kick(c->engine); /* the peer may now open another */
     rc = stream_wrap(c, ssl, out);
     if (rc != 0)
         SSL_free(ssl);
@@ -356,13 +356,13 @@ static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
     conn_call call;
     int rc;
 
-    if (fork_guard_stale(c->fork_gen))
+    if (tl_fork_guard_stale(c->fork_gen))
         return TICKLESS_ERR_FORKED;
-    rc = conn_enter(c);
+    rc = tl_conn_enter(c);
     if (rc != 0)
         return rc;
     rc = conn_is_closed(c) ? TICKLESS_ERR_CLOSED : use_streams(c);
-    conn_exit(c);
+    tl_conn_exit(c);
     if (rc != 0)
         return rc;
     call.c = c;
@@ -371,7 +371,7 @@ static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
     call.also_closed = NULL;
     call.kind = 0;
     call.stream = NULL;
-    return conn_run(&call, timeout_ms, op, arg);
+    return tl_conn_run(&call, timeout_ms, op, arg);
 }
 
 static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
@@ -386,9 +386,9 @@ static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
     call.also_closed = &s->closed;
     call.kind = kind;
     call.stream = s;
-    if (!ref_take_live(&s->refs))
+    if (!tl_ref_take_live(&s->refs))
         return TICKLESS_ERR_CLOSED; /* a close racing with this call won */
-    rc = conn_run(&call, timeout_ms, op, arg);
+    rc = tl_conn_run(&call, timeout_ms, op, arg);
     stream_unref(s);
     return rc;
 }
@@ -404,7 +404,7 @@ int tickless_stream_open(tickless_conn *c, int flags, tickless_stream **out,
         *out = NULL;
     if (out == NULL || (flags & ~TICKLESS_STREAM_UNI) != 0)
         return TICKLESS_ERR_INVALID;
-    rc = conn_check(c, __func__);
+    rc = tl_conn_check(c, __func__);
     if (rc != 0)
         return rc;
     if (c->proto != CONN_QUIC)
@@ -430,7 +430,7 @@ int tickless_stream_accept(tickless_conn *c, tickless_stream **out,
         *out = NULL;
     if (out == NULL)
         return TICKLESS_ERR_INVALID;
-    rc = conn_check(c, __func__);
+    rc = tl_conn_check(c, __func__);
     if (rc != 0)
         return rc;
     if (c->proto != CONN_QUIC)
@@ -523,7 +523,7 @@ static int op_reset(conn_call *call, void *arg)
     ERR_clear_error();
     if (SSL_stream_reset(call->ssl, &args, sizeof(args))) {
         call->stream->write_ended = 1;
-        engine_kick(call->c->engine);
+        tl_engine_kick(call->c->engine);
         return 0;
     }
     return stream_op_failed(call->c, call->stream);
@@ -571,7 +571,7 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
     if (rc != 0)
         return rc;
 #ifdef TICKLESS_HAVE_QUIC
-    if (!ref_take_live(&s->refs))
+    if (!tl_ref_take_live(&s->refs))
         return TICKLESS_ERR_CLOSED; /* a close racing with this call won */
     locked = lock_engine(s->conn);
     /* 1: the peer reset (read side) or stopped (write side) the stream;
@@ -588,7 +588,7 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
         *app_error = 0;
     ERR_clear_error();
     if (locked)
-        conn_unlock_mu(s->conn);
+        tl_conn_unlock_mu(s->conn);
     stream_unref(s);
 #else
     (void)locked;
@@ -601,7 +601,7 @@ uint64_t tickless_stream_id(tickless_stream *s)
 #ifdef TICKLESS_HAVE_QUIC
     uint64_t id;
 
-    if (stream_check(s, __func__) != 0 || !ref_take_live(&s->refs))
+    if (stream_check(s, __func__) != 0 || !tl_ref_take_live(&s->refs))
         return UINT64_MAX;
     id = SSL_get_stream_id(s->ssl); /* constant: no lock needed */
     stream_unref(s);
@@ -624,9 +624,9 @@ void tickless_stream_close(tickless_stream *s)
     locked = lock_engine(s->conn);
 
     s->closed = 1;
-    waitq_wake(&s->wq);
+    tl_waitq_wake(&s->wq);
     if (locked)
-        conn_unlock_mu(s->conn);
-    handle_kill(&s->h);
+        tl_conn_unlock_mu(s->conn);
+    tl_handle_kill(&s->h);
     stream_unref(s);
 }

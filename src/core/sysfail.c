@@ -26,7 +26,7 @@ static int take_one(atomic_uint *counter)
     return 0;
 }
 
-int sysfail_check(sysfail_call call)
+int tl_sysfail_check(sysfail_call call)
 {
     failure_fn fn;
 
@@ -42,7 +42,7 @@ int sysfail_check(sysfail_call call)
     return errno;
 }
 
-void sysfail_inject(sysfail_call call, int err, unsigned skip,
+void tl_sysfail_inject(sysfail_call call, int err, unsigned skip,
                     unsigned times)
 {
     atomic_store(&to_fail[call], 0);
@@ -51,13 +51,13 @@ void sysfail_inject(sysfail_call call, int err, unsigned skip,
     atomic_store(&to_fail[call], times);
 }
 
-void sysfail_on_failure(sysfail_call call, void (*fn)(void *), void *arg)
+void tl_sysfail_on_failure(sysfail_call call, void (*fn)(void *), void *arg)
 {
     atomic_store(&on_failure_arg[call], arg);
     atomic_store(&on_failure[call], fn);
 }
 
-unsigned sysfail_failures(sysfail_call call)
+unsigned tl_sysfail_failures(sysfail_call call)
 {
     return atomic_load(&failed[call]);
 }

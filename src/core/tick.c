@@ -31,9 +31,9 @@ static int app_driving(const tickless_conn *c, uint64_t now)
            || (c->sleeping == NULL && now < c->driven_until_ns);
 }
 
-void conn_publish(tickless_conn *c)
+void tl_conn_publish(tickless_conn *c)
 {
-    uint64_t now = clock_now_ns();
+    uint64_t now = tl_clock_now_ns();
     uint64_t timeout, wake_at;
     unsigned interest;
 
@@ -43,12 +43,12 @@ void conn_publish(tickless_conn *c)
         /* A dead connection needs nothing more from the assist: no timer,
          * no readiness (a QUIC socket may keep receiving stray packets). */
         c->deadline_ns = CLOCK_NEVER;
-        assist_sync(c, CLOCK_NEVER, 0);
+        tl_assist_sync(c, CLOCK_NEVER, 0);
         return;
     }
     /* A kick means OpenSSL has queued something its cached deadline does
      * not know about yet: tick now. */
-    timeout = c->kicked ? 0 : ossl_timeout_ns(c->ssl, c->proto);
+    timeout = c->kicked ? 0 : tl_ossl_timeout_ns(c->ssl, c->proto);
     c->deadline_ns = clock_add(now, timeout);
     if (timeout == 0 && c->immediate_ticks >= SPIN_GUARD_TICKS)
         c->deadline_ns = now + SPIN_GUARD_NS;
@@ -59,27 +59,27 @@ void conn_publish(tickless_conn *c)
      * reading, so interest is armed by callers and disarmed when it fires
      * (otherwise unread bytes in the socket would make epoll spin); and,
      * while a handshake the application started is under way, to the
-     * assist, which carries it on (see conn_tick()). */
+     * assist, which carries it on (see tl_conn_tick()). */
     if (c->polling != NULL) {
         interest = 0; /* a blocked caller polls the socket (self_poll.h) */
         /* ... unless it is no longer all the socket is needed for: then
          * it stands down, and the next publish arms the assist. */
-        if (!self_poll_alone(c, c->polling))
-            self_poll_wake(c->polling);
+        if (!tl_self_poll_alone(c, c->polling))
+            tl_self_poll_wake(c->polling);
     } else if (app_driving(c, now)) {
         interest = 0; /* its calls read the socket; see HANDOFF_NS */
         if (c->driven_until_ns < wake_at)
             wake_at = c->driven_until_ns;
     } else if (c->proto == CONN_QUIC)
-        interest = ossl_net_interest(c->ssl, c->proto);
-    else if (ossl_handshake_underway(c->ssl, c->proto))
+        interest = tl_ossl_net_interest(c->ssl, c->proto);
+    else if (tl_ossl_handshake_underway(c->ssl, c->proto))
         interest = c->io_want | (SSL_want_write(c->ssl) ? IO_WRITE : IO_READ);
     else
         interest = c->io_want;
     /* Held write bytes go out as soon as the socket allows (tx_held.h). */
     if (c->polling == NULL && c->tx.len > 0)
         interest |= c->tx.want & (IO_READ | IO_WRITE); /* not CONN_RETRY */
-    assist_sync(c, wake_at, interest);
+    tl_assist_sync(c, wake_at, interest);
 }
 
 /* DTLS/TLS: a handshake the application started goes on while nobody is
@@ -95,22 +95,22 @@ static void hs_step(tickless_conn *c)
 {
     int ret;
 
-    if (c->closed || c->fatal || !ossl_handshake_underway(c->ssl, c->proto))
+    if (c->closed || c->fatal || !tl_ossl_handshake_underway(c->ssl, c->proto))
         return;
     ERR_clear_error();
     ret = SSL_do_handshake(c->ssl);
     if (ret == 1)
         return;
-    ret = conn_ssl_result(c, c->ssl, ret);
+    ret = tl_conn_ssl_result(c, c->ssl, ret);
     if (ret == TICKLESS_ERR_EOF) {
-        conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
+        tl_conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
                        "peer closed the connection during the handshake");
-        conn_make_fatal(c, TICKLESS_ERR_PEER);
+        tl_conn_make_fatal(c, TICKLESS_ERR_PEER);
     }
-    /* Otherwise it waits for the socket: conn_publish() asks for it. */
+    /* Otherwise it waits for the socket: tl_conn_publish() asks for it. */
 }
 
-int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
+int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
 {
     /* |c| is an engine: its own mutex. */
     int rc = pthread_mutex_trylock(&c->mu);
@@ -142,13 +142,13 @@ int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
         return TICKLESS_ERR_SYS;
     atomic_store(&c->link.deferred, 0); /* we hold it: nothing deferred */
     if (c->closed || c->fatal) {
-        conn_publish(c); /* drops a dead connection's timer and interest */
+        tl_conn_publish(c); /* drops a dead connection's timer and interest */
         pthread_mutex_unlock(&c->mu);
         return 0;
     }
 
     /* A timer that is not OpenSSL's deadline: the end of a QUIC hand-off
-     * (HANDOFF_NS), an epoll registration being retried (shard_sync()),
+     * (HANDOFF_NS), an epoll registration being retried (tl_shard_sync()),
      * or a deadline that a call moved later after it was collected. It
      * ticks as readiness would: QUIC's socket is read, DTLS/TLS callers
      * are woken to read theirs. Unless the application is still calling
@@ -156,11 +156,11 @@ int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
      * timer is moved on. (Readiness itself is always served: epoll
      * reports it only if it was armed, or could not be disarmed, and a
      * socket left unread would be reported again and again.) */
-    now = clock_now_ns();
+    now = tl_clock_now_ns();
     if ((*reasons & TICK_TIMER) && c->deadline_ns > now) {
         *reasons &= ~TICK_TIMER;
         if (*reasons == 0 && app_driving(c, now)) {
-            conn_publish(c);
+            tl_conn_publish(c);
             pthread_mutex_unlock(&c->mu);
             return 0;
         }
@@ -172,7 +172,7 @@ int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
 
         *due_ns = c->deadline_ns;
 
-        lathist_record(&c->lateness, late);
+        tl_lathist_record(&c->lateness, late);
         c->timer_ticks++;
         if (warn != 0 && late > warn)
             tl_log(TICKLESS_LOG_WARN, c, "deadline missed by %.3f ms",
@@ -187,28 +187,28 @@ int conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
      * only QUIC (which reads the socket into its own buffers) and due timers
      * need OpenSSL here. */
     if (c->proto == CONN_QUIC || (*reasons & TICK_TIMER)) {
-        if (!ossl_handle_events(c->ssl, c->proto))
-            conn_capture_assist_error(c);
+        if (!tl_ossl_handle_events(c->ssl, c->proto))
+            tl_conn_capture_assist_error(c);
     }
     if (*reasons & TICK_IO)
         c->io_want = 0; /* fired: each blocked caller re-arms what it needs */
     hs_step(c);
-    conn_tx_step(c);
+    tl_conn_tx_step(c);
 
     if ((*reasons & TICK_TIMER)
-        && ossl_timeout_ns(c->ssl, c->proto) == 0)
+        && tl_ossl_timeout_ns(c->ssl, c->proto) == 0)
         c->immediate_ticks++;
     else
         c->immediate_ticks = 0;
 
-    engine_wake_ready(c);
-    conn_publish(c);
+    tl_engine_wake_ready(c);
+    tl_conn_publish(c);
     pthread_mutex_unlock(&c->mu);
     return 1;
 }
 
-void engine_kick(tickless_conn *e)
+void tl_engine_kick(tickless_conn *e)
 {
     e->kicked = 1;
-    conn_publish(e);
+    tl_conn_publish(e);
 }

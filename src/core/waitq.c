@@ -4,7 +4,7 @@
 
 #include <openssl/err.h>
 
-int waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner)
+int tl_waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner)
 {
     pthread_condattr_t ca;
     int rc;
@@ -27,12 +27,12 @@ int waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner)
     return rc == 0 ? 0 : TICKLESS_ERR_NOMEM;
 }
 
-void waitq_destroy(waitq *wq)
+void tl_waitq_destroy(waitq *wq)
 {
     pthread_cond_destroy(&wq->cv);
 }
 
-void waitq_enter(tickless_conn *e, waitq *wq, unsigned want)
+void tl_waitq_enter(tickless_conn *e, waitq *wq, unsigned want)
 {
     if (wq->waiters++ == 0) {
         wq->prev = NULL;
@@ -45,7 +45,7 @@ void waitq_enter(tickless_conn *e, waitq *wq, unsigned want)
     wq->writers += want == IO_WRITE;
 }
 
-void waitq_leave(tickless_conn *e, waitq *wq, unsigned want)
+void tl_waitq_leave(tickless_conn *e, waitq *wq, unsigned want)
 {
     wq->readers -= want == IO_READ;
     wq->writers -= want == IO_WRITE;
@@ -60,11 +60,11 @@ void waitq_leave(tickless_conn *e, waitq *wq, unsigned want)
     }
 }
 
-void waitq_wake(waitq *wq)
+void tl_waitq_wake(waitq *wq)
 {
     wq->gen++;
     pthread_cond_broadcast(&wq->cv);
-    self_poll_wake(wq);
+    tl_self_poll_wake(wq);
 }
 
 /* Whether a sleeper of |wq| could now make progress. Errs towards yes: a
@@ -83,37 +83,37 @@ static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
     ERR_set_mark();
     switch (wq->kind) {
     case WQ_ACCEPT_CONN:
-        ready = ossl_accept_conn_ready(wq->ssl);
+        ready = tl_ossl_accept_conn_ready(wq->ssl);
         break;
     case WQ_ACCEPT_STREAM:
-        ready = ossl_accept_stream_ready(wq->ssl);
+        ready = tl_ossl_accept_stream_ready(wq->ssl);
         break;
     case WQ_IO:
     default:
         ready = (!strict && wq->waiters > wq->readers + wq->writers)
-                || (wq->readers > 0 && ossl_read_ready(wq->ssl))
+                || (wq->readers > 0 && tl_ossl_read_ready(wq->ssl))
                 || (wq->writers > 0
-                    && ossl_write_ready(wq->ssl, wq->write_room));
+                    && tl_ossl_write_ready(wq->ssl, wq->write_room));
         break;
     }
     ERR_pop_to_mark();
     return ready;
 }
 
-void engine_wake_ready(tickless_conn *e)
+void tl_engine_wake_ready(tickless_conn *e)
 {
     waitq *wq = e->sleeping;
 
     if (wq != NULL && wq->next == NULL && wq->kind == WQ_IO) {
-        waitq_wake(wq); /* the common case: one connection, one queue */
+        tl_waitq_wake(wq); /* the common case: one connection, one queue */
         return;
     }
     for (; wq != NULL; wq = wq->next)
         if (waitq_ready(e, wq, 0))
-            waitq_wake(wq);
+            tl_waitq_wake(wq);
 }
 
-void engine_wake_progress(tickless_conn *e)
+void tl_engine_wake_progress(tickless_conn *e)
 {
     waitq *wq;
 
@@ -121,14 +121,14 @@ void engine_wake_progress(tickless_conn *e)
         return;
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
         if (waitq_ready(e, wq, 1))
-            waitq_wake(wq);
+            tl_waitq_wake(wq);
 }
 
-void engine_wake_owned(tickless_conn *e, tickless_conn *owner)
+void tl_engine_wake_owned(tickless_conn *e, tickless_conn *owner)
 {
     waitq *wq;
 
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
         if (wq->owner == owner)
-            waitq_wake(wq);
+            tl_waitq_wake(wq);
 }

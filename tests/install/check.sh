@@ -32,6 +32,13 @@ echo "== pkg-config, no deprecated OpenSSL API"
   -o "$prefix/consumer-nodep" $(pkg-config --libs tickless)
 LD_LIBRARY_PATH=$libdir "$prefix/consumer-nodep"
 
+echo "== static library, beside the application's own tl_* functions"
+"$cc" -std=c11 "${strict[@]}" -DTICKLESS_STATIC_DEFINE \
+  $(pkg-config --cflags tickless) "$src/tests/install/consumer.c" \
+  "$src/tests/install/collide.c" -o "$prefix/consumer-static" \
+  "$libdir/libtickless.a" $(pkg-config --libs openssl) -lpthread
+"$prefix/consumer-static"
+
 if [[ -d $build/man/man3 ]]; then
   echo "== man pages"
   mandir=$prefix/usr/share/man

@@ -6,7 +6,7 @@
 // must unwind cleanly, and nothing may leak: the ASan/LSan and TSan builds
 // of the suite run this too.
 //
-// The hook (alloc_fail_after(), src/core/alloc.h) counts tickless's own
+// The hook (tl_alloc_fail_after(), src/core/alloc.h) counts tickless's own
 // allocations only: OpenSSL's are its business.
 #include "harness.h"
 
@@ -115,18 +115,18 @@ TEST_P(AllocFail, EveryAllocationFailingInTurnEndsCleanly)
     uint16_t port = ts_server_port(srv);
 
     // A clean run counts the allocation points.
-    (void)alloc_fail_after(0);
+    (void)tl_alloc_fail_after(0);
     Outcome clean = RunScenario(k, port);
-    unsigned long points = alloc_fail_after(0);
+    unsigned long points = tl_alloc_fail_after(0);
     ASSERT_EQ(clean.rc, 0) << clean.call << ": "
                            << tickless_err_name(clean.rc);
     ASSERT_GT(points, 0u) << "tickless allocated nothing?";
 
     unsigned nomem = 0;
     for (unsigned long n = 1; n <= points; n++) {
-        (void)alloc_fail_after(n);
+        (void)tl_alloc_fail_after(n);
         Outcome o = RunScenario(k, port);
-        (void)alloc_fail_after(0);
+        (void)tl_alloc_fail_after(0);
         if (o.rc == TICKLESS_ERR_NOMEM) {
             nomem++;
             continue;

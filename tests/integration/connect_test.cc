@@ -82,9 +82,9 @@ int SocketsSettleAt(int before)
 struct ResolveAs {
     ResolveAs(const char *host, const char *addrs)
     {
-        connect_set_resolve_override(host, addrs);
+        tl_connect_set_resolve_override(host, addrs);
     }
-    ~ResolveAs() { connect_set_resolve_override(nullptr, nullptr); }
+    ~ResolveAs() { tl_connect_set_resolve_override(nullptr, nullptr); }
 };
 
 int FastDtlsTimer(SSL *ssl, void *)
@@ -139,11 +139,11 @@ void WarmUp(tickless_pool *pool, ts_proto p)
     std::string port = std::to_string(ts_server_port(srv));
     tickless_conn *c = nullptr;
     // Both families, as the tests will: a refused ::1 attempt included.
-    connect_set_resolve_override("localhost", "::1,127.0.0.1");
+    tl_connect_set_resolve_override("localhost", "::1,127.0.0.1");
     ASSERT_EQ(tickless_connect(ctx.ctx, "localhost", port.c_str(), &o,
                                pool, &c, kTimeoutMs),
               0);
-    connect_set_resolve_override(nullptr, nullptr);
+    tl_connect_set_resolve_override(nullptr, nullptr);
     tickless_conn_close(c);
     ts_server_stop(srv);
 }
@@ -364,17 +364,17 @@ TEST_P(Connect, SocketFailureUnwinds)
     tickless_connect_options o = Options(&err);
     std::string port = std::to_string(ts_server_port(srv));
     tickless_conn *c = nullptr;
-    sysfail_inject(SYSFAIL_SOCKET, EMFILE, 0, 2);
+    tl_sysfail_inject(SYSFAIL_SOCKET, EMFILE, 0, 2);
     int rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o, Pool(),
                               &c, kTimeoutMs);
-    sysfail_inject(SYSFAIL_SOCKET, 0, 0, 0);
+    tl_sysfail_inject(SYSFAIL_SOCKET, 0, 0, 0);
     EXPECT_EQ(rc, TICKLESS_ERR_SYS) << err.message;
     EXPECT_EQ(err.sys_errno, EMFILE);
 
-    sysfail_inject(SYSFAIL_SOCKET, EMFILE, 0, 1);
+    tl_sysfail_inject(SYSFAIL_SOCKET, EMFILE, 0, 1);
     rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o, Pool(), &c,
                           kTimeoutMs);
-    sysfail_inject(SYSFAIL_SOCKET, 0, 0, 0);
+    tl_sysfail_inject(SYSFAIL_SOCKET, 0, 0, 0);
     ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
     tickless_conn_close(c);
     ts_server_stop(srv);
@@ -402,10 +402,10 @@ TEST(ConnectAllocFail, EveryAllocationInTurn)
             tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
             tickless_connect_options o = Options(&err);
             tickless_conn *c = nullptr;
-            alloc_fail_after(k);
+            tl_alloc_fail_after(k);
             int rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o,
                                       nullptr, &c, kTimeoutMs);
-            alloc_fail_after(0);
+            tl_alloc_fail_after(0);
             if (rc == 0) {
                 tickless_conn_close(c);
                 break;

@@ -183,7 +183,7 @@ TEST(Fork, ChildGetsForkedAtOnceAndTheParentCarriesOn)
 // and its own would wake the parent. The child makes its own on first use.
 TEST(Fork, ChildDoesNotShareTheThreadsWakeUpDescriptor)
 {
-    int mine = self_poll_thread_fd();
+    int mine = tl_self_poll_thread_fd();
     ASSERT_GE(mine, 0);
     // A wake-up pending for this thread's poller at the moment of fork().
     uint64_t one = 1;
@@ -191,7 +191,7 @@ TEST(Fork, ChildDoesNotShareTheThreadsWakeUpDescriptor)
 
     pid_t pid = fork();
     if (pid == 0) {
-        int fd = self_poll_thread_fd();
+        int fd = tl_self_poll_thread_fd();
         uint64_t v = 0;
         if (fd < 0)
             _exit(1);

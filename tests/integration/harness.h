@@ -128,8 +128,8 @@ double TimeScale();
 // whose point is what the assist does, which a caller polling for itself
 // would do in its place and so hide.
 struct AssistWakesCallers {
-    AssistWakesCallers() { self_poll_set_enabled(0); }
-    ~AssistWakesCallers() { self_poll_set_enabled(1); }
+    AssistWakesCallers() { tl_self_poll_set_enabled(0); }
+    ~AssistWakesCallers() { tl_self_poll_set_enabled(1); }
     AssistWakesCallers(const AssistWakesCallers &) = delete;
     AssistWakesCallers &operator=(const AssistWakesCallers &) = delete;
 };

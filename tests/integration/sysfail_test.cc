@@ -126,9 +126,9 @@ TEST(SysFail, PoolNewReportsSysAndLeavesNothingBehind)
                     int fds0 = OpenFds(), threads0 = Threads();
                     tickless_pool *p = nullptr;
 
-                    sysfail_inject(inj.call, err, skip, 1);
+                    tl_sysfail_inject(inj.call, err, skip, 1);
                     int rc = tickless_pool_new(&o, &p);
-                    sysfail_inject(inj.call, 0, 0, 0);
+                    tl_sysfail_inject(inj.call, 0, 0, 0);
                     EXPECT_EQ(rc, TICKLESS_ERR_SYS) << tickless_err_name(rc);
                     EXPECT_EQ(p, nullptr);
                     if (p != nullptr) {
@@ -168,9 +168,9 @@ TEST(SysFail, DedicatedConnNewReportsSysAndTheSslStaysTheCallers)
                 int fds0 = OpenFds(), threads0 = Threads();
                 tickless_conn *c = nullptr;
 
-                sysfail_inject(inj.call, err, 0, 1);
+                tl_sysfail_inject(inj.call, err, 0, 1);
                 int rc = tickless_conn_new(ssl, nullptr, &c);
-                sysfail_inject(inj.call, 0, 0, 0);
+                tl_sysfail_inject(inj.call, 0, 0, 0);
                 EXPECT_EQ(rc, TICKLESS_ERR_SYS) << tickless_err_name(rc);
                 EXPECT_EQ(c, nullptr);
                 EXPECT_EQ(OpenFds(), fds0) << "descriptors leaked";
@@ -222,11 +222,11 @@ TEST_P(SocketWatch, FailuresFallBackAndNothingStalls)
         SCOPED_TRACE(std::string(f.name) + " failing with " + strerror(f.err));
         tickless_pool *pool = nullptr;
         ASSERT_EQ(tickless_pool_new(nullptr, &pool), 0);
-        self_poll_set_enabled(f.self_poll);
-        unsigned before = sysfail_failures(f.call);
+        tl_self_poll_set_enabled(f.self_poll);
+        unsigned before = tl_sysfail_failures(f.call);
 
         // Failing from the start: the connection's first registration too.
-        sysfail_inject(f.call, f.err, 0, UINT_MAX);
+        tl_sysfail_inject(f.call, f.err, 0, UINT_MAX);
         int rc = -100;
         double seconds = 0;
         // A thread of its own, which has never made its wake-up eventfd.
@@ -254,9 +254,9 @@ TEST_P(SocketWatch, FailuresFallBackAndNothingStalls)
             tickless_conn_close(c);
         });
         app.join();
-        sysfail_inject(f.call, 0, 0, 0);
-        self_poll_set_enabled(1);
-        unsigned injected = sysfail_failures(f.call) - before;
+        tl_sysfail_inject(f.call, 0, 0, 0);
+        tl_self_poll_set_enabled(1);
+        unsigned injected = tl_sysfail_failures(f.call) - before;
 
         EXPECT_EQ(rc, 0) << tickless_err_name(rc);
         EXPECT_GT(injected, 0u) << "the failure was never reached";
@@ -331,19 +331,19 @@ TEST_P(SelfPollFailure, WakeUpDuringTheFailedPollIsNotLost)
     ASSERT_NE(c, nullptr);
     WindowWork work;
     work.c = c;
-    unsigned before = sysfail_failures(SYSFAIL_PPOLL);
-    sysfail_on_failure(SYSFAIL_PPOLL, GetEchoIntoOpenSslInTheWindow, &work);
-    sysfail_inject(SYSFAIL_PPOLL, ENOMEM, 0, 1);
+    unsigned before = tl_sysfail_failures(SYSFAIL_PPOLL);
+    tl_sysfail_on_failure(SYSFAIL_PPOLL, GetEchoIntoOpenSslInTheWindow, &work);
+    tl_sysfail_inject(SYSFAIL_PPOLL, ENOMEM, 0, 1);
 
     char b = 0;
     size_t n = 0;
     uint64_t t0 = ts_now_ns();
     int rc = tickless_conn_read(c, &b, 1, &n, kTimeoutMs);
     double seconds = (ts_now_ns() - t0) / 1e9;
-    sysfail_inject(SYSFAIL_PPOLL, 0, 0, 0);
-    sysfail_on_failure(SYSFAIL_PPOLL, nullptr, nullptr);
+    tl_sysfail_inject(SYSFAIL_PPOLL, 0, 0, 0);
+    tl_sysfail_on_failure(SYSFAIL_PPOLL, nullptr, nullptr);
 
-    ASSERT_EQ(sysfail_failures(SYSFAIL_PPOLL) - before, 1u)
+    ASSERT_EQ(tl_sysfail_failures(SYSFAIL_PPOLL) - before, 1u)
         << "the read never polled";
     EXPECT_TRUE(work.done) << work.what;
     EXPECT_EQ(rc, 0) << tickless_err_name(rc);
@@ -384,10 +384,10 @@ TEST(SysFail, EpollPwait2RefusedWithEpermFallsBackAndSaysSoOnce)
     ASSERT_NE(srv, nullptr);
     g_log.clear();
     ASSERT_EQ(tickless_set_log(CollectLog, nullptr, TICKLESS_LOG_WARN, 0), 0);
-    poller_retry_pwait2(); // as in a process that has not fallen back yet
-    unsigned before = sysfail_failures(SYSFAIL_EPOLL_PWAIT2);
+    tl_poller_retry_pwait2(); // as in a process that has not fallen back yet
+    unsigned before = tl_sysfail_failures(SYSFAIL_EPOLL_PWAIT2);
     // Refused for good, as a seccomp filter does.
-    sysfail_inject(SYSFAIL_EPOLL_PWAIT2, EPERM, 0, UINT_MAX);
+    tl_sysfail_inject(SYSFAIL_EPOLL_PWAIT2, EPERM, 0, UINT_MAX);
     {
         // Callers sleep until the assist wakes them: it must be alive.
         AssistWakesCallers assist_wakes;
@@ -405,10 +405,10 @@ TEST(SysFail, EpollPwait2RefusedWithEpermFallsBackAndSaysSoOnce)
             tickless_conn_close(c);
         }
     }
-    sysfail_inject(SYSFAIL_EPOLL_PWAIT2, 0, 0, 0);
+    tl_sysfail_inject(SYSFAIL_EPOLL_PWAIT2, 0, 0, 0);
     tickless_set_log(nullptr, nullptr, 0, 0);
-    poller_retry_pwait2();
-    EXPECT_GT(sysfail_failures(SYSFAIL_EPOLL_PWAIT2), before)
+    tl_poller_retry_pwait2();
+    EXPECT_GT(tl_sysfail_failures(SYSFAIL_EPOLL_PWAIT2), before)
         << "the failure was never reached";
     int said = 0;
     for (const std::string &m : g_log)

@@ -44,9 +44,9 @@ using Model = std::multiset<std::pair<uint64_t, int>>;
                                       const std::vector<Item> &items,
                                       const Model &model)
 {
-    if (heap_size(&h) != model.size())
+    if (tl_heap_size(&h) != model.size())
         return ::testing::AssertionFailure()
-               << "size " << heap_size(&h) << " != model " << model.size();
+               << "size " << tl_heap_size(&h) << " != model " << model.size();
     if (h.len > h.cap)
         return ::testing::AssertionFailure() << "len > cap";
     for (size_t i = 0; i < h.len; i++) {
@@ -75,7 +75,7 @@ using Model = std::multiset<std::pair<uint64_t, int>>;
     }
     if (in != model.size())
         return ::testing::AssertionFailure() << "membership count mismatch";
-    heap_node *top = heap_top(&h);
+    heap_node *top = tl_heap_top(&h);
     if ((top == nullptr) != model.empty())
         return ::testing::AssertionFailure() << "top/emptiness mismatch";
     if (top != nullptr && top->key != model.begin()->first)
@@ -86,8 +86,8 @@ using Model = std::multiset<std::pair<uint64_t, int>>;
 
 class HeapTest : public ::testing::Test {
 protected:
-    void SetUp() override { heap_init(&h_); }
-    void TearDown() override { heap_destroy(&h_); }
+    void SetUp() override { tl_heap_init(&h_); }
+    void TearDown() override { tl_heap_destroy(&h_); }
 
     // Items are allocated once, up front: the heap stores pointers into
     // |items_|, so the vector must never reallocate while they are in it.
@@ -96,14 +96,14 @@ protected:
         items_.resize(static_cast<size_t>(n));
         for (int i = 0; i < n; i++) {
             items_[static_cast<size_t>(i)].id = i;
-            heap_node_init(&items_[static_cast<size_t>(i)].node);
+            tl_heap_node_init(&items_[static_cast<size_t>(i)].node);
         }
     }
 
     void Push(int id, uint64_t key)
     {
         Item &it = items_[static_cast<size_t>(id)];
-        ASSERT_EQ(0, heap_push(&h_, &it.node, key));
+        ASSERT_EQ(0, tl_heap_push(&h_, &it.node, key));
         model_.insert({key, id});
     }
 
@@ -114,16 +114,16 @@ protected:
 
 TEST_F(HeapTest, EmptyHeap)
 {
-    EXPECT_EQ(0u, heap_size(&h_));
-    EXPECT_EQ(nullptr, heap_top(&h_));
-    EXPECT_EQ(nullptr, heap_pop(&h_));
+    EXPECT_EQ(0u, tl_heap_size(&h_));
+    EXPECT_EQ(nullptr, tl_heap_top(&h_));
+    EXPECT_EQ(nullptr, tl_heap_pop(&h_));
 }
 
 TEST_F(HeapTest, NodeInitMarksNotInHeap)
 {
     heap_node n;
     n.index = 7;
-    heap_node_init(&n);
+    tl_heap_node_init(&n);
     EXPECT_FALSE(heap_contains(&n));
     EXPECT_EQ(HEAP_NOT_IN, n.index);
 }
@@ -136,12 +136,12 @@ TEST_F(HeapTest, PopsInKeyOrder)
         Push(i, static_cast<uint64_t>((i * 37) % 100));
     ASSERT_TRUE(Consistent(h_, items_, model_));
     for (uint64_t k = 0; k < 100; k++) {
-        heap_node *n = heap_pop(&h_);
+        heap_node *n = tl_heap_pop(&h_);
         ASSERT_NE(nullptr, n);
         EXPECT_EQ(k, n->key);
         EXPECT_FALSE(heap_contains(n));
     }
-    EXPECT_EQ(0u, heap_size(&h_));
+    EXPECT_EQ(0u, tl_heap_size(&h_));
 }
 
 TEST_F(HeapTest, PopsSortedWithExtremeKeys)
@@ -154,12 +154,12 @@ TEST_F(HeapTest, PopsSortedWithExtremeKeys)
     Push(4, 1);
     const uint64_t want[] = {0, 1, 42, UINT64_MAX - 1, UINT64_MAX};
     for (uint64_t k : want) {
-        heap_node *n = heap_pop(&h_);
+        heap_node *n = tl_heap_pop(&h_);
         ASSERT_NE(nullptr, n);
         EXPECT_EQ(k, n->key);
         EXPECT_FALSE(heap_contains(n));
     }
-    EXPECT_EQ(nullptr, heap_pop(&h_));
+    EXPECT_EQ(nullptr, tl_heap_pop(&h_));
 }
 
 TEST_F(HeapTest, GrowsPastInitialCapacity)
@@ -172,7 +172,7 @@ TEST_F(HeapTest, GrowsPastInitialCapacity)
         ASSERT_TRUE(Consistent(h_, items_, model_)) << "after push " << i;
     }
     for (uint64_t k = 1; k <= 1000; k++) {
-        heap_node *n = heap_pop(&h_);
+        heap_node *n = tl_heap_pop(&h_);
         ASSERT_NE(nullptr, n);
         ASSERT_EQ(k, n->key);
     }
@@ -186,18 +186,18 @@ TEST_F(HeapTest, RemoveTopMiddleLast)
     ASSERT_TRUE(Consistent(h_, items_, model_));
 
     // The top (key 0, slot 0).
-    heap_node *top = heap_top(&h_);
+    heap_node *top = tl_heap_top(&h_);
     ASSERT_EQ(&items_[0].node, top);
-    heap_remove(&h_, top);
+    tl_heap_remove(&h_, top);
     model_.erase({0, 0});
     EXPECT_FALSE(heap_contains(top));
     ASSERT_TRUE(Consistent(h_, items_, model_));
-    EXPECT_EQ(10u, heap_top(&h_)->key);
+    EXPECT_EQ(10u, tl_heap_top(&h_)->key);
 
     // The node in the last slot: removal must not disturb anything else.
     heap_node *last = h_.nodes[h_.len - 1];
     int last_id = owner_of(last)->id;
-    heap_remove(&h_, last);
+    tl_heap_remove(&h_, last);
     model_.erase({last->key, last_id});
     EXPECT_FALSE(heap_contains(last));
     ASSERT_TRUE(Consistent(h_, items_, model_));
@@ -206,15 +206,15 @@ TEST_F(HeapTest, RemoveTopMiddleLast)
     heap_node *mid = h_.nodes[2];
     ASSERT_LT(2 * 2 + 1, static_cast<int>(h_.len)); // it has a child
     int mid_id = owner_of(mid)->id;
-    heap_remove(&h_, mid);
+    tl_heap_remove(&h_, mid);
     model_.erase({mid->key, mid_id});
     EXPECT_FALSE(heap_contains(mid));
     ASSERT_TRUE(Consistent(h_, items_, model_));
 
     // Removing again is a no-op.
-    size_t before = heap_size(&h_);
-    heap_remove(&h_, mid);
-    EXPECT_EQ(before, heap_size(&h_));
+    size_t before = tl_heap_size(&h_);
+    tl_heap_remove(&h_, mid);
+    EXPECT_EQ(before, tl_heap_size(&h_));
     ASSERT_TRUE(Consistent(h_, items_, model_));
 }
 
@@ -233,7 +233,7 @@ TEST_F(HeapTest, RemoveWhereLastNodeMustMoveUp)
     Push(5, 2);   // slot 5, child of 2
     Push(6, 3);   // slot 6, child of 2: the last slot
     ASSERT_EQ(&items_[3].node, h_.nodes[3]);
-    heap_remove(&h_, &items_[3].node);
+    tl_heap_remove(&h_, &items_[3].node);
     model_.erase({101, 3});
     ASSERT_TRUE(Consistent(h_, items_, model_));
     EXPECT_EQ(1u, items_[6].node.index); // key 3 moved above key 100
@@ -247,24 +247,24 @@ TEST_F(HeapTest, UpdateUpAndDown)
 
     // Down: the top gets the largest key and must leave the root.
     heap_node *n = &items_[0].node;
-    ASSERT_EQ(0, heap_update(&h_, n, 1000));
+    ASSERT_EQ(0, tl_heap_update(&h_, n, 1000));
     model_.erase({100, 0});
     model_.insert({1000, 0});
     ASSERT_TRUE(Consistent(h_, items_, model_));
-    EXPECT_NE(n, heap_top(&h_));
-    EXPECT_EQ(110u, heap_top(&h_)->key);
+    EXPECT_NE(n, tl_heap_top(&h_));
+    EXPECT_EQ(110u, tl_heap_top(&h_)->key);
 
     // Up: a leaf gets the smallest key and must become the root.
     n = &items_[9].node;
-    ASSERT_EQ(0, heap_update(&h_, n, 5));
+    ASSERT_EQ(0, tl_heap_update(&h_, n, 5));
     model_.erase({190, 9});
     model_.insert({5, 9});
     ASSERT_TRUE(Consistent(h_, items_, model_));
-    EXPECT_EQ(n, heap_top(&h_));
+    EXPECT_EQ(n, tl_heap_top(&h_));
 
     // Same key: nothing moves.
     size_t idx = items_[4].node.index;
-    ASSERT_EQ(0, heap_update(&h_, &items_[4].node, 140));
+    ASSERT_EQ(0, tl_heap_update(&h_, &items_[4].node, 140));
     EXPECT_EQ(idx, items_[4].node.index);
     ASSERT_TRUE(Consistent(h_, items_, model_));
 }
@@ -273,10 +273,10 @@ TEST_F(HeapTest, UpdatePushesWhenNotInHeap)
 {
     MakeItems(2);
     Push(0, 50);
-    ASSERT_EQ(0, heap_update(&h_, &items_[1].node, 7));
+    ASSERT_EQ(0, tl_heap_update(&h_, &items_[1].node, 7));
     model_.insert({7, 1});
     EXPECT_TRUE(heap_contains(&items_[1].node));
-    EXPECT_EQ(&items_[1].node, heap_top(&h_));
+    EXPECT_EQ(&items_[1].node, tl_heap_top(&h_));
     ASSERT_TRUE(Consistent(h_, items_, model_));
 }
 
@@ -285,7 +285,7 @@ TEST_F(HeapTest, ReuseAfterPopAndDestroy)
     MakeItems(3);
     Push(0, 3);
     Push(1, 1);
-    heap_node *n = heap_pop(&h_);
+    heap_node *n = tl_heap_pop(&h_);
     ASSERT_EQ(&items_[1].node, n);
     model_.erase({1, 1});
     // A popped node can go straight back in.
@@ -294,12 +294,12 @@ TEST_F(HeapTest, ReuseAfterPopAndDestroy)
 
     // Destroy empties the heap and leaves it usable; destroying twice is
     // harmless. Nodes still in it keep stale indices until re-initialised.
-    heap_destroy(&h_);
-    EXPECT_EQ(0u, heap_size(&h_));
-    EXPECT_EQ(nullptr, heap_top(&h_));
-    heap_destroy(&h_);
+    tl_heap_destroy(&h_);
+    EXPECT_EQ(0u, tl_heap_size(&h_));
+    EXPECT_EQ(nullptr, tl_heap_top(&h_));
+    tl_heap_destroy(&h_);
     for (Item &it : items_)
-        heap_node_init(&it.node);
+        tl_heap_node_init(&it.node);
     model_.clear();
     Push(2, 9);
     ASSERT_TRUE(Consistent(h_, items_, model_));
@@ -334,10 +334,10 @@ TEST_P(HeapRandomTest, MatchesMultisetModel)
         case 1: {
             uint64_t k = random_key();
             if (was_in) {
-                ASSERT_EQ(0, heap_update(&h_, &it.node, k));
+                ASSERT_EQ(0, tl_heap_update(&h_, &it.node, k));
                 model_.erase(model_.find({old_key, it.id}));
             } else {
-                ASSERT_EQ(0, heap_push(&h_, &it.node, k));
+                ASSERT_EQ(0, tl_heap_push(&h_, &it.node, k));
             }
             model_.insert({k, it.id});
             EXPECT_TRUE(heap_contains(&it.node));
@@ -346,20 +346,20 @@ TEST_P(HeapRandomTest, MatchesMultisetModel)
         }
         case 2: { // update, which pushes if needed
             uint64_t k = random_key();
-            ASSERT_EQ(0, heap_update(&h_, &it.node, k));
+            ASSERT_EQ(0, tl_heap_update(&h_, &it.node, k));
             if (was_in)
                 model_.erase(model_.find({old_key, it.id}));
             model_.insert({k, it.id});
             break;
         }
         case 3: // remove (a no-op when not in)
-            heap_remove(&h_, &it.node);
+            tl_heap_remove(&h_, &it.node);
             if (was_in)
                 model_.erase(model_.find({old_key, it.id}));
             EXPECT_FALSE(heap_contains(&it.node));
             break;
         case 4: { // pop
-            heap_node *n = heap_pop(&h_);
+            heap_node *n = tl_heap_pop(&h_);
             if (model_.empty()) {
                 ASSERT_EQ(nullptr, n);
                 break;
@@ -377,7 +377,7 @@ TEST_P(HeapRandomTest, MatchesMultisetModel)
 
     // Drain: pops come out in non-decreasing order and match the model.
     uint64_t prev = 0;
-    while (heap_node *n = heap_pop(&h_)) {
+    while (heap_node *n = tl_heap_pop(&h_)) {
         ASSERT_LE(prev, n->key);
         ASSERT_EQ(model_.begin()->first, n->key);
         model_.erase(model_.find({n->key, owner_of(n)->id}));

@@ -57,19 +57,19 @@ uint64_t TruePercentile(const std::vector<uint64_t> &sorted, int per_mille)
 void CheckAgainstTruth(std::vector<uint64_t> samples)
 {
     lathist h;
-    lathist_init(&h);
+    tl_lathist_init(&h);
     for (uint64_t v : samples)
-        lathist_record(&h, v);
+        tl_lathist_record(&h, v);
     std::sort(samples.begin(), samples.end());
     ASSERT_EQ(samples.size(), h.count);
     ASSERT_EQ(samples.back(), h.max_ns);
     for (int pm : kPerMille) {
         uint64_t truth = TruePercentile(samples, pm);
-        uint64_t got = lathist_percentile(&h, pm / 10.0);
+        uint64_t got = tl_lathist_percentile(&h, pm / 10.0);
         EXPECT_TRUE(WithinBound(got, truth)) << "at " << pm / 10.0 << "%";
         EXPECT_LE(got, h.max_ns);
     }
-    EXPECT_EQ(samples.back(), lathist_percentile(&h, 100.0));
+    EXPECT_EQ(samples.back(), tl_lathist_percentile(&h, 100.0));
 }
 
 // Index of the bucket a value lands in, found by observation so the test
@@ -77,8 +77,8 @@ void CheckAgainstTruth(std::vector<uint64_t> samples)
 size_t BucketOf(uint64_t ns)
 {
     lathist h;
-    lathist_init(&h);
-    lathist_record(&h, ns);
+    tl_lathist_init(&h);
+    tl_lathist_record(&h, ns);
     for (size_t b = 0; b < LATHIST_BUCKETS; b++)
         if (h.counts[b] != 0)
             return b;
@@ -92,10 +92,10 @@ size_t BucketOf(uint64_t ns)
 uint64_t UpperEndFor(uint64_t v)
 {
     lathist h;
-    lathist_init(&h);
-    lathist_record(&h, v);
-    lathist_record(&h, UINT64_MAX);
-    return lathist_percentile(&h, 50.0);
+    tl_lathist_init(&h);
+    tl_lathist_record(&h, v);
+    tl_lathist_record(&h, UINT64_MAX);
+    return tl_lathist_percentile(&h, 50.0);
 }
 
 TEST(LathistTest, FitsTheSizeBudget)
@@ -107,11 +107,11 @@ TEST(LathistTest, EmptyReturnsZero)
 {
     lathist h;
     std::memset(&h, 0xA5, sizeof(h));
-    lathist_init(&h);
+    tl_lathist_init(&h);
     EXPECT_EQ(0u, h.count);
     EXPECT_EQ(0u, h.max_ns);
     for (double pct : {0.0, 50.0, 99.0, 100.0})
-        EXPECT_EQ(0u, lathist_percentile(&h, pct));
+        EXPECT_EQ(0u, tl_lathist_percentile(&h, pct));
 }
 
 TEST(LathistTest, SmallValuesAreExact)
@@ -128,12 +128,12 @@ TEST(LathistTest, SingleSampleIsReportedExactly)
                        uint64_t{123456789}, uint64_t{1} << 41,
                        uint64_t{1} << 60, UINT64_MAX}) {
         lathist h;
-        lathist_init(&h);
-        lathist_record(&h, v);
+        tl_lathist_init(&h);
+        tl_lathist_record(&h, v);
         EXPECT_EQ(1u, h.count);
         EXPECT_EQ(v, h.max_ns);
         for (double pct : {0.0, 50.0, 100.0})
-            EXPECT_EQ(v, lathist_percentile(&h, pct)) << v << " " << pct;
+            EXPECT_EQ(v, tl_lathist_percentile(&h, pct)) << v << " " << pct;
     }
 }
 
@@ -195,32 +195,32 @@ TEST(LathistTest, ResolvesAtLeastTo2Pow40)
 TEST(LathistTest, BeyondRangeIsStillAnUpperBoundClampedToMax)
 {
     lathist h;
-    lathist_init(&h);
+    tl_lathist_init(&h);
     const uint64_t big = uint64_t{1} << 45, bigger = uint64_t{1} << 50;
-    lathist_record(&h, 1000);
-    lathist_record(&h, big);
-    lathist_record(&h, bigger);
-    EXPECT_TRUE(WithinBound(lathist_percentile(&h, 0.0), 1000));
-    uint64_t p50 = lathist_percentile(&h, 50.0); // true value: big
+    tl_lathist_record(&h, 1000);
+    tl_lathist_record(&h, big);
+    tl_lathist_record(&h, bigger);
+    EXPECT_TRUE(WithinBound(tl_lathist_percentile(&h, 0.0), 1000));
+    uint64_t p50 = tl_lathist_percentile(&h, 50.0); // true value: big
     EXPECT_GE(p50, big);
     EXPECT_LE(p50, bigger);
-    EXPECT_EQ(bigger, lathist_percentile(&h, 100.0));
+    EXPECT_EQ(bigger, tl_lathist_percentile(&h, 100.0));
 }
 
 TEST(LathistTest, PercentileArgumentIsClamped)
 {
     lathist h;
-    lathist_init(&h);
+    tl_lathist_init(&h);
     for (uint64_t v = 1; v <= 100; v++)
-        lathist_record(&h, v * 1000);
-    uint64_t p0 = lathist_percentile(&h, 0.0);
+        tl_lathist_record(&h, v * 1000);
+    uint64_t p0 = tl_lathist_percentile(&h, 0.0);
     EXPECT_TRUE(WithinBound(p0, 1000));
-    EXPECT_EQ(p0, lathist_percentile(&h, -5.0));
-    EXPECT_EQ(p0, lathist_percentile(&h, std::nan("")));
-    EXPECT_EQ(100000u, lathist_percentile(&h, 100.0));
-    EXPECT_EQ(100000u, lathist_percentile(&h, 250.0));
+    EXPECT_EQ(p0, tl_lathist_percentile(&h, -5.0));
+    EXPECT_EQ(p0, tl_lathist_percentile(&h, std::nan("")));
+    EXPECT_EQ(100000u, tl_lathist_percentile(&h, 100.0));
+    EXPECT_EQ(100000u, tl_lathist_percentile(&h, 250.0));
     EXPECT_EQ(100000u,
-              lathist_percentile(&h, std::numeric_limits<double>::infinity()));
+              tl_lathist_percentile(&h, std::numeric_limits<double>::infinity()));
 }
 
 TEST(LathistTest, RanksAreNearestRank)
@@ -229,20 +229,20 @@ TEST(LathistTest, RanksAreNearestRank)
     // sample (1), even though 99.9 is inexact in binary and a sloppy
     // ceil(0.999 * 1000) gives 1000.
     lathist h;
-    lathist_init(&h);
+    tl_lathist_init(&h);
     for (int i = 0; i < 999; i++)
-        lathist_record(&h, 1);
-    lathist_record(&h, 1000);
-    EXPECT_EQ(1u, lathist_percentile(&h, 99.9));
-    EXPECT_EQ(1000u, lathist_percentile(&h, 99.95));
-    EXPECT_EQ(1000u, lathist_percentile(&h, 100.0));
+        tl_lathist_record(&h, 1);
+    tl_lathist_record(&h, 1000);
+    EXPECT_EQ(1u, tl_lathist_percentile(&h, 99.9));
+    EXPECT_EQ(1000u, tl_lathist_percentile(&h, 99.95));
+    EXPECT_EQ(1000u, tl_lathist_percentile(&h, 100.0));
 
     // Two samples: up to 50% is the first, anything above is the second.
-    lathist_init(&h);
-    lathist_record(&h, 3);
-    lathist_record(&h, 7);
-    EXPECT_EQ(3u, lathist_percentile(&h, 50.0));
-    EXPECT_EQ(7u, lathist_percentile(&h, 50.01));
+    tl_lathist_init(&h);
+    tl_lathist_record(&h, 3);
+    tl_lathist_record(&h, 7);
+    EXPECT_EQ(3u, tl_lathist_percentile(&h, 50.0));
+    EXPECT_EQ(7u, tl_lathist_percentile(&h, 50.01));
 }
 
 TEST(LathistTest, RandomDistributionsWithinBound)
@@ -288,30 +288,30 @@ TEST(LathistTest, CountersSaturateInsteadOfWrapping)
     // 4 billion real records would take too long; start just below the limit
     // (the struct is transparent, so the test can set it up directly).
     lathist h;
-    lathist_init(&h);
+    tl_lathist_init(&h);
     const size_t b = BucketOf(10);
     h.counts[b] = UINT32_MAX - 1;
     h.count = UINT32_MAX - 1;
     h.max_ns = 10;
     for (int i = 0; i < 3; i++)
-        lathist_record(&h, 10);
+        tl_lathist_record(&h, 10);
     EXPECT_EQ(UINT32_MAX, h.counts[b]);          // stuck, not wrapped to 1
     EXPECT_EQ(uint64_t{UINT32_MAX} + 2, h.count); // the total stays exact
-    EXPECT_EQ(10u, lathist_percentile(&h, 50.0));
+    EXPECT_EQ(10u, tl_lathist_percentile(&h, 50.0));
 
     // Merge saturates too: doubling the histogram leaves the bucket at the
     // limit, so the buckets now hold half the samples that count claims. An
     // answer must still never be below the truth.
-    lathist_merge(&h, &h);
+    tl_lathist_merge(&h, &h);
     EXPECT_EQ(UINT32_MAX, h.counts[b]);
     EXPECT_EQ(2 * (uint64_t{UINT32_MAX} + 2), h.count);
-    lathist_record(&h, 1000);
+    tl_lathist_record(&h, 1000);
     for (double pct : {0.0, 50.0, 99.0}) {
-        uint64_t got = lathist_percentile(&h, pct);
+        uint64_t got = tl_lathist_percentile(&h, pct);
         EXPECT_GE(got, 10u) << pct; // the true value at these ranks is 10
         EXPECT_LE(got, 1000u) << pct;
     }
-    EXPECT_EQ(1000u, lathist_percentile(&h, 100.0));
+    EXPECT_EQ(1000u, tl_lathist_percentile(&h, 100.0));
 }
 
 TEST(LathistTest, MergeEqualsRecordingEverything)
@@ -319,38 +319,38 @@ TEST(LathistTest, MergeEqualsRecordingEverything)
     std::mt19937_64 rng(7);
     std::lognormal_distribution<double> lognorm(10.0, 3.0);
     lathist a, b, all;
-    lathist_init(&a);
-    lathist_init(&b);
-    lathist_init(&all);
+    tl_lathist_init(&a);
+    tl_lathist_init(&b);
+    tl_lathist_init(&all);
     for (int i = 0; i < 5000; i++) {
         uint64_t v = static_cast<uint64_t>(lognorm(rng));
-        lathist_record(i % 3 == 0 ? &a : &b, v);
-        lathist_record(&all, v);
+        tl_lathist_record(i % 3 == 0 ? &a : &b, v);
+        tl_lathist_record(&all, v);
     }
-    lathist_merge(&a, &b);
+    tl_lathist_merge(&a, &b);
     EXPECT_EQ(0, std::memcmp(a.counts, all.counts, sizeof(a.counts)));
     EXPECT_EQ(all.count, a.count);
     EXPECT_EQ(all.max_ns, a.max_ns);
     for (int pm : kPerMille)
-        EXPECT_EQ(lathist_percentile(&all, pm / 10.0),
-                  lathist_percentile(&a, pm / 10.0));
+        EXPECT_EQ(tl_lathist_percentile(&all, pm / 10.0),
+                  tl_lathist_percentile(&a, pm / 10.0));
 }
 
 TEST(LathistTest, MergeWithEmpty)
 {
     lathist h, empty, copy;
-    lathist_init(&h);
-    lathist_init(&empty);
+    tl_lathist_init(&h);
+    tl_lathist_init(&empty);
     for (uint64_t v = 1; v < 2000; v += 7)
-        lathist_record(&h, v * v);
+        tl_lathist_record(&h, v * v);
     std::memcpy(&copy, &h, sizeof(h));
 
-    lathist_merge(&h, &empty); // adds nothing
+    tl_lathist_merge(&h, &empty); // adds nothing
     EXPECT_EQ(0, std::memcmp(&copy, &h, sizeof(h)));
 
-    lathist_merge(&empty, &h); // into empty: a copy
+    tl_lathist_merge(&empty, &h); // into empty: a copy
     EXPECT_EQ(0, std::memcmp(&copy, &empty, sizeof(h)));
-    EXPECT_EQ(lathist_percentile(&h, 90.0), lathist_percentile(&empty, 90.0));
+    EXPECT_EQ(tl_lathist_percentile(&h, 90.0), tl_lathist_percentile(&empty, 90.0));
 }
 
 } // namespace
