@@ -49,10 +49,10 @@ typedef struct heap {
  * fail. */
 void tl_heap_init(heap *h);
 
-/* tl_heap_destroy() frees the array and leaves |h| empty, as after tl_heap_init()
- * (so destroying twice is harmless). It does not touch the nodes: their
- * owners may already be freed at teardown. A node still in the heap keeps a
- * stale index; call tl_heap_node_init() before reusing it. */
+/* tl_heap_destroy() frees the array and leaves |h| empty, as after
+ * tl_heap_init() (so destroying twice is harmless). It does not touch the
+ * nodes: their owners may already be freed at teardown. A node still in the
+ * heap keeps a stale index; call tl_heap_node_init() before reusing it. */
 void tl_heap_destroy(heap *h);
 
 /* tl_heap_node_init() marks |n| as in no heap. Call it once when the owner is
@@ -83,8 +83,8 @@ void tl_heap_remove(heap *h, heap_node *n);
  * Returns: 0, or TICKLESS_ERR_NOMEM (only when pushing; nothing changed). */
 int tl_heap_update(heap *h, heap_node *n, uint64_t key);
 
-/* tl_heap_top() returns the node with the smallest key, or NULL if |h| is empty.
- * The node stays in the heap. */
+/* tl_heap_top() returns the node with the smallest key, or NULL if |h| is
+ * empty. The node stays in the heap. */
 heap_node *tl_heap_top(const heap *h);
 
 /* tl_heap_pop() removes and returns the node with the smallest key, or NULL if

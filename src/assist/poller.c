@@ -24,7 +24,7 @@ static int wait_ms(int epfd, struct epoll_event *events, int max,
 }
 
 int tl_poller_wait(int epfd, struct epoll_event *events, int max,
-                uint64_t timeout_ns)
+                   uint64_t timeout_ns)
 {
     struct timespec ts;
     int n;

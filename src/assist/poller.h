@@ -14,10 +14,10 @@
  * Returns the number of events, 0 on timeout, or -1 with errno (EINTR is
  * retried by the caller's loop, not here). */
 int tl_poller_wait(int epfd, struct epoll_event *events, int max,
-                uint64_t timeout_ns);
+                   uint64_t timeout_ns);
 
 /* Test hook: forget an earlier fallback, so that the next wait tries
- * epoll_pwait2() again. Internal symbol: tests link the static library. */
+ * epoll_pwait2() again. Internal symbol: tests link tickless_internal. */
 void tl_poller_retry_pwait2(void);
 
 #endif

@@ -244,7 +244,7 @@ static void arm_timerfd_locked(shard *s)
 }
 
 void tl_shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
-                unsigned interest)
+                   unsigned interest)
 {
     pthread_mutex_lock(&s->mu);
     set_interest(s, c, interest);

@@ -91,7 +91,7 @@ void tl_shard_detach(shard *s, tickless_conn *c);
 /* Publishes |c|'s deadline and interest (see tl_assist_sync()). Caller holds
  * c->mu. */
 void tl_shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
-                unsigned interest);
+                   unsigned interest);
 
 /* Wakes the runner unconditionally (used to stop it). */
 void tl_shard_wake(shard *s);

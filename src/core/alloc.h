@@ -14,7 +14,7 @@ void tl_free(void *p);
 /* Test hook: the |n|th allocation from now fails (1 = the next one); 0
  * disables injection. Returns how many allocations were made since the last
  * call, so a test can learn how many points a scenario has. Internal symbol:
- * tests link the static library. */
+ * tests link tickless_internal (not installed). */
 unsigned long tl_alloc_fail_after(unsigned long n);
 
 #endif

@@ -122,7 +122,7 @@ int tl_conn_check(const tickless_conn *c, const char *fn)
 /* Everything tickless_conn_new() and tickless_listener_new() share: an
  * engine of its own, attached to an assist. */
 int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
-                    int is_listener, tickless_conn **out)
+                       int is_listener, tickless_conn **out)
 {
     tickless_conn *c;
     int rc;
@@ -140,7 +140,8 @@ int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
     rc = is_listener ? 0 : tl_ossl_make_nonblocking(ssl, proto, fd);
     if (rc != 0)
         goto fail_owner;
-    rc = tl_rx_count_watch(&c->rx, proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
+    rc = tl_rx_count_watch(&c->rx,
+                           proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
     if (rc != 0)
         goto fail_owner;
     rc = tl_assist_attach(c, pool);

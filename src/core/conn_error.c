@@ -20,15 +20,15 @@ void tl_conn_make_fatal(tickless_conn *c, int code)
            tickless_err_name(code), c->err.message);
     /* Everyone blocked on the connection must hear the verdict now. The
      * call that found it wakes nobody else by itself, and the assist does
-     * not tick a dead connection (tl_conn_tick() returns early, tl_conn_publish()
-     * drops its timer and socket): a sleeper would wait for its own
-     * timeout, for ever without one. Once per connection (sticky), so it
+     * not tick a dead connection (tl_conn_tick() returns early,
+     * tl_conn_publish() drops its timer and socket): a sleeper would wait
+     * for its own timeout, for ever without one. Once per connection (sticky), so it
      * cannot start callers waking each other. */
     tl_engine_wake_owned(c->engine, c);
 }
 
 void tl_conn_set_error(tickless_conn *c, int code, int ssl_error,
-                    const char *message)
+                       const char *message)
 {
     c->err.code = code;
     c->err.ssl_error = ssl_error;

@@ -315,7 +315,7 @@ static int op_handshake(conn_call *call, void *arg)
      * went away. */
     if (ret == TICKLESS_ERR_EOF) {
         tl_conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
-                       "peer closed the connection during the handshake");
+                          "peer closed the connection during the handshake");
         tl_conn_make_fatal(c, ret = TICKLESS_ERR_PEER);
     }
     return ret;
@@ -364,7 +364,8 @@ static int op_write(conn_call *call, void *arg)
         return write_result(c, rc);
     while (a->done < a->len) {
         size_t chunk = a->len - a->done;
-        size_t max = tl_ossl_max_write(c->ssl, c->proto); /* changes as it fills */
+        /* changes as it fills */
+        size_t max = tl_ossl_max_write(c->ssl, c->proto);
         size_t n = 0;
 
         if (chunk > max)

@@ -74,7 +74,7 @@ void tl_connect_attempt_abandon(connect_attempt *a);
  * |addrs| (comma-separated, in that order) instead of asking the
  * resolver, so a test can give "localhost" both ::1 and 127.0.0.1 on a
  * machine whose /etc/hosts has one. NULL |host| removes it. Internal
- * symbol: tests link the static library. */
+ * symbol: tests link tickless_internal (not installed). */
 void tl_connect_set_resolve_override(const char *host, const char *addrs);
 
 #endif

@@ -228,7 +228,7 @@ void tl_engine_wake_owned(tickless_conn *engine, tickless_conn *owner);
 /* A connection that is its own engine, attached to an assist (a dedicated
  * thread when |pool| is NULL). Takes |ssl| on success. */
 int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
-                    int is_listener, tickless_conn **out);
+                       int is_listener, tickless_conn **out);
 
 /* A connection accepted from a listener engine. Takes |ssl| on success.
  * Caller holds engine->mu. */
@@ -314,7 +314,7 @@ void tl_engine_kick(tickless_conn *e);
 int tl_conn_tx_init(tickless_conn *c);
 void tl_conn_tx_free(tickless_conn *c);
 void tl_conn_tx_hold(tickless_conn *c, const unsigned char *chunk, size_t len,
-                  unsigned want);
+                     unsigned want);
 int tl_conn_tx_flush(tickless_conn *c);
 /* One attempt to hand the held bytes over, for whoever holds the mutex
  * anyway (the assist's tick, the end of any call, a lock): they reach the
@@ -355,6 +355,6 @@ void tl_conn_make_fatal(tickless_conn *c, int code);
 
 /* Records |code| with a message in c->err. Caller holds c->mu. */
 void tl_conn_set_error(tickless_conn *c, int code, int ssl_error,
-                    const char *message);
+                       const char *message);
 
 #endif

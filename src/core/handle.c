@@ -63,5 +63,5 @@ void tl_handle_release(void *obj)
                     % HANDLE_QUARANTINE;
 
     tl_free(atomic_exchange_explicit(&quarantine[slot], obj,
-                                           memory_order_acq_rel));
+                                     memory_order_acq_rel));
 }

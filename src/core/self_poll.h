@@ -49,7 +49,7 @@ int tl_self_poll_wait(struct conn_call *call, unsigned want, uint64_t deadline);
 
 /* Test hook (on by default): off, every blocked caller sleeps until the
  * assist wakes it, so tests can exercise the assist's own readiness path.
- * Internal symbol: tests link the static library. */
+ * Internal symbol: tests link tickless_internal (not installed). */
 void tl_self_poll_set_enabled(int on);
 
 /* Test hook: this thread's wake-up descriptor, made if it has none yet;

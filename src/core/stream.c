@@ -121,7 +121,7 @@ static int peer_ended(tickless_conn *c, int reading)
 {
     ERR_clear_error();
     tl_conn_set_error(c, TICKLESS_ERR_STREAM_RESET, SSL_ERROR_SSL,
-                   reading ? "the peer reset the stream (RESET_STREAM)"
+                      reading ? "the peer reset the stream (RESET_STREAM)"
                            : "the peer stopped the stream (STOP_SENDING)");
     return TICKLESS_ERR_STREAM_RESET;
 }

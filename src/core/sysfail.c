@@ -43,7 +43,7 @@ int tl_sysfail_check(sysfail_call call)
 }
 
 void tl_sysfail_inject(sysfail_call call, int err, unsigned skip,
-                    unsigned times)
+                       unsigned times)
 {
     atomic_store(&to_fail[call], 0);
     atomic_store(&with_errno[call], err);

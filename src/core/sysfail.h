@@ -26,9 +26,9 @@ int tl_sysfail_check(sysfail_call call);
 
 /* Test hook: after |skip| more calls of |call| succeed, the |times| calls
  * that follow fail with |err|; times 0 disarms it. Internal symbol: tests
- * link the static library. */
+ * link tickless_internal (not installed). */
 void tl_sysfail_inject(sysfail_call call, int err, unsigned skip,
-                    unsigned times);
+                       unsigned times);
 
 /* Test hook: each failure injected into |call| first runs fn(arg) on the
  * failing thread, as if the call had taken that long: a test can make

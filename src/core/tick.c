@@ -104,7 +104,7 @@ static void hs_step(tickless_conn *c)
     ret = tl_conn_ssl_result(c, c->ssl, ret);
     if (ret == TICKLESS_ERR_EOF) {
         tl_conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
-                       "peer closed the connection during the handshake");
+                          "peer closed the connection during the handshake");
         tl_conn_make_fatal(c, TICKLESS_ERR_PEER);
     }
     /* Otherwise it waits for the socket: tl_conn_publish() asks for it. */

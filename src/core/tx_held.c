@@ -23,7 +23,7 @@ void tl_conn_tx_free(tickless_conn *c)
 }
 
 void tl_conn_tx_hold(tickless_conn *c, const unsigned char *chunk, size_t len,
-                  unsigned want)
+                     unsigned want)
 {
     memcpy(c->tx.buf, chunk, len);
     c->tx.off = 0;

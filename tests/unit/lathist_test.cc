@@ -219,8 +219,8 @@ TEST(LathistTest, PercentileArgumentIsClamped)
     EXPECT_EQ(p0, tl_lathist_percentile(&h, std::nan("")));
     EXPECT_EQ(100000u, tl_lathist_percentile(&h, 100.0));
     EXPECT_EQ(100000u, tl_lathist_percentile(&h, 250.0));
-    EXPECT_EQ(100000u,
-              tl_lathist_percentile(&h, std::numeric_limits<double>::infinity()));
+    const double inf = std::numeric_limits<double>::infinity();
+    EXPECT_EQ(100000u, tl_lathist_percentile(&h, inf));
 }
 
 TEST(LathistTest, RanksAreNearestRank)
@@ -350,7 +350,8 @@ TEST(LathistTest, MergeWithEmpty)
 
     tl_lathist_merge(&empty, &h); // into empty: a copy
     EXPECT_EQ(0, std::memcmp(&copy, &empty, sizeof(h)));
-    EXPECT_EQ(tl_lathist_percentile(&h, 90.0), tl_lathist_percentile(&empty, 90.0));
+    EXPECT_EQ(tl_lathist_percentile(&h, 90.0),
+              tl_lathist_percentile(&empty, 90.0));
 }
 
 } // namespace
