@@ -293,6 +293,14 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * dead, or the application is still driving the connection). */
 int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns);
 
+/* The tick itself, whoever ticks: the assist through tl_conn_tick(), or a
+ * caller that polled the socket itself (self_poll.h) once it is ready.
+ * Counts it, calls OpenSSL for |reasons| (TICK_*), carries a DTLS/TLS
+ * handshake and held write bytes on, and wakes the callers who can now
+ * make progress. |e| is an engine; caller holds e->mu; it publishes
+ * afterwards. */
+void tl_engine_tick_locked(tickless_conn *e, unsigned reasons);
+
 /* Re-reads OpenSSL's deadline and what the socket is needed for, and hands
  * both to the assist. |c| is an engine; caller holds c->mu (unchecked). */
 void tl_conn_publish(tickless_conn *c);

@@ -120,21 +120,6 @@ static void drain(int fd)
     (void)!read(fd, &v, sizeof(v));
 }
 
-/* The socket is ready: what the assist's readiness tick does (tl_conn_tick
- * with TICK_IO), on this thread. Caller holds e->mu. */
-static void tick_here(tickless_conn *e)
-{
-    e->ticks++;
-    e->io_ticks++;
-    if (e->proto == CONN_QUIC) {
-        if (!tl_ossl_handle_events(e->ssl, e->proto))
-            tl_conn_capture_assist_error(e);
-    } else {
-        e->io_want = 0; /* fired: each blocked caller re-arms */
-    }
-    tl_engine_wake_ready(e);
-}
-
 int tl_self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
 {
     tickless_conn *e = call->c->engine;
@@ -199,7 +184,8 @@ int tl_self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
              * our own descriptor. */
             e->polling = NULL;
             wq->poll_fd = -1;
-            tick_here(e);
+            /* The socket is ready: the assist's readiness tick, here. */
+            tl_engine_tick_locked(e, TICK_IO);
             break;
         }
     }

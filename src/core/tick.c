@@ -178,33 +178,38 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
             tl_log(TICKLESS_LOG_WARN, c, "deadline missed by %.3f ms",
                    (double)late / 1e6);
     }
-    if (*reasons & TICK_IO)
-        c->io_ticks++;
-    c->ticks++;
-    c->kicked = 0;
+    tl_engine_tick_locked(c, *reasons);
+    tl_conn_publish(c);
+    pthread_mutex_unlock(&c->mu);
+    return 1;
+}
+
+void tl_engine_tick_locked(tickless_conn *e, unsigned reasons)
+{
+    if (reasons & TICK_IO)
+        e->io_ticks++;
+    e->ticks++;
+    e->kicked = 0;
 
     /* DTLS/TLS readiness is for the blocked callers, who read themselves:
      * only QUIC (which reads the socket into its own buffers) and due timers
      * need OpenSSL here. */
-    if (c->proto == CONN_QUIC || (*reasons & TICK_TIMER)) {
-        if (!tl_ossl_handle_events(c->ssl, c->proto))
-            tl_conn_capture_assist_error(c);
+    if (e->proto == CONN_QUIC || (reasons & TICK_TIMER)) {
+        if (!tl_ossl_handle_events(e->ssl, e->proto))
+            tl_conn_capture_assist_error(e);
     }
-    if (*reasons & TICK_IO)
-        c->io_want = 0; /* fired: each blocked caller re-arms what it needs */
-    hs_step(c);
-    tl_conn_tx_step(c);
+    if (reasons & TICK_IO)
+        e->io_want = 0; /* fired: each blocked caller re-arms what it needs */
+    hs_step(e);
+    tl_conn_tx_step(e);
 
-    if ((*reasons & TICK_TIMER)
-        && tl_ossl_timeout_ns(c->ssl, c->proto) == 0)
-        c->immediate_ticks++;
+    if ((reasons & TICK_TIMER)
+        && tl_ossl_timeout_ns(e->ssl, e->proto) == 0)
+        e->immediate_ticks++;
     else
-        c->immediate_ticks = 0;
+        e->immediate_ticks = 0;
 
-    tl_engine_wake_ready(c);
-    tl_conn_publish(c);
-    pthread_mutex_unlock(&c->mu);
-    return 1;
+    tl_engine_wake_ready(e);
 }
 
 void tl_engine_kick(tickless_conn *e)
