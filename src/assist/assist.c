@@ -8,6 +8,12 @@
 #include "assist/runner.h"
 #include "assist/shard.h"
 
+void tl_assist_link_init(tickless_conn *c)
+{
+    tl_heap_node_init(&c->link.timer);
+    atomic_init(&c->link.deferred, 0);
+}
+
 int tl_assist_attach(tickless_conn *c, tickless_pool *pool)
 {
     if (pool != NULL)
@@ -17,8 +23,22 @@ int tl_assist_attach(tickless_conn *c, tickless_pool *pool)
 
 void tl_assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest)
 {
+    /* Cleared before the shard hears of it: an assist that defers the
+     * connection after this sets it again, and the next release of the
+     * mutex publishes once more. */
+    atomic_store(&c->link.deferred, 0);
     if (c->link.shard != NULL)
         tl_shard_sync(c->link.shard, c, deadline_ns, interest);
+}
+
+int tl_assist_take_deferred(tickless_conn *c)
+{
+    return atomic_exchange(&c->link.deferred, 0);
+}
+
+int tl_assist_attached(const tickless_conn *c)
+{
+    return c->link.shard != NULL;
 }
 
 void tl_assist_detach(tickless_conn *c)

@@ -8,14 +8,28 @@
 
 #include "core/core.h"
 
+/* Readies the assist's bookkeeping of a new connection (before attach). */
+void tl_assist_link_init(tickless_conn *c);
+
 /* Gives |c| an assist: a dedicated thread (pool == NULL) or a pool shard.
  * Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS. */
 int tl_assist_attach(tickless_conn *c, tickless_pool *pool);
 
 /* Tells the assist the connection's deadline and socket interest, waking it
- * when the deadline moved earlier than the one it sleeps on. Caller holds
- * c->mu (unchecked); a detached connection is ignored. */
+ * when the deadline moved earlier than the one it sleeps on. This also
+ * answers a tick the assist had to defer (see tl_assist_take_deferred()).
+ * Caller holds c->mu (unchecked); a detached connection is ignored. */
 void tl_assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest);
+
+/* Whether the assist skipped a tick of |c| because its mutex was held
+ * through tickless_conn_lock() (tl_conn_tick() said TICKLESS_ERR_BUSY),
+ * and forgets it: the caller, about to release the mutex, must then
+ * publish (tl_conn_publish()), or the tick is lost. Caller holds c->mu. */
+int tl_assist_take_deferred(tickless_conn *c);
+
+/* Whether |c| has an assist (attached, not yet detached). Caller holds
+ * c->mu. */
+int tl_assist_attached(const tickless_conn *c);
 
 /* Forgets |c|: after it returns the assist starts no new tick of |c| (a tick
  * already under way holds its own reference and skips a closed connection).

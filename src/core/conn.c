@@ -70,8 +70,7 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->deadline_ns = CLOCK_NEVER;
     c->err.size = sizeof(c->err);
     tl_lathist_init(&c->lateness);
-    tl_heap_node_init(&c->link.timer);
-    atomic_init(&c->link.deferred, 0);
+    tl_assist_link_init(c);
     atomic_init(&c->rx.datagrams, 0);
     atomic_init(&c->app_held, 0);
 
@@ -302,7 +301,7 @@ void tl_conn_unlock_mu(tickless_conn *c)
 {
     tickless_conn *e = c->engine;
 
-    if (atomic_exchange(&e->link.deferred, 0))
+    if (tl_assist_take_deferred(e))
         tl_conn_publish(e);
     pthread_mutex_unlock(&e->mu);
 }
@@ -403,10 +402,9 @@ void tickless_conn_unlock(tickless_conn *c)
     /* The application may have read, written or changed anything: tell the
      * assist and let blocked callers retry. */
     c->app_locked = 0;
-    /* Cleared before re-arming: an assist that deferred us after this
+    /* Cleared before publishing: an assist that deferred us after this
      * sees the mutex as a tickless call's and waits for it instead. */
     atomic_store(&e->app_held, 0);
-    atomic_store(&e->link.deferred, 0);
     tl_conn_publish(e);
     tl_engine_wake_ready(e);
     pthread_mutex_unlock(&e->mu);

@@ -40,7 +40,6 @@ static void conn_leave(tickless_conn *c, int rc)
         rc == 0 && tl_assist_has_thread(e) ? tl_clock_now_ns() + HANDOFF_NS : 0;
     /* The call may have moved the deadline (a write queues data to send):
      * tell the assist before letting go. */
-    atomic_store(&e->link.deferred, 0);
     tl_conn_publish(e);
     pthread_mutex_unlock(&e->mu);
     tl_conn_unref(c);
@@ -59,13 +58,12 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
     if (e->proto != CONN_QUIC)
         e->io_want |= want; /* QUIC's socket interest is OpenSSL's own */
     tl_waitq_enter(e, wq, kind);
-    atomic_store(&e->link.deferred, 0);
     tl_conn_publish(e);
     while (gen == wq->gen && !call_closed(call)) {
         /* Every release of the mutex must re-arm a tick the assist had to
          * skip while we held it, even a release inside a wait that woke
          * spuriously and sleeps again. */
-        if (atomic_exchange(&e->link.deferred, 0))
+        if (tl_assist_take_deferred(e))
             tl_conn_publish(e);
         if (deadline == CLOCK_NEVER) {
             pthread_cond_wait(&wq->cv, &e->mu);

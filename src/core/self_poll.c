@@ -1,6 +1,7 @@
 /* A lone blocked caller polls the socket itself: see self_poll.h. */
 
 #include "core/self_poll.h"
+#include "assist/assist.h"
 #include "core/core.h"
 #include "core/sysfail.h"
 
@@ -100,7 +101,7 @@ int tl_self_poll_eligible(const conn_call *call)
 
     return atomic_load_explicit(&enabled, memory_order_relaxed)
            && call->wq->kind == WQ_IO && !e->is_listener
-           && e->link.shard != NULL && e->sleeping == NULL
+           && tl_assist_attached(e) && e->sleeping == NULL
            && e->polling == NULL && tl_self_poll_alone(e, call->wq)
            && my_wakefd() >= 0;
 }
@@ -134,7 +135,6 @@ int tl_self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
     tl_waitq_enter(e, wq, kind);
     wq->poll_fd = thread_wakefd;
     e->polling = wq;
-    atomic_store(&e->link.deferred, 0);
     tl_conn_publish(e); /* the assist keeps the timer, drops the socket */
     while (gen == wq->gen && !conn_is_closed(call->c)
            && !(call->also_closed != NULL && *call->also_closed)

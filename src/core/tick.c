@@ -37,7 +37,7 @@ void tl_conn_publish(tickless_conn *c)
     uint64_t timeout, wake_at;
     unsigned interest;
 
-    if (c->closed || c->link.shard == NULL)
+    if (c->closed || !tl_assist_attached(c))
         return;
     if (c->fatal) {
         /* A dead connection needs nothing more from the assist: no timer,
@@ -140,7 +140,6 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
         return TICKLESS_ERR_BUSY;
     if (rc != 0)
         return TICKLESS_ERR_SYS;
-    atomic_store(&c->link.deferred, 0); /* we hold it: nothing deferred */
     if (c->closed || c->fatal) {
         tl_conn_publish(c); /* drops a dead connection's timer and interest */
         pthread_mutex_unlock(&c->mu);
