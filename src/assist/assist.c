@@ -21,14 +21,14 @@ int tl_assist_attach(tickless_conn *c, tickless_pool *pool)
     return tl_dedicated_start(c);
 }
 
-void tl_assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest)
+void tl_assist_sync(tickless_conn *c, const tick_decision *d)
 {
     /* Cleared before the shard hears of it: an assist that defers the
      * connection after this sets it again, and the next release of the
      * mutex publishes once more. */
     atomic_store(&c->link.deferred, 0);
     if (c->link.shard != NULL)
-        tl_shard_sync(c->link.shard, c, deadline_ns, interest);
+        tl_shard_sync(c->link.shard, c, d);
 }
 
 int tl_assist_take_deferred(tickless_conn *c)

@@ -19,7 +19,7 @@ int tl_assist_attach(tickless_conn *c, tickless_pool *pool);
  * when the deadline moved earlier than the one it sleeps on. This also
  * answers a tick the assist had to defer (see tl_assist_take_deferred()).
  * Caller holds c->mu (unchecked); a detached connection is ignored. */
-void tl_assist_sync(tickless_conn *c, uint64_t deadline_ns, unsigned interest);
+void tl_assist_sync(tickless_conn *c, const tick_decision *d);
 
 /* Whether the assist skipped a tick of |c| because its mutex was held
  * through tickless_conn_lock() (tl_conn_tick() said TICKLESS_ERR_BUSY),

@@ -15,11 +15,6 @@
 #define TIMER_TOKEN (UINT64_MAX - 1)
 #define NO_SLOT UINT32_MAX
 
-/* The shard whose batch this thread is running, if any: a connection that
- * re-arms from inside its own tick must not wake the runner, which is awake
- * and will read the heap again before it sleeps. */
-static _Thread_local shard *running_shard;
-
 static tickless_conn *conn_of_timer(heap_node *n)
 {
     return (tickless_conn *)((char *)n - offsetof(tickless_conn, link.timer));
@@ -243,15 +238,21 @@ static void arm_timerfd_locked(shard *s)
         wake_locked(s); /* cannot arm: make epfd readable instead */
 }
 
-void tl_shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
-                   unsigned interest)
+/* Applies decision |d| about |c|, unless a newer one was applied already
+ * or |c| has left the shard. Returns whether the deadline came earlier
+ * than the runner's own wake-up time. Caller holds mu. */
+static int apply_locked(shard *s, tickless_conn *c, const tick_decision *d)
 {
-    pthread_mutex_lock(&s->mu);
-    set_interest(s, c, interest);
+    uint64_t deadline_ns = d->deadline_ns;
+
+    if (d->seq <= c->link.applied_seq || s->slots[c->link.slot].conn != c)
+        return 0;
+    c->link.applied_seq = d->seq;
+    set_interest(s, c, d->interest);
     /* epoll could not be told: the socket is not watched as it should be.
      * A tick soon publishes again, and so retries, and meanwhile reads
      * what the socket holds: a slow connection, never a stalled one. */
-    if (c->link.interest != interest) {
+    if (c->link.interest != d->interest) {
         uint64_t retry = clock_add(s->now(), SHARD_INTEREST_RETRY_NS);
 
         if (retry < deadline_ns)
@@ -261,11 +262,19 @@ void tl_shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
         tl_heap_remove(&s->timers, &c->link.timer);
     else
         (void)tl_heap_update(&s->timers, &c->link.timer, deadline_ns);
-    /* Only a deadline earlier than the runner's own wake-up time matters;
-     * interest changes reach a sleeping epoll_wait() by themselves. The
-     * runner sleeps on its timerfd: moving that earlier is one syscall
-     * here, and the runner is not woken until the deadline comes due. */
-    if (deadline_ns < s->sleep_until && running_shard != s) {
+    return deadline_ns < s->sleep_until;
+}
+
+void tl_shard_sync(shard *s, tickless_conn *c, const tick_decision *d)
+{
+    pthread_mutex_lock(&s->mu);
+    /* Only a deadline earlier than the runner's own wake-up time matters
+     * (while it runs a batch, sleep_until is 0: it reads the heap again
+     * before it sleeps); interest changes reach a sleeping epoll_wait() by
+     * themselves. The runner sleeps on its timerfd: moving that earlier is
+     * one syscall here, and the runner is not woken until the deadline
+     * comes due. */
+    if (apply_locked(s, c, d)) {
         c->wakeups++;
         s->stats.wakeups++;
         arm_timerfd_locked(s);
@@ -420,32 +429,40 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
     }
     pthread_mutex_unlock(&s->mu);
 
-    running_shard = s;
     for (i = 0; i < n; i++) {
         tickless_conn *c = s->work[i];
         uint64_t tick_at = s->now();
-        int rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns);
+        int rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns,
+                              &c->link.decision);
 
         if (rc == TICKLESS_ERR_BUSY) {
+            c->link.decision.seq = 0;
             defer(s, c);
             /* Deferred first, then looked again (both sequentially
              * consistent): either the application's unlock comes after the
              * defer and re-arms the connection, or we see it gone and tick
              * now. Never neither. */
             if (!atomic_load(&c->app_held))
-                rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns);
+                rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns,
+                                  &c->link.decision);
         }
         if (rc > 0) {
             count_tick(s, c, tick_at);
             ticked++;
         }
-        tl_conn_unref(c);
     }
-    running_shard = NULL;
 
+    /* What the ticks decided, applied in one go; then the timer for the
+     * earliest deadline. The references keep each connection alive until
+     * then, closed meanwhile or not (apply_locked() skips those). */
     pthread_mutex_lock(&s->mu);
+    for (i = 0; i < n; i++)
+        if (s->work[i]->link.decision.seq != 0)
+            (void)apply_locked(s, s->work[i], &s->work[i]->link.decision);
     stats_merge_locked(&s->stats, &s->batch_stats);
     arm_timerfd_locked(s);
     pthread_mutex_unlock(&s->mu);
+    for (i = 0; i < n; i++)
+        tl_conn_unref(s->work[i]);
     return ticked;
 }

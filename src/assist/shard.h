@@ -88,10 +88,10 @@ int tl_shard_attach(shard *s, tickless_conn *c);
 /* Removes |c| and drops the shard's reference. Caller holds no lock. */
 void tl_shard_detach(shard *s, tickless_conn *c);
 
-/* Publishes |c|'s deadline and interest (see tl_assist_sync()). Caller holds
- * c->mu. */
-void tl_shard_sync(shard *s, tickless_conn *c, uint64_t deadline_ns,
-                   unsigned interest);
+/* Applies an application thread's decision about |c| (see
+ * tl_assist_sync()); the runner applies its own ticks' decisions after
+ * each batch. Caller holds c->mu. */
+void tl_shard_sync(shard *s, tickless_conn *c, const tick_decision *d);
 
 /* Wakes the runner unconditionally (used to stop it). */
 void tl_shard_wake(shard *s);

@@ -49,6 +49,17 @@ struct shard;
 #define TICK_TIMER 0x1u
 #define TICK_IO 0x2u
 
+/* What the core decided about an engine, for its assist to apply: when to
+ * tick it next and what to watch its socket for. |seq| orders decisions:
+ * the assist applies a tick's decision after the engine's mutex is let go,
+ * and an application thread may have published a newer one meanwhile
+ * (tl_conn_publish()); only the newest counts. */
+typedef struct tick_decision {
+    uint64_t deadline_ns; /* CLOCK_NEVER: no timer */
+    unsigned interest;    /* IO_READ | IO_WRITE, or 0 */
+    uint64_t seq;         /* from the engine's publish_seq; 0: none */
+} tick_decision;
+
 /* The assist's bookkeeping for one connection. */
 typedef struct conn_link {
     struct shard *shard;      /* guarded by conn->mu; NULL once detached */
@@ -59,12 +70,14 @@ typedef struct conn_link {
     heap_node timer;          /* guarded by shard->mu */
     uint32_t slot;            /* index in shard->slots; guarded by shard->mu */
     unsigned interest;        /* IO_* registered with epoll; shard->mu */
+    uint64_t applied_seq;     /* the newest decision applied; shard->mu */
     atomic_int deferred;      /* a tick was skipped because |mu| was busy:
                                  the next holder to release |mu| re-arms */
     /* Owned by the assist thread while it processes a batch. */
     uint64_t batch;           /* batch number that last collected it */
     unsigned reasons;         /* TICK_* collected in that batch */
     uint64_t due_ns;          /* the deadline that came due, for lateness */
+    tick_decision decision;   /* what that batch's tick decided */
 } conn_link;
 
 /* Wait queue kinds: what its predicate (waitq_ready()) looks at. */
@@ -141,6 +154,7 @@ struct tickless_conn {
     unsigned immediate_ticks; /* timer ticks in a row that left the
                                  deadline already due (spin guard) */
     int kicked;          /* tick at once: see tl_engine_kick() */
+    uint64_t publish_seq; /* decisions made so far (tick_decision.seq) */
     atomic_int app_held; /* |mu| is held through tickless_conn_lock() (by
                             this engine or a member): the assist must not
                             wait for it (see tl_conn_tick()) */
@@ -290,8 +304,11 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * mutex held by a tickless call is let go within a few OpenSSL calls, so
  * the assist waits for it: deferring there would race with the caller
  * going to sleep. Returns 1 after a tick, 0 if none was needed (closed,
- * dead, or the application is still driving the connection). */
-int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns);
+ * dead, or the application is still driving the connection); either way
+ * *next is what the assist should do next (seq 0: nothing, the
+ * connection is closed or detached), which the assist applies itself. */
+int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
+                 tick_decision *next);
 
 /* The tick itself, whoever ticks: the assist through tl_conn_tick(), or a
  * caller that polled the socket itself (self_poll.h) once it is ready.
@@ -302,7 +319,9 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns);
 void tl_engine_tick_locked(tickless_conn *e, unsigned reasons);
 
 /* Re-reads OpenSSL's deadline and what the socket is needed for, and hands
- * both to the assist. |c| is an engine; caller holds c->mu (unchecked). */
+ * both to the assist: for application threads, whose calls change them
+ * (the assist's own tick returns them instead, see tl_conn_tick()). |c|
+ * is an engine; caller holds c->mu (unchecked). */
 void tl_conn_publish(tickless_conn *c);
 
 /* Asks for a tick of |e| as soon as the mutex is released. For QUIC calls

@@ -31,19 +31,24 @@ static int app_driving(const tickless_conn *c, uint64_t now)
            || (c->sleeping == NULL && now < c->driven_until_ns);
 }
 
-void tl_conn_publish(tickless_conn *c)
+/* What the assist should do next for engine |c| (see tick_decision).
+ * Sets d->seq to 0 if nothing is to be told: closed, or no assist. */
+static void decide(tickless_conn *c, tick_decision *d)
 {
     uint64_t now = tl_clock_now_ns();
     uint64_t timeout, wake_at;
     unsigned interest;
 
+    d->seq = 0;
     if (c->closed || !tl_assist_attached(c))
         return;
+    d->seq = ++c->publish_seq;
     if (c->fatal) {
         /* A dead connection needs nothing more from the assist: no timer,
          * no readiness (a QUIC socket may keep receiving stray packets). */
         c->deadline_ns = CLOCK_NEVER;
-        tl_assist_sync(c, CLOCK_NEVER, 0);
+        d->deadline_ns = CLOCK_NEVER;
+        d->interest = 0;
         return;
     }
     /* A kick means OpenSSL has queued something its cached deadline does
@@ -79,7 +84,17 @@ void tl_conn_publish(tickless_conn *c)
     /* Held write bytes go out as soon as the socket allows (tx_held.h). */
     if (c->polling == NULL && c->tx.len > 0)
         interest |= c->tx.want & (IO_READ | IO_WRITE); /* not CONN_RETRY */
-    tl_assist_sync(c, wake_at, interest);
+    d->deadline_ns = wake_at;
+    d->interest = interest;
+}
+
+void tl_conn_publish(tickless_conn *c)
+{
+    tick_decision d;
+
+    decide(c, &d);
+    if (d.seq != 0)
+        tl_assist_sync(c, &d);
 }
 
 /* DTLS/TLS: a handshake the application started goes on while nobody is
@@ -110,12 +125,14 @@ static void hs_step(tickless_conn *c)
     /* Otherwise it waits for the socket: tl_conn_publish() asks for it. */
 }
 
-int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
+int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
+                 tick_decision *next)
 {
     /* |c| is an engine: its own mutex. */
     int rc = pthread_mutex_trylock(&c->mu);
     uint64_t now;
 
+    next->seq = 0; /* nothing decided, unless a tick is made below */
     /* A tickless call: brief, so wait for it. But a lock section may
      * begin just after the look (app_held is set once the mutex is
      * taken): look again every millisecond rather than wait through a
@@ -140,8 +157,11 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
         return TICKLESS_ERR_BUSY;
     if (rc != 0)
         return TICKLESS_ERR_SYS;
+    /* A tick that comes after the application let go of a deferred
+     * connection: nothing is deferred any more, whatever it decides. */
+    (void)tl_assist_take_deferred(c);
     if (c->closed || c->fatal) {
-        tl_conn_publish(c); /* drops a dead connection's timer and interest */
+        decide(c, next); /* drops a dead connection's timer and interest */
         pthread_mutex_unlock(&c->mu);
         return 0;
     }
@@ -159,7 +179,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
     if ((*reasons & TICK_TIMER) && c->deadline_ns > now) {
         *reasons &= ~TICK_TIMER;
         if (*reasons == 0 && app_driving(c, now)) {
-            tl_conn_publish(c);
+            decide(c, next);
             pthread_mutex_unlock(&c->mu);
             return 0;
         }
@@ -178,7 +198,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns)
                    (double)late / 1e6);
     }
     tl_engine_tick_locked(c, *reasons);
-    tl_conn_publish(c);
+    decide(c, next);
     pthread_mutex_unlock(&c->mu);
     return 1;
 }
