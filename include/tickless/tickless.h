@@ -30,8 +30,9 @@
  * blocked caller needs, or a wake-up from another thread. Then it takes the
  * connection mutex, calls the handle-events core, re-reads deadline and
  * interest, and wakes the blocked callers. Whenever an application call moves
- * the deadline earlier than the one the assist sleeps on, the assist is woken
- * at once, so no retransmission is ever late because of a stale sleep.
+ * the deadline earlier than the one the assist sleeps on, the assist's
+ * timer is moved earlier at once (it is not woken for that), so no
+ * retransmission is ever late because of a stale sleep.
  * QUIC calls tick OpenSSL themselves, so for 1 ms after each call the assist
  * leaves a QUIC client's socket to the application (its timers stay with
  * the assist) and then takes it back: see docs/guide.md.

@@ -6,11 +6,14 @@
 #include <sys/epoll.h>
 
 /* Waits for events on |epfd| for at most |timeout_ns| (CLOCK_NEVER: without
- * limit). Uses epoll_pwait2() (Linux >= 5.11) so that a deadline 300 us away
- * is not rounded to a millisecond; on older kernels (ENOSYS), or where a
- * seccomp filter refuses it (EPERM), it falls back for the rest of the
- * process, logged once (TICKLESS_LOG_WARN), to epoll_wait() with the
- * timeout rounded *up*, so it is never early.
+ * limit). The assist's deadlines do not pass through here: they ride the
+ * shard's timerfd, which is in the epoll set (shard.c). |timeout_ns| is 0
+ * (something is due already) or the bound an application gave
+ * tickless_pool_run(). Uses epoll_pwait2() (Linux >= 5.11), which takes
+ * that bound as it is; on older kernels (ENOSYS), or where a seccomp
+ * filter refuses it (EPERM), it falls back for the rest of the process,
+ * logged once (TICKLESS_LOG_WARN), to epoll_wait() with the timeout
+ * rounded *up*, so it is never early.
  * Returns the number of events, 0 on timeout, or -1 with errno (EINTR is
  * retried by the caller's loop, not here). */
 int tl_poller_wait(int epfd, struct epoll_event *events, int max,

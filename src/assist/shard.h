@@ -77,8 +77,8 @@ typedef struct shard {
     struct epoll_event events[SHARD_MAX_EVENTS];
 } shard;
 
-/* |flags|: SHARD_* bits. Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS
- * (epoll, eventfd, timerfd). */
+/* Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS (epoll, eventfd,
+ * timerfd). */
 int tl_shard_init(shard *s);
 /* Caller guarantees no runner and no connections remain. */
 void tl_shard_destroy(shard *s);

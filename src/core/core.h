@@ -83,8 +83,7 @@ typedef struct conn_link {
 /* Wait queue kinds: what its predicate (waitq_ready()) looks at. */
 typedef enum waitq_kind {
     WQ_IO,            /* read/write/handshake/shutdown on a conn or stream */
-    WQ_ACCEPT_STREAM, /* stream accepts on a QUIC connection (the streams
-                         API is not public yet; kept for it) */
+    WQ_ACCEPT_STREAM, /* tickless_stream_accept() on a QUIC connection */
     WQ_ACCEPT_CONN    /* tickless_listener_accept() on a listener engine */
 } waitq_kind;
 
@@ -279,12 +278,13 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * How long the assist leaves a QUIC client's socket to the application
  * after one of its calls. Each call ticks OpenSSL itself (implicit event
  * handling), so while an application keeps calling, an assist that also
- * read the socket would only fight it for the mutex and the datagrams:
- * measured, that cost bulk transfers 15-18 % of their throughput. So the
- * end of a call that got through (conn_leave(): not one that timed out or
- * failed, nor any on an application-driven pool) drops the socket from
- * the assist's interest and sets its timer to HANDOFF_NS later (OpenSSL's own deadline, if earlier, still
- * comes first: timers are never handed off); if no call came meanwhile,
+ * read the socket would only fight it for the mutex and the datagrams
+ * (docs/benchmarks.md, "bulk: the hand-off"). So the end of a call that
+ * got through (conn_leave(): not one that timed out or failed, nor any on
+ * an application-driven pool) drops the socket from the assist's interest
+ * and sets its timer to HANDOFF_NS later (OpenSSL's own deadline, if
+ * earlier, still comes first: timers are never handed off); if no call
+ * came meanwhile,
  * the assist then ticks and takes the socket back. A datagram that comes
  * just after a call therefore waits at most this long; one that comes to
  * an idle connection does not wait at all. QUIC's own timer granularity
