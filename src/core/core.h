@@ -1,5 +1,6 @@
 /* The connection: shared between the core (src/core/) and the assist
- * (src/assist/). Nothing here is public.
+ * (src/assist/). Nothing here is public. docs/design.md draws the seam
+ * between the two, and the lock order.
  *
  * Engines and members
  * -------------------
