@@ -319,6 +319,14 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
  * afterwards. */
 void tl_engine_tick_locked(tickless_conn *e, unsigned reasons);
 
+/* What the assist should do next for engine |c| at time |now| (see
+ * tick_decision): OpenSSL's deadline, or the end of a hand-off, or one
+ * spin-guard step later; and the socket interest. Counts a decision
+ * (publish_seq); sets d->seq to 0 if nothing is to be told (closed, or
+ * no assist). Caller holds c->mu. Time is a parameter, so that unit tests
+ * drive it. */
+void tl_conn_decide(tickless_conn *c, uint64_t now, tick_decision *d);
+
 /* Re-reads OpenSSL's deadline and what the socket is needed for, and hands
  * both to the assist: for application threads, whose calls change them
  * (the assist's own tick returns them instead, see tl_conn_tick()). |c|

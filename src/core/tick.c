@@ -31,11 +31,8 @@ static int app_driving(const tickless_conn *c, uint64_t now)
            || (c->sleeping == NULL && now < c->driven_until_ns);
 }
 
-/* What the assist should do next for engine |c| (see tick_decision).
- * Sets d->seq to 0 if nothing is to be told: closed, or no assist. */
-static void decide(tickless_conn *c, tick_decision *d)
+void tl_conn_decide(tickless_conn *c, uint64_t now, tick_decision *d)
 {
-    uint64_t now = tl_clock_now_ns();
     uint64_t timeout, wake_at;
     unsigned interest;
 
@@ -92,7 +89,7 @@ void tl_conn_publish(tickless_conn *c)
 {
     tick_decision d;
 
-    decide(c, &d);
+    tl_conn_decide(c, tl_clock_now_ns(), &d);
     if (d.seq != 0)
         tl_assist_sync(c, &d);
 }
@@ -161,7 +158,8 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
      * connection: nothing is deferred any more, whatever it decides. */
     (void)tl_assist_take_deferred(c);
     if (c->closed || c->fatal) {
-        decide(c, next); /* drops a dead connection's timer and interest */
+        /* drops a dead connection's timer and interest */
+        tl_conn_decide(c, tl_clock_now_ns(), next);
         pthread_mutex_unlock(&c->mu);
         return 0;
     }
@@ -179,7 +177,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
     if ((*reasons & TICK_TIMER) && c->deadline_ns > now) {
         *reasons &= ~TICK_TIMER;
         if (*reasons == 0 && app_driving(c, now)) {
-            decide(c, next);
+            tl_conn_decide(c, tl_clock_now_ns(), next);
             pthread_mutex_unlock(&c->mu);
             return 0;
         }
@@ -198,7 +196,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
                    (double)late / 1e6);
     }
     tl_engine_tick_locked(c, *reasons);
-    decide(c, next);
+    tl_conn_decide(c, tl_clock_now_ns(), next);
     pthread_mutex_unlock(&c->mu);
     return 1;
 }

@@ -1,0 +1,166 @@
+// Unit tests for what a tick decides (tl_conn_decide(), src/core/tick.c)
+// and how a shard applies decisions (tl_shard_sync(), src/assist/shard.c),
+// on a clock the test sets: the spin guard, the end of a hand-off, a dead
+// connection's silence, the numbering that keeps a stale decision from
+// overwriting a newer one, and a deadline that moves the sleeping runner's
+// timer earlier. No test sleeps.
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "engine_fixture.h"
+
+namespace {
+
+constexpr uint64_t kNever = UINT64_MAX;
+constexpr uint64_t kMs = 1000000;
+constexpr unsigned kSpinGuardTicks = 64; // SPIN_GUARD_TICKS in tick.c
+
+struct Decide : testing::Test {
+    fx_shard *shard = nullptr;
+    fx_engine *engine = nullptr;
+
+    void Make(bool quic)
+    {
+        fx_clock_ns = 1000 * kMs;
+        shard = fx_shard_new();
+        ASSERT_NE(shard, nullptr);
+        engine = fx_engine_new(quic);
+        ASSERT_NE(engine, nullptr);
+        ASSERT_EQ(fx_attach(shard, engine), 0);
+    }
+    void TearDown() override
+    {
+        if (engine != nullptr) {
+            fx_detach(shard, engine);
+            fx_engine_free(engine);
+        }
+        if (shard != nullptr)
+            fx_shard_free(shard);
+    }
+};
+
+TEST_F(Decide, NothingDueMeansNoTimer)
+{
+    Make(false);
+    uint64_t deadline = 0;
+    unsigned interest = 9;
+    EXPECT_NE(fx_decide(engine, &deadline, &interest), 0u);
+    EXPECT_EQ(deadline, kNever);
+    EXPECT_EQ(interest, 0u);
+}
+
+// A kick asks for a tick now; after 64 ticks in a row that left the
+// deadline due, the assist waits a millisecond instead of spinning.
+TEST_F(Decide, SpinGuardStepsBackAfterManyImmediateTicks)
+{
+    Make(false);
+    uint64_t deadline = 0;
+    unsigned interest = 0;
+    fx_kick(engine);
+    fx_set_immediate_ticks(engine, kSpinGuardTicks - 1);
+    fx_decide(engine, &deadline, &interest);
+    EXPECT_EQ(deadline, fx_clock_ns);
+    fx_set_immediate_ticks(engine, kSpinGuardTicks);
+    fx_decide(engine, &deadline, &interest);
+    EXPECT_EQ(deadline, fx_clock_ns + 1 * kMs);
+}
+
+// While a QUIC client's socket is handed off to the application's calls,
+// the assist's timer is the end of the hand-off; once it has passed, the
+// assist goes back to OpenSSL's own deadline (here: none).
+TEST_F(Decide, HandOffEndsOnTime)
+{
+    Make(true);
+    uint64_t deadline = 0;
+    unsigned interest = 0;
+    const uint64_t until = fx_clock_ns + 1 * kMs;
+    fx_set_driven_until(engine, until);
+    fx_decide(engine, &deadline, &interest);
+    EXPECT_EQ(deadline, until);
+    EXPECT_EQ(interest, 0u);
+    fx_clock_ns = until;
+    fx_decide(engine, &deadline, &interest);
+    EXPECT_EQ(deadline, kNever);
+}
+
+// A DTLS connection is never handed off: the rule is QUIC's.
+TEST_F(Decide, NoHandOffOutsideQuic)
+{
+    Make(false);
+    uint64_t deadline = 0;
+    unsigned interest = 0;
+    fx_set_driven_until(engine, fx_clock_ns + 1 * kMs);
+    fx_decide(engine, &deadline, &interest);
+    EXPECT_EQ(deadline, kNever);
+}
+
+TEST_F(Decide, DeadConnectionNeedsNothing)
+{
+    Make(false);
+    uint64_t deadline = 0;
+    unsigned interest = 9;
+    fx_kick(engine);
+    fx_set_fatal(engine);
+    EXPECT_NE(fx_decide(engine, &deadline, &interest), 0u);
+    EXPECT_EQ(deadline, kNever);
+    EXPECT_EQ(interest, 0u);
+}
+
+TEST_F(Decide, DecisionsAreNumberedAndAClosedOneTellsNothing)
+{
+    Make(false);
+    uint64_t deadline = 0;
+    unsigned interest = 0;
+    uint64_t first = fx_decide(engine, &deadline, &interest);
+    uint64_t second = fx_decide(engine, &deadline, &interest);
+    EXPECT_GT(first, 0u);
+    EXPECT_EQ(second, first + 1);
+    fx_set_closed(engine);
+    EXPECT_EQ(fx_decide(engine, &deadline, &interest), 0u);
+}
+
+// A decision earlier than the sleeping runner's wake-up moves its timer at
+// once (one timerfd_settime(), counted as a wake-up of the connection's);
+// a later one only updates the heap.
+TEST_F(Decide, EarlierDeadlineMovesTheSleepingRunnersTimer)
+{
+    Make(false);
+    const uint64_t t = fx_clock_ns + 50 * kMs;
+    fx_shard_set_sleep_until(shard, t);
+    fx_sync(shard, engine, t - 5 * kMs, 0, 1);
+    EXPECT_EQ(fx_shard_timer_armed(shard), t - 5 * kMs);
+    EXPECT_EQ(fx_shard_earliest(shard), t - 5 * kMs);
+    EXPECT_EQ(fx_wakeups(engine), 1u);
+    fx_sync(shard, engine, t + 100 * kMs, 0, 2);
+    EXPECT_EQ(fx_shard_earliest(shard), t + 100 * kMs);
+    EXPECT_EQ(fx_wakeups(engine), 1u);
+}
+
+// While the runner runs a batch (sleep_until 0) nothing is re-armed: it
+// reads the heap again before it sleeps.
+TEST_F(Decide, NoTimerMovedWhileTheRunnerRuns)
+{
+    Make(false);
+    fx_shard_set_sleep_until(shard, 0);
+    fx_sync(shard, engine, fx_clock_ns + 5 * kMs, 0, 1);
+    EXPECT_EQ(fx_shard_earliest(shard), fx_clock_ns + 5 * kMs);
+    EXPECT_EQ(fx_shard_timer_armed(shard), kNever);
+    EXPECT_EQ(fx_wakeups(engine), 0u);
+}
+
+// A tick's decision applied after an application thread published a newer
+// one (the tick let the mutex go first) is dropped: the newer one stands.
+TEST_F(Decide, StaleDecisionDoesNotOverwriteANewerOne)
+{
+    Make(false);
+    const uint64_t newer = fx_clock_ns + 7 * kMs;
+    fx_sync(shard, engine, newer, 0, 5);
+    fx_sync(shard, engine, fx_clock_ns + 900 * kMs, 0, 4);
+    EXPECT_EQ(fx_shard_earliest(shard), newer);
+    fx_sync(shard, engine, kNever, 0, 6);
+    EXPECT_EQ(fx_shard_earliest(shard), kNever);
+}
+
+} // namespace

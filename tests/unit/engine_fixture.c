@@ -1,0 +1,157 @@
+#include "engine_fixture.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "assist/assist.h"
+#include "assist/shard.h"
+#include "core/core.h"
+
+struct fx_engine {
+    tickless_conn c;
+    SSL_CTX *ctx;
+};
+
+struct fx_shard {
+    shard s;
+};
+
+uint64_t fx_clock_ns;
+
+static uint64_t fx_now(void)
+{
+    return fx_clock_ns;
+}
+
+fx_shard *fx_shard_new(void)
+{
+    fx_shard *s = calloc(1, sizeof(*s));
+
+    if (s == NULL || tl_shard_init(&s->s) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->s.now = fx_now;
+    return s;
+}
+
+void fx_shard_free(fx_shard *s)
+{
+    tl_shard_destroy(&s->s);
+    free(s);
+}
+
+void fx_shard_set_sleep_until(fx_shard *s, uint64_t t)
+{
+    s->s.sleep_until = t;
+}
+
+uint64_t fx_shard_timer_armed(const fx_shard *s)
+{
+    return s->s.timer_armed;
+}
+
+uint64_t fx_shard_earliest(const fx_shard *s)
+{
+    heap_node *top = tl_heap_top(&s->s.timers);
+
+    return top == NULL ? CLOCK_NEVER : top->key;
+}
+
+fx_engine *fx_engine_new(int quic)
+{
+    fx_engine *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        return NULL;
+    e->ctx = SSL_CTX_new(DTLS_client_method());
+    e->c.ssl = e->ctx != NULL ? SSL_new(e->ctx) : NULL;
+    e->c.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (e->c.ssl == NULL || e->c.fd < 0) {
+        fx_engine_free(e);
+        return NULL;
+    }
+    e->c.proto = quic ? CONN_QUIC : CONN_DTLS;
+    e->c.engine = &e->c;
+    /* Two: the shard's reference comes and goes, this one stays. */
+    atomic_init(&e->c.refs, 2);
+    e->c.deadline_ns = CLOCK_NEVER;
+    tl_assist_link_init(&e->c);
+    return e;
+}
+
+void fx_engine_free(fx_engine *e)
+{
+    if (e->c.fd >= 0)
+        close(e->c.fd);
+    SSL_free(e->c.ssl);
+    SSL_CTX_free(e->ctx);
+    free(e);
+}
+
+int fx_attach(fx_shard *s, fx_engine *e)
+{
+    return tl_shard_attach(&s->s, &e->c);
+}
+
+void fx_detach(fx_shard *s, fx_engine *e)
+{
+    tl_shard_detach(&s->s, &e->c);
+    e->c.link.shard = NULL;
+}
+
+void fx_kick(fx_engine *e)
+{
+    e->c.kicked = 1;
+}
+
+void fx_set_immediate_ticks(fx_engine *e, unsigned n)
+{
+    e->c.immediate_ticks = n;
+}
+
+void fx_set_driven_until(fx_engine *e, uint64_t t)
+{
+    e->c.driven_until_ns = t;
+}
+
+void fx_set_fatal(fx_engine *e)
+{
+    e->c.fatal = TICKLESS_ERR_PEER;
+}
+
+void fx_set_closed(fx_engine *e)
+{
+    e->c.closed = 1;
+}
+
+uint64_t fx_wakeups(const fx_engine *e)
+{
+    return e->c.wakeups;
+}
+
+uint64_t fx_decide(fx_engine *e, uint64_t *deadline_ns, unsigned *interest)
+{
+    tick_decision d;
+
+    memset(&d, 0, sizeof(d));
+    tl_conn_decide(&e->c, fx_clock_ns, &d);
+    *deadline_ns = d.deadline_ns;
+    *interest = d.interest;
+    return d.seq;
+}
+
+void fx_sync(fx_shard *s, fx_engine *e, uint64_t deadline_ns,
+             unsigned interest, uint64_t seq)
+{
+    tick_decision d;
+
+    d.deadline_ns = deadline_ns;
+    d.interest = interest;
+    d.seq = seq;
+    tl_shard_sync(&s->s, &e->c, &d);
+}

@@ -1,0 +1,51 @@
+/* A plain-C window on an engine and a shard, for the C++ unit tests: the
+ * internals use C11 atomics, which C++ cannot include. The engine has a
+ * real DTLS SSL object (no timer of its own: OpenSSL's deadline is
+ * "never") and a real UDP socket; the shard is real (epoll, timerfd) but
+ * nobody runs it, and its clock is fx_clock_ns, which the test sets. */
+#ifndef TICKLESS_TESTS_ENGINE_FIXTURE_H
+#define TICKLESS_TESTS_ENGINE_FIXTURE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fx_engine fx_engine;
+typedef struct fx_shard fx_shard;
+
+extern uint64_t fx_clock_ns;
+
+fx_shard *fx_shard_new(void);
+void fx_shard_free(fx_shard *s); /* detach every engine first */
+/* As if the runner slept until |t| (0: running a batch). */
+void fx_shard_set_sleep_until(fx_shard *s, uint64_t t);
+uint64_t fx_shard_timer_armed(const fx_shard *s); /* UINT64_MAX: disarmed */
+uint64_t fx_shard_earliest(const fx_shard *s); /* UINT64_MAX: none */
+
+/* |quic|: the engine says it is QUIC (hand-off rules); its SSL object is
+ * DTLS either way. */
+fx_engine *fx_engine_new(int quic);
+void fx_engine_free(fx_engine *e);
+int fx_attach(fx_shard *s, fx_engine *e);
+void fx_detach(fx_shard *s, fx_engine *e);
+
+void fx_kick(fx_engine *e);
+void fx_set_immediate_ticks(fx_engine *e, unsigned n);
+void fx_set_driven_until(fx_engine *e, uint64_t t);
+void fx_set_fatal(fx_engine *e);
+void fx_set_closed(fx_engine *e);
+uint64_t fx_wakeups(const fx_engine *e);
+
+/* tl_conn_decide() at fx_clock_ns; returns the decision's seq. */
+uint64_t fx_decide(fx_engine *e, uint64_t *deadline_ns, unsigned *interest);
+/* An application thread's publish of that decision (tl_shard_sync()). */
+void fx_sync(fx_shard *s, fx_engine *e, uint64_t deadline_ns,
+             unsigned interest, uint64_t seq);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
