@@ -436,7 +436,6 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
                               &c->link.decision);
 
         if (rc == TICKLESS_ERR_BUSY) {
-            c->link.decision.seq = 0;
             defer(s, c);
             /* Deferred first, then looked again (both sequentially
              * consistent): either the application's unlock comes after the

@@ -254,6 +254,13 @@ int tl_conn_enter(tickless_conn *c)
                          : TICKLESS_ERR_SYS;
 }
 
+int tl_conn_enter_checked(tickless_conn *c, const char *fn)
+{
+    int rc = tl_conn_check(c, fn);
+
+    return rc != 0 ? rc : tl_conn_enter(c);
+}
+
 void tl_conn_exit(tickless_conn *c)
 {
     tl_conn_unlock_mu(c);
@@ -348,9 +355,7 @@ void tickless_conn_close(tickless_conn *c)
 
 SSL *tickless_conn_lock(tickless_conn *c)
 {
-    if (tl_conn_check(c, __func__) != 0)
-        return NULL;
-    if (tl_conn_enter(c) != 0)
+    if (tl_conn_enter_checked(c, __func__) != 0)
         return NULL; /* closed, or this thread already holds it */
     if (conn_is_closed(c)) {
         tl_conn_exit(c);

@@ -331,18 +331,15 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
 
     if (out == NULL || out->size < sizeof(out->size) + sizeof(int))
         return TICKLESS_ERR_INVALID;
-    rc = tl_conn_check(c, __func__);
-    if (rc != 0)
-        return rc;
     n = out->size < sizeof(*out) ? out->size : sizeof(*out);
     /* From inside tickless_conn_lock() the error-checking mutex says
      * EDEADLK: refused (INVALID), as every other call does. A connection
      * closed while we waited for it still has its record to read. */
-    rc = tl_conn_enter(c);
+    rc = tl_conn_enter_checked(c, __func__);
     if (rc != 0)
         return rc;
-    memcpy((char *)out + sizeof(out->size), (char *)&c->err + sizeof(c->err.size),
-           n - sizeof(out->size));
+    memcpy((char *)out + sizeof(out->size),
+           (char *)&c->err + sizeof(c->err.size), n - sizeof(out->size));
     tl_conn_exit(c);
     /* A struct that ends inside |message| still gets a string: cut it. */
     if (n > offsetof(tickless_error_info, message)

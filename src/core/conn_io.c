@@ -447,64 +447,61 @@ static conn_call conn_call_of(tickless_conn *c, unsigned kind)
     return call;
 }
 
-int tickless_conn_handshake(tickless_conn *c, int timeout_ms)
+/* A call that is neither a read nor a write: |op| on the connection. */
+static int conn_op_call(tickless_conn *c, conn_op op, int timeout_ms,
+                        const char *fn)
 {
     conn_call call;
-    int rc = tl_conn_check(c, __func__);
+    int rc = tl_conn_check(c, fn);
 
     if (rc != 0)
         return rc;
     call = conn_call_of(c, 0);
-    return tl_conn_run(&call, timeout_ms, op_handshake, NULL);
+    return tl_conn_run(&call, timeout_ms, op, NULL);
 }
 
-int tickless_conn_read(tickless_conn *c, void *buf, size_t len, size_t *nread,
-                       int timeout_ms)
+int tickless_conn_handshake(tickless_conn *c, int timeout_ms)
+{
+    return conn_op_call(c, op_handshake, timeout_ms, __func__);
+}
+
+/* A read or write of |len| bytes (|kind|: IO_READ or IO_WRITE), *ndone
+ * the bytes done whatever the result. */
+static int conn_io(tickless_conn *c, unsigned kind, unsigned char *buf,
+                   size_t len, size_t *ndone, int timeout_ms, const char *fn)
 {
     io_args a = { buf, len, 0 };
     conn_call call;
     int rc;
 
-    if (nread != NULL)
-        *nread = 0;
-    if (buf == NULL || nread == NULL || len == 0)
+    if (ndone != NULL)
+        *ndone = 0;
+    if (buf == NULL || ndone == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
-    rc = tl_conn_check(c, __func__);
+    rc = tl_conn_check(c, fn);
     if (rc != 0)
         return rc;
-    call = conn_call_of(c, IO_READ);
-    rc = tl_conn_run(&call, timeout_ms, op_read, &a);
-    *nread = a.done;
+    call = conn_call_of(c, kind);
+    rc = tl_conn_run(&call, timeout_ms, kind == IO_READ ? op_read : op_write,
+                     &a);
+    *ndone = a.done;
     return rc;
+}
+
+int tickless_conn_read(tickless_conn *c, void *buf, size_t len, size_t *nread,
+                       int timeout_ms)
+{
+    return conn_io(c, IO_READ, buf, len, nread, timeout_ms, __func__);
 }
 
 int tickless_conn_write(tickless_conn *c, const void *buf, size_t len,
                         size_t *nwritten, int timeout_ms)
 {
-    io_args a = { (unsigned char *)buf, len, 0 };
-    conn_call call;
-    int rc;
-
-    if (nwritten != NULL)
-        *nwritten = 0;
-    if (buf == NULL || nwritten == NULL || len == 0)
-        return TICKLESS_ERR_INVALID;
-    rc = tl_conn_check(c, __func__);
-    if (rc != 0)
-        return rc;
-    call = conn_call_of(c, IO_WRITE);
-    rc = tl_conn_run(&call, timeout_ms, op_write, &a);
-    *nwritten = a.done;
-    return rc;
+    return conn_io(c, IO_WRITE, (unsigned char *)buf, len, nwritten,
+                   timeout_ms, __func__);
 }
 
 int tickless_conn_shutdown(tickless_conn *c, int timeout_ms)
 {
-    conn_call call;
-    int rc = tl_conn_check(c, __func__);
-
-    if (rc != 0)
-        return rc;
-    call = conn_call_of(c, 0);
-    return tl_conn_run(&call, timeout_ms, op_shutdown, NULL);
+    return conn_op_call(c, op_shutdown, timeout_ms, __func__);
 }

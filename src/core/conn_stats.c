@@ -16,10 +16,7 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 
     if (out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
-    rc = tl_conn_check(c, __func__);
-    if (rc != 0)
-        return rc;
-    rc = tl_conn_enter(c);
+    rc = tl_conn_enter_checked(c, __func__);
     if (rc != 0)
         return rc;
     /* Ticks, wake-ups and deadlines are the engine's: a connection accepted
@@ -52,11 +49,8 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 int tickless_conn_stats_reset(tickless_conn *c)
 {
     tickless_conn *e;
-    int rc = tl_conn_check(c, __func__);
+    int rc = tl_conn_enter_checked(c, __func__);
 
-    if (rc != 0)
-        return rc;
-    rc = tl_conn_enter(c);
     if (rc != 0)
         return rc;
     e = c->engine;

@@ -53,38 +53,51 @@ void tl_connect_set_resolve_override(const char *host, const char *addrs)
 
 /* ---- resolution ---------------------------------------------------------- */
 
-/* Appends |ai|'s addresses of the wanted family to |v6| or |v4|. */
-static void sort_in(const struct addrinfo *ai, int family, int *first,
-                    connect_attempt *v6, size_t *n6, connect_attempt *v4,
-                    size_t *n4)
+/* The resolver's answers, sorted by family as they come. */
+typedef struct found {
+    int family;          /* the one wanted, or AF_UNSPEC */
+    int first;           /* the family of the first answer kept */
+    connect_attempt *v6, *v4; /* MAX_ATTEMPTS each */
+    size_t n6, n4;
+} found;
+
+/* getaddrinfo() for |name|; its addresses of the wanted family are
+ * appended to f->v6 or f->v4. Returns 0 or an EAI_* code. */
+static int resolve_into(found *f, const char *name, const char *port,
+                        const struct addrinfo *hints)
 {
-    for (; ai != NULL; ai = ai->ai_next) {
+    struct addrinfo *res, *ai;
+    int rc = getaddrinfo(name, port, hints, &res);
+
+    if (rc != 0)
+        return rc;
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
         connect_attempt *a;
 
         if (ai->ai_addrlen > sizeof(a->addr)
-            || (family != AF_UNSPEC && ai->ai_family != family))
+            || (f->family != AF_UNSPEC && ai->ai_family != f->family))
             continue;
-        if (ai->ai_family == AF_INET6 && *n6 < MAX_ATTEMPTS)
-            a = &v6[(*n6)++];
-        else if (ai->ai_family == AF_INET && *n4 < MAX_ATTEMPTS)
-            a = &v4[(*n4)++];
+        if (ai->ai_family == AF_INET6 && f->n6 < MAX_ATTEMPTS)
+            a = &f->v6[f->n6++];
+        else if (ai->ai_family == AF_INET && f->n4 < MAX_ATTEMPTS)
+            a = &f->v4[f->n4++];
         else
             continue;
         memcpy(&a->addr, ai->ai_addr, ai->ai_addrlen);
         a->addrlen = ai->ai_addrlen;
-        if (*first == AF_UNSPEC)
-            *first = ai->ai_family;
+        if (f->first == AF_UNSPEC)
+            f->first = ai->ai_family;
     }
+    freeaddrinfo(res);
+    return 0;
 }
 
 /* getaddrinfo() for one name, or for each numeric address the test hook
  * gives it. Returns 0 or an EAI_* code. */
-static int lookup(const char *host, const char *port,
-                  const struct addrinfo *hints, int family, int *first,
-                  connect_attempt *v6, size_t *n6, connect_attempt *v4,
-                  size_t *n4)
+static int lookup(found *f, const char *host, const char *port,
+                  const struct addrinfo *hints)
 {
-    struct addrinfo h = *hints, *res;
+    struct addrinfo h = *hints;
     char list[sizeof(override_addrs)], *save = NULL, *one;
     int rc;
 
@@ -93,23 +106,15 @@ static int lookup(const char *host, const char *port,
     if (override_host[0] != '\0' && strcmp(override_host, host) == 0)
         memcpy(list, override_addrs, sizeof(list));
     pthread_mutex_unlock(&override_mu);
-    if (list[0] == '\0') {
-        rc = getaddrinfo(host, port, &h, &res);
-        if (rc != 0)
-            return rc;
-        /* Interleaving below keeps each family in the resolver's order. */
-        sort_in(res, family, first, v6, n6, v4, n4);
-        freeaddrinfo(res);
-        return 0;
-    }
+    /* Interleaving (resolve()) keeps each family in the resolver's order. */
+    if (list[0] == '\0')
+        return resolve_into(f, host, port, &h);
     h.ai_flags |= AI_NUMERICHOST;
     for (one = strtok_r(list, ",", &save); one != NULL;
          one = strtok_r(NULL, ",", &save)) {
-        rc = getaddrinfo(one, port, &h, &res);
+        rc = resolve_into(f, one, port, &h);
         if (rc != 0)
             return rc;
-        sort_in(res, family, first, v6, n6, v4, n4);
-        freeaddrinfo(res);
     }
     return 0;
 }
@@ -123,8 +128,9 @@ static int resolve(const char *host, const char *port, int socktype,
 {
     struct addrinfo hints;
     connect_attempt *v6, *v4, *all;
-    size_t n6 = 0, n4 = 0, i, k = 0;
-    int rc, first = AF_UNSPEC, v6_first;
+    size_t n6, n4, i, k = 0;
+    int rc, v6_first;
+    found f;
 
     v6 = tl_calloc(3 * MAX_ATTEMPTS, sizeof(*v6));
     if (v6 == NULL) {
@@ -136,7 +142,14 @@ static int resolve(const char *host, const char *port, int socktype,
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = family;
     hints.ai_socktype = socktype;
-    rc = lookup(host, port, &hints, family, &first, v6, &n6, v4, &n4);
+    memset(&f, 0, sizeof(f));
+    f.family = family;
+    f.first = AF_UNSPEC;
+    f.v6 = v6;
+    f.v4 = v4;
+    rc = lookup(&f, host, port, &hints);
+    n6 = f.n6;
+    n4 = f.n4;
     if (rc != 0 || n6 + n4 == 0) {
         switch (rc) {
         case EAI_SERVICE:
@@ -159,7 +172,7 @@ static int resolve(const char *host, const char *port, int socktype,
         tl_free(v6);
         return err->code;
     }
-    v6_first = first == AF_INET6;
+    v6_first = f.first == AF_INET6;
     for (i = 0; i < MAX_ATTEMPTS; i++) {
         if (i < (v6_first ? n6 : n4))
             all[k++] = v6_first ? v6[i] : v4[i];

@@ -207,6 +207,11 @@ void tl_conn_unref(tickless_conn *c);
  * with its own release of the mutex and then tl_conn_unref()). */
 int tl_conn_enter(tickless_conn *c);
 void tl_conn_exit(tickless_conn *c);
+/* tl_conn_check() (on behalf of public function |fn|), then
+ * tl_conn_enter(): how a public call that runs no blocking operation
+ * begins. Returns 0 holding the reference and the mutex, or the first
+ * error. */
+int tl_conn_enter_checked(tickless_conn *c, const char *fn);
 
 /* A reference taken only while the count is above zero: 1 if taken, 0 if
  * the object is already on its way out (the count reached zero). For
@@ -306,8 +311,9 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * the assist waits for it: deferring there would race with the caller
  * going to sleep. Returns 1 after a tick, 0 if none was needed (closed,
  * dead, or the application is still driving the connection); either way
- * *next is what the assist should do next (seq 0: nothing, the
- * connection is closed or detached), which the assist applies itself. */
+ * *next is what the assist should do next, which the assist applies
+ * itself (seq 0: nothing to apply: the connection is closed or detached,
+ * or the tick did not happen, TICKLESS_ERR_BUSY or _SYS). */
 int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
                  tick_decision *next);
 

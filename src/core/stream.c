@@ -395,20 +395,31 @@ static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
 
 #endif /* TICKLESS_HAVE_QUIC */
 
-int tickless_stream_open(tickless_conn *c, int flags, tickless_stream **out,
-                         int timeout_ms)
+/* What opening and accepting a stream check first: |out| (cleared), the
+ * connection, and that it is QUIC. */
+static int stream_begin(tickless_conn *c, tickless_stream **out,
+                        int bad_flags, const char *fn)
 {
     int rc;
 
     if (out != NULL)
         *out = NULL;
-    if (out == NULL || (flags & ~TICKLESS_STREAM_UNI) != 0)
+    if (out == NULL || bad_flags)
         return TICKLESS_ERR_INVALID;
-    rc = tl_conn_check(c, __func__);
+    rc = tl_conn_check(c, fn);
     if (rc != 0)
         return rc;
-    if (c->proto != CONN_QUIC)
-        return TICKLESS_ERR_UNSUPPORTED;
+    return c->proto == CONN_QUIC ? 0 : TICKLESS_ERR_UNSUPPORTED;
+}
+
+int tickless_stream_open(tickless_conn *c, int flags, tickless_stream **out,
+                         int timeout_ms)
+{
+    int rc = stream_begin(c, out, (flags & ~TICKLESS_STREAM_UNI) != 0,
+                          __func__);
+
+    if (rc != 0)
+        return rc;
 #ifdef TICKLESS_HAVE_QUIC
     {
         open_args a = { flags, out };
@@ -424,17 +435,10 @@ int tickless_stream_open(tickless_conn *c, int flags, tickless_stream **out,
 int tickless_stream_accept(tickless_conn *c, tickless_stream **out,
                            int timeout_ms)
 {
-    int rc;
+    int rc = stream_begin(c, out, 0, __func__);
 
-    if (out != NULL)
-        *out = NULL;
-    if (out == NULL)
-        return TICKLESS_ERR_INVALID;
-    rc = tl_conn_check(c, __func__);
     if (rc != 0)
         return rc;
-    if (c->proto != CONN_QUIC)
-        return TICKLESS_ERR_UNSUPPORTED;
 #ifdef TICKLESS_HAVE_QUIC
     return conn_stream_call(c, &c->accept_wq, op_accept, out, timeout_ms);
 #else
@@ -443,50 +447,46 @@ int tickless_stream_accept(tickless_conn *c, tickless_stream **out,
 #endif
 }
 
-int tickless_stream_read(tickless_stream *s, void *buf, size_t len,
-                         size_t *nread, int timeout_ms)
+/* A read or write of |len| bytes (|kind|: IO_READ or IO_WRITE), *ndone
+ * the bytes done whatever the result. */
+static int stream_io_call(tickless_stream *s, unsigned kind,
+                          unsigned char *buf, size_t len, size_t *ndone,
+                          int timeout_ms, const char *fn)
 {
     stream_io io = { s, buf, len, 0 };
     int rc;
 
-    if (nread != NULL)
-        *nread = 0;
-    if (buf == NULL || nread == NULL || len == 0)
+    if (ndone != NULL)
+        *ndone = 0;
+    if (buf == NULL || ndone == NULL || len == 0)
         return TICKLESS_ERR_INVALID;
-    rc = stream_check(s, __func__);
+    rc = stream_check(s, fn);
     if (rc != 0)
         return rc;
 #ifdef TICKLESS_HAVE_QUIC
-    rc = stream_call(s, IO_READ, op_stream_read, &io, timeout_ms);
+    rc = stream_call(s, kind,
+                     kind == IO_READ ? op_stream_read : op_stream_write, &io,
+                     timeout_ms);
 #else
+    (void)kind;
     (void)timeout_ms;
     rc = TICKLESS_ERR_UNSUPPORTED;
 #endif
-    *nread = io.done;
+    *ndone = io.done;
     return rc;
+}
+
+int tickless_stream_read(tickless_stream *s, void *buf, size_t len,
+                         size_t *nread, int timeout_ms)
+{
+    return stream_io_call(s, IO_READ, buf, len, nread, timeout_ms, __func__);
 }
 
 int tickless_stream_write(tickless_stream *s, const void *buf, size_t len,
                           size_t *nwritten, int timeout_ms)
 {
-    stream_io io = { s, (unsigned char *)buf, len, 0 };
-    int rc;
-
-    if (nwritten != NULL)
-        *nwritten = 0;
-    if (buf == NULL || nwritten == NULL || len == 0)
-        return TICKLESS_ERR_INVALID;
-    rc = stream_check(s, __func__);
-    if (rc != 0)
-        return rc;
-#ifdef TICKLESS_HAVE_QUIC
-    rc = stream_call(s, IO_WRITE, op_stream_write, &io, timeout_ms);
-#else
-    (void)timeout_ms;
-    rc = TICKLESS_ERR_UNSUPPORTED;
-#endif
-    *nwritten = io.done;
-    return rc;
+    return stream_io_call(s, IO_WRITE, (unsigned char *)buf, len, nwritten,
+                          timeout_ms, __func__);
 }
 
 #ifdef TICKLESS_HAVE_QUIC
