@@ -115,16 +115,12 @@ struct Ctx {
 void ExpectEcho(tickless_conn *c)
 {
     const char msg[] = "ping\n";
-    char buf[16];
-    size_t n = 0, got = 0;
+    char buf[5];
+    size_t n = 0;
     ASSERT_EQ(tickless_conn_write(c, msg, 5, &n, kTimeoutMs), 0);
-    while (got < 5) {
-        int rc = tickless_conn_read(c, buf + got, sizeof(buf) - got, &n,
-                                    kTimeoutMs);
-        ASSERT_EQ(rc, 0) << tickless_err_name(rc);
-        got += n;
-    }
-    EXPECT_EQ(std::string(buf, got), "ping\n");
+    int rc = ReadExactly(c, buf, sizeof(buf), kTimeoutMs);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc);
+    EXPECT_EQ(std::string(buf, sizeof(buf)), "ping\n");
 }
 
 // One connect and close on |pool| against a server of its own, so that

@@ -101,11 +101,6 @@ ts_server *Restart(ts_server *old, ts_proto proto)
     return s;
 }
 
-double MsSince(uint64_t t0)
-{
-    return (ts_now_ns() - t0) / 1e6;
-}
-
 std::string Describe(tickless_conn *c, int rc, double ms)
 {
     tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
@@ -141,17 +136,7 @@ int ReadUpTo(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms,
              size_t *got)
 {
     std::vector<uint8_t> buf(len);
-    int rc = 0;
-
-    *got = 0;
-    while (*got < len) {
-        size_t n = 0;
-        rc = tickless_conn_read(c, buf.data() + *got, len - *got, &n,
-                                timeout_ms);
-        if (rc != 0)
-            break;
-        *got += n;
-    }
+    int rc = ReadExactly(c, buf.data(), len, timeout_ms, got);
     size_t good = ts_check_pattern(buf.data(), *got, offset);
     EXPECT_EQ(good, *got) << "content differs at stream offset "
                           << offset + good;

@@ -132,15 +132,9 @@ int StreamWritePattern(tickless_stream *s, uint64_t off, size_t len)
 int StreamReadPattern(tickless_stream *s, uint64_t off, size_t len)
 {
     std::vector<uint8_t> buf(len);
-    size_t got = 0;
-    while (got < len) {
-        size_t n = 0;
-        int rc = tickless_stream_read(s, buf.data() + got, len - got, &n,
-                                      15000);
-        if (rc != 0)
-            return rc;
-        got += n;
-    }
+    int rc = ReadExactly(s, buf.data(), len, 15000);
+    if (rc != 0)
+        return rc;
     return ts_check_pattern(buf.data(), len, off) == len ? 0 : -100;
 }
 
@@ -801,13 +795,9 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
         size_t n = 0;
         read_rc = tickless_stream_read(a, b, sizeof(b), &n, 20000);
     });
-    tickless_stats st = TICKLESS_STATS_INIT;
-    for (int i = 0; i < 2000 && st.waiters < 2; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
     // The connection's count includes the threads blocked on its streams.
-    ASSERT_EQ(st.waiters, 2u) << "the reader and the writer never blocked";
+    ASSERT_EQ(WaitForWaiters(c, 2, 10000), 2u)
+        << "the reader and the writer never blocked";
     uint64_t t0 = ts_now_ns();
     abandon = true;
     writer.join();

@@ -209,12 +209,7 @@ TEST_P(WriteSemantics, WriterBehindABlockedReaderFinishes)
         read_rc = tickless_conn_read(c, buf, sizeof(buf), &n, 60000);
         reply.assign(buf, n);
     });
-    tickless_stats st = TICKLESS_STATS_INIT;
-    for (int i = 0; i < 1000 && st.waiters < 1; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        ts_sleep_ms(5);
-    }
-    ASSERT_EQ(st.waiters, 1u) << "the reader never blocked";
+    ASSERT_EQ(WaitForWaiters(c, 1), 1u) << "the reader never blocked";
 
     std::atomic<int> write_rc{1};
     std::atomic<size_t> written{0};
@@ -224,11 +219,7 @@ TEST_P(WriteSemantics, WriterBehindABlockedReaderFinishes)
         write_rc = tickless_conn_write(c, data.data(), kLen, &n, 20000);
         written = n;
     });
-    for (int i = 0; i < 1000 && st.waiters < 2; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        ts_sleep_ms(5);
-    }
-    ASSERT_EQ(st.waiters, 2u) << "the writer never blocked";
+    ASSERT_EQ(WaitForWaiters(c, 2), 2u) << "the writer never blocked";
 
     peer_.Drain(true);
     writer.join();
@@ -257,12 +248,7 @@ TEST_P(WriteSemantics, ReaderBehindABlockedWriterGetsData)
         size_t n = 0;
         write_rc = tickless_conn_write(c, data.data(), kLen, &n, 60000);
     });
-    tickless_stats st = TICKLESS_STATS_INIT;
-    for (int i = 0; i < 1000 && st.waiters < 1; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        ts_sleep_ms(5);
-    }
-    ASSERT_EQ(st.waiters, 1u) << "the writer never blocked";
+    ASSERT_EQ(WaitForWaiters(c, 1), 1u) << "the writer never blocked";
 
     std::atomic<int> read_rc{1};
     std::string reply;
@@ -272,11 +258,7 @@ TEST_P(WriteSemantics, ReaderBehindABlockedWriterGetsData)
         read_rc = tickless_conn_read(c, buf, sizeof(buf), &n, 20000);
         reply.assign(buf, n);
     });
-    for (int i = 0; i < 1000 && st.waiters < 2; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        ts_sleep_ms(5);
-    }
-    ASSERT_EQ(st.waiters, 2u) << "the reader never blocked";
+    ASSERT_EQ(WaitForWaiters(c, 2), 2u) << "the reader never blocked";
 
     peer_.Send("data");
     reader.join();
