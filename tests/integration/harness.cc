@@ -219,6 +219,34 @@ tickless_conn *NewClientOn(tickless_pool *pool, ts_proto proto, uint16_t port,
     return c;
 }
 
+void DtlsRetransmitEvery20Ms(SSL *ssl)
+{
+    DTLS_set_timer_cb(ssl, [](SSL *, unsigned int) -> unsigned int {
+        return 20000;
+    });
+}
+
+SilentUdpPeer::SilentUdpPeer()
+{
+    fd_ = ts_net_bind(SOCK_DGRAM, 0, 0, &port_); // port_ exists by now
+}
+
+SilentUdpPeer::~SilentUdpPeer()
+{
+    if (fd_ >= 0)
+        close(fd_);
+}
+
+tickless_conn *SilentUdpPeer::NewDtlsClient(tickless_pool *pool,
+                                            const SslTweak &tweak)
+{
+    if (fd_ < 0) {
+        ADD_FAILURE() << "the silent peer could not bind its socket";
+        return nullptr;
+    }
+    return NewClientOn(pool, TS_DTLS, port_, tweak);
+}
+
 ts_server *StartServer(ts_proto proto, bool sink, uint64_t idle_timeout_ms)
 {
     ts_server_options o = {};
@@ -286,10 +314,12 @@ int ReadPattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
 
 namespace {
 
-// The loop of both ReadExactly()s: |read| is one call of the connection's
-// or the stream's read.
-template <typename ReadFn>
-int ReadExactlyWith(ReadFn read, void *buf, size_t len, size_t *got)
+// The loop of both ReadExactly()s: |read| is tickless_conn_read() or
+// tickless_stream_read(), |h| what it reads from.
+template <typename Handle>
+int ReadExactlyVia(int (*read)(Handle *, void *, size_t, size_t *, int),
+                   Handle *h, void *buf, size_t len, int timeout_ms,
+                   size_t *got)
 {
     uint8_t *p = static_cast<uint8_t *>(buf);
     size_t have = 0;
@@ -297,7 +327,7 @@ int ReadExactlyWith(ReadFn read, void *buf, size_t len, size_t *got)
 
     while (have < len) {
         size_t n = 0;
-        rc = read(p + have, len - have, &n);
+        rc = read(h, p + have, len - have, &n, timeout_ms);
         if (rc != 0)
             break;
         have += n;
@@ -312,21 +342,13 @@ int ReadExactlyWith(ReadFn read, void *buf, size_t len, size_t *got)
 int ReadExactly(tickless_conn *c, void *buf, size_t len, int timeout_ms,
                 size_t *got)
 {
-    return ReadExactlyWith(
-        [&](uint8_t *p, size_t want, size_t *n) {
-            return tickless_conn_read(c, p, want, n, timeout_ms);
-        },
-        buf, len, got);
+    return ReadExactlyVia(tickless_conn_read, c, buf, len, timeout_ms, got);
 }
 
 int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
                 size_t *got)
 {
-    return ReadExactlyWith(
-        [&](uint8_t *p, size_t want, size_t *n) {
-            return tickless_stream_read(s, p, want, n, timeout_ms);
-        },
-        buf, len, got);
+    return ReadExactlyVia(tickless_stream_read, s, buf, len, timeout_ms, got);
 }
 
 uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms)

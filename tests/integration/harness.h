@@ -122,6 +122,34 @@ tickless_conn *NewClientOn(tickless_pool *pool, ts_proto proto, uint16_t port,
 tickless_conn *NewClient(Mode mode, ts_proto proto, uint16_t port,
                          const SslTweak &tweak = nullptr);
 
+// The SslTweak of a DTLS client whose handshake retransmits every 20 ms
+// (OpenSSL's own timer starts at 1 s and doubles): against a peer that
+// never answers, OpenSSL's 13 timeouts then take ~0.3 s before it gives up.
+void DtlsRetransmitEvery20Ms(SSL *ssl);
+
+// A UDP socket on 127.0.0.1 that takes datagrams and never answers: the
+// peer of a DTLS handshake that can only end in OpenSSL giving up. Closed
+// when it goes out of scope (after the test has closed its clients).
+class SilentUdpPeer {
+public:
+    SilentUdpPeer();
+    ~SilentUdpPeer();
+
+    // A DTLS client of this peer on |pool| (nullptr: a dedicated assist
+    // thread), |tweak| applied: NewClientOn(). nullptr, with a test
+    // failure added, if the socket or the client could not be made.
+    tickless_conn *NewDtlsClient(
+        tickless_pool *pool, const SslTweak &tweak = DtlsRetransmitEvery20Ms);
+
+    // Owns the socket: not copied.
+    SilentUdpPeer(const SilentUdpPeer &) = delete;
+    SilentUdpPeer &operator=(const SilentUdpPeer &) = delete;
+
+private:
+    int fd_ = -1;
+    uint16_t port_ = 0;
+};
+
 // Starts a server; fails the test on error.
 ts_server *StartServer(ts_proto proto, bool sink = false,
                        uint64_t idle_timeout_ms = 0);

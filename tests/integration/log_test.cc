@@ -4,16 +4,9 @@
 // removal nothing more arrives.
 #include "harness.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <mutex>
 #include <string>
 #include <vector>
-
-extern "C" {
-#include "ts_net.h"
-}
 
 namespace {
 
@@ -64,19 +57,12 @@ TEST(Log, LostConnectionsLateTicksAndAssistThreadsAreReported)
 
     // A DTLS peer that never answers: OpenSSL's retransmission timers fire
     // (each a little late: over the 1 ns threshold) and then it gives up.
-    uint16_t port = 0;
-    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
-    ASSERT_GE(silent, 0);
-    tickless_conn *c = NewClientOn(pool, TS_DTLS, port, [](SSL *s) {
-        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
-            return 20000;
-        });
-    });
+    SilentUdpPeer silent;
+    tickless_conn *c = silent.NewDtlsClient(pool);
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(tickless_conn_handshake(c, 10000), TICKLESS_ERR_PEER);
     tickless_conn_close(c);
     EXPECT_EQ(tickless_pool_free(pool), 0);
-    close(silent);
 
     std::vector<Event> ev = Events();
     EXPECT_TRUE(Has(ev, TICKLESS_LOG_INFO, nullptr, "logtest-0 started"));
@@ -104,19 +90,12 @@ TEST(Log, LevelFiltersAndTheThresholdIsHonoured)
     ASSERT_EQ(tickless_set_log(Collect, nullptr, TICKLESS_LOG_ERROR, 0), 0);
     tickless_pool *pool = nullptr;
     ASSERT_EQ(tickless_pool_new(nullptr, &pool), 0);
-    uint16_t port = 0;
-    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
-    ASSERT_GE(silent, 0);
-    tickless_conn *c = NewClientOn(pool, TS_DTLS, port, [](SSL *s) {
-        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
-            return 20000;
-        });
-    });
+    SilentUdpPeer silent;
+    tickless_conn *c = silent.NewDtlsClient(pool);
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(tickless_conn_handshake(c, 10000), TICKLESS_ERR_PEER);
     tickless_conn_close(c);
     EXPECT_EQ(tickless_pool_free(pool), 0);
-    close(silent);
     EXPECT_EQ(tickless_set_log(nullptr, nullptr, 0, 0), 0);
 
     std::vector<Event> ev = Events();

@@ -6,18 +6,12 @@
 #include "harness.h"
 
 #include <pthread.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <iostream>
 #include <vector>
-
-extern "C" {
-#include "ts_net.h"
-}
 
 TEST(PoolApi, OptionsDefaults)
 {
@@ -110,13 +104,10 @@ unsigned int RecordAssistStack(SSL *, unsigned int)
 
 size_t AssistStackOf(tickless_pool *pool)
 {
-    uint16_t port = 0;
-    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
-    if (silent < 0)
-        return 0;
+    SilentUdpPeer silent;
     g_assist_stack = 0;
     g_app_thread = pthread_self();
-    tickless_conn *c = NewClientOn(pool, TS_DTLS, port, [](SSL *s) {
+    tickless_conn *c = silent.NewDtlsClient(pool, [](SSL *s) {
         DTLS_set_timer_cb(s, RecordAssistStack);
     });
     if (c != nullptr) {
@@ -124,7 +115,6 @@ size_t AssistStackOf(tickless_pool *pool)
         (void)tickless_conn_handshake(c, 10000);
         tickless_conn_close(c);
     }
-    close(silent);
     return g_assist_stack.load();
 }
 
@@ -165,14 +155,8 @@ TEST(PoolApi, StatsResetStartsTheFiguresAfresh)
     SKIP_UNLESS_AVAILABLE(TS_DTLS);
     tickless_pool *p = NewPool(1);
     ASSERT_NE(p, nullptr);
-    uint16_t port = 0;
-    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
-    ASSERT_GE(silent, 0);
-    tickless_conn *c = NewClientOn(p, TS_DTLS, port, [](SSL *s) {
-        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
-            return 20000;
-        });
-    });
+    SilentUdpPeer silent;
+    tickless_conn *c = silent.NewDtlsClient(p);
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(tickless_conn_handshake(c, 10000), TICKLESS_ERR_PEER);
 
@@ -207,7 +191,6 @@ TEST(PoolApi, StatsResetStartsTheFiguresAfresh)
         << "would deadlock on the held mutex";
     tickless_conn_unlock(c);
     tickless_conn_close(c);
-    close(silent);
     EXPECT_EQ(tickless_pool_free(p), 0);
 }
 
