@@ -1,10 +1,10 @@
-// fork() while assist threads run (issue 6). The child inherits the
-// connections and pools but not their threads, and maybe a mutex that one
-// of those threads held at the moment of the fork. Every call on an object
-// from before the fork must fail at once with TICKLESS_ERR_FORKED in the
-// child (never touch those locks: that would be a deadlock waiting to
-// happen), the child must still be able to make objects of its own, and
-// the parent must not notice anything.
+// fork() while assist threads run. The child inherits the connections and
+// pools but not their threads, and maybe a mutex that one of those threads
+// held at the moment of the fork. Every call on an object from before the
+// fork must fail at once with TICKLESS_ERR_FORKED in the child (never touch
+// those locks: that would be a deadlock waiting to happen), the child must
+// still be able to make objects of its own, and the parent must not notice
+// anything.
 #include "harness.h"
 
 #include <signal.h>

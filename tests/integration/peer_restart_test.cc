@@ -1,4 +1,4 @@
-// The peer restarting on the same port (issue 6), in every assist mode.
+// The peer restarting on the same port, in every assist mode.
 //
 // How: ts_server_stop(), then at once ts_server_start() on the port it
 // had. That is what a server process that dies and is started again looks
