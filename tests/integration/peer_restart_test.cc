@@ -158,6 +158,35 @@ void ExpectNewConnectionServed(const Variant &v, uint16_t port)
     tickless_conn_close(c);
 }
 
+// The opening of the tests below: a server on a port of its own and a
+// client of |v|'s mode that has handshaken and echoed 4 KiB through it.
+// Returns the client and sets *srv; on failure adds a test failure naming
+// the step and returns nullptr with *srv == nullptr, having closed what it
+// opened.
+tickless_conn *EstablishedClient(const Variant &v, ts_server **srv)
+{
+    *srv = StartOn(v.proto, 0);
+    if (*srv == nullptr)
+        return nullptr; // StartOn() has said why
+    tickless_conn *c =
+        NewClient(v.mode, v.proto, ts_server_port(*srv), ClientTweak());
+    if (c != nullptr) { // else NewClient() has said why
+        int rc = tickless_conn_handshake(c, 10000);
+        if (rc == 0)
+            rc = WritePattern(c, 0, 4096);
+        if (rc == 0)
+            rc = ReadPattern(c, 0, 4096);
+        if (rc == 0)
+            return c;
+        ADD_FAILURE() << "handshake and 4 KiB echo before the restart: "
+                      << tickless_err_name(rc);
+        tickless_conn_close(c);
+    }
+    ts_server_stop(*srv);
+    *srv = nullptr;
+    return nullptr;
+}
+
 class PeerRestart : public testing::TestWithParam<Variant> {};
 
 // A read blocked across the restart ends with an error in time; the next
@@ -166,14 +195,10 @@ TEST_P(PeerRestart, BlockedReadEndsWithErrorThenNewConnectionEchoes)
 {
     const Variant v = GetParam();
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartOn(v.proto, 0);
-    ASSERT_NE(srv, nullptr);
-    const uint16_t port = ts_server_port(srv);
-    tickless_conn *c = NewClient(v.mode, v.proto, port, ClientTweak());
+    ts_server *srv = nullptr;
+    tickless_conn *c = EstablishedClient(v, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
-    ASSERT_EQ(WritePattern(c, 0, 4096), 0);
-    ASSERT_EQ(ReadPattern(c, 0, 4096), 0);
+    const uint16_t port = ts_server_port(srv);
 
     const int timeout_ms = VerdictTimeoutMs(v.proto);
     auto blocked = std::async(std::launch::async, [c, timeout_ms] {
@@ -222,14 +247,10 @@ TEST_P(PeerRestart, WriteAfterRestartIsReportedWhileNewConnectionIsServed)
 {
     const Variant v = GetParam();
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartOn(v.proto, 0);
-    ASSERT_NE(srv, nullptr);
-    const uint16_t port = ts_server_port(srv);
-    tickless_conn *c = NewClient(v.mode, v.proto, port, ClientTweak());
+    ts_server *srv = nullptr;
+    tickless_conn *c = EstablishedClient(v, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
-    ASSERT_EQ(WritePattern(c, 0, 4096), 0);
-    ASSERT_EQ(ReadPattern(c, 0, 4096), 0);
+    const uint16_t port = ts_server_port(srv);
 
     uint64_t t0 = ts_now_ns();
     srv = Restart(srv, v.proto);
