@@ -1,10 +1,10 @@
-// Allocation failure (issue 6): every allocation tickless makes while a
-// pool is created, a connection attached, handshaken, used, closed and the
-// pool freed is made to fail in turn, the way c-ares and curl test
-// themselves. Each public call must then return TICKLESS_ERR_NOMEM (or
-// succeed, when the failure hit something it can do without), the scenario
-// must unwind cleanly, and nothing may leak: the ASan/LSan and TSan builds
-// of the suite run this too.
+// Allocation failure: every allocation tickless makes while a pool is
+// created, a connection attached, handshaken, used, closed and the pool freed
+// is made to fail in turn, the way c-ares and curl test themselves. Each
+// public call must then return TICKLESS_ERR_NOMEM (or succeed, when the
+// failure hit something it can do without), the scenario must unwind cleanly,
+// and nothing may leak: the ASan/LSan and TSan builds of the suite run this
+// too.
 //
 // The hook (tl_alloc_fail_after(), src/core/alloc.h) counts tickless's own
 // allocations only: OpenSSL's are its business.

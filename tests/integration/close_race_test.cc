@@ -175,7 +175,26 @@ testing::internal::ParamGenerator<RaceCase> AllRaceCases()
     return testing::ValuesIn(cases);
 }
 
-class CloseRace : public testing::TestWithParam<RaceCase> {};
+// Both tests start alike: a handshaken connection c_ whose mutex this
+// thread holds (tickless_conn_lock()), so that a call made now parks.
+class CloseRace : public testing::TestWithParam<RaceCase> {
+protected:
+    void SetUp() override
+    {
+        SKIP_UNLESS_AVAILABLE(GetParam().proto);
+        c_ = StartServerAndConnect(GetParam().mode, GetParam().proto, &srv_);
+        ASSERT_NE(c_, nullptr);
+        ASSERT_NE(tickless_conn_lock(c_), nullptr);
+    }
+    void TearDown() override
+    {
+        if (srv_ != nullptr)
+            ts_server_stop(srv_);
+    }
+
+    ts_server *srv_ = nullptr;
+    tickless_conn *c_ = nullptr;
+};
 
 } // namespace
 
@@ -183,41 +202,29 @@ class CloseRace : public testing::TestWithParam<RaceCase> {};
 // while another call waits for the mutex it holds.
 TEST_P(CloseRace, CloseInsideLockWhileACallWaits)
 {
-    const RaceCase rc = GetParam();
+    const Call call = GetParam().call;
 
-    SKIP_UNLESS_AVAILABLE(rc.proto);
-    ts_server *srv = nullptr;
-    tickless_conn *c = StartServerAndConnect(rc.mode, rc.proto, &srv);
-    ASSERT_NE(c, nullptr);
-
-    ASSERT_NE(tickless_conn_lock(c), nullptr);
-    ParkedCall waiter(rc.call, c);
+    ParkedCall waiter(call, c_);
     bool asleep = waiter.WaitUntilAsleep();
-    tickless_conn_close(c); // inside the section: it ends the section too
+    tickless_conn_close(c_); // inside the section: it ends the section too
     EXPECT_TRUE(asleep) << "the call never blocked on the mutex";
-    EXPECT_EQ(waiter.Join(), ExpectedAfterClose(rc.call));
-    ts_server_stop(srv);
+    EXPECT_EQ(waiter.Join(), ExpectedAfterClose(call));
 }
 
 // Failure 6: a closer waits for the mutex first, a caller second; the
 // holder lets go, the closer runs first, the caller after it.
 TEST_P(CloseRace, CloserQueuedAheadOfACall)
 {
-    const RaceCase rc = GetParam();
+    const Call call = GetParam().call;
+    tickless_conn *c = c_;
 
-    SKIP_UNLESS_AVAILABLE(rc.proto);
-    ts_server *srv = nullptr;
-    tickless_conn *c = StartServerAndConnect(rc.mode, rc.proto, &srv);
-    ASSERT_NE(c, nullptr);
-
-    ASSERT_NE(tickless_conn_lock(c), nullptr);
     ParkedCall closer([c] {
         tickless_conn_close(c);
         return 0;
     });
     // The closer is parked on the mutex before the caller comes.
     bool closer_asleep = closer.WaitUntilAsleep();
-    ParkedCall waiter(rc.call, c);
+    ParkedCall waiter(call, c);
     bool asleep = waiter.WaitUntilAsleep();
     tickless_conn_unlock(c);
     closer.Join();
@@ -228,9 +235,8 @@ TEST_P(CloseRace, CloserQueuedAheadOfACall)
     // live connection. Either way it returned, and touched nothing freed
     // (the ASan build says so).
     int result = waiter.Join();
-    EXPECT_TRUE(result == ExpectedAfterClose(rc.call) || result == 0)
+    EXPECT_TRUE(result == ExpectedAfterClose(call) || result == 0)
         << tickless_err_name(result);
-    ts_server_stop(srv);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, CloseRace, AllRaceCases(), RaceCaseName);

@@ -60,14 +60,7 @@ TEST_P(Close, CloseWakesFourBlockedReaders)
         });
     }
     // Wait until all four are really asleep inside tickless.
-    tickless_stats st = TICKLESS_STATS_INIT;
-    for (int i = 0; i < 500 * TimeScale(); i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        if (st.waiters == 4)
-            break;
-        ts_sleep_ms(10);
-    }
-    ASSERT_EQ(st.waiters, 4u);
+    ASSERT_EQ(WaitForWaiters(c, 4), 4u);
 
     uint64_t t0 = ts_now_ns();
     std::thread closer([&] { tickless_conn_close(c); });

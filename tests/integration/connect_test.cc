@@ -1,5 +1,5 @@
-// tickless_connect() (issue 21): a handshaken connection from a host name,
-// over real sockets, in every assist mode and protocol.
+// tickless_connect() makes a handshaken connection from a host name, over
+// real sockets, in every assist mode and protocol. What must hold:
 //  - "localhost" as many machines resolve it (::1 first, then 127.0.0.1:
 //    the resolver hook gives it both here, whatever /etc/hosts says)
 //    reaches a server bound to IPv4 only; IPv6-only and dual-stack
@@ -115,16 +115,12 @@ struct Ctx {
 void ExpectEcho(tickless_conn *c)
 {
     const char msg[] = "ping\n";
-    char buf[16];
-    size_t n = 0, got = 0;
+    char buf[5];
+    size_t n = 0;
     ASSERT_EQ(tickless_conn_write(c, msg, 5, &n, kTimeoutMs), 0);
-    while (got < 5) {
-        int rc = tickless_conn_read(c, buf + got, sizeof(buf) - got, &n,
-                                    kTimeoutMs);
-        ASSERT_EQ(rc, 0) << tickless_err_name(rc);
-        got += n;
-    }
-    EXPECT_EQ(std::string(buf, got), "ping\n");
+    int rc = ReadExactly(c, buf, sizeof(buf), kTimeoutMs);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc);
+    EXPECT_EQ(std::string(buf, sizeof(buf)), "ping\n");
 }
 
 // One connect and close on |pool| against a server of its own, so that
@@ -169,12 +165,38 @@ int SilentV6(int type, uint16_t port)
     return fd;
 }
 
+// Each test connects with a client context of its protocol and Options()
+// (err_ receives the error record), on the mode's pool.
 class Connect : public testing::TestWithParam<Variant> {
 protected:
-    void SetUp() override { SKIP_UNLESS_AVAILABLE(GetParam().proto); }
+    void SetUp() override
+    {
+        SKIP_UNLESS_AVAILABLE(GetParam().proto);
+        ctx_ = ts_client_ctx(Proto());
+        ASSERT_NE(ctx_, nullptr);
+        o_ = Options(&err_);
+    }
+    void TearDown() override { SSL_CTX_free(ctx_); }
     tickless_pool *Pool() { return PoolFor(GetParam().mode); }
     ts_proto Proto() { return GetParam().proto; }
+
+    // tickless_connect() to |host|:|port|.
+    int ConnectTo(const char *host, const std::string &port,
+                  tickless_conn **c, int timeout_ms = kTimeoutMs)
+    {
+        return tickless_connect(ctx_, host, port.c_str(), &o_, Pool(), c,
+                                timeout_ms);
+    }
+
+    SSL_CTX *ctx_ = nullptr;
+    tickless_error_info err_ = TICKLESS_ERROR_INFO_INIT;
+    tickless_connect_options o_;
 };
+
+std::string PortOf(ts_server *srv)
+{
+    return std::to_string(ts_server_port(srv));
+}
 
 // The common /etc/hosts: localhost is ::1 first. A server bound to
 // 127.0.0.1 only must still be reached.
@@ -183,15 +205,10 @@ TEST_P(Connect, LocalhostReachesIpv4OnlyServer)
     ts_server *srv = StartServer(Proto());
     ASSERT_NE(srv, nullptr);
     ResolveAs as("localhost", "::1,127.0.0.1");
-    Ctx ctx(Proto());
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = Options(&err);
-    std::string port = std::to_string(ts_server_port(srv));
     tickless_conn *c = nullptr;
-    int rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o, Pool(),
-                              &c, kTimeoutMs);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
-    EXPECT_EQ(err.code, 0);
+    int rc = ConnectTo("localhost", PortOf(srv), &c);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
+    EXPECT_EQ(err_.code, 0);
     ExpectEcho(c);
     tickless_conn_close(c);
     ts_server_stop(srv);
@@ -202,16 +219,11 @@ TEST_P(Connect, RealResolverAndLiteral)
 {
     ts_server *srv = StartServer(Proto());
     ASSERT_NE(srv, nullptr);
-    Ctx ctx(Proto());
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = Options(&err);
-    std::string port = std::to_string(ts_server_port(srv));
     for (const char *host : { "localhost", "127.0.0.1" }) {
         tickless_conn *c = nullptr;
-        int rc = tickless_connect(ctx.ctx, host, port.c_str(), &o, Pool(), &c,
-                                  kTimeoutMs);
+        int rc = ConnectTo(host, PortOf(srv), &c);
         ASSERT_EQ(rc, 0) << host << ": " << tickless_err_name(rc) << ": "
-                         << err.message;
+                         << err_.message;
         ExpectEcho(c);
         tickless_conn_close(c);
     }
@@ -229,18 +241,13 @@ TEST_P(Connect, BlackHoledFirstAddressIsOvertaken)
     ASSERT_GE(hole, 0) << "cannot bind [::1]:" << p << ": "
                        << strerror(errno);
     ResolveAs as("localhost", "::1,127.0.0.1");
-    Ctx ctx(Proto());
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = Options(&err);
-    std::string port = std::to_string(p);
     tickless_conn *c = nullptr;
     uint64_t t0 = ts_now_ns();
-    int rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o, Pool(),
-                              &c, kTimeoutMs);
+    int rc = ConnectTo("localhost", PortOf(srv), &c);
     double ms = (ts_now_ns() - t0) / 1e6;
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
-    EXPECT_GE(ms, o.attempt_delay_ms * 0.9); // ::1 really had its turn
-    EXPECT_LT(ms, (o.attempt_delay_ms + 5000) * TimeScale());
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
+    EXPECT_GE(ms, o_.attempt_delay_ms * 0.9); // ::1 really had its turn
+    EXPECT_LT(ms, (o_.attempt_delay_ms + 5000) * TimeScale());
     ExpectEcho(c);
     tickless_conn_close(c);
     close(hole);
@@ -256,49 +263,38 @@ TEST_P(Connect, WrongHostNameFailsWithVerifyResult)
     ts_server *srv = StartServer(Proto());
     ASSERT_NE(srv, nullptr);
     ResolveAs as("wrong.example", "127.0.0.1");
-    Ctx ctx(Proto());
-    std::string port = std::to_string(ts_server_port(srv));
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = Options(&err);
     tickless_conn *c = nullptr;
-    int rc = tickless_connect(ctx.ctx, "wrong.example", port.c_str(), &o,
-                              Pool(), &c, kTimeoutMs);
+    int rc = ConnectTo("wrong.example", PortOf(srv), &c);
     EXPECT_EQ(rc, TICKLESS_ERR_SSL) << tickless_err_name(rc);
     EXPECT_EQ(c, nullptr);
-    EXPECT_EQ(err.code, TICKLESS_ERR_SSL);
-    EXPECT_EQ(err.verify_result, X509_V_ERR_HOSTNAME_MISMATCH)
-        << err.message;
-    EXPECT_NE(std::strstr(err.message, "certificate verify failed"), nullptr)
-        << err.message;
+    EXPECT_EQ(err_.code, TICKLESS_ERR_SSL);
+    EXPECT_EQ(err_.verify_result, X509_V_ERR_HOSTNAME_MISMATCH)
+        << err_.message;
+    EXPECT_NE(std::strstr(err_.message, "certificate verify failed"), nullptr)
+        << err_.message;
     ts_server_stop(srv);
     EXPECT_LE(SocketsSettleAt(fds), fds);
     srv = StartServer(Proto());
     ASSERT_NE(srv, nullptr);
-    port = std::to_string(ts_server_port(srv));
 
     // Switched off, loudly, it connects.
-    o.insecure_no_verify = 1;
-    rc = tickless_connect(ctx.ctx, "wrong.example", port.c_str(), &o, Pool(),
-                          &c, kTimeoutMs);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
+    o_.insecure_no_verify = 1;
+    rc = ConnectTo("wrong.example", PortOf(srv), &c);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
     tickless_conn_close(c);
     ts_server_stop(srv);
 }
 
 TEST_P(Connect, UnknownHostIsNotFound)
 {
-    Ctx ctx(Proto());
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = Options(&err);
     tickless_conn *c = nullptr;
     WarmUp(Pool(), Proto());
     int fds = CountSockets();
-    int rc = tickless_connect(ctx.ctx, "no-such-host.invalid", "443", &o,
-                              Pool(), &c, kTimeoutMs);
+    int rc = ConnectTo("no-such-host.invalid", "443", &c);
     EXPECT_EQ(rc, TICKLESS_ERR_NOT_FOUND) << tickless_err_name(rc);
-    EXPECT_EQ(err.code, TICKLESS_ERR_NOT_FOUND);
-    EXPECT_NE(std::strstr(err.message, "no-such-host.invalid"), nullptr)
-        << err.message;
+    EXPECT_EQ(err_.code, TICKLESS_ERR_NOT_FOUND);
+    EXPECT_NE(std::strstr(err_.message, "no-such-host.invalid"), nullptr)
+        << err_.message;
     EXPECT_LE(SocketsSettleAt(fds), fds);
 }
 
@@ -317,35 +313,31 @@ TEST_P(Connect, RefusedOrSilentWithinTimeout)
         ASSERT_GE(hole, 0);
     }
     ResolveAs as("localhost", "::1,127.0.0.1");
-    Ctx ctx(Proto());
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = Options(&err);
     std::string port = std::to_string(p);
     tickless_conn *c = nullptr;
     uint64_t t0 = ts_now_ns();
     const int timeout = 1500;
-    int rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o, Pool(),
-                              &c, timeout);
+    int rc = ConnectTo("localhost", port, &c, timeout);
     double ms = (ts_now_ns() - t0) / 1e6;
     EXPECT_EQ(c, nullptr);
     if (Proto() == TS_TLS) {
         EXPECT_EQ(rc, TICKLESS_ERR_REFUSED) << tickless_err_name(rc);
-        EXPECT_EQ(err.sys_errno, ECONNREFUSED);
+        EXPECT_EQ(err_.sys_errno, ECONNREFUSED);
         EXPECT_LT(ms, 5000 * TimeScale()); // no connect timeout waited out
     } else {
         EXPECT_EQ(rc, TICKLESS_ERR_TIMEOUT) << tickless_err_name(rc);
-        EXPECT_NE(std::string(err.message).find("[::1]:" + port
-                                                 + ": no answer"),
+        EXPECT_NE(std::string(err_.message).find("[::1]:" + port
+                                                  + ": no answer"),
                   std::string::npos)
-            << err.message;
+            << err_.message;
         // Ended by its timeout, not hung (the bound is loose: a loaded
         // machine stretches the candidates' closing).
         EXPECT_LT(ms, (timeout + 5000) * TimeScale());
     }
-    EXPECT_EQ(err.code, rc);
-    EXPECT_NE(std::string(err.message).find("127.0.0.1:" + port),
+    EXPECT_EQ(err_.code, rc);
+    EXPECT_NE(std::string(err_.message).find("127.0.0.1:" + port),
               std::string::npos)
-        << err.message;
+        << err_.message;
     if (hole >= 0)
         close(hole);
     EXPECT_LE(SocketsSettleAt(fds), fds);
@@ -359,23 +351,17 @@ TEST_P(Connect, SocketFailureUnwinds)
     ts_server *srv = StartServer(Proto());
     ASSERT_NE(srv, nullptr);
     ResolveAs as("localhost", "::1,127.0.0.1");
-    Ctx ctx(Proto());
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = Options(&err);
-    std::string port = std::to_string(ts_server_port(srv));
     tickless_conn *c = nullptr;
     tl_sysfail_inject(SYSFAIL_SOCKET, EMFILE, 0, 2);
-    int rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o, Pool(),
-                              &c, kTimeoutMs);
+    int rc = ConnectTo("localhost", PortOf(srv), &c);
     tl_sysfail_inject(SYSFAIL_SOCKET, 0, 0, 0);
-    EXPECT_EQ(rc, TICKLESS_ERR_SYS) << err.message;
-    EXPECT_EQ(err.sys_errno, EMFILE);
+    EXPECT_EQ(rc, TICKLESS_ERR_SYS) << err_.message;
+    EXPECT_EQ(err_.sys_errno, EMFILE);
 
     tl_sysfail_inject(SYSFAIL_SOCKET, EMFILE, 0, 1);
-    rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o, Pool(), &c,
-                          kTimeoutMs);
+    rc = ConnectTo("localhost", PortOf(srv), &c);
     tl_sysfail_inject(SYSFAIL_SOCKET, 0, 0, 0);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
     tickless_conn_close(c);
     ts_server_stop(srv);
     EXPECT_LE(SocketsSettleAt(fds), fds);

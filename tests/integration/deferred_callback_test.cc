@@ -164,11 +164,7 @@ TEST_P(DeferredCallback, HandshakeWaitsForItInsteadOfFailing)
     if (rc == 0 && other_rc == 0) {
         EXPECT_EQ(tickless_conn_write(client, "hi", 2, &n, kTimeoutMs), 0);
         size_t got = 0;
-        while (got < 2
-               && tickless_conn_read(server, buf + got, 2 - got, &n,
-                                     kTimeoutMs)
-                      == 0)
-            got += n;
+        (void)ReadExactly(server, buf, 2, kTimeoutMs, &got);
         EXPECT_EQ(std::string(buf, got), "hi");
     }
     tickless_conn_close(client);

@@ -79,19 +79,6 @@ tickless_conn *ConnectWhenListening(Mode mode, uint16_t port)
     return nullptr;
 }
 
-int ReadFull(tickless_conn *c, char *buf, size_t len, int timeout_ms)
-{
-    size_t got = 0;
-    while (got < len) {
-        size_t n = 0;
-        int rc = tickless_conn_read(c, buf + got, len - got, &n, timeout_ms);
-        if (rc != 0)
-            return rc;
-        got += n;
-    }
-    return 0;
-}
-
 class DtlsInterop : public testing::TestWithParam<Mode> {};
 
 // ---- a tickless client ----------------------------------------------------
@@ -130,7 +117,7 @@ TEST_P(DtlsInterop, ClientAgainstOpensslServer)
     for (size_t off = 0; off < kTotal; off += kChunk) {
         std::string line = Line(off / kChunk + 7);
         ASSERT_TRUE(srv.Write(line.data(), kChunk)) << srv.LogTail();
-        int rc = ReadFull(c, got.data(), kChunk, kStepMs);
+        int rc = ReadExactly(c, got.data(), kChunk, kStepMs);
         ASSERT_EQ(rc, 0) << tickless_err_name(rc) << " at offset " << off;
         ASSERT_EQ(std::memcmp(got.data(), line.data(), kChunk), 0)
             << "at offset " << off;
@@ -161,7 +148,7 @@ TEST_P(DtlsInterop, ClientAgainstGnutlsEchoServer)
         std::string line = Line(off / kChunk);
         size_t n = 0;
         ASSERT_EQ(tickless_conn_write(c, line.data(), kChunk, &n, kStepMs), 0);
-        int rc = ReadFull(c, got.data(), kChunk, kStepMs);
+        int rc = ReadExactly(c, got.data(), kChunk, kStepMs);
         ASSERT_EQ(rc, 0) << tickless_err_name(rc) << " at offset " << off
                          << ": " << srv.LogTail();
         ASSERT_EQ(std::memcmp(got.data(), line.data(), kChunk), 0)

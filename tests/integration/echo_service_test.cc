@@ -63,14 +63,11 @@ int EchoOneStream(tickless_conn *c, uint64_t off, size_t len)
         return rc;
     std::vector<uint8_t> out(4096), in(4096);
     for (size_t done = 0; rc == 0 && done < len;) {
-        size_t chunk = std::min(out.size(), len - done), n = 0, got = 0;
+        size_t chunk = std::min(out.size(), len - done), n = 0;
         ts_fill_pattern(out.data(), chunk, off + done);
         rc = tickless_stream_write(s, out.data(), chunk, &n, 30000);
-        while (rc == 0 && got < chunk) {
-            rc = tickless_stream_read(s, in.data() + got, chunk - got, &n,
-                                      30000);
-            got += n;
-        }
+        if (rc == 0)
+            rc = ReadExactly(s, in.data(), chunk, 30000);
         if (rc == 0 && ts_check_pattern(in.data(), chunk, off + done) != chunk)
             rc = -100;
         done += chunk;

@@ -1,10 +1,10 @@
-// fork() while assist threads run (issue 6). The child inherits the
-// connections and pools but not their threads, and maybe a mutex that one
-// of those threads held at the moment of the fork. Every call on an object
-// from before the fork must fail at once with TICKLESS_ERR_FORKED in the
-// child (never touch those locks: that would be a deadlock waiting to
-// happen), the child must still be able to make objects of its own, and
-// the parent must not notice anything.
+// fork() while assist threads run. The child inherits the connections and
+// pools but not their threads, and maybe a mutex that one of those threads
+// held at the moment of the fork. Every call on an object from before the
+// fork must fail at once with TICKLESS_ERR_FORKED in the child (never touch
+// those locks: that would be a deadlock waiting to happen), the child must
+// still be able to make objects of its own, and the parent must not notice
+// anything.
 #include "harness.h"
 
 #include <signal.h>
@@ -14,20 +14,6 @@
 #include <atomic>
 #include <cstring>
 #include <thread>
-
-// ThreadSanitizer does not support starting threads in the child of a
-// multi-threaded fork() (it kills the child on purpose): under it, the
-// child skips making a pool of its own.
-#if defined(__SANITIZE_THREAD__)
-#define FORK_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FORK_TEST_TSAN 1
-#endif
-#endif
-#ifndef FORK_TEST_TSAN
-#define FORK_TEST_TSAN 0
-#endif
 
 namespace {
 
@@ -80,7 +66,10 @@ int ChildChecks(tickless_conn *pooled, tickless_conn *dedicated,
         return 12;
     if (tickless_conn_new(ssl, pool, &fresh) != TICKLESS_ERR_FORKED)
         return 13;
-    if (FORK_TEST_TSAN) {
+    // ThreadSanitizer does not support starting threads in the child of a
+    // multi-threaded fork() (it kills the child on purpose): under it, the
+    // child skips making a pool of its own.
+    if (BUILT_WITH_TSAN) {
         SSL_free(ssl);
         SSL_CTX_free(ctx);
         return 0;
@@ -96,12 +85,8 @@ int ChildChecks(tickless_conn *pooled, tickless_conn *dedicated,
         return 16;
     if (tickless_conn_write(fresh, "ping", 4, &n, kTimeoutMs) != 0)
         return 17;
-    size_t got = 0;
-    while (got < 4) {
-        if (tickless_conn_read(fresh, buf + got, 4 - got, &n, kTimeoutMs) != 0)
-            return 18;
-        got += n;
-    }
+    if (ReadExactly(fresh, buf, 4, kTimeoutMs) != 0)
+        return 18;
     if (std::memcmp(buf, "ping", 4) != 0)
         return 19;
     tickless_conn_close(fresh);
@@ -130,14 +115,7 @@ TEST(Fork, ChildGetsForkedAtOnceAndTheParentCarriesOn)
     std::atomic<int> blocked_rc{ -100 };
     std::thread reader([&] {
         char b[100];
-        size_t n = 0;
-        int rc = 0;
-        size_t got = 0;
-        while (rc == 0 && got < 100) {
-            rc = tickless_conn_read(pooled, b, sizeof(b) - got, &n, kTimeoutMs);
-            got += n;
-        }
-        blocked_rc = rc;
+        blocked_rc = ReadExactly(pooled, b, sizeof(b), kTimeoutMs);
     });
     ts_sleep_ms(100);
 

@@ -6,17 +6,17 @@ extern "C" {
 #include "ts_net.h"
 }
 
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
 #include <mutex>
-#include <thread>
-#include <vector>
+#include <sstream>
 
 const char *ProtoName(ts_proto p)
 {
@@ -67,55 +67,37 @@ bool ProtoAvailable(ts_proto p)
     return p != TS_QUIC || ts_have_quic();
 }
 
+std::vector<ts_proto> AvailableProtos()
+{
+    std::vector<ts_proto> v;
+
+    for (ts_proto p : { TS_QUIC, TS_DTLS, TS_TLS })
+        if (ProtoAvailable(p))
+            v.push_back(p);
+    return v;
+}
+
+std::string ProtoParamName(const testing::TestParamInfo<ts_proto> &info)
+{
+    return ProtoName(info.param);
+}
+
 /*
  * The process-wide pools of the pooled modes. Each is made on first use, under
  * g_pools_mu, and lives until the PoolEnvironment below tears it down after
- * the last test. The AppDriven pool has no thread of its own; a driver
- * thread plays the application's event loop for it.
+ * the last test. The AppDriven pool has no thread of its own; an AppPoolLoop
+ * plays the application's event loop for it, running the pool at least every
+ * 100 ms.
  */
 namespace {
 
 struct ModePool {
     tickless_pool *pool = nullptr;
-    std::thread driver;             // AppDriven only
-    int stop_fd = -1;               // eventfd: readable = driver, stop
-    std::atomic<int> run_errors{0}; // failed tickless_pool_run() calls
+    std::unique_ptr<AppPoolLoop> loop; // AppDriven only
 };
 
 std::mutex g_pools_mu;
 ModePool g_pools[4]; // indexed by Mode; guarded by g_pools_mu
-
-// The application's own loop: sleep in poll() on the pool's descriptor (and
-// our stop descriptor) for at most 100 ms, then run whatever is due.
-void DriveAppPool(tickless_pool *pool, int stop_fd, std::atomic<int> *errors)
-{
-    int fd = tickless_pool_fd(pool);
-
-    if (fd < 0) {
-        std::fprintf(stderr, "harness: tickless_pool_fd: %s\n",
-                     tickless_err_name(fd));
-        errors->fetch_add(1);
-        // Go on: poll() ignores a negative fd, so this still runs the pool
-        // every 100 ms and the tests show what breaks.
-    }
-    for (;;) {
-        struct pollfd p[2] = { { fd, POLLIN, 0 }, { stop_fd, POLLIN, 0 } };
-
-        if (poll(p, 2, 100) < 0 && errno != EINTR) {
-            std::perror("harness: poll");
-            errors->fetch_add(1);
-            return;
-        }
-        if (p[1].revents != 0)
-            return;
-        int rc = tickless_pool_run(pool, 0);
-        if (rc < 0) {
-            std::fprintf(stderr, "harness: tickless_pool_run: %s\n",
-                         tickless_err_name(rc));
-            errors->fetch_add(1);
-        }
-    }
-}
 
 class PoolEnvironment : public testing::Environment {
 public:
@@ -126,18 +108,13 @@ public:
         for (int m = 0; m < 4; m++) {
             ModePool &mp = g_pools[m];
 
-            if (mp.driver.joinable()) {
-                uint64_t one = 1;
-                ssize_t w = write(mp.stop_fd, &one, sizeof(one));
-                EXPECT_EQ(w, (ssize_t)sizeof(one));
-                mp.driver.join();
+            if (mp.loop != nullptr) {
+                mp.loop->Stop();
+                EXPECT_EQ(mp.loop->errors(), 0)
+                    << ModeName(static_cast<Mode>(m))
+                    << ": the loop saw errors";
+                mp.loop.reset();
             }
-            if (mp.stop_fd >= 0) {
-                close(mp.stop_fd);
-                mp.stop_fd = -1;
-            }
-            EXPECT_EQ(mp.run_errors.load(), 0)
-                << ModeName(static_cast<Mode>(m)) << ": the driver saw errors";
             if (mp.pool == nullptr)
                 continue;
             int rc = tickless_pool_free(mp.pool);
@@ -192,15 +169,13 @@ tickless_pool *PoolFor(Mode mode)
         return nullptr;
     }
     if (threads == 0) {
-        mp.stop_fd = eventfd(0, EFD_CLOEXEC);
-        if (mp.stop_fd < 0) {
-            ADD_FAILURE() << "eventfd failed";
+        mp.loop.reset(new AppPoolLoop(100));
+        if (!mp.loop->Start(mp.pool)) { // it has said why
+            mp.loop.reset();
             tickless_pool_free(mp.pool);
             mp.pool = nullptr;
             return nullptr;
         }
-        mp.driver = std::thread(DriveAppPool, mp.pool, mp.stop_fd,
-                                &mp.run_errors);
     }
     return mp.pool;
 }
@@ -242,6 +217,34 @@ tickless_conn *NewClientOn(tickless_pool *pool, ts_proto proto, uint16_t port,
         return nullptr;
     }
     return c;
+}
+
+void DtlsRetransmitEvery20Ms(SSL *ssl)
+{
+    DTLS_set_timer_cb(ssl, [](SSL *, unsigned int) -> unsigned int {
+        return 20000;
+    });
+}
+
+SilentUdpPeer::SilentUdpPeer()
+{
+    fd_ = ts_net_bind(SOCK_DGRAM, 0, 0, &port_); // port_ exists by now
+}
+
+SilentUdpPeer::~SilentUdpPeer()
+{
+    if (fd_ >= 0)
+        close(fd_);
+}
+
+tickless_conn *SilentUdpPeer::NewDtlsClient(tickless_pool *pool,
+                                            const SslTweak &tweak)
+{
+    if (fd_ < 0) {
+        ADD_FAILURE() << "the silent peer could not bind its socket";
+        return nullptr;
+    }
+    return NewClientOn(pool, TS_DTLS, port_, tweak);
 }
 
 ts_server *StartServer(ts_proto proto, bool sink, uint64_t idle_timeout_ms)
@@ -300,19 +303,233 @@ int WritePattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
 int ReadPattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
 {
     std::vector<uint8_t> buf(len);
-    size_t got = 0;
+    int rc = ReadExactly(c, buf.data(), len, timeout_ms);
 
-    while (got < len) {
-        size_t n = 0;
-        int rc = tickless_conn_read(c, buf.data() + got, len - got, &n,
-                                    timeout_ms);
-        if (rc != 0)
-            return rc;
-        got += n;
-    }
+    if (rc != 0)
+        return rc;
     size_t bad = ts_check_pattern(buf.data(), len, offset);
     EXPECT_EQ(bad, len) << "content differs at stream offset " << offset + bad;
     return 0;
+}
+
+namespace {
+
+// The loop of both ReadExactly()s: |read| is tickless_conn_read() or
+// tickless_stream_read(), |h| what it reads from.
+template <typename Handle>
+int ReadExactlyVia(int (*read)(Handle *, void *, size_t, size_t *, int),
+                   Handle *h, void *buf, size_t len, int timeout_ms,
+                   size_t *got)
+{
+    uint8_t *p = static_cast<uint8_t *>(buf);
+    size_t have = 0;
+    int rc = 0;
+
+    while (have < len) {
+        size_t n = 0;
+        rc = read(h, p + have, len - have, &n, timeout_ms);
+        if (rc != 0)
+            break;
+        have += n;
+    }
+    if (got != nullptr)
+        *got = have;
+    return rc;
+}
+
+} // namespace
+
+int ReadExactly(tickless_conn *c, void *buf, size_t len, int timeout_ms,
+                size_t *got)
+{
+    return ReadExactlyVia(tickless_conn_read, c, buf, len, timeout_ms, got);
+}
+
+int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
+                size_t *got)
+{
+    return ReadExactlyVia(tickless_stream_read, s, buf, len, timeout_ms, got);
+}
+
+uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms)
+{
+    tickless_stats st = TICKLESS_STATS_INIT;
+    uint64_t end = ts_now_ns() + (uint64_t)(timeout_ms * TimeScale()) * 1000000u;
+
+    for (;;) {
+        int rc = tickless_conn_stats(c, &st);
+        if (rc != 0) {
+            ADD_FAILURE() << "tickless_conn_stats: " << tickless_err_name(rc);
+            return st.waiters;
+        }
+        if (st.waiters >= n || ts_now_ns() >= end)
+            return st.waiters;
+        ts_sleep_ms(5);
+    }
+}
+
+double MsSince(uint64_t t0_ns)
+{
+    return (double)(ts_now_ns() - t0_ns) / 1e6;
+}
+
+std::string EchoResult::Describe() const
+{
+    std::ostringstream os;
+    if (rc != 0)
+        os << tickless_err_name(rc);
+    else if (!intact)
+        os << "echo came back corrupted";
+    else
+        os << "stalled";
+    os << " after " << ms << " ms";
+    return os.str();
+}
+
+EchoResult EchoChecked(tickless_conn *c, uint64_t off, size_t len,
+                       int timeout_ms)
+{
+    std::vector<uint8_t> out(len), in(len);
+    EchoResult r;
+    size_t n = 0;
+    uint64_t t0 = ts_now_ns();
+
+    ts_fill_pattern(out.data(), len, off);
+    r.rc = tickless_conn_write(c, out.data(), len, &n, timeout_ms);
+    if (r.rc == 0)
+        r.rc = ReadExactly(c, in.data(), len, timeout_ms);
+    r.ms = MsSince(t0);
+    r.intact = r.rc == 0 && ts_check_pattern(in.data(), len, off) == len;
+    return r;
+}
+
+testing::AssertionResult EchoIntact(tickless_conn *c, uint64_t off, size_t len)
+{
+    EchoResult r = EchoChecked(c, off, len);
+
+    if (!r.ok())
+        return testing::AssertionFailure()
+               << "echo of " << len << " bytes at " << off << ": "
+               << r.Describe();
+    return testing::AssertionSuccess();
+}
+
+tickless_pool *NewPool(unsigned threads)
+{
+    tickless_pool_options o;
+    tickless_pool *p = nullptr;
+
+    tickless_pool_options_defaults(&o);
+    o.threads = threads;
+    int rc = tickless_pool_new(&o, &p);
+    EXPECT_EQ(rc, 0) << "tickless_pool_new(threads=" << threads
+                     << "): " << tickless_err_name(rc);
+    return rc == 0 ? p : nullptr;
+}
+
+struct tickless_pool_stats PoolStats(tickless_pool *p)
+{
+    struct tickless_pool_stats st = TICKLESS_POOL_STATS_INIT;
+    int rc = tickless_pool_stats(p, &st);
+
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+    return st;
+}
+
+rlim_t RaiseFdLimit()
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur;
+}
+
+// Markers in the epoll set of an AppPoolLoop.
+static const uint32_t kLoopPool = 1, kLoopStop = 2;
+
+bool AppPoolLoop::Start(tickless_pool *pool)
+{
+    pool_ = pool;
+    int fd = tickless_pool_fd(pool);
+    if (fd < 0) {
+        ADD_FAILURE() << "tickless_pool_fd: " << tickless_err_name(fd);
+        return false;
+    }
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    stop_fd_ = eventfd(0, EFD_CLOEXEC);
+    if (ep_ < 0 || stop_fd_ < 0) {
+        ADD_FAILURE() << "epoll_create1/eventfd: " << std::strerror(errno);
+        return false;
+    }
+    struct epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u32 = kLoopPool;
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        ADD_FAILURE() << "epoll_ctl(pool fd): " << std::strerror(errno);
+        return false;
+    }
+    ev.data.u32 = kLoopStop;
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, stop_fd_, &ev) != 0) {
+        ADD_FAILURE() << "epoll_ctl(stop fd): " << std::strerror(errno);
+        return false;
+    }
+    thread_ = std::thread([this] { Loop(); });
+    return true;
+}
+
+void AppPoolLoop::Stop()
+{
+    if (thread_.joinable()) {
+        uint64_t one = 1;
+        EXPECT_EQ(write(stop_fd_, &one, sizeof(one)), (ssize_t)sizeof(one));
+        thread_.join();
+    }
+    if (ep_ >= 0)
+        close(ep_);
+    if (stop_fd_ >= 0)
+        close(stop_fd_);
+    ep_ = stop_fd_ = -1;
+}
+
+void AppPoolLoop::Loop()
+{
+    const int wait_ms = run_every_ms_ > 0 ? run_every_ms_ : 1000;
+
+    for (;;) {
+        struct epoll_event evs[4];
+        bool pool_ready = false;
+        int n = epoll_wait(ep_, evs, 4, wait_ms);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            std::perror("AppPoolLoop: epoll_wait");
+            errors_.fetch_add(1);
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u32 == kLoopStop)
+                return;
+            pool_ready = true;
+        }
+        if (!pool_ready && run_every_ms_ == 0)
+            continue;
+        runs_.fetch_add(1);
+        int rc = tickless_pool_run(pool_, 0);
+        if (rc < 0) {
+            std::cerr << "AppPoolLoop: tickless_pool_run: "
+                      << tickless_err_name(rc) << "\n";
+            errors_.fetch_add(1);
+        } else {
+            ticked_.fetch_add((uint64_t)rc);
+        }
+    }
 }
 
 double TimeScale()

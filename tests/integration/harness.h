@@ -6,10 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/resource.h>
 
 extern "C" {
 #include "core/self_poll.h"
@@ -20,12 +26,40 @@ extern "C" {
 #include "ts_util.h"
 }
 
+// Sanitizer builds run slower and hold more memory per connection: the
+// scale tests shrink (and say so in their output) rather than skip, and
+// what ThreadSanitizer does not support is left out under it.
+#if defined(__SANITIZE_THREAD__)
+#define BUILT_WITH_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BUILT_WITH_TSAN 1
+#endif
+#endif
+#ifndef BUILT_WITH_TSAN
+#define BUILT_WITH_TSAN 0
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BUILT_WITH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BUILT_WITH_ASAN 1
+#endif
+#endif
+#ifndef BUILT_WITH_ASAN
+#define BUILT_WITH_ASAN 0
+#endif
+
+#define BUILT_WITH_SANITIZER (BUILT_WITH_TSAN || BUILT_WITH_ASAN)
+
 // Who ticks the connection; every TEST_P runs in each mode unchanged.
 //  - Dedicated: pool == NULL, one assist thread per connection.
 //  - Pool1, Pool2: a process-wide pool with 1 or 2 assist threads.
-//  - AppDriven: a process-wide pool with no threads (threads == 0), run by a
-//    harness thread standing in for the application's own event loop: it
-//    poll()s tickless_pool_fd() and calls tickless_pool_run(pool, 0).
+//  - AppDriven: a process-wide pool with no threads (threads == 0), run by
+//    an AppPoolLoop (below) standing in for the application's own event
+//    loop: it waits on tickless_pool_fd() and calls
+//    tickless_pool_run(pool, 0).
 // The pools are made on first use and freed after the last test (a global
 // test environment), which checks that tickless_pool_free() returns 0: every
 // test must close the connections it made.
@@ -55,6 +89,12 @@ testing::internal::ParamGenerator<Variant> AllVariants();
 // True when this OpenSSL can run |p| both as client and in-process server.
 bool ProtoAvailable(ts_proto p);
 
+// The protocols ProtoAvailable() says yes to, QUIC first.
+std::vector<ts_proto> AvailableProtos();
+
+// How a test parameterized by protocol alone is named: "QUIC".
+std::string ProtoParamName(const testing::TestParamInfo<ts_proto> &info);
+
 #define SKIP_UNLESS_AVAILABLE(proto)                                          \
     do {                                                                      \
         if (!ProtoAvailable(proto))                                           \
@@ -82,9 +122,43 @@ tickless_conn *NewClientOn(tickless_pool *pool, ts_proto proto, uint16_t port,
 tickless_conn *NewClient(Mode mode, ts_proto proto, uint16_t port,
                          const SslTweak &tweak = nullptr);
 
+// The SslTweak of a DTLS client whose handshake retransmits every 20 ms
+// (OpenSSL's own timer starts at 1 s and doubles): against a peer that
+// never answers, OpenSSL's 13 timeouts then take ~0.3 s before it gives up.
+void DtlsRetransmitEvery20Ms(SSL *ssl);
+
+// A UDP socket on 127.0.0.1 that takes datagrams and never answers: the
+// peer of a DTLS handshake that can only end in OpenSSL giving up. Closed
+// when it goes out of scope (after the test has closed its clients).
+class SilentUdpPeer {
+public:
+    SilentUdpPeer();
+    ~SilentUdpPeer();
+
+    // A DTLS client of this peer on |pool| (nullptr: a dedicated assist
+    // thread), |tweak| applied: NewClientOn(). nullptr, with a test
+    // failure added, if the socket or the client could not be made.
+    tickless_conn *NewDtlsClient(
+        tickless_pool *pool, const SslTweak &tweak = DtlsRetransmitEvery20Ms);
+
+    // Owns the socket: not copied.
+    SilentUdpPeer(const SilentUdpPeer &) = delete;
+    SilentUdpPeer &operator=(const SilentUdpPeer &) = delete;
+
+private:
+    int fd_ = -1;
+    uint16_t port_ = 0;
+};
+
 // Starts a server; fails the test on error.
 ts_server *StartServer(ts_proto proto, bool sink = false,
                        uint64_t idle_timeout_ms = 0);
+
+// A server stopped when it goes out of scope.
+struct ServerStop {
+    void operator()(ts_server *s) const { ts_server_stop(s); }
+};
+using ServerPtr = std::unique_ptr<ts_server, ServerStop>;
 
 // The opening of most connection tests: starts a |proto| server, connects a
 // |mode| client to it (NewClient(), with |tweak|) and completes the
@@ -114,6 +188,108 @@ int WritePattern(tickless_conn *c, uint64_t offset, size_t len,
 // Returns 0, or the tickless error; adds a test failure on a mismatch.
 int ReadPattern(tickless_conn *c, uint64_t offset, size_t len,
                 int timeout_ms = 30000);
+
+// Reads until |len| bytes are in |buf|, each call waiting up to
+// |timeout_ms|: a read returns what has arrived, which may be less than
+// asked. Returns 0, or the error of the call that failed; *got (when not
+// null) says how many bytes came either way. Quiet (no gtest calls): any
+// thread.
+int ReadExactly(tickless_conn *c, void *buf, size_t len, int timeout_ms,
+                size_t *got = nullptr);
+// The same on one stream of a QUIC connection.
+int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
+                size_t *got = nullptr);
+
+// Waits up to |timeout_ms| (times TimeScale()) until |c| counts at least
+// |n| callers blocked in it (tickless_stats.waiters, which includes those
+// blocked on its streams): for tests that must know a thread is asleep in
+// a call before they act. Returns the last count seen; adds a test failure
+// if tickless_conn_stats() fails. Any thread.
+uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms = 5000);
+
+// Milliseconds from |t0_ns| (a ts_now_ns() reading) to now.
+double MsSince(uint64_t t0_ns);
+
+// Per blocking call of an echo. A call that should take milliseconds and
+// takes kStallMs or more slept through a wake-up: tickless makes a last
+// attempt when the timeout ends, so a missed wake-up usually shows as a
+// delay that ends with the timeout, not as an error. Both are generous: an
+// exchange over loopback takes milliseconds, under ThreadSanitizer tens of
+// them.
+constexpr int kEchoTimeoutMs = 10000;
+constexpr double kStallMs = 5000;
+
+// The outcome of one request/response.
+struct EchoResult {
+    int rc = 0;          // first error, or 0
+    bool intact = false; // the echo was the pattern sent
+    double ms = 0;       // write + read, wall time
+
+    bool ok() const { return rc == 0 && intact && ms < kStallMs; }
+    std::string Describe() const;
+};
+
+// One request/response: |len| pattern bytes at stream offset |off| out and
+// the echo back, checked and timed. Quiet (no gtest calls): any thread.
+EchoResult EchoChecked(tickless_conn *c, uint64_t off, size_t len,
+                       int timeout_ms = kEchoTimeoutMs);
+
+// EchoChecked() for the test thread, as an assertion:
+// ASSERT_TRUE(EchoIntact(c, 0, 1000)) fails with what went wrong.
+testing::AssertionResult EchoIntact(tickless_conn *c, uint64_t off,
+                                    size_t len);
+
+// A pool of |threads| assist threads (0: application-driven) with the
+// other options at their defaults, made by a test that frees it itself;
+// nullptr, with a test failure added, if tickless_pool_new() fails.
+tickless_pool *NewPool(unsigned threads);
+
+// tickless_pool_stats() of |p|; a test failure if it fails.
+struct tickless_pool_stats PoolStats(tickless_pool *p);
+
+// Raises the soft descriptor limit to the hard one; returns the soft limit:
+// for tests that open a socket per connection, hundreds of them.
+rlim_t RaiseFdLimit();
+
+// An application's own event loop running an application-driven pool
+// (threads == 0), on a thread of its own: the pool's descriptor sits in the
+// loop's epoll set next to the loop's own (a stop eventfd), and
+// tickless_pool_run(pool, 0) is called when epoll says the pool's
+// descriptor is readable. So every deadline, socket readiness and wake-up
+// must show on that descriptor, or nothing happens.
+//
+// |run_every_ms| > 0 makes the loop also run the pool whenever its
+// descriptor has been quiet that long: a loop that polls as well as waits
+// (the harness's AppDriven mode, whose tests are about the calls, not about
+// the descriptor). 0: only the descriptor wakes the loop, which then waits
+// up to a second at a time, an application's own timeout.
+class AppPoolLoop {
+public:
+    explicit AppPoolLoop(int run_every_ms = 0) : run_every_ms_(run_every_ms) {}
+    ~AppPoolLoop() { Stop(); }
+    AppPoolLoop(const AppPoolLoop &) = delete;
+    AppPoolLoop &operator=(const AppPoolLoop &) = delete;
+
+    // Starts the loop on |pool|. False, with a test failure added, if the
+    // pool has no descriptor or the epoll set cannot be made.
+    bool Start(tickless_pool *pool);
+    // Ends the loop and waits for its thread; idempotent.
+    void Stop();
+
+    uint64_t runs() const { return runs_.load(); }     // pool runs
+    uint64_t ticked() const { return ticked_.load(); } // their sum
+    int errors() const { return errors_.load(); }      // failed runs
+
+private:
+    void Loop();
+
+    const int run_every_ms_;
+    tickless_pool *pool_ = nullptr;
+    int ep_ = -1, stop_fd_ = -1;
+    std::thread thread_;
+    std::atomic<uint64_t> runs_{ 0 }, ticked_{ 0 };
+    std::atomic<int> errors_{ 0 };
+};
 
 // The factor for wall-clock bounds that tests assert ("close wakes the
 // readers within 2 s"): TICKLESS_TEST_TIME_SCALE, a number >= 1, default 1.

@@ -1,7 +1,7 @@
-// An application that holds a connection through tickless_conn_lock() for
-// a long time (issue 6) must not stall the other connections of its pool:
-// the one pool thread defers the held connection instead of waiting for
-// its mutex, and picks it up again on tickless_conn_unlock().
+// An application that holds a connection through tickless_conn_lock() for a
+// long time must not stall the other connections of its pool: the one pool
+// thread defers the held connection instead of waiting for its mutex, and
+// picks it up again on tickless_conn_unlock().
 #include "harness.h"
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// Network faults (issue 6), through the test relay, in every assist mode:
+// Network faults, through the test relay, in every assist mode:
 // heavy loss, long delay with jitter, reordering, duplication, corrupted
 // datagrams, all at once, and a 5 s black-out in the middle of a transfer.
 //
@@ -149,8 +149,8 @@ void QuicTransfer(tickless_conn *c, const Impairment &imp, ts_relay *relay,
         if (rc != 0 && MayGiveUp(imp)) {
             // A timeout, the peer lost (idle timeout), or OpenSSL itself
             // closing the connection it could no longer keep: an error
-            // reported, as the issue asks. Any other SSL error (a call
-            // tickless got wrong) fails.
+            // reported, which is all a path this bad allows. Any other SSL
+            // error (a call tickless got wrong) fails.
             const std::string why = ErrorMessage(c);
             EXPECT_TRUE(rc == TICKLESS_ERR_TIMEOUT || rc == TICKLESS_ERR_PEER
                         || (rc == TICKLESS_ERR_SSL && ClosedByOpenSsl(c)))

@@ -2,17 +2,10 @@
 // hangs.
 #include "harness.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <future>
 #include <string>
 #include <vector>
-
-extern "C" {
-#include "ts_net.h"
-}
 
 TEST(PeerGone, QuicBlackHoleEndsReadAfterIdleTimeout)
 {
@@ -204,15 +197,8 @@ class DtlsSilentPeer : public testing::TestWithParam<Mode> {};
 
 TEST_P(DtlsSilentPeer, HandshakeEndsWithPeerWhenRetransmissionsRunOut)
 {
-    uint16_t port = 0;
-    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
-    ASSERT_GE(silent, 0);
-    // 20 ms per retransmission: OpenSSL's 13 timeouts take ~0.3 s.
-    tickless_conn *c = NewClient(GetParam(), TS_DTLS, port, [](SSL *s) {
-        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
-            return 20000;
-        });
-    });
+    SilentUdpPeer silent;
+    tickless_conn *c = silent.NewDtlsClient(PoolFor(GetParam()));
     ASSERT_NE(c, nullptr);
     uint64_t t0 = ts_now_ns();
     int rc = tickless_conn_handshake(c, 20000);
@@ -234,7 +220,6 @@ TEST_P(DtlsSilentPeer, HandshakeEndsWithPeerWhenRetransmissionsRunOut)
     ASSERT_EQ(tickless_conn_stats(c, &st1), 0);
     EXPECT_LE(st1.ticks - st0.ticks, 2u) << "the assist keeps ticking";
     tickless_conn_close(c);
-    close(silent);
 }
 
 // The same verdict when the application's own call is the one that gives
@@ -245,19 +230,10 @@ TEST_P(DtlsSilentPeer, HandshakeEndsWithPeerWhenRetransmissionsRunOut)
 // event and must read the same: TICKLESS_ERR_PEER, not TICKLESS_ERR_SSL.
 TEST(DtlsSilentPeerNoAssist, GivingUpInTheApplicationsCallIsPeerToo)
 {
-    uint16_t port = 0;
-    int silent = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
-    ASSERT_GE(silent, 0);
-    tickless_pool_options o;
-    tickless_pool_options_defaults(&o);
-    o.threads = 0;
-    tickless_pool *idle_pool = nullptr;
-    ASSERT_EQ(tickless_pool_new(&o, &idle_pool), 0);
-    tickless_conn *c = NewClientOn(idle_pool, TS_DTLS, port, [](SSL *s) {
-        DTLS_set_timer_cb(s, [](SSL *, unsigned int) -> unsigned int {
-            return 20000;
-        });
-    });
+    SilentUdpPeer silent;
+    tickless_pool *idle_pool = NewPool(0);
+    ASSERT_NE(idle_pool, nullptr);
+    tickless_conn *c = silent.NewDtlsClient(idle_pool);
     ASSERT_NE(c, nullptr);
     // Each call waits 30 ms, then tries once more: the 20 ms timer is due
     // by then, so every call retransmits, until OpenSSL gives up.
@@ -273,7 +249,6 @@ TEST(DtlsSilentPeerNoAssist, GivingUpInTheApplicationsCallIsPeerToo)
         << info.message;
     tickless_conn_close(c);
     EXPECT_EQ(tickless_pool_free(idle_pool), 0);
-    close(silent);
 }
 
 // The other side of EmptyDatagram (net_faults_test.cc): a DTLS peer that

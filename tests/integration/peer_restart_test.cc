@@ -1,4 +1,4 @@
-// The peer restarting on the same port (issue 6), in every assist mode.
+// The peer restarting on the same port, in every assist mode.
 //
 // How: ts_server_stop(), then at once ts_server_start() on the port it
 // had. That is what a server process that dies and is started again looks
@@ -101,11 +101,6 @@ ts_server *Restart(ts_server *old, ts_proto proto)
     return s;
 }
 
-double MsSince(uint64_t t0)
-{
-    return (ts_now_ns() - t0) / 1e6;
-}
-
 std::string Describe(tickless_conn *c, int rc, double ms)
 {
     tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
@@ -141,17 +136,7 @@ int ReadUpTo(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms,
              size_t *got)
 {
     std::vector<uint8_t> buf(len);
-    int rc = 0;
-
-    *got = 0;
-    while (*got < len) {
-        size_t n = 0;
-        rc = tickless_conn_read(c, buf.data() + *got, len - *got, &n,
-                                timeout_ms);
-        if (rc != 0)
-            break;
-        *got += n;
-    }
+    int rc = ReadExactly(c, buf.data(), len, timeout_ms, got);
     size_t good = ts_check_pattern(buf.data(), *got, offset);
     EXPECT_EQ(good, *got) << "content differs at stream offset "
                           << offset + good;
@@ -173,6 +158,35 @@ void ExpectNewConnectionServed(const Variant &v, uint16_t port)
     tickless_conn_close(c);
 }
 
+// The opening of the tests below: a server on a port of its own and a
+// client of |v|'s mode that has handshaken and echoed 4 KiB through it.
+// Returns the client and sets *srv; on failure adds a test failure naming
+// the step and returns nullptr with *srv == nullptr, having closed what it
+// opened.
+tickless_conn *EstablishedClient(const Variant &v, ts_server **srv)
+{
+    *srv = StartOn(v.proto, 0);
+    if (*srv == nullptr)
+        return nullptr; // StartOn() has said why
+    tickless_conn *c =
+        NewClient(v.mode, v.proto, ts_server_port(*srv), ClientTweak());
+    if (c != nullptr) { // else NewClient() has said why
+        int rc = tickless_conn_handshake(c, 10000);
+        if (rc == 0)
+            rc = WritePattern(c, 0, 4096);
+        if (rc == 0)
+            rc = ReadPattern(c, 0, 4096);
+        if (rc == 0)
+            return c;
+        ADD_FAILURE() << "handshake and 4 KiB echo before the restart: "
+                      << tickless_err_name(rc);
+        tickless_conn_close(c);
+    }
+    ts_server_stop(*srv);
+    *srv = nullptr;
+    return nullptr;
+}
+
 class PeerRestart : public testing::TestWithParam<Variant> {};
 
 // A read blocked across the restart ends with an error in time; the next
@@ -181,14 +195,10 @@ TEST_P(PeerRestart, BlockedReadEndsWithErrorThenNewConnectionEchoes)
 {
     const Variant v = GetParam();
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartOn(v.proto, 0);
-    ASSERT_NE(srv, nullptr);
-    const uint16_t port = ts_server_port(srv);
-    tickless_conn *c = NewClient(v.mode, v.proto, port, ClientTweak());
+    ts_server *srv = nullptr;
+    tickless_conn *c = EstablishedClient(v, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
-    ASSERT_EQ(WritePattern(c, 0, 4096), 0);
-    ASSERT_EQ(ReadPattern(c, 0, 4096), 0);
+    const uint16_t port = ts_server_port(srv);
 
     const int timeout_ms = VerdictTimeoutMs(v.proto);
     auto blocked = std::async(std::launch::async, [c, timeout_ms] {
@@ -237,14 +247,10 @@ TEST_P(PeerRestart, WriteAfterRestartIsReportedWhileNewConnectionIsServed)
 {
     const Variant v = GetParam();
     SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartOn(v.proto, 0);
-    ASSERT_NE(srv, nullptr);
-    const uint16_t port = ts_server_port(srv);
-    tickless_conn *c = NewClient(v.mode, v.proto, port, ClientTweak());
+    ts_server *srv = nullptr;
+    tickless_conn *c = EstablishedClient(v, &srv);
     ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
-    ASSERT_EQ(WritePattern(c, 0, 4096), 0);
-    ASSERT_EQ(ReadPattern(c, 0, 4096), 0);
+    const uint16_t port = ts_server_port(srv);
 
     uint64_t t0 = ts_now_ns();
     srv = Restart(srv, v.proto);

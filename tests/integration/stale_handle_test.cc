@@ -1,5 +1,6 @@
-// Handles used after they were given back (issue 6: "a connection handed
-// to the wrong pool, or used after close, is reported, not followed").
+// A handle used after it was given back, or handed where it does not
+// belong, is reported, not followed: a stale pointer in an application
+// must not become a use-after-free in the library.
 //
 // A closed connection, stream or listener and a freed pool are refused
 // with TICKLESS_ERR_INVALID and a log line naming the call, for as long as

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -120,6 +121,41 @@ private:
     std::vector<uint64_t> peer_errors_;
 };
 
+// A tickless QUIC listener on the test's pool, and a server thread that
+// accepts one connection from it, hands it to |serve| and closes it when
+// |serve| returns. Join() waits for the thread; the listener is freed when
+// this goes out of scope, after the test has closed its client.
+class OneConnectionServer {
+public:
+    ~OneConnectionServer()
+    {
+        // A thread still running means the test stopped half-way: the
+        // listener stays, and std::thread's destructor ends the run.
+        if (!thread_.joinable() && l_ != nullptr)
+            tickless_listener_free(l_);
+    }
+    bool Start(tickless_pool *pool,
+               std::function<void(tickless_conn *)> serve)
+    {
+        SSL *lst = NewQuicListenerSsl(&port);
+        if (lst == nullptr || tickless_listener_new(lst, pool, &l_) != 0)
+            return false;
+        thread_ = std::thread([this, serve] {
+            tickless_conn *sc = nullptr;
+            ASSERT_EQ(tickless_listener_accept(l_, &sc, 10000), 0);
+            serve(sc);
+            tickless_conn_close(sc);
+        });
+        return true;
+    }
+    void Join() { thread_.join(); }
+    uint16_t port = 0;
+
+private:
+    tickless_listener *l_ = nullptr;
+    std::thread thread_;
+};
+
 int StreamWritePattern(tickless_stream *s, uint64_t off, size_t len)
 {
     std::vector<uint8_t> buf(len);
@@ -132,15 +168,9 @@ int StreamWritePattern(tickless_stream *s, uint64_t off, size_t len)
 int StreamReadPattern(tickless_stream *s, uint64_t off, size_t len)
 {
     std::vector<uint8_t> buf(len);
-    size_t got = 0;
-    while (got < len) {
-        size_t n = 0;
-        int rc = tickless_stream_read(s, buf.data() + got, len - got, &n,
-                                      15000);
-        if (rc != 0)
-            return rc;
-        got += n;
-    }
+    int rc = ReadExactly(s, buf.data(), len, 15000);
+    if (rc != 0)
+        return rc;
     return ts_check_pattern(buf.data(), len, off) == len ? 0 : -100;
 }
 
@@ -271,16 +301,10 @@ TEST_P(Streams, SleepersOnOtherStreamsAreNotWoken)
 // here accepts the connection but no stream until told to.
 TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
     std::atomic<int> release{0};
     std::atomic<bool> done{false};
-    std::thread server([&] {
-        tickless_conn *sc = nullptr;
-        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
         std::vector<tickless_stream *> taken;
         while (!done) {
             if (release > 0) {
@@ -295,10 +319,9 @@ TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
         }
         for (auto *s : taken)
             tickless_stream_close(s);
-        tickless_conn_close(sc);
-    });
+    }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
     ASSERT_NE(c, nullptr);
     std::vector<tickless_stream *> open;
     int rc = 0;
@@ -332,9 +355,8 @@ TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
     for (auto *s : open)
         tickless_stream_close(s);
     done = true;
-    server.join();
+    server.Join();
     tickless_conn_close(c);
-    tickless_listener_free(l);
 }
 
 // Flow control blocks a writer, it does not fail it: a server that does
@@ -342,16 +364,10 @@ TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
 // accepted, and completes once the server reads.
 TEST_P(Streams, FlowControlBlocksTheWriter)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
     std::atomic<bool> start_reading{false};
     std::atomic<size_t> server_got{0};
-    std::thread server([&] {
-        tickless_conn *sc = nullptr;
-        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
         tickless_stream *s = nullptr;
         ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
         while (!start_reading)
@@ -371,10 +387,9 @@ TEST_P(Streams, FlowControlBlocksTheWriter)
         }
         server_got = off;
         tickless_stream_close(s);
-        tickless_conn_close(sc);
-    });
+    }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
     ASSERT_NE(c, nullptr);
     tickless_stream *s = nullptr;
     ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
@@ -395,11 +410,10 @@ TEST_P(Streams, FlowControlBlocksTheWriter)
               0);
     EXPECT_EQ(n + rest, kLen);
     EXPECT_EQ(tickless_stream_conclude(s), 0);
-    server.join();
+    server.Join();
     EXPECT_EQ(server_got.load(), kLen);
     tickless_stream_close(s);
     tickless_conn_close(c);
-    tickless_listener_free(l);
 }
 
 // We reset our sending side: the server's reader gets
@@ -445,14 +459,8 @@ TEST_P(Streams, LocalResetReachesThePeer)
 // stream and the connection go on.
 TEST_P(Streams, PeerResetReachesTheBlockedReader)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
-    std::thread server([&] {
-        tickless_conn *sc = nullptr;
-        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [](tickless_conn *sc) {
         tickless_stream *s = nullptr;
         ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
         char b[4];
@@ -473,10 +481,9 @@ TEST_P(Streams, PeerResetReachesTheBlockedReader)
         uint64_t a0 = ts_now_ns();
         EXPECT_EQ(tickless_stream_accept(sc, &s2, 10000), TICKLESS_ERR_PEER);
         EXPECT_LT((ts_now_ns() - a0) / 1e9, 5.0);
-        tickless_conn_close(sc);
-    });
+    }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
     ASSERT_NE(c, nullptr);
     tickless_stream *a = nullptr;
     ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
@@ -504,8 +511,7 @@ TEST_P(Streams, PeerResetReachesTheBlockedReader)
     tickless_stream_close(a);
     EXPECT_EQ(tickless_conn_shutdown(c, 5000), 0);
     tickless_conn_close(c);
-    server.join();
-    tickless_listener_free(l);
+    server.Join();
 }
 
 // A client that vanishes (every datagram dropped from now on): the server's
@@ -701,15 +707,9 @@ TEST_P(Streams, WritesAfterOurOwnEndAreClosedAndTheConnectionLives)
 // was credited, and the connection goes on.
 TEST_P(Streams, ConcludeWhileAWriterIsBlocked)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
     std::atomic<bool> done{false};
-    std::thread server([&] {
-        tickless_conn *sc = nullptr;
-        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
         tickless_stream *s = nullptr, *s2 = nullptr;
         ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
         // Never reads |s|: its writer runs out of credit. The second
@@ -720,10 +720,9 @@ TEST_P(Streams, ConcludeWhileAWriterIsBlocked)
         while (!done)
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         tickless_stream_close(s);
-        tickless_conn_close(sc);
-    });
+    }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
     ASSERT_NE(c, nullptr);
     tickless_stream *a = nullptr;
     ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
@@ -750,10 +749,9 @@ TEST_P(Streams, ConcludeWhileAWriterIsBlocked)
     ASSERT_EQ(StreamReadPattern(d, 0, 3000), 0);
     tickless_stream_close(d);
     done = true;
-    server.join();
+    server.Join();
     tickless_stream_close(a);
     tickless_conn_close(c);
-    tickless_listener_free(l);
 }
 
 // The peer abandons a stream both ways at once (RESET_STREAM for what it
@@ -764,15 +762,9 @@ TEST_P(Streams, ConcludeWhileAWriterIsBlocked)
 // own reset as the peer's.
 TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
     std::atomic<bool> abandon{false}, done{false};
-    std::thread server([&] {
-        tickless_conn *sc = nullptr;
-        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
         tickless_stream *s = nullptr;
         ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
         while (!abandon)
@@ -781,10 +773,9 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
         tickless_stream_close(s); // receive part open: STOP_SENDING
         while (!done)
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        tickless_conn_close(sc);
-    });
+    }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
     ASSERT_NE(c, nullptr);
     tickless_stream *a = nullptr;
     ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
@@ -801,13 +792,9 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
         size_t n = 0;
         read_rc = tickless_stream_read(a, b, sizeof(b), &n, 20000);
     });
-    tickless_stats st = TICKLESS_STATS_INIT;
-    for (int i = 0; i < 2000 && st.waiters < 2; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
     // The connection's count includes the threads blocked on its streams.
-    ASSERT_EQ(st.waiters, 2u) << "the reader and the writer never blocked";
+    ASSERT_EQ(WaitForWaiters(c, 2, 10000), 2u)
+        << "the reader and the writer never blocked";
     uint64_t t0 = ts_now_ns();
     abandon = true;
     writer.join();
@@ -833,9 +820,8 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
     EXPECT_NE(info.code, TICKLESS_ERR_SSL) << info.message;
     EXPECT_NE(info.code, TICKLESS_ERR_PEER) << info.message;
     done = true;
-    server.join();
+    server.Join();
     tickless_conn_close(c);
-    tickless_listener_free(l);
 }
 
 // CPU time the calling thread has used, in ns.
@@ -852,24 +838,17 @@ uint64_t ThreadCpuNs()
 // writers copy up to 512 KiB into the stream), never most of the second.
 TEST_P(Streams, BlockedCallsOnExhaustedCreditSleep)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
     std::atomic<bool> done{false};
-    std::thread server([&] {
-        tickless_conn *sc = nullptr;
-        ASSERT_EQ(tickless_listener_accept(l, &sc, 10000), 0);
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
         tickless_stream *s = nullptr;
         ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
         while (!done) // reads nothing: the credit runs out
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         tickless_stream_close(s);
-        tickless_conn_close(sc);
-    });
+    }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, port);
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
     ASSERT_NE(c, nullptr);
     tickless_stream *a = nullptr;
     ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
@@ -900,10 +879,9 @@ TEST_P(Streams, BlockedCallsOnExhaustedCreditSleep)
             << "CPU in " << wall_ns[i] / 1000000 << " ms blocked";
     }
     done = true;
-    server.join();
+    server.Join();
     tickless_stream_close(a);
     tickless_conn_close(c);
-    tickless_listener_free(l);
 }
 
 // Two readers of a QUIC connection's default stream before it exists (the

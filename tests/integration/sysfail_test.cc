@@ -1,11 +1,11 @@
-// System calls failing (issue 6): epoll_create1, eventfd, timerfd_create
-// and pthread_create fail as the kernel would (EMFILE, ENOMEM, EAGAIN),
-// and so do the calls that watch sockets (see SocketWatch below),
-// through the injection hook of src/core/sysfail.h. The call that needed
-// them returns TICKLESS_ERR_SYS, every descriptor and thread made before
-// the failure is released (a pool fails on its second shard too), and
-// what already runs keeps running: a live connection on another pool
-// still echoes, and the next attempt succeeds.
+// System calls failing: epoll_create1, eventfd, timerfd_create and
+// pthread_create fail as the kernel would (EMFILE, ENOMEM, EAGAIN), and so do
+// the calls that watch sockets (see SocketWatch below), through the injection
+// hook of src/core/sysfail.h. The call that needed them returns
+// TICKLESS_ERR_SYS, every descriptor and thread made before the failure is
+// released (a pool fails on its second shard too), and what already runs
+// keeps running: a live connection on another pool still echoes, and the next
+// attempt succeeds.
 #include "harness.h"
 
 extern "C" {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,6 +33,40 @@ std::vector<uint8_t> Stream(unsigned w, uint64_t pos, size_t len)
     }
     return out;
 }
+
+// A read of up to 16 bytes on a thread of its own, which may block; rc
+// and reply are its outcome once the thread is joined.
+struct ReadOnAThread {
+    ReadOnAThread(tickless_conn *c, int timeout_ms)
+        : thread([this, c, timeout_ms] {
+              char buf[16];
+              size_t n = 0;
+              rc = tickless_conn_read(c, buf, sizeof(buf), &n, timeout_ms);
+              reply.assign(buf, n);
+          })
+    {
+    }
+    std::atomic<int> rc{1};
+    std::string reply;
+    std::thread thread; // last: starts once the fields above exist
+};
+
+// A write of |len| bytes of writer 0's stream on a thread of its own, which
+// may block; rc and written are its outcome once the thread is joined.
+struct WriteOnAThread {
+    WriteOnAThread(tickless_conn *c, size_t len, int timeout_ms)
+        : thread([this, c, len, timeout_ms] {
+              std::vector<uint8_t> data = Stream(0, 0, len);
+              size_t n = 0;
+              rc = tickless_conn_write(c, data.data(), len, &n, timeout_ms);
+              written = n;
+          })
+    {
+    }
+    std::atomic<int> rc{1};
+    std::atomic<size_t> written{0};
+    std::thread thread; // last: starts once the fields above exist
+};
 
 class WriteSemantics : public testing::TestWithParam<Mode> {
 protected:
@@ -201,43 +236,19 @@ TEST_P(WriteSemantics, WriterBehindABlockedReaderFinishes)
     tickless_conn *c = Connect();
     ASSERT_NE(c, nullptr);
 
-    std::atomic<int> read_rc{1};
-    std::string reply;
-    std::thread reader([&] {
-        char buf[16];
-        size_t n = 0;
-        read_rc = tickless_conn_read(c, buf, sizeof(buf), &n, 60000);
-        reply.assign(buf, n);
-    });
-    tickless_stats st = TICKLESS_STATS_INIT;
-    for (int i = 0; i < 1000 && st.waiters < 1; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        ts_sleep_ms(5);
-    }
-    ASSERT_EQ(st.waiters, 1u) << "the reader never blocked";
-
-    std::atomic<int> write_rc{1};
-    std::atomic<size_t> written{0};
-    std::thread writer([&] {
-        std::vector<uint8_t> data = Stream(0, 0, kLen);
-        size_t n = 0;
-        write_rc = tickless_conn_write(c, data.data(), kLen, &n, 20000);
-        written = n;
-    });
-    for (int i = 0; i < 1000 && st.waiters < 2; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        ts_sleep_ms(5);
-    }
-    ASSERT_EQ(st.waiters, 2u) << "the writer never blocked";
+    ReadOnAThread reader(c, 60000);
+    ASSERT_EQ(WaitForWaiters(c, 1), 1u) << "the reader never blocked";
+    WriteOnAThread writer(c, kLen, 20000);
+    ASSERT_EQ(WaitForWaiters(c, 2), 2u) << "the writer never blocked";
 
     peer_.Drain(true);
-    writer.join();
-    EXPECT_EQ(write_rc.load(), 0) << written.load() << " of " << kLen
-                                  << " bytes written";
+    writer.thread.join();
+    EXPECT_EQ(writer.rc.load(), 0) << writer.written.load() << " of " << kLen
+                                   << " bytes written";
     peer_.Send("done");
-    reader.join();
-    EXPECT_EQ(read_rc.load(), 0);
-    EXPECT_EQ(reply, "done");
+    reader.thread.join();
+    EXPECT_EQ(reader.rc.load(), 0);
+    EXPECT_EQ(reader.reply, "done");
     std::vector<uint8_t> got = Finish(c);
     EXPECT_EQ(got.size(), kLen);
 }
@@ -251,40 +262,18 @@ TEST_P(WriteSemantics, ReaderBehindABlockedWriterGetsData)
     tickless_conn *c = Connect();
     ASSERT_NE(c, nullptr);
 
-    std::atomic<int> write_rc{1};
-    std::thread writer([&] {
-        std::vector<uint8_t> data = Stream(0, 0, kLen);
-        size_t n = 0;
-        write_rc = tickless_conn_write(c, data.data(), kLen, &n, 60000);
-    });
-    tickless_stats st = TICKLESS_STATS_INIT;
-    for (int i = 0; i < 1000 && st.waiters < 1; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        ts_sleep_ms(5);
-    }
-    ASSERT_EQ(st.waiters, 1u) << "the writer never blocked";
-
-    std::atomic<int> read_rc{1};
-    std::string reply;
-    std::thread reader([&] {
-        char buf[16];
-        size_t n = 0;
-        read_rc = tickless_conn_read(c, buf, sizeof(buf), &n, 20000);
-        reply.assign(buf, n);
-    });
-    for (int i = 0; i < 1000 && st.waiters < 2; i++) {
-        ASSERT_EQ(tickless_conn_stats(c, &st), 0);
-        ts_sleep_ms(5);
-    }
-    ASSERT_EQ(st.waiters, 2u) << "the reader never blocked";
+    WriteOnAThread writer(c, kLen, 60000);
+    ASSERT_EQ(WaitForWaiters(c, 1), 1u) << "the writer never blocked";
+    ReadOnAThread reader(c, 20000);
+    ASSERT_EQ(WaitForWaiters(c, 2), 2u) << "the reader never blocked";
 
     peer_.Send("data");
-    reader.join();
-    EXPECT_EQ(read_rc.load(), 0);
-    EXPECT_EQ(reply, "data");
+    reader.thread.join();
+    EXPECT_EQ(reader.rc.load(), 0);
+    EXPECT_EQ(reader.reply, "data");
     peer_.Drain(true);
-    writer.join();
-    EXPECT_EQ(write_rc.load(), 0);
+    writer.thread.join();
+    EXPECT_EQ(writer.rc.load(), 0);
     std::vector<uint8_t> got = Finish(c);
     EXPECT_EQ(got.size(), kLen);
 }
