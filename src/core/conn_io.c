@@ -194,7 +194,7 @@ static int call_ready(conn_call *call)
         if (call->kind == IO_READ)
             ready = tl_ossl_read_ready(call->ssl);
         else if (call->kind == IO_WRITE)
-            ready = tl_ossl_write_ready(call->ssl, call->wq->write_room);
+            ready = tl_ossl_write_ready(call->ssl, call->wq->write_room, 0);
         break;
     }
     ERR_pop_to_mark();

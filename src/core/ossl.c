@@ -289,26 +289,34 @@ uint64_t tl_ossl_write_room(SSL *ssl)
     return 0;
 }
 
-int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen)
+int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen, int input_seen)
 {
 #ifdef TICKLESS_HAVE_QUIC
     if (SSL_is_quic(ssl)) {
 # ifdef SSL_get_stream_write_buf_avail
-        uint64_t avail = 0;
+        uint64_t avail = 0, size = 0;
 
         if (SSL_get_stream_write_state(ssl) != SSL_STREAM_STATE_OK)
             return 1;
         /* More room than the writer found when it was refused: free
          * space alone is no sign (OpenSSL refuses a write while the
          * peer's flow control credit is spent, buffer room or not). */
-        return !SSL_get_stream_write_buf_avail(ssl, &avail)
-               || avail > room_seen;
+        if (!SSL_get_stream_write_buf_avail(ssl, &avail) || avail > room_seen)
+            return 1;
+        /* But once everything sent is acknowledged the buffer is empty
+         * and its room cannot grow: only the credit can, and no getter
+         * shows it. New credit comes in a packet: after a tick that took
+         * input, such a writer looks again. */
+        return input_seen && SSL_get_stream_write_buf_size(ssl, &size)
+               && avail >= size;
 # else
         (void)room_seen;
+        (void)input_seen;
         return 1;
 # endif
     }
 #endif
+    (void)input_seen;
     (void)ssl;
     (void)room_seen;
     return 1;

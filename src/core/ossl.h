@@ -68,8 +68,10 @@ int tl_ossl_readable(SSL *ssl, conn_proto proto);
  * caller of |ssl| could make progress now. Any doubt answers 1. */
 int tl_ossl_read_ready(SSL *ssl);          /* data, FIN, reset or closed */
 /* More send-buffer room than |room_seen| (what tl_ossl_write_room() said
- * when a writer was refused), or unwritable. */
-int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen);
+ * when a writer was refused), or unwritable; or, |input_seen| (a tick
+ * has just taken input), an empty send buffer, whose writer can only be
+ * waiting for the peer's credit. */
+int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen, int input_seen);
 /* QUIC: the stream's free send-buffer space now; 0 otherwise. */
 uint64_t tl_ossl_write_room(SSL *ssl);
 int tl_ossl_accept_stream_ready(SSL *conn); /* incoming stream, or closed */

@@ -69,9 +69,9 @@ void tl_waitq_wake(waitq *wq)
 
 /* Whether a sleeper of |wq| could now make progress. Errs towards yes: a
  * needless wake-up costs one retry, a missed one a hang. |strict| leaves
- * out the sleepers no getter can speak for (handshake, shutdown), which are
- * then woken only by a tick: so that two of them never wake each other in
- * turn. */
+ * out the sleepers no getter can speak for (handshake, shutdown, a writer
+ * waiting for the peer's credit), which are then woken only by a tick: so
+ * that two of them never wake each other in turn. */
 static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
 {
     int ready;
@@ -93,7 +93,8 @@ static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
         ready = (!strict && wq->waiters > wq->readers + wq->writers)
                 || (wq->readers > 0 && tl_ossl_read_ready(wq->ssl))
                 || (wq->writers > 0
-                    && tl_ossl_write_ready(wq->ssl, wq->write_room));
+                    && tl_ossl_write_ready(wq->ssl, wq->write_room,
+                                           !strict));
         break;
     }
     ERR_pop_to_mark();

@@ -884,6 +884,72 @@ TEST_P(Streams, BlockedCallsOnExhaustedCreditSleep)
     tickless_conn_close(c);
 }
 
+// A writer blocked because the peer's flow-control credit ran out goes on
+// as soon as the peer reads and grants more, even when everything it had
+// sent was acknowledged meanwhile, so that the send buffer is empty and
+// OpenSSL's free space no longer changes: only the credit does, which no
+// getter shows. Another thread sleeps on the same connection (in an
+// accept, as a listener's workers do), so that a tick must choose whom to
+// wake. (Seen against openssl s_client under load: the echo server's
+// writer slept until its timeout.)
+TEST_P(Streams, WriterBlockedOnCreditGoesOnWhenThePeerReads)
+{
+    const size_t kLen = 4u << 20;
+    std::atomic<bool> read_now{false};
+    std::atomic<size_t> got{0};
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
+        tickless_stream *s = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+        while (!read_now) // the credit runs out, and the data is acked
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::vector<uint8_t> buf(65536);
+        while (got < kLen) {
+            size_t n = 0;
+            if (tickless_stream_read(s, buf.data(), buf.size(), &n, 20000)
+                != 0)
+                break;
+            got += n;
+        }
+        tickless_stream_close(s);
+    }));
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *a = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    std::vector<uint8_t> data(kLen);
+    ts_fill_pattern(data.data(), kLen, 0);
+    std::atomic<int> rc{1};
+    std::atomic<size_t> written{0};
+    uint64_t t0 = 0;
+    std::thread acceptor([&] {
+        tickless_stream *none = nullptr;
+        (void)tickless_stream_accept(c, &none, 30000); // until the close
+    });
+    WaitForWaiters(c, 1);
+    std::thread writer([&] {
+        size_t n = 0;
+        rc = tickless_stream_write(a, data.data(), kLen, &n, 30000);
+        written = n;
+    });
+    WaitForWaiters(c, 2);
+    // Long enough for every byte sent to be acknowledged.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    t0 = ts_now_ns();
+    read_now = true;
+    writer.join();
+    double s = (ts_now_ns() - t0) / 1e9;
+    EXPECT_EQ(rc.load(), 0) << tickless_err_name(rc.load());
+    EXPECT_EQ(written.load(), kLen);
+    EXPECT_LT(s, 10.0 * TimeScale()) << "the writer waited for its timeout";
+    server.Join();
+    EXPECT_EQ(got.load(), kLen);
+    tickless_stream_close(a);
+    tickless_conn_close(c); // ends the accept
+    acceptor.join();
+}
+
 // Two readers of a QUIC connection's default stream before it exists (the
 // peer sends only what it is sent): they must sleep until their timeout,
 // not wake each other. (Torture harness: the stream's read state is "no
