@@ -313,9 +313,11 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * dead, or the application is still driving the connection); either way
  * *next is what the assist should do next, which the assist applies
  * itself (seq 0: nothing to apply: the connection is closed or detached,
- * or the tick did not happen, TICKLESS_ERR_BUSY or _SYS). */
+ * or the tick did not happen, TICKLESS_ERR_BUSY or _SYS). |now_fn| is the
+ * assist's (the shard's, which a test may set): the time the tick judges
+ * lateness, hand-offs and the next deadline by. */
 int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
-                 tick_decision *next);
+                 tick_decision *next, uint64_t (*now_fn)(void));
 
 /* The tick itself, whoever ticks: the assist through tl_conn_tick(), or a
  * caller that polled the socket itself (self_poll.h) once it is ready.

@@ -123,7 +123,7 @@ static void hs_step(tickless_conn *c)
 }
 
 int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
-                 tick_decision *next)
+                 tick_decision *next, uint64_t (*now_fn)(void))
 {
     /* |c| is an engine: its own mutex. */
     int rc = pthread_mutex_trylock(&c->mu);
@@ -159,7 +159,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
     (void)tl_assist_take_deferred(c);
     if (c->closed || c->fatal) {
         /* drops a dead connection's timer and interest */
-        tl_conn_decide(c, tl_clock_now_ns(), next);
+        tl_conn_decide(c, now_fn(), next);
         pthread_mutex_unlock(&c->mu);
         return 0;
     }
@@ -173,11 +173,11 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
      * timer is moved on. (Readiness itself is always served: epoll
      * reports it only if it was armed, or could not be disarmed, and a
      * socket left unread would be reported again and again.) */
-    now = tl_clock_now_ns();
+    now = now_fn();
     if ((*reasons & TICK_TIMER) && c->deadline_ns > now) {
         *reasons &= ~TICK_TIMER;
         if (*reasons == 0 && app_driving(c, now)) {
-            tl_conn_decide(c, tl_clock_now_ns(), next);
+            tl_conn_decide(c, now_fn(), next);
             pthread_mutex_unlock(&c->mu);
             return 0;
         }
@@ -196,7 +196,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
                    (double)late / 1e6);
     }
     tl_engine_tick_locked(c, *reasons);
-    tl_conn_decide(c, tl_clock_now_ns(), next);
+    tl_conn_decide(c, now_fn(), next);
     pthread_mutex_unlock(&c->mu);
     return 1;
 }

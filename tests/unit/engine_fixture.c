@@ -1,5 +1,7 @@
 #include "engine_fixture.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,7 +15,10 @@
 
 struct fx_engine {
     tickless_conn c;
+    tickless_conn other; /* a second owner for wait queues */
     SSL_CTX *ctx;
+    waitq q[4];
+    int nq;
 };
 
 struct fx_shard {
@@ -80,12 +85,24 @@ fx_engine *fx_engine_new(int quic)
     /* Two: the shard's reference comes and goes, this one stays. */
     atomic_init(&e->c.refs, 2);
     e->c.deadline_ns = CLOCK_NEVER;
+    e->c.err.size = sizeof(e->c.err);
+    tl_lathist_init(&e->c.lateness);
+    atomic_init(&e->c.app_held, 0);
     tl_assist_link_init(&e->c);
+    if (pthread_mutex_init(&e->c.mu, NULL) != 0) {
+        fx_engine_free(e);
+        return NULL;
+    }
     return e;
 }
 
 void fx_engine_free(fx_engine *e)
 {
+    int i;
+
+    for (i = 0; i < e->nq; i++)
+        tl_waitq_destroy(&e->q[i]);
+    pthread_mutex_destroy(&e->c.mu);
     if (e->c.fd >= 0)
         close(e->c.fd);
     SSL_free(e->c.ssl);
@@ -132,6 +149,87 @@ void fx_set_closed(fx_engine *e)
 uint64_t fx_wakeups(const fx_engine *e)
 {
     return e->c.wakeups;
+}
+
+void fx_set_deadline(fx_engine *e, uint64_t t)
+{
+    e->c.deadline_ns = t;
+}
+
+int fx_tick(fx_engine *e, unsigned *reasons, uint64_t *next_deadline)
+{
+    tick_decision d;
+    uint64_t due = CLOCK_NEVER;
+    int rc = tl_conn_tick(&e->c, reasons, &due, &d, fx_now);
+
+    *next_deadline = d.seq != 0 ? d.deadline_ns : 0;
+    return rc;
+}
+
+uint64_t fx_timer_ticks(const fx_engine *e)
+{
+    return e->c.timer_ticks;
+}
+
+uint64_t fx_io_ticks(const fx_engine *e)
+{
+    return e->c.io_ticks;
+}
+
+uint64_t fx_lateness_max(const fx_engine *e)
+{
+    return e->c.lateness.max_ns;
+}
+
+void fx_queues(fx_engine *e, int n, const int *owner)
+{
+    int i;
+
+    for (i = 0; i < n && i < 4; i++)
+        (void)tl_waitq_init(&e->q[i], WQ_IO, e->c.ssl,
+                            owner[i] ? &e->other : &e->c);
+    e->nq = i;
+    e->other.engine = &e->c;
+}
+
+void fx_enter(fx_engine *e, int q, int reader)
+{
+    tl_waitq_enter(&e->c, &e->q[q], reader ? IO_READ : 0);
+}
+
+void fx_leave(fx_engine *e, int q, int reader)
+{
+    tl_waitq_leave(&e->c, &e->q[q], reader ? IO_READ : 0);
+}
+
+uint64_t fx_gen(const fx_engine *e, int q)
+{
+    return e->q[q].gen;
+}
+
+int fx_sleeping(const fx_engine *e)
+{
+    int n = 0;
+    const waitq *wq;
+
+    for (wq = e->c.sleeping; wq != NULL; wq = wq->next)
+        n++;
+    return n;
+}
+
+unsigned fx_readers(const fx_engine *e, int q)
+{
+    return e->q[q].readers;
+}
+
+void fx_wake_ready(fx_engine *e)
+{
+    tl_engine_wake_ready(&e->c);
+}
+
+void fx_wake_owned(fx_engine *e, int owner)
+{
+    tl_engine_wake_owned(&e->c, owner ? &e->other : &e->c);
 }
 
 uint64_t fx_decide(fx_engine *e, uint64_t *deadline_ns, unsigned *interest)

@@ -38,6 +38,29 @@ void fx_set_fatal(fx_engine *e);
 void fx_set_closed(fx_engine *e);
 uint64_t fx_wakeups(const fx_engine *e);
 
+/* The engine's OpenSSL deadline as the core last read it. */
+void fx_set_deadline(fx_engine *e, uint64_t t);
+
+/* tl_conn_tick() on fx_clock_ns, for |reasons| (FX_TIMER, FX_IO);
+ * returns its result, and what the tick turned out to be in *reasons. */
+#define FX_TIMER 0x1u
+#define FX_IO 0x2u
+int fx_tick(fx_engine *e, unsigned *reasons, uint64_t *next_deadline);
+uint64_t fx_timer_ticks(const fx_engine *e);
+uint64_t fx_io_ticks(const fx_engine *e);
+uint64_t fx_lateness_max(const fx_engine *e);
+
+/* Wait queues of the engine: |n| of them (at most 4), owned by the engine
+ * (owner 0) or by a second connection object (owner 1). */
+void fx_queues(fx_engine *e, int n, const int *owner);
+void fx_enter(fx_engine *e, int q, int reader);
+void fx_leave(fx_engine *e, int q, int reader);
+uint64_t fx_gen(const fx_engine *e, int q);
+int fx_sleeping(const fx_engine *e); /* queues on the sleeping list */
+unsigned fx_readers(const fx_engine *e, int q);
+void fx_wake_ready(fx_engine *e);
+void fx_wake_owned(fx_engine *e, int owner);
+
 /* tl_conn_decide() at fx_clock_ns; returns the decision's seq. */
 uint64_t fx_decide(fx_engine *e, uint64_t *deadline_ns, unsigned *interest);
 /* An application thread's publish of that decision (tl_shard_sync()). */

@@ -1,0 +1,150 @@
+// Unit tests for one tick (tl_conn_tick(), src/core/tick.c) on the clock
+// the assist gives it, and for the wait queues (src/core/waitq.c) a tick
+// wakes. The fixture's engine has a DTLS SSL object with no timer of its
+// own; the clock is fx_clock_ns. No test sleeps.
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "engine_fixture.h"
+
+namespace {
+
+constexpr uint64_t kNever = UINT64_MAX;
+constexpr uint64_t kMs = 1000000;
+
+struct Tick : testing::Test {
+    fx_shard *shard = nullptr;
+    fx_engine *engine = nullptr;
+
+    void Make(bool quic)
+    {
+        fx_clock_ns = 5000 * kMs;
+        shard = fx_shard_new();
+        ASSERT_NE(shard, nullptr);
+        engine = fx_engine_new(quic);
+        ASSERT_NE(engine, nullptr);
+        ASSERT_EQ(fx_attach(shard, engine), 0);
+    }
+    void TearDown() override
+    {
+        if (engine != nullptr) {
+            fx_detach(shard, engine);
+            fx_engine_free(engine);
+        }
+        if (shard != nullptr)
+            fx_shard_free(shard);
+    }
+};
+
+// A deadline that came due 3 ms ago is a timer tick, 3 ms late.
+TEST_F(Tick, TimerTickRecordsItsLateness)
+{
+    Make(false);
+    fx_set_deadline(engine, fx_clock_ns - 3 * kMs);
+    unsigned reasons = FX_TIMER;
+    uint64_t next = 0;
+    EXPECT_EQ(fx_tick(engine, &reasons, &next), 1);
+    EXPECT_EQ(reasons, FX_TIMER);
+    EXPECT_EQ(fx_timer_ticks(engine), 1u);
+    EXPECT_EQ(fx_lateness_max(engine), 3 * kMs);
+    EXPECT_EQ(next, kNever); // OpenSSL has no timer now
+}
+
+// A timer collected for a deadline that a call has since moved later is
+// not OpenSSL's deadline: it ticks as readiness would, and records no
+// lateness.
+TEST_F(Tick, TimerForADeadlineMovedLaterTicksAsReadiness)
+{
+    Make(false);
+    fx_set_deadline(engine, fx_clock_ns + 10 * kMs);
+    unsigned reasons = FX_TIMER;
+    uint64_t next = 0;
+    EXPECT_EQ(fx_tick(engine, &reasons, &next), 1);
+    EXPECT_EQ(reasons, FX_IO);
+    EXPECT_EQ(fx_timer_ticks(engine), 0u);
+    EXPECT_EQ(fx_io_ticks(engine), 1u);
+    EXPECT_EQ(fx_lateness_max(engine), 0u);
+}
+
+// The end of a hand-off comes while the application is still calling
+// (driven_until later than now): no tick, only the timer moved on, to the
+// hand-off's new end.
+TEST_F(Tick, HandOffStillUnderWayOnlyMovesTheTimer)
+{
+    Make(true);
+    const uint64_t until = fx_clock_ns + 1 * kMs;
+    fx_set_driven_until(engine, until);
+    fx_set_deadline(engine, fx_clock_ns + 10 * kMs);
+    unsigned reasons = FX_TIMER;
+    uint64_t next = 0;
+    EXPECT_EQ(fx_tick(engine, &reasons, &next), 0);
+    EXPECT_EQ(fx_io_ticks(engine) + fx_timer_ticks(engine), 0u);
+    EXPECT_EQ(next, until);
+}
+
+// A dead connection is not ticked; its decision drops the timer.
+TEST_F(Tick, DeadConnectionIsNotTicked)
+{
+    Make(false);
+    fx_set_fatal(engine);
+    fx_set_deadline(engine, fx_clock_ns - 1 * kMs);
+    unsigned reasons = FX_TIMER;
+    uint64_t next = 0;
+    EXPECT_EQ(fx_tick(engine, &reasons, &next), 0);
+    EXPECT_EQ(fx_timer_ticks(engine), 0u);
+    EXPECT_EQ(next, kNever);
+}
+
+struct WaitQueues : Tick {};
+
+// A queue is on the engine's sleeping list exactly while it has sleepers,
+// whatever order they come and go in; readers are counted.
+TEST_F(WaitQueues, SleepingListFollowsTheSleepers)
+{
+    Make(false);
+    const int owners[3] = { 0, 0, 0 };
+    fx_queues(engine, 3, owners);
+    fx_enter(engine, 0, 1);
+    fx_enter(engine, 1, 0);
+    fx_enter(engine, 0, 0);
+    fx_enter(engine, 2, 1);
+    EXPECT_EQ(fx_sleeping(engine), 3);
+    EXPECT_EQ(fx_readers(engine, 0), 1u);
+    fx_leave(engine, 1, 0); // the middle of the list
+    EXPECT_EQ(fx_sleeping(engine), 2);
+    fx_leave(engine, 0, 1);
+    EXPECT_EQ(fx_sleeping(engine), 2); // queue 0 still has a sleeper
+    EXPECT_EQ(fx_readers(engine, 0), 0u);
+    fx_leave(engine, 0, 0);
+    fx_leave(engine, 2, 1);
+    EXPECT_EQ(fx_sleeping(engine), 0);
+}
+
+// After a tick every queue that can make progress is woken (DTLS: all of
+// them, its callers read for themselves); a close wakes only the queues
+// of the connection it closes.
+TEST_F(WaitQueues, WakesReachTheRightQueues)
+{
+    Make(false);
+    const int owners[3] = { 0, 1, 1 };
+    fx_queues(engine, 3, owners);
+    for (int q = 0; q < 3; q++)
+        fx_enter(engine, q, 1);
+    fx_wake_ready(engine);
+    for (int q = 0; q < 3; q++)
+        EXPECT_EQ(fx_gen(engine, q), 1u) << "queue " << q;
+    fx_wake_owned(engine, 1);
+    EXPECT_EQ(fx_gen(engine, 0), 1u);
+    EXPECT_EQ(fx_gen(engine, 1), 2u);
+    EXPECT_EQ(fx_gen(engine, 2), 2u);
+    // A queue with no sleepers is not on the list, and not woken.
+    fx_leave(engine, 0, 1);
+    fx_wake_ready(engine);
+    EXPECT_EQ(fx_gen(engine, 0), 1u);
+    for (int q = 1; q < 3; q++)
+        fx_leave(engine, q, 1);
+}
+
+} // namespace
