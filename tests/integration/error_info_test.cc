@@ -92,33 +92,49 @@ static bool AllPrintable(const std::string &s)
 // TICKLESS_ERR_PEER, and its error record and log line hold the reason
 // escaped and cut. |served_closes|: the listener's connection closes (else
 // the client does).
-static void CheckEscapedCloseReason(bool served_closes)
+// Valgrind (scripts/valgrind) runs these far slower: scale the waits.
+static int WaitMs()
 {
-    // Valgrind (scripts/valgrind) runs this far slower: scale the waits.
-    const int kWaitMs = (int)(10000 * TimeScale());
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, nullptr, &l), 0);
-    tickless_conn *client = NewClient(Mode::Dedicated, TS_QUIC, port);
-    ASSERT_NE(client, nullptr);
-    tickless_conn *served = nullptr;
-    std::thread hs(
-        [&] { EXPECT_EQ(tickless_conn_handshake(client, kWaitMs), 0); });
-    ASSERT_EQ(tickless_listener_accept(l, &served, kWaitMs), 0);
-    hs.join();
-    // Closed after the handshake: a close during it would carry no reason
-    // (RFC 9000, 10.2.3).
-    ASSERT_EQ(tickless_conn_handshake(served, kWaitMs), 0);
-    g_log.clear();
-    ASSERT_EQ(tickless_set_log(CollectLog, nullptr, TICKLESS_LOG_ERROR, 0),
-              0);
+    return (int)(10000 * TimeScale());
+}
 
-    const std::string reason = std::string("bye\r\nFAKE: line\x1b[31m\x01")
-                               + "\xff\xfe\\" + std::string(300, 'A');
-    tickless_conn *closer = served_closes ? served : client;
-    tickless_conn *reader = served_closes ? client : served;
+// A listener (dedicated assist), a client on |pool| (nullptr: its own
+// thread) and the connection the listener accepted from it, both
+// handshaken (a close during the handshake would carry no reason: RFC
+// 9000, 10.2.3).
+struct Pair {
+    tickless_listener *l = nullptr;
+    tickless_conn *client = nullptr;
+    tickless_conn *served = nullptr;
+
+    void Make(tickless_pool *pool)
+    {
+        uint16_t port = 0;
+        SSL *lst = NewQuicListenerSsl(&port);
+        ASSERT_NE(lst, nullptr);
+        ASSERT_EQ(tickless_listener_new(lst, nullptr, &l), 0);
+        client = NewClientOn(pool, TS_QUIC, port);
+        ASSERT_NE(client, nullptr);
+        std::thread hs(
+            [&] { EXPECT_EQ(tickless_conn_handshake(client, WaitMs()), 0); });
+        EXPECT_EQ(tickless_listener_accept(l, &served, WaitMs()), 0);
+        hs.join();
+        ASSERT_NE(served, nullptr);
+        ASSERT_EQ(tickless_conn_handshake(served, WaitMs()), 0);
+    }
+    ~Pair()
+    {
+        tickless_conn_close(client);
+        tickless_conn_close(served);
+        tickless_listener_free(l);
+    }
+};
+
+// |closer| queues a CONNECTION_CLOSE with code 42 and |reason| from inside
+// a lock section, as an application does to give one.
+static void CloseFromLockSection(tickless_conn *closer,
+                                 const std::string &reason)
+{
     SSL *ssl = tickless_conn_lock(closer);
     ASSERT_NE(ssl, nullptr);
     SSL_SHUTDOWN_EX_ARGS args;
@@ -129,6 +145,23 @@ static void CheckEscapedCloseReason(bool served_closes)
                               sizeof(args)),
               0);
     tickless_conn_unlock(closer);
+}
+
+static void CheckEscapedCloseReason(bool served_closes)
+{
+    const int kWaitMs = WaitMs();
+    Pair p;
+    ASSERT_NO_FATAL_FAILURE(p.Make(nullptr));
+    tickless_conn *client = p.client, *served = p.served;
+    g_log.clear();
+    ASSERT_EQ(tickless_set_log(CollectLog, nullptr, TICKLESS_LOG_ERROR, 0),
+              0);
+
+    const std::string reason = std::string("bye\r\nFAKE: line\x1b[31m\x01")
+                               + "\xff\xfe\\" + std::string(300, 'A');
+    tickless_conn *closer = served_closes ? served : client;
+    tickless_conn *reader = served_closes ? client : served;
+    CloseFromLockSection(closer, reason);
 
     char b;
     size_t n = 0;
@@ -153,10 +186,6 @@ static void CheckEscapedCloseReason(bool served_closes)
         logged = logged || m.find("bye\\x0d") != std::string::npos;
     }
     EXPECT_TRUE(logged) << "the log did not get the escaped reason";
-
-    tickless_conn_close(client);
-    tickless_conn_close(served);
-    tickless_listener_free(l);
 }
 
 // A close queued in a lock section reaches the server even when the
@@ -175,61 +204,40 @@ static void CheckEscapedCloseReason(bool served_closes)
 // A lock section therefore begins with a tick.
 static void CheckLockSectionCloseArrives(bool after_data)
 {
-    const int kWaitMs = (int)(10000 * TimeScale());
+    const int kWaitMs = WaitMs();
     tickless_pool_options o;
     tickless_pool_options_defaults(&o);
     o.threads = 0;
     tickless_pool *pool = nullptr;
     ASSERT_EQ(tickless_pool_new(&o, &pool), 0);
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, nullptr, &l), 0);
-    tickless_conn *client = NewClientOn(pool, TS_QUIC, port);
-    ASSERT_NE(client, nullptr);
-    tickless_conn *served = nullptr;
-    std::thread hs(
-        [&] { EXPECT_EQ(tickless_conn_handshake(client, kWaitMs), 0); });
-    ASSERT_EQ(tickless_listener_accept(l, &served, kWaitMs), 0);
-    hs.join();
-    ASSERT_EQ(tickless_conn_handshake(served, kWaitMs), 0);
-    char b;
-    size_t n = 0;
-    if (after_data) {
-        // A round trip confirms the client's handshake; then one more byte
-        // from the server is left unread.
-        ASSERT_EQ(tickless_conn_write(client, "x", 1, &n, kWaitMs), 0);
-        ASSERT_EQ(tickless_conn_read(served, &b, 1, &n, kWaitMs), 0);
-        ASSERT_EQ(tickless_conn_write(served, "y", 1, &n, kWaitMs), 0);
-        ASSERT_EQ(tickless_conn_read(client, &b, 1, &n, kWaitMs), 0);
-        ASSERT_EQ(tickless_conn_write(served, "z", 1, &n, kWaitMs), 0);
+    {
+        Pair p;
+        ASSERT_NO_FATAL_FAILURE(p.Make(pool));
+        tickless_conn *client = p.client, *served = p.served;
+        char b;
+        size_t n = 0;
+        if (after_data) {
+            // A round trip confirms the client's handshake; then one more
+            // byte from the server is left unread.
+            ASSERT_EQ(tickless_conn_write(client, "x", 1, &n, kWaitMs), 0);
+            ASSERT_EQ(tickless_conn_read(served, &b, 1, &n, kWaitMs), 0);
+            ASSERT_EQ(tickless_conn_write(served, "y", 1, &n, kWaitMs), 0);
+            ASSERT_EQ(tickless_conn_read(client, &b, 1, &n, kWaitMs), 0);
+            ASSERT_EQ(tickless_conn_write(served, "z", 1, &n, kWaitMs), 0);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+
+        const std::string reason = after_data ? std::string(300, 'r')
+                                              : "bye";
+        CloseFromLockSection(client, reason);
+        int rc = tickless_conn_read(served, &b, 1, &n, kWaitMs);
+        EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+        tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+        ASSERT_EQ(tickless_conn_error(served, &info), 0);
+        EXPECT_NE(std::string(info.message).find(reason.substr(0, 3)),
+                  std::string::npos)
+            << info.message;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-
-    const std::string reason = after_data ? std::string(300, 'r') : "bye";
-    SSL *ssl = tickless_conn_lock(client);
-    ASSERT_NE(ssl, nullptr);
-    SSL_SHUTDOWN_EX_ARGS args;
-    std::memset(&args, 0, sizeof(args));
-    args.quic_error_code = 42;
-    args.quic_reason = reason.c_str();
-    EXPECT_GE(SSL_shutdown_ex(ssl, SSL_SHUTDOWN_FLAG_RAPID, &args,
-                              sizeof(args)),
-              0);
-    tickless_conn_unlock(client);
-
-    int rc = tickless_conn_read(served, &b, 1, &n, kWaitMs);
-    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
-    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
-    ASSERT_EQ(tickless_conn_error(served, &info), 0);
-    EXPECT_NE(std::string(info.message).find(reason.substr(0, 3)),
-              std::string::npos)
-        << info.message;
-
-    tickless_conn_close(client);
-    tickless_conn_close(served);
-    tickless_listener_free(l);
     EXPECT_EQ(tickless_pool_free(pool), 0);
 }
 

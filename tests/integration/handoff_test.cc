@@ -30,10 +30,15 @@ TEST_P(Handoff, ReplyRightAfterACallIsReadWhileTheApplicationSleeps)
         ASSERT_EQ(WritePattern(c, off, kLen), 0);
         uint64_t give_up = ts_now_ns() + (uint64_t)(5e9 * TimeScale());
         size_t pending = 0;
+        // A lock section begins with a tick of its own, which would read
+        // the echo itself: the first look comes well after the hand-off
+        // (30 times it), by which time the assist has taken the socket
+        // back and read the echo.
+        ts_sleep_ms((int)(30 * TimeScale()));
         while (pending < kLen && ts_now_ns() < give_up) {
             ts_sleep_ms(5);
             // SSL_pending() only looks at OpenSSL's buffers: it never
-            // reads the socket, so only the assist can have filled them.
+            // reads the socket, so only a tick can have filled them.
             SSL *ssl = tickless_conn_lock(c);
             ASSERT_NE(ssl, nullptr);
             pending = SSL_pending(ssl);

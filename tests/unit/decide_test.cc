@@ -9,46 +9,26 @@
 
 #include <cstdint>
 
-#include "engine_fixture.h"
+#include "engine_test.h"
 
 namespace {
 
-constexpr uint64_t kNever = UINT64_MAX;
-constexpr uint64_t kMs = 1000000;
 constexpr unsigned kSpinGuardTicks = 64; // SPIN_GUARD_TICKS in tick.c
 
-struct Decide : testing::Test {
-    fx_shard *shard = nullptr;
-    fx_engine *engine = nullptr;
+using Decide = EngineTest;
 
-    void Make(bool quic)
-    {
-        fx_clock_ns = 1000 * kMs;
-        shard = fx_shard_new();
-        ASSERT_NE(shard, nullptr);
-        engine = fx_engine_new(quic);
-        ASSERT_NE(engine, nullptr);
-        ASSERT_EQ(fx_attach(shard, engine), 0);
-    }
-    void TearDown() override
-    {
-        if (engine != nullptr) {
-            fx_detach(shard, engine);
-            fx_engine_free(engine);
-        }
-        if (shard != nullptr)
-            fx_shard_free(shard);
-    }
-};
+// A decision that asks nothing of the assist: no timer, no socket.
+static void ExpectNothingAsked(const Decision &d)
+{
+    EXPECT_NE(d.seq, 0u);
+    EXPECT_EQ(d.deadline, kNever);
+    EXPECT_EQ(d.interest, 0u);
+}
 
 TEST_F(Decide, NothingDueMeansNoTimer)
 {
     Make(false);
-    uint64_t deadline = 0;
-    unsigned interest = 9;
-    EXPECT_NE(fx_decide(engine, &deadline, &interest), 0u);
-    EXPECT_EQ(deadline, kNever);
-    EXPECT_EQ(interest, 0u);
+    ExpectNothingAsked(DecideNow());
 }
 
 // A kick asks for a tick now; after 64 ticks in a row that left the
@@ -56,15 +36,11 @@ TEST_F(Decide, NothingDueMeansNoTimer)
 TEST_F(Decide, SpinGuardStepsBackAfterManyImmediateTicks)
 {
     Make(false);
-    uint64_t deadline = 0;
-    unsigned interest = 0;
     fx_kick(engine);
     fx_set_immediate_ticks(engine, kSpinGuardTicks - 1);
-    fx_decide(engine, &deadline, &interest);
-    EXPECT_EQ(deadline, fx_clock_ns);
+    EXPECT_EQ(DecideNow().deadline, fx_clock_ns);
     fx_set_immediate_ticks(engine, kSpinGuardTicks);
-    fx_decide(engine, &deadline, &interest);
-    EXPECT_EQ(deadline, fx_clock_ns + 1 * kMs);
+    EXPECT_EQ(DecideNow().deadline, fx_clock_ns + 1 * kMs);
 }
 
 // While a QUIC client's socket is handed off to the application's calls,
@@ -73,52 +49,40 @@ TEST_F(Decide, SpinGuardStepsBackAfterManyImmediateTicks)
 TEST_F(Decide, HandOffEndsOnTime)
 {
     Make(true);
-    uint64_t deadline = 0;
-    unsigned interest = 0;
     const uint64_t until = fx_clock_ns + 1 * kMs;
     fx_set_driven_until(engine, until);
-    fx_decide(engine, &deadline, &interest);
-    EXPECT_EQ(deadline, until);
-    EXPECT_EQ(interest, 0u);
+    Decision d = DecideNow();
+    EXPECT_EQ(d.deadline, until);
+    EXPECT_EQ(d.interest, 0u);
     fx_clock_ns = until;
-    fx_decide(engine, &deadline, &interest);
-    EXPECT_EQ(deadline, kNever);
+    EXPECT_EQ(DecideNow().deadline, kNever);
 }
 
 // A DTLS connection is never handed off: the rule is QUIC's.
 TEST_F(Decide, NoHandOffOutsideQuic)
 {
     Make(false);
-    uint64_t deadline = 0;
-    unsigned interest = 0;
     fx_set_driven_until(engine, fx_clock_ns + 1 * kMs);
-    fx_decide(engine, &deadline, &interest);
-    EXPECT_EQ(deadline, kNever);
+    EXPECT_EQ(DecideNow().deadline, kNever);
 }
 
 TEST_F(Decide, DeadConnectionNeedsNothing)
 {
     Make(false);
-    uint64_t deadline = 0;
-    unsigned interest = 9;
     fx_kick(engine);
     fx_set_fatal(engine);
-    EXPECT_NE(fx_decide(engine, &deadline, &interest), 0u);
-    EXPECT_EQ(deadline, kNever);
-    EXPECT_EQ(interest, 0u);
+    ExpectNothingAsked(DecideNow());
 }
 
 TEST_F(Decide, DecisionsAreNumberedAndAClosedOneTellsNothing)
 {
     Make(false);
-    uint64_t deadline = 0;
-    unsigned interest = 0;
-    uint64_t first = fx_decide(engine, &deadline, &interest);
-    uint64_t second = fx_decide(engine, &deadline, &interest);
+    uint64_t first = DecideNow().seq;
+    uint64_t second = DecideNow().seq;
     EXPECT_GT(first, 0u);
     EXPECT_EQ(second, first + 1);
     fx_set_closed(engine);
-    EXPECT_EQ(fx_decide(engine, &deadline, &interest), 0u);
+    EXPECT_EQ(DecideNow().seq, 0u);
 }
 
 // A decision earlier than the sleeping runner's wake-up moves its timer at

@@ -7,35 +7,13 @@
 
 #include <cstdint>
 
-#include "engine_fixture.h"
+#include "engine_test.h"
 
 namespace {
 
-constexpr uint64_t kNever = UINT64_MAX;
-constexpr uint64_t kMs = 1000000;
-
-struct Tick : testing::Test {
-    fx_shard *shard = nullptr;
-    fx_engine *engine = nullptr;
-
-    void Make(bool quic)
-    {
-        fx_clock_ns = 5000 * kMs;
-        shard = fx_shard_new();
-        ASSERT_NE(shard, nullptr);
-        engine = fx_engine_new(quic);
-        ASSERT_NE(engine, nullptr);
-        ASSERT_EQ(fx_attach(shard, engine), 0);
-    }
-    void TearDown() override
-    {
-        if (engine != nullptr) {
-            fx_detach(shard, engine);
-            fx_engine_free(engine);
-        }
-        if (shard != nullptr)
-            fx_shard_free(shard);
-    }
+// The clock starts far from zero: a deadline 3 ms in the past must exist.
+struct Tick : EngineTest {
+    void Make(bool quic) { EngineTest::Make(quic, 5000 * kMs); }
 };
 
 // A deadline that came due 3 ms ago is a timer tick, 3 ms late.
