@@ -177,7 +177,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
     if ((*reasons & TICK_TIMER) && c->deadline_ns > now) {
         *reasons &= ~TICK_TIMER;
         if (*reasons == 0 && app_driving(c, now)) {
-            tl_conn_decide(c, now_fn(), next);
+            tl_conn_decide(c, now, next);
             pthread_mutex_unlock(&c->mu);
             return 0;
         }

@@ -359,6 +359,33 @@ TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
     tickless_conn_close(c);
 }
 
+// The server side of a peer that reads late: accepts one stream, reads
+// nothing until |go|, then reads and checks the pattern until |want|
+// bytes or the stream's end (any other result fails the test); *got is
+// what it read.
+static void ReadWhenTold(tickless_conn *sc, const std::atomic<bool> &go,
+                         size_t want, std::atomic<size_t> &got)
+{
+    tickless_stream *s = nullptr;
+    ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+    while (!go)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::vector<uint8_t> buf(65536);
+    size_t off = 0;
+    while (off < want) {
+        size_t n = 0;
+        int rc = tickless_stream_read(s, buf.data(), buf.size(), &n, 15000);
+        if (rc != 0) {
+            EXPECT_EQ(rc, TICKLESS_ERR_EOF);
+            break;
+        }
+        EXPECT_EQ(ts_check_pattern(buf.data(), n, off), n);
+        off += n;
+    }
+    got = off;
+    tickless_stream_close(s);
+}
+
 // Flow control blocks a writer, it does not fail it: a server that does
 // not read lets a 4 MiB write stall; the write times out with part of it
 // accepted, and completes once the server reads.
@@ -368,25 +395,7 @@ TEST_P(Streams, FlowControlBlocksTheWriter)
     std::atomic<size_t> server_got{0};
     OneConnectionServer server;
     ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
-        tickless_stream *s = nullptr;
-        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
-        while (!start_reading)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        std::vector<uint8_t> buf(65536);
-        size_t off = 0;
-        for (;;) {
-            size_t n = 0;
-            int rc = tickless_stream_read(s, buf.data(), buf.size(), &n,
-                                          15000);
-            if (rc != 0) {
-                EXPECT_EQ(rc, TICKLESS_ERR_EOF);
-                break;
-            }
-            EXPECT_EQ(ts_check_pattern(buf.data(), n, off), n);
-            off += n;
-        }
-        server_got = off;
-        tickless_stream_close(s);
+        ReadWhenTold(sc, start_reading, SIZE_MAX, server_got);
     }));
 
     tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
@@ -899,19 +908,8 @@ TEST_P(Streams, WriterBlockedOnCreditGoesOnWhenThePeerReads)
     std::atomic<size_t> got{0};
     OneConnectionServer server;
     ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
-        tickless_stream *s = nullptr;
-        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
-        while (!read_now) // the credit runs out, and the data is acked
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        std::vector<uint8_t> buf(65536);
-        while (got < kLen) {
-            size_t n = 0;
-            if (tickless_stream_read(s, buf.data(), buf.size(), &n, 20000)
-                != 0)
-                break;
-            got += n;
-        }
-        tickless_stream_close(s);
+        // Until then the credit runs out, and the data is acknowledged.
+        ReadWhenTold(sc, read_now, kLen, got);
     }));
 
     tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
