@@ -25,6 +25,16 @@ static int call_closed(const conn_call *call)
            || (call->also_closed != NULL && *call->also_closed);
 }
 
+/* Whether |call| writes where we ended writing ourselves (a shutdown, a
+ * stream's conclude or reset): refused at once, whoever has the writers'
+ * turn, as no attempt could change the answer. */
+static int call_write_ended(const conn_call *call)
+{
+    return call->kind == IO_WRITE
+           && (call->c->shutting_down
+               || (call->write_ended != NULL && *call->write_ended));
+}
+
 /* |rc|: how the call ends. */
 static void conn_leave(tickless_conn *c, int rc)
 {
@@ -251,7 +261,7 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
     if (c->proto == CONN_TLS)
         tl_sigpipe_block(&guard); /* only stream sockets raise SIGPIPE */
     for (;;) {
-        if (call_closed(call)) {
+        if (call_closed(call) || call_write_ended(call)) {
             rc = TICKLESS_ERR_CLOSED;
             break;
         }
@@ -354,8 +364,6 @@ static int op_write(conn_call *call, void *arg)
 
     if (c->uses_streams)
         return TICKLESS_ERR_INVALID; /* no default stream to write */
-    if (c->shutting_down)
-        return TICKLESS_ERR_CLOSED;
     /* Bytes OpenSSL still holds go first: they were credited already. */
     rc = tl_conn_tx_flush(c);
     if (rc != 0)
@@ -442,6 +450,7 @@ static conn_call conn_call_of(tickless_conn *c, unsigned kind)
     call.ssl = c->ssl;
     call.wq = &c->wq;
     call.also_closed = NULL;
+    call.write_ended = NULL;
     call.stream = NULL;
     call.kind = kind;
     return call;

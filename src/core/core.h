@@ -260,6 +260,7 @@ typedef struct conn_call {
     SSL *ssl;                /* the object the operation works on */
     waitq *wq;               /* where the caller sleeps */
     const int *also_closed;  /* a stream's own closed flag, or NULL */
+    const int *write_ended;  /* a stream's "we ended writing" flag, or NULL */
     unsigned kind;           /* IO_READ: a read; IO_WRITE: a write; 0 */
     struct tickless_stream *stream; /* the stream called on, or NULL */
 } conn_call;

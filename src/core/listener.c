@@ -125,6 +125,7 @@ int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
     call.ssl = l->engine->ssl;
     call.wq = &l->engine->accept_wq;
     call.also_closed = NULL;
+    call.write_ended = NULL;
     call.stream = NULL;
     call.kind = 0;
     return tl_conn_run(&call, timeout_ms, op_accept, out);

@@ -241,14 +241,12 @@ static int op_stream_read(conn_call *call, void *arg)
     return stream_result(call->c, call->stream, 0, 1);
 }
 
-static int shut_for_writing(conn_call *call);
-
 static int op_stream_write(conn_call *call, void *arg)
 {
     stream_io *io = arg;
 
-    if (shut_for_writing(call))
-        return TICKLESS_ERR_CLOSED; /* as tickless_conn_write() says */
+    /* After a shutdown, our conclude or our reset, tl_conn_run() refuses
+     * the write before it gets here. */
     while (io->done < io->len) {
         size_t chunk = io->len - io->done;
         size_t max = tl_ossl_max_write(call->ssl, CONN_QUIC);
@@ -369,6 +367,7 @@ static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
     call.ssl = c->ssl;
     call.wq = wq;
     call.also_closed = NULL;
+    call.write_ended = NULL;
     call.kind = 0;
     call.stream = NULL;
     return tl_conn_run(&call, timeout_ms, op, arg);
@@ -384,6 +383,7 @@ static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
     call.ssl = s->ssl;
     call.wq = &s->wq;
     call.also_closed = &s->closed;
+    call.write_ended = &s->write_ended;
     call.kind = kind;
     call.stream = s;
     if (!tl_ref_take_live(&s->refs))
@@ -500,6 +500,15 @@ static int shut_for_writing(conn_call *call)
     return call->c->shutting_down || call->stream->write_ended;
 }
 
+/* We ended the stream's sending part. Its writers asleep (on the peer's
+ * credit, or for their turn) are refused now, not at their timeout. */
+static void end_writing(conn_call *call)
+{
+    call->stream->write_ended = 1;
+    if (call->wq->writers > 0)
+        tl_waitq_wake(call->wq);
+}
+
 static int op_conclude(conn_call *call, void *arg)
 {
     (void)arg;
@@ -507,7 +516,7 @@ static int op_conclude(conn_call *call, void *arg)
         return TICKLESS_ERR_CLOSED;
     ERR_clear_error();
     if (SSL_stream_conclude(call->ssl, 0)) {
-        call->stream->write_ended = 1;
+        end_writing(call);
         return 0;
     }
     return stream_op_failed(call->c, call->stream);
@@ -522,7 +531,7 @@ static int op_reset(conn_call *call, void *arg)
         return TICKLESS_ERR_CLOSED;
     ERR_clear_error();
     if (SSL_stream_reset(call->ssl, &args, sizeof(args))) {
-        call->stream->write_ended = 1;
+        end_writing(call);
         tl_engine_kick(call->c->engine);
         return 0;
     }

@@ -425,6 +425,64 @@ TEST_P(Streams, FlowControlBlocksTheWriter)
     tickless_conn_close(c);
 }
 
+// We conclude a stream while a writer of it is blocked on the peer's flow
+// control. A write that starts afterwards is refused at once
+// (TICKLESS_ERR_CLOSED) even though the blocked writer holds the writers'
+// turn, and the blocked writer ends with it too, not at its timeout. The
+// peer gets every byte the writer said it wrote, then the end of the
+// stream. (Torture harness: the second write, with timeout 0, said
+// TICKLESS_ERR_TIMEOUT: it never got the turn to look.)
+TEST_P(Streams, WritesAfterConcludeAreRefusedWhileAWriterIsBlocked)
+{
+    const size_t kLen = 4u << 20;
+    std::atomic<bool> read_now{false};
+    std::atomic<size_t> got{0};
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
+        ReadWhenTold(sc, read_now, SIZE_MAX, got);
+    }));
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *s = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
+    std::vector<uint8_t> data(kLen);
+    ts_fill_pattern(data.data(), kLen, 0);
+    std::atomic<int> blocked_rc{1};
+    std::atomic<size_t> written{0};
+    std::atomic<uint64_t> blocked_end_ns{0};
+    std::thread writer([&] {
+        size_t n = 0;
+        blocked_rc = tickless_stream_write(s, data.data(), kLen, &n, 30000);
+        written = n;
+        blocked_end_ns = ts_now_ns();
+    });
+    ASSERT_EQ(WaitForWaiters(c, 1), 1u);
+    uint64_t t0 = ts_now_ns();
+    ASSERT_EQ(tickless_stream_conclude(s), 0);
+
+    for (int timeout_ms : {0, 1000}) {
+        size_t n = 7;
+        char x = 0;
+        EXPECT_EQ(tickless_stream_write(s, &x, 1, &n, timeout_ms),
+                  TICKLESS_ERR_CLOSED)
+            << "timeout " << timeout_ms;
+        EXPECT_EQ(n, 0u);
+    }
+    writer.join();
+    EXPECT_EQ(blocked_rc.load(), TICKLESS_ERR_CLOSED)
+        << tickless_err_name(blocked_rc.load());
+    EXPECT_LT(written.load(), kLen);
+    EXPECT_LT((double)(blocked_end_ns.load() - t0) / 1e9,
+              10.0 * TimeScale())
+        << "the blocked writer waited for its timeout";
+    read_now = true;
+    server.Join();
+    EXPECT_EQ(got.load(), written.load()); // then the end of the stream
+    tickless_stream_close(s);
+    tickless_conn_close(c);
+}
+
 // We reset our sending side: the server's reader gets
 // TICKLESS_ERR_STREAM_RESET with our code, and the other stream is
 // untouched.
