@@ -8,9 +8,12 @@
 #    (gnutls-serv --echo, a stack tickless did not write), and
 #  - over QUIC against examples/quic_echo_server (when this OpenSSL has a
 #    QUIC server): four clients at once, each must get its own line back,
-#    then quic_client's 8 streams on one connection, each checked.
-# Every client verifies the server against a throw-away certificate made
-# here (TICKLESS_EXAMPLE_CAFILE). Exit 0 only if every check passed.
+#    one client each at 127.0.0.1 and ::1 (the server is dual-stack), then
+#    quic_client's 8 streams on one connection, each checked.
+# Clients are given "localhost", as a newcomer would type it: it resolves
+# to ::1 first on most systems, 127.0.0.1 on some, so both families get
+# used. Every client verifies the server against a throw-away certificate
+# made here (TICKLESS_EXAMPLE_CAFILE). Exit 0 only if every check passed.
 set -euo pipefail
 bin=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickless-examples.XXXXXX")
@@ -25,22 +28,40 @@ trap cleanup EXIT
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
   -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" 2>/dev/null
 export TICKLESS_EXAMPLE_CAFILE=$work/cert.pem
 
+# A UDP port that was free a moment ago on IPv6 and IPv4 alike (the
+# servers here listen on both), or on IPv4 on a host without IPv6.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 - <<'EOF'
+import socket
+try:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", 0))
+except OSError:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 0))
+print(s.getsockname()[1])
+EOF
 }
 
-# expect_echo PROTO PORT ALPN MESSAGE: the client prints exactly MESSAGE.
+# Whether this host has IPv6 loopback (::1) to test against.
+have_ipv6() {
+  python3 -c 'import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))' 2>/dev/null
+}
+
+# expect_echo PROTO HOST PORT ALPN MESSAGE: the client prints exactly
+# MESSAGE.
 expect_echo() {
   local out
-  out=$("$bin/blocking_client" "$1" localhost "$2" "$3" "$4")
-  if [[ $out != "${4%$'\n'}" ]]; then
-    echo "FAIL $1: expected '${4%$'\n'}', got '$out'" >&2
+  out=$("$bin/blocking_client" "$1" "$2" "$3" "$4" "$5")
+  if [[ $out != "${5%$'\n'}" ]]; then
+    echo "FAIL $1 $2: expected '${5%$'\n'}', got '$out'" >&2
     return 1
   fi
-  echo "ok   $1: '$out' came back"
+  echo "ok   $1 $2: '$out' came back"
 }
 
 # Retries while a server is still starting (at most 5 s).
@@ -64,7 +85,8 @@ for proto in dtls tls; do
   gnutls-serv "${udp[@]}" --echo -p "$port" --x509certfile "$work/cert.pem" \
     --x509keyfile "$work/key.pem" >"$work/gnutls-$proto.log" 2>&1 &
   pids+=($!)
-  with_retries expect_echo "$proto" "$port" "" "hello over $proto"$'\n'
+  with_retries expect_echo "$proto" localhost "$port" "" \
+    "hello over $proto"$'\n'
 done
 
 if [[ -x $bin/quic_echo_server ]]; then
@@ -74,17 +96,38 @@ if [[ -x $bin/quic_echo_server ]]; then
   "$bin/quic_echo_server" "$work/cert.pem" "$work/key.pem" "$port" 4 \
     <"$work/stdin" >"$work/server.log" 2>&1 &
   server=$!
-  pids+=($server)
+  pids+=("$server")
   exec 3>"$work/stdin"
-  with_retries expect_echo quic "$port" echo "first QUIC client"$'\n'
+  with_retries expect_echo quic localhost "$port" echo \
+    "first QUIC client"$'\n'
   fails=0
   for i in 1 2 3 4; do
-    expect_echo quic "$port" echo "QUIC client $i, concurrently"$'\n' &
+    expect_echo quic localhost "$port" echo \
+      "QUIC client $i, concurrently"$'\n' &
     pids+=($!)
   done
   for p in "${pids[@]: -4}"; do wait "$p" || fails=$((fails + 1)); done
+  # One socket serves both families: "localhost" alone would not show it,
+  # as a client that gets no answer from one family tries the other. So far: 5
+  # connections of one stream each.
+  conns=5
+  streams=5
+  hosts=(127.0.0.1)
+  if have_ipv6; then
+    hosts+=(::1)
+  else
+    echo "skip quic ::1: this host has no IPv6"
+  fi
+  for h in "${hosts[@]}"; do
+    expect_echo quic "$h" "$port" echo "QUIC client at $h"$'\n' \
+      || fails=$((fails + 1))
+    conns=$((conns + 1))
+    streams=$((streams + 1))
+  done
   # quic_client: 8 streams from 8 threads on one connection, 200 kB each,
   # every stream's echo checked by the client itself.
+  conns=$((conns + 1))
+  streams=$((streams + 8))
   if out=$("$bin/quic_client" localhost "$port" 8 200000); then
     n=$(grep -c "bytes echoed intact" <<<"$out" || true)
     if [[ $n -eq 8 ]]; then
@@ -105,8 +148,9 @@ if [[ -x $bin/quic_echo_server ]]; then
     cat "$work/server.log" >&2
     exit 1
   fi
-  # 5 one-stream clients and quic_client's 8 streams, all ended by a FIN.
-  if ! grep -q "served 6 connections, 13 streams" "$work/server.log"; then
+  # Every client's every stream, all ended by a FIN.
+  if ! grep -q "served $conns connections, $streams streams" \
+    "$work/server.log"; then
     echo "FAIL: quic_echo_server's count is off:" >&2
     cat "$work/server.log" >&2
     exit 1
