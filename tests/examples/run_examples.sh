@@ -14,8 +14,26 @@
 # to ::1 first on most systems, 127.0.0.1 on some, so both families get
 # used. Every client verifies the server against a throw-away certificate
 # made here (TICKLESS_EXAMPLE_CAFILE). Exit 0 only if every check passed.
+#
+# A program this needs that is not installed is a failure, not a skip:
+# scripts/test (CI) must never pass with part of the examples unchecked.
+# scripts/install-deps installs every one on the host; the roots of
+# scripts/dev-root have them all.
 set -euo pipefail
 bin=$1
+
+# need PROGRAM PACKAGE: fail, naming PACKAGE, unless PROGRAM is installed.
+missing=0
+need() {
+  command -v "$1" >/dev/null && return 0
+  echo "FAIL: $1 is not installed (Debian package $2; scripts/install-deps installs it)" >&2
+  missing=1
+}
+need openssl openssl         # the throw-away certificate
+need python3 python3         # free ports
+need gnutls-serv gnutls-bin  # the DTLS and TLS echo server
+[[ $missing -eq 0 ]] || exit 1
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/tickless-examples.XXXXXX")
 pids=()
 cleanup() {
@@ -75,10 +93,6 @@ with_retries() {
 }
 
 for proto in dtls tls; do
-  if ! command -v gnutls-serv >/dev/null; then
-    echo "gnutls-serv missing (scripts/install-deps installs gnutls-bin)" >&2
-    exit 1
-  fi
   port=$(free_port)
   udp=()
   [[ $proto == dtls ]] && udp=(--udp)
