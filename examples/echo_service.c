@@ -8,17 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* How long a connection may sit without opening a stream before its worker
- * moves on to the next client. QUIC's idle timeout usually comes first. */
-#define STREAM_WAIT_MS 60000
-#define IO_TIMEOUT_MS 30000
+/* How long a stream may go without progress (a client that stops sending,
+ * or stops reading our echo) before its worker gives up on it and resets
+ * it: the worker is then free for other clients. */
+#define IO_TIMEOUT_MS 10000
 #define MAX_WORKERS 256
 
 struct echo_service {
     tickless_listener *listener;
     pthread_t threads[MAX_WORKERS];
     int nthreads;
-    atomic_uint_fast64_t connections, streams, resets, bytes;
+    atomic_uint_fast64_t accepted, streams, resets, bytes;
 };
 
 /* Echoes |s| until the client's FIN (then concludes ours) or an error. */
@@ -39,38 +39,23 @@ static void echo_stream(echo_service *svc, tickless_stream *s)
         atomic_fetch_add(&svc->streams, 1);
     else if (rc == TICKLESS_ERR_STREAM_RESET)
         atomic_fetch_add(&svc->resets, 1);
-}
-
-/* Serves every stream of |c| until the client closes the connection. */
-static void serve_connection(echo_service *svc, tickless_conn *c)
-{
-    tickless_stream *s;
-    int rc;
-
-    while ((rc = tickless_stream_accept(c, &s, STREAM_WAIT_MS)) == 0) {
-        echo_stream(svc, s);
-        tickless_stream_close(s);
-    }
-    /* PEER: the client closed the connection (or it idled out); CLOSED:
-     * the service is stopping. Anything else is worth a line. */
-    if (rc != TICKLESS_ERR_PEER && rc != TICKLESS_ERR_CLOSED)
-        fprintf(stderr, "echo_service: connection ended: %s\n",
-                tickless_strerror(rc));
-    if (rc == TICKLESS_ERR_TIMEOUT)
-        (void)tickless_conn_shutdown(c, 1000);
+    else if (rc == TICKLESS_ERR_TIMEOUT)
+        (void)tickless_stream_reset(s, 0); /* stalled: let it go */
+    /* Otherwise (TICKLESS_ERR_PEER, _CLOSED) the connection is gone. */
 }
 
 static void *worker(void *arg)
 {
     echo_service *svc = arg;
-    tickless_conn *c;
+    tickless_stream *s;
 
     /* Ends when echo_service_stop() closes the listener. */
-    while (tickless_listener_accept(svc->listener, &c, TICKLESS_FOREVER)
+    while (tickless_listener_accept_stream(svc->listener, &s,
+                                           TICKLESS_FOREVER)
            == 0) {
-        atomic_fetch_add(&svc->connections, 1);
-        serve_connection(svc, c);
-        tickless_conn_close(c);
+        atomic_fetch_add(&svc->accepted, 1);
+        echo_stream(svc, s);
+        tickless_stream_close(s);
     }
     return NULL;
 }
@@ -110,7 +95,7 @@ int echo_service_start(SSL *listener, tickless_pool *pool, int workers,
 
 void echo_service_get_stats(echo_service *svc, echo_service_stats *out)
 {
-    out->connections = atomic_load(&svc->connections);
+    out->accepted = atomic_load(&svc->accepted);
     out->streams = atomic_load(&svc->streams);
     out->resets = atomic_load(&svc->resets);
     out->bytes = atomic_load(&svc->bytes);

@@ -3,11 +3,12 @@
  * kept apart from its main() so the test suite runs the same code.
  *
  * One tickless listener; a fixed set of worker threads, each looping
- *     accept a connection -> accept a stream, echo it, close it -> ... ->
- *     close the connection
- * with plain blocking calls. A client's every stream is echoed until its
- * FIN, then concluded; the streams of one connection are served one after
- * the other, the connections of different clients in parallel.
+ *     accept the next stream of any client -> echo it -> close it
+ * with plain blocking calls (tickless_listener_accept_stream()). A
+ * client's every stream is echoed until its FIN, then concluded. Streams
+ * are served in parallel, of one client or many: a client sending on more
+ * streams at once than there are workers gets its streams served as
+ * workers come free, never one waiting for another to finish.
  */
 #ifndef ECHO_SERVICE_H
 #define ECHO_SERVICE_H
@@ -21,7 +22,7 @@
 typedef struct echo_service echo_service;
 
 typedef struct echo_service_stats {
-    uint64_t connections; /* accepted */
+    uint64_t accepted;    /* streams accepted */
     uint64_t streams;     /* echoed to the end (the client's FIN) */
     uint64_t resets;      /* ended by the client's reset */
     uint64_t bytes;       /* echoed */

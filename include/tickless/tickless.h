@@ -872,6 +872,52 @@ TICKLESS_EXPORT uint64_t tickless_stream_id(tickless_stream *s);
  */
 TICKLESS_EXPORT void tickless_stream_close(tickless_stream *s);
 
+/*
+ * tickless_listener_accept_stream() waits for the next stream a client
+ * opens, on any connection of the listener: a server-wide work queue for
+ * a fixed pool of blocking workers. Each worker loops: accept a stream,
+ * serve it (read the request, write the reply, conclude), close it. N
+ * workers then serve any number of connections x streams, and a stream
+ * never waits for another stream to be finished.
+ *
+ * The listener accepts the connections itself and keeps them: the
+ * application never sees their tickless_conn handles. A connection is
+ * freed once it has ended (the client closed it, or it idled out) and its
+ * last stream is closed; the others when the listener is freed. Streams
+ * are handed out fairly: the connection served least recently goes first,
+ * so one client opening many streams cannot starve the others.
+ *
+ * Which shape to use:
+ *  - this call, when a stream is a request (one reply, then done) and
+ *    clients may open more streams at once than you have workers;
+ *  - tickless_listener_accept() + tickless_stream_accept(), when a
+ *    connection is a session with state of its own, served by one thread.
+ *    Streams its peer sends on at once are then served one after the
+ *    other; use at most one of the two shapes per listener.
+ * Flow control: a stream the peer has opened but no worker has accepted
+ * yet still receives data, up to its own window (OpenSSL starts it at
+ * 512 KiB), and what it holds counts against the connection's window
+ * too (768 KiB to start, grown as the application reads). A client that
+ * sends on many more streams at once than there are workers can fill the
+ * connection's window with streams nobody reads yet, and stall the ones
+ * being served until a worker is free. Enough workers for the streams a
+ * client sends on at once avoids that; so does a client that waits for
+ * replies before opening more streams.
+ *
+ * Returns: 0 with *out set, or TICKLESS_ERR_INVALID (NULL, not a
+ *          listener), TICKLESS_ERR_TIMEOUT, TICKLESS_ERR_CLOSED (the
+ *          listener was closed), TICKLESS_ERR_UNSUPPORTED (OpenSSL < 3.5),
+ *          TICKLESS_ERR_NOMEM
+ * Thread-safety: any thread; many may wait, each stream goes to one
+ * Blocks: until a stream arrives, |timeout_ms|, or tickless_listener_close()
+ * Ownership: *out is the caller's, to be given to tickless_stream_close()
+ *            (before or after tickless_listener_free())
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_listener_accept_stream(tickless_listener *l,
+                                                    tickless_stream **out,
+                                                    int timeout_ms);
+
 /* Feature bits for tickless_features(). */
 #define TICKLESS_FEATURE_QUIC 0x1u        /* QUIC client connections */
 #define TICKLESS_FEATURE_QUIC_SERVER 0x2u /* QUIC listener (OpenSSL >= 3.5) */

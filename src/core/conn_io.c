@@ -199,6 +199,9 @@ static int call_ready(conn_call *call)
     case WQ_ACCEPT_STREAM:
         ready = tl_ossl_accept_stream_ready(call->ssl);
         break;
+    case WQ_SERVE_STREAM:
+        ready = tl_serve_ready(call->c);
+        break;
     case WQ_IO:
     default:
         if (call->kind == IO_READ)

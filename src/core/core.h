@@ -85,7 +85,9 @@ typedef struct conn_link {
 typedef enum waitq_kind {
     WQ_IO,            /* read/write/handshake/shutdown on a conn or stream */
     WQ_ACCEPT_STREAM, /* tickless_stream_accept() on a QUIC connection */
-    WQ_ACCEPT_CONN    /* tickless_listener_accept() on a listener engine */
+    WQ_ACCEPT_CONN,   /* tickless_listener_accept() on a listener engine */
+    WQ_SERVE_STREAM   /* tickless_listener_accept_stream(): a stream of any
+                         connection the listener serves (stream_server.c) */
 } waitq_kind;
 
 /* Where callers sleep. Guarded by the engine's mu. */
@@ -168,8 +170,16 @@ struct tickless_conn {
     struct tickless_conn *members; /* listener: its accepted connections
                                       whose SSL objects still live */
 
+    uint64_t serve_turns; /* listener: streams handed out by
+                             tickless_listener_accept_stream() so far */
+
     /* Member only: links on the engine's |members| list (engine->mu). */
     struct tickless_conn *member_prev, *member_next;
+    int served;          /* adopted by tickless_listener_accept_stream():
+                            the listener holds its handle (stream_server.c) */
+    unsigned open_streams; /* its tickless_streams not yet closed */
+    uint64_t served_turn; /* serve_turns when it last gave a stream out:
+                             the least recently served goes first */
 
     conn_link link;
 };
@@ -401,5 +411,27 @@ void tl_conn_make_fatal(tickless_conn *c, int code);
 /* Records |code| with a message in c->err. Caller holds c->mu. */
 void tl_conn_set_error(tickless_conn *c, int code, int ssl_error,
                        const char *message);
+
+/* Streams (stream.c), for the listener's stream server. Caller holds the
+ * engine's mu. tl_conn_use_streams() makes |c| a stream container (no
+ * default stream, incoming streams queued); tl_stream_wrap() gives a
+ * stream object of |c| a handle (0, or TICKLESS_ERR_NOMEM / _SYS, the
+ * object then still the caller's). */
+int tl_conn_use_streams(tickless_conn *c);
+int tl_stream_wrap(tickless_conn *c, SSL *ssl, struct tickless_stream **out);
+
+/* The listener's stream server (stream_server.c): connections adopted by
+ * tickless_listener_accept_stream() and the streams it hands out. Caller
+ * holds the listener engine's mu.
+ *  - tl_serve_next_stream(): the conn_op of tickless_listener_accept_stream()
+ *    on the engine (|arg|: the tickless_stream ** to fill);
+ *  - tl_serve_ready(): whether such a call has something to do;
+ *  - tl_serve_stream_closed(): a stream of served member |m| was closed;
+ *  - tl_serve_release_all(): the listener is being freed: its handles on
+ *    the members it serves are given back. */
+int tl_serve_next_stream(conn_call *call, void *arg);
+int tl_serve_ready(tickless_conn *e);
+void tl_serve_stream_closed(tickless_conn *m);
+void tl_serve_release_all(tickless_conn *e);
 
 #endif

@@ -22,6 +22,7 @@
 struct tickless_listener {
     handle h;              /* live until tickless_listener_free() */
     tickless_conn *engine;
+    waitq serve_wq;        /* tickless_listener_accept_stream() callers */
 };
 
 /* 0, or TICKLESS_ERR_INVALID (NULL, freed, not a listener) or
@@ -72,11 +73,18 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
         tl_free(l);
         return TICKLESS_ERR_SSL;
     }
-    rc = tl_conn_new_engine(listener, CONN_QUIC, fd, pool, 1, &l->engine);
+    rc = tl_waitq_init(&l->serve_wq, WQ_SERVE_STREAM, listener, NULL);
     if (rc != 0) {
         tl_free(l);
         return rc;
     }
+    rc = tl_conn_new_engine(listener, CONN_QUIC, fd, pool, 1, &l->engine);
+    if (rc != 0) {
+        tl_waitq_destroy(&l->serve_wq);
+        tl_free(l);
+        return rc;
+    }
+    l->serve_wq.owner = l->engine;
     *out = l;
     return 0;
 #endif
@@ -129,6 +137,35 @@ int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
     call.stream = NULL;
     call.kind = 0;
     return tl_conn_run(&call, timeout_ms, op_accept, out);
+#endif
+}
+
+int tickless_listener_accept_stream(tickless_listener *l,
+                                    tickless_stream **out, int timeout_ms)
+{
+    conn_call call;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL)
+        return TICKLESS_ERR_INVALID;
+    rc = listener_check(l, __func__);
+    if (rc != 0)
+        return rc;
+#ifndef TICKLESS_HAVE_QUIC_SERVER
+    (void)timeout_ms;
+    (void)call;
+    return TICKLESS_ERR_UNSUPPORTED;
+#else
+    call.c = l->engine;
+    call.ssl = l->engine->ssl;
+    call.wq = &l->serve_wq;
+    call.also_closed = NULL;
+    call.write_ended = NULL;
+    call.stream = NULL;
+    call.kind = 0;
+    return tl_conn_run(&call, timeout_ms, tl_serve_next_stream, out);
 #endif
 }
 
@@ -216,11 +253,21 @@ void tickless_listener_close(tickless_listener *l)
 
 void tickless_listener_free(tickless_listener *l)
 {
+    int held;
+
     /* A forked child's copy is left alone (see fork_guard.h). */
     if (listener_check(l, __func__) != 0)
         return;
     tickless_listener_close(l);
+    /* The connections served through tickless_listener_accept_stream()
+     * are the listener's to close: each goes once its streams are. As in
+     * tickless_listener_close(), this thread may hold the mutex already. */
+    held = pthread_mutex_lock(&l->engine->mu) == EDEADLK;
+    tl_serve_release_all(l->engine);
+    if (!held)
+        tl_conn_unlock_mu(l->engine);
     tl_handle_kill(&l->h);
+    tl_waitq_destroy(&l->serve_wq);
     tl_conn_unref(l->engine); /* the members hold their own references */
     tl_handle_release(l);
 }

@@ -250,7 +250,7 @@ int tl_ossl_readable(SSL *ssl, conn_proto proto)
 }
 
 #ifdef TICKLESS_HAVE_QUIC
-static int quic_terminated(SSL *ssl)
+int tl_ossl_quic_terminated(SSL *ssl)
 {
     SSL_CONN_CLOSE_INFO info;
 
@@ -325,7 +325,8 @@ int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen, int input_seen)
 int tl_ossl_accept_stream_ready(SSL *conn)
 {
 #ifdef TICKLESS_HAVE_QUIC
-    return SSL_get_accept_stream_queue_len(conn) > 0 || quic_terminated(conn);
+    return SSL_get_accept_stream_queue_len(conn) > 0
+           || tl_ossl_quic_terminated(conn);
 #else
     (void)conn;
     return 1;

@@ -76,6 +76,11 @@ int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen, int input_seen);
 uint64_t tl_ossl_write_room(SSL *ssl);
 int tl_ossl_accept_stream_ready(SSL *conn); /* incoming stream, or closed */
 int tl_ossl_accept_conn_ready(SSL *listener); /* incoming connection */
+#ifdef TICKLESS_HAVE_QUIC
+/* The QUIC connection of |ssl| (a connection or stream object) is closing
+ * or closed, by either side or its idle timeout. */
+int tl_ossl_quic_terminated(SSL *ssl);
+#endif
 
 /* Whether |ssl| is a QUIC listener this build can drive (OpenSSL >= 3.5). */
 int tl_ossl_is_listener(SSL *ssl);

@@ -73,7 +73,7 @@ static int stream_check(const tickless_stream *s, const char *fn)
 /* The first stream call turns the connection into a stream container: no
  * default stream, incoming streams queued for tickless_stream_accept().
  * Caller holds the engine mutex. */
-static int use_streams(tickless_conn *c)
+int tl_conn_use_streams(tickless_conn *c)
 {
     if (c->uses_streams)
         return 0;
@@ -92,7 +92,7 @@ static int use_streams(tickless_conn *c)
     return 0;
 }
 
-static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
+int tl_stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
 {
     tickless_stream *s = tl_calloc(1, sizeof(*s));
     int rc;
@@ -110,6 +110,7 @@ static int stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
     s->conn = c;
     s->ssl = ssl;
     tl_conn_ref(c);
+    c->open_streams++;
     *out = s;
     return 0;
 }
@@ -311,7 +312,7 @@ static int op_open(conn_call *call, void *arg)
         }
         return TICKLESS_ERR_SSL;
     }
-    rc = stream_wrap(c, ssl, a->out);
+    rc = tl_stream_wrap(c, ssl, a->out);
     if (rc != 0)
         SSL_free(ssl);
     return rc;
@@ -340,7 +341,7 @@ static int op_accept(conn_call *call, void *arg)
         return (int)IO_READ;
     }
     tl_engine_kick(c->engine); /* the peer may now open another */
-    rc = stream_wrap(c, ssl, out);
+    rc = tl_stream_wrap(c, ssl, out);
     if (rc != 0)
         SSL_free(ssl);
     return rc;
@@ -359,7 +360,7 @@ static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
     rc = tl_conn_enter(c);
     if (rc != 0)
         return rc;
-    rc = conn_is_closed(c) ? TICKLESS_ERR_CLOSED : use_streams(c);
+    rc = conn_is_closed(c) ? TICKLESS_ERR_CLOSED : tl_conn_use_streams(c);
     tl_conn_exit(c);
     if (rc != 0)
         return rc;
@@ -634,6 +635,9 @@ void tickless_stream_close(tickless_stream *s)
 
     s->closed = 1;
     tl_waitq_wake(&s->wq);
+    s->conn->open_streams--;
+    if (s->conn->served)
+        tl_serve_stream_closed(s->conn);
     if (locked)
         tl_conn_unlock_mu(s->conn);
     tl_handle_kill(&s->h);

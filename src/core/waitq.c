@@ -88,6 +88,9 @@ static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
     case WQ_ACCEPT_STREAM:
         ready = tl_ossl_accept_stream_ready(wq->ssl);
         break;
+    case WQ_SERVE_STREAM:
+        ready = tl_serve_ready(e);
+        break;
     case WQ_IO:
     default:
         ready = (!strict && wq->waiters > wq->readers + wq->writers)

@@ -41,8 +41,8 @@ const char kAlpnWire[] = "\x04"
 //    are served with tickless_conn_read/write on the client's stream (the
 //    connection's default stream), by blocking worker threads.
 //  - Service: examples/echo_service.c, the example server's own code, in
-//    this process: it accepts each connection's streams
-//    (tickless_stream_accept) and echoes them.
+//    this process: its workers accept the streams of every connection
+//    (tickless_listener_accept_stream) and echo them.
 //  - Example: the example server program (TICKLESS_INTEROP_EXAMPLE_SERVER,
 //    set by tests/CMakeLists.txt), started with kExampleArgs; its assist
 //    is its own (a pool of 2).
@@ -245,7 +245,7 @@ public:
     {
         uint64_t a = 0, f = 0, e = 0;
         Counts(&a, &f, &e);
-        return "echo_service: " + std::to_string(a) + " connections, "
+        return "echo_service: " + std::to_string(a) + " streams accepted, "
                + std::to_string(f) + " streams finished, " + std::to_string(e)
                + " bytes echoed";
     }
@@ -256,7 +256,7 @@ public:
         echo_service_stats st = {};
         if (svc_ != nullptr)
             echo_service_get_stats(svc_, &st);
-        *accepted = st.connections;
+        *accepted = st.accepted; // each client sends on one stream
         *finished = st.streams;
         *echoed = st.bytes;
         return true;

@@ -315,6 +315,18 @@ TEST_P(QuicServer, BadInput)
     EXPECT_EQ(tickless_listener_accept(l, nullptr, 0), TICKLESS_ERR_INVALID);
     EXPECT_EQ(tickless_listener_accept(l, &c, -2), TICKLESS_ERR_INVALID);
     EXPECT_EQ(tickless_listener_accept(l, &c, 0), TICKLESS_ERR_TIMEOUT);
+    tickless_stream *s = reinterpret_cast<tickless_stream *>(1);
+    EXPECT_EQ(tickless_listener_accept_stream(nullptr, &s, 0),
+              TICKLESS_ERR_INVALID);
+    EXPECT_EQ(s, nullptr);
+    EXPECT_EQ(tickless_listener_accept_stream(l, nullptr, 0),
+              TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_listener_accept_stream(l, &s, -2),
+              TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_listener_accept_stream(l, &s, 0), TICKLESS_ERR_TIMEOUT);
+    tickless_listener_close(l);
+    EXPECT_EQ(tickless_listener_accept_stream(l, &s, 1000),
+              TICKLESS_ERR_CLOSED);
     tickless_listener_free(l); // closes too
     tickless_listener_close(nullptr);
     tickless_listener_free(nullptr);
@@ -329,6 +341,10 @@ TEST_P(QuicServer, ListenerNeedsOpenSsl35)
     SSL *ssl = SSL_new(ctx);
     EXPECT_EQ(tickless_listener_new(ssl, pool_, &l), TICKLESS_ERR_UNSUPPORTED);
     EXPECT_EQ(l, nullptr);
+    tickless_stream *s = reinterpret_cast<tickless_stream *>(1);
+    EXPECT_EQ(tickless_listener_accept_stream(nullptr, &s, 0),
+              TICKLESS_ERR_INVALID);
+    EXPECT_EQ(s, nullptr);
     SSL_free(ssl);
     SSL_CTX_free(ctx);
 }

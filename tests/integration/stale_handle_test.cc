@@ -238,6 +238,9 @@ TEST_F(StaleObject, StreamUsedAfterCloseIsRefused)
     EXPECT_EQ(tickless_listener_accept(l, nullptr, 0), TICKLESS_ERR_INVALID);
     tickless_conn *acc = nullptr;
     EXPECT_EQ(tickless_listener_accept(l, &acc, 0), TICKLESS_ERR_INVALID);
+    tickless_stream *acc_s = nullptr;
+    EXPECT_EQ(tickless_listener_accept_stream(l, &acc_s, 0),
+              TICKLESS_ERR_INVALID);
     tickless_listener_close(l); // refused
     tickless_listener_free(l);  // refused: not a double free
     EXPECT_TRUE(Logged("tickless_listener_free", "listener was already"));
