@@ -8,16 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* How long a stream may go without progress (a client that stops sending,
- * or stops reading our echo) before its worker gives up on it and resets
- * it: the worker is then free for other clients. */
-#define IO_TIMEOUT_MS 10000
 #define MAX_WORKERS 256
 
 struct echo_service {
     tickless_listener *listener;
     pthread_t threads[MAX_WORKERS];
     int nthreads;
+    int stall_ms;
     atomic_uint_fast64_t accepted, streams, resets, bytes;
 };
 
@@ -29,8 +26,8 @@ static void echo_stream(echo_service *svc, tickless_stream *s)
     int rc;
 
     while ((rc = tickless_stream_read(s, buf, sizeof(buf), &n,
-                                      IO_TIMEOUT_MS)) == 0) {
-        rc = tickless_stream_write(s, buf, n, &written, IO_TIMEOUT_MS);
+                                      svc->stall_ms)) == 0) {
+        rc = tickless_stream_write(s, buf, n, &written, svc->stall_ms);
         atomic_fetch_add(&svc->bytes, written);
         if (rc != 0)
             break;
@@ -61,13 +58,13 @@ static void *worker(void *arg)
 }
 
 int echo_service_start(SSL *listener, tickless_pool *pool, int workers,
-                       echo_service **out)
+                       int stall_ms, echo_service **out)
 {
     echo_service *svc;
     int rc;
 
     *out = NULL;
-    if (workers < 1 || workers > MAX_WORKERS) {
+    if (workers < 1 || workers > MAX_WORKERS || stall_ms < 1) {
         SSL_free(listener);
         return TICKLESS_ERR_INVALID;
     }
@@ -76,6 +73,7 @@ int echo_service_start(SSL *listener, tickless_pool *pool, int workers,
         SSL_free(listener);
         return TICKLESS_ERR_NOMEM;
     }
+    svc->stall_ms = stall_ms;
     rc = tickless_listener_new(listener, pool, &svc->listener);
     if (rc != 0) {
         SSL_free(listener);

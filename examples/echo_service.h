@@ -28,11 +28,17 @@ typedef struct echo_service_stats {
     uint64_t bytes;       /* echoed */
 } echo_service_stats;
 
+/* How long a stream may go without progress (a client that stops sending,
+ * or stops reading the echo) before its worker resets it and moves on: a
+ * blocking worker is the client's for that long. */
+#define ECHO_SERVICE_STALL_MS 10000
+
 /* Starts |workers| threads serving |listener| (from SSL_new_listener(),
  * with its UDP socket; taken over, also on failure) on |pool| (NULL: a
- * dedicated assist thread). Returns 0 or a TICKLESS_ERR_* code. */
+ * dedicated assist thread), giving up on a stream after |stall_ms| without
+ * progress. Returns 0 or a TICKLESS_ERR_* code. */
 int echo_service_start(SSL *listener, tickless_pool *pool, int workers,
-                       echo_service **out);
+                       int stall_ms, echo_service **out);
 
 void echo_service_get_stats(echo_service *svc, echo_service_stats *out);
 

@@ -171,7 +171,8 @@ int main(int argc, char **argv)
         tickless_pool_free(pool);
         return 1;
     }
-    if ((rc = echo_service_start(listener, pool, nworkers, &svc)) != 0) {
+    if ((rc = echo_service_start(listener, pool, nworkers,
+                                 ECHO_SERVICE_STALL_MS, &svc)) != 0) {
         fprintf(stderr, "echo service: %s\n", tickless_strerror(rc));
         tickless_pool_free(pool);
         return 1;

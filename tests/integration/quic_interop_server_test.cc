@@ -228,7 +228,8 @@ public:
             *why = "cannot make a QUIC listener";
             return false;
         }
-        int rc = echo_service_start(lst, PoolFor(mode_), 4, &svc_);
+        int rc = echo_service_start(lst, PoolFor(mode_), 4,
+                                    ECHO_SERVICE_STALL_MS, &svc_);
         if (rc != 0)
             *why = std::string("echo_service_start: ") + tickless_err_name(rc);
         return rc == 0;
