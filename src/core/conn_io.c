@@ -30,9 +30,12 @@ static int call_closed(const conn_call *call)
  * turn, as no attempt could change the answer. */
 static int call_write_ended(const conn_call *call)
 {
-    return call->kind == IO_WRITE
-           && (call->c->shutting_down
-               || (call->write_ended != NULL && *call->write_ended));
+    if (call->kind != IO_WRITE)
+        return 0;
+    if (call->stream == NULL && call->c->uses_streams)
+        return 0; /* no default stream to write: op_write() says INVALID */
+    return call->c->shutting_down
+           || (call->write_ended != NULL && *call->write_ended);
 }
 
 /* |rc|: how the call ends. */

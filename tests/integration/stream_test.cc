@@ -483,6 +483,31 @@ TEST_P(Streams, WritesAfterConcludeAreRefusedWhileAWriterIsBlocked)
     tickless_conn_close(c);
 }
 
+// A connection turned into a stream container has no default stream:
+// tickless_conn_read() and _write() say TICKLESS_ERR_INVALID, also after
+// a shutdown (review of the write-after-shutdown change: the write said
+// TICKLESS_ERR_CLOSED, the read TICKLESS_ERR_INVALID).
+TEST_P(Streams, ConnCallsOnAStreamContainerStayInvalidAfterShutdown)
+{
+    ts_server *srv = nullptr;
+    tickless_conn *c = StartServerAndConnect(GetParam(), TS_QUIC, &srv);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *s = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
+    size_t n = 0;
+    char x = 0;
+    EXPECT_EQ(tickless_conn_write(c, &x, 1, &n, 0), TICKLESS_ERR_INVALID);
+    int rc = tickless_conn_shutdown(c, 0);
+    EXPECT_TRUE(rc == 0 || rc == TICKLESS_ERR_TIMEOUT) << tickless_err_name(rc);
+    EXPECT_EQ(tickless_conn_write(c, &x, 1, &n, 0), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_conn_read(c, &x, 1, &n, 0), TICKLESS_ERR_INVALID);
+    // The stream's own writes are what the shutdown ended.
+    EXPECT_EQ(tickless_stream_write(s, &x, 1, &n, 0), TICKLESS_ERR_CLOSED);
+    tickless_stream_close(s);
+    tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
 // We reset our sending side: the server's reader gets
 // TICKLESS_ERR_STREAM_RESET with our code, and the other stream is
 // untouched.
