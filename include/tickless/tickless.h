@@ -668,6 +668,39 @@ TICKLESS_EXPORT int tickless_listener_new(SSL *listener, tickless_pool *pool,
                                           tickless_listener **out);
 
 /*
+ * tickless_listener_new_dtls() makes a DTLS server of |fd|, a UDP socket
+ * bound to the address to serve (IPv4, IPv6, or both on a dual-stack
+ * socket), with connections made from |ctx| (DTLS_server_method() or
+ * DTLS_method(), with its certificate and key). Workers then call
+ * tickless_listener_accept() as for QUIC.
+ *
+ * A client gets no state until it has echoed a stateless cookie (RFC 6347,
+ * 4.2.1: an HMAC of its address under a random secret of the listener,
+ * replaced every 60 s; a cookie is honoured for one to two minutes). Each
+ * accepted connection then gets a socket of its own, bound to the
+ * listener's address and connected to the client, and an assist on
+ * |pool| (NULL: a dedicated thread): unlike a QUIC listener's, DTLS
+ * connections go on after the listener is closed or freed.
+ *
+ * tickless sets |ctx|'s cookie callbacks (SSL_CTX_set_cookie_generate_cb()
+ * and _verify_cb()): objects made from |ctx| elsewhere with
+ * SSL_OP_COOKIE_EXCHANGE get no cookie. |fd| is made non-blocking and
+ * given SO_REUSEADDR, so that the clients' sockets can share its address.
+ *
+ * Returns: 0, or TICKLESS_ERR_INVALID (NULL, |ctx| not DTLS, |fd| not a
+ *          bound UDP socket), TICKLESS_ERR_NOMEM, TICKLESS_ERR_SYS,
+ *          TICKLESS_ERR_SSL (no random bytes for the cookie secret)
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: on success takes |fd| (closed by tickless_listener_free());
+ *            |ctx| stays the caller's (the listener holds a reference)
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_listener_new_dtls(SSL_CTX *ctx, int fd,
+                                               tickless_pool *pool,
+                                               tickless_listener **out);
+
+/*
  * tickless_listener_accept() waits for the next incoming connection. Many
  * threads may wait at once; each connection goes to exactly one of them.
  * The connection may still be completing its handshake: call
@@ -675,7 +708,10 @@ TICKLESS_EXPORT int tickless_listener_new(SSL *listener, tickless_pool *pool,
  *
  * Returns: 0 with *out set, or TICKLESS_ERR_INVALID, TICKLESS_ERR_TIMEOUT,
  *          TICKLESS_ERR_CLOSED (the listener was closed),
- *          TICKLESS_ERR_UNSUPPORTED, TICKLESS_ERR_NOMEM
+ *          TICKLESS_ERR_UNSUPPORTED, TICKLESS_ERR_NOMEM; DTLS also
+ *          TICKLESS_ERR_SYS (no socket for the client: it is dropped and
+ *          will try again) or TICKLESS_ERR_SSL (OpenSSL refused a hundred
+ *          datagrams in a row)
  * Thread-safety: any thread
  * Blocks: until a connection arrives, |timeout_ms|, or
  *         tickless_listener_close()
@@ -688,7 +724,8 @@ TICKLESS_EXPORT int tickless_listener_accept(tickless_listener *l,
 
 /*
  * tickless_listener_close() stops accepting, wakes blocked accepts with
- * TICKLESS_ERR_CLOSED and closes the accepted connections (see above).
+ * TICKLESS_ERR_CLOSED and closes the accepted connections (see above; a
+ * DTLS listener's connections have sockets of their own and go on).
  * The handle stays valid: later accepts return TICKLESS_ERR_CLOSED at once,
  * so a worker that finishes a client after the close simply sees it.
  * Called inside a tickless_conn_lock() section on one of the listener's

@@ -1,5 +1,7 @@
 /* tickless_listener: a QUIC listener whose engine the assist ticks once
- * per wake-up for all the connections accepted from it.
+ * per wake-up for all the connections accepted from it; or a DTLS
+ * server's listening socket (dtls_listener.h), whose connections each get
+ * a socket of their own and go on without it.
  *
  * The listener is an engine (a tickless_conn with is_listener set); each
  * accepted connection is a member that shares its mutex and keeps it alive.
@@ -13,6 +15,7 @@
 #include "assist/assist.h"
 #include "core/alloc.h"
 #include "core/core.h"
+#include "core/dtls_listener.h"
 #include "core/fork_guard.h"
 
 #include <errno.h>
@@ -21,8 +24,10 @@
 
 struct tickless_listener {
     handle h;              /* live until tickless_listener_free() */
-    tickless_conn *engine;
-    waitq serve_wq;        /* tickless_listener_accept_stream() callers */
+    unsigned fork_gen;     /* tl_fork_guard_generation() at creation */
+    dtls_listener *dtls;   /* DTLS: the listening socket; NULL for QUIC */
+    tickless_conn *engine; /* QUIC: the listener's engine */
+    waitq serve_wq;        /* QUIC: tickless_listener_accept_stream() */
 };
 
 /* 0, or TICKLESS_ERR_INVALID (NULL, freed, not a listener) or
@@ -31,7 +36,36 @@ static int listener_check(const tickless_listener *l, const char *fn)
 {
     if (l == NULL || !tl_handle_live(&l->h, HANDLE_LISTENER, fn))
         return TICKLESS_ERR_INVALID;
-    return tl_fork_guard_stale(l->engine->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_fork_guard_stale(l->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+}
+
+int tickless_listener_new_dtls(SSL_CTX *ctx, int fd, tickless_pool *pool,
+                               tickless_listener **out)
+{
+    tickless_listener *l;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (ctx == NULL || fd < 0 || out == NULL)
+        return TICKLESS_ERR_INVALID;
+    if (pool != NULL) {
+        rc = tl_pool_check(pool, __func__);
+        if (rc != 0)
+            return rc;
+    }
+    l = tl_calloc(1, sizeof(*l));
+    if (l == NULL)
+        return TICKLESS_ERR_NOMEM;
+    rc = tl_dtls_listener_new(ctx, fd, pool, &l->dtls);
+    if (rc != 0) {
+        tl_free(l);
+        return rc;
+    }
+    tl_handle_init(&l->h, HANDLE_LISTENER);
+    l->fork_gen = tl_fork_guard_generation();
+    *out = l;
+    return 0;
 }
 
 int tickless_listener_new(SSL *listener, tickless_pool *pool,
@@ -66,6 +100,7 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
     if (l == NULL)
         return TICKLESS_ERR_NOMEM;
     tl_handle_init(&l->h, HANDLE_LISTENER);
+    l->fork_gen = tl_fork_guard_generation();
     /* Listen now, so handshakes proceed before the first accept. */
     ERR_clear_error();
     if (!SSL_listen(listener)) {
@@ -123,6 +158,10 @@ int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
     rc = listener_check(l, __func__);
     if (rc != 0)
         return rc;
+    if (l->dtls != NULL)
+        return timeout_ms < TICKLESS_FOREVER
+                   ? TICKLESS_ERR_INVALID
+                   : tl_dtls_listener_accept(l->dtls, out, timeout_ms);
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)timeout_ms;
     (void)call;
@@ -153,6 +192,8 @@ int tickless_listener_accept_stream(tickless_listener *l,
     rc = listener_check(l, __func__);
     if (rc != 0)
         return rc;
+    if (l->dtls != NULL)
+        return TICKLESS_ERR_UNSUPPORTED; /* DTLS has no streams */
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)timeout_ms;
     (void)call;
@@ -230,6 +271,10 @@ void tickless_listener_close(tickless_listener *l)
 
     if (listener_check(l, __func__) != 0)
         return;
+    if (l->dtls != NULL) {
+        tl_dtls_listener_close(l->dtls);
+        return;
+    }
     e = l->engine;
     /* EDEADLK: this thread is inside tickless_conn_lock() on one of the
      * listener's connections, which share this mutex. */
@@ -258,6 +303,12 @@ void tickless_listener_free(tickless_listener *l)
     /* A forked child's copy is left alone (see fork_guard.h). */
     if (listener_check(l, __func__) != 0)
         return;
+    if (l->dtls != NULL) {
+        tl_handle_kill(&l->h);
+        tl_dtls_listener_free(l->dtls);
+        tl_handle_release(l);
+        return;
+    }
     tickless_listener_close(l);
     /* The connections served through tickless_listener_accept_stream()
      * are the listener's to close: each goes once its streams are. As in
