@@ -79,6 +79,25 @@ std::string AioquicExamples()
                : "/usr/share/doc/python-aioquic-doc/examples";
 }
 
+// Why aioquic's example server cannot run here, or "": aioquic, the
+// example (python-aioquic-doc), the module it imports besides aioquic
+// (wsproto), and with |demo| those of the demo application it ships
+// (starlette, whose templates need jinja2).
+std::string MissingHttp3Server(bool demo)
+{
+    std::string why = MissingPythonModule("aioquic", "python3-aioquic");
+    if (why.empty())
+        why = MissingFile(AioquicExamples() + "/http3_server.py",
+                          "python-aioquic-doc");
+    if (why.empty())
+        why = MissingPythonModule("wsproto", "python3-wsproto");
+    if (why.empty() && demo)
+        why = MissingPythonModule("starlette", "python3-starlette");
+    if (why.empty() && demo)
+        why = MissingPythonModule("jinja2", "python3-jinja2");
+    return why;
+}
+
 // aioquic's http3_server.py serving the ASGI application |app|, and
 // connections to it over hq-interop. It is told its port, which can only
 // be one that was free a moment ago: should it have been taken since, the
@@ -201,6 +220,7 @@ protected:
 
 TEST_P(QuicInteropClient, AioquicEchoServer)
 {
+    NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
     PeerProcess srv;
     ASSERT_TRUE(srv.Start({ "python3", "-B",
                             InteropScript("aioquic_echo_server.py"), pem_.cert,
@@ -243,6 +263,7 @@ TEST_P(QuicInteropClient, AioquicEchoServer)
 // crossed between streams would show.
 TEST_P(QuicInteropClient, Http3ServerHqInterop)
 {
+    NEED_PEER(MissingHttp3Server(false));
     Http3Server srv;
     tickless_conn *c = srv.Start(GetParam(), "hq_pattern_app:app");
     ASSERT_NE(c, nullptr);
@@ -287,6 +308,7 @@ TEST_P(QuicInteropClient, Http3ServerHqInterop)
 TEST(QuicInteropHttp3Demo, PaddingPage)
 {
     SKIP_UNLESS_AVAILABLE(TS_QUIC);
+    NEED_PEER(MissingHttp3Server(true));
     Http3Server srv;
     tickless_conn *c = srv.Start(Mode::Dedicated, "demo:app");
     ASSERT_NE(c, nullptr);
