@@ -10,6 +10,10 @@ foreach(name
     Clients/EchoService.FiftyClientsFourStreamsEach/Dedicated
     Clients/EchoService.FiftyClientsFourStreamsEach/Pool1
     Clients/EchoService.FiftyClientsFourStreamsEach/Pool2
-    Clients/EchoService.FiftyClientsFourStreamsEach/AppDriven)
+    Clients/EchoService.FiftyClientsFourStreamsEach/AppDriven
+    AllModes/QuicInteropClient.AioquicEchoServerThirtyTwoStreams/Dedicated
+    AllModes/QuicInteropClient.AioquicEchoServerThirtyTwoStreams/Pool1
+    AllModes/QuicInteropClient.AioquicEchoServerThirtyTwoStreams/Pool2
+    AllModes/QuicInteropClient.AioquicEchoServerThirtyTwoStreams/AppDriven)
   set_tests_properties(${name} PROPERTIES PROCESSORS 2)
 endforeach()
