@@ -440,12 +440,6 @@ TEST(ConnectArgs, Invalid)
 
 // ---- peers tickless did not write -------------------------------------
 
-#define SKIP_UNLESS_PROGRAM(p)                                                \
-    do {                                                                      \
-        if (!ProgramAvailable(p))                                             \
-            GTEST_SKIP() << p << " is not installed";                         \
-    } while (0)
-
 // Connects |ctx| to localhost:|port| (resolved ::1 then 127.0.0.1), trying
 // again while the peer is still starting. 0 or the last error.
 int ConnectWhenListening(SSL_CTX *ctx, uint16_t port, const char *alpn,
@@ -488,7 +482,7 @@ TEST_P(ConnectPeer, Connects)
     bool echo = false;
     const char *alpn = nullptr;
     if (std::strcmp(k.name, "gnutls-serv") == 0) {
-        SKIP_UNLESS_PROGRAM("gnutls-serv");
+        NEED_PEER(MissingProgram("gnutls-serv", "gnutls-bin"));
         // Without an address gnutls-serv binds every family: dual-stack.
         std::vector<std::string> argv = { "gnutls-serv", "--echo", "-p", ps,
                                           "--x509certfile", pem.cert,
@@ -498,7 +492,7 @@ TEST_P(ConnectPeer, Connects)
         ASSERT_TRUE(srv.Start(argv, pem.dir, false)) << srv.Error();
         echo = true;
     } else if (std::strcmp(k.name, "openssl") == 0) {
-        SKIP_UNLESS_PROGRAM("openssl");
+        NEED_PEER(MissingProgram("openssl", "openssl"));
         std::vector<std::string> argv = { "openssl", "s_server", "-accept",
                                           addr, "-cert", pem.cert, "-key",
                                           pem.key, "-quiet", "-naccept", "1" };
@@ -506,7 +500,7 @@ TEST_P(ConnectPeer, Connects)
             argv.insert(argv.begin() + 2, "-dtls");
         ASSERT_TRUE(srv.Start(argv, pem.dir)) << srv.Error();
     } else {
-        SKIP_UNLESS_PROGRAM("python3");
+        NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
         std::string host = std::strcmp(k.bind, "v6") == 0   ? "::1"
                            : std::strcmp(k.bind, "v4") == 0 ? "127.0.0.1"
                                                             : "::";

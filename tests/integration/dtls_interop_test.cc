@@ -54,13 +54,6 @@ std::string Line(size_t step)
     return s;
 }
 
-#define SKIP_UNLESS_PROGRAM(p)                                                \
-    do {                                                                      \
-        if (!ProgramAvailable(p))                                             \
-            GTEST_SKIP() << p << " is not installed (scripts/install-deps "   \
-                                 "and scripts/dev-root install it)";          \
-    } while (0)
-
 // Connects a tickless DTLS client to a peer that may still be starting:
 // until it listens, the ClientHello meets ICMP port unreachable and the
 // handshake fails at once, so it is simply retried.
@@ -85,7 +78,7 @@ class DtlsInterop : public testing::TestWithParam<Mode> {};
 
 TEST_P(DtlsInterop, ClientAgainstOpensslServer)
 {
-    SKIP_UNLESS_PROGRAM("openssl");
+    NEED_PEER(MissingProgram("openssl", "openssl"));
     PemFiles pem;
     ASSERT_TRUE(pem.Make());
     uint16_t port = FreeUdpPort();
@@ -128,7 +121,7 @@ TEST_P(DtlsInterop, ClientAgainstOpensslServer)
 
 TEST_P(DtlsInterop, ClientAgainstGnutlsEchoServer)
 {
-    SKIP_UNLESS_PROGRAM("gnutls-serv");
+    NEED_PEER(MissingProgram("gnutls-serv", "gnutls-bin"));
     PemFiles pem;
     ASSERT_TRUE(pem.Make());
     uint16_t port = FreeUdpPort();
@@ -345,7 +338,7 @@ void RunServerAgainst(Mode mode, const char *program,
 
 TEST_P(DtlsInterop, ServerAgainstOpensslClient)
 {
-    SKIP_UNLESS_PROGRAM("openssl");
+    NEED_PEER(MissingProgram("openssl", "openssl"));
     // -quiet: only the data on stdout, no command letters from stdin.
     RunServerAgainst(GetParam(), "openssl",
                      { "s_client", "-dtls", "-connect", "127.0.0.1:{port}",
@@ -354,7 +347,7 @@ TEST_P(DtlsInterop, ServerAgainstOpensslClient)
 
 TEST_P(DtlsInterop, ServerAgainstGnutlsClient)
 {
-    SKIP_UNLESS_PROGRAM("gnutls-cli");
+    NEED_PEER(MissingProgram("gnutls-cli", "gnutls-bin"));
     // Informational messages go to the log file: stdout carries only data.
     RunServerAgainst(GetParam(), "gnutls-cli",
                      { "--udp", "--insecure", "--logfile={dir}/gnutls-cli.info",

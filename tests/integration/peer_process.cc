@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -52,6 +53,67 @@ std::string FindInPath(const std::string &program)
 bool ProgramAvailable(const std::string &program)
 {
     return !FindInPath(program).empty();
+}
+
+namespace {
+
+// The end of every Missing*() message: how the peer gets installed.
+std::string Remedy(const std::string &package)
+{
+    return " (Debian package " + package
+           + "; scripts/install-deps installs the peers the host's tests "
+             "run, and the roots of scripts/dev-root have every one)";
+}
+
+} // namespace
+
+std::string MissingProgram(const std::string &program,
+                           const std::string &package)
+{
+    if (ProgramAvailable(program))
+        return "";
+    return program + " is not installed" + Remedy(package);
+}
+
+std::string MissingPythonModule(const std::string &module,
+                                const std::string &package)
+{
+    std::string why = MissingProgram("python3", "python3");
+    if (!why.empty())
+        return why;
+    // posix_spawnp(), not system(): no shell to quote for, and it is safe
+    // in a process whose other threads (assist threads) hold locks.
+    std::string code = "import " + module;
+    const char *argv[] = { "python3", "-B", "-c", code.c_str(), nullptr };
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    for (int fd = 0; fd <= 2; fd++)
+        posix_spawn_file_actions_addopen(&fa, fd, "/dev/null",
+                                         fd == 0 ? O_RDONLY : O_WRONLY, 0);
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, "python3", &fa, nullptr,
+                          const_cast<char *const *>(argv), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    int status = -1;
+    if (rc == 0)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return "";
+    return "python3 cannot import " + module + Remedy(package);
+}
+
+std::string MissingFile(const std::string &path, const std::string &package)
+{
+    if (access(path.c_str(), R_OK) == 0)
+        return "";
+    return path + " is not there" + Remedy(package);
+}
+
+bool PeersRequired()
+{
+    const char *v = std::getenv("TICKLESS_REQUIRE_PEERS");
+    return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
 bool PeerProcess::Start(const std::vector<std::string> &argv,

@@ -9,6 +9,8 @@
 #ifndef TICKLESS_TESTS_PEER_PROCESS_H
 #define TICKLESS_TESTS_PEER_PROCESS_H
 
+#include <gtest/gtest.h>
+
 #include <sys/types.h>
 
 #include <cstddef>
@@ -83,6 +85,43 @@ private:
 
 // True if |program| is found in PATH (a peer this machine can run).
 bool ProgramAvailable(const std::string &program);
+
+// ---- a peer that is missing: skip, or fail --------------------------------
+// A developer's machine may lack some peers, and a test that needs one
+// then skips. scripts/test, the CI, installs every peer on the host and in
+// each root and sets TICKLESS_REQUIRE_PEERS=1: there a missing peer is a
+// failure, or a broken install would pass with its interop tests unrun.
+// Each Missing*() returns "" when the peer is there, else the message both
+// cases give: what is missing, its Debian package, where it comes from.
+
+// |program| in PATH, from Debian package |package|.
+std::string MissingProgram(const std::string &program,
+                           const std::string &package);
+
+// python3 (itself checked first) can import |module|, from |package|.
+// Runs python3 once: a fraction of a second.
+std::string MissingPythonModule(const std::string &module,
+                                const std::string &package);
+
+// The file |path|, shipped by |package|.
+std::string MissingFile(const std::string &path, const std::string &package);
+
+// True when TICKLESS_REQUIRE_PEERS is "1".
+bool PeersRequired();
+
+// NEED_PEER(MissingProgram("openssl", "openssl")): unless the message is
+// "", fails the test with it (PeersRequired()) or skips the test with it.
+// Either way it returns from the function it is in, as GTEST_SKIP() does:
+// say it in a test body or in SetUp(), before anything is started.
+#define NEED_PEER(missing)                                                    \
+    do {                                                                      \
+        const std::string need_peer_why = (missing);                          \
+        if (!need_peer_why.empty()) {                                         \
+            if (PeersRequired())                                              \
+                GTEST_FAIL() << need_peer_why;                                \
+            GTEST_SKIP() << need_peer_why;                                    \
+        }                                                                     \
+    } while (0)
 
 // A UDP port on 127.0.0.1 that was free a moment ago, for a peer that must
 // be told where to listen.

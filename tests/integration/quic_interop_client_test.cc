@@ -3,7 +3,9 @@
 // assist mode:
 //  - tests/interop/aioquic_echo_server.py, ALPN "echo": 1 MiB each way on
 //    the default stream, written and read at once, every byte checked, then
-//    our FIN answered by the server's;
+//    our FIN answered by the server's; and 32 streams of 1 MiB at once on
+//    one connection (the streams API), each written whole, concluded and
+//    its echo read to the server's FIN;
 //  - aioquic's own example server, http3_server.py (python-aioquic-doc),
 //    over hq-interop (HTTP/0.9: "GET /path\r\n" on a bidirectional stream,
 //    the body back, then FIN): a 1 MiB response on the default stream,
@@ -16,8 +18,10 @@
 #include "harness.h"
 #include "peer_process.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,6 +81,25 @@ std::string AioquicExamples()
     return dir != nullptr && *dir != '\0'
                ? dir
                : "/usr/share/doc/python-aioquic-doc/examples";
+}
+
+// Why aioquic's example server cannot run here, or "": aioquic, the
+// example (python-aioquic-doc), the module it imports besides aioquic
+// (wsproto), and with |demo| those of the demo application it ships
+// (starlette, whose templates need jinja2).
+std::string MissingHttp3Server(bool demo)
+{
+    std::string why = MissingPythonModule("aioquic", "python3-aioquic");
+    if (why.empty())
+        why = MissingFile(AioquicExamples() + "/http3_server.py",
+                          "python-aioquic-doc");
+    if (why.empty())
+        why = MissingPythonModule("wsproto", "python3-wsproto");
+    if (why.empty() && demo)
+        why = MissingPythonModule("starlette", "python3-starlette");
+    if (why.empty() && demo)
+        why = MissingPythonModule("jinja2", "python3-jinja2");
+    return why;
 }
 
 // aioquic's http3_server.py serving the ASGI application |app|, and
@@ -201,6 +224,7 @@ protected:
 
 TEST_P(QuicInteropClient, AioquicEchoServer)
 {
+    NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
     PeerProcess srv;
     ASSERT_TRUE(srv.Start({ "python3", "-B",
                             InteropScript("aioquic_echo_server.py"), pem_.cert,
@@ -236,6 +260,122 @@ TEST_P(QuicInteropClient, AioquicEchoServer)
     tickless_conn_close(c);
 }
 
+// One stream's part in AioquicEchoServerThirtyTwoStreams: what went wrong
+// first, if anything, and how much of the echo came back.
+struct StreamOutcome {
+    const char *step = "";  // the call that failed: "write", ...
+    int rc = 0;             // its error
+    size_t got = 0;         // echo bytes read before the FIN
+    size_t bad_at = SIZE_MAX; // offset of the first wrong echo byte
+};
+
+// One connection, 32 streams at once, 1 MiB each way on every one: each
+// stream is written whole, concluded, then its echo read to the server's
+// FIN, by a thread of its own; all 32 start together, once every stream
+// is open, so all are in flight at once and share the connection's flow
+// control. Writing a stream whole before reading its echo cannot
+// deadlock: while our receive windows are full, the server buffers its
+// echo without limit (tests/interop/README.md) and goes on reading. Each stream carries the pattern at an
+// offset of its own, so echoes crossed between streams would show. One
+// deadline, 60 s from the first write, bounds every call: a hang fails
+// the test instead of blocking CI.
+TEST_P(QuicInteropClient, AioquicEchoServerThirtyTwoStreams)
+{
+    NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
+    const int kStreams = 32;
+    PeerProcess srv;
+    ASSERT_TRUE(srv.Start({ "python3", "-B",
+                            InteropScript("aioquic_echo_server.py"), pem_.cert,
+                            pem_.key },
+                          pem_.dir))
+        << srv.Error();
+    std::string port;
+    ASSERT_TRUE(srv.ReadLine(&port, 20000))
+        << "the server did not say its port: " << srv.LogTail();
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC,
+                                 (uint16_t)std::atoi(port.c_str()), Alpn(kEcho));
+    ASSERT_NE(c, nullptr);
+    int rc = tickless_conn_handshake(c, 10000);
+    if (rc != 0)
+        tickless_conn_close(c);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+
+    std::vector<tickless_stream *> streams(kStreams, nullptr);
+    for (int i = 0; i < kStreams && rc == 0; i++)
+        rc = tickless_stream_open(c, 0, &streams[i], 10000);
+    EXPECT_EQ(rc, 0) << "open: " << tickless_err_name(rc);
+
+    const double bound_ms = 60000 * TimeScale();
+    uint64_t deadline = 0; // set before the threads are let go
+    auto left_ms = [&deadline] {
+        uint64_t now = ts_now_ns();
+        return now >= deadline ? 0 : (int)((deadline - now) / 1000000u) + 1;
+    };
+    std::promise<void> go;
+    std::shared_future<void> started = go.get_future().share();
+    std::vector<StreamOutcome> out(kStreams);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kStreams && rc == 0; i++)
+        threads.emplace_back([&, i] {
+            tickless_stream *s = streams[i];
+            StreamOutcome &o = out[i];
+            uint64_t off = (uint64_t)i * kTotal;
+            std::vector<uint8_t> buf(kTotal);
+            ts_fill_pattern(buf.data(), kTotal, off);
+            started.wait();
+            size_t n = 0;
+            o.step = "write";
+            o.rc = tickless_stream_write(s, buf.data(), kTotal, &n, left_ms());
+            if (o.rc == 0) {
+                o.step = "conclude";
+                o.rc = tickless_stream_conclude(s);
+            }
+            // The echo, checked as it comes; more than was sent is wrong
+            // too, so the read goes on to the FIN.
+            while (o.rc == 0) {
+                o.step = "read";
+                o.rc = tickless_stream_read(s, buf.data(), buf.size(), &n,
+                                            left_ms());
+                if (o.rc != 0)
+                    break;
+                size_t ok = ts_check_pattern(buf.data(), n, off + o.got);
+                if (ok < n && o.bad_at == SIZE_MAX)
+                    o.bad_at = o.got + ok;
+                o.got += n;
+            }
+            if (o.rc == TICKLESS_ERR_EOF)
+                o.rc = 0;
+        });
+    uint64_t t0 = ts_now_ns();
+    deadline = t0 + (uint64_t)(bound_ms * 1e6);
+    go.set_value();
+    for (std::thread &t : threads)
+        t.join();
+    double ms = MsSince(t0);
+
+    if (rc == 0) {
+        for (int i = 0; i < kStreams; i++) {
+            const StreamOutcome &o = out[i];
+            EXPECT_EQ(o.rc, 0) << "stream " << i << ": " << o.step << ": "
+                               << tickless_err_name(o.rc) << " after "
+                               << o.got << " echo bytes";
+            EXPECT_EQ(o.got, kTotal) << "stream " << i;
+            EXPECT_EQ(o.bad_at, SIZE_MAX)
+                << "stream " << i << ": the echo differs at " << o.bad_at;
+        }
+        EXPECT_LT(ms, bound_ms) << "32 x 1 MiB took " << ms << " ms";
+        if (HasFailure())
+            ADD_FAILURE() << "the server's log: " << srv.LogTail();
+    }
+    for (tickless_stream *s : streams)
+        tickless_stream_close(s);
+    if (rc == 0) {
+        rc = tickless_conn_shutdown(c, 5000);
+        EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+    }
+    tickless_conn_close(c);
+}
+
 // GET /pattern/1048576 on the default stream; then, on a second
 // connection, four GETs at once on four streams of their own (the streams
 // API; hq-interop's "multiplexing"), each read by its own thread. Every
@@ -243,6 +383,7 @@ TEST_P(QuicInteropClient, AioquicEchoServer)
 // crossed between streams would show.
 TEST_P(QuicInteropClient, Http3ServerHqInterop)
 {
+    NEED_PEER(MissingHttp3Server(false));
     Http3Server srv;
     tickless_conn *c = srv.Start(GetParam(), "hq_pattern_app:app");
     ASSERT_NE(c, nullptr);
@@ -287,6 +428,7 @@ TEST_P(QuicInteropClient, Http3ServerHqInterop)
 TEST(QuicInteropHttp3Demo, PaddingPage)
 {
     SKIP_UNLESS_AVAILABLE(TS_QUIC);
+    NEED_PEER(MissingHttp3Server(true));
     Http3Server srv;
     tickless_conn *c = srv.Start(Mode::Dedicated, "demo:app");
     ASSERT_NE(c, nullptr);

@@ -432,6 +432,7 @@ protected:
 // and no stdin line is taken for a command.
 TEST_P(QuicInteropServer, OpensslClient)
 {
+    NEED_PEER(MissingProgram("openssl", "openssl"));
     const size_t kTotal = 1 << 20, kChunk = 16384;
     PeerProcess cli;
     ASSERT_TRUE(cli.Start({ "openssl", "s_client", "-quic", "-alpn", "echo",
@@ -476,6 +477,7 @@ TEST_P(QuicInteropServer, OpensslClient)
 // byte for byte up to the server's FIN (the script's exit status).
 TEST_P(QuicInteropServer, AioquicClients)
 {
+    NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
     const int kClients = 3; // each costs a second of CPU in Python
     const size_t kBytes = 1 << 20;
     std::vector<std::unique_ptr<PeerProcess>> clients;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A QUIC echo server on aioquic, a QUIC stack that shares no code with
 OpenSSL: everything a client sends on a bidirectional stream comes back on
-it, and the client's FIN is answered with a FIN.
+it, and the client's FIN is answered with a FIN. Every stream is echoed by
+a task of its own, so a client's streams are served at once, not in turn.
 
     aioquic_echo_server.py CERT KEY [--alpn echo] [--port 0] [--host 127.0.0.1]
 
