@@ -14,7 +14,10 @@ endforeach()
 # matches nothing, and is ignored as silently as a missing one.
 foreach(test
     Clients/EchoService.FiftyClientsFourStreamsEach
-    AllModes/QuicInteropClient.AioquicEchoServerThirtyTwoStreams)
+    Clients/EchoService.FourWorkersServeTwoHundredClientsBesideASlowOne
+    Clients/EchoServiceInterop.AioquicThirtyTwoStreamsAtOnceOnOneConnection
+    AllModes/QuicInteropClient.AioquicEchoServerThirtyTwoStreams
+    AllModes/DtlsListenerInterop.FiftyOpensslAndGnutlsClientsSomeThroughLoss)
   foreach(mode Dedicated Pool1 Pool2 AppDriven)
     set_tests_properties("${test}/${mode}  # GetParam() = ${mode}"
                          PROPERTIES PROCESSORS 2)

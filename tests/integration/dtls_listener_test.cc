@@ -331,9 +331,8 @@ TEST_P(DtlsListener, CloseWakesAcceptsAndAcceptedConnectionsGoOn)
 // every client's lines come back exact.
 TEST_P(DtlsListenerInterop, FiftyOpensslAndGnutlsClientsSomeThroughLoss)
 {
-    for (const char *p : { "openssl", "gnutls-cli" })
-        if (!ProgramAvailable(p))
-            GTEST_SKIP() << p << " is not installed (scripts/install-deps)";
+    NEED_PEER(MissingProgram("openssl", "openssl"));
+    NEED_PEER(MissingProgram("gnutls-cli", "gnutls-bin"));
     PemFiles pem;
     ASSERT_TRUE(pem.Make());
     uint16_t port = 0;
@@ -372,8 +371,7 @@ TEST_P(DtlsListenerInterop, FiftyOpensslAndGnutlsClientsSomeThroughLoss)
 // listener's family, connected to the client's (v4-mapped) address.
 TEST_P(DtlsListenerInterop, DualStackServesIpv4AndIpv6Clients)
 {
-    if (!ProgramAvailable("openssl"))
-        GTEST_SKIP() << "openssl is not installed (scripts/install-deps)";
+    NEED_PEER(MissingProgram("openssl", "openssl"));
     if (!HaveIpv6Loopback())
         GTEST_SKIP() << "this host has no IPv6 loopback";
     PemFiles pem;
