@@ -3,6 +3,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/dtls_accepted.h"
 #include "core/dtls_cookie.h"
 #include "core/log.h"
 
@@ -13,8 +14,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -38,6 +42,7 @@ struct dtls_listener {
     BIO_ADDR *peer;        /* where its last datagram came from */
     cookie_jar cookies;
     unsigned failures;     /* DTLSv1_listen() errors in a row */
+    accepted_set accepted; /* clients with sockets of their own */
 };
 
 /* Cookie callbacks are the SSL_CTX's: this index finds the listener an
@@ -50,32 +55,39 @@ static void make_listener_index(void)
     listener_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
-/* The client's address as the cookie covers it: family, address, port.
+/* |peer| as the cookie covers it (family, address, port), into |key|.
  * Returns its length, or 0. */
-static size_t peer_key(SSL *ssl, unsigned char key[24])
+static size_t addr_key(const BIO_ADDR *peer, unsigned char key[ADDR_KEY_MAX])
 {
-    BIO_ADDR *peer = BIO_ADDR_new();
     size_t alen = 0;
     unsigned short family, port;
 
-    if (peer == NULL || BIO_dgram_get_peer(SSL_get_rbio(ssl), peer) <= 0
-        || !BIO_ADDR_rawaddress(peer, NULL, &alen) || alen > 16) {
-        BIO_ADDR_free(peer);
+    if (!BIO_ADDR_rawaddress(peer, NULL, &alen) || alen > 16)
         return 0;
-    }
     family = (unsigned short)BIO_ADDR_family(peer);
     port = BIO_ADDR_rawport(peer);
     memcpy(key, &family, 2);
     (void)BIO_ADDR_rawaddress(peer, key + 2, &alen);
     memcpy(key + 2 + alen, &port, 2);
-    BIO_ADDR_free(peer);
     return alen + 4;
+}
+
+/* The address the datagram |ssl| is reading came from, as addr_key(). */
+static size_t peer_key(SSL *ssl, unsigned char key[ADDR_KEY_MAX])
+{
+    BIO_ADDR *peer = BIO_ADDR_new();
+    size_t len = 0;
+
+    if (peer != NULL && BIO_dgram_get_peer(SSL_get_rbio(ssl), peer) > 0)
+        len = addr_key(peer, key);
+    BIO_ADDR_free(peer);
+    return len;
 }
 
 static int generate_cookie(SSL *ssl, unsigned char *cookie, unsigned int *len)
 {
     dtls_listener *d = SSL_get_ex_data(ssl, listener_index);
-    unsigned char key[24];
+    unsigned char key[ADDR_KEY_MAX];
     size_t klen = peer_key(ssl, key);
 
     if (d == NULL || klen == 0
@@ -90,7 +102,7 @@ static int verify_cookie(SSL *ssl, const unsigned char *cookie,
                          unsigned int len)
 {
     dtls_listener *d = SSL_get_ex_data(ssl, listener_index);
-    unsigned char key[24];
+    unsigned char key[ADDR_KEY_MAX];
     size_t klen = peer_key(ssl, key);
 
     return d != NULL && klen != 0
@@ -133,6 +145,13 @@ static int take_socket(dtls_listener *d, int fd)
         || (d->local.ss_family == AF_INET6
             && ((struct sockaddr_in6 *)&d->local)->sin6_port == 0))
         return TICKLESS_ERR_INVALID;
+    /* The first ask turns the kernel's receive stamps on (ENOENT, as the
+     * datagrams before had none): dtls_accepted.h says what for. */
+    {
+        struct timespec ts;
+
+        (void)ioctl(fd, SIOCGSTAMPNS, &ts);
+    }
     flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0
         || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
@@ -200,12 +219,34 @@ static int new_pending(dtls_listener *d)
     return 0;
 }
 
+/* When the datagram last read from |fd| arrived (the kernel's stamp,
+ * CLOCK_REALTIME), or, without a stamp, now: the latest it can have. */
+static uint64_t arrival_rt_ns(int fd)
+{
+    struct timespec ts;
+
+    if (ioctl(fd, SIOCGSTAMPNS, &ts) != 0)
+        clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_rt_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* One DTLSv1_listen() step, d->mu held: 1 with *ssl and *peer (a
- * ClientHello with a valid cookie came from *peer; both the caller's), 0
- * if there is nothing to take yet (no datagram, or a hello answered with
- * a cookie), or a TICKLESS_ERR_* code. */
+ * ClientHello with a valid cookie came from *peer; both the caller's, and
+ * the client is in d->accepted, its socket being made), 0 if there is
+ * nothing to take yet (no datagram, a hello answered with a cookie, a
+ * copy of a hello already accepted), or a TICKLESS_ERR_* code. */
 static int listen_once(dtls_listener *d, SSL **ssl, BIO_ADDR **peer)
 {
+    unsigned char key[ADDR_KEY_MAX];
+    size_t len;
     int rc;
 
     if (d->pending == NULL && (rc = new_pending(d)) != 0)
@@ -215,6 +256,15 @@ static int listen_once(dtls_listener *d, SSL **ssl, BIO_ADDR **peer)
     ERR_clear_error();
     rc = DTLSv1_listen(d->pending, d->peer);
     if (rc > 0) {
+        len = addr_key(d->peer, key);
+        if (tl_accepted_is_copy(&d->accepted, key, len,
+                                arrival_rt_ns(d->fd))) {
+            SSL_free(d->pending); /* spent on a copy: dropped */
+            d->pending = NULL;
+            d->failures = 0;
+            return 0;
+        }
+        tl_accepted_add(&d->accepted, key, len);
         *ssl = d->pending;
         *peer = d->peer;
         d->pending = NULL;
@@ -296,8 +346,14 @@ static int hand_over(dtls_listener *d, SSL *ssl, const BIO_ADDR *peer,
                      tickless_conn **out)
 {
     int fd = client_socket(d, peer);
+    unsigned char key[ADDR_KEY_MAX];
+    size_t len = addr_key(peer, key);
     int rc;
 
+    /* From now on the kernel gives the client's datagrams to |fd|. */
+    pthread_mutex_lock(&d->mu);
+    tl_accepted_connected(&d->accepted, key, len, fd < 0 ? 0 : now_rt_ns());
+    pthread_mutex_unlock(&d->mu);
     if (fd < 0) {
         tl_log(TICKLESS_LOG_ERROR, NULL,
                "tickless_listener_accept: no socket for a DTLS client: %s",
