@@ -9,7 +9,12 @@
 #  - over QUIC against examples/quic_echo_server (when this OpenSSL has a
 #    QUIC server): four clients at once, each must get its own line back,
 #    one client each at 127.0.0.1 and ::1 (the server is dual-stack), then
-#    quic_client's 8 streams on one connection, each checked.
+#    quic_client's 8 streams on one connection, each checked;
+#  - kv_client against examples/kv_server (same condition): PUT, GET, DEL
+#    round trips, eight clients at once writing and then reading keys of
+#    their own, a value of the largest size accepted and a request too
+#    long refused, every reply checked, and the count of requests the
+#    server answered once its stdin has ended.
 # Clients are given "localhost", as a newcomer would type it: it resolves
 # to ::1 first on most systems, 127.0.0.1 on some, so both families get
 # used. Every client verifies the server against a throw-away certificate
@@ -170,4 +175,77 @@ if [[ -x $bin/quic_echo_server ]]; then
   echo "ok   quic_echo_server stopped cleanly: $(tail -1 "$work/server.log")"
 else
   echo "skip quic: this OpenSSL has no QUIC server (quic_echo_server not built)"
+fi
+
+if [[ -x $bin/kv_server ]]; then
+  kv_port=$(free_port)
+  mkfifo "$work/kv-stdin"
+  "$bin/kv_server" "$work/cert.pem" "$work/key.pem" "$kv_port" 4 \
+    <"$work/kv-stdin" >"$work/kv-server.log" 2>&1 &
+  kv_server=$!
+  pids+=("$kv_server")
+  exec 4>"$work/kv-stdin"
+
+  # expect_kv REPLY WORD...: "kv_client localhost PORT WORD..." prints
+  # exactly REPLY (only the command and key are repeated here: a value
+  # may be long).
+  expect_kv() {
+    local want=$1 out
+    shift
+    out=$("$bin/kv_client" localhost "$kv_port" "$@")
+    if [[ $out != "$want" ]]; then
+      echo "FAIL kv $1 ${2:-}: expected '$want', got '${out:0:80}'" >&2
+      return 1
+    fi
+    echo "ok   kv $1 ${2:-}: '${out:0:40}'"
+  }
+
+  # A GET first, while the server may still be starting: asking again
+  # changes nothing.
+  fails=0
+  with_retries expect_kv NOT_FOUND GET greeting || fails=$((fails + 1))
+  expect_kv OK PUT greeting hello world || fails=$((fails + 1))
+  expect_kv "VALUE hello world" GET greeting || fails=$((fails + 1))
+  expect_kv OK DEL greeting || fails=$((fails + 1))
+  expect_kv NOT_FOUND GET greeting || fails=$((fails + 1))
+  expect_kv NOT_FOUND DEL greeting || fails=$((fails + 1))
+  requests=6
+  # Eight clients at once, each on a key of its own: all the PUTs, then
+  # all the GETs, each must read its own value back.
+  for op in PUT GET; do
+    for i in 1 2 3 4 5 6 7 8; do
+      if [[ $op == PUT ]]; then
+        expect_kv OK PUT "key$i" "value $i" &
+      else
+        expect_kv "VALUE value $i" GET "key$i" &
+      fi
+      pids+=($!)
+    done
+    for p in "${pids[@]: -8}"; do wait "$p" || fails=$((fails + 1)); done
+    requests=$((requests + 8))
+  done
+  # The limits: a value of 1024 bytes is stored, a request of 3000 bytes
+  # is refused whole (ERROR too long).
+  expect_kv OK PUT big "$(printf 'v%.0s' {1..1024})" || fails=$((fails + 1))
+  expect_kv "ERROR too long" PUT big "$(printf 'v%.0s' {1..3000})" \
+    || fails=$((fails + 1))
+  requests=$((requests + 2))
+
+  exec 4>&-
+  if ! wait "$kv_server"; then
+    echo "FAIL: kv_server exited with an error:" >&2
+    cat "$work/kv-server.log" >&2
+    exit 1
+  fi
+  # Every request answered, FIN included; key1..key8 and big stored.
+  if ! grep -q "answered $requests requests; 9 keys stored" \
+    "$work/kv-server.log"; then
+    echo "FAIL: kv_server's count is off (expected $requests requests):" >&2
+    cat "$work/kv-server.log" >&2
+    exit 1
+  fi
+  [[ $fails -eq 0 ]] || { echo "FAIL: $fails kv requests" >&2; exit 1; }
+  echo "ok   kv_server stopped cleanly: $(tail -1 "$work/kv-server.log")"
+else
+  echo "skip kv: this OpenSSL has no QUIC server (kv_server not built)"
 fi
