@@ -196,8 +196,12 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
     if (vanish) {
         close_conn(ci.get(), nullptr); /* gone, under its blocked calls */
     } else {
+        /* The writer stops; readers may stay blocked (FOREVER too) under
+         * the shutdown, and the close wakes them. At the generation's end
+         * the listener is gone: no waiting. */
         ci->quiesce = true;
-        if (srv_wait(slack_ns(run.cfg, 4000), all_done) && rng.chance(50)) {
+        uint64_t wait = g->over ? slack_ns(run.cfg, 200) : slack_ns(run.cfg, 3000);
+        if (srv_wait(wait, [&] { return ws[0]->done.load(); }) && rng.chance(50)) {
             WorkerState mgr;
             mgr.id = -1;
             ci->shutdown_begun = true;

@@ -272,21 +272,22 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
     while (!g->over && !all_done() && now_ns() < end_at)
         sleep_ms(5);
     if (!g->over && vanish) {
+        note_conn(g, ci.get(), "connection vanishing; ");
         close_conn(ci.get(), nullptr); /* gone, under its blocked calls */
-        note_conn(g, ci.get(), "connection vanished; ");
     } else {
         ci->quiesce = true;
-        if (srv_wait(slack_ns(run.cfg, 3000), all_done) && !g->closing()
+        uint64_t wait = g->over ? slack_ns(run.cfg, 200) : slack_ns(run.cfg, 3000);
+        if (srv_wait(wait, all_done) && !g->closing()
             && rng.chance(50)) {
             WorkerState mgr;
             mgr.id = -1;
             ci->shutdown_begun = true;
+            note_conn(g, ci.get(), "connection shutting down; ");
             Call call(ci.get(), &mgr, Fn::SHUTDOWN, 2000, 4096);
             (void)call.end(tickless_conn_shutdown(ci->c, 2000));
         }
+        note_conn(g, ci.get(), "connection closing; ");
         close_conn(ci.get(), nullptr);
-        note_conn(g, ci.get(), ci->shutdown_begun ? "connection shut down; "
-                                                  : "connection closed; ");
     }
     if (!srv_wait(slack_ns(run.cfg, 10000), all_done))
         hang(("a qserver client's stream threads still inside calls 10 s "
