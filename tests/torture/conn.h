@@ -121,6 +121,7 @@ struct Incarnation {
     std::vector<WriteCall> writes;
     std::vector<ReadPiece> reads;
     std::set<int64_t> dgrams_read;
+    std::vector<uint64_t> conn_keys; /* qserver client: its streams' keys */
     std::vector<std::shared_ptr<StreamEntry>> streams;
     std::atomic<bool> shutdown_begun{false};
     std::atomic<uint64_t> shutdown_ns{0}; /* when a shutdown began */
@@ -141,6 +142,12 @@ void verify_incarnation(Incarnation *inc);
  * and at the end, the close of every stream still open. */
 void stream_op(Incarnation *inc, WorkerState *ws);
 void close_all_streams(Incarnation *inc);
+/* A stream's gate, as gate_enter() is the connection's: false once its
+ * close has begun. close_stream() closes |e| once, after its users have
+ * entered the library; the server scenarios (srv_quic.cc) use them too. */
+bool sgate_enter(Incarnation *inc, WorkerState *ws, StreamEntry *e);
+void sgate_exit(WorkerState *ws);
+void close_stream(Incarnation *inc, StreamEntry *e, WorkerState *self);
 
 } // namespace torture
 

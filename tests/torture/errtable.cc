@@ -61,6 +61,17 @@ const Row kRows[] = {
     {Fn::POOL_RUN, "tickless_pool_run", true,
      {E(INVALID), E(BUSY), E(SYS)}},
     {Fn::POOL_FD, "tickless_pool_fd", true, {E(INVALID)}},
+    {Fn::LISTENER_NEW, "tickless_listener_new", false,
+     {E(INVALID), E(UNSUPPORTED), E(BUSY), E(SSL), E(NOMEM), E(SYS)}},
+    {Fn::LISTENER_NEW_DTLS, "tickless_listener_new_dtls", false,
+     {E(INVALID), E(NOMEM), E(SYS), E(SSL)}},
+    /* "DTLS also TICKLESS_ERR_SYS ... or TICKLESS_ERR_SSL": srv_dtls.cc
+     * allows those two only on a DTLS listener. */
+    {Fn::LISTENER_ACCEPT, "tickless_listener_accept", false,
+     {E(INVALID), E(TIMEOUT), E(CLOSED), E(UNSUPPORTED), E(NOMEM), E(SYS),
+      E(SSL)}},
+    {Fn::LISTENER_ACCEPT_STREAM, "tickless_listener_accept_stream", false,
+     {E(INVALID), E(TIMEOUT), E(CLOSED), E(UNSUPPORTED), E(NOMEM)}},
 };
 #undef E
 

@@ -2,7 +2,8 @@
  * tickless-torture: the runner.
  *
  *   tickless-torture [--seed N] [--seconds S] [--run-seconds R]
- *                    [--proto tls,dtls,quic,stream] [--mode dedicated,pool1,pool2,app]
+ *                    [--proto tls,dtls,quic,stream,qserver,dserver]
+ *                    [--mode dedicated,pool1,pool2,app]
  *                    [--threads K] [--conns M] [--runs N]
  *
  * Runs rounds until S seconds have passed (or N runs): round r runs every
@@ -52,7 +53,8 @@ struct Options {
 [[noreturn]] void usage(const char *why)
 {
     fprintf(stderr, "tickless-torture: %s\nusage: tickless-torture [--seed N] "
-            "[--seconds S] [--run-seconds R] [--proto tls,dtls,quic,stream] "
+            "[--seconds S] [--run-seconds R] "
+            "[--proto tls,dtls,quic,stream,qserver,dserver] "
             "[--mode dedicated,pool1,pool2,app] [--threads K] [--conns M] "
             "[--runs N]\n", why);
     exit(2);
@@ -106,6 +108,8 @@ Options parse(int argc, char **argv)
                 else if (p == "dtls") o.protos.push_back(Proto::DTLS);
                 else if (p == "quic") o.protos.push_back(Proto::QUIC);
                 else if (p == "stream") o.protos.push_back(Proto::STREAM);
+                else if (p == "qserver") o.protos.push_back(Proto::QSERVER);
+                else if (p == "dserver") o.protos.push_back(Proto::DSERVER);
                 else usage(("unknown protocol " + p).c_str());
             }
         } else if (a == "--mode") {
@@ -127,12 +131,14 @@ Options parse(int argc, char **argv)
         usage("bad --threads, --conns or --run-seconds");
     /* QUIC needs a QUIC server for the peer: OpenSSL >= 3.5. */
     if (o.protos.empty()) {
-        o.protos = {Proto::TLS, Proto::DTLS};
+        o.protos = {Proto::TLS, Proto::DTLS, Proto::DSERVER};
         if (quic_available())
-            o.protos.insert(o.protos.end(), {Proto::QUIC, Proto::STREAM});
+            o.protos.insert(o.protos.end(),
+                            {Proto::QUIC, Proto::STREAM, Proto::QSERVER});
     }
     for (Proto p : o.protos)
-        if ((p == Proto::QUIC || p == Proto::STREAM) && !quic_available())
+        if ((p == Proto::QUIC || p == Proto::STREAM || p == Proto::QSERVER)
+            && !quic_available())
             usage("QUIC needs OpenSSL >= 3.5 (client and server)");
     if (o.modes.empty())
         o.modes = {Mode::DEDICATED, Mode::POOL1, Mode::POOL2, Mode::APP};

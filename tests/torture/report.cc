@@ -91,6 +91,11 @@ void print_counts()
              v(C_STREAMS), v(C_BLOCKED_WRITES), v(C_MULTI_BLOCKED),
              v(C_RESET_READS), v(C_STOP_WRITES), v(C_RESET_BOTH),
              v(C_ENDS_UNDER_WRITE));
+    if (v(C_LISTENERS) != 0)
+        note("%llu listeners closed under their workers (%llu accepts "
+             "returned CLOSED), %llu streams or connections served, %llu ends "
+             "the server recorded for the clients' checks",
+             v(C_LISTENERS), v(C_ACCEPT_CLOSED), v(C_SERVED), v(C_SERVER_ENDS));
     std::string codes;
     for (int i = 1; i <= -TICKLESS_ERR_MIN_; i++)
         if (g_codes[i] != 0)

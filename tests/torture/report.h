@@ -25,7 +25,9 @@ enum Counter { C_CONNS, C_CALLS, C_TIMEOUTS, C_ERRORS, C_CLOSES, C_GRACEFUL,
                C_WRITTEN, C_READ, C_PEER_RX, C_PEER_TX,
                /* stream mode: what its checks had to bite on */
                C_STREAMS, C_BLOCKED_WRITES, C_MULTI_BLOCKED, C_RESET_READS,
-               C_STOP_WRITES, C_RESET_BOTH, C_ENDS_UNDER_WRITE, C_COUNT_ };
+               C_STOP_WRITES, C_RESET_BOTH, C_ENDS_UNDER_WRITE,
+               /* server scenarios (srv.h) */
+               C_LISTENERS, C_SERVED, C_SERVER_ENDS, C_ACCEPT_CLOSED, C_COUNT_ };
 void count(Counter c, uint64_t n = 1);
 void count_code(int rc);
 void print_counts();

@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "ops.h"
 #include "report.h"
+#include "srv.h"
 
 extern "C" {
 #include "ts_certs.h"
@@ -203,7 +204,9 @@ void watchdog(Run *run)
 ts_proto ts_of(Proto p)
 {
     /* (declared above, for incarnation()) */
-    return p == Proto::DTLS ? TS_DTLS : p == Proto::TLS ? TS_TLS : TS_QUIC;
+    return p == Proto::DTLS || p == Proto::DSERVER ? TS_DTLS
+           : p == Proto::TLS                       ? TS_TLS
+                                                   : TS_QUIC;
 }
 
 } // namespace
@@ -244,11 +247,22 @@ int run_scenario(const Config &cfg)
     if (cfg.mode == Mode::APP)
         driver = std::thread(app_driver, &run);
     std::thread dog(watchdog, &run);
-    std::vector<std::thread> slots;
-    for (int s = 0; s < cfg.conns; s++)
-        slots.emplace_back(slot_manager, &run, s);
-    for (auto &t : slots)
-        t.join();
+    if (cfg.proto == Proto::QSERVER || cfg.proto == Proto::DSERVER) {
+        /* tickless is the server: a listener's generations (srv.h). */
+        SrvRun sr;
+        sr.cfg = cfg;
+        sr.pool = run.pool;
+        sr.sctx = run.sctx;
+        sr.cctx = run.cctx;
+        sr.deadline_ns = run.deadline_ns;
+        srv_run(sr);
+    } else {
+        std::vector<std::thread> slots;
+        for (int s = 0; s < cfg.conns; s++)
+            slots.emplace_back(slot_manager, &run, s);
+        for (auto &t : slots)
+            t.join();
+    }
     /* The application's loop stops first: a pool must not be run after
      * tickless_pool_free() has begun. */
     run.driver_stop = true;

@@ -60,42 +60,6 @@ std::shared_ptr<StreamEntry> pick_stream(Incarnation *inc, Rng &r, int need)
     return c[r.below(c.size())];
 }
 
-bool sgate_enter(Incarnation *inc, WorkerState *ws, StreamEntry *e)
-{
-    if (!gate_enter(inc, ws))
-        return false;
-    ws->cur_stream.store(e);
-    if (e->closing.load()) {
-        ws->cur_stream.store(nullptr);
-        gate_exit(ws);
-        return false;
-    }
-    return true;
-}
-
-void sgate_exit(WorkerState *ws)
-{
-    ws->cur_stream.store(nullptr);
-    gate_exit(ws);
-}
-
-/* Closes |e| once: its users are inside the library first (asleep, or
- * 100 ms after they entered), as for a connection in close_conn(). */
-void close_stream(Incarnation *inc, StreamEntry *e, WorkerState *self)
-{
-    if (e->closing.exchange(true))
-        return;
-    e->close_ns = now_ns();
-    for (WorkerState *ws : inc->workers) {
-        if (ws == self)
-            continue;
-        while (ws->cur_stream.load() == e && !thread_sleeping(ws->tid)
-               && now_ns() - ws->gate_ns < 100000000ull)
-            sleep_ms(1);
-    }
-    tickless_stream_close(e->s);
-}
-
 void add_stream(Incarnation *inc, tickless_stream *s, bool local, bool uni)
 {
     auto e = std::make_shared<StreamEntry>();
@@ -345,6 +309,42 @@ struct SOp {
 };
 
 } // namespace
+
+bool sgate_enter(Incarnation *inc, WorkerState *ws, StreamEntry *e)
+{
+    if (!gate_enter(inc, ws))
+        return false;
+    ws->cur_stream.store(e);
+    if (e->closing.load()) {
+        ws->cur_stream.store(nullptr);
+        gate_exit(ws);
+        return false;
+    }
+    return true;
+}
+
+void sgate_exit(WorkerState *ws)
+{
+    ws->cur_stream.store(nullptr);
+    gate_exit(ws);
+}
+
+/* Closes |e| once: its users are inside the library first (asleep, or
+ * 100 ms after they entered), as for a connection in close_conn(). */
+void close_stream(Incarnation *inc, StreamEntry *e, WorkerState *self)
+{
+    if (e->closing.exchange(true))
+        return;
+    e->close_ns = now_ns();
+    for (WorkerState *ws : inc->workers) {
+        if (ws == self)
+            continue;
+        while (ws->cur_stream.load() == e && !thread_sleeping(ws->tid)
+               && now_ns() - ws->gate_ns < 100000000ull)
+            sleep_ms(1);
+    }
+    tickless_stream_close(e->s);
+}
 
 void stream_op(Incarnation *inc, WorkerState *ws)
 {

@@ -15,7 +15,10 @@
 
 namespace torture {
 
-enum class Proto { TLS, DTLS, QUIC, STREAM };
+/* QSERVER and DSERVER: tickless is the server, a listener whose workers
+ * take streams (QUIC, tickless_listener_accept_stream) or connections
+ * (DTLS, tickless_listener_accept) of many checking clients (srv.h). */
+enum class Proto { TLS, DTLS, QUIC, STREAM, QSERVER, DSERVER };
 enum class Mode { DEDICATED, POOL1, POOL2, APP };
 
 const char *proto_name(Proto p);

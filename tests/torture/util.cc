@@ -20,6 +20,8 @@ const char *proto_name(Proto p)
     case Proto::DTLS: return "dtls";
     case Proto::QUIC: return "quic";
     case Proto::STREAM: return "stream";
+    case Proto::QSERVER: return "qserver";
+    case Proto::DSERVER: return "dserver";
     }
     return "?";
 }
