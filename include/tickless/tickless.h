@@ -871,10 +871,12 @@ TICKLESS_EXPORT int tickless_stream_reset(tickless_stream *s,
  * tickless_stream_peer_error() tells why the peer ended this stream: the
  * application error code of its RESET_STREAM (it abandoned what it was
  * sending us) or, failing that, of its STOP_SENDING (it wants nothing
- * more from us).
+ * more from us). Once the connection has closed OpenSSL no longer keeps
+ * the codes: a reset seen only after that is reported by the stream's
+ * calls (TICKLESS_ERR_STREAM_RESET), but this says 0.
  *
- * Returns: 1 with *app_error set, 0 if the peer did neither (*app_error
- *          is then 0), or TICKLESS_ERR_INVALID (NULL), TICKLESS_ERR_FORKED,
+ * Returns: 1 with *app_error set, 0 if the peer did neither or the code
+ *          is gone with the connection (*app_error is then 0), or TICKLESS_ERR_INVALID (NULL), TICKLESS_ERR_FORKED,
  *          TICKLESS_ERR_CLOSED (another thread closed the stream first)
  * Thread-safety: any thread
  * Blocks: no (briefly, on the connection mutex)

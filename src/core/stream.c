@@ -155,9 +155,10 @@ static int stream_state_result(tickless_conn *c, tickless_stream *s,
     }
 }
 
-/* Whether OpenSSL's newest error is about this stream alone (finished,
- * reset), whatever state getter lags behind: never the connection's. */
-static int stream_level_error(void)
+/* OpenSSL's newest error when it is about this stream alone (finished,
+ * reset), whatever state getter lags behind: its SSL_R_* reason; 0 when it
+ * is the connection's. */
+static int stream_level_reason(void)
 {
     unsigned long e = ERR_peek_last_error();
 
@@ -176,10 +177,32 @@ static int stream_level_error(void)
 #ifdef SSL_R_STREAM_RECV_ONLY
     case SSL_R_STREAM_RECV_ONLY:
 #endif
-        return 1;
+        return ERR_GET_REASON(e);
     default:
         return 0;
     }
+}
+
+/* The answer to a call in that direction (|reading|, or writing) that
+ * OpenSSL refused for stream-level |reason|. A reset part is the peer's
+ * doing (its RESET_STREAM on what we receive, its STOP_SENDING answered on
+ * what we send) unless we reset our sending part ourselves: the state
+ * getters say so only while the connection lives, OpenSSL's error always.
+ * The rest (finished, wrong direction) we did. */
+static int stream_level_result(tickless_conn *c, tickless_stream *s,
+                               int reason, int reading)
+{
+#ifdef SSL_R_STREAM_RESET
+    if (reason == SSL_R_STREAM_RESET && (reading || !s->write_ended))
+        return peer_ended(c, reading);
+#else
+    (void)c;
+    (void)s;
+    (void)reading;
+#endif
+    (void)reason;
+    ERR_clear_error();
+    return TICKLESS_ERR_CLOSED;
 }
 
 /* Why a stream call on |s| failed. Stream-level trouble (the peer reset or
@@ -190,7 +213,7 @@ static int stream_result(tickless_conn *c, tickless_stream *s, int ret,
                          int reading)
 {
     SSL *ssl = s->ssl;
-    int state;
+    int state, reason;
 
     switch (SSL_get_error(ssl, ret)) {
     case SSL_ERROR_WANT_READ:
@@ -205,10 +228,9 @@ static int stream_result(tickless_conn *c, tickless_stream *s, int ret,
     state = stream_state_result(c, s, reading);
     if (state != 0)
         return state;
-    if (stream_level_error()) {
-        ERR_clear_error();
-        return TICKLESS_ERR_CLOSED;
-    }
+    reason = stream_level_reason();
+    if (reason != 0)
+        return stream_level_result(c, s, reason, reading);
     return tl_conn_ssl_result(c, ssl, ret);
 }
 
@@ -219,13 +241,13 @@ static int stream_result(tickless_conn *c, tickless_stream *s, int ret,
 static int stream_op_failed(tickless_conn *c, tickless_stream *s)
 {
     int code = stream_state_result(c, s, 0);
+    int reason;
 
     if (code != 0)
         return code;
-    if (stream_level_error()) {
-        ERR_clear_error();
-        return TICKLESS_ERR_CLOSED;
-    }
+    reason = stream_level_reason();
+    if (reason != 0)
+        return stream_level_result(c, s, reason, 0);
     return tl_conn_ssl_error(c, SSL_ERROR_SSL, 0);
 }
 

@@ -846,6 +846,52 @@ TEST_P(Streams, ConcludeWhileAWriterIsBlocked)
     tickless_conn_close(c);
 }
 
+// The peer resets a stream, closes it and then closes the connection,
+// before our side has looked at the stream. A read and a write on it then
+// say the peer's reset (TICKLESS_ERR_STREAM_RESET), or the connection's
+// end (TICKLESS_ERR_PEER): never TICKLESS_ERR_CLOSED, which would mean we
+// ended it. (Torture, qserver: once the connection has closed, OpenSSL's
+// state getters say only that, and its error said "stream reset", which
+// was taken for our own reset.)
+TEST_P(Streams, APeerResetSeenAfterTheConnectionClosedIsThePeers)
+{
+    std::atomic<bool> look{false};
+    std::atomic<int> read_rc{1}, write_rc{1};
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
+        tickless_stream *s = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+        while (!look)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        char buf[64];
+        size_t n = 0;
+        read_rc = tickless_stream_read(s, buf, sizeof(buf), &n, 5000);
+        write_rc = tickless_stream_write(s, buf, 1, &n, 5000);
+        tickless_stream_close(s);
+    }));
+
+    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
+    ASSERT_NE(c, nullptr);
+    tickless_stream *a = nullptr;
+    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    size_t n = 0;
+    ASSERT_EQ(tickless_stream_write(a, "0123456789", 10, &n, 5000), 0);
+    ASSERT_EQ(WaitForWaiters(c, 0), 0u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_EQ(tickless_stream_reset(a, 0xc1), 0);
+    tickless_stream_close(a); // STOP_SENDING too
+    EXPECT_EQ(tickless_conn_shutdown(c, 10000), 0);
+    tickless_conn_close(c);
+    // The server has the CONNECTION_CLOSE by now.
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds((int)(300 * TimeScale())));
+    look = true;
+    server.Join();
+    for (int rc : { read_rc.load(), write_rc.load() })
+        EXPECT_TRUE(rc == TICKLESS_ERR_STREAM_RESET || rc == TICKLESS_ERR_PEER)
+            << tickless_err_name(rc);
+}
+
 // The peer abandons a stream both ways at once (RESET_STREAM for what it
 // sent, STOP_SENDING for what it receives: OpenSSL sends the latter when a
 // stream is freed with data still coming). A reader and a writer blocked

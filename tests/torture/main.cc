@@ -129,15 +129,12 @@ Options parse(int argc, char **argv)
     if (o.base.threads < 1 || o.base.threads > 64 || o.base.conns < 1
         || o.base.conns > 64 || o.base.seconds <= 0)
         usage("bad --threads, --conns or --run-seconds");
-    /* QUIC needs a QUIC server for the peer: OpenSSL >= 3.5. qserver is
-     * not in the default list while the bug it found stands (a served
-     * stream's read says CLOSED after the client reset the stream and
-     * closed its connection: docs/reliability.md, "Not covered yet"):
-     * --proto qserver runs it. */
+    /* QUIC needs a QUIC server for the peer: OpenSSL >= 3.5. */
     if (o.protos.empty()) {
         o.protos = {Proto::TLS, Proto::DTLS, Proto::DSERVER};
         if (quic_available())
-            o.protos.insert(o.protos.end(), {Proto::QUIC, Proto::STREAM});
+            o.protos.insert(o.protos.end(),
+                            {Proto::QUIC, Proto::STREAM, Proto::QSERVER});
     }
     for (Proto p : o.protos)
         if ((p == Proto::QUIC || p == Proto::STREAM || p == Proto::QSERVER)
