@@ -126,6 +126,22 @@ static int kv_get(const char *key, char *value)
     return e != NULL ? 0 : -1;
 }
 
+/* Frees every entry: at exit, once no worker runs. */
+static void kv_free_all(void)
+{
+    kv_entry *e, *next;
+    int b;
+
+    for (b = 0; b < KV_BUCKETS; b++) {
+        for (e = store.buckets[b]; e != NULL; e = next) {
+            next = e->next;
+            free(e);
+        }
+        store.buckets[b] = NULL;
+    }
+    store.count = 0;
+}
+
 /* Removes |key|. 0, or -1 if there was no such key. */
 static int kv_del(const char *key)
 {
@@ -308,6 +324,7 @@ int main(int argc, char **argv)
     tickless_listener_free(l);
     printf("answered %lu requests; %d keys stored\n",
            (unsigned long)atomic_load(&answered), store.count);
+    kv_free_all();
     rc = tickless_pool_free(pool);
     return nstarted == nworkers && rc == 0 ? 0 : 1;
 }
