@@ -145,10 +145,24 @@ static int op_accept(conn_call *call, void *arg)
 }
 #endif
 
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+/* Runs |op| (an accept: |out| its result) on the QUIC listener's engine,
+ * its callers sleeping on |wq|. */
+static int run_on_engine(tickless_listener *l, waitq *wq, conn_op op,
+                         void *out, int timeout_ms)
+{
+    conn_call call = { 0 };
+
+    call.c = l->engine;
+    call.ssl = l->engine->ssl;
+    call.wq = wq;
+    return tl_conn_run(&call, timeout_ms, op, out);
+}
+#endif
+
 int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
                              int timeout_ms)
 {
-    conn_call call;
     int rc;
 
     if (out != NULL)
@@ -164,25 +178,16 @@ int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
                    : tl_dtls_listener_accept(l->dtls, out, timeout_ms);
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)timeout_ms;
-    (void)call;
-    (void)rc;
     return TICKLESS_ERR_UNSUPPORTED;
 #else
-    call.c = l->engine;
-    call.ssl = l->engine->ssl;
-    call.wq = &l->engine->accept_wq;
-    call.also_closed = NULL;
-    call.write_ended = NULL;
-    call.stream = NULL;
-    call.kind = 0;
-    return tl_conn_run(&call, timeout_ms, op_accept, out);
+    return run_on_engine(l, &l->engine->accept_wq, op_accept, out,
+                         timeout_ms);
 #endif
 }
 
 int tickless_listener_accept_stream(tickless_listener *l,
                                     tickless_stream **out, int timeout_ms)
 {
-    conn_call call;
     int rc;
 
     if (out != NULL)
@@ -196,17 +201,10 @@ int tickless_listener_accept_stream(tickless_listener *l,
         return TICKLESS_ERR_UNSUPPORTED; /* DTLS has no streams */
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)timeout_ms;
-    (void)call;
     return TICKLESS_ERR_UNSUPPORTED;
 #else
-    call.c = l->engine;
-    call.ssl = l->engine->ssl;
-    call.wq = &l->serve_wq;
-    call.also_closed = NULL;
-    call.write_ended = NULL;
-    call.stream = NULL;
-    call.kind = 0;
-    return tl_conn_run(&call, timeout_ms, tl_serve_next_stream, out);
+    return run_on_engine(l, &l->serve_wq, tl_serve_next_stream, out,
+                         timeout_ms);
 #endif
 }
 
