@@ -433,7 +433,7 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
         tickless_conn *c = s->work[i];
         uint64_t tick_at = s->now();
         int rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns,
-                              &c->link.decision, s->now);
+                              &c->link.decision);
 
         if (rc == TICKLESS_ERR_BUSY) {
             defer(s, c);
@@ -443,7 +443,7 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
              * now. Never neither. */
             if (!atomic_load(&c->app_held))
                 rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns,
-                                  &c->link.decision, s->now);
+                                  &c->link.decision);
         }
         if (rc > 0) {
             count_tick(s, c, tick_at);

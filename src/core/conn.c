@@ -63,6 +63,7 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->fd = fd;
     c->proto = proto;
     c->engine = engine != NULL ? engine : c;
+    c->now = tl_clock_now_ns;
     tl_handle_init(&c->h, HANDLE_CONN);
     c->fork_gen = tl_fork_guard_generation();
     atomic_init(&c->refs, 1); /* the user's handle */

@@ -50,7 +50,7 @@ static void conn_leave(tickless_conn *c, int rc)
      * any call on an application-driven pool, whose runner is the
      * application's own thread: there is no other thread to fight. */
     e->driven_until_ns =
-        rc == 0 && tl_assist_has_thread(e) ? tl_clock_now_ns() + HANDOFF_NS : 0;
+        rc == 0 && tl_assist_has_thread(e) ? e->now() + HANDOFF_NS : 0;
     /* The call may have moved the deadline (a write queues data to send):
      * tell the assist before letting go. */
     tl_conn_publish(e);
@@ -146,7 +146,7 @@ static void others_before(conn_call *call, others_view *v)
     if (!v->watching)
         return;
     v->rx = engine_input(e);
-    v->timer_due = e->deadline_ns <= tl_clock_now_ns();
+    v->timer_due = e->deadline_ns <= e->now();
     v->shutting_down = call->c->shutting_down;
 }
 

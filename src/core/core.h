@@ -146,6 +146,10 @@ struct tickless_conn {
 
     /* Engine only. */
     int is_listener;     /* ssl is a QUIC listener */
+    uint64_t (*now)(void); /* the clock this engine's deadlines, hand-offs
+                              and lateness are judged by, as OpenSSL's
+                              QUIC channel has its now_cb: tl_clock_now_ns,
+                              or a unit test's own */
     unsigned io_want;    /* IO_* that blocked DTLS/TLS callers wait for */
     uint64_t deadline_ns;  /* OpenSSL's, absolute; CLOCK_NEVER if none */
     uint64_t driven_until_ns; /* QUIC client: an application call got
@@ -324,11 +328,11 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * dead, or the application is still driving the connection); either way
  * *next is what the assist should do next, which the assist applies
  * itself (seq 0: nothing to apply: the connection is closed or detached,
- * or the tick did not happen, TICKLESS_ERR_BUSY or _SYS). |now_fn| is the
- * assist's (the shard's, which a test may set): the time the tick judges
- * lateness, hand-offs and the next deadline by. */
+ * or the tick did not happen, TICKLESS_ERR_BUSY or _SYS). Lateness,
+ * hand-offs and the next deadline are judged by the engine's clock,
+ * c->now. */
 int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
-                 tick_decision *next, uint64_t (*now_fn)(void));
+                 tick_decision *next);
 
 /* The tick itself, whoever ticks: the assist through tl_conn_tick(), or a
  * caller that polled the socket itself (self_poll.h) once it is ready.

@@ -89,7 +89,7 @@ void tl_conn_publish(tickless_conn *c)
 {
     tick_decision d;
 
-    tl_conn_decide(c, tl_clock_now_ns(), &d);
+    tl_conn_decide(c, c->now(), &d);
     if (d.seq != 0)
         tl_assist_sync(c, &d);
 }
@@ -123,7 +123,7 @@ static void hs_step(tickless_conn *c)
 }
 
 int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
-                 tick_decision *next, uint64_t (*now_fn)(void))
+                 tick_decision *next)
 {
     /* |c| is an engine: its own mutex. */
     int rc = pthread_mutex_trylock(&c->mu);
@@ -159,7 +159,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
     (void)tl_assist_take_deferred(c);
     if (c->closed || c->fatal) {
         /* drops a dead connection's timer and interest */
-        tl_conn_decide(c, now_fn(), next);
+        tl_conn_decide(c, c->now(), next);
         pthread_mutex_unlock(&c->mu);
         return 0;
     }
@@ -173,7 +173,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
      * timer is moved on. (Readiness itself is always served: epoll
      * reports it only if it was armed, or could not be disarmed, and a
      * socket left unread would be reported again and again.) */
-    now = now_fn();
+    now = c->now();
     if ((*reasons & TICK_TIMER) && c->deadline_ns > now) {
         *reasons &= ~TICK_TIMER;
         if (*reasons == 0 && app_driving(c, now)) {
@@ -196,7 +196,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
                    (double)late / 1e6);
     }
     tl_engine_tick_locked(c, *reasons);
-    tl_conn_decide(c, now_fn(), next);
+    tl_conn_decide(c, c->now(), next);
     pthread_mutex_unlock(&c->mu);
     return 1;
 }

@@ -67,6 +67,22 @@ uint64_t fx_shard_earliest(const fx_shard *s)
     return top == NULL ? CLOCK_NEVER : top->key;
 }
 
+int fx_shard_run_once(fx_shard *s, uint64_t max_wait_ns)
+{
+    return tl_shard_run_once(&s->s, max_wait_ns);
+}
+
+int fx_shard_batch_entry(const fx_shard *s, int i, fx_engine *const *engines,
+                         int n)
+{
+    int k;
+
+    for (k = 0; k < n; k++)
+        if (s->s.work[i] == &engines[k]->c)
+            return k;
+    return -1;
+}
+
 fx_engine *fx_engine_new(int quic)
 {
     fx_engine *e = calloc(1, sizeof(*e));
@@ -82,6 +98,7 @@ fx_engine *fx_engine_new(int quic)
     }
     e->c.proto = quic ? CONN_QUIC : CONN_DTLS;
     e->c.engine = &e->c;
+    e->c.now = fx_now;
     /* Two: the shard's reference comes and goes, this one stays. */
     atomic_init(&e->c.refs, 2);
     e->c.deadline_ns = CLOCK_NEVER;
@@ -160,7 +177,7 @@ int fx_tick(fx_engine *e, unsigned *reasons, uint64_t *next_deadline)
 {
     tick_decision d;
     uint64_t due = CLOCK_NEVER;
-    int rc = tl_conn_tick(&e->c, reasons, &due, &d, fx_now);
+    int rc = tl_conn_tick(&e->c, reasons, &due, &d);
 
     *next_deadline = d.seq != 0 ? d.deadline_ns : 0;
     return rc;

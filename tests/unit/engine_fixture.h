@@ -23,6 +23,13 @@ void fx_shard_free(fx_shard *s); /* detach every engine first */
 void fx_shard_set_sleep_until(fx_shard *s, uint64_t t);
 uint64_t fx_shard_timer_armed(const fx_shard *s); /* UINT64_MAX: disarmed */
 uint64_t fx_shard_earliest(const fx_shard *s); /* UINT64_MAX: none */
+/* One iteration of the shard's runner (tl_shard_run_once()), sleeping at
+ * most |max_wait_ns|; returns the number of connections it ticked. */
+int fx_shard_run_once(fx_shard *s, uint64_t max_wait_ns);
+/* Which of |engines| (its index) the last batch collected |i|th; -1 if
+ * none of them. */
+int fx_shard_batch_entry(const fx_shard *s, int i, fx_engine *const *engines,
+                         int n);
 
 /* |quic|: the engine says it is QUIC (hand-off rules); its SSL object is
  * DTLS either way. */
