@@ -191,7 +191,9 @@ typedef struct tickless_pool tickless_pool;
  * event handling (OpenSSL >= 3.4), on which tickless relies: do not set it
  * to SSL_VALUE_EVENT_HANDLING_MODE_EXPLICIT afterwards. Do not use
  * OpenSSL's own thread assisted method (OSSL_QUIC_client_thread_method)
- * with tickless.
+ * with tickless, nor SSL_MODE_ASYNC: OpenSSL must resume an async job on
+ * the thread that started it, and tickless calls OpenSSL from the
+ * application's threads and the assist's.
  *
  * pool == NULL starts a dedicated assist thread for this connection; a pool
  * attaches it to the pool's least-loaded thread (or, for an application-
@@ -203,7 +205,8 @@ typedef struct tickless_pool tickless_pool;
  *          listener: those come from tickless_listener_accept(), on the
  *          listener's assist; a freed pool), TICKLESS_ERR_BUSY (|ssl| already
  *          belongs to a tickless connection), TICKLESS_ERR_UNSUPPORTED (QUIC
- *          with an OpenSSL that has no QUIC), TICKLESS_ERR_NOMEM,
+ *          with an OpenSSL that has no QUIC; SSL_MODE_ASYNC set),
+ *          TICKLESS_ERR_NOMEM,
  *          TICKLESS_ERR_SYS (epoll, eventfd, timerfd or thread creation failed),
  *          TICKLESS_ERR_CLOSED (|pool| is being freed)
  * Thread-safety: any thread
@@ -227,10 +230,9 @@ TICKLESS_EXPORT int tickless_conn_new(SSL *ssl, tickless_pool *pool,
  * SSL_set_retry_verify()) is not a failure. OpenSSL cannot say when it
  * will be ready, so the call tries again about every millisecond until it
  * is, or until |timeout_ms| (TICKLESS_ERR_TIMEOUT, the connection intact;
- * with 0 it returns at once). The assist does not retry by itself: a
- * handshake it carries on in the background waits there for the next
- * call. Reads and writes that an async job puts off (SSL_MODE_ASYNC) are
- * retried the same way.
+ * with 0 it returns at once). A handshake the assist carries on in the
+ * background (after a call with timeout 0) is retried by the assist, just
+ * as often, so it gets past the callback with nobody calling.
  *
  * Returns: 0, or TICKLESS_ERR_INVALID | TICKLESS_ERR_TIMEOUT |
  *          TICKLESS_ERR_CLOSED | TICKLESS_ERR_PEER | TICKLESS_ERR_SSL |

@@ -190,6 +190,16 @@ int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
                "listener comes from tickless_listener_accept()");
         return TICKLESS_ERR_INVALID;
     }
+    if (SSL_get_mode(ssl) & SSL_MODE_ASYNC) {
+        /* An async job paused on one thread and finished on another
+         * returns to the first thread's stack (OpenSSL's async_start_func
+         * keeps the starting thread's context): a crash, and tickless
+         * calls OpenSSL from whichever thread comes first. */
+        tl_log(TICKLESS_LOG_ERROR, NULL,
+               "tickless_conn_new: SSL_MODE_ASYNC is not supported (OpenSSL "
+               "resumes an async job only on the thread that started it)");
+        return TICKLESS_ERR_UNSUPPORTED;
+    }
     fd = tl_ossl_socket_fd(ssl, proto);
     if (fd < 0)
         return TICKLESS_ERR_INVALID;

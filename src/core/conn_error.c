@@ -207,6 +207,11 @@ int tl_conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
 #ifdef SSL_ERROR_WANT_RETRY_VERIFY
     case SSL_ERROR_WANT_RETRY_VERIFY:
 #endif
+        /* Nothing on the socket will say when it is ready: whether or not
+         * a caller waits for it, the assist ticks the engine again after
+         * the pause a blocked caller makes, and carries a handshake on
+         * (hs_step() in tick.c). */
+        c->engine->hs_retry_at_ns = c->engine->now() + CONN_RETRY_NS;
         return (int)CONN_RETRY;
     default:
         break;

@@ -157,6 +157,10 @@ struct tickless_conn {
                                  this; until then the socket is left to
                                  the application's own calls (see
                                  tl_conn_publish()); 0: not handed off */
+    uint64_t hs_retry_at_ns; /* DTLS/TLS: a callback or async job put off
+                                the handshake the assist carries on
+                                (CONN_RETRY, see hs_step()); tick it
+                                again then. 0: nothing put off */
     unsigned immediate_ticks; /* timer ticks in a row that left the
                                  deadline already due (spin guard) */
     int kicked;          /* tick at once: see tl_engine_kick() */

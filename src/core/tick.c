@@ -81,6 +81,10 @@ void tl_conn_decide(tickless_conn *c, uint64_t now, tick_decision *d)
     /* Held write bytes go out as soon as the socket allows (tx_held.h). */
     if (c->polling == NULL && c->tx.len > 0)
         interest |= c->tx.want & (IO_READ | IO_WRITE); /* not CONN_RETRY */
+    /* A handshake put off by a callback: its retry ticks as readiness
+     * would (tl_conn_tick()), and hs_step() calls OpenSSL again. */
+    if (c->hs_retry_at_ns != 0 && c->hs_retry_at_ns < wake_at)
+        wake_at = c->hs_retry_at_ns;
     d->deadline_ns = wake_at;
     d->interest = interest;
 }
@@ -107,13 +111,14 @@ static void hs_step(tickless_conn *c)
 {
     int ret;
 
+    c->hs_retry_at_ns = 0;
     if (c->closed || c->fatal || !tl_ossl_handshake_underway(c->ssl, c->proto))
         return;
     ERR_clear_error();
     ret = SSL_do_handshake(c->ssl);
     if (ret == 1)
         return;
-    ret = tl_conn_ssl_result(c, c->ssl, ret);
+    ret = tl_conn_ssl_result(c, c->ssl, ret); /* may set hs_retry_at_ns */
     if (ret == TICKLESS_ERR_EOF) {
         tl_conn_set_error(c, TICKLESS_ERR_PEER, SSL_ERROR_ZERO_RETURN,
                           "peer closed the connection during the handshake");

@@ -3,9 +3,11 @@
 // a client-hello callback returning SSL_CLIENT_HELLO_RETRY
 // (SSL_ERROR_WANT_CLIENT_HELLO_CB), a verify callback calling
 // SSL_set_retry_verify() (SSL_ERROR_WANT_RETRY_VERIFY). None of them is a
-// failure: a call with timeout 0 returns TICKLESS_ERR_TIMEOUT and leaves
-// the connection intact, a blocking handshake calls OpenSSL again until
-// the callback is ready. Before, each was made a sticky TICKLESS_ERR_SSL.
+// failure: a call with timeout 0 returns TICKLESS_ERR_TIMEOUT and
+// leaves the connection intact, a blocking handshake calls OpenSSL again
+// until the callback is ready, and a handshake the application started
+// gets past it with nobody calling. Before, each was made a sticky
+// TICKLESS_ERR_SSL.
 // TLS over real TCP, both ends tickless connections.
 #include "harness.h"
 
@@ -104,26 +106,42 @@ tickless_conn *NewServer(int fd, Deferral d)
 
 } // namespace
 
-class DeferredCallback : public testing::TestWithParam<Deferral> {};
+class DeferredCallback : public testing::TestWithParam<Deferral> {
+  protected:
+    tickless_conn *client = nullptr;
+    tickless_conn *server = nullptr;
+
+    // A TLS client and server over TCP, the callback of GetParam() set.
+    void Connect()
+    {
+        const Deferral d = GetParam();
+        g_calls = 0;
+        uint16_t port = 0;
+        int lfd = ts_net_bind(SOCK_STREAM, 0, TS_NET_REUSEADDR, &port);
+        ASSERT_GE(lfd, 0);
+        client = NewClientOn(nullptr, TS_TLS, port, [d](SSL *ssl) {
+            if (d == Deferral::RetryVerify)
+                SSL_set_verify(ssl, SSL_VERIFY_PEER, VerifyCb);
+        });
+        ASSERT_NE(client, nullptr);
+        int fd = accept(lfd, nullptr, nullptr);
+        close(lfd);
+        ASSERT_GE(fd, 0);
+        server = NewServer(fd, d);
+        ASSERT_NE(server, nullptr);
+    }
+
+    void TearDown() override
+    {
+        tickless_conn_close(client);
+        tickless_conn_close(server);
+    }
+};
 
 TEST_P(DeferredCallback, HandshakeWaitsForItInsteadOfFailing)
 {
     const Deferral d = GetParam();
-    g_calls = 0;
-    uint16_t port = 0;
-    int lfd = ts_net_bind(SOCK_STREAM, 0, TS_NET_REUSEADDR, &port);
-    ASSERT_GE(lfd, 0);
-    tickless_conn *client =
-        NewClientOn(nullptr, TS_TLS, port, [d](SSL *ssl) {
-            if (d == Deferral::RetryVerify)
-                SSL_set_verify(ssl, SSL_VERIFY_PEER, VerifyCb);
-        });
-    ASSERT_NE(client, nullptr);
-    int fd = accept(lfd, nullptr, nullptr);
-    close(lfd);
-    ASSERT_GE(fd, 0);
-    tickless_conn *server = NewServer(fd, d);
-    ASSERT_NE(server, nullptr);
+    ASSERT_NO_FATAL_FAILURE(Connect());
 
     // The side whose callback defers, and the other, which just waits.
     tickless_conn *deferring = d == Deferral::RetryVerify ? client : server;
@@ -167,8 +185,27 @@ TEST_P(DeferredCallback, HandshakeWaitsForItInsteadOfFailing)
         (void)ReadExactly(server, buf, 2, kTimeoutMs, &got);
         EXPECT_EQ(std::string(buf, got), "hi");
     }
-    tickless_conn_close(client);
-    tickless_conn_close(server);
+}
+
+// The deferring side starts its handshake (timeout 0) and never calls
+// again: the assist carries the handshake on, past every "not yet", and
+// the other side's blocking handshake completes.
+TEST_P(DeferredCallback, StartedHandshakeGetsPastItWithNobodyCalling)
+{
+    ASSERT_NO_FATAL_FAILURE(Connect());
+    tickless_conn *deferring =
+        GetParam() == Deferral::RetryVerify ? client : server;
+    tickless_conn *other = deferring == client ? server : client;
+    int other_rc = -100;
+    std::thread peer(
+        [&] { other_rc = tickless_conn_handshake(other, kTimeoutMs); });
+    int rc = tickless_conn_handshake(deferring, 0);
+    EXPECT_TRUE(rc == TICKLESS_ERR_TIMEOUT || rc == 0) << tickless_err_name(rc);
+    peer.join();
+    EXPECT_EQ(other_rc, 0) << tickless_err_name(other_rc)
+                           << ": the deferred handshake was left waiting";
+    EXPECT_GT(g_calls.load(), kDefers);
+    EXPECT_EQ(tickless_conn_handshake(deferring, 0), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Callbacks, DeferredCallback,
