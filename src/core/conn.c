@@ -136,7 +136,11 @@ int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
     rc = claim_ssl(ssl, c);
     if (rc != 0)
         goto fail;
-    /* A listener has no blocking mode of its own: accepts pass NO_BLOCK. */
+    /* A listener has no blocking mode of its own: accepts pass NO_BLOCK.
+     * Its event-handling mode is left as the application set it: the
+     * assist ticks a listener whatever the mode, and its callers are never
+     * handed the socket (app_driving() in tick.c); what it accepts is made
+     * implicit like any connection (tl_conn_new_member()). */
     rc = is_listener ? 0 : tl_ossl_make_nonblocking(ssl, proto, fd);
     if (rc != 0)
         goto fail_owner;
