@@ -9,7 +9,6 @@
 
 #include "assist/runner.h"
 #include "core/alloc.h"
-#include "core/fork_guard.h"
 #include "core/sigpipe.h"
 
 #define POOL_MAX_THREADS 256u
@@ -101,7 +100,6 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
         return TICKLESS_ERR_NOMEM;
     tl_handle_init(&p->h, HANDLE_POOL);
     p->threads = o.threads;
-    p->fork_gen = tl_fork_guard_generation();
     p->nshards = o.threads > 0 ? o.threads : 1;
     p->shards = tl_calloc(p->nshards, sizeof(*p->shards));
     if (p->shards == NULL) {
@@ -141,9 +139,7 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
 
 int tl_pool_check(const tickless_pool *pool, const char *fn)
 {
-    if (pool == NULL || !tl_handle_live(&pool->h, HANDLE_POOL, fn))
-        return TICKLESS_ERR_INVALID;
-    return tl_fork_guard_stale(pool->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_handle_check(pool != NULL ? &pool->h : NULL, HANDLE_POOL, fn);
 }
 
 static int on_own_thread(tickless_pool *p)
