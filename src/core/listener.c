@@ -140,69 +140,56 @@ static int op_accept(conn_call *call, void *arg)
 }
 #endif
 
-#ifdef TICKLESS_HAVE_QUIC_SERVER
-/* Runs |op| (an accept: |out| its result) on the QUIC listener's engine,
- * its callers sleeping on |wq|; tl_conn_run() enters the engine on behalf
- * of |fn|. */
-static int run_on_engine(tickless_listener *l, waitq *wq, conn_op op,
-                         void *out, int timeout_ms, const char *fn)
+/* Both accepts: |out|, a tickless_conn ** (or, with |streams|, a
+ * tickless_stream **) that the caller has cleared, given or not
+ * (|no_out|); then the listener; then the accept, run on the QUIC
+ * listener's engine, its callers sleeping on the queue of what they
+ * wait for (tl_conn_run() enters the engine on behalf of |fn|). */
+static int listener_accept(tickless_listener *l, int no_out, int streams,
+                           void *out, int timeout_ms, const char *fn)
 {
-    conn_call call = { 0 };
+    int rc = no_out ? TICKLESS_ERR_INVALID : listener_check(l, fn);
 
-    call.fn = fn;
-    call.c = l->engine;
-    call.ssl = l->engine->ssl;
-    call.wq = wq;
-    return tl_conn_run(&call, timeout_ms, op, out);
-}
-#endif
-
-int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
-                             int timeout_ms)
-{
-    int rc;
-
-    if (out != NULL)
-        *out = NULL;
-    if (out == NULL)
-        return TICKLESS_ERR_INVALID;
-    rc = listener_check(l, __func__);
     if (rc != 0)
         return rc;
-    if (l->dtls != NULL)
+    if (l->dtls != NULL) {
+        if (streams)
+            return TICKLESS_ERR_UNSUPPORTED; /* DTLS has no streams */
         return timeout_ms < TICKLESS_FOREVER
                    ? TICKLESS_ERR_INVALID
                    : tl_dtls_listener_accept(l->dtls, out, timeout_ms);
+    }
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)timeout_ms;
     return TICKLESS_ERR_UNSUPPORTED;
 #else
-    return run_on_engine(l, &l->engine->accept_wq, op_accept, out,
-                         timeout_ms, __func__);
+    {
+        conn_call call = { 0 };
+
+        call.fn = fn;
+        call.c = l->engine;
+        call.ssl = l->engine->ssl;
+        call.wq = streams ? &l->serve_wq : &l->engine->accept_wq;
+        return tl_conn_run(&call, timeout_ms,
+                           streams ? tl_serve_next_stream : op_accept, out);
+    }
 #endif
+}
+
+int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
+                             int timeout_ms)
+{
+    if (out != NULL)
+        *out = NULL;
+    return listener_accept(l, out == NULL, 0, out, timeout_ms, __func__);
 }
 
 int tickless_listener_accept_stream(tickless_listener *l,
                                     tickless_stream **out, int timeout_ms)
 {
-    int rc;
-
     if (out != NULL)
         *out = NULL;
-    if (out == NULL)
-        return TICKLESS_ERR_INVALID;
-    rc = listener_check(l, __func__);
-    if (rc != 0)
-        return rc;
-    if (l->dtls != NULL)
-        return TICKLESS_ERR_UNSUPPORTED; /* DTLS has no streams */
-#ifndef TICKLESS_HAVE_QUIC_SERVER
-    (void)timeout_ms;
-    return TICKLESS_ERR_UNSUPPORTED;
-#else
-    return run_on_engine(l, &l->serve_wq, tl_serve_next_stream, out,
-                         timeout_ms, __func__);
-#endif
+    return listener_accept(l, out == NULL, 1, out, timeout_ms, __func__);
 }
 
 /* The assist is about to stop ticking the engine: without a word, every
