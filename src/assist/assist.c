@@ -1,8 +1,6 @@
 /* Dispatch between the two kinds of assist. */
 #include "assist/assist.h"
 
-#include <errno.h>
-
 #include "assist/dedicated.h"
 #include "assist/pool.h"
 #include "assist/runner.h"
@@ -49,10 +47,11 @@ void tl_assist_detach(tickless_conn *c)
     int held;
 
     /* Unpublish first, under the connection mutex, so no caller that is
-     * still leaving can reach the shard after it is gone. EDEADLK: this
-     * thread holds it already, through tickless_conn_lock() (see
-     * tickless_listener_close()); it stays held. */
-    held = pthread_mutex_lock(&c->mu) == EDEADLK; /* an engine: its own */
+     * still leaving can reach the shard after it is gone. HANDLE_HELD:
+     * this thread holds it already, through tickless_conn_lock() (see
+     * tickless_listener_close()); it stays held. Not entered (handle.h):
+     * the closing caller holds a reference and has marked |c| closed. */
+    held = tl_handle_lock(&c->mu, HANDLE_MAY_HOLD) == HANDLE_HELD;
     s = c->link.shard;
     d = c->link.owned;
     p = c->link.pool;

@@ -9,7 +9,6 @@
 
 #include "assist/runner.h"
 #include "core/alloc.h"
-#include "core/fork_guard.h"
 #include "core/sigpipe.h"
 
 #define POOL_MAX_THREADS 256u
@@ -101,7 +100,6 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
         return TICKLESS_ERR_NOMEM;
     tl_handle_init(&p->h, HANDLE_POOL);
     p->threads = o.threads;
-    p->fork_gen = tl_fork_guard_generation();
     p->nshards = o.threads > 0 ? o.threads : 1;
     p->shards = tl_calloc(p->nshards, sizeof(*p->shards));
     if (p->shards == NULL) {
@@ -141,10 +139,32 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
 
 int tl_pool_check(const tickless_pool *pool, const char *fn)
 {
-    if (pool == NULL || !tl_handle_live(&pool->h, HANDLE_POOL, fn))
-        return TICKLESS_ERR_INVALID;
-    return tl_fork_guard_stale(pool->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_handle_check(pool != NULL ? &pool->h : NULL, HANDLE_POOL, fn);
 }
+
+/* A pool as the guard sees it (handle.h). No reference: no call may race
+ * tickless_pool_free() (see there), and an attached connection keeps the
+ * pool by being counted, which the free refuses. Closed: being freed. */
+static pthread_mutex_t *pool_mu(void *p)
+{
+    return &((tickless_pool *)p)->mu;
+}
+
+static int pool_freeing(void *p)
+{
+    return ((tickless_pool *)p)->freeing;
+}
+
+static void pool_unlock(void *p)
+{
+    pthread_mutex_unlock(pool_mu(p));
+}
+
+_Static_assert(offsetof(tickless_pool, h) == 0, "the handle comes first");
+
+static const handle_class pool_class = {
+    HANDLE_POOL, NULL, NULL, pool_mu, pool_freeing, pool_unlock
+};
 
 static int on_own_thread(tickless_pool *p)
 {
@@ -165,17 +185,21 @@ int tickless_pool_free(tickless_pool *pool)
         return rc;
     if (on_own_thread(pool))
         return TICKLESS_ERR_INVALID;
-    pthread_mutex_lock(&pool->mu);
+    /* A free racing another is BUSY, not CLOSED: HANDLE_CLOSED_OK. */
+    rc = tl_handle_enter(pool, &pool_class, __func__, HANDLE_CLOSED_OK);
+    if (rc != 0)
+        return rc;
     if (pool->nconns > 0 || pool->freeing) {
-        pthread_mutex_unlock(&pool->mu);
+        tl_handle_exit(pool, &pool_class, rc);
         return TICKLESS_ERR_BUSY;
     }
     pool->freeing = 1;
-    pthread_mutex_unlock(&pool->mu);
+    tl_handle_exit(pool, &pool_class, rc);
     tl_handle_kill(&pool->h); /* a second free is refused from here on */
     if (pool->threads == 0) {
         /* An application thread may be inside tickless_pool_run(): wake it
-         * and wait for that iteration to end before the shard goes. */
+         * and wait for that iteration to end before the shard goes. Not an
+         * entry: the run's own lock, waited for once, from a dead handle. */
         tl_shard_wake(&pool->shards[0]);
         pthread_mutex_lock(&pool->run_mu);
         pthread_mutex_unlock(&pool->run_mu);
@@ -201,13 +225,13 @@ int tl_pool_attach(tickless_pool *p, tickless_conn *c)
     unsigned i;
     int rc;
 
-    pthread_mutex_lock(&p->mu);
-    if (p->freeing) {
-        pthread_mutex_unlock(&p->mu);
-        return TICKLESS_ERR_CLOSED;
-    }
+    /* On behalf of tickless_conn_new() or tickless_listener_new(), which
+     * checked the pool: CLOSED if it is being freed. */
+    rc = tl_handle_enter(p, &pool_class, __func__, 0);
+    if (rc != 0)
+        return rc;
     p->nconns++;
-    pthread_mutex_unlock(&p->mu);
+    tl_handle_exit(p, &pool_class, rc);
 
     /* Least loaded by connection count: with many connections that is a
      * fair proxy for ticks, and it never moves a connection later. */
@@ -230,6 +254,8 @@ int tl_pool_attach(tickless_pool *p, tickless_conn *c)
 
 void tl_pool_forget(tickless_pool *p)
 {
+    /* Not entered (handle.h): the connection being detached is still
+     * counted, which keeps the pool alive (tickless_pool_free() refuses). */
     pthread_mutex_lock(&p->mu);
     p->nconns--;
     pthread_mutex_unlock(&p->mu);

@@ -14,7 +14,6 @@ struct tickless_pool {
     shard *shards;        /* nshards of them; constant after creation */
     unsigned nshards;     /* threads, or 1 when application-driven */
     unsigned threads;     /* 0: application-driven */
-    unsigned fork_gen;    /* tl_fork_guard_generation() at creation */
     pthread_mutex_t run_mu; /* application-driven: one runner at a time */
 
     pthread_mutex_t mu;   /* guards the two below */

@@ -3,11 +3,10 @@
 #include "core/alloc.h"
 #include "core/annotate.h"
 #include "core/core.h"
-#include "core/fork_guard.h"
 #include "core/log.h"
 #include "core/sigpipe.h"
 
-#include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -65,7 +64,6 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->engine = engine != NULL ? engine : c;
     c->now = tl_clock_now_ns;
     tl_handle_init(&c->h, HANDLE_CONN);
-    c->fork_gen = tl_fork_guard_generation();
     atomic_init(&c->refs, 1); /* the user's handle */
     atomic_init(&c->close_claimed, 0);
     c->deadline_ns = CLOCK_NEVER;
@@ -112,13 +110,6 @@ static void conn_free(tickless_conn *c)
     tl_handle_release(c);
 }
 
-int tl_conn_check(const tickless_conn *c, const char *fn)
-{
-    if (c == NULL || !tl_handle_live(&c->h, HANDLE_CONN, fn))
-        return TICKLESS_ERR_INVALID;
-    return tl_fork_guard_stale(c->fork_gen) ? TICKLESS_ERR_FORKED : 0;
-}
-
 /* Everything tickless_conn_new() and tickless_listener_new() share: an
  * engine of its own, attached to an assist. */
 int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
@@ -152,9 +143,11 @@ int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
     if (rc != 0)
         goto fail_rx;
 
-    pthread_mutex_lock(&c->mu);
-    tl_conn_publish(c);
-    pthread_mutex_unlock(&c->mu);
+    /* Not handed out yet, but the assist ticks it already. */
+    if (tl_conn_enter(c, __func__, 0) == 0) {
+        tl_conn_publish(c);
+        tl_conn_exit(c, 0);
+    }
     *out = c;
     return 0;
 
@@ -243,43 +236,47 @@ void tl_conn_ref(tickless_conn *c)
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
-int tl_ref_take_live(atomic_uint *refs)
+/* A connection as the guard sees it (handle.h). */
+static atomic_uint *conn_refs(void *c)
 {
-    unsigned n = atomic_load_explicit(refs, memory_order_relaxed);
-
-    do {
-        if (n == 0)
-            return 0;
-    } while (!atomic_compare_exchange_weak_explicit(
-        refs, &n, n + 1, memory_order_acquire, memory_order_relaxed));
-    return 1;
+    return &((tickless_conn *)c)->refs;
 }
 
-int tl_conn_enter(tickless_conn *c)
+static void conn_unref_obj(void *c)
 {
-    int rc;
-
-    if (!tl_ref_take_live(&c->refs))
-        return TICKLESS_ERR_CLOSED;
-    rc = pthread_mutex_lock(conn_mu(c));
-    if (rc == 0)
-        return 0;
     tl_conn_unref(c);
-    return rc == EDEADLK ? TICKLESS_ERR_INVALID /* inside tickless_conn_lock() */
-                         : TICKLESS_ERR_SYS;
 }
 
-int tl_conn_enter_checked(tickless_conn *c, const char *fn)
+static pthread_mutex_t *conn_mu_obj(void *c)
 {
-    int rc = tl_conn_check(c, fn);
-
-    return rc != 0 ? rc : tl_conn_enter(c);
+    return conn_mu(c);
 }
 
-void tl_conn_exit(tickless_conn *c)
+static int conn_closed_obj(void *c)
+{
+    return conn_is_closed(c);
+}
+
+static void conn_unlock_obj(void *c)
 {
     tl_conn_unlock_mu(c);
-    tl_conn_unref(c);
+}
+
+_Static_assert(offsetof(tickless_conn, h) == 0, "the handle comes first");
+
+static const handle_class conn_class = {
+    HANDLE_CONN, conn_refs, conn_unref_obj, conn_mu_obj, conn_closed_obj,
+    conn_unlock_obj
+};
+
+int tl_conn_enter(tickless_conn *c, const char *fn, unsigned flags)
+{
+    return tl_handle_enter(c, &conn_class, fn, flags);
+}
+
+void tl_conn_exit(tickless_conn *c, int entered)
+{
+    tl_handle_exit(c, &conn_class, entered);
 }
 
 void tl_conn_unref(tickless_conn *c)
@@ -303,8 +300,10 @@ void tl_conn_unref(tickless_conn *c)
     /* A member: its engine may be ticking right now. This thread may hold
      * the engine's mutex already, through tickless_conn_lock() on another
      * connection of the listener (it closed this one inside that section):
-     * then the mutex stays held, and the section goes on. */
-    held = pthread_mutex_lock(&engine->mu) == EDEADLK;
+     * then the mutex stays held, and the section goes on. Not entered
+     * (handle.h): the handle is dead, and the member's reference on its
+     * engine is what keeps the mutex alive. */
+    held = tl_handle_lock(&engine->mu, HANDLE_MAY_HOLD) == HANDLE_HELD;
     if (c->member_prev != NULL)
         c->member_prev->member_next = c->member_next;
     else
@@ -331,32 +330,34 @@ void tl_conn_unlock_mu(tickless_conn *c)
 void tickless_conn_close(tickless_conn *c)
 {
     tickless_conn *e;
-    int held, inside_lock;
+    int entered, inside_lock;
 
-    if (tl_conn_check(c, __func__) != 0)
+    /* HANDLE_HELD: this thread holds the engine's mutex through
+     * tickless_conn_lock(), on |c| itself or, for a connection accepted
+     * from a listener, on another connection of that listener. Closing
+     * from inside the section on |c| ends it too; a section on another
+     * connection goes on, its lock kept. */
+    entered = tl_conn_enter(c, __func__, HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
+    if (entered < 0)
         return;
     /* Two closes racing: the handle is the user's reference, given back
-     * once. The loser must not touch |c| again. */
+     * once. The loser gives back only the guard's. */
     if (atomic_exchange(&c->close_claimed, 1)) {
+        tl_conn_exit(c, entered);
         tl_log(TICKLESS_LOG_ERROR, NULL,
                "%s: this connection is already being closed", __func__);
         return;
     }
     e = c->engine;
-    /* EDEADLK: this thread holds the engine's mutex through
-     * tickless_conn_lock(), on |c| itself or, for a connection accepted
-     * from a listener, on another connection of that listener. Closing
-     * from inside the section on |c| ends it too; a section on another
-     * connection goes on, its lock kept. */
-    held = pthread_mutex_lock(&e->mu) == EDEADLK;
-    inside_lock = held && c->app_locked;
-    if (inside_lock)
+    inside_lock = entered == HANDLE_HELD && c->app_locked;
+    if (inside_lock) {
         atomic_store(&e->app_held, 0);
+        entered = 0; /* the section ends here: its hold is let go below */
+    }
     c->app_locked = 0;
     c->closed = 1;
     tl_engine_wake_owned(e, c);
-    if (!held || inside_lock)
-        tl_conn_unlock_mu(c);
+    tl_conn_exit(c, entered); /* the handle's reference keeps |c| */
 
     if (e == c)
         tl_assist_detach(c);
@@ -370,12 +371,8 @@ void tickless_conn_close(tickless_conn *c)
 
 SSL *tickless_conn_lock(tickless_conn *c)
 {
-    if (tl_conn_enter_checked(c, __func__) != 0)
+    if (tl_conn_enter(c, __func__, 0) != 0)
         return NULL; /* closed, or this thread already holds it */
-    if (conn_is_closed(c)) {
-        tl_conn_exit(c);
-        return NULL;
-    }
     /* QUIC: the section starts from what has arrived. What waits unread
      * in the socket would otherwise be read by the application's first
      * call, after whatever that call began: a close, say. OpenSSL, reading
@@ -402,7 +399,8 @@ SSL *tickless_conn_lock(tickless_conn *c)
         tl_conn_tx_step(c);
         tl_sigpipe_restore(&guard);
     }
-    /* The reference tl_conn_enter() took is kept until the unlock. */
+    /* The reference and the mutex tl_conn_enter() took are kept until
+     * the unlock. */
     c->app_locked = 1;
     c->locked_by = pthread_self();
     atomic_store(&c->engine->app_held, 1);

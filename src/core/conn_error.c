@@ -340,12 +340,12 @@ int tickless_conn_error(tickless_conn *c, tickless_error_info *out)
     /* From inside tickless_conn_lock() the error-checking mutex says
      * EDEADLK: refused (INVALID), as every other call does. A connection
      * closed while we waited for it still has its record to read. */
-    rc = tl_conn_enter_checked(c, __func__);
+    rc = tl_conn_enter(c, __func__, HANDLE_CLOSED_OK);
     if (rc != 0)
         return rc;
     memcpy((char *)out + sizeof(out->size),
            (char *)&c->err + sizeof(c->err.size), n - sizeof(out->size));
-    tl_conn_exit(c);
+    tl_conn_exit(c, 0);
     /* A struct that ends inside |message| still gets a string: cut it. */
     if (n > offsetof(tickless_error_info, message)
         && n < offsetof(tickless_error_info, message) + sizeof(out->message))

@@ -5,7 +5,6 @@
  * sleeps holding the mutex. */
 #include "assist/assist.h"
 #include "core/core.h"
-#include "core/fork_guard.h"
 #include "core/self_poll.h"
 #include "core/sigpipe.h"
 
@@ -38,10 +37,19 @@ static int call_write_ended(const conn_call *call)
            || (call->write_ended != NULL && *call->write_ended);
 }
 
-/* |rc|: how the call ends. */
-static void conn_leave(tickless_conn *c, int rc)
+/* The guard (handle.h) for the handle |call| is made on: its stream, or
+ * else its connection (a listener's accepts: the engine). */
+static int call_enter(conn_call *call)
 {
-    tickless_conn *e = c->engine;
+    if (call->stream != NULL)
+        return tl_stream_enter(call->stream, call->fn, 0);
+    return tl_conn_enter(call->c, call->fn, 0);
+}
+
+/* |rc|: how the call ends. */
+static void conn_leave(conn_call *call, int rc)
+{
+    tickless_conn *e = call->c->engine;
 
     /* A call that got through is likely followed by more, which read the
      * socket themselves (QUIC calls tick): the assist leaves it to them
@@ -54,8 +62,10 @@ static void conn_leave(tickless_conn *c, int rc)
     /* The call may have moved the deadline (a write queues data to send):
      * tell the assist before letting go. */
     tl_conn_publish(e);
-    pthread_mutex_unlock(&e->mu);
-    tl_conn_unref(c);
+    if (call->stream != NULL)
+        tl_stream_exit(call->stream, 0);
+    else
+        tl_conn_exit(call->c, 0);
 }
 
 /* Sleeps until someone wakes |call->wq|, |deadline| passes
@@ -258,10 +268,8 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
 
     if (timeout_ms < TICKLESS_FOREVER)
         return TICKLESS_ERR_INVALID;
-    if (tl_fork_guard_stale(c->fork_gen))
-        return TICKLESS_ERR_FORKED;
     deadline = tl_clock_deadline_after_ms(timeout_ms);
-    rc = tl_conn_enter(c);
+    rc = call_enter(call);
     if (rc != 0)
         return rc;
     if (c->proto == CONN_TLS)
@@ -310,7 +318,7 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
     turn_give_back(call);
     if (c->proto == CONN_TLS)
         tl_sigpipe_restore(&guard);
-    conn_leave(c, rc);
+    conn_leave(call, rc);
     return rc;
 }
 
@@ -448,10 +456,12 @@ static int op_shutdown(conn_call *call, void *arg)
     return ret == TICKLESS_ERR_EOF ? 0 : ret;
 }
 
-static conn_call conn_call_of(tickless_conn *c, unsigned kind)
+static conn_call conn_call_of(tickless_conn *c, unsigned kind,
+                              const char *fn)
 {
     conn_call call;
 
+    call.fn = fn;
     call.c = c;
     call.ssl = c->ssl;
     call.wq = &c->wq;
@@ -471,7 +481,7 @@ static int conn_op_call(tickless_conn *c, conn_op op, int timeout_ms,
 
     if (rc != 0)
         return rc;
-    call = conn_call_of(c, 0);
+    call = conn_call_of(c, 0, fn);
     return tl_conn_run(&call, timeout_ms, op, NULL);
 }
 
@@ -496,7 +506,7 @@ static int conn_io(tickless_conn *c, unsigned kind, unsigned char *buf,
     rc = tl_conn_check(c, fn);
     if (rc != 0)
         return rc;
-    call = conn_call_of(c, kind);
+    call = conn_call_of(c, kind, fn);
     rc = tl_conn_run(&call, timeout_ms, kind == IO_READ ? op_read : op_write,
                      &a);
     *ndone = a.done;

@@ -1,9 +1,7 @@
 /* tickless_conn_stats(): a consistent snapshot of a connection's counters. */
 #include "assist/assist.h"
 #include "core/core.h"
-#include "core/fork_guard.h"
 
-#include <errno.h>
 #include <string.h>
 
 int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
@@ -16,7 +14,9 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 
     if (out == NULL || out->size <= sizeof(out->size))
         return TICKLESS_ERR_INVALID;
-    rc = tl_conn_enter_checked(c, __func__);
+    /* A connection closed while this call waited for it still has its
+     * counters to read. */
+    rc = tl_conn_enter(c, __func__, HANDLE_CLOSED_OK);
     if (rc != 0)
         return rc;
     /* Ticks, wake-ups and deadlines are the engine's: a connection accepted
@@ -37,7 +37,7 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
         if (wq->owner == c)
             s.waiters += wq->waiters;
-    tl_conn_exit(c);
+    tl_conn_exit(c, 0);
 
     /* Copy only what the caller's (possibly older) struct has room for. */
     n = out->size < sizeof(s) ? out->size : sizeof(s);
@@ -49,13 +49,13 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
 int tickless_conn_stats_reset(tickless_conn *c)
 {
     tickless_conn *e;
-    int rc = tl_conn_enter_checked(c, __func__);
+    int rc = tl_conn_enter(c, __func__, HANDLE_CLOSED_OK);
 
     if (rc != 0)
         return rc;
     e = c->engine;
     e->ticks = e->timer_ticks = e->io_ticks = e->wakeups = 0;
     tl_lathist_init(&e->lateness);
-    tl_conn_exit(c);
+    tl_conn_exit(c, 0);
     return 0;
 }

@@ -118,13 +118,12 @@ struct tickless_conn {
     conn_proto proto;    /* constant */
     atomic_uint refs;    /* user handle + in-flight calls + assist + members
                             + streams; never raised from zero again
-                            (tl_ref_take_live()) */
+                            (tl_ref_take_live(), handle.h) */
     atomic_int close_claimed; /* tickless_conn_close() has begun: a second
                                  close, from any thread, is refused */
     struct tickless_conn *engine; /* self, or the listener engine this
                                      accepted connection belongs to (a
                                      reference is held); constant */
-    unsigned fork_gen;   /* tl_fork_guard_generation() at creation */
     pthread_mutex_t mu;  /* the engine's lock (used when engine == self);
                             error-checking: a same-thread relock reports */
 
@@ -204,37 +203,39 @@ static inline int conn_is_closed(const tickless_conn *c)
     return c->closed || c->engine->closed;
 }
 
-/* The check every public function makes of the connection it is given:
- * 0, or TICKLESS_ERR_INVALID (NULL, closed, not a connection: the last
- * two logged as the misuse of |fn|) or TICKLESS_ERR_FORKED. */
-int tl_conn_check(const tickless_conn *c, const char *fn);
+/* The check a public function makes of the connection it is given before
+ * its other arguments, for calls that enter later or not at all (step 1
+ * of the guard, handle.h): 0, or TICKLESS_ERR_INVALID (NULL, closed, not a
+ * connection: the last two logged as the misuse of |fn|) or
+ * TICKLESS_ERR_FORKED. */
+static inline int tl_conn_check(const tickless_conn *c, const char *fn)
+{
+    return tl_handle_check(c != NULL ? &c->h : NULL, HANDLE_CONN, fn);
+}
 
 /* References. tl_conn_unref() frees the connection when the last one goes. */
 void tl_conn_ref(tickless_conn *c);
 void tl_conn_unref(tickless_conn *c);
 
-/* Entering a connection: the one way a public call takes hold of |c| after
- * tl_conn_check() has accepted the handle. A reference first, so that the
- * memory outlives both the wait for the mutex and a tickless_conn_close()
- * that runs meanwhile; then the engine's mutex. A close that has already
- * let go of the last reference turns the call away with
- * TICKLESS_ERR_CLOSED; a thread that holds the mutex through
- * tickless_conn_lock() gets TICKLESS_ERR_INVALID (TICKLESS_ERR_SYS if the
- * mutex failed otherwise). On 0 the caller holds a reference and the
- * mutex, checks conn_is_closed() itself, and lets go with tl_conn_exit() (or
- * with its own release of the mutex and then tl_conn_unref()). */
-int tl_conn_enter(tickless_conn *c);
-void tl_conn_exit(tickless_conn *c);
-/* tl_conn_check() (on behalf of public function |fn|), then
- * tl_conn_enter(): how a public call that runs no blocking operation
- * begins. Returns 0 holding the reference and the mutex, or the first
- * error. */
-int tl_conn_enter_checked(tickless_conn *c, const char *fn);
+/* Entering a connection, or a listener's engine (which is one): the guard
+ * of handle.h, on behalf of public function |fn|. Its reference is on |c|,
+ * its lock the engine's mutex, and closed is conn_is_closed(). Returns 0
+ * or HANDLE_HELD (|flags| HANDLE_MAY_HOLD) holding both, or
+ * TICKLESS_ERR_INVALID (a bad handle, or a thread that holds the mutex
+ * through tickless_conn_lock()), _FORKED, _CLOSED (a close got there
+ * first: it gave back the last reference, or, unless HANDLE_CLOSED_OK,
+ * marked |c| closed before the call got the mutex) or _SYS. Leave with
+ * tl_conn_exit(c, what it returned). */
+int tl_conn_enter(tickless_conn *c, const char *fn, unsigned flags);
+void tl_conn_exit(tickless_conn *c, int entered);
 
-/* A reference taken only while the count is above zero: 1 if taken, 0 if
- * the object is already on its way out (the count reached zero). For
- * handles a racing close may be giving back. */
-int tl_ref_take_live(atomic_uint *refs);
+/* The same for a stream (stream.c): the reference is the stream's own
+ * (which holds one on its connection), the lock its engine's mutex, and
+ * closed is the stream's tickless_stream_close() or its connection's
+ * conn_is_closed(). */
+int tl_stream_enter(struct tickless_stream *s, const char *fn,
+                    unsigned flags);
+void tl_stream_exit(struct tickless_stream *s, int entered);
 
 /* Releases the engine's mutex on behalf of any thread but the assist:
  * re-arms a deferred tick first, so a busy mutex never loses one. Caller
@@ -281,6 +282,7 @@ typedef struct conn_call {
     const int *write_ended;  /* a stream's "we ended writing" flag, or NULL */
     unsigned kind;           /* IO_READ: a read; IO_WRITE: a write; 0 */
     struct tickless_stream *stream; /* the stream called on, or NULL */
+    const char *fn;          /* the public function, for the misuse log */
 } conn_call;
 
 /* What an attempt returns when OpenSSL wants to be called again, not the
@@ -296,7 +298,9 @@ typedef struct conn_call {
  * TICKLESS_ERR_* code. */
 typedef int (*conn_op)(conn_call *call, void *arg);
 
-/* Runs |op| until done, failed, timed out or closed. Takes the mutex. */
+/* Runs |op| until done, failed, timed out or closed. Enters the handle
+ * called on (|call->stream|, or else |call->c|: tl_stream_enter(),
+ * tl_conn_enter()) and leaves it before returning. */
 int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
 
 /*

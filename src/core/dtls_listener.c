@@ -350,7 +350,8 @@ static int hand_over(dtls_listener *d, SSL *ssl, const BIO_ADDR *peer,
     size_t len = addr_key(peer, key);
     int rc;
 
-    /* From now on the kernel gives the client's datagrams to |fd|. */
+    /* From now on the kernel gives the client's datagrams to |fd|. (d->mu
+     * is no handle's: see tl_dtls_listener_accept().) */
     pthread_mutex_lock(&d->mu);
     tl_accepted_connected(&d->accepted, key, len, fd < 0 ? 0 : now_rt_ns());
     pthread_mutex_unlock(&d->mu);
@@ -405,6 +406,8 @@ int tl_dtls_listener_accept(dtls_listener *d, tickless_conn **out,
 
         if (atomic_load(&d->closed))
             return TICKLESS_ERR_CLOSED;
+        /* Not entered (handle.h): one DTLSv1_listen() at a time, not the
+         * handle's lock; tickless_listener_accept() checked the handle. */
         pthread_mutex_lock(&d->mu);
         rc = listen_once(d, &ssl, &peer);
         pthread_mutex_unlock(&d->mu);

@@ -1,7 +1,11 @@
 #include "core/handle.h"
 
 #include "core/alloc.h"
+#include "core/fork_guard.h"
 #include "core/log.h"
+#include "tickless/tickless.h"
+
+#include <errno.h>
 
 /* A ring of the objects freed last. Each slot is taken with one atomic
  * add and swapped with one exchange: no lock, so neither a fork() nor a
@@ -23,6 +27,7 @@ static const char *kind_name(uint32_t kind)
 
 void tl_handle_init(handle *h, handle_kind kind)
 {
+    h->fork_gen = tl_fork_guard_generation();
     atomic_store_explicit(&h->tag, (uint32_t)kind, memory_order_release);
 }
 
@@ -49,6 +54,13 @@ int tl_handle_live(const handle *h, handle_kind kind, const char *fn)
     return 0;
 }
 
+int tl_handle_check(const handle *h, handle_kind kind, const char *fn)
+{
+    if (h == NULL || !tl_handle_live(h, kind, fn))
+        return TICKLESS_ERR_INVALID;
+    return tl_fork_guard_stale(h->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+}
+
 void tl_handle_kill(handle *h)
 {
     uint32_t tag = atomic_load_explicit(&h->tag, memory_order_relaxed);
@@ -64,4 +76,61 @@ void tl_handle_release(void *obj)
 
     tl_free(atomic_exchange_explicit(&quarantine[slot], obj,
                                      memory_order_acq_rel));
+}
+
+int tl_ref_take_live(atomic_uint *refs)
+{
+    unsigned n = atomic_load_explicit(refs, memory_order_relaxed);
+
+    do {
+        if (n == 0)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(
+        refs, &n, n + 1, memory_order_acquire, memory_order_relaxed));
+    return 1;
+}
+
+int tl_handle_lock(pthread_mutex_t *mu, unsigned flags)
+{
+    int rc = pthread_mutex_lock(mu);
+
+    if (rc == 0)
+        return 0;
+    if (rc == EDEADLK) /* this thread is inside tickless_conn_lock() */
+        return (flags & HANDLE_MAY_HOLD) ? HANDLE_HELD : TICKLESS_ERR_INVALID;
+    return TICKLESS_ERR_SYS;
+}
+
+int tl_handle_enter(void *obj, const handle_class *k, const char *fn,
+                    unsigned flags)
+{
+    atomic_uint *refs;
+    int rc;
+
+    /* |obj| NULL is a NULL handle: the handle is its first member. */
+    rc = tl_handle_check(obj, k->kind, fn);
+    if (rc != 0)
+        return rc;
+    refs = k->refs != NULL ? k->refs(obj) : NULL;
+    if (refs != NULL && !tl_ref_take_live(refs))
+        return TICKLESS_ERR_CLOSED;
+    rc = tl_handle_lock(k->mu(obj), flags);
+    if (rc < 0) {
+        if (refs != NULL)
+            k->unref(obj);
+        return rc;
+    }
+    if (!(flags & HANDLE_CLOSED_OK) && k->closed(obj)) {
+        tl_handle_exit(obj, k, rc);
+        return TICKLESS_ERR_CLOSED;
+    }
+    return rc;
+}
+
+void tl_handle_exit(void *obj, const handle_class *k, int entered)
+{
+    if (entered != HANDLE_HELD)
+        k->unlock(obj);
+    if (k->refs != NULL)
+        k->unref(obj);
 }

@@ -16,27 +16,24 @@
 #include "core/alloc.h"
 #include "core/core.h"
 #include "core/dtls_listener.h"
-#include "core/fork_guard.h"
-
-#include <errno.h>
 
 #include <openssl/err.h>
 
 struct tickless_listener {
     handle h;              /* live until tickless_listener_free() */
-    unsigned fork_gen;     /* tl_fork_guard_generation() at creation */
     dtls_listener *dtls;   /* DTLS: the listening socket; NULL for QUIC */
     tickless_conn *engine; /* QUIC: the listener's engine */
     waitq serve_wq;        /* QUIC: tickless_listener_accept_stream() */
 };
 
-/* 0, or TICKLESS_ERR_INVALID (NULL, freed, not a listener) or
- * TICKLESS_ERR_FORKED. */
+/* Step 1 of the guard (handle.h): 0, or TICKLESS_ERR_INVALID (NULL,
+ * freed, not a listener) or TICKLESS_ERR_FORKED. A listener has no lock
+ * of its own to enter: a QUIC listener's calls enter its engine (a
+ * connection), whose reference the listener holds until
+ * tickless_listener_free(). */
 static int listener_check(const tickless_listener *l, const char *fn)
 {
-    if (l == NULL || !tl_handle_live(&l->h, HANDLE_LISTENER, fn))
-        return TICKLESS_ERR_INVALID;
-    return tl_fork_guard_stale(l->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_handle_check(l != NULL ? &l->h : NULL, HANDLE_LISTENER, fn);
 }
 
 int tickless_listener_new_dtls(SSL_CTX *ctx, int fd, tickless_pool *pool,
@@ -63,7 +60,6 @@ int tickless_listener_new_dtls(SSL_CTX *ctx, int fd, tickless_pool *pool,
         return rc;
     }
     tl_handle_init(&l->h, HANDLE_LISTENER);
-    l->fork_gen = tl_fork_guard_generation();
     *out = l;
     return 0;
 }
@@ -100,7 +96,6 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
     if (l == NULL)
         return TICKLESS_ERR_NOMEM;
     tl_handle_init(&l->h, HANDLE_LISTENER);
-    l->fork_gen = tl_fork_guard_generation();
     /* Listen now, so handshakes proceed before the first accept. */
     ERR_clear_error();
     if (!SSL_listen(listener)) {
@@ -145,67 +140,56 @@ static int op_accept(conn_call *call, void *arg)
 }
 #endif
 
-#ifdef TICKLESS_HAVE_QUIC_SERVER
-/* Runs |op| (an accept: |out| its result) on the QUIC listener's engine,
- * its callers sleeping on |wq|. */
-static int run_on_engine(tickless_listener *l, waitq *wq, conn_op op,
-                         void *out, int timeout_ms)
+/* Both accepts: |out|, a tickless_conn ** (or, with |streams|, a
+ * tickless_stream **) that the caller has cleared, given or not
+ * (|no_out|); then the listener; then the accept, run on the QUIC
+ * listener's engine, its callers sleeping on the queue of what they
+ * wait for (tl_conn_run() enters the engine on behalf of |fn|). */
+static int listener_accept(tickless_listener *l, int no_out, int streams,
+                           void *out, int timeout_ms, const char *fn)
 {
-    conn_call call = { 0 };
+    int rc = no_out ? TICKLESS_ERR_INVALID : listener_check(l, fn);
 
-    call.c = l->engine;
-    call.ssl = l->engine->ssl;
-    call.wq = wq;
-    return tl_conn_run(&call, timeout_ms, op, out);
-}
-#endif
-
-int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
-                             int timeout_ms)
-{
-    int rc;
-
-    if (out != NULL)
-        *out = NULL;
-    if (out == NULL)
-        return TICKLESS_ERR_INVALID;
-    rc = listener_check(l, __func__);
     if (rc != 0)
         return rc;
-    if (l->dtls != NULL)
+    if (l->dtls != NULL) {
+        if (streams)
+            return TICKLESS_ERR_UNSUPPORTED; /* DTLS has no streams */
         return timeout_ms < TICKLESS_FOREVER
                    ? TICKLESS_ERR_INVALID
                    : tl_dtls_listener_accept(l->dtls, out, timeout_ms);
+    }
 #ifndef TICKLESS_HAVE_QUIC_SERVER
     (void)timeout_ms;
     return TICKLESS_ERR_UNSUPPORTED;
 #else
-    return run_on_engine(l, &l->engine->accept_wq, op_accept, out,
-                         timeout_ms);
+    {
+        conn_call call = { 0 };
+
+        call.fn = fn;
+        call.c = l->engine;
+        call.ssl = l->engine->ssl;
+        call.wq = streams ? &l->serve_wq : &l->engine->accept_wq;
+        return tl_conn_run(&call, timeout_ms,
+                           streams ? tl_serve_next_stream : op_accept, out);
+    }
 #endif
+}
+
+int tickless_listener_accept(tickless_listener *l, tickless_conn **out,
+                             int timeout_ms)
+{
+    if (out != NULL)
+        *out = NULL;
+    return listener_accept(l, out == NULL, 0, out, timeout_ms, __func__);
 }
 
 int tickless_listener_accept_stream(tickless_listener *l,
                                     tickless_stream **out, int timeout_ms)
 {
-    int rc;
-
     if (out != NULL)
         *out = NULL;
-    if (out == NULL)
-        return TICKLESS_ERR_INVALID;
-    rc = listener_check(l, __func__);
-    if (rc != 0)
-        return rc;
-    if (l->dtls != NULL)
-        return TICKLESS_ERR_UNSUPPORTED; /* DTLS has no streams */
-#ifndef TICKLESS_HAVE_QUIC_SERVER
-    (void)timeout_ms;
-    return TICKLESS_ERR_UNSUPPORTED;
-#else
-    return run_on_engine(l, &l->serve_wq, tl_serve_next_stream, out,
-                         timeout_ms);
-#endif
+    return listener_accept(l, out == NULL, 1, out, timeout_ms, __func__);
 }
 
 /* The assist is about to stop ticking the engine: without a word, every
@@ -264,7 +248,7 @@ static void say_goodbye(tickless_conn *e)
 void tickless_listener_close(tickless_listener *l)
 {
     tickless_conn *e;
-    int held, was_closed;
+    int entered, was_closed;
     waitq *wq;
 
     if (listener_check(l, __func__) != 0)
@@ -274,9 +258,11 @@ void tickless_listener_close(tickless_listener *l)
         return;
     }
     e = l->engine;
-    /* EDEADLK: this thread is inside tickless_conn_lock() on one of the
-     * listener's connections, which share this mutex. */
-    held = pthread_mutex_lock(&e->mu) == EDEADLK;
+    /* HANDLE_HELD: this thread is inside tickless_conn_lock() on one of
+     * the listener's connections, which share this mutex. */
+    entered = tl_conn_enter(e, __func__, HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
+    if (entered < 0)
+        return;
     was_closed = e->closed;
     if (!was_closed)
         say_goodbye(e);
@@ -287,16 +273,16 @@ void tickless_listener_close(tickless_listener *l)
      * it until tickless_conn_unlock(). Detaching (a join, for a dedicated
      * assist) with it held cannot deadlock: app_held is set, so the
      * assist never waits for the mutex (tl_conn_tick()). Otherwise the
-     * mutex is let go first, as a tick may be waiting for it. */
-    if (!held)
-        tl_conn_unlock_mu(e);
+     * mutex is let go first, as a tick may be waiting for it. The
+     * listener's own reference keeps the engine. */
+    tl_conn_exit(e, entered);
     if (!was_closed)
         tl_assist_detach(e);
 }
 
 void tickless_listener_free(tickless_listener *l)
 {
-    int held;
+    int entered;
 
     /* A forked child's copy is left alone (see fork_guard.h). */
     if (listener_check(l, __func__) != 0)
@@ -311,10 +297,12 @@ void tickless_listener_free(tickless_listener *l)
     /* The connections served through tickless_listener_accept_stream()
      * are the listener's to close: each goes once its streams are. As in
      * tickless_listener_close(), this thread may hold the mutex already. */
-    held = pthread_mutex_lock(&l->engine->mu) == EDEADLK;
-    tl_serve_release_all(l->engine);
-    if (!held)
-        tl_conn_unlock_mu(l->engine);
+    entered = tl_conn_enter(l->engine, __func__,
+                            HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
+    if (entered >= 0) {
+        tl_serve_release_all(l->engine);
+        tl_conn_exit(l->engine, entered);
+    }
     tl_handle_kill(&l->h);
     tl_waitq_destroy(&l->serve_wq);
     tl_conn_unref(l->engine); /* the members hold their own references */

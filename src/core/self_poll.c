@@ -163,6 +163,8 @@ int tl_self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
         n = tl_sysfail_check(SYSFAIL_PPOLL)
                 ? -1
                 : ppoll(fds, 2, deadline == CLOCK_NEVER ? NULL : &ts, NULL);
+        /* Not an entry (handle.h): taken back inside the call, as a
+         * condition variable's wait does; the call holds its reference. */
         pthread_mutex_lock(&e->mu);
         if (n < 0 && errno != EINTR) {
             /* ENOMEM: the caller sleeps instead, from a new generation;

@@ -4,9 +4,8 @@
  * blocked on one stream is woken only when that stream can move. */
 #include "core/alloc.h"
 #include "core/core.h"
-#include "core/fork_guard.h"
 
-#include <errno.h>
+#include <stddef.h>
 
 #include <openssl/err.h>
 
@@ -31,41 +30,77 @@ typedef struct stream_io {
     size_t done;
 } stream_io;
 
-/* Takes the engine mutex unless this thread already holds it (inside
- * tickless_conn_lock(): the error-checking mutex says EDEADLK). Returns
- * whether it must be released. */
-static int lock_engine(tickless_conn *c)
-{
-    return pthread_mutex_lock(conn_mu(c)) == 0;
-}
-
 static void stream_unref(tickless_stream *s)
 {
     tickless_conn *c = s->conn;
+    int locked;
 
     if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
-    /* The engine may be ticking: free the OpenSSL object under its lock. */
-    if (lock_engine(c)) {
-        SSL_free(s->ssl);
-        tl_engine_kick(c->engine); /* credit, RESET_STREAM/STOP_SENDING */
+    /* The engine may be ticking: free the OpenSSL object under its lock,
+     * or this thread's own lock section's (HANDLE_HELD). Not entered
+     * (handle.h): the handle is dead, and the stream's reference on its
+     * connection keeps the mutex alive. */
+    locked = tl_handle_lock(conn_mu(c), HANDLE_MAY_HOLD);
+    SSL_free(s->ssl);
+    tl_engine_kick(c->engine); /* credit, RESET_STREAM/STOP_SENDING */
+    if (locked == 0)
         tl_conn_unlock_mu(c);
-    } else {
-        SSL_free(s->ssl);
-        tl_engine_kick(c->engine);
-    }
     tl_waitq_destroy(&s->wq);
     tl_handle_release(s);
     tl_conn_unref(c);
 }
 
-/* 0, or TICKLESS_ERR_INVALID (NULL, closed, not a stream) or
- * TICKLESS_ERR_FORKED. */
+/* Step 1 of the guard alone (handle.h): 0, or TICKLESS_ERR_INVALID (NULL,
+ * closed, not a stream) or TICKLESS_ERR_FORKED. */
 static int stream_check(const tickless_stream *s, const char *fn)
 {
-    if (s == NULL || !tl_handle_live(&s->h, HANDLE_STREAM, fn))
-        return TICKLESS_ERR_INVALID;
-    return tl_fork_guard_stale(s->conn->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return tl_handle_check(s != NULL ? &s->h : NULL, HANDLE_STREAM, fn);
+}
+
+/* A stream as the guard sees it (handle.h). */
+static atomic_uint *stream_refs(void *s)
+{
+    return &((tickless_stream *)s)->refs;
+}
+
+static void stream_unref_obj(void *s)
+{
+    stream_unref(s);
+}
+
+static pthread_mutex_t *stream_mu(void *s)
+{
+    return conn_mu(((tickless_stream *)s)->conn);
+}
+
+static int stream_closed(void *obj)
+{
+    tickless_stream *s = obj;
+
+    return s->closed || conn_is_closed(s->conn);
+}
+
+static void stream_unlock(void *s)
+{
+    tl_conn_unlock_mu(((tickless_stream *)s)->conn);
+}
+
+_Static_assert(offsetof(tickless_stream, h) == 0, "the handle comes first");
+
+static const handle_class stream_class = {
+    HANDLE_STREAM, stream_refs, stream_unref_obj, stream_mu, stream_closed,
+    stream_unlock
+};
+
+int tl_stream_enter(tickless_stream *s, const char *fn, unsigned flags)
+{
+    return tl_handle_enter(s, &stream_class, fn, flags);
+}
+
+void tl_stream_exit(tickless_stream *s, int entered)
+{
+    tl_handle_exit(s, &stream_class, entered);
 }
 
 #ifdef TICKLESS_HAVE_QUIC
@@ -370,22 +405,21 @@ static int op_accept(conn_call *call, void *arg)
 }
 
 /* Runs |op| on the connection |c| (open, accept) after switching it to
- * streams. */
+ * streams; |fn| is the public function. */
 static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
-                            int timeout_ms)
+                            int timeout_ms, const char *fn)
 {
     conn_call call;
     int rc;
 
-    if (tl_fork_guard_stale(c->fork_gen))
-        return TICKLESS_ERR_FORKED;
-    rc = tl_conn_enter(c);
+    rc = tl_conn_enter(c, fn, 0);
     if (rc != 0)
         return rc;
-    rc = conn_is_closed(c) ? TICKLESS_ERR_CLOSED : tl_conn_use_streams(c);
-    tl_conn_exit(c);
+    rc = tl_conn_use_streams(c);
+    tl_conn_exit(c, 0);
     if (rc != 0)
         return rc;
+    call.fn = fn;
     call.c = c;
     call.ssl = c->ssl;
     call.wq = wq;
@@ -396,12 +430,13 @@ static int conn_stream_call(tickless_conn *c, waitq *wq, conn_op op, void *arg,
     return tl_conn_run(&call, timeout_ms, op, arg);
 }
 
+/* Runs |op| on stream |s|: tl_conn_run() enters the stream. */
 static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
-                       void *arg, int timeout_ms)
+                       void *arg, int timeout_ms, const char *fn)
 {
     conn_call call;
-    int rc;
 
+    call.fn = fn;
     call.c = s->conn;
     call.ssl = s->ssl;
     call.wq = &s->wq;
@@ -409,11 +444,7 @@ static int stream_call(tickless_stream *s, unsigned kind, conn_op op,
     call.write_ended = &s->write_ended;
     call.kind = kind;
     call.stream = s;
-    if (!tl_ref_take_live(&s->refs))
-        return TICKLESS_ERR_CLOSED; /* a close racing with this call won */
-    rc = tl_conn_run(&call, timeout_ms, op, arg);
-    stream_unref(s);
-    return rc;
+    return tl_conn_run(&call, timeout_ms, op, arg);
 }
 
 #endif /* TICKLESS_HAVE_QUIC */
@@ -447,7 +478,8 @@ int tickless_stream_open(tickless_conn *c, int flags, tickless_stream **out,
     {
         open_args a = { flags, out };
 
-        return conn_stream_call(c, &c->wq, op_open, &a, timeout_ms);
+        return conn_stream_call(c, &c->wq, op_open, &a, timeout_ms,
+                                __func__);
     }
 #else
     (void)timeout_ms;
@@ -463,7 +495,8 @@ int tickless_stream_accept(tickless_conn *c, tickless_stream **out,
     if (rc != 0)
         return rc;
 #ifdef TICKLESS_HAVE_QUIC
-    return conn_stream_call(c, &c->accept_wq, op_accept, out, timeout_ms);
+    return conn_stream_call(c, &c->accept_wq, op_accept, out, timeout_ms,
+                            __func__);
 #else
     (void)timeout_ms;
     return TICKLESS_ERR_UNSUPPORTED;
@@ -489,7 +522,7 @@ static int stream_io_call(tickless_stream *s, unsigned kind,
 #ifdef TICKLESS_HAVE_QUIC
     rc = stream_call(s, kind,
                      kind == IO_READ ? op_stream_read : op_stream_write, &io,
-                     timeout_ms);
+                     timeout_ms, fn);
 #else
     (void)kind;
     (void)timeout_ms;
@@ -570,7 +603,7 @@ int tickless_stream_conclude(tickless_stream *s)
         return rc;
 #ifdef TICKLESS_HAVE_QUIC
     /* One attempt: a FIN is queued, never waited for. */
-    return stream_call(s, 0, op_conclude, NULL, 0);
+    return stream_call(s, 0, op_conclude, NULL, 0, __func__);
 #else
     return TICKLESS_ERR_UNSUPPORTED;
 #endif
@@ -583,7 +616,7 @@ int tickless_stream_reset(tickless_stream *s, uint64_t app_error)
     if (rc != 0)
         return rc;
 #ifdef TICKLESS_HAVE_QUIC
-    return stream_call(s, 0, op_reset, &app_error, 0);
+    return stream_call(s, 0, op_reset, &app_error, 0, __func__);
 #else
     (void)app_error;
     return TICKLESS_ERR_UNSUPPORTED;
@@ -592,20 +625,24 @@ int tickless_stream_reset(tickless_stream *s, uint64_t app_error)
 
 int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
 {
-    int locked;
+#ifdef TICKLESS_HAVE_QUIC
+    int entered;
     int rc = 0;
+#endif
 
     if (app_error != NULL)
         *app_error = 0;
     if (app_error == NULL)
         return TICKLESS_ERR_INVALID;
-    rc = stream_check(s, __func__);
-    if (rc != 0)
-        return rc;
 #ifdef TICKLESS_HAVE_QUIC
-    if (!tl_ref_take_live(&s->refs))
-        return TICKLESS_ERR_CLOSED; /* a close racing with this call won */
-    locked = lock_engine(s->conn);
+    /* A state reader: works inside a lock section on the connection, and
+     * on a stream or connection closed while it waited (HANDLE_CLOSED_OK:
+     * their codes are still there, or gone with the connection). A stream
+     * whose last reference a close gave back first is
+     * TICKLESS_ERR_CLOSED. */
+    entered = tl_stream_enter(s, __func__, HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
+    if (entered < 0)
+        return entered;
     /* 1: the peer reset (read side) or stopped (write side) the stream;
      * 0 or -1 (not applicable to this stream's direction): it did not. A
      * reset of the sending part that we made ourselves has a code too:
@@ -619,13 +656,11 @@ int tickless_stream_peer_error(tickless_stream *s, uint64_t *app_error)
     else
         *app_error = 0;
     ERR_clear_error();
-    if (locked)
-        tl_conn_unlock_mu(s->conn);
-    stream_unref(s);
-#else
-    (void)locked;
-#endif
+    tl_stream_exit(s, entered);
     return rc;
+#else
+    return stream_check(s, __func__);
+#endif
 }
 
 uint64_t tickless_stream_id(tickless_stream *s)
@@ -646,22 +681,25 @@ uint64_t tickless_stream_id(tickless_stream *s)
 
 void tickless_stream_close(tickless_stream *s)
 {
-    int locked;
+    /* HANDLE_HELD: inside a lock section on the connection, which goes
+     * on, its lock kept. */
+    int entered =
+        tl_stream_enter(s, __func__, HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
 
-    if (stream_check(s, __func__) != 0)
+    if (entered < 0)
         return;
-    /* Two closes racing: the handle's reference is given back once. */
-    if (atomic_exchange(&s->close_claimed, 1))
+    /* Two closes racing: the handle's reference is given back once. The
+     * loser gives back only the guard's. */
+    if (atomic_exchange(&s->close_claimed, 1)) {
+        tl_stream_exit(s, entered);
         return;
-    locked = lock_engine(s->conn);
-
+    }
     s->closed = 1;
     tl_waitq_wake(&s->wq);
     s->conn->open_streams--;
     if (s->conn->served)
         tl_serve_stream_closed(s->conn);
-    if (locked)
-        tl_conn_unlock_mu(s->conn);
+    tl_stream_exit(s, entered); /* the handle's reference keeps |s| */
     tl_handle_kill(&s->h);
     stream_unref(s);
 }
