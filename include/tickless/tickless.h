@@ -49,6 +49,9 @@
  *    the connection mutex, and SSL_do_handshake() for a DTLS/TLS handshake
  *    the application has started (so it completes while nobody waits in
  *    tickless_conn_handshake()); never anything else of the application's.
+ *  - tickless_connect()'s lookup helper, a short-lived thread per call
+ *    that looks up a host name: getaddrinfo() and nothing else; it takes
+ *    no lock of a connection's or an assist's.
  *  - Nobody ever makes a blocking OpenSSL call while holding the mutex, and no
  *    thread ever sleeps while holding it.
  *
