@@ -49,6 +49,9 @@
  *    the connection mutex, and SSL_do_handshake() for a DTLS/TLS handshake
  *    the application has started (so it completes while nobody waits in
  *    tickless_conn_handshake()); never anything else of the application's.
+ *  - tickless_connect()'s lookup helper, a short-lived thread per call
+ *    that looks up a host name: getaddrinfo() and nothing else; it takes
+ *    no lock of a connection's or an assist's.
  *  - Nobody ever makes a blocking OpenSSL call while holding the mutex, and no
  *    thread ever sleeps while holding it.
  *
@@ -528,6 +531,14 @@ TICKLESS_EXPORT int tickless_conn_error(tickless_conn *c,
  * that drops everything is only ever overtaken, never abandoned early:
  * that is why the attempts overlap (TLS races whole handshakes as well,
  * which also overtakes a server that accepts and never answers).
+ *
+ * One timeout covers it all, the name's lookup included: getaddrinfo()
+ * has no timeout of its own, so a host name is looked up on a short-lived
+ * helper thread that the call waits for until the timeout and no longer.
+ * A lookup still running then is left to finish on that thread, which
+ * frees what it holds and ends (an IP literal, or TICKLESS_FOREVER, needs
+ * no thread: the lookup runs on the caller's).
+ *
  * Bring your own socket, and SSL object, with tickless_conn_new() instead.
  */
 
@@ -604,19 +615,22 @@ tickless_connect_options_defaults(tickless_connect_options *opts);
  *          TICKLESS_ERR_REFUSED (every address refused the connection or
  *          was unreachable),
  *          TICKLESS_ERR_TIMEOUT (|timeout_ms| passed with an attempt
- *          still unanswered: a silent address),
+ *          still unanswered, a silent address, or before the name's
+ *          lookup finished: a slow resolver),
  *          TICKLESS_ERR_SSL (a handshake failed: certificate or host name
  *          mismatch, with error->verify_result, an alert, no common ALPN;
  *          or ssl_setup returned 0),
  *          TICKLESS_ERR_PEER, TICKLESS_ERR_UNSUPPORTED (QUIC with an
  *          OpenSSL that has none), TICKLESS_ERR_NOMEM, TICKLESS_ERR_SYS
- *          (socket() or thread creation failed). When attempts fail in
+ *          (socket(), connect() or thread creation failed, the name
+ *          lookup's thread included). When attempts fail in
  *          different ways, a handshake failure is reported before a
  *          local failure, a timeout and a refusal, in that order.
  * Thread-safety: any thread
- * Blocks: in getaddrinfo() (not bounded by |timeout_ms|), then until a
- *         handshake completes or every attempt failed, or |timeout_ms|
- *         (TICKLESS_FOREVER: no limit)
+ * Blocks: until the name resolves, then until a handshake completes or
+ *         every attempt failed; all of it within |timeout_ms|
+ *         (TICKLESS_FOREVER: no limit, and getaddrinfo() takes as long as
+ *         it takes)
  * Ownership: *out is the caller's, for tickless_conn_close(); it owns its
  *            SSL object and socket. |ctx| stays the caller's (each SSL
  *            object holds a reference). On failure nothing is left open.

@@ -1,14 +1,12 @@
 /* tickless_connect(): resolve a host, race its addresses Happy Eyeballs
  * style (RFC 8305), hand back the first connection whose handshake
- * completes. One attempt's own work is in connect_attempt.c. */
+ * completes. The lookup is in connect_resolve.c, one attempt's own work
+ * in connect_attempt.c. */
 
 #include "core/connect.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,7 +21,6 @@
 
 #define DEFAULT_ATTEMPT_DELAY_MS 250
 #define MIN_ATTEMPT_DELAY_MS 10
-#define MAX_ATTEMPTS 16 /* addresses beyond these are not tried */
 #define SLICE_MS 5      /* per-attempt wait when several run at once */
 
 void tickless_connect_options_defaults(tickless_connect_options *opts)
@@ -34,155 +31,6 @@ void tickless_connect_options_defaults(tickless_connect_options *opts)
     opts->size = sizeof(*opts);
     opts->family = AF_UNSPEC;
     opts->attempt_delay_ms = DEFAULT_ATTEMPT_DELAY_MS;
-}
-
-/* ---- the resolver hook for tests ---------------------------------------- */
-
-static pthread_mutex_t override_mu = PTHREAD_MUTEX_INITIALIZER;
-static char override_host[256]; /* guarded by override_mu; "" = none */
-static char override_addrs[512]; /* guarded by override_mu */
-
-void tl_connect_set_resolve_override(const char *host, const char *addrs)
-{
-    pthread_mutex_lock(&override_mu);
-    snprintf(override_host, sizeof(override_host), "%s", host ? host : "");
-    snprintf(override_addrs, sizeof(override_addrs), "%s",
-             host && addrs ? addrs : "");
-    pthread_mutex_unlock(&override_mu);
-}
-
-/* ---- resolution ---------------------------------------------------------- */
-
-/* The resolver's answers, sorted by family as they come. */
-typedef struct found {
-    int family;          /* the one wanted, or AF_UNSPEC */
-    int first;           /* the family of the first answer kept */
-    connect_attempt *v6, *v4; /* MAX_ATTEMPTS each */
-    size_t n6, n4;
-} found;
-
-/* getaddrinfo() for |name|; its addresses of the wanted family are
- * appended to f->v6 or f->v4. Returns 0 or an EAI_* code. */
-static int resolve_into(found *f, const char *name, const char *port,
-                        const struct addrinfo *hints)
-{
-    struct addrinfo *res, *ai;
-    int rc = getaddrinfo(name, port, hints, &res);
-
-    if (rc != 0)
-        return rc;
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        connect_attempt *a;
-
-        if (ai->ai_addrlen > sizeof(a->addr)
-            || (f->family != AF_UNSPEC && ai->ai_family != f->family))
-            continue;
-        if (ai->ai_family == AF_INET6 && f->n6 < MAX_ATTEMPTS)
-            a = &f->v6[f->n6++];
-        else if (ai->ai_family == AF_INET && f->n4 < MAX_ATTEMPTS)
-            a = &f->v4[f->n4++];
-        else
-            continue;
-        memcpy(&a->addr, ai->ai_addr, ai->ai_addrlen);
-        a->addrlen = ai->ai_addrlen;
-        if (f->first == AF_UNSPEC)
-            f->first = ai->ai_family;
-    }
-    freeaddrinfo(res);
-    return 0;
-}
-
-/* getaddrinfo() for one name, or for each numeric address the test hook
- * gives it. Returns 0 or an EAI_* code. */
-static int lookup(found *f, const char *host, const char *port,
-                  const struct addrinfo *hints)
-{
-    struct addrinfo h = *hints;
-    char list[sizeof(override_addrs)], *save = NULL, *one;
-    int rc;
-
-    pthread_mutex_lock(&override_mu);
-    list[0] = '\0';
-    if (override_host[0] != '\0' && strcmp(override_host, host) == 0)
-        memcpy(list, override_addrs, sizeof(list));
-    pthread_mutex_unlock(&override_mu);
-    /* Interleaving (resolve()) keeps each family in the resolver's order. */
-    if (list[0] == '\0')
-        return resolve_into(f, host, port, &h);
-    h.ai_flags |= AI_NUMERICHOST;
-    for (one = strtok_r(list, ",", &save); one != NULL;
-         one = strtok_r(NULL, ",", &save)) {
-        rc = resolve_into(f, one, port, &h);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* The addresses of |host|, IPv6 and IPv4 interleaved from whichever the
- * resolver put first (RFC 8305 section 4). Returns 0 with *out (free
- * with tl_free()) and *n > 0, or a TICKLESS_ERR_* with |err| set. */
-static int resolve(const char *host, const char *port, int socktype,
-                   int family, connect_attempt **out, size_t *n,
-                   tickless_error_info *err)
-{
-    struct addrinfo hints;
-    connect_attempt *v6, *v4, *all;
-    size_t n6, n4, i, k = 0;
-    int rc, v6_first;
-    found f;
-
-    v6 = tl_calloc(3 * MAX_ATTEMPTS, sizeof(*v6));
-    if (v6 == NULL) {
-        err->code = TICKLESS_ERR_NOMEM;
-        return TICKLESS_ERR_NOMEM;
-    }
-    v4 = v6 + MAX_ATTEMPTS;
-    all = v4 + MAX_ATTEMPTS;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = family;
-    hints.ai_socktype = socktype;
-    memset(&f, 0, sizeof(f));
-    f.family = family;
-    f.first = AF_UNSPEC;
-    f.v6 = v6;
-    f.v4 = v4;
-    rc = lookup(&f, host, port, &hints);
-    n6 = f.n6;
-    n4 = f.n4;
-    if (rc != 0 || n6 + n4 == 0) {
-        switch (rc) {
-        case EAI_SERVICE:
-            err->code = TICKLESS_ERR_INVALID;
-            break;
-        case EAI_MEMORY:
-            err->code = TICKLESS_ERR_NOMEM;
-            break;
-        case EAI_SYSTEM:
-            err->code = TICKLESS_ERR_SYS;
-            err->sys_errno = errno;
-            break;
-        default:
-            err->code = TICKLESS_ERR_NOT_FOUND;
-            break;
-        }
-        snprintf(err->message, sizeof(err->message), "%s port %s: %s", host,
-                 port,
-                 rc != 0 ? gai_strerror(rc) : "no address of that family");
-        tl_free(v6);
-        return err->code;
-    }
-    v6_first = f.first == AF_INET6;
-    for (i = 0; i < MAX_ATTEMPTS; i++) {
-        if (i < (v6_first ? n6 : n4))
-            all[k++] = v6_first ? v6[i] : v4[i];
-        if (i < (v6_first ? n4 : n6))
-            all[k++] = v6_first ? v4[i] : v6[i];
-    }
-    memmove(v6, all, k * sizeof(*all));
-    *out = v6;
-    *n = k > MAX_ATTEMPTS ? MAX_ATTEMPTS : k;
-    return 0;
 }
 
 /* ---- options --------------------------------------------------------------*/
@@ -254,8 +102,8 @@ static int64_t now_ms(void)
 static connect_attempt *step(const connect_setup *s, connect_attempt *a,
                              size_t started, int wait_ms)
 {
-    struct pollfd pfd[MAX_ATTEMPTS];
-    size_t idx[MAX_ATTEMPTS], npoll = 0, nhs = 0, i;
+    struct pollfd pfd[CONNECT_MAX_ATTEMPTS];
+    size_t idx[CONNECT_MAX_ATTEMPTS], npoll = 0, nhs = 0, i;
     int slice;
 
     for (i = 0; i < started; i++) {
@@ -352,11 +200,16 @@ static void give_error(tickless_error_info *to, const tickless_error_info *from)
         ((char *)to)[n - 1] = '\0'; /* a cut message stays a string */
 }
 
+/* Races |a|'s addresses until one wins or |deadline_ns| (CLOCK_NEVER:
+ * none), what the name's lookup left of the call's timeout. */
 static int race(const connect_setup *s, connect_attempt *a, size_t n,
-                int timeout_ms, tickless_conn **out, tickless_error_info *err)
+                uint64_t deadline_ns, tickless_conn **out,
+                tickless_error_info *err)
 {
-    int64_t start = now_ms(), last = start, now;
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + timeout_ms;
+    int64_t last = now_ms(), now;
+    int64_t deadline = deadline_ns == CLOCK_NEVER
+                           ? INT64_MAX
+                           : (int64_t)(deadline_ns / NS_PER_MS);
     connect_attempt *winner = NULL;
     size_t started = 0, i;
     int rc, wait_ms;
@@ -433,6 +286,7 @@ int tickless_connect(SSL_CTX *ctx, const char *host, const char *port,
     unsigned char alpn[1024];
     connect_setup s;
     connect_attempt *a = NULL;
+    uint64_t deadline;
     size_t n = 0, i;
     int rc;
 
@@ -480,14 +334,15 @@ int tickless_connect(SSL_CTX *ctx, const char *host, const char *port,
                "server",
                host);
 
-    rc = resolve(host, port, s.proto == CONNECT_TLS ? SOCK_STREAM : SOCK_DGRAM,
-                 o.family, &a, &n, &err);
+    /* One deadline for the lookup and the race. */
+    deadline = tl_clock_deadline_after_ms(timeout_ms);
+    rc = tl_connect_resolve(&s, deadline, &a, &n, &err);
     if (rc == 0) {
         for (i = 0; i < n; i++) {
             a[i].fd = -1;
             name_attempt(&a[i]);
         }
-        rc = race(&s, a, n, timeout_ms, out, &err);
+        rc = race(&s, a, n, deadline, out, &err);
     }
     tl_free(a);
     if (rc == 0)

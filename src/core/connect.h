@@ -1,13 +1,18 @@
-/* tickless_connect(): one address's attempt (connect_attempt.c) and the
- * race between them (connect.c). Private to those two files, and to the
- * tests' resolver hook. */
+/* tickless_connect(): the name's lookup (connect_resolve.c), one address's
+ * attempt (connect_attempt.c) and the race between them (connect.c).
+ * Private to those files, and to the tests' resolver hooks. */
 #ifndef TICKLESS_CORE_CONNECT_H
 #define TICKLESS_CORE_CONNECT_H
 
 #include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "tickless/tickless.h"
+
+/* Addresses beyond these are not tried. */
+#define CONNECT_MAX_ATTEMPTS 16
 
 /* What kind of SSL object the SSL_CTX makes. */
 typedef enum connect_proto { CONNECT_TLS, CONNECT_DTLS, CONNECT_QUIC } connect_proto;
@@ -70,11 +75,27 @@ void tl_connect_attempt_wait(connect_attempt *a, int timeout_ms);
 /* Closes whatever |a| holds (a loser, or everything on failure). */
 void tl_connect_attempt_abandon(connect_attempt *a);
 
+/* The addresses of s->host (IPv6 and IPv4 interleaved from whichever the
+ * resolver put first, RFC 8305 section 4), looked up by |deadline|
+ * (CLOCK_MONOTONIC ns, or CLOCK_NEVER). Returns 0 with *out (free with
+ * tl_free(); |fd| and |name| not set yet) and *n > 0, or a TICKLESS_ERR_*
+ * with |err|'s code and message set: TICKLESS_ERR_TIMEOUT if the lookup
+ * did not finish in time (it then finishes, and frees itself, on its own
+ * thread). */
+int tl_connect_resolve(const connect_setup *s, uint64_t deadline,
+                       connect_attempt **out, size_t *n,
+                       tickless_error_info *err);
+
 /* Test hook: while set, resolving |host| gives the numeric addresses in
  * |addrs| (comma-separated, in that order) instead of asking the
  * resolver, so a test can give "localhost" both ::1 and 127.0.0.1 on a
  * machine whose /etc/hosts has one. NULL |host| removes it. Internal
  * symbol: tests link tickless_internal (not installed). */
 void tl_connect_set_resolve_override(const char *host, const char *addrs);
+
+/* Test hook: each lookup made on a helper thread (a host name, not a
+ * literal, with a timeout) first sleeps |ms| there, a resolver that slow;
+ * 0 removes it. Lookups already started keep the delay they read. */
+void tl_connect_set_resolve_delay(int ms);
 
 #endif

@@ -227,7 +227,9 @@ void tl_connect_attempt_start(const connect_setup *s, connect_attempt *a)
                 err, what);
         return;
     }
-    if (connect(a->fd, (const struct sockaddr *)&a->addr, a->addrlen) != 0) {
+    if (tl_sysfail_check(SYSFAIL_CONNECT) != 0
+        || connect(a->fd, (const struct sockaddr *)&a->addr, a->addrlen)
+               != 0) {
         err = errno;
         if (type == SOCK_STREAM && err == EINPROGRESS) {
             a->state = ATTEMPT_CONNECTING;

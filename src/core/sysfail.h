@@ -17,6 +17,7 @@ typedef enum sysfail_call {
     SYSFAIL_THREAD_EVENTFD,  /* that caller's thread's wake-up descriptor */
     SYSFAIL_EPOLL_PWAIT2,    /* an assist's sleep (poller.c) */
     SYSFAIL_SOCKET,          /* tickless_connect() making a socket */
+    SYSFAIL_CONNECT,         /* ... and connecting it */
     SYSFAIL_COUNT
 } sysfail_call;
 

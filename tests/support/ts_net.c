@@ -33,19 +33,38 @@ static int close_keep_errno(int fd)
 
 int ts_net_bind(int type, uint16_t port, int flags, uint16_t *bound_port)
 {
-    struct sockaddr_in sin = loopback(port);
-    int one = 1;
-    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    return ts_net_bind_on(TS_NET_V4, type, port, flags, bound_port);
+}
+
+int ts_net_bind_on(int where, int type, uint16_t port, int flags,
+                   uint16_t *bound_port)
+{
+    ts_sockaddr a;
+    int one = 1, v6only = where == TS_NET_V6;
+    int fd = socket(where == TS_NET_V4 ? AF_INET : AF_INET6,
+                    type | SOCK_CLOEXEC, 0);
 
     if (fd < 0)
         return -1;
+    memset(&a, 0, sizeof(a));
+    if (where == TS_NET_V4) {
+        a.in = loopback(port);
+    } else {
+        a.in6.sin6_family = AF_INET6;
+        a.in6.sin6_port = htons(port);
+        a.in6.sin6_addr = where == TS_NET_V6 ? in6addr_loopback : in6addr_any;
+        /* Said either way: the system default (bindv6only) may be either. */
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+                       sizeof(v6only)) != 0)
+            return close_keep_errno(fd);
+    }
     if ((flags & TS_NET_REUSEADDR)
         && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
         return close_keep_errno(fd);
     if ((flags & TS_NET_REUSEPORT)
         && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
         return close_keep_errno(fd);
-    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+    if (bind(fd, &a.sa, ts_sockaddr_len(&a)) != 0)
         return close_keep_errno(fd);
     if (type == SOCK_STREAM && listen(fd, 1024) != 0)
         return close_keep_errno(fd);
@@ -120,10 +139,37 @@ int ts_net_set_nonblock(int fd, int on)
 
 uint16_t ts_net_local_port(int fd)
 {
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
+    ts_sockaddr a;
+    socklen_t len = sizeof(a);
 
-    if (getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+    if (getsockname(fd, &a.sa, &len) != 0)
         return 0;
-    return ntohs(sin.sin_port);
+    return a.sa.sa_family == AF_INET6 ? ntohs(a.in6.sin6_port)
+                                      : ntohs(a.in.sin_port);
+}
+
+socklen_t ts_sockaddr_len(const ts_sockaddr *a)
+{
+    switch (a->sa.sa_family) {
+    case AF_INET:
+        return sizeof(a->in);
+    case AF_INET6:
+        return sizeof(a->in6);
+    default:
+        return 0;
+    }
+}
+
+int ts_sockaddr_equal(const ts_sockaddr *a, const ts_sockaddr *b)
+{
+    if (a->sa.sa_family != b->sa.sa_family)
+        return 0;
+    if (a->sa.sa_family == AF_INET)
+        return a->in.sin_port == b->in.sin_port
+               && a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+    if (a->sa.sa_family == AF_INET6)
+        return a->in6.sin6_port == b->in6.sin6_port
+               && memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr,
+                         sizeof(a->in6.sin6_addr)) == 0;
+    return 0;
 }

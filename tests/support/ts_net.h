@@ -1,6 +1,7 @@
 /*
  * ts_net: the few socket calls every part of the test support repeats.
- * Everything is IPv4 loopback: tests never talk to anything else.
+ * Everything is IPv4 loopback unless ts_net_bind_on() is asked for [::1]
+ * or a dual-stack socket: tests never talk to anything else.
  * Every function returns a file descriptor or 0 on success, -1 with errno set
  * on failure; a failed call leaves no descriptor open.
  */
@@ -8,6 +9,9 @@
 #define TS_NET_H
 
 #include <stdint.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,6 +31,31 @@ extern "C" {
  */
 int ts_net_bind(int type, uint16_t port, int flags, uint16_t *bound_port);
 
+/* Where ts_net_bind_on() binds. */
+enum ts_net_where {
+    TS_NET_V4 = 0, /* 127.0.0.1 */
+    TS_NET_V6,     /* [::1], IPv6 only (IPV6_V6ONLY) */
+    TS_NET_DUAL    /* [::] with IPV6_V6ONLY off: IPv4 too, its peers
+                      seen as ::ffff:a.b.c.d */
+};
+
+/* ts_net_bind() on the address |where| (an enum ts_net_where) says. */
+int ts_net_bind_on(int where, int type, uint16_t port, int flags,
+                   uint16_t *bound_port);
+
+/* A peer's address, whichever its family. */
+typedef union ts_sockaddr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} ts_sockaddr;
+
+/* The length of |a| for its family (AF_INET, AF_INET6), else 0. */
+socklen_t ts_sockaddr_len(const ts_sockaddr *a);
+
+/* 1 if |a| and |b| are the same family, address and port. */
+int ts_sockaddr_equal(const ts_sockaddr *a, const ts_sockaddr *b);
+
 /*
  * A socket of |type| connected to 127.0.0.1:|port|, blocking. UDP connect()
  * only fixes the peer; TCP connect() completes the three-way handshake. A
@@ -38,7 +67,7 @@ int ts_net_connect(int type, uint16_t port);
 /* Switches O_NONBLOCK on (|on| != 0) or off. */
 int ts_net_set_nonblock(int fd, int on);
 
-/* The local port |fd| is bound to, or 0. */
+/* The local port |fd| is bound to (either family), or 0. */
 uint16_t ts_net_local_port(int fd);
 
 #ifdef __cplusplus

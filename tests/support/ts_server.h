@@ -1,8 +1,9 @@
 /*
  * ts_server: in-process QUIC, DTLS and TLS servers for tests.
  *
- * Each server owns one thread and one socket bound to 127.0.0.1, on an
- * ephemeral port or on the port asked for. It either echoes every
+ * Each server owns one thread and one socket bound to 127.0.0.1 (or, as
+ * asked, to [::1] only or dual-stack to [::]), on an ephemeral port or on
+ * the port asked for. It either echoes every
  * application byte back on the same connection (and stream) or, as a sink,
  * only counts them. Everything below may be called from any thread; the
  * counters are atomic.
@@ -48,6 +49,11 @@ typedef struct ts_server_options {
      * instead of being shared.
      */
     uint16_t port;
+    /*
+     * Where to bind, an enum ts_net_where (ts_net.h): TS_NET_V4 (0,
+     * 127.0.0.1), TS_NET_V6 ([::1] only) or TS_NET_DUAL ([::], IPv4 too).
+     */
+    int bind_to;
 } ts_server_options;
 
 /*
@@ -57,7 +63,7 @@ typedef struct ts_server_options {
  */
 int ts_server_start(const ts_server_options *o, ts_server **out);
 
-/* The port clients connect to (127.0.0.1). */
+/* The port clients connect to (on the address options.bind_to says). */
 uint16_t ts_server_port(const ts_server *s);
 
 /* Application bytes received, summed over all connections ever served. */

@@ -38,15 +38,19 @@ static int is_client_hello(const uint8_t *p, size_t n)
 }
 
 /* The datagram BIO on the connected socket, told who its peer is. */
-static BIO *dtls_sock_bio(int fd, const struct sockaddr_in *peer)
+static BIO *dtls_sock_bio(int fd, const ts_sockaddr *peer)
 {
     BIO *bio = BIO_new_dgram(fd, BIO_NOCLOSE);
     BIO_ADDR *addr = BIO_ADDR_new();
-    int ok;
+    int ok, v6 = peer->sa.sa_family == AF_INET6;
 
     ok = bio != NULL && addr != NULL &&
-         BIO_ADDR_rawmake(addr, AF_INET, &peer->sin_addr,
-                          sizeof(peer->sin_addr), peer->sin_port) &&
+         (v6 ? BIO_ADDR_rawmake(addr, AF_INET6, &peer->in6.sin6_addr,
+                                sizeof(peer->in6.sin6_addr),
+                                peer->in6.sin6_port)
+             : BIO_ADDR_rawmake(addr, AF_INET, &peer->in.sin_addr,
+                                sizeof(peer->in.sin_addr),
+                                peer->in.sin_port)) &&
          BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, addr) > 0;
     BIO_ADDR_free(addr);
     if (!ok) {
@@ -60,7 +64,7 @@ static BIO *dtls_sock_bio(int fd, const struct sockaddr_in *peer)
  * Starts serving |peer| whose ClientHello is |hello|: returns 0, or -1 with
  * nothing left allocated.
  */
-static int dtls_start_conn(ts_fdloop *l, const struct sockaddr_in *peer,
+static int dtls_start_conn(ts_fdloop *l, const ts_sockaddr *peer,
                            const uint8_t *hello, size_t len)
 {
     ts_server *s = l->s;
@@ -68,9 +72,9 @@ static int dtls_start_conn(ts_fdloop *l, const struct sockaddr_in *peer,
     SSL *ssl = NULL;
     int fd, ret;
 
-    if ((fd = ts_net_bind(SOCK_DGRAM, s->port, 1, NULL)) < 0)
+    if ((fd = ts_net_bind_on(s->opt.bind_to, SOCK_DGRAM, s->port, 1, NULL)) < 0)
         return -1;
-    if (connect(fd, (const struct sockaddr *)peer, sizeof(*peer)) != 0 ||
+    if (connect(fd, &peer->sa, ts_sockaddr_len(peer)) != 0 ||
         ts_net_set_nonblock(fd, 1) != 0)
         goto fail;
     if ((ssl = SSL_new(s->ctx)) == NULL ||
@@ -106,10 +110,12 @@ fail:
 
 /* A datagram for the listening socket from |peer|: a new client's
  * ClientHello starts a connection; anything else is dropped. */
-static void dtls_on_datagram(ts_fdloop *l, const struct sockaddr_in *peer,
+static void dtls_on_datagram(ts_fdloop *l, const ts_sockaddr *peer,
                              const uint8_t *data, size_t len)
 {
-    if (peer->sin_family != AF_INET || !is_client_hello(data, len) ||
+    int family = l->s->opt.bind_to == TS_NET_V4 ? AF_INET : AF_INET6;
+
+    if (peer->sa.sa_family != family || !is_client_hello(data, len) ||
         ts_fdloop_has_peer(l, peer))
         return; /* stray, stale or duplicate: drop it */
     (void)dtls_start_conn(l, peer, data, len);
@@ -120,19 +126,19 @@ static void dtls_on_listen_readable(ts_fdloop *l)
     uint8_t *buf = l->dgram;
 
     for (;;) {
-        struct sockaddr_in peer;
+        ts_sockaddr peer;
         socklen_t plen = sizeof(peer);
         ssize_t n = recvfrom(l->listen_fd, buf, TS_DATAGRAM_MAX, MSG_DONTWAIT,
-                             (struct sockaddr *)&peer, &plen);
+                             &peer.sa, &plen);
 
         if (n < 0)
             return;
-        if (plen == sizeof(peer))
+        if (plen == ts_sockaddr_len(&peer))
             dtls_on_datagram(l, &peer, buf, (size_t)n);
     }
 }
 
-static void dtls_on_new_hello(ts_fdloop *l, const struct sockaddr_in *peer,
+static void dtls_on_new_hello(ts_fdloop *l, const ts_sockaddr *peer,
                               const uint8_t *hello, size_t len)
 {
     (void)dtls_start_conn(l, peer, hello, len);
@@ -153,7 +159,8 @@ int ts_server_dtls_open(ts_server *s)
         free(l);
         return -1;
     }
-    l->listen_fd = ts_net_bind(SOCK_DGRAM, s->opt.port, 1, &s->port);
+    l->listen_fd = ts_net_bind_on(s->opt.bind_to, SOCK_DGRAM, s->opt.port, 1,
+                                  &s->port);
     if (l->listen_fd < 0) {
         free(l->dgram);
         free(l);

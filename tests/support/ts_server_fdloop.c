@@ -59,7 +59,7 @@
 typedef struct ts_fdconn {
     SSL *ssl;
     int fd;
-    struct sockaddr_in peer;
+    ts_sockaddr peer;
     int has_peer;
     ts_outbuf out;      /* echo bytes not yet accepted by SSL_write */
     short events;       /* poll events the last SSL call is waiting for */
@@ -111,26 +111,25 @@ static int conn_take_new_hello(ts_fdloop *l, ts_fdconn *c)
 {
     uint8_t *buf = l->dgram;
     const uint8_t *random;
-    struct sockaddr_in peer = c->peer;
+    ts_sockaddr peer = c->peer;
     ssize_t n;
 
     if (!c->has_random || !c->has_peer || l->on_new_hello == NULL ||
         buf == NULL)
         return 0;
     for (;;) {
-        struct sockaddr_in from;
+        ts_sockaddr from;
         socklen_t flen = sizeof(from);
 
         n = recvfrom(c->fd, buf, TS_DATAGRAM_MAX, MSG_PEEK | MSG_DONTWAIT,
-                     (struct sockaddr *)&from, &flen);
+                     &from.sa, &flen);
         if (n < 0)
             return 0;
-        if (flen == sizeof(from) && from.sin_port == peer.sin_port &&
-            from.sin_addr.s_addr == peer.sin_addr.s_addr)
+        if (flen == ts_sockaddr_len(&from) && ts_sockaddr_equal(&from, &peer))
             break;
         /* A stray (see "Strays"): take it off the queue and pass it on. */
         n = recv(c->fd, buf, TS_DATAGRAM_MAX, MSG_DONTWAIT);
-        if (n > 0 && flen == sizeof(from) && l->on_stray != NULL)
+        if (n > 0 && flen == ts_sockaddr_len(&from) && l->on_stray != NULL)
             l->on_stray(l, &from, buf, (size_t)n);
     }
     if (n == 0 || !dtls_hello_random(buf, (size_t)n, &random) ||
@@ -149,7 +148,7 @@ static int conn_take_new_hello(ts_fdloop *l, ts_fdconn *c)
 }
 
 int ts_fdloop_add(ts_fdloop *l, SSL *ssl, int fd,
-                  const struct sockaddr_in *peer, const uint8_t *hello,
+                  const ts_sockaddr *peer, const uint8_t *hello,
                   size_t len)
 {
     const uint8_t *random;
@@ -193,15 +192,14 @@ int ts_fdloop_add(ts_fdloop *l, SSL *ssl, int fd,
     return 0;
 }
 
-int ts_fdloop_has_peer(const ts_fdloop *l, const struct sockaddr_in *peer)
+int ts_fdloop_has_peer(const ts_fdloop *l, const ts_sockaddr *peer)
 {
     size_t i;
 
     for (i = 0; i < l->n; i++) {
         const ts_fdconn *c = l->conns[i];
 
-        if (c->fd >= 0 && c->has_peer && c->peer.sin_port == peer->sin_port &&
-            c->peer.sin_addr.s_addr == peer->sin_addr.s_addr)
+        if (c->fd >= 0 && c->has_peer && ts_sockaddr_equal(&c->peer, peer))
             return 1;
     }
     return 0;

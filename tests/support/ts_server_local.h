@@ -87,7 +87,7 @@ int ts_server_timeout_ms(const struct timeval *tv, int is_infinite);
  * object over its own socket (ts_server_fdloop.c). The protocol files supply
  * only how new connections arrive on the listening socket.
  */
-#include <netinet/in.h>
+#include "ts_net.h"
 
 typedef struct ts_fdloop ts_fdloop;
 
@@ -104,7 +104,7 @@ struct ts_fdloop {
      * connection already (see "Reused ports" in ts_server_fdloop.c). Takes
      * the new client on, like on_listen_readable.
      */
-    void (*on_new_hello)(ts_fdloop *l, const struct sockaddr_in *peer,
+    void (*on_new_hello)(ts_fdloop *l, const ts_sockaddr *peer,
                          const uint8_t *hello, size_t len);
     /*
      * DTLS: called with a datagram from |from| found at the head of a
@@ -112,7 +112,7 @@ struct ts_fdloop {
      * peer: it arrived between the socket's bind() and connect(), and was
      * meant for listen_fd. Handles it as listen_fd would have.
      */
-    void (*on_stray)(ts_fdloop *l, const struct sockaddr_in *from,
+    void (*on_stray)(ts_fdloop *l, const ts_sockaddr *from,
                      const uint8_t *data, size_t len);
     struct ts_fdconn **conns; /* owned */
     size_t n, cap;
@@ -135,11 +135,11 @@ struct ts_fdloop {
  * are freed already).
  */
 int ts_fdloop_add(ts_fdloop *l, SSL *ssl, int fd,
-                  const struct sockaddr_in *peer, const uint8_t *hello,
+                  const ts_sockaddr *peer, const uint8_t *hello,
                   size_t len);
 
 /* 1 if a live connection has peer address |peer|. */
-int ts_fdloop_has_peer(const ts_fdloop *l, const struct sockaddr_in *peer);
+int ts_fdloop_has_peer(const ts_fdloop *l, const ts_sockaddr *peer);
 
 /* Serves until l->s->stop; then frees every connection and l->listen_fd. */
 void ts_fdloop_run(ts_fdloop *l);

@@ -303,7 +303,8 @@ int ts_server_quic_open(ts_server *s)
     SSL_CTX_set_mode(s->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     SSL_CTX_set_new_pending_conn_cb(s->ctx, on_pending_conn, s);
     SSL_CTX_set_client_hello_cb(s->ctx, on_client_hello, s);
-    if ((q->fd = ts_net_bind(SOCK_DGRAM, s->opt.port, 0, &s->port)) < 0 ||
+    if ((q->fd = ts_net_bind_on(s->opt.bind_to, SOCK_DGRAM, s->opt.port, 0,
+                                &s->port)) < 0 ||
         ts_net_set_nonblock(q->fd, 1) != 0 ||
         (q->listener = quic_listen(s, q->fd)) == NULL) {
         if (q->fd >= 0)

@@ -1,5 +1,6 @@
 /*
- * ts_server_tls: the TLS test server. A TCP listener on 127.0.0.1; every
+ * ts_server_tls: the TLS test server. A TCP listener on 127.0.0.1 (or
+ * where options.bind_to says); every
  * accepted socket becomes a connection served by ts_fdloop.
  */
 #include "ts_server_local.h"
@@ -46,7 +47,8 @@ int ts_server_tls_open(ts_server *s)
         return -1;
     l->s = s;
     l->on_listen_readable = tls_on_listen_readable;
-    l->listen_fd = ts_net_bind(SOCK_STREAM, s->opt.port, 1, &s->port);
+    l->listen_fd = ts_net_bind_on(s->opt.bind_to, SOCK_STREAM, s->opt.port, 1,
+                                  &s->port);
     if (l->listen_fd < 0 || ts_net_set_nonblock(l->listen_fd, 1) != 0) {
         if (l->listen_fd >= 0)
             close(l->listen_fd);

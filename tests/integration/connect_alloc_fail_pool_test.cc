@@ -1,0 +1,63 @@
+// ConnectAllocFail (connect_test.cc) on a pool: every allocation tickless
+// makes during a connect fails in turn, the attempts' connections
+// attaching to the pool's shards (and the pool's own threads allocating
+// meanwhile) included: NOMEM or success, never a leak, and the pool goes
+// on serving.
+#include "connect_fixture.h"
+
+#include <string>
+
+extern "C" {
+#include "core/alloc.h"
+}
+
+namespace {
+
+class ConnectAllocFailPool : public testing::TestWithParam<Mode> {};
+
+TEST_P(ConnectAllocFailPool, EveryAllocationInTurn)
+{
+    tickless_pool *pool = PoolFor(GetParam());
+    for (ts_proto p : AvailableProtos()) {
+        SCOPED_TRACE(ts_proto_name(p));
+        // Counted around the server too: it keeps a socket per client.
+        WarmUp(pool, p);
+        int fds = CountSockets();
+        ts_server *srv = StartServer(p);
+        ASSERT_NE(srv, nullptr);
+        ResolveAs as("localhost", "::1,127.0.0.1");
+        ClientCtx ctx(p);
+        std::string port = PortOf(srv);
+        unsigned long k;
+        for (k = 1;; k++) {
+            tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
+            tickless_connect_options o = ConnectOptions(&err);
+            tickless_conn *c = nullptr;
+            tl_alloc_fail_after(k);
+            int rc = tickless_connect(ctx.ctx, "localhost", port.c_str(), &o,
+                                      pool, &c, kConnectTimeoutMs);
+            tl_alloc_fail_after(0);
+            if (rc == 0) {
+                ExpectEcho(c); // the pool still serves
+                tickless_conn_close(c);
+                break;
+            }
+            EXPECT_EQ(rc, TICKLESS_ERR_NOMEM)
+                << "at " << k << ": " << tickless_err_name(rc) << ": "
+                << err.message;
+            EXPECT_EQ(c, nullptr);
+            ASSERT_LT(k, 1000u);
+        }
+        EXPECT_GT(k, 1u) << "no allocation was failed";
+        ts_server_stop(srv);
+        EXPECT_LE(SocketsSettleAt(fds), fds);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Pools, ConnectAllocFailPool,
+                         testing::Values(Mode::Pool1, Mode::Pool2),
+                         [](const testing::TestParamInfo<Mode> &info) {
+                             return std::string(ModeName(info.param));
+                         });
+
+} // namespace

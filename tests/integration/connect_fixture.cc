@@ -1,0 +1,193 @@
+// See connect_fixture.h.
+#include "connect_fixture.h"
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+// Calls fn(name) for each entry of |dir| but "." and "..". -1 if it cannot
+// be read, else 0.
+template <typename F> int ForEachEntry(const char *dir, F fn)
+{
+    DIR *d = opendir(dir);
+    if (d == nullptr)
+        return -1;
+    int self = dirfd(d);
+    while (struct dirent *e = readdir(d)) {
+        if (std::strcmp(e->d_name, ".") == 0
+            || std::strcmp(e->d_name, "..") == 0)
+            continue;
+        fn(e->d_name, self);
+    }
+    closedir(d);
+    return 0;
+}
+
+int FastDtlsTimer(SSL *ssl, void *)
+{
+    ts_dtls_fast_timer(ssl);
+    return 1;
+}
+
+} // namespace
+
+int CountSockets()
+{
+    int n = 0;
+    if (ForEachEntry("/proc/self/fd", [&](const char *name, int) {
+            char path[300], target[64];
+            snprintf(path, sizeof(path), "/proc/self/fd/%s", name);
+            ssize_t len = readlink(path, target, sizeof(target) - 1);
+            if (len > 0) {
+                target[len] = '\0';
+                n += std::strncmp(target, "socket:", 7) == 0;
+            }
+        }) != 0)
+        return -1;
+    return n;
+}
+
+int CountFds()
+{
+    int n = 0;
+    if (ForEachEntry("/proc/self/fd", [&](const char *name, int self) {
+            n += std::atoi(name) != self; // not the directory's own
+        }) != 0)
+        return -1;
+    return n;
+}
+
+int CountFdsExceptPort(uint16_t port)
+{
+    int n = 0;
+    if (ForEachEntry("/proc/self/fd", [&](const char *name, int self) {
+            int fd = std::atoi(name);
+            if (fd == self)
+                return;
+            ts_sockaddr a;
+            socklen_t len = sizeof(a);
+            if (getsockname(fd, &a.sa, &len) == 0
+                && (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6)
+                && ts_net_local_port(fd) == port)
+                return; // the server's, or the hole beside it
+            n++;
+        }) != 0)
+        return -1;
+    return n;
+}
+
+int CountThreads()
+{
+    int n = 0;
+    if (ForEachEntry("/proc/self/task", [&](const char *, int) { n++; })
+        != 0)
+        return -1;
+    return n;
+}
+
+tickless_connect_options ConnectOptions(tickless_error_info *err)
+{
+    tickless_connect_options o;
+    tickless_connect_options_defaults(&o);
+    o.alpn = TS_ALPN;
+    o.ssl_setup = FastDtlsTimer;
+    o.error = err;
+    return o;
+}
+
+void ExpectEcho(tickless_conn *c)
+{
+    const char msg[] = "ping\n";
+    char buf[5];
+    size_t n = 0;
+    ASSERT_EQ(tickless_conn_write(c, msg, 5, &n, kConnectTimeoutMs), 0);
+    int rc = ReadExactly(c, buf, sizeof(buf), kConnectTimeoutMs);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc);
+    EXPECT_EQ(std::string(buf, sizeof(buf)), "ping\n");
+}
+
+void WarmUp(tickless_pool *pool, ts_proto p)
+{
+    ts_server *srv = StartServer(p);
+    ASSERT_NE(srv, nullptr);
+    ClientCtx ctx(p);
+    tickless_connect_options o = ConnectOptions(nullptr);
+    std::string port = PortOf(srv);
+    tickless_conn *c = nullptr;
+    // Both families, as the tests will: a refused ::1 attempt included.
+    {
+        ResolveAs as("localhost", "::1,127.0.0.1");
+        ASSERT_EQ(tickless_connect(ctx.ctx, "localhost", port.c_str(), &o,
+                                   pool, &c, kConnectTimeoutMs),
+                  0);
+    }
+    tickless_conn_close(c);
+    ts_server_stop(srv);
+}
+
+ts_server *StartServerOn(ts_proto proto, int bind_to)
+{
+    ts_server_options o = {};
+    ts_server *s = nullptr;
+
+    o.proto = proto;
+    o.fast_dtls_timer = 1;
+    o.bind_to = bind_to;
+    if (ts_server_start(&o, &s) != 0) {
+        ADD_FAILURE() << "ts_server_start(" << ProtoName(proto) << ", bind "
+                      << bind_to << ") failed: " << strerror(errno);
+        return nullptr;
+    }
+    return s;
+}
+
+int SilentV6(int type, uint16_t port)
+{
+    int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0), one = 1;
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_addr = in6addr_loopback;
+    sin6.sin6_port = htons(port);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, reinterpret_cast<sockaddr *>(&sin6), sizeof(sin6)) != 0
+        || (type == SOCK_STREAM && listen(fd, 16) != 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::string PortOf(ts_server *srv)
+{
+    return std::to_string(ts_server_port(srv));
+}
+
+void ConnectFixture::SetUp()
+{
+    SKIP_UNLESS_AVAILABLE(GetParam().proto);
+    ctx_ = ts_client_ctx(Proto());
+    ASSERT_NE(ctx_, nullptr);
+    o_ = ConnectOptions(&err_);
+}
+
+void ConnectFixture::TearDown()
+{
+    SSL_CTX_free(ctx_);
+}
+
+int ConnectFixture::ConnectTo(const char *host, const std::string &port,
+                              tickless_conn **c, int timeout_ms)
+{
+    return tickless_connect(ctx_, host, port.c_str(), &o_, Pool(), c,
+                            timeout_ms);
+}
