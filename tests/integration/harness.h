@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -24,6 +25,9 @@ extern "C" {
 #include "ts_relay.h"
 #include "ts_server.h"
 #include "ts_util.h"
+#if TS_HAVE_ECHO_SERVICE
+#include "echo_service.h"
+#endif
 }
 
 // Sanitizer builds run slower and hold more memory per connection: the
@@ -85,6 +89,19 @@ inline void PrintTo(const Variant &v, std::ostream *os)
 
 // Every {mode} x {QUIC, DTLS, TLS} combination, named like "Pool2_QUIC".
 testing::internal::ParamGenerator<Variant> AllVariants();
+
+// Every mode with each of |protos| only (VariantName names them too).
+testing::internal::ParamGenerator<Variant>
+VariantsOf(std::initializer_list<ts_proto> protos);
+
+// Every mode, for a test parameterized by mode alone, named like "Pool2"
+// (ModeParamName).
+testing::internal::ParamGenerator<Mode> EveryMode();
+std::string ModeParamName(const testing::TestParamInfo<Mode> &info);
+
+// QUIC, DTLS and TLS, for a test parameterized by protocol alone, named
+// like "QUIC" (ProtoParamName, below).
+testing::internal::ParamGenerator<ts_proto> EveryProto();
 
 // True when this OpenSSL can run |p| both as client and in-process server.
 bool ProtoAvailable(ts_proto p);
@@ -178,6 +195,20 @@ tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
 // nonblocking UDP socket of 127.0.0.1 with the test certificate; *port is
 // set. nullptr on failure, with nothing left open.
 SSL *NewQuicListenerSsl(uint16_t *port);
+
+// NewQuicListenerSsl() handed to tickless_listener_new() on |pool|
+// (nullptr: a dedicated assist thread). nullptr, with a test failure
+// added, on failure.
+tickless_listener *NewQuicListener(tickless_pool *pool, uint16_t *port);
+#endif
+
+#if TS_HAVE_ECHO_SERVICE
+// The example QUIC echo service (examples/echo_service.c) as
+// quic_echo_server runs it, with |workers| workers, on a listener with the
+// test certificate, ticked in |mode| (quic_echo_server uses a pool of 2).
+// *port is set; nullptr on failure.
+echo_service *StartEchoService(Mode mode, int workers, uint16_t *port,
+                               int stall_ms = ECHO_SERVICE_STALL_MS);
 #endif
 
 // Writes all of |len| pattern bytes starting at stream offset |offset|.
@@ -206,6 +237,46 @@ int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
 // a call before they act. Returns the last count seen; adds a test failure
 // if tickless_conn_stats() fails. Any thread.
 uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms = 5000);
+
+// This process's open descriptors, the sockets among them, and its
+// threads, read from /proc/self: what a failure path that leaked would
+// leave behind. -1 if /proc cannot be read.
+int CountOpenFds();
+int CountSockets();
+int CountThreads();
+
+// Waits up to 2 s (times TimeScale()) for CountSockets() to come back to
+// |before|: a pool's assist may still hold a closed connection for the
+// tick it is in, and frees its SSL object (closing the socket) when that
+// tick ends. A leak never comes back. Returns the last count, which may
+// also be lower: a socket of an earlier test, already closing, may go
+// meanwhile.
+int SocketsSettleAt(int before);
+
+// A UDP socket bound to 127.0.0.1 (family AF_INET) or to :: with
+// IPV6_V6ONLY off (AF_INET6: dual stack), its port chosen by the kernel
+// and stored in *port; -1 if this host cannot.
+int BindUdp(int family, uint16_t *port);
+
+// A DTLS listener with the test certificate, ticked in |mode|, on a UDP
+// socket of its own (BindUdp(|family|, |port|)); nullptr, with a test
+// failure added, if the socket cannot be bound or
+// tickless_listener_new_dtls() refuses it.
+tickless_listener *NewDtlsListener(Mode mode, int family, uint16_t *port);
+
+// While alive, collects the error lines tickless logs (tickless_set_log())
+// that name no connection: what it says about a handle it refused. The
+// log callback is process-wide: one at a time.
+class RefusalLog {
+public:
+    RefusalLog();
+    ~RefusalLog();
+    RefusalLog(const RefusalLog &) = delete;
+    RefusalLog &operator=(const RefusalLog &) = delete;
+
+    // Whether some line mentions both |call| and |what|. Any thread.
+    bool Has(const std::string &call, const std::string &what) const;
+};
 
 // Milliseconds from |t0_ns| (a ts_now_ns() reading) to now.
 double MsSince(uint64_t t0_ns);
