@@ -1,19 +1,15 @@
 // Every call on a live connection, given bad input, returns its
 // documented error, and so does every call after the handshake failed or
 // the connection was shut down: no crash, no hang, no leak. Every mode and
-// protocol. (BadInput: the calls without a connection.)
+// protocol. (BadInput: the calls without a connection.) The fixture closes
+// the connection and stops its server after each test.
 #include "harness.h"
 
-class BadInputConn : public testing::TestWithParam<Variant> {};
+class BadInputConn : public VariantTest {};
 
 TEST_P(BadInputConn, CallsOnALiveConnection)
 {
-    const Variant v = GetParam();
-
-    SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartServer(v.proto);
-    ASSERT_NE(srv, nullptr);
-    tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv));
+    tickless_conn *c = Client();
     ASSERT_NE(c, nullptr);
     char buf[8] = { 0 };
     size_t n = 5;
@@ -37,7 +33,7 @@ TEST_P(BadInputConn, CallsOnALiveConnection)
     SSL *ssl = tickless_conn_lock(c);
     ASSERT_NE(ssl, nullptr);
     tickless_conn *again = nullptr;
-    EXPECT_EQ(tickless_conn_new(ssl, PoolFor(v.mode), &again), TICKLESS_ERR_BUSY);
+    EXPECT_EQ(tickless_conn_new(ssl, PoolFor(mode()), &again), TICKLESS_ERR_BUSY);
     // Re-entering tickless while holding the lock is refused, not a deadlock.
     EXPECT_EQ(tickless_conn_read(c, buf, 8, &n, 0), TICKLESS_ERR_INVALID);
     EXPECT_EQ(tickless_conn_lock(c), nullptr);
@@ -48,26 +44,19 @@ TEST_P(BadInputConn, CallsOnALiveConnection)
     tickless_stats st = TICKLESS_STATS_INIT;
     EXPECT_EQ(tickless_conn_stats(c, &st), TICKLESS_ERR_INVALID)
         << "the lock section ended early";
-    EXPECT_TRUE(SSL_is_init_finished(ssl) || v.proto == TS_QUIC);
+    EXPECT_TRUE(SSL_is_init_finished(ssl) || proto() == TS_QUIC);
     tickless_conn_unlock(c);
 
     // Works normally after the lock section.
     ASSERT_EQ(WritePattern(c, 0, 64), 0);
     ASSERT_EQ(ReadPattern(c, 0, 64), 0);
-    tickless_conn_close(c);
-    ts_server_stop(srv);
 }
 
 TEST_P(BadInputConn, CallsAfterTheHandshakeFailed)
 {
-    const Variant v = GetParam();
-
-    SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartServer(v.proto);
-    ASSERT_NE(srv, nullptr);
     // Expect a host name the certificate does not carry: verification fails.
-    tickless_conn *c = NewClient(v.mode, v.proto, ts_server_port(srv),
-                                 [](SSL *s) { ts_expect_host(s, "not-this-host.example"); });
+    tickless_conn *c =
+        Client([](SSL *s) { ts_expect_host(s, "not-this-host.example"); });
     ASSERT_NE(c, nullptr);
     int rc = tickless_conn_handshake(c, 10000);
     EXPECT_EQ(rc, TICKLESS_ERR_SSL) << tickless_err_name(rc);
@@ -81,23 +70,15 @@ TEST_P(BadInputConn, CallsAfterTheHandshakeFailed)
     EXPECT_EQ(tickless_conn_read(c, buf, 8, &n, 1000), TICKLESS_ERR_SSL);
     EXPECT_EQ(tickless_conn_write(c, buf, 8, &n, 1000), TICKLESS_ERR_SSL);
     EXPECT_EQ(tickless_conn_handshake(c, 1000), TICKLESS_ERR_SSL);
-    tickless_conn_close(c);
-    ts_server_stop(srv);
 }
 
 TEST_P(BadInputConn, CallsAfterShutdown)
 {
-    const Variant v = GetParam();
-
-    SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = nullptr;
-    tickless_conn *c = StartServerAndConnect(v.mode, v.proto, &srv);
+    tickless_conn *c = Connect();
     ASSERT_NE(c, nullptr);
     ASSERT_EQ(tickless_conn_shutdown(c, 10000), 0);
     size_t n;
     EXPECT_EQ(tickless_conn_write(c, "x", 1, &n, 1000), TICKLESS_ERR_CLOSED);
-    tickless_conn_close(c);
-    ts_server_stop(srv);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, BadInputConn, AllVariants(), VariantName);

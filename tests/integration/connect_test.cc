@@ -67,9 +67,41 @@ protected:
         ASSERT_NE(ctx_, nullptr);
         o_ = ConnectOptions(&err_);
     }
-    void TearDown() override { SSL_CTX_free(ctx_); }
+    void TearDown() override
+    {
+        if (srv_ != nullptr)
+            StopServer();
+        SSL_CTX_free(ctx_);
+    }
     tickless_pool *Pool() { return PoolFor(GetParam().mode); }
     ts_proto Proto() { return GetParam().proto; }
+
+    // Starts srv_, a server of the test's protocol, stopped after the test
+    // unless the test stops it first; false, with a test failure added,
+    // if it cannot.
+    bool Serve()
+    {
+        srv_ = StartServer(Proto());
+        return srv_ != nullptr;
+    }
+    std::string ServerPort() const
+    {
+        return std::to_string(ts_server_port(srv_));
+    }
+    void StopServer()
+    {
+        ts_server_stop(srv_);
+        srv_ = nullptr;
+    }
+
+    // The sockets this process has open once what tickless makes once per
+    // thread or pool exists (WarmUp()): what a test that leaks none must
+    // come back to.
+    int WarmUpAndCountSockets()
+    {
+        WarmUp(Pool(), Proto());
+        return CountSockets();
+    }
 
     // tickless_connect() to |host|:|port|.
     int ConnectTo(const char *host, const std::string &port,
@@ -82,59 +114,52 @@ protected:
     SSL_CTX *ctx_ = nullptr;
     tickless_error_info err_ = TICKLESS_ERROR_INFO_INIT;
     tickless_connect_options o_;
+    ts_server *srv_ = nullptr;
 };
-
-std::string PortOf(ts_server *srv)
-{
-    return std::to_string(ts_server_port(srv));
-}
 
 // The common /etc/hosts: localhost is ::1 first. A server bound to
 // 127.0.0.1 only must still be reached.
 TEST_P(Connect, LocalhostReachesIpv4OnlyServer)
 {
-    ts_server *srv = StartServer(Proto());
-    ASSERT_NE(srv, nullptr);
+    ASSERT_TRUE(Serve());
     ResolveAs as("localhost", "::1,127.0.0.1");
     tickless_conn *c = nullptr;
-    int rc = ConnectTo("localhost", PortOf(srv), &c);
+    int rc = ConnectTo("localhost", ServerPort(), &c);
     ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
     EXPECT_EQ(err_.code, 0);
     ExpectEcho(c);
     tickless_conn_close(c);
-    ts_server_stop(srv);
+    StopServer();
 }
 
 // And with the machine's own resolver, and an IP literal.
 TEST_P(Connect, RealResolverAndLiteral)
 {
-    ts_server *srv = StartServer(Proto());
-    ASSERT_NE(srv, nullptr);
+    ASSERT_TRUE(Serve());
     for (const char *host : { "localhost", "127.0.0.1" }) {
         tickless_conn *c = nullptr;
-        int rc = ConnectTo(host, PortOf(srv), &c);
+        int rc = ConnectTo(host, ServerPort(), &c);
         ASSERT_EQ(rc, 0) << host << ": " << tickless_err_name(rc) << ": "
                          << err_.message;
         ExpectEcho(c);
         tickless_conn_close(c);
     }
-    ts_server_stop(srv);
+    StopServer();
 }
 
 // ::1 takes everything and answers nothing; 127.0.0.1 is live. The
 // connection must come within the attempt delay plus one handshake.
 TEST_P(Connect, BlackHoledFirstAddressIsOvertaken)
 {
-    ts_server *srv = StartServer(Proto());
-    ASSERT_NE(srv, nullptr);
-    uint16_t p = ts_server_port(srv);
+    ASSERT_TRUE(Serve());
+    uint16_t p = ts_server_port(srv_);
     int hole = SilentV6(Proto() == TS_TLS ? SOCK_STREAM : SOCK_DGRAM, p);
     ASSERT_GE(hole, 0) << "cannot bind [::1]:" << p << ": "
                        << strerror(errno);
     ResolveAs as("localhost", "::1,127.0.0.1");
     tickless_conn *c = nullptr;
     uint64_t t0 = ts_now_ns();
-    int rc = ConnectTo("localhost", PortOf(srv), &c);
+    int rc = ConnectTo("localhost", ServerPort(), &c);
     double ms = (ts_now_ns() - t0) / 1e6;
     ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
     EXPECT_GE(ms, o_.attempt_delay_ms * 0.9); // ::1 really had its turn
@@ -142,20 +167,18 @@ TEST_P(Connect, BlackHoledFirstAddressIsOvertaken)
     ExpectEcho(c);
     tickless_conn_close(c);
     close(hole);
-    ts_server_stop(srv);
+    StopServer();
 }
 
 // The certificate names localhost and 127.0.0.1, not this.
 TEST_P(Connect, WrongHostNameFailsWithVerifyResult)
 {
-    WarmUp(Pool(), Proto());
     // Counted around the server: it keeps a socket per client a while.
-    int fds = CountSockets();
-    ts_server *srv = StartServer(Proto());
-    ASSERT_NE(srv, nullptr);
+    int fds = WarmUpAndCountSockets();
+    ASSERT_TRUE(Serve());
     ResolveAs as("wrong.example", "127.0.0.1");
     tickless_conn *c = nullptr;
-    int rc = ConnectTo("wrong.example", PortOf(srv), &c);
+    int rc = ConnectTo("wrong.example", ServerPort(), &c);
     EXPECT_EQ(rc, TICKLESS_ERR_SSL) << tickless_err_name(rc);
     EXPECT_EQ(c, nullptr);
     EXPECT_EQ(err_.code, TICKLESS_ERR_SSL);
@@ -163,24 +186,22 @@ TEST_P(Connect, WrongHostNameFailsWithVerifyResult)
         << err_.message;
     EXPECT_NE(std::strstr(err_.message, "certificate verify failed"), nullptr)
         << err_.message;
-    ts_server_stop(srv);
+    StopServer();
     EXPECT_LE(SocketsSettleAt(fds), fds);
-    srv = StartServer(Proto());
-    ASSERT_NE(srv, nullptr);
+    ASSERT_TRUE(Serve());
 
     // Switched off, loudly, it connects.
     o_.insecure_no_verify = 1;
-    rc = ConnectTo("wrong.example", PortOf(srv), &c);
+    rc = ConnectTo("wrong.example", ServerPort(), &c);
     ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
     tickless_conn_close(c);
-    ts_server_stop(srv);
+    StopServer();
 }
 
 TEST_P(Connect, UnknownHostIsNotFound)
 {
     tickless_conn *c = nullptr;
-    WarmUp(Pool(), Proto());
-    int fds = CountSockets();
+    int fds = WarmUpAndCountSockets();
     int rc = ConnectTo("no-such-host.invalid", "443", &c);
     EXPECT_EQ(rc, TICKLESS_ERR_NOT_FOUND) << tickless_err_name(rc);
     EXPECT_EQ(err_.code, TICKLESS_ERR_NOT_FOUND);
@@ -194,8 +215,7 @@ TEST_P(Connect, UnknownHostIsNotFound)
 // timeout, naming what each address did.
 TEST_P(Connect, RefusedOrSilentWithinTimeout)
 {
-    WarmUp(Pool(), Proto());
-    int fds = CountSockets();
+    int fds = WarmUpAndCountSockets();
     uint16_t p = FreeUdpPort();
     ASSERT_NE(p, 0);
     int hole = -1;
@@ -237,24 +257,22 @@ TEST_P(Connect, RefusedOrSilentWithinTimeout)
 // socket() failing for every address, then for the first only.
 TEST_P(Connect, SocketFailureUnwinds)
 {
-    WarmUp(Pool(), Proto());
-    int fds = CountSockets();
-    ts_server *srv = StartServer(Proto());
-    ASSERT_NE(srv, nullptr);
+    int fds = WarmUpAndCountSockets();
+    ASSERT_TRUE(Serve());
     ResolveAs as("localhost", "::1,127.0.0.1");
     tickless_conn *c = nullptr;
     tl_sysfail_inject(SYSFAIL_SOCKET, EMFILE, 0, 2);
-    int rc = ConnectTo("localhost", PortOf(srv), &c);
+    int rc = ConnectTo("localhost", ServerPort(), &c);
     tl_sysfail_inject(SYSFAIL_SOCKET, 0, 0, 0);
     EXPECT_EQ(rc, TICKLESS_ERR_SYS) << err_.message;
     EXPECT_EQ(err_.sys_errno, EMFILE);
 
     tl_sysfail_inject(SYSFAIL_SOCKET, EMFILE, 0, 1);
-    rc = ConnectTo("localhost", PortOf(srv), &c);
+    rc = ConnectTo("localhost", ServerPort(), &c);
     tl_sysfail_inject(SYSFAIL_SOCKET, 0, 0, 0);
     ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
     tickless_conn_close(c);
-    ts_server_stop(srv);
+    StopServer();
     EXPECT_LE(SocketsSettleAt(fds), fds);
 }
 

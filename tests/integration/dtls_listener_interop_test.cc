@@ -184,7 +184,26 @@ bool WaitForHandshakes(const EchoServer &server, int n, int ms)
     return server.Handshaken() >= n;
 }
 
-class DtlsListenerInterop : public testing::TestWithParam<Mode> {};
+class DtlsListenerInterop : public testing::TestWithParam<Mode> {
+protected:
+    // Makes pem_ (for the clients' logs), then a listener of |family| in
+    // the test's mode, on port_, served by |workers| accept workers; nullptr,
+    // with a test failure added, on failure.
+    std::unique_ptr<EchoServer> Serve(int family, int workers)
+    {
+        if (!pem_.Make()) {
+            ADD_FAILURE() << "cannot write the PEM files";
+            return nullptr;
+        }
+        tickless_listener *l = NewDtlsListener(GetParam(), family, &port_);
+        if (l == nullptr)
+            return nullptr;
+        return std::make_unique<EchoServer>(l, workers);
+    }
+
+    PemFiles pem_;
+    uint16_t port_ = 0;
+};
 
 } // namespace
 
@@ -197,17 +216,12 @@ TEST_P(DtlsListenerInterop, FiftyOpensslAndGnutlsClientsSomeThroughLoss)
 {
     NEED_PEER(MissingProgram("openssl", "openssl"));
     NEED_PEER(MissingProgram("gnutls-cli", "gnutls-bin"));
-    PemFiles pem;
-    ASSERT_TRUE(pem.Make());
-    uint16_t port = 0;
-    tickless_listener *l = NewDtlsListener(GetParam(), AF_INET, &port);
-    ASSERT_NE(l, nullptr);
-    EchoServer server(l, 4);
-    ts_relay_options ro = {};
-    ro.seed = 20;
+    std::unique_ptr<EchoServer> server = Serve(AF_INET, 4);
+    ASSERT_NE(server, nullptr);
+    ts_relay_options ro = SeededRelay(20);
     ro.loss = 0.20;
     ts_relay *relay = nullptr;
-    ASSERT_EQ(ts_relay_start(port, &ro, &relay), 0);
+    ASSERT_EQ(ts_relay_start(port_, &ro, &relay), 0);
 
     // The lossy ones are GnuTLS clients (the odd ones of the first 12). An
     // `openssl s_client` 3.0 client through the same loss sometimes never
@@ -218,18 +232,18 @@ TEST_P(DtlsListenerInterop, FiftyOpensslAndGnutlsClientsSomeThroughLoss)
     for (int i = 0; i < kClients; i++) {
         bool lossy = i % 2 == 1 && i < kLossyBelow;
         clients.push_back(StartClient(i % 2 == 1, "127.0.0.1",
-                                      lossy ? ts_relay_port(relay) : port,
-                                      pem, i));
+                                      lossy ? ts_relay_port(relay) : port_,
+                                      pem_, i));
     }
-    EXPECT_TRUE(WaitForHandshakes(server, kClients, 90000))
-        << server.Handshaken() << " of " << kClients << " handshakes";
+    EXPECT_TRUE(WaitForHandshakes(*server, kClients, 90000))
+        << server->Handshaken() << " of " << kClients << " handshakes";
     ts_relay_set_loss(relay, 0);
     ExpectEchoes(clients, 4);
-    EXPECT_EQ(server.Accepted(), kClients) << "connections accepted";
-    EXPECT_EQ(server.Echoed(), (uint64_t)kClients * 4 * kLine);
+    EXPECT_EQ(server->Accepted(), kClients) << "connections accepted";
+    EXPECT_EQ(server->Echoed(), (uint64_t)kClients * 4 * kLine);
     for (auto &c : clients)
         c->Stop();
-    server.Stop();
+    server->Stop();
     ts_relay_stop(relay);
 }
 
@@ -241,20 +255,16 @@ TEST_P(DtlsListenerInterop, DualStackServesIpv4AndIpv6Clients)
     NEED_PEER(MissingProgram("openssl", "openssl"));
     if (!HaveIpv6Loopback())
         GTEST_SKIP() << "this host has no IPv6 loopback";
-    PemFiles pem;
-    ASSERT_TRUE(pem.Make());
-    uint16_t port = 0;
-    tickless_listener *l = NewDtlsListener(GetParam(), AF_INET6, &port);
-    ASSERT_NE(l, nullptr);
-    EchoServer server(l, 2);
+    std::unique_ptr<EchoServer> server = Serve(AF_INET6, 2);
+    ASSERT_NE(server, nullptr);
     std::vector<std::unique_ptr<PeerProcess>> clients;
-    clients.push_back(StartClient(false, "127.0.0.1", port, pem, 0));
-    clients.push_back(StartClient(false, "::1", port, pem, 1));
-    EXPECT_TRUE(WaitForHandshakes(server, 2, 30000));
+    clients.push_back(StartClient(false, "127.0.0.1", port_, pem_, 0));
+    clients.push_back(StartClient(false, "::1", port_, pem_, 1));
+    EXPECT_TRUE(WaitForHandshakes(*server, 2, 30000));
     ExpectEchoes(clients, 3);
     for (auto &c : clients)
         c->Stop();
-    server.Stop();
+    server->Stop();
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, DtlsListenerInterop, EveryMode(),

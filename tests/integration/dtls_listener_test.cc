@@ -18,7 +18,17 @@ extern "C" {
 #include "ts_relay.h"
 }
 
-class DtlsListener : public testing::TestWithParam<Mode> {};
+class DtlsListener : public testing::TestWithParam<Mode> {
+protected:
+    // A listener on 127.0.0.1 in the test's mode (NewDtlsListener()), on
+    // port_.
+    tickless_listener *Listen()
+    {
+        return NewDtlsListener(GetParam(), AF_INET, &port_);
+    }
+
+    uint16_t port_ = 0;
+};
 
 TEST_P(DtlsListener, BadInput)
 {
@@ -51,6 +61,8 @@ TEST_P(DtlsListener, BadInput)
 
     ASSERT_EQ(tickless_listener_new_dtls(dtls, udp, PoolFor(GetParam()), &l),
               0);
+    SSL_CTX_free(dtls); // the listener keeps its own reference
+    SSL_CTX_free(tls);
     tickless_conn *c = reinterpret_cast<tickless_conn *>(1);
     EXPECT_EQ(tickless_listener_accept(l, nullptr, 0), TICKLESS_ERR_INVALID);
     EXPECT_EQ(tickless_listener_accept(l, &c, -2), TICKLESS_ERR_INVALID);
@@ -63,8 +75,6 @@ TEST_P(DtlsListener, BadInput)
     tickless_listener_close(l);
     EXPECT_EQ(tickless_listener_accept(l, &c, 1000), TICKLESS_ERR_CLOSED);
     tickless_listener_free(l); // closes |udp|
-    SSL_CTX_free(dtls);
-    SSL_CTX_free(tls);
 }
 
 // Workers blocked in accept return TICKLESS_ERR_CLOSED promptly when the
@@ -72,8 +82,7 @@ TEST_P(DtlsListener, BadInput)
 // listener is freed (it has a socket of its own).
 TEST_P(DtlsListener, CloseWakesAcceptsAndAcceptedConnectionsGoOn)
 {
-    uint16_t port = 0;
-    tickless_listener *l = NewDtlsListener(GetParam(), AF_INET, &port);
+    tickless_listener *l = Listen();
     ASSERT_NE(l, nullptr);
 
     tickless_conn *sc = nullptr;
@@ -81,7 +90,7 @@ TEST_P(DtlsListener, CloseWakesAcceptsAndAcceptedConnectionsGoOn)
         ASSERT_EQ(tickless_listener_accept(l, &sc, 20000), 0);
         EXPECT_EQ(tickless_conn_handshake(sc, 20000), 0);
     });
-    tickless_conn *c = NewClient(GetParam(), TS_DTLS, port, ts_dtls_fast_timer);
+    tickless_conn *c = NewClient(GetParam(), TS_DTLS, port_, ts_dtls_fast_timer);
     ASSERT_NE(c, nullptr);
     ASSERT_EQ(tickless_conn_handshake(c, 20000), 0);
     acceptor.join();
@@ -123,14 +132,12 @@ TEST_P(DtlsListener, CloseWakesAcceptsAndAcceptedConnectionsGoOn)
 // the client read "bad signature" from the mix.)
 TEST_P(DtlsListener, ADuplicatedHelloMakesOneConnection)
 {
-    uint16_t port = 0;
-    tickless_listener *l = NewDtlsListener(GetParam(), AF_INET, &port);
+    tickless_listener *l = Listen();
     ASSERT_NE(l, nullptr);
-    ts_relay_options ro = {};
-    ro.seed = 7;
+    ts_relay_options ro = SeededRelay(7);
     ro.duplicate = 1.0;
     ts_relay *relay = nullptr;
-    ASSERT_EQ(ts_relay_start(port, &ro, &relay), 0);
+    ASSERT_EQ(ts_relay_start(port_, &ro, &relay), 0);
 
     for (int round = 0; round < 3; round++) {
         // Nobody accepts until both copies wait on the listening socket.

@@ -56,11 +56,7 @@ TEST_P(DtlsPeerGone, PortUnreachableEndsBlockedReadWithPeer)
     ASSERT_EQ(ReadPattern(c, 0, 100), 0);
     ts_server_stop(srv); // its socket is closed: the port is unreachable
 
-    auto blocked = std::async(std::launch::async, [c] {
-        char buf[64];
-        size_t n;
-        return tickless_conn_read(c, buf, sizeof(buf), &n, 10000);
-    });
+    std::future<int> blocked = ReadInBackground(c, 10000);
     ts_sleep_ms(100); // let the reader block
     uint64_t t0 = ts_now_ns();
     size_t sent = 0;

@@ -51,8 +51,12 @@ const char *ModeName(Mode m)
 
 std::string VariantName(const testing::TestParamInfo<Variant> &info)
 {
-    return std::string(ModeName(info.param.mode)) + "_"
-           + ProtoName(info.param.proto);
+    return ModeProtoName(info.param.mode, info.param.proto);
+}
+
+std::string ModeProtoName(Mode mode, ts_proto proto)
+{
+    return std::string(ModeName(mode)) + "_" + ProtoName(proto);
 }
 
 testing::internal::ParamGenerator<Variant> AllVariants()
@@ -63,12 +67,17 @@ testing::internal::ParamGenerator<Variant> AllVariants()
 testing::internal::ParamGenerator<Variant>
 VariantsOf(std::initializer_list<ts_proto> protos)
 {
+    return testing::ValuesIn(VariantList(protos));
+}
+
+std::vector<Variant> VariantList(std::initializer_list<ts_proto> protos)
+{
     std::vector<Variant> v;
 
     for (Mode m : { Mode::Dedicated, Mode::Pool1, Mode::Pool2, Mode::AppDriven })
         for (ts_proto p : protos)
             v.push_back(Variant { m, p });
-    return testing::ValuesIn(v);
+    return v;
 }
 
 testing::internal::ParamGenerator<Mode> EveryMode()
@@ -272,6 +281,13 @@ tickless_conn *SilentUdpPeer::NewDtlsClient(tickless_pool *pool,
     return NewClientOn(pool, TS_DTLS, port_, tweak);
 }
 
+ts_relay_options SeededRelay(uint64_t seed)
+{
+    ts_relay_options o = {};
+    o.seed = seed;
+    return o;
+}
+
 ts_server *StartServer(ts_proto proto, bool sink, uint64_t idle_timeout_ms)
 {
     ts_server_options o = {};
@@ -288,6 +304,25 @@ ts_server *StartServer(ts_proto proto, bool sink, uint64_t idle_timeout_ms)
     return s;
 }
 
+namespace {
+
+// Whether |c| completes its handshake with the |proto| test server within
+// 10 s; if not, a test failure says why.
+bool Handshaken(tickless_conn *c, ts_proto proto)
+{
+    int rc = tickless_conn_handshake(c, 10000);
+    if (rc == 0)
+        return true;
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    (void)tickless_conn_error(c, &info);
+    ADD_FAILURE() << "handshake with the " << ProtoName(proto)
+                  << " server: " << tickless_err_name(rc) << " ("
+                  << info.message << ")";
+    return false;
+}
+
+} // namespace
+
 tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
                                      ts_server **srv, const SslTweak &tweak)
 {
@@ -296,14 +331,8 @@ tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
         return nullptr; // StartServer() has said why
     tickless_conn *c = NewClient(mode, proto, ts_server_port(*srv), tweak);
     if (c != nullptr) { // else NewClient() has said why
-        int rc = tickless_conn_handshake(c, 10000);
-        if (rc == 0)
+        if (Handshaken(c, proto))
             return c;
-        tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
-        (void)tickless_conn_error(c, &info);
-        ADD_FAILURE() << "handshake with the " << ProtoName(proto)
-                      << " server: " << tickless_err_name(rc) << " ("
-                      << info.message << ")";
         tickless_conn_close(c);
     }
     ts_server_stop(*srv);
@@ -311,13 +340,52 @@ tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
     return nullptr;
 }
 
-int WritePattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
+void VariantTest::SetUp()
+{
+    SKIP_UNLESS_AVAILABLE(proto());
+}
+
+void VariantTest::TearDown()
+{
+    for (tickless_conn *c : clients_)
+        tickless_conn_close(c);
+    clients_.clear();
+    if (srv_ != nullptr)
+        ts_server_stop(srv_);
+    srv_ = nullptr;
+}
+
+tickless_conn *VariantTest::Client(const SslTweak &tweak)
+{
+    if (srv_ == nullptr)
+        srv_ = StartServer(proto());
+    if (srv_ == nullptr)
+        return nullptr; // StartServer() has said why
+    tickless_conn *c = NewClient(mode(), proto(), ts_server_port(srv_), tweak);
+    if (c != nullptr)
+        clients_.push_back(c);
+    return c;
+}
+
+tickless_conn *VariantTest::Connect(const SslTweak &tweak)
+{
+    tickless_conn *c = Client(tweak);
+    return c != nullptr && Handshaken(c, proto()) ? c : nullptr;
+}
+
+std::vector<uint8_t> PatternBytes(size_t len, uint64_t offset)
 {
     std::vector<uint8_t> buf(len);
+    ts_fill_pattern(buf.data(), len, offset);
+    return buf;
+}
+
+int WritePattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
+{
+    std::vector<uint8_t> buf = PatternBytes(len, offset);
     size_t n = 0;
     int rc;
 
-    ts_fill_pattern(buf.data(), len, offset);
     rc = tickless_conn_write(c, buf.data(), len, &n, timeout_ms);
     if (rc == 0) {
         EXPECT_EQ(n, len);
@@ -374,6 +442,15 @@ int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
                 size_t *got)
 {
     return ReadExactlyVia(tickless_stream_read, s, buf, len, timeout_ms, got);
+}
+
+std::future<int> ReadInBackground(tickless_conn *c, int timeout_ms)
+{
+    return std::async(std::launch::async, [c, timeout_ms] {
+        char buf[64];
+        size_t n;
+        return tickless_conn_read(c, buf, sizeof(buf), &n, timeout_ms);
+    });
 }
 
 uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms)

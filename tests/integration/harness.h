@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <initializer_list>
 #include <memory>
 #include <ostream>
@@ -75,6 +76,8 @@ struct Variant {
 };
 
 std::string VariantName(const testing::TestParamInfo<Variant> &info);
+// VariantName() of {mode, proto}: "Pool2_QUIC".
+std::string ModeProtoName(Mode mode, ts_proto proto);
 const char *ProtoName(ts_proto p);
 
 const char *ModeName(Mode m);
@@ -93,6 +96,8 @@ testing::internal::ParamGenerator<Variant> AllVariants();
 // Every mode with each of |protos| only (VariantName names them too).
 testing::internal::ParamGenerator<Variant>
 VariantsOf(std::initializer_list<ts_proto> protos);
+// The same as a list, for a test whose cases add more to each variant.
+std::vector<Variant> VariantList(std::initializer_list<ts_proto> protos);
 
 // Every mode, for a test parameterized by mode alone, named like "Pool2"
 // (ModeParamName).
@@ -167,6 +172,11 @@ private:
     uint16_t port_ = 0;
 };
 
+// Options of a test relay (ts_relay) that impairs nothing yet, seeded
+// with |seed|: its random choices depend only on the seed and the order of
+// arrivals, so that a failure can be replayed. The test sets the rest.
+ts_relay_options SeededRelay(uint64_t seed);
+
 // Starts a server; fails the test on error.
 ts_server *StartServer(ts_proto proto, bool sink = false,
                        uint64_t idle_timeout_ms = 0);
@@ -190,6 +200,32 @@ tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
                                      ts_server **srv,
                                      const SslTweak &tweak = nullptr);
 
+// The fixture of a test run in every mode and protocol (AllVariants(),
+// or VariantsOf()): it skips a protocol this OpenSSL cannot run, makes the
+// test's server and client on request, and closes the client, then stops
+// the server, after the test, whatever it did (a connection left open
+// would fail the pools' end-of-run check too, blaming no test).
+class VariantTest : public testing::TestWithParam<Variant> {
+protected:
+    void SetUp() override;
+    void TearDown() override;
+
+    Mode mode() const { return GetParam().mode; }
+    ts_proto proto() const { return GetParam().proto; }
+
+    // A client of a server of the test's protocol (started on the first
+    // call), in the test's mode, with |tweak| applied; not handshaken.
+    // nullptr, with a test failure added, on failure. Closed after the
+    // test.
+    tickless_conn *Client(const SslTweak &tweak = nullptr);
+    // Client(), handshaken within 10 s (as StartServerAndConnect()).
+    tickless_conn *Connect(const SslTweak &tweak = nullptr);
+
+private:
+    ts_server *srv_ = nullptr;
+    std::vector<tickless_conn *> clients_;
+};
+
 #if TS_HAVE_QUIC
 // A QUIC listener (SSL_new_listener(), no address validation) on a
 // nonblocking UDP socket of 127.0.0.1 with the test certificate; *port is
@@ -211,6 +247,10 @@ echo_service *StartEchoService(Mode mode, int workers, uint16_t *port,
                                int stall_ms = ECHO_SERVICE_STALL_MS);
 #endif
 
+// |len| bytes of the test pattern (ts_fill_pattern()) from stream offset
+// |offset|.
+std::vector<uint8_t> PatternBytes(size_t len, uint64_t offset = 0);
+
 // Writes all of |len| pattern bytes starting at stream offset |offset|.
 int WritePattern(tickless_conn *c, uint64_t offset, size_t len,
                  int timeout_ms = 30000);
@@ -230,6 +270,10 @@ int ReadExactly(tickless_conn *c, void *buf, size_t len, int timeout_ms,
 // The same on one stream of a QUIC connection.
 int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
                 size_t *got = nullptr);
+
+// tickless_conn_read() of up to 64 bytes on |c| with |timeout_ms|, on a
+// thread of its own: its result, for a test that acts while it is blocked.
+std::future<int> ReadInBackground(tickless_conn *c, int timeout_ms);
 
 // Waits up to |timeout_ms| (times TimeScale()) until |c| counts at least
 // |n| callers blocked in it (tickless_stats.waiters, which includes those
@@ -269,13 +313,13 @@ tickless_listener *NewDtlsListener(Mode mode, int family, uint16_t *port);
 // log callback is process-wide: one at a time.
 class RefusalLog {
 public:
-    RefusalLog();
-    ~RefusalLog();
-    RefusalLog(const RefusalLog &) = delete;
-    RefusalLog &operator=(const RefusalLog &) = delete;
-
     // Whether some line mentions both |call| and |what|. Any thread.
     bool Has(const std::string &call, const std::string &what) const;
+
+    RefusalLog();  // starts collecting, forgetting earlier lines
+    ~RefusalLog(); // stops
+    RefusalLog(const RefusalLog &) = delete;
+    RefusalLog &operator=(const RefusalLog &) = delete;
 };
 
 // Milliseconds from |t0_ns| (a ts_now_ns() reading) to now.

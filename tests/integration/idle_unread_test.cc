@@ -3,15 +3,11 @@
 // mode and protocol.
 #include "harness.h"
 
-class IdleUnread : public testing::TestWithParam<Variant> {};
+class IdleUnread : public VariantTest {};
 
 TEST_P(IdleUnread, UnreadBytesInSocketCostNoCpu)
 {
-    const Variant v = GetParam();
-
-    SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = nullptr;
-    tickless_conn *c = StartServerAndConnect(v.mode, v.proto, &srv);
+    tickless_conn *c = Connect();
     ASSERT_NE(c, nullptr);
     // A short read with timeout arms read interest once, then the echo
     // arrives and stays unread.
@@ -33,8 +29,6 @@ TEST_P(IdleUnread, UnreadBytesInSocketCostNoCpu)
 
     // The bytes are all still there for the reader.
     ASSERT_EQ(ReadPattern(c, 0, 4000), 0);
-    tickless_conn_close(c);
-    ts_server_stop(srv);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, IdleUnread, AllVariants(), VariantName);

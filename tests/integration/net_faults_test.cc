@@ -49,17 +49,16 @@ struct Case {
 
 std::string CaseName(const testing::TestParamInfo<Case> &info)
 {
-    return std::string(ModeName(info.param.mode)) + "_"
-           + ProtoName(info.param.proto) + "_" + info.param.imp.name;
+    return ModeProtoName(info.param.mode, info.param.proto) + "_"
+           + info.param.imp.name;
 }
 
 std::vector<Case> AllCases()
 {
     std::vector<Case> v;
-    for (Mode m : { Mode::Dedicated, Mode::Pool1, Mode::Pool2, Mode::AppDriven })
-        for (ts_proto p : { TS_QUIC, TS_DTLS })
-            for (const Impairment &imp : kImpairments)
-                v.push_back(Case { m, p, imp });
+    for (const Variant &mp : VariantList({ TS_QUIC, TS_DTLS }))
+        for (const Impairment &imp : kImpairments)
+            v.push_back(Case { mp.mode, mp.proto, imp });
     return v;
 }
 

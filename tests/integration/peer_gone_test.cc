@@ -54,11 +54,7 @@ TEST(PeerGone, TlsResetEndsBlockedReadAtOnce)
     ASSERT_EQ(WritePattern(c, 0, 100), 0);
     ASSERT_EQ(ReadPattern(c, 0, 100), 0);
 
-    auto blocked = std::async(std::launch::async, [c] {
-        char buf[64];
-        size_t n;
-        return tickless_conn_read(c, buf, sizeof(buf), &n, 30000);
-    });
+    std::future<int> blocked = ReadInBackground(c, 30000);
     ts_sleep_ms(200); // let the reader block
     uint64_t t0 = ts_now_ns();
     ts_server_abort_connections(srv);
@@ -168,11 +164,7 @@ TEST(PeerGone, FailureFoundByAWriteEndsABlockedReadWithNoAssistTicking)
     ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
 
     AssistWakesCallers sleep_not_poll;
-    auto blocked = std::async(std::launch::async, [c] {
-        char buf[64];
-        size_t n;
-        return tickless_conn_read(c, buf, sizeof(buf), &n, 10000);
-    });
+    std::future<int> blocked = ReadInBackground(c, 10000);
     ts_sleep_ms(200); // the reader sleeps
     ts_server_abort_connections(srv); // RST
     ts_sleep_ms(100);

@@ -39,26 +39,47 @@ protected:
         ASSERT_TRUE(pem_.Make());
     }
 
+    // Starts tests/interop/aioquic_echo_server.py (srv_) and returns a
+    // client of it in the test's mode, handshaken; nullptr, with a test
+    // failure added, if either fails.
+    tickless_conn *ConnectToEchoServer()
+    {
+        if (!srv_.Start({ "python3", "-B",
+                          InteropScript("aioquic_echo_server.py"), pem_.cert,
+                          pem_.key },
+                        pem_.dir)) {
+            ADD_FAILURE() << srv_.Error();
+            return nullptr;
+        }
+        std::string port;
+        if (!srv_.ReadLine(&port, 20000)) {
+            ADD_FAILURE() << "the server did not say its port: "
+                          << srv_.LogTail();
+            return nullptr;
+        }
+        tickless_conn *c = NewClient(GetParam(), TS_QUIC,
+                                     (uint16_t)std::atoi(port.c_str()),
+                                     Alpn(kEcho));
+        if (c == nullptr)
+            return nullptr;
+        int rc = tickless_conn_handshake(c, 10000);
+        if (rc == 0)
+            return c;
+        ADD_FAILURE() << tickless_err_name(rc) << ": " << srv_.LogTail();
+        tickless_conn_close(c);
+        return nullptr;
+    }
+
     PemFiles pem_;
+    PeerProcess srv_;
 };
 
 TEST_P(QuicInteropClient, AioquicEchoServer)
 {
     NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
-    PeerProcess srv;
-    ASSERT_TRUE(srv.Start({ "python3", "-B",
-                            InteropScript("aioquic_echo_server.py"), pem_.cert,
-                            pem_.key },
-                          pem_.dir))
-        << srv.Error();
-    std::string port;
-    ASSERT_TRUE(srv.ReadLine(&port, 20000))
-        << "the server did not say its port: " << srv.LogTail();
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC,
-                                 (uint16_t)std::atoi(port.c_str()), Alpn(kEcho));
+    tickless_conn *c = ConnectToEchoServer();
     ASSERT_NE(c, nullptr);
-    int rc = tickless_conn_handshake(c, 10000);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    int rc = 0;
 
     // Both directions at once: the server echoes as it reads, so our
     // receive window must be drained while we write.
@@ -67,7 +88,7 @@ TEST_P(QuicInteropClient, AioquicEchoServer)
     rc = ReadPattern(c, 0, kTotal);
     writer.join();
     EXPECT_EQ(wrc, 0) << tickless_err_name(wrc);
-    EXPECT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv_.LogTail();
     // Our FIN ends the server's loop; its FIN must come back.
     EXPECT_TRUE(Conclude(c));
     char extra[16];
@@ -95,30 +116,18 @@ struct StreamOutcome {
 // is open, so all are in flight at once and share the connection's flow
 // control. Writing a stream whole before reading its echo cannot
 // deadlock: while our receive windows are full, the server buffers its
-// echo without limit (tests/interop/README.md) and goes on reading. Each stream carries the pattern at an
-// offset of its own, so echoes crossed between streams would show. One
+// echo without limit (tests/interop/README.md) and goes on reading. Each
+// stream carries the pattern at an offset of its own, so echoes crossed
+// between streams would show. One
 // deadline, 60 s from the first write, bounds every call: a hang fails
 // the test instead of blocking CI.
 TEST_P(QuicInteropClient, AioquicEchoServerThirtyTwoStreams)
 {
     NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
     const int kStreams = 32;
-    PeerProcess srv;
-    ASSERT_TRUE(srv.Start({ "python3", "-B",
-                            InteropScript("aioquic_echo_server.py"), pem_.cert,
-                            pem_.key },
-                          pem_.dir))
-        << srv.Error();
-    std::string port;
-    ASSERT_TRUE(srv.ReadLine(&port, 20000))
-        << "the server did not say its port: " << srv.LogTail();
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC,
-                                 (uint16_t)std::atoi(port.c_str()), Alpn(kEcho));
+    tickless_conn *c = ConnectToEchoServer();
     ASSERT_NE(c, nullptr);
-    int rc = tickless_conn_handshake(c, 10000);
-    if (rc != 0)
-        tickless_conn_close(c);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    int rc = 0;
 
     std::vector<tickless_stream *> streams(kStreams, nullptr);
     for (int i = 0; i < kStreams && rc == 0; i++)
@@ -185,7 +194,7 @@ TEST_P(QuicInteropClient, AioquicEchoServerThirtyTwoStreams)
         }
         EXPECT_LT(ms, bound_ms) << "32 x 1 MiB took " << ms << " ms";
         if (HasFailure())
-            ADD_FAILURE() << "the server's log: " << srv.LogTail();
+            ADD_FAILURE() << "the server's log: " << srv_.LogTail();
     }
     for (tickless_stream *s : streams)
         tickless_stream_close(s);
