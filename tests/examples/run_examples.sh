@@ -97,6 +97,36 @@ with_retries() {
   "$@"
 }
 
+# start_server NAME PORT: starts the example server NAME with 4 workers
+# on PORT in the background, logging to $work/NAME.log. It stops when its
+# stdin ends: a FIFO held open until stop_server keeps it open.
+start_server() {
+  mkfifo "$work/$1.stdin"
+  "$bin/$1" "$work/cert.pem" "$work/key.pem" "$2" 4 \
+    <"$work/$1.stdin" >"$work/$1.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  exec {server_stdin}>"$work/$1.stdin"
+}
+
+# stop_server NAME COUNTS [WHAT]: ends the stdin of the server NAME that
+# start_server started last; it must exit with status 0 and its log must
+# say COUNTS (a grep pattern: what it served), or the run fails, showing
+# the log (and WHAT was expected).
+stop_server() {
+  exec {server_stdin}>&-
+  if ! wait "$server_pid"; then
+    echo "FAIL: $1 exited with an error:" >&2
+    cat "$work/$1.log" >&2
+    exit 1
+  fi
+  if ! grep -q "$2" "$work/$1.log"; then
+    echo "FAIL: $1's count is off${3:+ ($3)}:" >&2
+    cat "$work/$1.log" >&2
+    exit 1
+  fi
+}
+
 for proto in dtls tls; do
   port=$(free_port)
   udp=()
@@ -110,13 +140,7 @@ done
 
 if [[ -x $bin/quic_echo_server ]]; then
   port=$(free_port)
-  # The server stops when its stdin ends: keep it open with a FIFO.
-  mkfifo "$work/stdin"
-  "$bin/quic_echo_server" "$work/cert.pem" "$work/key.pem" "$port" 4 \
-    <"$work/stdin" >"$work/server.log" 2>&1 &
-  server=$!
-  pids+=("$server")
-  exec 3>"$work/stdin"
+  start_server quic_echo_server "$port"
   with_retries expect_echo quic localhost "$port" echo \
     "first QUIC client"$'\n'
   fails=0
@@ -158,33 +182,19 @@ if [[ -x $bin/quic_echo_server ]]; then
     echo "$out" >&2
     fails=$((fails + 1))
   fi
-  exec 3>&-
-  if ! wait "$server"; then
-    echo "FAIL: quic_echo_server exited with an error:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-  fi
   # Every client's every stream, all ended by a FIN.
-  if ! grep -q "served $streams streams ($streams echoed to the end)" \
-    "$work/server.log"; then
-    echo "FAIL: quic_echo_server's count is off:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-  fi
+  stop_server quic_echo_server \
+    "served $streams streams ($streams echoed to the end)"
   [[ $fails -eq 0 ]] || { echo "FAIL: $fails QUIC clients" >&2; exit 1; }
-  echo "ok   quic_echo_server stopped cleanly: $(tail -1 "$work/server.log")"
+  echo "ok   quic_echo_server stopped cleanly:" \
+    "$(tail -1 "$work/quic_echo_server.log")"
 else
   echo "skip quic: this OpenSSL has no QUIC server (quic_echo_server not built)"
 fi
 
 if [[ -x $bin/kv_server ]]; then
   kv_port=$(free_port)
-  mkfifo "$work/kv-stdin"
-  "$bin/kv_server" "$work/cert.pem" "$work/key.pem" "$kv_port" 4 \
-    <"$work/kv-stdin" >"$work/kv-server.log" 2>&1 &
-  kv_server=$!
-  pids+=("$kv_server")
-  exec 4>"$work/kv-stdin"
+  start_server kv_server "$kv_port"
 
   # expect_kv REPLY WORD...: "kv_client localhost PORT WORD..." prints
   # exactly REPLY (only the command and key are repeated here: a value
@@ -231,21 +241,11 @@ if [[ -x $bin/kv_server ]]; then
     || fails=$((fails + 1))
   requests=$((requests + 2))
 
-  exec 4>&-
-  if ! wait "$kv_server"; then
-    echo "FAIL: kv_server exited with an error:" >&2
-    cat "$work/kv-server.log" >&2
-    exit 1
-  fi
   # Every request answered, FIN included; key1..key8 and big stored.
-  if ! grep -q "answered $requests requests; 9 keys stored" \
-    "$work/kv-server.log"; then
-    echo "FAIL: kv_server's count is off (expected $requests requests):" >&2
-    cat "$work/kv-server.log" >&2
-    exit 1
-  fi
+  stop_server kv_server "answered $requests requests; 9 keys stored" \
+    "expected $requests requests"
   [[ $fails -eq 0 ]] || { echo "FAIL: $fails kv requests" >&2; exit 1; }
-  echo "ok   kv_server stopped cleanly: $(tail -1 "$work/kv-server.log")"
+  echo "ok   kv_server stopped cleanly: $(tail -1 "$work/kv_server.log")"
 else
   echo "skip kv: this OpenSSL has no QUIC server (kv_server not built)"
 fi

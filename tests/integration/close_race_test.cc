@@ -150,28 +150,25 @@ private:
 };
 
 struct RaceCase {
-    Mode mode;
-    ts_proto proto;
+    Variant v;
     Call call;
 };
 
 std::string RaceCaseName(const testing::TestParamInfo<RaceCase> &info)
 {
-    return std::string(ModeName(info.param.mode)) + "_"
-           + ProtoName(info.param.proto) + "_" + CallName(info.param.call);
+    return ModeProtoName(info.param.v.mode, info.param.v.proto) + "_"
+           + CallName(info.param.call);
 }
 
 testing::internal::ParamGenerator<RaceCase> AllRaceCases()
 {
     std::vector<RaceCase> cases;
-    for (Mode m : { Mode::Dedicated, Mode::Pool1, Mode::Pool2,
-                    Mode::AppDriven })
-        for (ts_proto p : { TS_QUIC, TS_DTLS, TS_TLS })
-            for (Call c : { Call::Read, Call::Write, Call::Handshake,
-                            Call::Shutdown, Call::Lock, Call::Error,
-                            Call::Stats, Call::StreamOpen })
-                if (c != Call::StreamOpen || p == TS_QUIC)
-                    cases.push_back({ m, p, c });
+    for (const Variant &v : VariantList({ TS_QUIC, TS_DTLS, TS_TLS }))
+        for (Call c : { Call::Read, Call::Write, Call::Handshake,
+                        Call::Shutdown, Call::Lock, Call::Error, Call::Stats,
+                        Call::StreamOpen })
+            if (c != Call::StreamOpen || v.proto == TS_QUIC)
+                cases.push_back({ v, c });
     return testing::ValuesIn(cases);
 }
 
@@ -181,8 +178,9 @@ class CloseRace : public testing::TestWithParam<RaceCase> {
 protected:
     void SetUp() override
     {
-        SKIP_UNLESS_AVAILABLE(GetParam().proto);
-        c_ = StartServerAndConnect(GetParam().mode, GetParam().proto, &srv_);
+        const Variant v = GetParam().v;
+        SKIP_UNLESS_AVAILABLE(v.proto);
+        c_ = StartServerAndConnect(v.mode, v.proto, &srv_);
         ASSERT_NE(c_, nullptr);
         ASSERT_NE(tickless_conn_lock(c_), nullptr);
     }

@@ -39,32 +39,6 @@ int FastDtlsTimer(SSL *ssl, void *)
 
 } // namespace
 
-int CountSockets()
-{
-    int n = 0;
-    if (ForEachEntry("/proc/self/fd", [&](const char *name, int) {
-            char path[300], target[64];
-            snprintf(path, sizeof(path), "/proc/self/fd/%s", name);
-            ssize_t len = readlink(path, target, sizeof(target) - 1);
-            if (len > 0) {
-                target[len] = '\0';
-                n += std::strncmp(target, "socket:", 7) == 0;
-            }
-        }) != 0)
-        return -1;
-    return n;
-}
-
-int CountFds()
-{
-    int n = 0;
-    if (ForEachEntry("/proc/self/fd", [&](const char *name, int self) {
-            n += std::atoi(name) != self; // not the directory's own
-        }) != 0)
-        return -1;
-    return n;
-}
-
 int CountFdsExceptPort(uint16_t port)
 {
     int n = 0;
@@ -80,15 +54,6 @@ int CountFdsExceptPort(uint16_t port)
                 return; // the server's, or the hole beside it
             n++;
         }) != 0)
-        return -1;
-    return n;
-}
-
-int CountThreads()
-{
-    int n = 0;
-    if (ForEachEntry("/proc/self/task", [&](const char *, int) { n++; })
-        != 0)
         return -1;
     return n;
 }

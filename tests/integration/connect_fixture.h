@@ -1,7 +1,8 @@
 // What the tickless_connect() suites share (one suite per file:
 // connect_*_test.cc): the resolver hooks, the options for the in-process
-// servers, descriptor and thread counts, and a fixture that connects in
-// one mode and protocol.
+// servers, a descriptor count that leaves a server's port out (the
+// harness has the others), and a fixture that connects in one mode and
+// protocol.
 #ifndef TICKLESS_TESTS_CONNECT_FIXTURE_H
 #define TICKLESS_TESTS_CONNECT_FIXTURE_H
 
@@ -17,23 +18,11 @@ extern "C" {
 
 constexpr int kConnectTimeoutMs = 10000;
 
-// This process's sockets: what a connection that leaked would leave.
-// Other descriptors come and go for reasons of their own (a thread makes
-// its self-poll wake-up eventfd on its first blocked call, and keeps it
-// until it exits).
-int CountSockets();
-
-// Every descriptor of this process.
-int CountFds();
-
 // This process's descriptors, leaving out sockets bound to local port
 // |port| (an in-process server's listening socket and those it keeps per
 // client, for a while after they are gone, and a silent hole beside it):
 // what the client side holds, every kind of descriptor.
 int CountFdsExceptPort(uint16_t port);
-
-// This process's threads.
-int CountThreads();
 
 // Waits up to |max_ms| (times TimeScale()) for |count|() to come back to
 // |before|: a pool's assist may still hold a closed attempt for the tick
@@ -49,11 +38,6 @@ template <typename F> int SettlesAt(int before, F count, int max_ms = 2000)
         n = count();
     }
     return n;
-}
-
-inline int SocketsSettleAt(int before)
-{
-    return SettlesAt(before, CountSockets);
 }
 
 // Gives |host| the addresses |addrs| ("::1,127.0.0.1") for as long as it

@@ -36,7 +36,7 @@ TEST(ConnectResolve, SlowLookupTimesOutAndFreesItselfWhenDone)
     ts_server *srv = StartServer(TS_TLS);
     ASSERT_NE(srv, nullptr);
     const int threads = CountThreads();
-    const int fds = CountFds();
+    const int fds = CountOpenFds();
     ClientCtx ctx(TS_TLS);
     tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
     tickless_connect_options o = ConnectOptions(&err);
@@ -68,7 +68,7 @@ TEST(ConnectResolve, SlowLookupTimesOutAndFreesItselfWhenDone)
     // descriptor.
     EXPECT_GE(CountThreads(), threads + 1) << "the lookup is detached";
     EXPECT_EQ(SettlesAt(threads, CountThreads, delay + 5000), threads);
-    EXPECT_LE(SettlesAt(fds, CountFds), fds);
+    EXPECT_LE(SettlesAt(fds, CountOpenFds), fds);
 
     // And the next call, with the resolver quick again, connects.
     rc = tickless_connect(ctx.ctx, "localhost", PortOf(srv).c_str(), &o,
@@ -126,7 +126,7 @@ TEST(ConnectResolve, NoLookupThreadIsASysError)
 {
     WarmUp(nullptr, TS_TLS);
     const int threads = CountThreads();
-    const int fds = CountFds();
+    const int fds = CountOpenFds();
     ClientCtx ctx(TS_TLS);
     tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
     tickless_connect_options o = ConnectOptions(&err);
@@ -144,7 +144,7 @@ TEST(ConnectResolve, NoLookupThreadIsASysError)
                                           + std::string(strerror(EAGAIN))))
         << err.message;
     EXPECT_EQ(SettlesAt(threads, CountThreads), threads);
-    EXPECT_LE(SettlesAt(fds, CountFds), fds);
+    EXPECT_LE(SettlesAt(fds, CountOpenFds), fds);
 }
 
 } // namespace

@@ -53,15 +53,9 @@ int VerifyCb(int ok, X509_STORE_CTX *ctx)
 
 std::string Name(Deferral d)
 {
-    switch (d) {
-    case Deferral::CertCb:
-        return "CertCb";
-    case Deferral::ClientHelloCb:
-        return "ClientHelloCb";
-    case Deferral::RetryVerify:
-    default:
-        return "RetryVerify";
-    }
+    static const char *const kNames[] = { "CertCb", "ClientHelloCb",
+                                          "RetryVerify" };
+    return kNames[static_cast<int>(d)];
 }
 
 std::string DeferralName(const testing::TestParamInfo<Deferral> &info)

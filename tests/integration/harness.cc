@@ -6,6 +6,9 @@ extern "C" {
 #include "ts_net.h"
 }
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -48,18 +51,49 @@ const char *ModeName(Mode m)
 
 std::string VariantName(const testing::TestParamInfo<Variant> &info)
 {
-    return std::string(ModeName(info.param.mode)) + "_"
-           + ProtoName(info.param.proto);
+    return ModeProtoName(info.param.mode, info.param.proto);
+}
+
+std::string ModeProtoName(Mode mode, ts_proto proto)
+{
+    return std::string(ModeName(mode)) + "_" + ProtoName(proto);
 }
 
 testing::internal::ParamGenerator<Variant> AllVariants()
 {
+    return VariantsOf({ TS_QUIC, TS_DTLS, TS_TLS });
+}
+
+testing::internal::ParamGenerator<Variant>
+VariantsOf(std::initializer_list<ts_proto> protos)
+{
+    return testing::ValuesIn(VariantList(protos));
+}
+
+std::vector<Variant> VariantList(std::initializer_list<ts_proto> protos)
+{
     std::vector<Variant> v;
 
     for (Mode m : { Mode::Dedicated, Mode::Pool1, Mode::Pool2, Mode::AppDriven })
-        for (ts_proto p : { TS_QUIC, TS_DTLS, TS_TLS })
+        for (ts_proto p : protos)
             v.push_back(Variant { m, p });
-    return testing::ValuesIn(v);
+    return v;
+}
+
+testing::internal::ParamGenerator<Mode> EveryMode()
+{
+    return testing::Values(Mode::Dedicated, Mode::Pool1, Mode::Pool2,
+                           Mode::AppDriven);
+}
+
+std::string ModeParamName(const testing::TestParamInfo<Mode> &info)
+{
+    return ModeName(info.param);
+}
+
+testing::internal::ParamGenerator<ts_proto> EveryProto()
+{
+    return testing::Values(TS_QUIC, TS_DTLS, TS_TLS);
 }
 
 bool ProtoAvailable(ts_proto p)
@@ -247,6 +281,13 @@ tickless_conn *SilentUdpPeer::NewDtlsClient(tickless_pool *pool,
     return NewClientOn(pool, TS_DTLS, port_, tweak);
 }
 
+ts_relay_options SeededRelay(uint64_t seed)
+{
+    ts_relay_options o = {};
+    o.seed = seed;
+    return o;
+}
+
 ts_server *StartServer(ts_proto proto, bool sink, uint64_t idle_timeout_ms)
 {
     ts_server_options o = {};
@@ -263,6 +304,25 @@ ts_server *StartServer(ts_proto proto, bool sink, uint64_t idle_timeout_ms)
     return s;
 }
 
+namespace {
+
+// Whether |c| completes its handshake with the |proto| test server within
+// 10 s; if not, a test failure says why.
+bool Handshaken(tickless_conn *c, ts_proto proto)
+{
+    int rc = tickless_conn_handshake(c, 10000);
+    if (rc == 0)
+        return true;
+    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
+    (void)tickless_conn_error(c, &info);
+    ADD_FAILURE() << "handshake with the " << ProtoName(proto)
+                  << " server: " << tickless_err_name(rc) << " ("
+                  << info.message << ")";
+    return false;
+}
+
+} // namespace
+
 tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
                                      ts_server **srv, const SslTweak &tweak)
 {
@@ -271,14 +331,8 @@ tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
         return nullptr; // StartServer() has said why
     tickless_conn *c = NewClient(mode, proto, ts_server_port(*srv), tweak);
     if (c != nullptr) { // else NewClient() has said why
-        int rc = tickless_conn_handshake(c, 10000);
-        if (rc == 0)
+        if (Handshaken(c, proto))
             return c;
-        tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
-        (void)tickless_conn_error(c, &info);
-        ADD_FAILURE() << "handshake with the " << ProtoName(proto)
-                      << " server: " << tickless_err_name(rc) << " ("
-                      << info.message << ")";
         tickless_conn_close(c);
     }
     ts_server_stop(*srv);
@@ -286,13 +340,52 @@ tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
     return nullptr;
 }
 
-int WritePattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
+void VariantTest::SetUp()
+{
+    SKIP_UNLESS_AVAILABLE(proto());
+}
+
+void VariantTest::TearDown()
+{
+    for (tickless_conn *c : clients_)
+        tickless_conn_close(c);
+    clients_.clear();
+    if (srv_ != nullptr)
+        ts_server_stop(srv_);
+    srv_ = nullptr;
+}
+
+tickless_conn *VariantTest::Client(const SslTweak &tweak)
+{
+    if (srv_ == nullptr)
+        srv_ = StartServer(proto());
+    if (srv_ == nullptr)
+        return nullptr; // StartServer() has said why
+    tickless_conn *c = NewClient(mode(), proto(), ts_server_port(srv_), tweak);
+    if (c != nullptr)
+        clients_.push_back(c);
+    return c;
+}
+
+tickless_conn *VariantTest::Connect(const SslTweak &tweak)
+{
+    tickless_conn *c = Client(tweak);
+    return c != nullptr && Handshaken(c, proto()) ? c : nullptr;
+}
+
+std::vector<uint8_t> PatternBytes(size_t len, uint64_t offset)
 {
     std::vector<uint8_t> buf(len);
+    ts_fill_pattern(buf.data(), len, offset);
+    return buf;
+}
+
+int WritePattern(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms)
+{
+    std::vector<uint8_t> buf = PatternBytes(len, offset);
     size_t n = 0;
     int rc;
 
-    ts_fill_pattern(buf.data(), len, offset);
     rc = tickless_conn_write(c, buf.data(), len, &n, timeout_ms);
     if (rc == 0) {
         EXPECT_EQ(n, len);
@@ -351,6 +444,15 @@ int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
     return ReadExactlyVia(tickless_stream_read, s, buf, len, timeout_ms, got);
 }
 
+std::future<int> ReadInBackground(tickless_conn *c, int timeout_ms)
+{
+    return std::async(std::launch::async, [c, timeout_ms] {
+        char buf[64];
+        size_t n;
+        return tickless_conn_read(c, buf, sizeof(buf), &n, timeout_ms);
+    });
+}
+
 uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms)
 {
     tickless_stats st = TICKLESS_STATS_INIT;
@@ -366,6 +468,151 @@ uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms)
             return st.waiters;
         ts_sleep_ms(5);
     }
+}
+
+namespace {
+
+// The entries of |dir| (not "." and "..") that |keep|, given the entry's
+// path, says yes to (all, if it is empty); -1 if |dir| cannot be read.
+int CountEntries(const char *dir,
+                 const std::function<bool(const std::string &)> &keep)
+{
+    DIR *d = opendir(dir);
+    if (d == nullptr)
+        return -1;
+    int n = 0;
+    while (struct dirent *e = readdir(d))
+        if (e->d_name[0] != '.'
+            && (!keep || keep(std::string(dir) + "/" + e->d_name)))
+            n++;
+    closedir(d);
+    return n;
+}
+
+bool IsSocket(const std::string &fd_path)
+{
+    char target[64];
+    ssize_t len = readlink(fd_path.c_str(), target, sizeof(target) - 1);
+    return len > 0 && std::strncmp(target, "socket:", 7) == 0;
+}
+
+} // namespace
+
+int CountOpenFds()
+{
+    int n = CountEntries("/proc/self/fd", nullptr);
+    return n < 0 ? n : n - 1; // the directory's own descriptor
+}
+
+int CountSockets()
+{
+    return CountEntries("/proc/self/fd", IsSocket);
+}
+
+int CountThreads()
+{
+    return CountEntries("/proc/self/task", nullptr);
+}
+
+int SocketsSettleAt(int before)
+{
+    int n = CountSockets();
+    for (int i = 0; i < 200 * TimeScale() && n > before; i++) {
+        ts_sleep_ms(10);
+        n = CountSockets();
+    }
+    return n;
+}
+
+int BindUdp(int family, uint16_t *port)
+{
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_storage ss = {};
+    socklen_t len;
+    if (family == AF_INET6) {
+        int off = 0;
+        auto *sin6 = reinterpret_cast<struct sockaddr_in6 *>(&ss);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_addr = in6addr_any;
+        len = sizeof(*sin6);
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    } else {
+        auto *sin = reinterpret_cast<struct sockaddr_in *>(&ss);
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*sin);
+    }
+    if (bind(fd, reinterpret_cast<struct sockaddr *>(&ss), len) != 0
+        || getsockname(fd, reinterpret_cast<struct sockaddr *>(&ss), &len)
+               != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(family == AF_INET6
+                      ? reinterpret_cast<struct sockaddr_in6 *>(&ss)->sin6_port
+                      : reinterpret_cast<struct sockaddr_in *>(&ss)->sin_port);
+    return fd;
+}
+
+tickless_listener *NewDtlsListener(Mode mode, int family, uint16_t *port)
+{
+    int fd = BindUdp(family, port);
+    if (fd < 0) {
+        ADD_FAILURE() << "cannot bind a UDP socket: " << strerror(errno);
+        return nullptr;
+    }
+    SSL_CTX *ctx = ts_server_ctx(TS_DTLS);
+    tickless_listener *l = nullptr;
+    int rc = ctx == nullptr ? TICKLESS_ERR_INVALID
+                            : tickless_listener_new_dtls(ctx, fd,
+                                                         PoolFor(mode), &l);
+    SSL_CTX_free(ctx); // the listener keeps its own reference
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+    if (rc != 0)
+        close(fd); // taken only on success
+    return l;
+}
+
+namespace {
+
+std::mutex g_refusals_mu;
+std::vector<std::string> g_refusals; // guarded by g_refusals_mu
+
+void CollectRefusal(int level, tickless_conn *c, const char *msg, void *)
+{
+    std::lock_guard<std::mutex> lock(g_refusals_mu);
+    // A dead handle must never be passed back to the application.
+    if (level == TICKLESS_LOG_ERROR && c == nullptr)
+        g_refusals.push_back(msg);
+}
+
+} // namespace
+
+RefusalLog::RefusalLog()
+{
+    {
+        std::lock_guard<std::mutex> lock(g_refusals_mu);
+        g_refusals.clear();
+    }
+    EXPECT_EQ(tickless_set_log(CollectRefusal, nullptr, TICKLESS_LOG_ERROR, 0),
+              0);
+}
+
+RefusalLog::~RefusalLog()
+{
+    tickless_set_log(nullptr, nullptr, 0, 0);
+}
+
+bool RefusalLog::Has(const std::string &call, const std::string &what) const
+{
+    std::lock_guard<std::mutex> lock(g_refusals_mu);
+    for (const std::string &e : g_refusals)
+        if (e.find(call) != std::string::npos
+            && e.find(what) != std::string::npos)
+            return true;
+    return false;
 }
 
 double MsSince(uint64_t t0_ns)
@@ -560,5 +807,36 @@ SSL *NewQuicListenerSsl(uint16_t *port)
     BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
     SSL_set_bio(lst, bio, bio);
     return lst;
+}
+
+tickless_listener *NewQuicListener(tickless_pool *pool, uint16_t *port)
+{
+    SSL *lst = NewQuicListenerSsl(port);
+    if (lst == nullptr) {
+        ADD_FAILURE() << "cannot make a QUIC listener";
+        return nullptr;
+    }
+    tickless_listener *l = nullptr;
+    int rc = tickless_listener_new(lst, pool, &l);
+    if (rc != 0) {
+        ADD_FAILURE() << "tickless_listener_new: " << tickless_err_name(rc);
+        SSL_free(lst);
+        return nullptr;
+    }
+    return l;
+}
+#endif
+
+#if TS_HAVE_ECHO_SERVICE
+echo_service *StartEchoService(Mode mode, int workers, uint16_t *port,
+                               int stall_ms)
+{
+    SSL *lst = NewQuicListenerSsl(port);
+    if (lst == nullptr)
+        return nullptr;
+    echo_service *svc = nullptr;
+    if (echo_service_start(lst, PoolFor(mode), workers, stall_ms, &svc) != 0)
+        return nullptr; /* the service took the listener */
+    return svc;
 }
 #endif

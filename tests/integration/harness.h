@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
+#include <initializer_list>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -24,6 +26,9 @@ extern "C" {
 #include "ts_relay.h"
 #include "ts_server.h"
 #include "ts_util.h"
+#if TS_HAVE_ECHO_SERVICE
+#include "echo_service.h"
+#endif
 }
 
 // Sanitizer builds run slower and hold more memory per connection: the
@@ -71,6 +76,8 @@ struct Variant {
 };
 
 std::string VariantName(const testing::TestParamInfo<Variant> &info);
+// VariantName() of {mode, proto}: "Pool2_QUIC".
+std::string ModeProtoName(Mode mode, ts_proto proto);
 const char *ProtoName(ts_proto p);
 
 const char *ModeName(Mode m);
@@ -85,6 +92,21 @@ inline void PrintTo(const Variant &v, std::ostream *os)
 
 // Every {mode} x {QUIC, DTLS, TLS} combination, named like "Pool2_QUIC".
 testing::internal::ParamGenerator<Variant> AllVariants();
+
+// Every mode with each of |protos| only (VariantName names them too).
+testing::internal::ParamGenerator<Variant>
+VariantsOf(std::initializer_list<ts_proto> protos);
+// The same as a list, for a test whose cases add more to each variant.
+std::vector<Variant> VariantList(std::initializer_list<ts_proto> protos);
+
+// Every mode, for a test parameterized by mode alone, named like "Pool2"
+// (ModeParamName).
+testing::internal::ParamGenerator<Mode> EveryMode();
+std::string ModeParamName(const testing::TestParamInfo<Mode> &info);
+
+// QUIC, DTLS and TLS, for a test parameterized by protocol alone, named
+// like "QUIC" (ProtoParamName, below).
+testing::internal::ParamGenerator<ts_proto> EveryProto();
 
 // True when this OpenSSL can run |p| both as client and in-process server.
 bool ProtoAvailable(ts_proto p);
@@ -150,6 +172,11 @@ private:
     uint16_t port_ = 0;
 };
 
+// Options of a test relay (ts_relay) that impairs nothing yet, seeded
+// with |seed|: its random choices depend only on the seed and the order of
+// arrivals, so that a failure can be replayed. The test sets the rest.
+ts_relay_options SeededRelay(uint64_t seed);
+
 // Starts a server; fails the test on error.
 ts_server *StartServer(ts_proto proto, bool sink = false,
                        uint64_t idle_timeout_ms = 0);
@@ -173,12 +200,56 @@ tickless_conn *StartServerAndConnect(Mode mode, ts_proto proto,
                                      ts_server **srv,
                                      const SslTweak &tweak = nullptr);
 
+// The fixture of a test run in every mode and protocol (AllVariants(),
+// or VariantsOf()): it skips a protocol this OpenSSL cannot run, makes the
+// test's server and client on request, and closes the client, then stops
+// the server, after the test, whatever it did (a connection left open
+// would fail the pools' end-of-run check too, blaming no test).
+class VariantTest : public testing::TestWithParam<Variant> {
+protected:
+    void SetUp() override;
+    void TearDown() override;
+
+    Mode mode() const { return GetParam().mode; }
+    ts_proto proto() const { return GetParam().proto; }
+
+    // A client of a server of the test's protocol (started on the first
+    // call), in the test's mode, with |tweak| applied; not handshaken.
+    // nullptr, with a test failure added, on failure. Closed after the
+    // test.
+    tickless_conn *Client(const SslTweak &tweak = nullptr);
+    // Client(), handshaken within 10 s (as StartServerAndConnect()).
+    tickless_conn *Connect(const SslTweak &tweak = nullptr);
+
+private:
+    ts_server *srv_ = nullptr;
+    std::vector<tickless_conn *> clients_;
+};
+
 #if TS_HAVE_QUIC
 // A QUIC listener (SSL_new_listener(), no address validation) on a
 // nonblocking UDP socket of 127.0.0.1 with the test certificate; *port is
 // set. nullptr on failure, with nothing left open.
 SSL *NewQuicListenerSsl(uint16_t *port);
+
+// NewQuicListenerSsl() handed to tickless_listener_new() on |pool|
+// (nullptr: a dedicated assist thread). nullptr, with a test failure
+// added, on failure.
+tickless_listener *NewQuicListener(tickless_pool *pool, uint16_t *port);
 #endif
+
+#if TS_HAVE_ECHO_SERVICE
+// The example QUIC echo service (examples/echo_service.c) as
+// quic_echo_server runs it, with |workers| workers, on a listener with the
+// test certificate, ticked in |mode| (quic_echo_server uses a pool of 2).
+// *port is set; nullptr on failure.
+echo_service *StartEchoService(Mode mode, int workers, uint16_t *port,
+                               int stall_ms = ECHO_SERVICE_STALL_MS);
+#endif
+
+// |len| bytes of the test pattern (ts_fill_pattern()) from stream offset
+// |offset|.
+std::vector<uint8_t> PatternBytes(size_t len, uint64_t offset = 0);
 
 // Writes all of |len| pattern bytes starting at stream offset |offset|.
 int WritePattern(tickless_conn *c, uint64_t offset, size_t len,
@@ -200,12 +271,56 @@ int ReadExactly(tickless_conn *c, void *buf, size_t len, int timeout_ms,
 int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
                 size_t *got = nullptr);
 
+// tickless_conn_read() of up to 64 bytes on |c| with |timeout_ms|, on a
+// thread of its own: its result, for a test that acts while it is blocked.
+std::future<int> ReadInBackground(tickless_conn *c, int timeout_ms);
+
 // Waits up to |timeout_ms| (times TimeScale()) until |c| counts at least
 // |n| callers blocked in it (tickless_stats.waiters, which includes those
 // blocked on its streams): for tests that must know a thread is asleep in
 // a call before they act. Returns the last count seen; adds a test failure
 // if tickless_conn_stats() fails. Any thread.
 uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms = 5000);
+
+// This process's open descriptors, the sockets among them, and its
+// threads, read from /proc/self: what a failure path that leaked would
+// leave behind. -1 if /proc cannot be read.
+int CountOpenFds();
+int CountSockets();
+int CountThreads();
+
+// Waits up to 2 s (times TimeScale()) for CountSockets() to come back to
+// |before|: a pool's assist may still hold a closed connection for the
+// tick it is in, and frees its SSL object (closing the socket) when that
+// tick ends. A leak never comes back. Returns the last count, which may
+// also be lower: a socket of an earlier test, already closing, may go
+// meanwhile.
+int SocketsSettleAt(int before);
+
+// A UDP socket bound to 127.0.0.1 (family AF_INET) or to :: with
+// IPV6_V6ONLY off (AF_INET6: dual stack), its port chosen by the kernel
+// and stored in *port; -1 if this host cannot.
+int BindUdp(int family, uint16_t *port);
+
+// A DTLS listener with the test certificate, ticked in |mode|, on a UDP
+// socket of its own (BindUdp(|family|, |port|)); nullptr, with a test
+// failure added, if the socket cannot be bound or
+// tickless_listener_new_dtls() refuses it.
+tickless_listener *NewDtlsListener(Mode mode, int family, uint16_t *port);
+
+// While alive, collects the error lines tickless logs (tickless_set_log())
+// that name no connection: what it says about a handle it refused. The
+// log callback is process-wide: one at a time.
+class RefusalLog {
+public:
+    // Whether some line mentions both |call| and |what|. Any thread.
+    bool Has(const std::string &call, const std::string &what) const;
+
+    RefusalLog();  // starts collecting, forgetting earlier lines
+    ~RefusalLog(); // stops
+    RefusalLog(const RefusalLog &) = delete;
+    RefusalLog &operator=(const RefusalLog &) = delete;
+};
 
 // Milliseconds from |t0_ns| (a ts_now_ns() reading) to now.
 double MsSince(uint64_t t0_ns);

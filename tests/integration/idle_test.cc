@@ -1,4 +1,6 @@
-// Idle connections: kept alive by the assist, and cheap while idle.
+// An idle QUIC connection is kept alive by the assist while the
+// application sleeps, and costs next to no CPU meanwhile. (Unread bytes
+// left in a socket: IdleUnread.)
 #include "harness.h"
 
 TEST(Idle, QuicSurvivesFiveIdleTimeoutsWhileApplicationSleeps)
@@ -30,41 +32,3 @@ TEST(Idle, QuicSurvivesFiveIdleTimeoutsWhileApplicationSleeps)
     tickless_conn_close(c);
     ts_server_stop(srv);
 }
-
-// DTLS and TLS: bytes waiting unread in the socket must not make the assist
-// spin (a level-triggered poll on a readable socket would).
-class IdleUnread : public testing::TestWithParam<Variant> {};
-
-TEST_P(IdleUnread, UnreadBytesInSocketCostNoCpu)
-{
-    const Variant v = GetParam();
-
-    SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = nullptr;
-    tickless_conn *c = StartServerAndConnect(v.mode, v.proto, &srv);
-    ASSERT_NE(c, nullptr);
-    // A short read with timeout arms read interest once, then the echo
-    // arrives and stays unread.
-    char buf[16];
-    size_t n;
-    EXPECT_EQ(tickless_conn_read(c, buf, sizeof(buf), &n, 50),
-              TICKLESS_ERR_TIMEOUT);
-    ASSERT_EQ(WritePattern(c, 0, 4000), 0);
-
-    tickless_stats before = TICKLESS_STATS_INIT, after = TICKLESS_STATS_INIT;
-    ASSERT_EQ(tickless_conn_stats(c, &before), 0);
-    uint64_t t0 = ts_now_ns();
-    ts_sleep_ms(2000);
-    uint64_t wall = ts_now_ns() - t0;
-    ASSERT_EQ(tickless_conn_stats(c, &after), 0);
-    double cpu = (double)(after.assist_cpu_ns - before.assist_cpu_ns) / wall;
-    EXPECT_LT(cpu, 0.01) << "assist used " << cpu * 100 << "% of a core";
-    EXPECT_LT(after.ticks - before.ticks, 50u);
-
-    // The bytes are all still there for the reader.
-    ASSERT_EQ(ReadPattern(c, 0, 4000), 0);
-    tickless_conn_close(c);
-    ts_server_stop(srv);
-}
-
-INSTANTIATE_TEST_SUITE_P(AllModes, IdleUnread, AllVariants(), VariantName);

@@ -1,5 +1,7 @@
 // A peer that vanishes ends blocked calls with TICKLESS_ERR_PEER; nothing
-// hangs.
+// hangs. One mode each: a dedicated assist thread, or an
+// application-driven pool nobody runs, so that no assist ticks. (A DTLS
+// peer gone, in every mode: DtlsPeerGone.)
 #include "harness.h"
 
 #include <cerrno>
@@ -52,11 +54,7 @@ TEST(PeerGone, TlsResetEndsBlockedReadAtOnce)
     ASSERT_EQ(WritePattern(c, 0, 100), 0);
     ASSERT_EQ(ReadPattern(c, 0, 100), 0);
 
-    auto blocked = std::async(std::launch::async, [c] {
-        char buf[64];
-        size_t n;
-        return tickless_conn_read(c, buf, sizeof(buf), &n, 30000);
-    });
+    std::future<int> blocked = ReadInBackground(c, 30000);
     ts_sleep_ms(200); // let the reader block
     uint64_t t0 = ts_now_ns();
     ts_server_abort_connections(srv);
@@ -124,51 +122,6 @@ TEST(PeerGone, TlsEofThenResetIsPeerNotSsl)
     tickless_conn_close(c);
 }
 
-// A failure that one call finds must end the calls blocked beside it at
-// once, whoever else is watching the socket. Here a write finds that the
-// TLS peer reset the connection while a read sleeps on the same
-// connection. No assist ticks in between (an application-driven pool that
-// nobody runs: the assist is late, or ticks only after the write, when a
-// dead connection is not ticked any more), and the reader sleeps on its
-// condition variable rather than polling the socket itself; so only the
-// write's verdict can wake it. It slept until its own timeout.
-TEST(PeerGoneNoAssist, FailureFoundByAWriteEndsABlockedRead)
-{
-    ts_server *srv = StartServer(TS_TLS);
-    ASSERT_NE(srv, nullptr);
-    tickless_pool_options o;
-    tickless_pool_options_defaults(&o);
-    o.threads = 0;
-    tickless_pool *idle_pool = nullptr;
-    ASSERT_EQ(tickless_pool_new(&o, &idle_pool), 0);
-    tickless_conn *c = NewClientOn(idle_pool, TS_TLS, ts_server_port(srv));
-    ASSERT_NE(c, nullptr);
-    // Polling the socket itself, the caller needs no assist for this.
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
-
-    AssistWakesCallers sleep_not_poll;
-    auto blocked = std::async(std::launch::async, [c] {
-        char buf[64];
-        size_t n;
-        return tickless_conn_read(c, buf, sizeof(buf), &n, 10000);
-    });
-    ts_sleep_ms(200); // the reader sleeps
-    ts_server_abort_connections(srv); // RST
-    ts_sleep_ms(100);
-    std::vector<char> out(64 << 10, 'x');
-    size_t n = 0;
-    int wrc = tickless_conn_write(c, out.data(), out.size(), &n, 5000);
-    uint64_t t0 = ts_now_ns();
-    int rc = blocked.get();
-    double ms = (ts_now_ns() - t0) / 1e6;
-    EXPECT_EQ(wrc, TICKLESS_ERR_PEER) << tickless_err_name(wrc);
-    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
-    EXPECT_LT(ms, 2000.0) << "the reader slept until its own timeout";
-    tickless_conn_close(c);
-    EXPECT_EQ(tickless_pool_free(idle_pool), 0);
-    ts_server_stop(srv);
-}
-
 TEST(PeerGone, DtlsHandshakeToNobodyFailsCleanly)
 {
     // No server at all: ICMP port unreachable or silence. The handshake must
@@ -188,47 +141,55 @@ TEST(PeerGone, DtlsHandshakeToNobodyFailsCleanly)
     tickless_conn_close(c);
 }
 
-// A DTLS peer that takes datagrams and never answers: OpenSSL gives up after
-// 12 unanswered retransmissions ("read timeout expired") inside the assist's
-// timer tick. That verdict must reach the blocked handshake as
-// TICKLESS_ERR_PEER at once, in every assist mode, not leave it asleep until
-// its own timeout while the assist ticks a timer that stays expired.
-class DtlsSilentPeer : public testing::TestWithParam<Mode> {};
-
-TEST_P(DtlsSilentPeer, HandshakeEndsWithPeerWhenRetransmissionsRunOut)
+// A failure that one call finds must end the calls blocked beside it at
+// once, whoever else is watching the socket. Here a write finds that the
+// TLS peer reset the connection while a read sleeps on the same
+// connection. No assist ticks in between (an application-driven pool that
+// nobody runs: the assist is late, or ticks only after the write, when a
+// dead connection is not ticked any more), and the reader sleeps on its
+// condition variable rather than polling the socket itself; so only the
+// write's verdict can wake it. It slept until its own timeout.
+TEST(PeerGone, FailureFoundByAWriteEndsABlockedReadWithNoAssistTicking)
 {
-    SilentUdpPeer silent;
-    tickless_conn *c = silent.NewDtlsClient(PoolFor(GetParam()));
+    ts_server *srv = StartServer(TS_TLS);
+    ASSERT_NE(srv, nullptr);
+    tickless_pool_options o;
+    tickless_pool_options_defaults(&o);
+    o.threads = 0;
+    tickless_pool *idle_pool = nullptr;
+    ASSERT_EQ(tickless_pool_new(&o, &idle_pool), 0);
+    tickless_conn *c = NewClientOn(idle_pool, TS_TLS, ts_server_port(srv));
     ASSERT_NE(c, nullptr);
-    uint64_t t0 = ts_now_ns();
-    int rc = tickless_conn_handshake(c, 20000);
-    double ms = (ts_now_ns() - t0) / 1e6;
-    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
-    EXPECT_LT(ms, 10000.0) << "woken by the verdict, not by the timeout";
+    // Polling the socket itself, the caller needs no assist for this.
+    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
 
-    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
-    ASSERT_EQ(tickless_conn_error(c, &info), 0);
-    EXPECT_EQ(info.code, TICKLESS_ERR_PEER);
-    EXPECT_NE(std::string(info.message).find("timeout"), std::string::npos)
-        << info.message;
-    // Sticky, and the assist no longer ticks a dead timer.
+    AssistWakesCallers sleep_not_poll;
+    std::future<int> blocked = ReadInBackground(c, 10000);
+    ts_sleep_ms(200); // the reader sleeps
+    ts_server_abort_connections(srv); // RST
+    ts_sleep_ms(100);
+    std::vector<char> out(64 << 10, 'x');
     size_t n = 0;
-    EXPECT_EQ(tickless_conn_write(c, "x", 1, &n, 1000), TICKLESS_ERR_PEER);
-    tickless_stats st0 = TICKLESS_STATS_INIT, st1 = TICKLESS_STATS_INIT;
-    ASSERT_EQ(tickless_conn_stats(c, &st0), 0);
-    ts_sleep_ms(300);
-    ASSERT_EQ(tickless_conn_stats(c, &st1), 0);
-    EXPECT_LE(st1.ticks - st0.ticks, 2u) << "the assist keeps ticking";
+    int wrc = tickless_conn_write(c, out.data(), out.size(), &n, 5000);
+    uint64_t t0 = ts_now_ns();
+    int rc = blocked.get();
+    double ms = (ts_now_ns() - t0) / 1e6;
+    EXPECT_EQ(wrc, TICKLESS_ERR_PEER) << tickless_err_name(wrc);
+    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
+    EXPECT_LT(ms, 2000.0) << "the reader slept until its own timeout";
     tickless_conn_close(c);
+    EXPECT_EQ(tickless_pool_free(idle_pool), 0);
+    ts_server_stop(srv);
 }
 
-// The same verdict when the application's own call is the one that gives
-// up: OpenSSL checks the DTLS timer inside SSL_do_handshake() and
+// A DTLS peer that never answers: the verdict when the application's own
+// call is the one that gives up (DtlsPeerGone: when the assist's tick
+// does): OpenSSL checks the DTLS timer inside SSL_do_handshake() and
 // SSL_read() as well, so when the assist is late (here: an
 // application-driven pool that nobody runs) the last retransmission and the
 // "read timeout expired" come from the application's call. It is the same
 // event and must read the same: TICKLESS_ERR_PEER, not TICKLESS_ERR_SSL.
-TEST(DtlsSilentPeerNoAssist, GivingUpInTheApplicationsCallIsPeerToo)
+TEST(PeerGone, DtlsSilentPeerGivingUpInTheApplicationsCallIsPeerToo)
 {
     SilentUdpPeer silent;
     tickless_pool *idle_pool = NewPool(0);
@@ -250,51 +211,3 @@ TEST(DtlsSilentPeerNoAssist, GivingUpInTheApplicationsCallIsPeerToo)
     tickless_conn_close(c);
     EXPECT_EQ(tickless_pool_free(idle_pool), 0);
 }
-
-// The other side of EmptyDatagram (net_faults_test.cc): a DTLS peer that
-// is really gone must still be reported. Its port closed, our next
-// datagram draws ICMP port unreachable, the socket's next read fails with
-// ECONNREFUSED, and a blocked read must end with TICKLESS_ERR_PEER at
-// once. Tickless reads an empty datagram as "retry" (ossl.c); a failed
-// read is not one, on any OpenSSL.
-class DtlsPeerGone : public testing::TestWithParam<Mode> {};
-
-TEST_P(DtlsPeerGone, PortUnreachableEndsBlockedReadWithPeer)
-{
-    ts_server *srv = nullptr;
-    tickless_conn *c = StartServerAndConnect(GetParam(), TS_DTLS, &srv);
-    ASSERT_NE(c, nullptr);
-    ASSERT_EQ(WritePattern(c, 0, 100), 0);
-    ASSERT_EQ(ReadPattern(c, 0, 100), 0);
-    ts_server_stop(srv); // its socket is closed: the port is unreachable
-
-    auto blocked = std::async(std::launch::async, [c] {
-        char buf[64];
-        size_t n;
-        return tickless_conn_read(c, buf, sizeof(buf), &n, 10000);
-    });
-    ts_sleep_ms(100); // let the reader block
-    uint64_t t0 = ts_now_ns();
-    size_t sent = 0;
-    int wrc = tickless_conn_write(c, "x", 1, &sent, 1000);
-    EXPECT_TRUE(wrc == 0 || wrc == TICKLESS_ERR_PEER) << tickless_err_name(wrc);
-    int rc = blocked.get();
-    EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
-    EXPECT_LT((ts_now_ns() - t0) / 1e6, 5000.0) << "slept until its timeout";
-    EXPECT_EQ(tickless_conn_write(c, "x", 1, &sent, 1000), TICKLESS_ERR_PEER);
-    tickless_conn_close(c);
-}
-
-INSTANTIATE_TEST_SUITE_P(AllModes, DtlsPeerGone,
-                         testing::Values(Mode::Dedicated, Mode::Pool1,
-                                         Mode::Pool2, Mode::AppDriven),
-                         [](const testing::TestParamInfo<Mode> &info) {
-                             return std::string(ModeName(info.param));
-                         });
-
-INSTANTIATE_TEST_SUITE_P(AllModes, DtlsSilentPeer,
-                         testing::Values(Mode::Dedicated, Mode::Pool1,
-                                         Mode::Pool2, Mode::AppDriven),
-                         [](const testing::TestParamInfo<Mode> &info) {
-                             return std::string(ModeName(info.param));
-                         });

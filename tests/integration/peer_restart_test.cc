@@ -1,11 +1,5 @@
-// The peer restarting on the same port, in every assist mode.
-//
-// How: ts_server_stop(), then at once ts_server_start() on the port it
-// had. That is what a server process that dies and is started again looks
-// like from the client: the old connections vanish without a word (no
-// CONNECTION_CLOSE, no alert; TCP gets the FIN that the kernel sends for a
-// process that exits), and the new server, with new keys, knows none of
-// them. The client's datagrams now reach a server that cannot read them.
+// The peer restarting on the same port (peer_restart.h says how), in every
+// assist mode and protocol.
 //
 // What must hold, for a connection made before the restart:
 //  - every byte a write reported as accepted comes back intact, or a call
@@ -16,132 +10,13 @@
 //  - DTLS has no way to learn it (no acknowledgements, no keep-alive):
 //    writes are sent into the void and reads end at their own timeout.
 // And the restarted server serves new connections, while the old ones are
-// still sending to it.
-#include "harness.h"
+// still sending to it. (A transfer cut by the restart: PeerRestartInFlight.)
+#include "peer_restart.h"
 
 #include <future>
-#include <iostream>
 #include <string>
-#include <thread>
-#include <vector>
 
 namespace {
-
-// Short, so that each case takes a few seconds: OpenSSL declares a silent
-// QUIC peer gone after max(this, 3 PTO), and sends keep-alive PINGs in
-// between, so a healthy connection never reaches it.
-const uint64_t kQuicIdleMs = 1500;
-
-// How long a call on a connection whose peer restarted may wait for the
-// verdict. QUIC and TLS must report PEER before it (by the idle timeout, by
-// the FIN): reaching it is a failure. DTLS reads end here.
-int VerdictTimeoutMs(ts_proto p)
-{
-    return (int)((p == TS_DTLS ? 1500 : 20000) * TimeScale());
-}
-
-// How much later than expected a call may return on a loaded machine. On
-// the 2 CPUs shared with other builds, two test processes were once seen
-// stalled together for 3.4 s; a missed wake-up waits for ever.
-double SlackMs()
-{
-    return 8000 * TimeScale();
-}
-
-// The latest a call may return after the restart: QUIC by its idle
-// timeout (OpenSSL may stretch it to 3 PTOs, tens of ms on loopback), DTLS
-// by the call's own timeout, TLS at once (the FIN is already there).
-double DeadlineMs(ts_proto p)
-{
-    switch (p) {
-    case TS_QUIC:
-        return kQuicIdleMs * TimeScale() + SlackMs();
-    case TS_DTLS:
-        return VerdictTimeoutMs(p) + SlackMs();
-    case TS_TLS:
-    default:
-        return SlackMs();
-    }
-}
-
-SslTweak ClientTweak()
-{
-    return [](SSL *s) {
-        ts_dtls_fast_timer(s);
-        ts_quic_set_idle_timeout(s, kQuicIdleMs);
-    };
-}
-
-ts_server *StartOn(ts_proto proto, uint16_t port)
-{
-    ts_server_options o = {};
-    ts_server *s = nullptr;
-
-    o.proto = proto;
-    o.fast_dtls_timer = 1;
-    o.port = port;
-    if (ts_server_start(&o, &s) != 0) {
-        ADD_FAILURE() << "ts_server_start(" << ProtoName(proto)
-                      << ") on port " << port << " failed";
-        return nullptr;
-    }
-    return s;
-}
-
-// The restart: the old server's state is lost, a new one binds its port.
-ts_server *Restart(ts_server *old, ts_proto proto)
-{
-    uint16_t port = ts_server_port(old);
-
-    ts_server_stop(old); // every socket of it is closed on return
-    ts_server *s = StartOn(proto, port);
-    if (s != nullptr) {
-        EXPECT_EQ(ts_server_port(s), port);
-    }
-    return s;
-}
-
-std::string Describe(tickless_conn *c, int rc, double ms)
-{
-    tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
-    std::string s = std::string(tickless_err_name(rc)) + " after "
-                    + std::to_string((long)ms) + " ms";
-    if (rc != 0 && rc != TICKLESS_ERR_TIMEOUT
-        && tickless_conn_error(c, &info) == 0 && info.message[0] != '\0')
-        s += " (" + std::string(info.message) + ")";
-    return s;
-}
-
-void Report(const Variant &v, const std::string &what)
-{
-    std::cout << "[ restart  ] " << ModeName(v.mode) << "_"
-              << ProtoName(v.proto) << ": " << what << "\n";
-}
-
-// The verdict on a call made on a connection whose peer has restarted.
-void ExpectLost(ts_proto p, int rc)
-{
-    if (p == TS_DTLS) {
-        EXPECT_TRUE(rc == TICKLESS_ERR_TIMEOUT || rc == TICKLESS_ERR_PEER)
-            << tickless_err_name(rc);
-    } else {
-        EXPECT_EQ(rc, TICKLESS_ERR_PEER) << tickless_err_name(rc);
-    }
-}
-
-// Reads until |len| bytes of the pattern at |offset| came back or a call
-// fails; *got says how many came. Every byte is checked: a mismatch fails
-// the test. Returns 0 or the failing call's error.
-int ReadUpTo(tickless_conn *c, uint64_t offset, size_t len, int timeout_ms,
-             size_t *got)
-{
-    std::vector<uint8_t> buf(len);
-    int rc = ReadExactly(c, buf.data(), len, timeout_ms, got);
-    size_t good = ts_check_pattern(buf.data(), *got, offset);
-    EXPECT_EQ(good, *got) << "content differs at stream offset "
-                          << offset + good;
-    return rc;
-}
 
 // A new connection to the restarted server: handshake and 16 KiB echoed
 // intact.
@@ -283,97 +158,5 @@ TEST_P(PeerRestart, WriteAfterRestartIsReportedWhileNewConnectionIsServed)
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, PeerRestart, AllVariants(), VariantName);
-
-// A 256 KiB write whose echo is being read when the server restarts. Only
-// the reliable protocols: a DTLS write is sent at once, there is no
-// transfer in flight to cut (PeerRestart covers its writes).
-class PeerRestartInFlight : public testing::TestWithParam<Variant> {};
-
-std::vector<Variant> ReliableVariants()
-{
-    std::vector<Variant> v;
-    for (Mode m : { Mode::Dedicated, Mode::Pool1, Mode::Pool2, Mode::AppDriven })
-        for (ts_proto p : { TS_QUIC, TS_TLS })
-            v.push_back(Variant { m, p });
-    return v;
-}
-
-// Every byte the write accepted is echoed back intact, or the write or the
-// read reports an error; a read that returned success has every byte.
-TEST_P(PeerRestartInFlight, WriteCutMidwayIsDeliveredOrReported)
-{
-    const Variant v = GetParam();
-    const size_t kTotal = 256 << 10;
-    SKIP_UNLESS_AVAILABLE(v.proto);
-    ts_server *srv = StartOn(v.proto, 0);
-    ASSERT_NE(srv, nullptr);
-    const uint16_t port = ts_server_port(srv);
-    // QUIC through a relay that delays each datagram 10 ms: slow start then
-    // takes several round trips for 256 KiB, so the restart below lands in
-    // the middle of the transfer. The relay's upstream socket keeps its
-    // port, so the restarted server sees the same client address. (TCP
-    // cannot cross the relay; over loopback the restart may come after
-    // the last byte, which must then all be there.)
-    ts_relay *relay = nullptr;
-    uint16_t dial = port;
-    if (v.proto == TS_QUIC) {
-        ts_relay_options ro = {};
-        ro.delay_ms = 10;
-        ASSERT_EQ(ts_relay_start(port, &ro, &relay), 0);
-        dial = ts_relay_port(relay);
-    }
-    tickless_conn *c = NewClient(v.mode, v.proto, dial, ClientTweak());
-    ASSERT_NE(c, nullptr);
-    ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
-
-    const int timeout_ms = VerdictTimeoutMs(v.proto);
-    size_t got = 0;
-    auto reader = std::async(std::launch::async, [c, timeout_ms, &got] {
-        return ReadUpTo(c, 0, kTotal, timeout_ms, &got);
-    });
-    std::vector<uint8_t> out(kTotal);
-    ts_fill_pattern(out.data(), kTotal, 0);
-    size_t accepted = 0;
-    int wrc = -100;
-    std::thread writer([&] {
-        wrc = tickless_conn_write(c, out.data(), kTotal, &accepted,
-                                  timeout_ms);
-    });
-    // Restart once the server has some of it.
-    (void)ts_server_wait_bytes_received(srv, 64 << 10, 10000);
-    uint64_t at_restart = ts_server_bytes_received(srv);
-    uint64_t t0 = ts_now_ns();
-    srv = Restart(srv, v.proto);
-    writer.join();
-    int rrc = reader.get();
-    double ms = MsSince(t0);
-    Report(v, "restart after the server had " + std::to_string(at_restart)
-                  + " of " + std::to_string(kTotal) + " bytes; write: "
-                  + tickless_err_name(wrc) + " with "
-                  + std::to_string(accepted) + " accepted; read: "
-                  + Describe(c, rrc, ms) + " with " + std::to_string(got)
-                  + " echoed intact");
-    ASSERT_NE(srv, nullptr);
-    EXPECT_TRUE(wrc == 0 || wrc == TICKLESS_ERR_PEER)
-        << tickless_err_name(wrc);
-    if (wrc == 0) {
-        EXPECT_EQ(accepted, kTotal);
-    }
-    if (rrc == 0) {
-        // Success means everything: then the write had finished too.
-        EXPECT_EQ(got, kTotal);
-        EXPECT_EQ(wrc, 0);
-    } else {
-        ExpectLost(v.proto, rrc);
-        EXPECT_LT(got, kTotal);
-    }
-    EXPECT_LT(ms, DeadlineMs(v.proto)) << "a call outlived its bound";
-    tickless_conn_close(c);
-    ts_relay_stop(relay);
-    ts_server_stop(srv);
-}
-
-INSTANTIATE_TEST_SUITE_P(AllModes, PeerRestartInFlight,
-                         testing::ValuesIn(ReliableVariants()), VariantName);
 
 } // namespace

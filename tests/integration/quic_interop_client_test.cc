@@ -11,12 +11,10 @@
 //    the body back, then FIN): a 1 MiB response on the default stream,
 //    then four at once on four streams of one connection (the streams
 //    API), served by tests/interop/hq_pattern_app.py and checked byte for
-//    byte; and once the example's own demo application as shipped (its
-//    /SIZE padding page).
+//    byte. (The example's own demo application: QuicInteropHttp3Demo.)
 // The certificate is the process's generated one (ts_certs), which the
 // tickless client verifies for "localhost".
-#include "harness.h"
-#include "peer_process.h"
+#include "aioquic_http3_server.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -30,186 +28,8 @@ namespace {
 
 const size_t kTotal = 1 << 20;
 
-// ALPN for a client SSL, as a harness tweak: |wire| is in wire format.
-SslTweak Alpn(const char *wire)
-{
-    return [wire](SSL *ssl) {
-        SSL_set_alpn_protos(ssl, (const unsigned char *)wire, strlen(wire));
-    };
-}
-
 const char kEcho[] = "\x04"
                      "echo";
-const char kHq[] = "\x0a"
-                   "hq-interop";
-
-// Ends the default stream (FIN) and keeps the connection: the escape hatch
-// of tickless_conn_lock(): the default stream has no half-close call
-// (tickless_stream_conclude() is for streams of the streams API).
-bool Conclude(tickless_conn *c)
-{
-    SSL *ssl = tickless_conn_lock(c);
-    if (ssl == nullptr)
-        return false;
-#if TS_HAVE_QUIC
-    int ok = SSL_stream_conclude(ssl, 0);
-#else
-    int ok = 0; // never reached: without QUIC the tests skip
-#endif
-    tickless_conn_unlock(c);
-    return ok == 1;
-}
-
-// Reads until the peer's FIN; returns 0 (with |out| filled) or the error.
-int ReadToEof(tickless_conn *c, std::vector<uint8_t> *out, int timeout_ms)
-{
-    std::vector<uint8_t> buf(65536);
-    for (;;) {
-        size_t n = 0;
-        int rc = tickless_conn_read(c, buf.data(), buf.size(), &n, timeout_ms);
-        if (rc == TICKLESS_ERR_EOF)
-            return 0;
-        if (rc != 0)
-            return rc;
-        out->insert(out->end(), buf.begin(), buf.begin() + (long)n);
-    }
-}
-
-std::string AioquicExamples()
-{
-    const char *dir = std::getenv("TICKLESS_AIOQUIC_EXAMPLES");
-    return dir != nullptr && *dir != '\0'
-               ? dir
-               : "/usr/share/doc/python-aioquic-doc/examples";
-}
-
-// Why aioquic's example server cannot run here, or "": aioquic, the
-// example (python-aioquic-doc), the module it imports besides aioquic
-// (wsproto), and with |demo| those of the demo application it ships
-// (starlette, whose templates need jinja2).
-std::string MissingHttp3Server(bool demo)
-{
-    std::string why = MissingPythonModule("aioquic", "python3-aioquic");
-    if (why.empty())
-        why = MissingFile(AioquicExamples() + "/http3_server.py",
-                          "python-aioquic-doc");
-    if (why.empty())
-        why = MissingPythonModule("wsproto", "python3-wsproto");
-    if (why.empty() && demo)
-        why = MissingPythonModule("starlette", "python3-starlette");
-    if (why.empty() && demo)
-        why = MissingPythonModule("jinja2", "python3-jinja2");
-    return why;
-}
-
-// aioquic's http3_server.py serving the ASGI application |app|, and
-// connections to it over hq-interop. It is told its port, which can only
-// be one that was free a moment ago: should it have been taken since, the
-// server exits and another port is tried. It takes a second or so to start
-// (starlette); meanwhile handshakes fail and are retried.
-class Http3Server {
-public:
-    // Starts the server and returns a first connection (handshake done),
-    // or nullptr after adding a test failure.
-    tickless_conn *Start(Mode mode, const std::string &app)
-    {
-        mode_ = mode;
-        if (!pem_.Make()) {
-            ADD_FAILURE() << "cannot write the PEM files";
-            return nullptr;
-        }
-        for (int attempt = 0; attempt < 5; attempt++) {
-            port_ = FreeUdpPort();
-            proc_.Stop();
-            proc_.SetEnv("PYTHONPATH", TICKLESS_INTEROP_DIR); // for our app
-            if (!proc_.Start({ "python3", "-B",
-                               AioquicExamples() + "/http3_server.py",
-                               "--host", "127.0.0.1", "--port",
-                               std::to_string(port_), "-c", pem_.cert, "-k",
-                               pem_.key, app },
-                             pem_.dir, false)) {
-                ADD_FAILURE() << proc_.Error();
-                return nullptr;
-            }
-            uint64_t end = ts_now_ns() + 20000000000u;
-            while (ts_now_ns() < end && proc_.Running()) {
-                tickless_conn *c = Connect(1000);
-                if (c != nullptr)
-                    return c;
-                ts_sleep_ms(50);
-            }
-            if (proc_.Running())
-                break; // it runs, but does not answer
-        }
-        ADD_FAILURE() << "no hq-interop handshake with http3_server.py: "
-                      << proc_.LogTail();
-        return nullptr;
-    }
-
-    // Another connection to the running server, or nullptr.
-    tickless_conn *Connect(int timeout_ms)
-    {
-        tickless_conn *c = NewClient(mode_, TS_QUIC, port_, Alpn(kHq));
-        if (c != nullptr && tickless_conn_handshake(c, timeout_ms) != 0) {
-            tickless_conn_close(c);
-            c = nullptr;
-        }
-        return c;
-    }
-
-    std::string LogTail() const { return proc_.LogTail(); }
-
-private:
-    Mode mode_ = Mode::Dedicated;
-    PemFiles pem_;
-    PeerProcess proc_;
-    uint16_t port_ = 0;
-};
-
-// GET |path| on |c|'s default stream: the request, our FIN, then the body
-// up to the server's FIN into |body|. Returns 0 or the tickless error.
-int HqGet(tickless_conn *c, const std::string &path, std::vector<uint8_t> *body)
-{
-    std::string req = "GET " + path + "\r\n";
-    size_t n = 0;
-    int rc = tickless_conn_write(c, req.data(), req.size(), &n, 10000);
-    if (rc == 0 && !Conclude(c))
-        rc = TICKLESS_ERR_SSL;
-    if (rc == 0)
-        rc = ReadToEof(c, body, 30000);
-    return rc;
-}
-
-// The same on a new stream of |c| (the streams API).
-int HqGetOnStream(tickless_conn *c, const std::string &path,
-                  std::vector<uint8_t> *body)
-{
-    tickless_stream *s = nullptr;
-    int rc = tickless_stream_open(c, 0, &s, 10000);
-    if (rc != 0)
-        return rc;
-    std::string req = "GET " + path + "\r\n";
-    size_t n = 0;
-    rc = tickless_stream_write(s, req.data(), req.size(), &n, 10000);
-    if (rc == 0)
-        rc = tickless_stream_conclude(s);
-    std::vector<uint8_t> buf(65536);
-    while (rc == 0) {
-        rc = tickless_stream_read(s, buf.data(), buf.size(), &n, 30000);
-        if (rc == 0)
-            body->insert(body->end(), buf.begin(), buf.begin() + (long)n);
-    }
-    tickless_stream_close(s);
-    return rc == TICKLESS_ERR_EOF ? 0 : rc;
-}
-
-// Ends a connection as a client should, once every response is in.
-void Finish(tickless_conn *c)
-{
-    int rc = tickless_conn_shutdown(c, 5000);
-    EXPECT_EQ(rc, 0) << tickless_err_name(rc);
-    tickless_conn_close(c);
-}
 
 class QuicInteropClient : public testing::TestWithParam<Mode> {
 protected:
@@ -219,26 +39,47 @@ protected:
         ASSERT_TRUE(pem_.Make());
     }
 
+    // Starts tests/interop/aioquic_echo_server.py (srv_) and returns a
+    // client of it in the test's mode, handshaken; nullptr, with a test
+    // failure added, if either fails.
+    tickless_conn *ConnectToEchoServer()
+    {
+        if (!srv_.Start({ "python3", "-B",
+                          InteropScript("aioquic_echo_server.py"), pem_.cert,
+                          pem_.key },
+                        pem_.dir)) {
+            ADD_FAILURE() << srv_.Error();
+            return nullptr;
+        }
+        std::string port;
+        if (!srv_.ReadLine(&port, 20000)) {
+            ADD_FAILURE() << "the server did not say its port: "
+                          << srv_.LogTail();
+            return nullptr;
+        }
+        tickless_conn *c = NewClient(GetParam(), TS_QUIC,
+                                     (uint16_t)std::atoi(port.c_str()),
+                                     Alpn(kEcho));
+        if (c == nullptr)
+            return nullptr;
+        int rc = tickless_conn_handshake(c, 10000);
+        if (rc == 0)
+            return c;
+        ADD_FAILURE() << tickless_err_name(rc) << ": " << srv_.LogTail();
+        tickless_conn_close(c);
+        return nullptr;
+    }
+
     PemFiles pem_;
+    PeerProcess srv_;
 };
 
 TEST_P(QuicInteropClient, AioquicEchoServer)
 {
     NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
-    PeerProcess srv;
-    ASSERT_TRUE(srv.Start({ "python3", "-B",
-                            InteropScript("aioquic_echo_server.py"), pem_.cert,
-                            pem_.key },
-                          pem_.dir))
-        << srv.Error();
-    std::string port;
-    ASSERT_TRUE(srv.ReadLine(&port, 20000))
-        << "the server did not say its port: " << srv.LogTail();
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC,
-                                 (uint16_t)std::atoi(port.c_str()), Alpn(kEcho));
+    tickless_conn *c = ConnectToEchoServer();
     ASSERT_NE(c, nullptr);
-    int rc = tickless_conn_handshake(c, 10000);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    int rc = 0;
 
     // Both directions at once: the server echoes as it reads, so our
     // receive window must be drained while we write.
@@ -247,7 +88,7 @@ TEST_P(QuicInteropClient, AioquicEchoServer)
     rc = ReadPattern(c, 0, kTotal);
     writer.join();
     EXPECT_EQ(wrc, 0) << tickless_err_name(wrc);
-    EXPECT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    EXPECT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv_.LogTail();
     // Our FIN ends the server's loop; its FIN must come back.
     EXPECT_TRUE(Conclude(c));
     char extra[16];
@@ -275,30 +116,18 @@ struct StreamOutcome {
 // is open, so all are in flight at once and share the connection's flow
 // control. Writing a stream whole before reading its echo cannot
 // deadlock: while our receive windows are full, the server buffers its
-// echo without limit (tests/interop/README.md) and goes on reading. Each stream carries the pattern at an
-// offset of its own, so echoes crossed between streams would show. One
+// echo without limit (tests/interop/README.md) and goes on reading. Each
+// stream carries the pattern at an offset of its own, so echoes crossed
+// between streams would show. One
 // deadline, 60 s from the first write, bounds every call: a hang fails
 // the test instead of blocking CI.
 TEST_P(QuicInteropClient, AioquicEchoServerThirtyTwoStreams)
 {
     NEED_PEER(MissingPythonModule("aioquic", "python3-aioquic"));
     const int kStreams = 32;
-    PeerProcess srv;
-    ASSERT_TRUE(srv.Start({ "python3", "-B",
-                            InteropScript("aioquic_echo_server.py"), pem_.cert,
-                            pem_.key },
-                          pem_.dir))
-        << srv.Error();
-    std::string port;
-    ASSERT_TRUE(srv.ReadLine(&port, 20000))
-        << "the server did not say its port: " << srv.LogTail();
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC,
-                                 (uint16_t)std::atoi(port.c_str()), Alpn(kEcho));
+    tickless_conn *c = ConnectToEchoServer();
     ASSERT_NE(c, nullptr);
-    int rc = tickless_conn_handshake(c, 10000);
-    if (rc != 0)
-        tickless_conn_close(c);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
+    int rc = 0;
 
     std::vector<tickless_stream *> streams(kStreams, nullptr);
     for (int i = 0; i < kStreams && rc == 0; i++)
@@ -365,7 +194,7 @@ TEST_P(QuicInteropClient, AioquicEchoServerThirtyTwoStreams)
         }
         EXPECT_LT(ms, bound_ms) << "32 x 1 MiB took " << ms << " ms";
         if (HasFailure())
-            ADD_FAILURE() << "the server's log: " << srv.LogTail();
+            ADD_FAILURE() << "the server's log: " << srv_.LogTail();
     }
     for (tickless_stream *s : streams)
         tickless_stream_close(s);
@@ -393,7 +222,7 @@ TEST_P(QuicInteropClient, Http3ServerHqInterop)
     EXPECT_EQ(body.size(), kTotal);
     EXPECT_EQ(ts_check_pattern(body.data(), body.size(), 0), body.size())
         << "the body differs";
-    Finish(c);
+    ShutdownAndClose(c);
 
     c = srv.Connect(10000);
     ASSERT_NE(c, nullptr) << srv.LogTail();
@@ -419,33 +248,10 @@ TEST_P(QuicInteropClient, Http3ServerHqInterop)
                   bodies[i].size())
             << "stream " << i << ": the body differs";
     }
-    Finish(c);
+    ShutdownAndClose(c);
 }
 
-// The example as shipped, with its demo application: GET /N answers N
-// bytes of 'Z' (demo.py's padding page). Length and content checked; one
-// mode is enough, the transport is the same as above.
-TEST(QuicInteropHttp3Demo, PaddingPage)
-{
-    SKIP_UNLESS_AVAILABLE(TS_QUIC);
-    NEED_PEER(MissingHttp3Server(true));
-    Http3Server srv;
-    tickless_conn *c = srv.Start(Mode::Dedicated, "demo:app");
-    ASSERT_NE(c, nullptr);
-    std::vector<uint8_t> body;
-    int rc = HqGet(c, "/" + std::to_string(kTotal), &body);
-    EXPECT_EQ(rc, 0) << tickless_err_name(rc) << ": " << srv.LogTail();
-    EXPECT_EQ(body.size(), kTotal);
-    EXPECT_TRUE(body == std::vector<uint8_t>(body.size(), 'Z'))
-        << "the body is not all 'Z'";
-    Finish(c);
-}
-
-INSTANTIATE_TEST_SUITE_P(AllModes, QuicInteropClient,
-                         testing::Values(Mode::Dedicated, Mode::Pool1,
-                                         Mode::Pool2, Mode::AppDriven),
-                         [](const testing::TestParamInfo<Mode> &info) {
-                             return std::string(ModeName(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(AllModes, QuicInteropClient, EveryMode(),
+                         ModeParamName);
 
 } // namespace

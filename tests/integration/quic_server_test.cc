@@ -56,6 +56,30 @@ protected:
         }
     }
     tickless_pool *pool_ = nullptr;
+
+#if TS_HAVE_QUIC
+    // A listener on pool_; port_ is its port.
+    tickless_listener *Listen() { return NewQuicListener(pool_, &port_); }
+
+    // A dedicated client of |l| (on port_), handshaken, and the connection
+    // accepted for it; false, with a test failure added, on failure.
+    bool ConnectAndAccept(tickless_listener *l, tickless_conn **client,
+                          tickless_conn **served)
+    {
+        *served = nullptr;
+        *client = NewClient(Mode::Dedicated, TS_QUIC, port_);
+        if (*client == nullptr)
+            return false;
+        std::thread hs([client] {
+            EXPECT_EQ(tickless_conn_handshake(*client, 10000), 0);
+        });
+        EXPECT_EQ(tickless_listener_accept(l, served, 10000), 0);
+        hs.join();
+        return *served != nullptr;
+    }
+
+    uint16_t port_ = 0;
+#endif
 };
 
 std::string PoolName(const testing::TestParamInfo<int> &info)
@@ -71,11 +95,8 @@ std::string PoolName(const testing::TestParamInfo<int> &info)
 // exactly one of them and every byte comes back intact.
 TEST_P(QuicServer, WorkerThreadsAcceptAndEcho)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
+    tickless_listener *l = Listen();
+    ASSERT_NE(l, nullptr);
 
     const int kClients = 8, kWorkers = 4;
     std::atomic<int> accepted{0};
@@ -102,7 +123,7 @@ TEST_P(QuicServer, WorkerThreadsAcceptAndEcho)
     uint64_t t0 = ts_now_ns();
     for (int i = 0; i < kClients; i++)
         clients.emplace_back([&, i] {
-            tickless_conn *c = NewClient(Mode::Dedicated, TS_QUIC, port);
+            tickless_conn *c = NewClient(Mode::Dedicated, TS_QUIC, port_);
             if (c == nullptr)
                 return;
             const size_t len = 100000 + 1000 * (size_t)i;
@@ -131,19 +152,12 @@ TEST_P(QuicServer, WorkerThreadsAcceptAndEcho)
 // a blocked accept. Nothing leaks (ASan) and nothing is freed early.
 TEST_P(QuicServer, CloseWakesAcceptAndAcceptedConnections)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
+    tickless_listener *l = Listen();
+    ASSERT_NE(l, nullptr);
 
-    tickless_conn *client = NewClient(Mode::Dedicated, TS_QUIC, port);
-    ASSERT_NE(client, nullptr);
-    std::thread hs([&] { EXPECT_EQ(tickless_conn_handshake(client, 10000), 0); });
-    tickless_conn *server = nullptr;
-    ASSERT_EQ(tickless_listener_accept(l, &server, 10000), 0);
+    tickless_conn *client = nullptr, *server = nullptr;
+    ASSERT_TRUE(ConnectAndAccept(l, &client, &server));
     ASSERT_EQ(tickless_conn_handshake(server, 10000), 0);
-    hs.join();
     ASSERT_EQ(WritePattern(client, 0, 1000), 0); // proves the pair works
     char buf[2000];
     size_t n = 0;
@@ -187,22 +201,12 @@ TEST_P(QuicServer, CloseWakesAcceptAndAcceptedConnections)
 // fuzz_api_sequence.
 TEST_P(QuicServer, LockSectionSurvivesClosingItsSiblingAndListener)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
+    tickless_listener *l = Listen();
+    ASSERT_NE(l, nullptr);
     tickless_conn *clients[2] = { nullptr, nullptr };
     tickless_conn *served[2] = { nullptr, nullptr };
-    for (int i = 0; i < 2; i++) {
-        clients[i] = NewClient(Mode::Dedicated, TS_QUIC, port);
-        ASSERT_NE(clients[i], nullptr);
-        std::thread hs([&] {
-            EXPECT_EQ(tickless_conn_handshake(clients[i], 10000), 0);
-        });
-        ASSERT_EQ(tickless_listener_accept(l, &served[i], 10000), 0);
-        hs.join();
-    }
+    for (int i = 0; i < 2; i++)
+        ASSERT_TRUE(ConnectAndAccept(l, &clients[i], &served[i]));
     tickless_stats st = TICKLESS_STATS_INIT;
     SSL *ssl = tickless_conn_lock(served[0]);
     ASSERT_NE(ssl, nullptr);
@@ -244,18 +248,10 @@ static char ThreadState(long tid)
 
 TEST_P(QuicServer, ListenerCloseInsideALockSectionKeepsItsLockHeld)
 {
-    uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, pool_, &l), 0);
-    tickless_conn *client = NewClient(Mode::Dedicated, TS_QUIC, port);
-    ASSERT_NE(client, nullptr);
-    tickless_conn *served = nullptr;
-    std::thread hs(
-        [&] { EXPECT_EQ(tickless_conn_handshake(client, 10000), 0); });
-    ASSERT_EQ(tickless_listener_accept(l, &served, 10000), 0);
-    hs.join();
+    tickless_listener *l = Listen();
+    ASSERT_NE(l, nullptr);
+    tickless_conn *client = nullptr, *served = nullptr;
+    ASSERT_TRUE(ConnectAndAccept(l, &client, &served));
 
     SSL *ssl = tickless_conn_lock(served);
     ASSERT_NE(ssl, nullptr);

@@ -56,8 +56,8 @@ class StreamEchoServer {
 public:
     bool Start(tickless_pool *pool)
     {
-        SSL *lst = NewQuicListenerSsl(&port);
-        if (lst == nullptr || tickless_listener_new(lst, pool, &l_) != 0)
+        l_ = NewQuicListener(pool, &port);
+        if (l_ == nullptr)
             return false;
         acceptor_ = std::thread([this] {
             tickless_conn *c = nullptr;
@@ -137,8 +137,8 @@ public:
     bool Start(tickless_pool *pool,
                std::function<void(tickless_conn *)> serve)
     {
-        SSL *lst = NewQuicListenerSsl(&port);
-        if (lst == nullptr || tickless_listener_new(lst, pool, &l_) != 0)
+        l_ = NewQuicListener(pool, &port);
+        if (l_ == nullptr)
             return false;
         thread_ = std::thread([this, serve] {
             tickless_conn *sc = nullptr;
@@ -158,9 +158,8 @@ private:
 
 int StreamWritePattern(tickless_stream *s, uint64_t off, size_t len)
 {
-    std::vector<uint8_t> buf(len);
+    std::vector<uint8_t> buf = PatternBytes(len, off);
     size_t n = 0;
-    ts_fill_pattern(buf.data(), len, off);
     return tickless_stream_write(s, buf.data(), len, &n, 15000);
 }
 
@@ -183,18 +182,196 @@ long VoluntarySwitches(pid_t tid)
             return std::stol(line.substr(24));
     return -1;
 }
+
+// Polls |flag| every 5 ms until it is set: a server thread waiting for
+// the test's go.
+void WaitUntil(const std::atomic<bool> &flag)
+{
+    while (!flag)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+// tickless_stream_write() of all of |data| on |s| with |timeout_ms|, on a
+// thread of its own, started at once. After Join(): its result, the bytes
+// it was credited and when it returned.
+class BackgroundWrite {
+public:
+    BackgroundWrite(tickless_stream *s, const std::vector<uint8_t> &data,
+                    int timeout_ms)
+        : thread_([this, s, &data, timeout_ms] {
+              size_t n = 0;
+              rc = tickless_stream_write(s, data.data(), data.size(), &n,
+                                         timeout_ms);
+              written = n;
+              end_ns = ts_now_ns();
+          })
+    {
+    }
+    void Join() { thread_.join(); }
+
+    int rc = 1;
+    size_t written = 0;
+    uint64_t end_ns = 0;
+
+private:
+    std::thread thread_;
+};
+
+// The server side of a peer that reads late: accepts one stream, reads
+// nothing until |go|, then reads and checks the pattern until |want|
+// bytes or the stream's end (any other result fails the test); |got| is
+// what it read.
+void ReadWhenTold(tickless_conn *sc, const std::atomic<bool> &go,
+                         size_t want, std::atomic<size_t> &got)
+{
+    tickless_stream *s = nullptr;
+    ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+    while (!go)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::vector<uint8_t> buf(65536);
+    size_t off = 0;
+    while (off < want) {
+        size_t n = 0;
+        int rc = tickless_stream_read(s, buf.data(), buf.size(), &n, 15000);
+        if (rc != 0) {
+            EXPECT_EQ(rc, TICKLESS_ERR_EOF);
+            break;
+        }
+        EXPECT_EQ(ts_check_pattern(buf.data(), n, off), n);
+        off += n;
+    }
+    got = off;
+    tickless_stream_close(s);
+}
+
+// A peer that reads late (ReadWhenTold()), on a OneConnectionServer: it
+// reads nothing until |go| is set. And the test's client stream to it
+// (Streams::Open()), closed with its connection by Close() or when this
+// goes out of scope, before the server.
+struct LateReader {
+    ~LateReader() { Close(); }
+    void Close()
+    {
+        if (stream != nullptr)
+            tickless_stream_close(stream);
+        if (conn != nullptr)
+            tickless_conn_close(conn);
+        stream = nullptr;
+        conn = nullptr;
+    }
+
+    OneConnectionServer server;
+    std::atomic<bool> go{false};
+    std::atomic<size_t> got{0};
+    tickless_conn *conn = nullptr;
+    tickless_stream *stream = nullptr;
+};
+
+// 4 MiB of the pattern: more than a peer's flow control lets a writer
+// send before the peer reads.
+const std::vector<uint8_t> &FourMiB()
+{
+    static const std::vector<uint8_t> data = PatternBytes(4u << 20);
+    return data;
+}
+
+// CPU time the calling thread has used, in ns.
+uint64_t ThreadCpuNs()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// What a call that blocked until its timeout cost.
+struct BlockedCall {
+    int rc = 1;
+    uint64_t cpu_ns = 0, wall_ns = 0; // its thread's CPU time; wall time
+};
+
+// Runs each of |calls| on a thread of its own, all at once; what each
+// cost.
+std::vector<BlockedCall> RunAtOnce(const std::vector<std::function<int()>> &calls)
+{
+    std::vector<BlockedCall> out(calls.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < calls.size(); i++)
+        threads.emplace_back([&, i] {
+            uint64_t t0 = ts_now_ns(), c0 = ThreadCpuNs();
+            out[i].rc = calls[i]();
+            out[i].cpu_ns = ThreadCpuNs() - c0;
+            out[i].wall_ns = ts_now_ns() - t0;
+        });
+    for (auto &t : threads)
+        t.join();
+    return out;
+}
+
+// Each of |calls| timed out having slept: a call that waits about a second
+// may use a little CPU for its own work, never most of the second.
+void ExpectSleptUntilTheTimeout(const std::vector<BlockedCall> &calls,
+                                const char *who)
+{
+    for (size_t i = 0; i < calls.size(); i++) {
+        EXPECT_EQ(calls[i].rc, TICKLESS_ERR_TIMEOUT) << who << " " << i;
+        EXPECT_LT(calls[i].cpu_ns, calls[i].wall_ns / 4)
+            << who << " " << i << " used " << calls[i].cpu_ns / 1000000
+            << " ms of CPU in " << calls[i].wall_ns / 1000000
+            << " ms blocked";
+    }
+}
 #endif
 
 class Streams : public testing::TestWithParam<Mode> {
 protected:
     void SetUp() override { SKIP_UNLESS_AVAILABLE(TS_QUIC); }
     tickless_pool *Pool() { return PoolFor(GetParam()); }
-};
 
-std::string StreamModeName(const testing::TestParamInfo<Mode> &info)
-{
-    return ModeName(info.param);
-}
+#if TS_HAVE_QUIC
+    // A client of |port| in the test's mode (*c) and a stream opened on
+    // it; nullptr, with a test failure added, if either fails (the test
+    // closes *c when it is set).
+    tickless_stream *ClientStream(uint16_t port, tickless_conn **c)
+    {
+        tickless_stream *s = nullptr;
+        *c = NewClient(GetParam(), TS_QUIC, port);
+        if (*c == nullptr)
+            return nullptr;
+        int rc = tickless_stream_open(*c, 0, &s, 10000);
+        EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+        return s;
+    }
+
+    // Starts |peer| on the test's pool, to read up to |want| bytes once
+    // told, and opens a client stream to it (peer->stream, on
+    // peer->conn); false, with a test failure added, on failure.
+    bool Open(LateReader *peer, size_t want)
+    {
+        if (!peer->server.Start(Pool(), [peer, want](tickless_conn *sc) {
+                ReadWhenTold(sc, peer->go, want, peer->got);
+            })) {
+            ADD_FAILURE() << "the late reader did not start";
+            return false;
+        }
+        peer->stream = ClientStream(peer->server.port, &peer->conn);
+        return peer->stream != nullptr;
+    }
+
+    // A client, in the test's mode, of a StreamEchoServer (echo_) started
+    // on the test's pool; nullptr, with a test failure added, on failure.
+    // The test closes the client, then stops echo_.
+    tickless_conn *EchoClient()
+    {
+        if (!echo_.Start(Pool())) {
+            ADD_FAILURE() << "the echo server did not start";
+            return nullptr;
+        }
+        return NewClient(GetParam(), TS_QUIC, echo_.port);
+    }
+
+    StreamEchoServer echo_;
+#endif
+};
 
 } // namespace
 
@@ -204,9 +381,7 @@ std::string StreamModeName(const testing::TestParamInfo<Mode> &info)
 // concludes and reads its own echo back to the server's FIN.
 TEST_P(Streams, ConcurrentStreamsEchoIntact)
 {
-    StreamEchoServer srv;
-    ASSERT_TRUE(srv.Start(Pool()));
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, srv.port);
+    tickless_conn *c = EchoClient();
     ASSERT_NE(c, nullptr);
     ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
 
@@ -234,7 +409,7 @@ TEST_P(Streams, ConcurrentStreamsEchoIntact)
     EXPECT_EQ(ok.load(), 8);
     EXPECT_EQ(tickless_conn_shutdown(c, 5000), 0);
     tickless_conn_close(c);
-    srv.Stop();
+    echo_.Stop();
 }
 
 // 50 threads block reading 50 streams; 200 round trips then run on
@@ -243,9 +418,7 @@ TEST_P(Streams, ConcurrentStreamsEchoIntact)
 // trip.
 TEST_P(Streams, SleepersOnOtherStreamsAreNotWoken)
 {
-    StreamEchoServer srv;
-    ASSERT_TRUE(srv.Start(Pool()));
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, srv.port);
+    tickless_conn *c = EchoClient();
     ASSERT_NE(c, nullptr);
     ASSERT_EQ(tickless_conn_handshake(c, 10000), 0);
 
@@ -293,7 +466,7 @@ TEST_P(Streams, SleepersOnOtherStreamsAreNotWoken)
     for (int rc : rcs)
         EXPECT_EQ(rc, TICKLESS_ERR_CLOSED);
     tickless_conn_close(c);
-    srv.Stop();
+    echo_.Stop();
 }
 
 // Past the peer's stream limit an open waits, and goes through as soon as
@@ -359,52 +532,16 @@ TEST_P(Streams, OpenWaitsForThePeersStreamLimit)
     tickless_conn_close(c);
 }
 
-// The server side of a peer that reads late: accepts one stream, reads
-// nothing until |go|, then reads and checks the pattern until |want|
-// bytes or the stream's end (any other result fails the test); *got is
-// what it read.
-static void ReadWhenTold(tickless_conn *sc, const std::atomic<bool> &go,
-                         size_t want, std::atomic<size_t> &got)
-{
-    tickless_stream *s = nullptr;
-    ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
-    while (!go)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    std::vector<uint8_t> buf(65536);
-    size_t off = 0;
-    while (off < want) {
-        size_t n = 0;
-        int rc = tickless_stream_read(s, buf.data(), buf.size(), &n, 15000);
-        if (rc != 0) {
-            EXPECT_EQ(rc, TICKLESS_ERR_EOF);
-            break;
-        }
-        EXPECT_EQ(ts_check_pattern(buf.data(), n, off), n);
-        off += n;
-    }
-    got = off;
-    tickless_stream_close(s);
-}
-
 // Flow control blocks a writer, it does not fail it: a server that does
 // not read lets a 4 MiB write stall; the write times out with part of it
 // accepted, and completes once the server reads.
 TEST_P(Streams, FlowControlBlocksTheWriter)
 {
-    std::atomic<bool> start_reading{false};
-    std::atomic<size_t> server_got{0};
-    OneConnectionServer server;
-    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
-        ReadWhenTold(sc, start_reading, SIZE_MAX, server_got);
-    }));
-
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
-    ASSERT_NE(c, nullptr);
-    tickless_stream *s = nullptr;
-    ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
-    const size_t kLen = 4u << 20;
-    std::vector<uint8_t> data(kLen);
-    ts_fill_pattern(data.data(), kLen, 0);
+    LateReader peer;
+    ASSERT_TRUE(Open(&peer, SIZE_MAX));
+    tickless_stream *s = peer.stream;
+    const std::vector<uint8_t> &data = FourMiB();
+    const size_t kLen = data.size();
     size_t n = 0;
     EXPECT_EQ(tickless_stream_write(s, data.data(), kLen, &n, 1000),
               TICKLESS_ERR_TIMEOUT);
@@ -412,17 +549,15 @@ TEST_P(Streams, FlowControlBlocksTheWriter)
               << " bytes\n";
     EXPECT_GT(n, 0u);
     EXPECT_LT(n, kLen);
-    start_reading = true;
+    peer.go = true;
     size_t rest = 0;
     EXPECT_EQ(tickless_stream_write(s, data.data() + n, kLen - n, &rest,
                                     15000),
               0);
     EXPECT_EQ(n + rest, kLen);
     EXPECT_EQ(tickless_stream_conclude(s), 0);
-    server.Join();
-    EXPECT_EQ(server_got.load(), kLen);
-    tickless_stream_close(s);
-    tickless_conn_close(c);
+    peer.server.Join();
+    EXPECT_EQ(peer.got.load(), kLen);
 }
 
 // We conclude a stream while a writer of it is blocked on the peer's flow
@@ -434,30 +569,11 @@ TEST_P(Streams, FlowControlBlocksTheWriter)
 // TICKLESS_ERR_TIMEOUT: it never got the turn to look.)
 TEST_P(Streams, WritesAfterConcludeAreRefusedWhileAWriterIsBlocked)
 {
-    const size_t kLen = 4u << 20;
-    std::atomic<bool> read_now{false};
-    std::atomic<size_t> got{0};
-    OneConnectionServer server;
-    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
-        ReadWhenTold(sc, read_now, SIZE_MAX, got);
-    }));
-
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
-    ASSERT_NE(c, nullptr);
-    tickless_stream *s = nullptr;
-    ASSERT_EQ(tickless_stream_open(c, 0, &s, 10000), 0);
-    std::vector<uint8_t> data(kLen);
-    ts_fill_pattern(data.data(), kLen, 0);
-    std::atomic<int> blocked_rc{1};
-    std::atomic<size_t> written{0};
-    std::atomic<uint64_t> blocked_end_ns{0};
-    std::thread writer([&] {
-        size_t n = 0;
-        blocked_rc = tickless_stream_write(s, data.data(), kLen, &n, 30000);
-        written = n;
-        blocked_end_ns = ts_now_ns();
-    });
-    ASSERT_EQ(WaitForWaiters(c, 1), 1u);
+    LateReader peer;
+    ASSERT_TRUE(Open(&peer, SIZE_MAX));
+    tickless_stream *s = peer.stream;
+    BackgroundWrite writer(s, FourMiB(), 30000);
+    ASSERT_EQ(WaitForWaiters(peer.conn, 1), 1u);
     uint64_t t0 = ts_now_ns();
     ASSERT_EQ(tickless_stream_conclude(s), 0);
 
@@ -469,18 +585,14 @@ TEST_P(Streams, WritesAfterConcludeAreRefusedWhileAWriterIsBlocked)
             << "timeout " << timeout_ms;
         EXPECT_EQ(n, 0u);
     }
-    writer.join();
-    EXPECT_EQ(blocked_rc.load(), TICKLESS_ERR_CLOSED)
-        << tickless_err_name(blocked_rc.load());
-    EXPECT_LT(written.load(), kLen);
-    EXPECT_LT((double)(blocked_end_ns.load() - t0) / 1e9,
-              10.0 * TimeScale())
+    writer.Join();
+    EXPECT_EQ(writer.rc, TICKLESS_ERR_CLOSED) << tickless_err_name(writer.rc);
+    EXPECT_LT(writer.written, FourMiB().size());
+    EXPECT_LT((double)(writer.end_ns - t0) / 1e9, 10.0 * TimeScale())
         << "the blocked writer waited for its timeout";
-    read_now = true;
-    server.Join();
-    EXPECT_EQ(got.load(), written.load()); // then the end of the stream
-    tickless_stream_close(s);
-    tickless_conn_close(c);
+    peer.go = true;
+    peer.server.Join();
+    EXPECT_EQ(peer.got.load(), writer.written); // then the end of the stream
 }
 
 // A connection turned into a stream container has no default stream:
@@ -513,9 +625,7 @@ TEST_P(Streams, ConnCallsOnAStreamContainerStayInvalidAfterShutdown)
 // untouched.
 TEST_P(Streams, LocalResetReachesThePeer)
 {
-    StreamEchoServer srv;
-    ASSERT_TRUE(srv.Start(Pool()));
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, srv.port);
+    tickless_conn *c = EchoClient();
     ASSERT_NE(c, nullptr);
     tickless_stream *a = nullptr, *b = nullptr;
     ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
@@ -532,10 +642,10 @@ TEST_P(Streams, LocalResetReachesThePeer)
     ASSERT_EQ(StreamReadPattern(b, 0, 5000), 0);
     // The server saw the reset with our code.
     uint64_t t0 = ts_now_ns();
-    while (srv.PeerErrors().empty() && ts_now_ns() - t0 < 10000000000ull)
+    while (echo_.PeerErrors().empty() && ts_now_ns() - t0 < 10000000000ull)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    std::vector<int> ends = srv.EndCodes();
-    std::vector<uint64_t> codes = srv.PeerErrors();
+    std::vector<int> ends = echo_.EndCodes();
+    std::vector<uint64_t> codes = echo_.PeerErrors();
     ASSERT_EQ(codes.size(), 1u);
     EXPECT_EQ(codes[0], 42u);
     ASSERT_EQ(ends.size(), 1u);
@@ -543,7 +653,7 @@ TEST_P(Streams, LocalResetReachesThePeer)
     tickless_stream_close(a);
     tickless_stream_close(b);
     tickless_conn_close(c);
-    srv.Stop();
+    echo_.Stop();
 }
 
 // The server resets its sending side: our blocked reader gets
@@ -575,10 +685,9 @@ TEST_P(Streams, PeerResetReachesTheBlockedReader)
         EXPECT_LT((ts_now_ns() - a0) / 1e9, 5.0);
     }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
-    ASSERT_NE(c, nullptr);
-    tickless_stream *a = nullptr;
-    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    tickless_conn *c = nullptr;
+    tickless_stream *a = ClientStream(server.port, &c);
+    ASSERT_NE(a, nullptr);
     size_t n = 0;
     ASSERT_EQ(tickless_stream_write(a, "req", 3, &n, 10000), 0);
     char b;
@@ -613,10 +722,8 @@ TEST_P(Streams, PeerResetReachesTheBlockedReader)
 TEST_P(Streams, AcceptedPeerIdlingOutReachesTheBlockedReader)
 {
     uint16_t port = 0;
-    SSL *lst = NewQuicListenerSsl(&port);
-    ASSERT_NE(lst, nullptr);
-    tickless_listener *l = nullptr;
-    ASSERT_EQ(tickless_listener_new(lst, Pool(), &l), 0);
+    tickless_listener *l = NewQuicListener(Pool(), &port);
+    ASSERT_NE(l, nullptr);
     ts_relay *relay = nullptr;
     ASSERT_EQ(ts_relay_start(port, nullptr, &relay), 0);
 
@@ -758,9 +865,7 @@ TEST_P(Streams, WritesDuringTheConnectionsShutdownSayClosed)
 // TICKLESS_ERR_SSL, "stream finished", and that killed the connection.)
 TEST_P(Streams, WritesAfterOurOwnEndAreClosedAndTheConnectionLives)
 {
-    StreamEchoServer srv;
-    ASSERT_TRUE(srv.Start(Pool()));
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, srv.port);
+    tickless_conn *c = EchoClient();
     ASSERT_NE(c, nullptr);
 
     tickless_stream *a = nullptr;
@@ -791,7 +896,7 @@ TEST_P(Streams, WritesAfterOurOwnEndAreClosedAndTheConnectionLives)
     ASSERT_EQ(tickless_conn_error(c, &info), 0);
     EXPECT_NE(info.code, TICKLESS_ERR_SSL) << info.message;
     tickless_conn_close(c);
-    srv.Stop();
+    echo_.Stop();
 }
 
 // A writer blocked on the peer's flow control when another thread
@@ -809,30 +914,20 @@ TEST_P(Streams, ConcludeWhileAWriterIsBlocked)
         ASSERT_EQ(tickless_stream_accept(sc, &s2, 10000), 0);
         EXPECT_EQ(EchoStream(s2), TICKLESS_ERR_EOF);
         tickless_stream_close(s2);
-        while (!done)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        WaitUntil(done);
         tickless_stream_close(s);
     }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
-    ASSERT_NE(c, nullptr);
-    tickless_stream *a = nullptr;
-    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
-    const size_t kLen = 4u << 20;
-    std::vector<uint8_t> data(kLen);
-    ts_fill_pattern(data.data(), kLen, 0);
-    std::atomic<int> write_rc{1};
-    std::atomic<size_t> written{0};
-    std::thread writer([&] {
-        size_t n = 0;
-        write_rc = tickless_stream_write(a, data.data(), kLen, &n, 20000);
-        written = n;
-    });
+    tickless_conn *c = nullptr;
+    tickless_stream *a = ClientStream(server.port, &c);
+    ASSERT_NE(a, nullptr);
+    const size_t kLen = FourMiB().size();
+    BackgroundWrite writer(a, FourMiB(), 20000);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_EQ(tickless_stream_conclude(a), 0);
-    writer.join();
-    EXPECT_EQ(write_rc.load(), TICKLESS_ERR_CLOSED);
-    EXPECT_LT(written.load(), kLen);
+    writer.Join();
+    EXPECT_EQ(writer.rc, TICKLESS_ERR_CLOSED);
+    EXPECT_LT(writer.written, kLen);
 
     tickless_stream *d = nullptr;
     ASSERT_EQ(tickless_stream_open(c, 0, &d, 10000), 0);
@@ -861,8 +956,7 @@ TEST_P(Streams, APeerResetSeenAfterTheConnectionClosedIsThePeers)
     ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
         tickless_stream *s = nullptr;
         ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
-        while (!look)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        WaitUntil(look);
         char buf[64];
         size_t n = 0;
         read_rc = tickless_stream_read(s, buf, sizeof(buf), &n, 5000);
@@ -870,10 +964,9 @@ TEST_P(Streams, APeerResetSeenAfterTheConnectionClosedIsThePeers)
         tickless_stream_close(s);
     }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
-    ASSERT_NE(c, nullptr);
-    tickless_stream *a = nullptr;
-    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    tickless_conn *c = nullptr;
+    tickless_stream *a = ClientStream(server.port, &c);
+    ASSERT_NE(a, nullptr);
     size_t n = 0;
     ASSERT_EQ(tickless_stream_write(a, "0123456789", 10, &n, 5000), 0);
     ASSERT_EQ(WaitForWaiters(c, 0), 0u);
@@ -905,26 +998,17 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
     ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
         tickless_stream *s = nullptr;
         ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
-        while (!abandon)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        WaitUntil(abandon);
         EXPECT_EQ(tickless_stream_reset(s, 7), 0);
         tickless_stream_close(s); // receive part open: STOP_SENDING
-        while (!done)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        WaitUntil(done);
     }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
-    ASSERT_NE(c, nullptr);
-    tickless_stream *a = nullptr;
-    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
-    const size_t kLen = 4u << 20;
-    std::vector<uint8_t> data(kLen);
-    ts_fill_pattern(data.data(), kLen, 0);
-    std::atomic<int> read_rc{1}, write_rc{1};
-    std::thread writer([&] {
-        size_t n = 0;
-        write_rc = tickless_stream_write(a, data.data(), kLen, &n, 20000);
-    });
+    tickless_conn *c = nullptr;
+    tickless_stream *a = ClientStream(server.port, &c);
+    ASSERT_NE(a, nullptr);
+    BackgroundWrite writer(a, FourMiB(), 20000);
+    std::atomic<int> read_rc{1};
     std::thread reader([&] {
         char b[64];
         size_t n = 0;
@@ -935,11 +1019,11 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
         << "the reader and the writer never blocked";
     uint64_t t0 = ts_now_ns();
     abandon = true;
-    writer.join();
+    writer.Join();
     reader.join();
     EXPECT_LT((ts_now_ns() - t0) / 1e9, 5.0 * TimeScale());
     EXPECT_EQ(read_rc.load(), TICKLESS_ERR_STREAM_RESET);
-    EXPECT_EQ(write_rc.load(), TICKLESS_ERR_STREAM_RESET);
+    EXPECT_EQ(writer.rc, TICKLESS_ERR_STREAM_RESET);
     uint64_t code = 0;
     EXPECT_EQ(tickless_stream_peer_error(a, &code), 1);
     EXPECT_EQ(code, 7u);
@@ -962,14 +1046,6 @@ TEST_P(Streams, PeerResetAndStopSendingReachReaderAndWriter)
     tickless_conn_close(c);
 }
 
-// CPU time the calling thread has used, in ns.
-uint64_t ThreadCpuNs()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 // Two writers and a reader blocked on one stream whose peer reads nothing
 // (its flow control credit runs out): each must sleep, not spin. A call
 // that waits about a second may use a little CPU for its own work (the
@@ -981,41 +1057,24 @@ TEST_P(Streams, BlockedCallsOnExhaustedCreditSleep)
     ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
         tickless_stream *s = nullptr;
         ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
-        while (!done) // reads nothing: the credit runs out
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        WaitUntil(done); // reads nothing: the credit runs out
         tickless_stream_close(s);
     }));
 
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
-    ASSERT_NE(c, nullptr);
-    tickless_stream *a = nullptr;
-    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
-    const size_t kLen = 1u << 20;
-    std::vector<uint8_t> data(kLen);
-    ts_fill_pattern(data.data(), kLen, 0);
-    std::atomic<uint64_t> cpu_ns[3], wall_ns[3];
-    std::atomic<int> rcs[3];
-    std::vector<std::thread> callers;
-    for (int i = 0; i < 3; i++) {
-        callers.emplace_back([&, i] {
-            uint64_t t0 = ts_now_ns(), c0 = ThreadCpuNs();
-            size_t n = 0;
-            char b[64];
-            rcs[i] = i < 2 ? tickless_stream_write(a, data.data(), kLen, &n,
-                                                   1500)
-                           : tickless_stream_read(a, b, sizeof(b), &n, 1500);
-            cpu_ns[i] = ThreadCpuNs() - c0;
-            wall_ns[i] = ts_now_ns() - t0;
-        });
-    }
-    for (auto &t : callers)
-        t.join();
-    for (int i = 0; i < 3; i++) {
-        EXPECT_EQ(rcs[i].load(), TICKLESS_ERR_TIMEOUT) << "caller " << i;
-        EXPECT_LT(cpu_ns[i].load(), wall_ns[i].load() / 4)
-            << "caller " << i << " used " << cpu_ns[i] / 1000000 << " ms of "
-            << "CPU in " << wall_ns[i] / 1000000 << " ms blocked";
-    }
+    tickless_conn *c = nullptr;
+    tickless_stream *a = ClientStream(server.port, &c);
+    ASSERT_NE(a, nullptr);
+    const std::vector<uint8_t> data = PatternBytes(1u << 20);
+    auto write = [&] {
+        size_t n = 0;
+        return tickless_stream_write(a, data.data(), data.size(), &n, 1500);
+    };
+    auto read = [&] {
+        char b[64];
+        size_t n = 0;
+        return tickless_stream_read(a, b, sizeof(b), &n, 1500);
+    };
+    ExpectSleptUntilTheTimeout(RunAtOnce({ write, write, read }), "caller");
     done = true;
     server.Join();
     tickless_stream_close(a);
@@ -1032,48 +1091,30 @@ TEST_P(Streams, BlockedCallsOnExhaustedCreditSleep)
 // writer slept until its timeout.)
 TEST_P(Streams, WriterBlockedOnCreditGoesOnWhenThePeerReads)
 {
-    const size_t kLen = 4u << 20;
-    std::atomic<bool> read_now{false};
-    std::atomic<size_t> got{0};
-    OneConnectionServer server;
-    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
-        // Until then the credit runs out, and the data is acknowledged.
-        ReadWhenTold(sc, read_now, kLen, got);
-    }));
-
-    tickless_conn *c = NewClient(GetParam(), TS_QUIC, server.port);
-    ASSERT_NE(c, nullptr);
-    tickless_stream *a = nullptr;
-    ASSERT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
-    std::vector<uint8_t> data(kLen);
-    ts_fill_pattern(data.data(), kLen, 0);
-    std::atomic<int> rc{1};
-    std::atomic<size_t> written{0};
-    uint64_t t0 = 0;
+    const size_t kLen = FourMiB().size();
+    // Until told, the credit runs out, and the data is acknowledged.
+    LateReader peer;
+    ASSERT_TRUE(Open(&peer, kLen));
+    tickless_conn *c = peer.conn;
     std::thread acceptor([&] {
         tickless_stream *none = nullptr;
         (void)tickless_stream_accept(c, &none, 30000); // until the close
     });
     WaitForWaiters(c, 1);
-    std::thread writer([&] {
-        size_t n = 0;
-        rc = tickless_stream_write(a, data.data(), kLen, &n, 30000);
-        written = n;
-    });
+    BackgroundWrite writer(peer.stream, FourMiB(), 30000);
     WaitForWaiters(c, 2);
     // Long enough for every byte sent to be acknowledged.
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    t0 = ts_now_ns();
-    read_now = true;
-    writer.join();
+    uint64_t t0 = ts_now_ns();
+    peer.go = true;
+    writer.Join();
     double s = (ts_now_ns() - t0) / 1e9;
-    EXPECT_EQ(rc.load(), 0) << tickless_err_name(rc.load());
-    EXPECT_EQ(written.load(), kLen);
+    EXPECT_EQ(writer.rc, 0) << tickless_err_name(writer.rc);
+    EXPECT_EQ(writer.written, kLen);
     EXPECT_LT(s, 10.0 * TimeScale()) << "the writer waited for its timeout";
-    server.Join();
-    EXPECT_EQ(got.load(), kLen);
-    tickless_stream_close(a);
-    tickless_conn_close(c); // ends the accept
+    peer.server.Join();
+    EXPECT_EQ(peer.got.load(), kLen);
+    peer.Close(); // ends the accept
     acceptor.join();
 }
 
@@ -1086,27 +1127,12 @@ TEST_P(Streams, ReadersBeforeTheDefaultStreamExistsSleep)
     ts_server *srv = nullptr;
     tickless_conn *c = StartServerAndConnect(GetParam(), TS_QUIC, &srv);
     ASSERT_NE(c, nullptr);
-    std::atomic<uint64_t> cpu_ns[2], wall_ns[2];
-    std::atomic<int> rcs[2];
-    std::vector<std::thread> readers;
-    for (int i = 0; i < 2; i++) {
-        readers.emplace_back([&, i] {
-            uint64_t t0 = ts_now_ns(), c0 = ThreadCpuNs();
-            size_t n = 0;
-            char b[64];
-            rcs[i] = tickless_conn_read(c, b, sizeof(b), &n, 1500);
-            cpu_ns[i] = ThreadCpuNs() - c0;
-            wall_ns[i] = ts_now_ns() - t0;
-        });
-    }
-    for (auto &t : readers)
-        t.join();
-    for (int i = 0; i < 2; i++) {
-        EXPECT_EQ(rcs[i].load(), TICKLESS_ERR_TIMEOUT) << "reader " << i;
-        EXPECT_LT(cpu_ns[i].load(), wall_ns[i].load() / 4)
-            << "reader " << i << " used " << cpu_ns[i] / 1000000 << " ms of "
-            << "CPU in " << wall_ns[i] / 1000000 << " ms blocked";
-    }
+    auto read = [c] {
+        char b[64];
+        size_t n = 0;
+        return tickless_conn_read(c, b, sizeof(b), &n, 1500);
+    };
+    ExpectSleptUntilTheTimeout(RunAtOnce({ read, read }), "reader");
     // The connection still works.
     ASSERT_EQ(WritePattern(c, 0, 1000), 0);
     ASSERT_EQ(ReadPattern(c, 0, 1000), 0);
@@ -1123,7 +1149,4 @@ TEST_P(Streams, NeedQuic)
 
 #endif
 
-INSTANTIATE_TEST_SUITE_P(Assist, Streams,
-                         testing::Values(Mode::Dedicated, Mode::Pool1,
-                                         Mode::Pool2, Mode::AppDriven),
-                         StreamModeName);
+INSTANTIATE_TEST_SUITE_P(Assist, Streams, EveryMode(), ModeParamName);

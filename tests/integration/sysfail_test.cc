@@ -1,20 +1,18 @@
 // System calls failing: epoll_create1, eventfd, timerfd_create and
-// pthread_create fail as the kernel would (EMFILE, ENOMEM, EAGAIN), and so do
-// the calls that watch sockets (see SocketWatch below), through the injection
-// hook of src/core/sysfail.h. The call that needed them returns
+// pthread_create fail as the kernel would (EMFILE, ENOMEM, EAGAIN), through
+// the injection hook of src/core/sysfail.h. The call that needed them returns
 // TICKLESS_ERR_SYS, every descriptor and thread made before the failure is
 // released (a pool fails on its second shard too), and what already runs
 // keeps running: a live connection on another pool still echoes, and the next
-// attempt succeeds.
+// attempt succeeds. And epoll_pwait2() refused for good falls back.
+// (The calls that watch sockets failing: SocketWatch; a lone caller's
+// failed poll: SelfPollFailure.)
 #include "harness.h"
 
 extern "C" {
 #include "assist/poller.h"
-#include "core/self_poll.h"
 #include "core/sysfail.h"
 }
-
-#include <dirent.h>
 
 #include <cerrno>
 #include <climits>
@@ -26,32 +24,6 @@ extern "C" {
 namespace {
 
 const int kTimeoutMs = 10000;
-
-// Open descriptors of this process.
-int OpenFds()
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (d == nullptr)
-        return -1;
-    while (readdir(d) != nullptr)
-        n++;
-    closedir(d);
-    return n - 3; // ".", ".." and the directory's own descriptor
-}
-
-// Threads of this process.
-int Threads()
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/task");
-    if (d == nullptr)
-        return -1;
-    while (readdir(d) != nullptr)
-        n++;
-    closedir(d);
-    return n - 2;
-}
 
 struct Injection {
     sysfail_call call;
@@ -123,7 +95,7 @@ TEST(SysFail, PoolNewReportsSysAndLeavesNothingBehind)
                     tickless_pool_options o;
                     tickless_pool_options_defaults(&o);
                     o.threads = inj.threads;
-                    int fds0 = OpenFds(), threads0 = Threads();
+                    int fds0 = CountOpenFds(), threads0 = CountThreads();
                     tickless_pool *p = nullptr;
 
                     tl_sysfail_inject(inj.call, err, skip, 1);
@@ -134,8 +106,9 @@ TEST(SysFail, PoolNewReportsSysAndLeavesNothingBehind)
                     if (p != nullptr) {
                         EXPECT_EQ(tickless_pool_free(p), 0);
                     }
-                    EXPECT_EQ(OpenFds(), fds0) << "descriptors leaked";
-                    EXPECT_EQ(Threads(), threads0) << "threads left running";
+                    EXPECT_EQ(CountOpenFds(), fds0) << "descriptors leaked";
+                    EXPECT_EQ(CountThreads(), threads0)
+                        << "threads left running";
                     EXPECT_TRUE(other.Echo()) << "a live connection suffered";
 
                     // Nothing stuck: the same pool can be made now.
@@ -165,7 +138,7 @@ TEST(SysFail, DedicatedConnNewReportsSysAndTheSslStaysTheCallers)
                 SSL *ssl = ts_client_new(ctx, TS_DTLS, ts_server_port(srv));
                 SSL_CTX_free(ctx);
                 ASSERT_NE(ssl, nullptr);
-                int fds0 = OpenFds(), threads0 = Threads();
+                int fds0 = CountOpenFds(), threads0 = CountThreads();
                 tickless_conn *c = nullptr;
 
                 tl_sysfail_inject(inj.call, err, 0, 1);
@@ -173,8 +146,8 @@ TEST(SysFail, DedicatedConnNewReportsSysAndTheSslStaysTheCallers)
                 tl_sysfail_inject(inj.call, 0, 0, 0);
                 EXPECT_EQ(rc, TICKLESS_ERR_SYS) << tickless_err_name(rc);
                 EXPECT_EQ(c, nullptr);
-                EXPECT_EQ(OpenFds(), fds0) << "descriptors leaked";
-                EXPECT_EQ(Threads(), threads0) << "threads left running";
+                EXPECT_EQ(CountOpenFds(), fds0) << "descriptors leaked";
+                EXPECT_EQ(CountThreads(), threads0) << "threads left running";
                 EXPECT_TRUE(other.Echo()) << "a live connection suffered";
 
                 // The SSL object is still ours and still good: attach it
@@ -190,178 +163,6 @@ TEST(SysFail, DedicatedConnNewReportsSysAndTheSslStaysTheCallers)
     ts_server_stop(srv);
 }
 
-// The calls that watch sockets failing: a shard's epoll_ctl(), a lone
-// caller's ppoll(), and the eventfd that caller's thread would be woken
-// through. None of them may cost a connection: tickless falls back (the
-// shard ticks the connection every few milliseconds until epoll takes it;
-// the caller sleeps on its condition variable and the assist wakes it) and
-// every echo still comes back, intact and in reasonable time.
-struct WatchFailure {
-    sysfail_call call;
-    const char *name;
-    int err;
-    bool self_poll; // off: the assist's own readiness path is the one used
-};
-
-const WatchFailure kWatchFailures[] = {
-    { SYSFAIL_EPOLL_CTL, "epoll_ctl", ENOMEM, false },
-    { SYSFAIL_EPOLL_CTL, "epoll_ctl", ENOSPC, false },
-    { SYSFAIL_PPOLL, "ppoll", ENOMEM, true },
-    { SYSFAIL_THREAD_EVENTFD, "eventfd", EMFILE, true },
-};
-
-class SocketWatch : public testing::TestWithParam<ts_proto> {};
-
-TEST_P(SocketWatch, FailuresFallBackAndNothingStalls)
-{
-    const ts_proto proto = GetParam();
-    SKIP_UNLESS_AVAILABLE(proto);
-    ts_server *srv = StartServer(proto);
-    ASSERT_NE(srv, nullptr);
-    for (const WatchFailure &f : kWatchFailures) {
-        SCOPED_TRACE(std::string(f.name) + " failing with " + strerror(f.err));
-        tickless_pool *pool = nullptr;
-        ASSERT_EQ(tickless_pool_new(nullptr, &pool), 0);
-        tl_self_poll_set_enabled(f.self_poll);
-        unsigned before = tl_sysfail_failures(f.call);
-
-        // Failing from the start: the connection's first registration too.
-        tl_sysfail_inject(f.call, f.err, 0, UINT_MAX);
-        int rc = -100;
-        double seconds = 0;
-        // A thread of its own, which has never made its wake-up eventfd.
-        std::thread app([&] {
-            tickless_conn *c = NewClientOn(pool, proto, ts_server_port(srv));
-            if (c == nullptr)
-                return;
-            uint64_t t0 = ts_now_ns();
-            rc = tickless_conn_handshake(c, kTimeoutMs);
-            // Nothing is coming: this read surely blocks, so the waiting
-            // path (and its failing call) is reached, however fast the
-            // echoes below find their data.
-            char byte;
-            size_t n = 0;
-            if (rc == 0) {
-                int idle = tickless_conn_read(c, &byte, 1, &n, 50);
-                rc = idle == TICKLESS_ERR_TIMEOUT ? 0 : -200 + idle;
-            }
-            for (uint64_t off = 0; rc == 0 && off < 20 * 1000; off += 1000) {
-                rc = WritePattern(c, off, 1000, kTimeoutMs);
-                if (rc == 0)
-                    rc = ReadPattern(c, off, 1000, kTimeoutMs);
-            }
-            seconds = (ts_now_ns() - t0) / 1e9;
-            tickless_conn_close(c);
-        });
-        app.join();
-        tl_sysfail_inject(f.call, 0, 0, 0);
-        tl_self_poll_set_enabled(1);
-        unsigned injected = tl_sysfail_failures(f.call) - before;
-
-        EXPECT_EQ(rc, 0) << tickless_err_name(rc);
-        EXPECT_GT(injected, 0u) << "the failure was never reached";
-        // 20 round trips: milliseconds normally, a few 5 ms retry periods
-        // each at worst; a stall would wait for a timeout of seconds.
-        EXPECT_LT(seconds, 8.0 * TimeScale()) << "a fallback was slow";
-        std::cout << "[ sysfail  ] " << f.name << " (" << strerror(f.err)
-                  << ") failed " << injected << " times; handshake and 20 "
-                  << "echoes took " << seconds * 1000 << " ms\n";
-        EXPECT_EQ(tickless_pool_free(pool), 0);
-    }
-    ts_server_stop(srv);
-}
-
-// A lone caller's ppoll() fails (ENOMEM) and it goes to sleep on its
-// condition variable instead. A wake-up that came while it was polling,
-// with the mutex released, must not be lost in the switch: here another
-// thread, inside that window, gets the echo the caller waits for into
-// OpenSSL's buffers (the socket is then empty, and DTLS and TLS have no
-// timer left to tick) and wakes the caller's queue. Before, the sleep
-// started afresh from the queue's new generation and the caller slept
-// until its timeout with the data there to read (its last attempt then
-// found it: the call succeeds, only its timeout late).
-struct WindowWork {
-    tickless_conn *c;
-    bool done = false;
-    std::string what; // the first thing that went wrong, if any
-};
-
-void GetEchoIntoOpenSslInTheWindow(void *arg)
-{
-    WindowWork *w = static_cast<WindowWork *>(arg);
-    // Another thread, as in real life: this one is inside a call.
-    std::thread t([w] {
-        size_t n = 0;
-        if (tickless_conn_write(w->c, "x", 1, &n, kTimeoutMs) != 0) {
-            w->what = "write failed";
-            return;
-        }
-        SSL *ssl = tickless_conn_lock(w->c);
-        if (ssl == nullptr) {
-            w->what = "lock failed";
-            return;
-        }
-        // SSL_peek() reads the socket into OpenSSL's buffers and leaves
-        // the byte there for the caller.
-        char b;
-        uint64_t give_up = ts_now_ns() + (uint64_t)(kTimeoutMs * 1e6);
-        int r;
-        while ((r = SSL_peek(ssl, &b, 1)) <= 0 && ts_now_ns() < give_up
-               && SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ)
-            ts_sleep_ms(1);
-        if (r <= 0)
-            w->what = "the echo never came: SSL_peek " + std::to_string(r)
-                      + ", SSL_get_error "
-                      + std::to_string(SSL_get_error(ssl, r));
-        // Unlocking wakes the caller's queue: data may be there now.
-        tickless_conn_unlock(w->c);
-        w->done = r > 0;
-    });
-    t.join();
-}
-
-class SelfPollFailure : public testing::TestWithParam<ts_proto> {};
-
-TEST_P(SelfPollFailure, WakeUpDuringTheFailedPollIsNotLost)
-{
-    const ts_proto proto = GetParam();
-    SKIP_UNLESS_AVAILABLE(proto);
-    ts_server *srv = nullptr;
-    tickless_conn *c = StartServerAndConnect(Mode::Dedicated, proto, &srv);
-    ASSERT_NE(c, nullptr);
-    WindowWork work;
-    work.c = c;
-    unsigned before = tl_sysfail_failures(SYSFAIL_PPOLL);
-    tl_sysfail_on_failure(SYSFAIL_PPOLL, GetEchoIntoOpenSslInTheWindow, &work);
-    tl_sysfail_inject(SYSFAIL_PPOLL, ENOMEM, 0, 1);
-
-    char b = 0;
-    size_t n = 0;
-    uint64_t t0 = ts_now_ns();
-    int rc = tickless_conn_read(c, &b, 1, &n, kTimeoutMs);
-    double seconds = (ts_now_ns() - t0) / 1e9;
-    tl_sysfail_inject(SYSFAIL_PPOLL, 0, 0, 0);
-    tl_sysfail_on_failure(SYSFAIL_PPOLL, nullptr, nullptr);
-
-    ASSERT_EQ(tl_sysfail_failures(SYSFAIL_PPOLL) - before, 1u)
-        << "the read never polled";
-    EXPECT_TRUE(work.done) << work.what;
-    EXPECT_EQ(rc, 0) << tickless_err_name(rc);
-    // Milliseconds; a lost wake-up waits for the 10 s timeout.
-    EXPECT_LT(seconds, 5.0 * TimeScale())
-        << "the wake-up in the window was lost: the read slept until its "
-           "timeout";
-    EXPECT_EQ(n, 1u);
-    EXPECT_EQ(b, 'x');
-    tickless_conn_close(c);
-    ts_server_stop(srv);
-}
-
-INSTANTIATE_TEST_SUITE_P(Protos, SelfPollFailure,
-                         testing::Values(TS_QUIC, TS_DTLS, TS_TLS),
-                         [](const testing::TestParamInfo<ts_proto> &info) {
-                             return std::string(ProtoName(info.param));
-                         });
 
 // epoll_pwait2() refused with EPERM, as the seccomp profiles of container
 // runtimes older than the call refuse it (not with ENOSYS): the assist
@@ -416,11 +217,5 @@ TEST(SysFail, EpollPwait2RefusedWithEpermFallsBackAndSaysSoOnce)
     EXPECT_EQ(said, 1) << "the fallback is logged once";
     ts_server_stop(srv);
 }
-
-INSTANTIATE_TEST_SUITE_P(Protos, SocketWatch,
-                         testing::Values(TS_QUIC, TS_DTLS, TS_TLS),
-                         [](const testing::TestParamInfo<ts_proto> &info) {
-                             return std::string(ProtoName(info.param));
-                         });
 
 } // namespace

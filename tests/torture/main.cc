@@ -75,6 +75,29 @@ std::vector<std::string> split(const std::string &s)
     return out;
 }
 
+/* The values of a comma-separated option (--proto, --mode): each named
+ * as |name_of| names one of |all|; anything else is a usage error. */
+template <class E, size_t N>
+std::vector<E> parse_names(const std::string &list, const E (&all)[N],
+                           const char *(*name_of)(E), const char *what)
+{
+    std::vector<E> out;
+    for (const std::string &word : split(list)) {
+        size_t k = 0;
+        while (k < N && word != name_of(all[k]))
+            k++;
+        if (k == N)
+            usage(("unknown " + std::string(what) + " " + word).c_str());
+        out.push_back(all[k]);
+    }
+    return out;
+}
+
+const Proto kProtos[] = { Proto::TLS,    Proto::DTLS,    Proto::QUIC,
+                          Proto::STREAM, Proto::QSERVER, Proto::DSERVER };
+const Mode kModes[] = { Mode::DEDICATED, Mode::POOL1, Mode::POOL2,
+                        Mode::APP };
+
 bool quic_available() { return ts_have_quic() != 0; }
 
 Options parse(int argc, char **argv)
@@ -103,23 +126,11 @@ Options parse(int argc, char **argv)
         } else if (a == "--child") {
             o.child = true;
         } else if (a == "--proto") {
-            for (const std::string &p : split(val())) {
-                if (p == "tls") o.protos.push_back(Proto::TLS);
-                else if (p == "dtls") o.protos.push_back(Proto::DTLS);
-                else if (p == "quic") o.protos.push_back(Proto::QUIC);
-                else if (p == "stream") o.protos.push_back(Proto::STREAM);
-                else if (p == "qserver") o.protos.push_back(Proto::QSERVER);
-                else if (p == "dserver") o.protos.push_back(Proto::DSERVER);
-                else usage(("unknown protocol " + p).c_str());
-            }
+            for (Proto p : parse_names(val(), kProtos, proto_name, "protocol"))
+                o.protos.push_back(p);
         } else if (a == "--mode") {
-            for (const std::string &m : split(val())) {
-                if (m == "dedicated") o.modes.push_back(Mode::DEDICATED);
-                else if (m == "pool1") o.modes.push_back(Mode::POOL1);
-                else if (m == "pool2") o.modes.push_back(Mode::POOL2);
-                else if (m == "app") o.modes.push_back(Mode::APP);
-                else usage(("unknown mode " + m).c_str());
-            }
+            for (Mode m : parse_names(val(), kModes, mode_name, "mode"))
+                o.modes.push_back(m);
         } else if (a == "-h" || a == "--help") {
             usage("help");
         } else {

@@ -228,33 +228,38 @@ void op_lock(Incarnation *inc, WorkerState *ws)
     gate_exit(ws);
 }
 
-void op_stats(Incarnation *inc, WorkerState *ws)
+/* A call of |fn| that never blocks, made by |call| inside the gate and
+ * checked: its result, or 1 if the gate was shut (a close has begun, so
+ * no call was made). */
+template <class F> int gated_call(Incarnation *inc, WorkerState *ws, Fn fn,
+                                  F call_fn)
 {
     if (!gate_enter(inc, ws))
-        return;
-    Call call(inc, ws, Fn::STATS, 0);
-    tickless_stats st = TICKLESS_STATS_INIT;
-    call.end(tickless_conn_stats(inc->c, &st));
+        return 1;
+    Call call(inc, ws, fn, 0);
+    int rc = call.end(call_fn());
     gate_exit(ws);
+    return rc;
+}
+
+void op_stats(Incarnation *inc, WorkerState *ws)
+{
+    tickless_stats st = TICKLESS_STATS_INIT;
+    (void)gated_call(inc, ws, Fn::STATS,
+                     [&] { return tickless_conn_stats(inc->c, &st); });
 }
 
 void op_stats_reset(Incarnation *inc, WorkerState *ws)
 {
-    if (!gate_enter(inc, ws))
-        return;
-    Call call(inc, ws, Fn::STATS_RESET, 0);
-    call.end(tickless_conn_stats_reset(inc->c));
-    gate_exit(ws);
+    (void)gated_call(inc, ws, Fn::STATS_RESET,
+                     [&] { return tickless_conn_stats_reset(inc->c); });
 }
 
 void op_error(Incarnation *inc, WorkerState *ws)
 {
-    if (!gate_enter(inc, ws))
-        return;
-    Call call(inc, ws, Fn::ERROR, 0);
     tickless_error_info info = TICKLESS_ERROR_INFO_INIT;
-    int rc = call.end(tickless_conn_error(inc->c, &info));
-    gate_exit(ws);
+    int rc = gated_call(inc, ws, Fn::ERROR,
+                        [&] { return tickless_conn_error(inc->c, &info); });
     if (rc == 0 && (info.code > 0 || info.code < TICKLESS_ERR_MIN_))
         fail("tickless_conn_error gave code %d, no TICKLESS_ERR_*", info.code);
 }

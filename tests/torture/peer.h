@@ -132,6 +132,14 @@ void peer_dtls_loop(Peer *p);
 void peer_quic_loop(Peer *p); /* |ssl| is a listener */
 void peer_block_sigpipe();
 
+/* What one read of a protocol loop gave: bytes (*n of them, in |buf|),
+ * nothing for now (OpenSSL wants to read or, *want_write set when given,
+ * to write), or the end of what |p| will read: the peer's close_notify or
+ * FIN (p->got_eof set), or an alert or the other socket gone (END). */
+enum class PeerRead { BYTES, AGAIN, FIN, END };
+PeerRead peer_read(Peer *p, SSL *ssl, std::vector<uint8_t> &buf, size_t *n,
+                   bool *want_write = nullptr);
+
 } // namespace torture
 
 #endif

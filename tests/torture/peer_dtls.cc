@@ -41,24 +41,15 @@ void peer_dtls_loop(Peer *p)
             pace.update(p, now, hs);
             (void)DTLSv1_handle_timeout(ssl);
 
-            for (int i = 0; i < 256 && !p->rx_done && !pace.rx_paused; i++) {
-                size_t n = 0;
-                ERR_clear_error();
-                if (SSL_read_ex(ssl, buf.data(), buf.size(), &n)) {
-                    p->dgrams.emplace_back(buf.data(), buf.data() + n);
-                    p->rx_bytes += n;
-                    p->last_rx_ns = now_ns();
-                    continue;
-                }
-                int e = SSL_get_error(ssl, 0);
-                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                    break;
-                if (e == SSL_ERROR_ZERO_RETURN) {
-                    p->got_eof = true;
-                    (void)SSL_shutdown(ssl);
-                }
+            PeerRead end = peer_read_all(p, pace, ssl, buf, 256, [&](size_t n) {
+                p->dgrams.emplace_back(buf.data(), buf.data() + n);
+                p->rx_bytes += n;
+                p->last_rx_ns = now_ns();
+            });
+            if (end == PeerRead::FIN)
+                (void)SSL_shutdown(ssl);
+            if (end != PeerRead::AGAIN)
                 p->rx_done = true; /* alert, or the other socket is gone */
-            }
             if (p->rx_done)
                 break;
 

@@ -57,6 +57,25 @@ struct Pace {
     }
 };
 
+/* Reads what there is, unless |pace| pauses reading: up to |max|
+ * peer_read()s, each one's bytes (n of them, in |buf|) handed to |got|.
+ * Returns what ended it: AGAIN (nothing more for now, or |max| reached), or
+ * FIN or END (the end of what |p| will read, which the caller records). */
+template <class Got>
+PeerRead peer_read_all(Peer *p, const Pace &pace, SSL *ssl,
+                       std::vector<uint8_t> &buf, int max, Got got,
+                       bool *want_write = nullptr)
+{
+    for (int i = 0; i < max && !p->rx_done && !pace.rx_paused; i++) {
+        size_t n = 0;
+        PeerRead r = peer_read(p, ssl, buf, &n, want_write);
+        if (r != PeerRead::BYTES)
+            return r;
+        got(n);
+    }
+    return PeerRead::AGAIN;
+}
+
 } // namespace torture
 
 #endif

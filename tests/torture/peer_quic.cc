@@ -311,24 +311,16 @@ void peer_quic_loop(Peer *p)
                     busy = serve_streams(p, conn, live, rng, own, next_open, buf);
             } else {
                 pace.update(p, now, hs);
-                for (int i = 0; i < 64 && !p->rx_done && !pace.rx_paused; i++) {
-                    size_t n = 0;
-                    ERR_clear_error();
-                    if (SSL_read_ex(conn, buf.data(), buf.size(), &n)) {
-                        p->rx.insert(p->rx.end(), buf.data(), buf.data() + n);
-                        p->rx_bytes += n;
-                        p->last_rx_ns = now_ns();
-                        seen_stream = true;
-                        continue;
-                    }
-                    int e = SSL_get_error(conn, 0);
-                    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                        break;
-                    if (e == SSL_ERROR_ZERO_RETURN) {
-                        p->got_eof = true;
-                        if (!tx_done)
-                            (void)SSL_stream_conclude(conn, 0);
-                    }
+                auto got = [&](size_t n) {
+                    p->rx.insert(p->rx.end(), buf.data(), buf.data() + n);
+                    p->rx_bytes += n;
+                    p->last_rx_ns = now_ns();
+                    seen_stream = true;
+                };
+                PeerRead end = peer_read_all(p, pace, conn, buf, 64, got);
+                if (end == PeerRead::FIN && !tx_done)
+                    (void)SSL_stream_conclude(conn, 0);
+                if (end != PeerRead::AGAIN) {
                     p->rx_done = true;
                     p->finished = true;
                     tx_done = true;

@@ -63,31 +63,21 @@ void peer_tls_loop(Peer *p)
 
             /* Read all there is, unless pausing. Before the handshake is
              * done, reading is what drives it. */
-            for (int i = 0; i < 64 && !p->rx_done && !pace.rx_paused; i++) {
-                size_t n = 0;
-                ERR_clear_error();
-                if (SSL_read_ex(ssl, buf.data(), buf.size(), &n)) {
-                    p->rx.insert(p->rx.end(), buf.data(), buf.data() + n);
-                    p->rx_bytes += n;
-                    uint64_t t = now_ns(), q = p->quiet_since();
-                    if (hs && t - q >= 1000000000ull) {
-                        std::lock_guard<std::mutex> g(p->quiet_mu);
-                        p->quiet.emplace_back(q, t);
-                    }
-                    p->last_rx_ns = t;
-                    continue;
+            auto got = [&](size_t n) {
+                p->rx.insert(p->rx.end(), buf.data(), buf.data() + n);
+                p->rx_bytes += n;
+                uint64_t t = now_ns(), q = p->quiet_since();
+                if (hs && t - q >= 1000000000ull) {
+                    std::lock_guard<std::mutex> g(p->quiet_mu);
+                    p->quiet.emplace_back(q, t);
                 }
-                int e = SSL_get_error(ssl, 0);
-                if (e == SSL_ERROR_WANT_READ)
-                    break;
-                if (e == SSL_ERROR_WANT_WRITE) {
-                    want_write = true;
-                    break;
-                }
-                if (e == SSL_ERROR_ZERO_RETURN) {
-                    p->got_eof = true;
-                    (void)SSL_shutdown(ssl); /* our close_notify, best effort */
-                }
+                p->last_rx_ns = t;
+            };
+            PeerRead end = peer_read_all(p, pace, ssl, buf, 64, got,
+                                         &want_write);
+            if (end == PeerRead::FIN)
+                (void)SSL_shutdown(ssl); /* our close_notify, best effort */
+            if (end != PeerRead::AGAIN) {
                 p->rx_done = true;
                 tx_done = true;
             }

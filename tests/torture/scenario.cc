@@ -64,18 +64,6 @@ void app_driver(Run *run)
     }
 }
 
-/* Waits up to |ns| for |pred|; true if it held. */
-template <class P> bool wait_for(uint64_t ns, P pred)
-{
-    uint64_t end = now_ns() + ns;
-    while (!pred()) {
-        if (now_ns() > end)
-            return false;
-        sleep_ms(2);
-    }
-    return true;
-}
-
 ts_proto ts_of(Proto p);
 
 /* One incarnation of slot |slot|: made, tortured, ended, verified. */
@@ -145,7 +133,7 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
         /* The run is over: no new calls; a graceful end when the workers
          * come back in time, else an abrupt one under their blocked calls. */
         inc->quiesce = true;
-        if (wait_for(slack_ns(cfg, 4000), all_done) && rng.chance(50)) {
+        if (wait_until(slack_ns(cfg, 4000), all_done) && rng.chance(50)) {
             WorkerState mgr;
             mgr.id = -1;
             if (gate_enter(ip, &mgr)) {
@@ -154,14 +142,14 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
                 int rc = call.end(tickless_conn_shutdown(ip->c, 3000));
                 gate_exit(&mgr);
                 if (rc == 0)
-                    wait_for(slack_ns(cfg, 3000), [&] {
+                    wait_until(slack_ns(cfg, 3000), [&] {
                         return ip->peer.got_eof || ip->peer.rx_done;
                     });
             }
         }
         close_conn(ip, nullptr);
     }
-    if (!wait_for(slack_ns(cfg, 10000), all_done))
+    if (!wait_until(slack_ns(cfg, 10000), all_done))
         hang(("workers still inside calls 10 s after their connection was "
               "closed:\n" + registry_dump()).c_str());
     for (auto &t : th)
@@ -169,8 +157,8 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     /* "Every stream must be closed, before or after its connection." */
     close_all_streams(ip);
     /* The peer ends on close_notify, FIN or an error; DTLS may never know. */
-    wait_for(slack_ns(cfg, cfg.proto == Proto::TLS ? 2000 : 500),
-             [&] { return ip->peer.finished.load(); });
+    wait_until(slack_ns(cfg, cfg.proto == Proto::TLS ? 2000 : 500),
+               [&] { return ip->peer.finished.load(); });
     inc->peer.stop();
     inc->peer.join();
     if (inc->peer.got_eof)
@@ -283,7 +271,7 @@ int run_scenario(const Config &cfg)
      * assists and the sockets are gone (a joined thread may linger in
      * /proc for a moment). */
     int fds = -1, tasks = -1;
-    wait_for(slack_ns(cfg, 2000), [&] {
+    wait_until(slack_ns(cfg, 2000), [&] {
         fds = count_entries("/proc/self/fd");
         tasks = count_entries("/proc/self/task");
         return fds <= fds0 && tasks <= tasks0;

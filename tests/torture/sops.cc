@@ -87,6 +87,22 @@ void add_stream(Incarnation *inc, tickless_stream *s, bool local, bool uni)
     inc->streams.push_back(std::move(e));
 }
 
+/* A new stream, inside the gate: |call| (Call |c|) opens or accepts it
+ * (|make| does, given where to put the handle), and what it returns joins
+ * the connection's streams (add_stream(|local|, |uni|)). */
+template <class Make>
+void new_stream(Incarnation *inc, WorkerState *ws, Call &&c, bool local,
+                bool uni, const char *call, Make make)
+{
+    tickless_stream *s = nullptr;
+    int rc = c.end(make(&s));
+    gate_exit(ws);
+    if (rc == 0 && s == nullptr)
+        fail("%s returned 0 without a stream", call);
+    else if (rc == 0)
+        add_stream(inc, s, local, uni);
+}
+
 void op_open(Incarnation *inc, WorkerState *ws)
 {
     Rng &r = ws->rng;
@@ -96,15 +112,11 @@ void op_open(Incarnation *inc, WorkerState *ws)
     int timeout = pick_timeout(r, true);
     if (!gate_enter(inc, ws))
         return;
-    Call call(inc, ws, Fn::STREAM_OPEN, timeout, 4096);
-    tickless_stream *s = nullptr;
-    int rc = call.end(tickless_stream_open(inc->c, uni ? TICKLESS_STREAM_UNI : 0,
-                                           &s, timeout));
-    gate_exit(ws);
-    if (rc == 0 && s == nullptr)
-        fail("tickless_stream_open returned 0 without a stream");
-    else if (rc == 0)
-        add_stream(inc, s, true, uni);
+    new_stream(inc, ws, Call(inc, ws, Fn::STREAM_OPEN, timeout, 4096), true,
+               uni, "tickless_stream_open", [&](tickless_stream **s) {
+                   return tickless_stream_open(
+                       inc->c, uni ? TICKLESS_STREAM_UNI : 0, s, timeout);
+               });
 }
 
 void op_accept(Incarnation *inc, WorkerState *ws)
@@ -115,14 +127,10 @@ void op_accept(Incarnation *inc, WorkerState *ws)
     int timeout = pick_timeout(r, true);
     if (!gate_enter(inc, ws))
         return;
-    Call call(inc, ws, Fn::STREAM_ACCEPT, timeout);
-    tickless_stream *s = nullptr;
-    int rc = call.end(tickless_stream_accept(inc->c, &s, timeout));
-    gate_exit(ws);
-    if (rc == 0 && s == nullptr)
-        fail("tickless_stream_accept returned 0 without a stream");
-    else if (rc == 0)
-        add_stream(inc, s, false, false);
+    new_stream(inc, ws, Call(inc, ws, Fn::STREAM_ACCEPT, timeout), false,
+               false, "tickless_stream_accept", [&](tickless_stream **s) {
+                   return tickless_stream_accept(inc->c, s, timeout);
+               });
 }
 
 void op_sread(Incarnation *inc, WorkerState *ws)

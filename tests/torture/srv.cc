@@ -46,6 +46,72 @@ void srv_client_ctx_put(const SrvRun &run, SSL_CTX *ctx)
         SSL_CTX_free(ctx);
 }
 
+std::unique_ptr<Incarnation> srv_client_new(SrvGen *g, int slot, int idx,
+                                            ts_proto p, SSL_CTX **ctx)
+{
+    const SrvRun &run = *g->run;
+    auto ci = std::make_unique<Incarnation>();
+    ci->cfg = run.cfg;
+    ci->slot = slot;
+    ci->index = idx;
+    *ctx = srv_client_ctx(run, run.cfg.proto);
+    SSL *ssl = *ctx != nullptr ? ts_client_new(*ctx, p, g->port) : nullptr;
+    if (ssl != nullptr && p == TS_DTLS)
+        ts_dtls_fast_timer(ssl);
+    int rc = ssl != nullptr ? tickless_conn_new(ssl, run.pool, &ci->c) : -1;
+    if (ssl != nullptr && !documented(Fn::CONN_NEW, rc))
+        fail("tickless_conn_new returned undocumented %d", rc);
+    if (rc == 0)
+        return ci;
+    if (ssl == nullptr)
+        fail("client %d: no %s client SSL (harness)", slot, ts_proto_name(p));
+    SSL_free(ssl);
+    srv_client_ctx_put(run, *ctx);
+    sleep_ms(50);
+    return nullptr;
+}
+
+std::vector<std::unique_ptr<WorkerState>>
+srv_client_workers(Incarnation *ci, int n, uint64_t key, uint64_t salt)
+{
+    std::vector<std::unique_ptr<WorkerState>> ws;
+    for (int w = 0; w < n; w++) {
+        ws.emplace_back(new WorkerState);
+        ws.back()->id = w;
+        ws.back()->rng = Rng(derive_seed(key, salt, (uint64_t)w));
+        ci->workers.push_back(ws.back().get());
+    }
+    return ws;
+}
+
+bool srv_all_done(const std::vector<std::unique_ptr<WorkerState>> &ws)
+{
+    for (auto &w : ws)
+        if (!w->done)
+            return false;
+    return true;
+}
+
+void srv_client_join(const SrvRun &run,
+                     const std::vector<std::unique_ptr<WorkerState>> &ws,
+                     std::vector<std::thread> &th, const char *who)
+{
+    if (!wait_until(slack_ns(run.cfg, 10000),
+                    [&] { return srv_all_done(ws); }))
+        hang((std::string(who) + " still inside calls 10 s after its "
+              "connection was closed:\n" + registry_dump()).c_str());
+    for (auto &t : th)
+        t.join();
+}
+
+bool srv_listener_made(SrvGen *g, Fn fn, int rc)
+{
+    if (documented(fn, rc) && rc == 0)
+        return true;
+    fail("gen %d: %s = %s", g->index, fn_name(fn), rc_name(rc));
+    return false;
+}
+
 void srv_close_listener(SrvGen *g)
 {
     uint64_t zero = 0, t0 = now_ns();
@@ -151,7 +217,7 @@ void generation(const SrvRun &run, int index, Rng &rng)
                 return false;
         return true;
     };
-    if (!srv_wait(slack_ns(cfg, 10000), workers_done))
+    if (!wait_until(slack_ns(cfg, 10000), workers_done))
         hang(("gen " + std::to_string(index) + ": workers did not all return "
               "CLOSED within 10 s of the listener's close:\n" + registry_dump())
                  .c_str());

@@ -26,12 +26,17 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "call.h"
 #include "conn.h"
 #include "ops.h"
 #include "report.h"
+
+extern "C" {
+#include "ts_certs.h"
+}
 
 namespace torture {
 
@@ -118,11 +123,50 @@ void srv_close_listener(SrvGen *g);
  * starts after it returns CLOSED at once, whatever its timeout. */
 int srv_accept_end(SrvGen *g, Call &call, int rc);
 
+/* The check of a generation's listener, just made by |fn| with result
+ * |rc|: true if it was, else false after failing the run. */
+bool srv_listener_made(SrvGen *g, Fn fn, int rc);
+
 /* A worker's loop around its accept: calls |serve| for what it gets until
  * an accept returns CLOSED, then checks that the next one does too. */
 template <class Accept, class Serve>
 void srv_worker_loop(SrvGen *g, WorkerState *ws, Fn fn, Accept accept,
                      Serve serve);
+
+/* What a worker accepts from |g|'s listener: a DTLS connection
+ * (dserver), or a stream of any connection (qserver). */
+inline int srv_accept(SrvGen *g, tickless_conn **c, int timeout)
+{
+    return tickless_listener_accept(g->l, c, timeout);
+}
+inline int srv_accept(SrvGen *g, tickless_stream **s, int timeout)
+{
+    return tickless_listener_accept_stream(g->l, s, timeout);
+}
+
+/* A worker's loop (srv_worker_loop()) around srv_accept() of a |T|, the
+ * call |fn|: |serve| serves each (a return of 0 with nothing accepted
+ * fails the run). */
+template <class T, class Serve>
+void srv_accept_loop(SrvGen *g, WorkerState *ws, Fn fn, Serve serve)
+{
+    T *got = nullptr;
+    srv_worker_loop(
+        g, ws, fn,
+        [&](int timeout) {
+            got = nullptr;
+            return srv_accept(g, &got, timeout);
+        },
+        [&] {
+            if (got == nullptr) {
+                fail("gen %d: %s returned 0 with nothing accepted", g->index,
+                     fn_name(fn));
+                return;
+            }
+            count(C_SERVED);
+            serve(got);
+        });
+}
 
 /* The bytes clients send (and expect back): a stream whose first 8
  * bytes are its key (non-zero), then the key's pattern, so that the server
@@ -146,17 +190,43 @@ void srv_dtls_client(SrvGen *g, int slot);
 SSL_CTX *srv_client_ctx(const SrvRun &run, Proto p);
 void srv_client_ctx_put(const SrvRun &run, SSL_CTX *ctx);
 
-/* Waits up to |ns| for |pred|; true if it held. */
-template <class P> bool srv_wait(uint64_t ns, P pred)
+/* A client connection of |g|'s listener, the |idx|th of slot |slot|:
+ * its Incarnation, with ci->c made by tickless_conn_new() on the run's
+ * pool from a client SSL of |p| (DTLS: with a fast retransmission timer);
+ * a return tickless_conn_new() does not document fails the run. Null
+ * after a failure, having paused 50 ms (a slot that cannot connect does
+ * not spin); else *ctx is the client SSL_CTX, for srv_client_ctx_put()
+ * once the connection is closed. */
+std::unique_ptr<Incarnation> srv_client_new(SrvGen *g, int slot, int idx,
+                                            ts_proto p, SSL_CTX **ctx);
+
+/* A client slot: one connection after the other (|conn|(g, slot, idx,
+ * rng) makes the |idx|th and sees it through) until the generation is
+ * over, its choices seeded from the run's seed, |salt|, the generation and
+ * the slot. */
+template <class Conn>
+void srv_client_slot(SrvGen *g, int slot, uint64_t salt, Conn conn)
 {
-    uint64_t end = now_ns() + ns;
-    while (!pred()) {
-        if (now_ns() > end)
-            return false;
-        sleep_ms(2);
-    }
-    return true;
+    Rng rng(derive_seed(g->run->cfg.seed, salt, (uint64_t)g->index,
+                        (uint64_t)slot));
+    for (int idx = 0; !g->over; idx++)
+        conn(g, slot, idx, rng);
 }
+
+/* |n| worker states of the client connection |ci|, each with a PRNG of
+ * its own derived from |key| and |salt|, and registered as ci's workers. */
+std::vector<std::unique_ptr<WorkerState>>
+srv_client_workers(Incarnation *ci, int n, uint64_t key, uint64_t salt);
+
+/* Whether every one of |ws| has returned from its last call. */
+bool srv_all_done(const std::vector<std::unique_ptr<WorkerState>> &ws);
+
+/* After a client's connection was closed: its threads |th| (those of
+ * |ws|) come out of their calls within 10 s, else the run hangs, saying
+ * that |who| are still inside calls; then they are joined. */
+void srv_client_join(const SrvRun &run,
+                     const std::vector<std::unique_ptr<WorkerState>> &ws,
+                     std::vector<std::thread> &th, const char *who);
 
 template <class Accept, class Serve>
 void srv_worker_loop(SrvGen *g, WorkerState *ws, Fn fn, Accept accept,

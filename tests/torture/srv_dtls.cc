@@ -154,32 +154,16 @@ int srv_dtls_listen(SrvGen *g)
         return -1;
     }
     int rc = tickless_listener_new_dtls(g->run->sctx, fd, g->run->pool, &g->l);
-    if (!documented(Fn::LISTENER_NEW_DTLS, rc) || rc != 0) {
-        fail("gen %d: tickless_listener_new_dtls = %s", g->index, rc_name(rc));
-        close(fd);
-        return -1;
-    }
-    return 0;
+    if (srv_listener_made(g, Fn::LISTENER_NEW_DTLS, rc))
+        return 0;
+    close(fd); /* still ours */
+    return -1;
 }
 
 void srv_dtls_worker(SrvGen *g, WorkerState *ws)
 {
-    tickless_conn *c = nullptr;
-    srv_worker_loop(
-        g, ws, Fn::LISTENER_ACCEPT,
-        [&](int timeout) {
-            c = nullptr;
-            return tickless_listener_accept(g->l, &c, timeout);
-        },
-        [&] {
-            if (c == nullptr) {
-                fail("gen %d: tickless_listener_accept returned 0 without a "
-                     "connection", g->index);
-                return;
-            }
-            count(C_SERVED);
-            serve(g, ws, c);
-        });
+    srv_accept_loop<tickless_conn>(g, ws, Fn::LISTENER_ACCEPT,
+                                   [&](tickless_conn *c) { serve(g, ws, c); });
 }
 
 void srv_dtls_interferer(SrvGen *g, WorkerState *ws)

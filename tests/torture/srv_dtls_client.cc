@@ -137,43 +137,25 @@ void reader(Client &cl, WorkerState *ws)
 void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
 {
     const SrvRun &run = *g->run;
-    auto ci = std::make_unique<Incarnation>();
-    ci->cfg = run.cfg;
-    ci->slot = slot;
-    ci->index = idx;
     Client cl;
     cl.g = g;
-    cl.ci = ci.get();
     cl.key = derive_seed(run.cfg.seed, 24, (uint64_t)g->index,
                          (uint64_t)slot * 100000 + (uint64_t)idx) | 1;
-    SSL_CTX *ctx = srv_client_ctx(run, run.cfg.proto);
-    SSL *ssl = ctx != nullptr ? ts_client_new(ctx, TS_DTLS, g->port) : nullptr;
-    if (ssl != nullptr)
-        ts_dtls_fast_timer(ssl);
-    int rc = ssl != nullptr ? tickless_conn_new(ssl, run.pool, &ci->c) : -1;
-    if (ssl != nullptr && !documented(Fn::CONN_NEW, rc))
-        fail("tickless_conn_new returned undocumented %d", rc);
-    if (rc != 0) {
-        if (ssl == nullptr)
-            fail("client %d: no DTLS client SSL (harness)", slot);
-        SSL_free(ssl);
-        srv_client_ctx_put(run, ctx);
-        sleep_ms(50);
+    SSL_CTX *ctx = nullptr;
+    std::unique_ptr<Incarnation> ci = srv_client_new(g, slot, idx, TS_DTLS,
+                                                     &ctx);
+    if (ci == nullptr)
         return;
-    }
+    cl.ci = ci.get();
     count(C_CONNS);
     bool vanish = rng.chance(40);
     uint64_t end_at = now_ns() + (100 + rng.below(900)) * 1000000ull;
     int nthreads = rng.chance(30) ? 3 : 2;
-    std::vector<std::unique_ptr<WorkerState>> ws;
+    std::vector<std::unique_ptr<WorkerState>> ws =
+        srv_client_workers(ci.get(), nthreads, cl.key, 25);
+    for (auto &w : ws)
+        w->rbuf.resize(65536);
     std::vector<std::thread> th;
-    for (int w = 0; w < nthreads; w++) {
-        ws.emplace_back(new WorkerState);
-        ws.back()->id = w;
-        ws.back()->rng = Rng(derive_seed(cl.key, 25, (uint64_t)w));
-        ws.back()->rbuf.resize(65536);
-        ci->workers.push_back(ws.back().get());
-    }
     for (auto &w : ws)
         th.emplace_back([&cl](WorkerState *me) {
             me->tid = gettid_();
@@ -185,12 +167,7 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
             registry_remove(me);
             me->done = true;
         }, w.get());
-    auto all_done = [&] {
-        for (auto &w : ws)
-            if (!w->done)
-                return false;
-        return true;
-    };
+    auto all_done = [&] { return srv_all_done(ws); };
     while (!g->over && now_ns() < end_at && !all_done())
         sleep_ms(5);
     if (vanish) {
@@ -201,7 +178,7 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
          * the listener is gone: no waiting. */
         ci->quiesce = true;
         uint64_t wait = g->over ? slack_ns(run.cfg, 200) : slack_ns(run.cfg, 3000);
-        if (srv_wait(wait, [&] { return ws[0]->done.load(); }) && rng.chance(50)) {
+        if (wait_until(wait, [&] { return ws[0]->done.load(); }) && rng.chance(50)) {
             WorkerState mgr;
             mgr.id = -1;
             ci->shutdown_begun = true;
@@ -213,11 +190,7 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
         }
         close_conn(ci.get(), nullptr);
     }
-    if (!srv_wait(slack_ns(run.cfg, 10000), all_done))
-        hang(("a dserver client's threads still inside calls 10 s after its "
-              "connection was closed:\n" + registry_dump()).c_str());
-    for (auto &t : th)
-        t.join();
+    srv_client_join(run, ws, th, "a dserver client's threads");
     for (int64_t d : ci->dgrams_read)
         if (cl.credited.count(d) == 0) {
             fail("gen %d client %d.%d: datagram %" PRId64 " was echoed, but "
@@ -231,9 +204,7 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
 
 void srv_dtls_client(SrvGen *g, int slot)
 {
-    Rng rng(derive_seed(g->run->cfg.seed, 26, (uint64_t)g->index, (uint64_t)slot));
-    for (int idx = 0; !g->over; idx++)
-        client_conn(g, slot, idx, rng);
+    srv_client_slot(g, slot, 26, client_conn);
 }
 
 } // namespace torture

@@ -160,30 +160,16 @@ int srv_quic_listen(SrvGen *g)
     BIO *bio = BIO_new_dgram(fd, BIO_CLOSE);
     SSL_set_bio(lst, bio, bio);
     int rc = tickless_listener_new(lst, g->run->pool, &g->l);
-    if (!documented(Fn::LISTENER_NEW, rc) || rc != 0) {
-        fail("gen %d: tickless_listener_new = %s", g->index, rc_name(rc));
-        SSL_free(lst);
-        return -1;
-    }
-    return 0;
+    if (srv_listener_made(g, Fn::LISTENER_NEW, rc))
+        return 0;
+    SSL_free(lst); /* still ours */
+    return -1;
 }
 
 void srv_quic_worker(SrvGen *g, WorkerState *ws)
 {
-    tickless_stream *s = nullptr;
-    srv_worker_loop(
-        g, ws, Fn::LISTENER_ACCEPT_STREAM,
-        [&](int timeout) {
-            s = nullptr;
-            return tickless_listener_accept_stream(g->l, &s, timeout);
-        },
-        [&] {
-            if (s == nullptr) {
-                fail("gen %d: tickless_listener_accept_stream returned 0 "
-                     "without a stream", g->index);
-                return;
-            }
-            count(C_SERVED);
+    srv_accept_loop<tickless_stream>(
+        g, ws, Fn::LISTENER_ACCEPT_STREAM, [&](tickless_stream *s) {
             auto e = std::make_shared<StreamEntry>();
             e->s = s;
             e->id = tickless_stream_id(s);

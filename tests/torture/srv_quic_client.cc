@@ -229,46 +229,24 @@ void stream_thread(SrvGen *g, Incarnation *ci, WorkerState *ws)
 void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
 {
     const SrvRun &run = *g->run;
-    auto ci = std::make_unique<Incarnation>();
-    ci->cfg = run.cfg;
-    ci->slot = slot;
-    ci->index = idx;
+    SSL_CTX *ctx = nullptr;
+    std::unique_ptr<Incarnation> ci = srv_client_new(g, slot, idx, TS_QUIC,
+                                                     &ctx);
+    if (ci == nullptr)
+        return;
     ci->key_w = derive_seed(run.cfg.seed, 22, (uint64_t)g->index,
                             (uint64_t)slot * 100000 + (uint64_t)idx);
-    SSL_CTX *ctx = srv_client_ctx(run, run.cfg.proto);
-    SSL *ssl = ctx != nullptr ? ts_client_new(ctx, TS_QUIC, g->port) : nullptr;
-    int rc = ssl != nullptr ? tickless_conn_new(ssl, run.pool, &ci->c) : -1;
-    if (ssl != nullptr && !documented(Fn::CONN_NEW, rc))
-        fail("tickless_conn_new returned undocumented %d", rc);
-    if (rc != 0) {
-        if (ssl == nullptr)
-            fail("client %d: no QUIC client SSL (harness)", slot);
-        SSL_free(ssl);
-        srv_client_ctx_put(run, ctx);
-        sleep_ms(50);
-        return;
-    }
     count(C_CONNS);
     bool vanish = rng.chance(30);
     uint64_t end_at = now_ns() + (vanish ? rng.below(1500) : 300 + rng.below(1700))
                                      * 1000000ull;
     int nthreads = 1 + (int)rng.below((uint64_t)run.cfg.threads);
-    std::vector<std::unique_ptr<WorkerState>> ws;
+    std::vector<std::unique_ptr<WorkerState>> ws =
+        srv_client_workers(ci.get(), nthreads, ci->key_w, 23);
     std::vector<std::thread> th;
-    for (int w = 0; w < nthreads; w++) {
-        ws.emplace_back(new WorkerState);
-        ws.back()->id = w;
-        ws.back()->rng = Rng(derive_seed(ci->key_w, 23, (uint64_t)w));
-        ci->workers.push_back(ws.back().get());
-    }
     for (auto &w : ws)
         th.emplace_back(stream_thread, g, ci.get(), w.get());
-    auto all_done = [&] {
-        for (auto &w : ws)
-            if (!w->done)
-                return false;
-        return true;
-    };
+    auto all_done = [&] { return srv_all_done(ws); };
     while (!g->over && !all_done() && now_ns() < end_at)
         sleep_ms(5);
     if (!g->over && vanish) {
@@ -277,7 +255,7 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
     } else {
         ci->quiesce = true;
         uint64_t wait = g->over ? slack_ns(run.cfg, 200) : slack_ns(run.cfg, 3000);
-        if (srv_wait(wait, all_done) && !g->closing()
+        if (wait_until(wait, all_done) && !g->closing()
             && rng.chance(50)) {
             WorkerState mgr;
             mgr.id = -1;
@@ -289,11 +267,7 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
         note_conn(g, ci.get(), "connection closing; ");
         close_conn(ci.get(), nullptr);
     }
-    if (!srv_wait(slack_ns(run.cfg, 10000), all_done))
-        hang(("a qserver client's stream threads still inside calls 10 s "
-              "after its connection was closed:\n" + registry_dump()).c_str());
-    for (auto &t : th)
-        t.join();
+    srv_client_join(run, ws, th, "a qserver client's stream threads");
     srv_client_ctx_put(run, ctx);
 }
 
@@ -301,9 +275,7 @@ void client_conn(SrvGen *g, int slot, int idx, Rng &rng)
 
 void srv_quic_client(SrvGen *g, int slot)
 {
-    Rng rng(derive_seed(g->run->cfg.seed, 21, (uint64_t)g->index, (uint64_t)slot));
-    for (int idx = 0; !g->over; idx++)
-        client_conn(g, slot, idx, rng);
+    srv_client_slot(g, slot, 21, client_conn);
 }
 
 #else

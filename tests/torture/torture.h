@@ -67,6 +67,18 @@ uint64_t thread_runq_ns();
 void sleep_ms(unsigned ms);
 long gettid_();
 
+/* Waits up to |ns| for |pred|, looking every 2 ms; true if it held. */
+template <class P> bool wait_until(uint64_t ns, P pred)
+{
+    uint64_t end = now_ns() + ns;
+    while (!pred()) {
+        if (now_ns() > end)
+            return false;
+        sleep_ms(2);
+    }
+    return true;
+}
+
 } // namespace torture
 
 #endif

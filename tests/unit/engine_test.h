@@ -1,5 +1,6 @@
 // The gtest fixture of the unit tests that drive an engine and its shard
-// (decide_test.cc, tick_test.cc, shard_batch_test.cc): both made on a clock the test sets,
+// (decide_test.cc, tick_test.cc, waitq_test.cc, shard_batch_test.cc):
+// both made on a clock the test sets,
 // torn down whatever the test did.
 #ifndef TICKLESS_TESTS_ENGINE_TEST_H
 #define TICKLESS_TESTS_ENGINE_TEST_H

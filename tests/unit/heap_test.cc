@@ -1,116 +1,19 @@
 // Unit tests for src/assist/heap.c: the assist's timer heap.
 //
-// The heap is checked against a trivially correct model (a std::multiset of
-// (key, item) pairs) over long random operation sequences, and its internal
-// invariants (every node knows its slot; parents are never larger than their
-// children) are verified after every single operation, so a bug is reported
-// at the operation that introduced it rather than many steps later.
+// Each operation, its edge cases, checked against a trivially correct model
+// (heap_fixture.h), with the heap's internal invariants verified after every
+// operation. (Long random operation sequences: HeapRandomTest.)
 //
 // Allocation failure (TICKLESS_ERR_NOMEM) is covered by the failure-injection
 // suite, not here.
 
-#include <gtest/gtest.h>
+#include "heap_fixture.h"
 
-#include <cstddef>
 #include <cstdint>
-#include <random>
-#include <set>
-#include <utility>
-#include <vector>
-
-extern "C" {
-#include "assist/heap.h"
-}
 
 namespace {
 
-// An owner with an embedded node, as a connection embeds its timer.
-struct Item {
-    int id;
-    heap_node node;
-};
-
-Item *owner_of(heap_node *n)
-{
-    return reinterpret_cast<Item *>(reinterpret_cast<char *>(n) -
-                                    offsetof(Item, node));
-}
-
-using Model = std::multiset<std::pair<uint64_t, int>>;
-
-// Checks everything that must hold between operations. Returns a gtest
-// failure (rather than aborting) so the failing seed and step are printed.
-::testing::AssertionResult Consistent(const heap &h,
-                                      const std::vector<Item> &items,
-                                      const Model &model)
-{
-    if (tl_heap_size(&h) != model.size())
-        return ::testing::AssertionFailure()
-               << "size " << tl_heap_size(&h) << " != model " << model.size();
-    if (h.len > h.cap)
-        return ::testing::AssertionFailure() << "len > cap";
-    for (size_t i = 0; i < h.len; i++) {
-        if (h.nodes[i]->index != i)
-            return ::testing::AssertionFailure()
-                   << "nodes[" << i << "]->index == " << h.nodes[i]->index;
-        if (i > 0 && h.nodes[(i - 1) / 2]->key > h.nodes[i]->key)
-            return ::testing::AssertionFailure()
-                   << "heap order broken at " << i;
-    }
-    size_t in = 0;
-    for (const Item &it : items) {
-        bool modelled = model.count({it.node.key, it.id}) > 0;
-        if (heap_contains(&it.node)) {
-            in++;
-            if (!modelled)
-                return ::testing::AssertionFailure()
-                       << "item " << it.id << " in heap but not in model";
-            if (h.nodes[it.node.index] != &it.node)
-                return ::testing::AssertionFailure()
-                       << "item " << it.id << " index points elsewhere";
-        } else if (modelled) {
-            return ::testing::AssertionFailure()
-                   << "item " << it.id << " in model but not in heap";
-        }
-    }
-    if (in != model.size())
-        return ::testing::AssertionFailure() << "membership count mismatch";
-    heap_node *top = tl_heap_top(&h);
-    if ((top == nullptr) != model.empty())
-        return ::testing::AssertionFailure() << "top/emptiness mismatch";
-    if (top != nullptr && top->key != model.begin()->first)
-        return ::testing::AssertionFailure()
-               << "top key " << top->key << " != min " << model.begin()->first;
-    return ::testing::AssertionSuccess();
-}
-
-class HeapTest : public ::testing::Test {
-protected:
-    void SetUp() override { tl_heap_init(&h_); }
-    void TearDown() override { tl_heap_destroy(&h_); }
-
-    // Items are allocated once, up front: the heap stores pointers into
-    // |items_|, so the vector must never reallocate while they are in it.
-    void MakeItems(int n)
-    {
-        items_.resize(static_cast<size_t>(n));
-        for (int i = 0; i < n; i++) {
-            items_[static_cast<size_t>(i)].id = i;
-            tl_heap_node_init(&items_[static_cast<size_t>(i)].node);
-        }
-    }
-
-    void Push(int id, uint64_t key)
-    {
-        Item &it = items_[static_cast<size_t>(id)];
-        ASSERT_EQ(0, tl_heap_push(&h_, &it.node, key));
-        model_.insert({key, id});
-    }
-
-    heap h_;
-    std::vector<Item> items_;
-    Model model_;
-};
+class HeapTest : public HeapFixture {};
 
 TEST_F(HeapTest, EmptyHeap)
 {
@@ -304,95 +207,5 @@ TEST_F(HeapTest, ReuseAfterPopAndDestroy)
     Push(2, 9);
     ASSERT_TRUE(Consistent(h_, items_, model_));
 }
-
-// Random operation sequences against the model. Keys come from a narrow
-// range in some runs (many ties, the tricky case for sifting) and the full
-// 64-bit range in others.
-class HeapRandomTest : public HeapTest,
-                       public ::testing::WithParamInterface<
-                           std::pair<uint32_t, uint64_t>> {};
-
-TEST_P(HeapRandomTest, MatchesMultisetModel)
-{
-    const uint32_t seed = GetParam().first;
-    const uint64_t key_range = GetParam().second; // 0: full 64-bit range
-    const int kItems = 300;
-    const int kOps = 5000; // per seed; each op is followed by a full check
-    std::mt19937_64 rng(seed);
-    auto random_key = [&]() -> uint64_t {
-        uint64_t k = rng();
-        return key_range == 0 ? k : k % key_range;
-    };
-    MakeItems(kItems);
-
-    for (int step = 0; step < kOps; step++) {
-        Item &it = items_[static_cast<size_t>(rng() % kItems)];
-        const uint64_t old_key = it.node.key;
-        const bool was_in = heap_contains(&it.node);
-        switch (rng() % 5) {
-        case 0: // push (or re-key, if it is already in: push would assert)
-        case 1: {
-            uint64_t k = random_key();
-            if (was_in) {
-                ASSERT_EQ(0, tl_heap_update(&h_, &it.node, k));
-                model_.erase(model_.find({old_key, it.id}));
-            } else {
-                ASSERT_EQ(0, tl_heap_push(&h_, &it.node, k));
-            }
-            model_.insert({k, it.id});
-            EXPECT_TRUE(heap_contains(&it.node));
-            EXPECT_EQ(k, it.node.key);
-            break;
-        }
-        case 2: { // update, which pushes if needed
-            uint64_t k = random_key();
-            ASSERT_EQ(0, tl_heap_update(&h_, &it.node, k));
-            if (was_in)
-                model_.erase(model_.find({old_key, it.id}));
-            model_.insert({k, it.id});
-            break;
-        }
-        case 3: // remove (a no-op when not in)
-            tl_heap_remove(&h_, &it.node);
-            if (was_in)
-                model_.erase(model_.find({old_key, it.id}));
-            EXPECT_FALSE(heap_contains(&it.node));
-            break;
-        case 4: { // pop
-            heap_node *n = tl_heap_pop(&h_);
-            if (model_.empty()) {
-                ASSERT_EQ(nullptr, n);
-                break;
-            }
-            ASSERT_NE(nullptr, n);
-            ASSERT_EQ(model_.begin()->first, n->key);
-            EXPECT_FALSE(heap_contains(n));
-            model_.erase(model_.find({n->key, owner_of(n)->id}));
-            break;
-        }
-        }
-        ASSERT_TRUE(Consistent(h_, items_, model_))
-            << "seed " << seed << " step " << step;
-    }
-
-    // Drain: pops come out in non-decreasing order and match the model.
-    uint64_t prev = 0;
-    while (heap_node *n = tl_heap_pop(&h_)) {
-        ASSERT_LE(prev, n->key);
-        ASSERT_EQ(model_.begin()->first, n->key);
-        model_.erase(model_.find({n->key, owner_of(n)->id}));
-        prev = n->key;
-    }
-    EXPECT_TRUE(model_.empty());
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Seeds, HeapRandomTest,
-    ::testing::Values(std::make_pair(1u, uint64_t{8}),
-                      std::make_pair(2u, uint64_t{64}),
-                      std::make_pair(3u, uint64_t{1000}),
-                      std::make_pair(4u, uint64_t{0}),
-                      std::make_pair(5u, uint64_t{2}),
-                      std::make_pair(6u, uint64_t{0})));
 
 } // namespace

@@ -1,7 +1,7 @@
 // Unit tests for one tick (tl_conn_tick(), src/core/tick.c) on the clock
-// the assist gives it, and for the wait queues (src/core/waitq.c) a tick
-// wakes. The fixture's engine has a DTLS SSL object with no timer of its
-// own; the clock is fx_clock_ns. No test sleeps.
+// the assist gives it. The fixture's engine has a DTLS SSL object with no
+// timer of its own; the clock is fx_clock_ns. No test sleeps. (The wait
+// queues a tick wakes: waitq_test.cc.)
 
 #include <gtest/gtest.h>
 
@@ -73,56 +73,6 @@ TEST_F(Tick, DeadConnectionIsNotTicked)
     EXPECT_EQ(fx_tick(engine, &reasons, &next), 0);
     EXPECT_EQ(fx_timer_ticks(engine), 0u);
     EXPECT_EQ(next, kNever);
-}
-
-struct WaitQueues : Tick {};
-
-// A queue is on the engine's sleeping list exactly while it has sleepers,
-// whatever order they come and go in; readers are counted.
-TEST_F(WaitQueues, SleepingListFollowsTheSleepers)
-{
-    Make(false);
-    const int owners[3] = { 0, 0, 0 };
-    fx_queues(engine, 3, owners);
-    fx_enter(engine, 0, 1);
-    fx_enter(engine, 1, 0);
-    fx_enter(engine, 0, 0);
-    fx_enter(engine, 2, 1);
-    EXPECT_EQ(fx_sleeping(engine), 3);
-    EXPECT_EQ(fx_readers(engine, 0), 1u);
-    fx_leave(engine, 1, 0); // the middle of the list
-    EXPECT_EQ(fx_sleeping(engine), 2);
-    fx_leave(engine, 0, 1);
-    EXPECT_EQ(fx_sleeping(engine), 2); // queue 0 still has a sleeper
-    EXPECT_EQ(fx_readers(engine, 0), 0u);
-    fx_leave(engine, 0, 0);
-    fx_leave(engine, 2, 1);
-    EXPECT_EQ(fx_sleeping(engine), 0);
-}
-
-// After a tick every queue that can make progress is woken (DTLS: all of
-// them, its callers read for themselves); a close wakes only the queues
-// of the connection it closes.
-TEST_F(WaitQueues, WakesReachTheRightQueues)
-{
-    Make(false);
-    const int owners[3] = { 0, 1, 1 };
-    fx_queues(engine, 3, owners);
-    for (int q = 0; q < 3; q++)
-        fx_enter(engine, q, 1);
-    fx_wake_ready(engine);
-    for (int q = 0; q < 3; q++)
-        EXPECT_EQ(fx_gen(engine, q), 1u) << "queue " << q;
-    fx_wake_owned(engine, 1);
-    EXPECT_EQ(fx_gen(engine, 0), 1u);
-    EXPECT_EQ(fx_gen(engine, 1), 2u);
-    EXPECT_EQ(fx_gen(engine, 2), 2u);
-    // A queue with no sleepers is not on the list, and not woken.
-    fx_leave(engine, 0, 1);
-    fx_wake_ready(engine);
-    EXPECT_EQ(fx_gen(engine, 0), 1u);
-    for (int q = 1; q < 3; q++)
-        fx_leave(engine, q, 1);
 }
 
 } // namespace
