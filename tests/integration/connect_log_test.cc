@@ -3,33 +3,16 @@
 // for each such call; a verified connect logs no such warning.
 #include "connect_fixture.h"
 
-#include <mutex>
 #include <string>
 #include <vector>
 
 namespace {
 
-struct Event {
-    int level;
-    tickless_conn *conn;
-    std::string message;
-};
-
-std::mutex g_mu;
-std::vector<Event> g_events;
-
-void Collect(int level, tickless_conn *conn, const char *message, void *)
-{
-    std::lock_guard<std::mutex> lock(g_mu);
-    g_events.push_back(Event { level, conn, message });
-}
-
 // The warnings about switched-off verification logged so far.
-std::vector<Event> NoVerifyWarnings()
+std::vector<LogEvent> NoVerifyWarnings()
 {
-    std::lock_guard<std::mutex> lock(g_mu);
-    std::vector<Event> found;
-    for (const Event &e : g_events)
+    std::vector<LogEvent> found;
+    for (const LogEvent &e : LoggedEvents())
         if (e.message.find("certificate verification is OFF")
             != std::string::npos)
             found.push_back(e);
@@ -38,18 +21,15 @@ std::vector<Event> NoVerifyWarnings()
 
 // Removes the callback when it goes out of scope, whatever fails.
 struct LogTo {
-    LogTo()
-    {
-        std::lock_guard<std::mutex> lock(g_mu);
-        g_events.clear();
-    }
+    LogTo() { ClearLoggedEvents(); }
     ~LogTo() { tickless_set_log(nullptr, nullptr, 0, 0); }
 };
 
 TEST(ConnectLog, InsecureNoVerifyIsWarnedAbout)
 {
     LogTo log;
-    ASSERT_EQ(tickless_set_log(Collect, nullptr, TICKLESS_LOG_WARN, 0), 0);
+    ASSERT_EQ(
+        tickless_set_log(CollectLogEvent, nullptr, TICKLESS_LOG_WARN, 0), 0);
     ts_server *srv = StartServer(TS_TLS);
     ASSERT_NE(srv, nullptr);
     ClientCtx ctx(TS_TLS);
@@ -72,7 +52,7 @@ TEST(ConnectLog, InsecureNoVerifyIsWarnedAbout)
                           nullptr, &c, kConnectTimeoutMs);
     ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
     tickless_conn_close(c);
-    std::vector<Event> ev = NoVerifyWarnings();
+    std::vector<LogEvent> ev = NoVerifyWarnings();
     ASSERT_EQ(ev.size(), 1u);
     EXPECT_EQ(ev[0].level, TICKLESS_LOG_WARN);
     EXPECT_EQ(ev[0].conn, nullptr); // said before there is a connection

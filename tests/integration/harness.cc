@@ -615,6 +615,30 @@ bool RefusalLog::Has(const std::string &call, const std::string &what) const
     return false;
 }
 
+namespace {
+std::mutex g_log_mu;
+std::vector<LogEvent> g_log; // guarded by g_log_mu
+} // namespace
+
+void CollectLogEvent(int level, tickless_conn *conn, const char *message,
+                     void *)
+{
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    g_log.push_back(LogEvent { level, conn, message });
+}
+
+std::vector<LogEvent> LoggedEvents()
+{
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    return g_log;
+}
+
+void ClearLoggedEvents()
+{
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    g_log.clear();
+}
+
 double MsSince(uint64_t t0_ns)
 {
     return (double)(ts_now_ns() - t0_ns) / 1e6;

@@ -322,6 +322,20 @@ public:
     RefusalLog &operator=(const RefusalLog &) = delete;
 };
 
+// A line tickless logged through tickless_set_log().
+struct LogEvent {
+    int level;
+    tickless_conn *conn;
+    std::string message;
+};
+
+// A tickless_set_log() callback that keeps every line it is given, for
+// LoggedEvents(); ClearLoggedEvents() forgets them. Any thread.
+void CollectLogEvent(int level, tickless_conn *conn, const char *message,
+                     void *arg);
+std::vector<LogEvent> LoggedEvents();
+void ClearLoggedEvents();
+
 // Milliseconds from |t0_ns| (a ts_now_ns() reading) to now.
 double MsSince(uint64_t t0_ns);
 

@@ -4,38 +4,15 @@
 // removal nothing more arrives.
 #include "harness.h"
 
-#include <mutex>
 #include <string>
 #include <vector>
 
 namespace {
 
-struct Event {
-    int level;
-    tickless_conn *conn;
-    std::string message;
-};
-
-std::mutex g_mu;
-std::vector<Event> g_events;
-
-void Collect(int level, tickless_conn *conn, const char *message, void *arg)
-{
-    std::lock_guard<std::mutex> lock(g_mu);
-    (void)arg;
-    g_events.push_back(Event { level, conn, message });
-}
-
-std::vector<Event> Events()
-{
-    std::lock_guard<std::mutex> lock(g_mu);
-    return g_events;
-}
-
-bool Has(const std::vector<Event> &ev, int level, tickless_conn *conn,
+bool Has(const std::vector<LogEvent> &ev, int level, tickless_conn *conn,
          const std::string &part)
 {
-    for (const Event &e : ev)
+    for (const LogEvent &e : ev)
         if (e.level == level && e.conn == conn
             && e.message.find(part) != std::string::npos)
             return true;
@@ -61,8 +38,8 @@ tickless_conn *HandshakeThatGivesUp(tickless_pool *pool)
 
 TEST(Log, LostConnectionsLateTicksAndAssistThreadsAreReported)
 {
-    g_events.clear();
-    ASSERT_EQ(tickless_set_log(Collect, nullptr, TICKLESS_LOG_INFO, 1), 0);
+    ClearLoggedEvents();
+    ASSERT_EQ(tickless_set_log(CollectLogEvent, nullptr, TICKLESS_LOG_INFO, 1), 0);
 
     tickless_pool_options o;
     tickless_pool_options_defaults(&o);
@@ -76,7 +53,7 @@ TEST(Log, LostConnectionsLateTicksAndAssistThreadsAreReported)
     EXPECT_EQ(tickless_pool_free(pool), 0);
     ASSERT_NE(c, nullptr);
 
-    std::vector<Event> ev = Events();
+    std::vector<LogEvent> ev = LoggedEvents();
     EXPECT_TRUE(Has(ev, TICKLESS_LOG_INFO, nullptr, "logtest-0 started"));
     EXPECT_TRUE(Has(ev, TICKLESS_LOG_INFO, nullptr, "logtest-0 stopped"));
     EXPECT_TRUE(Has(ev, TICKLESS_LOG_WARN, c, "deadline missed by"));
@@ -85,21 +62,21 @@ TEST(Log, LostConnectionsLateTicksAndAssistThreadsAreReported)
     EXPECT_TRUE(Has(ev, TICKLESS_LOG_ERROR, c, "timeout"));
 
     // Bad levels; then removal: nothing more is reported.
-    EXPECT_EQ(tickless_set_log(Collect, nullptr, 0, 0), TICKLESS_ERR_INVALID);
-    EXPECT_EQ(tickless_set_log(Collect, nullptr, 4, 0), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_set_log(CollectLogEvent, nullptr, 0, 0), TICKLESS_ERR_INVALID);
+    EXPECT_EQ(tickless_set_log(CollectLogEvent, nullptr, 4, 0), TICKLESS_ERR_INVALID);
     EXPECT_EQ(tickless_set_log(nullptr, nullptr, 0, 0), 0);
-    size_t before = Events().size();
+    size_t before = LoggedEvents().size();
     pool = nullptr;
     ASSERT_EQ(tickless_pool_new(nullptr, &pool), 0);
     EXPECT_EQ(tickless_pool_free(pool), 0);
-    EXPECT_EQ(Events().size(), before);
+    EXPECT_EQ(LoggedEvents().size(), before);
 }
 
 TEST(Log, LevelFiltersAndTheThresholdIsHonoured)
 {
-    g_events.clear();
+    ClearLoggedEvents();
     // Errors only, and no lateness reports.
-    ASSERT_EQ(tickless_set_log(Collect, nullptr, TICKLESS_LOG_ERROR, 0), 0);
+    ASSERT_EQ(tickless_set_log(CollectLogEvent, nullptr, TICKLESS_LOG_ERROR, 0), 0);
     tickless_pool *pool = nullptr;
     ASSERT_EQ(tickless_pool_new(nullptr, &pool), 0);
     tickless_conn *c = HandshakeThatGivesUp(pool);
@@ -107,8 +84,8 @@ TEST(Log, LevelFiltersAndTheThresholdIsHonoured)
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(tickless_set_log(nullptr, nullptr, 0, 0), 0);
 
-    std::vector<Event> ev = Events();
+    std::vector<LogEvent> ev = LoggedEvents();
     ASSERT_FALSE(ev.empty());
-    for (const Event &e : ev)
+    for (const LogEvent &e : ev)
         EXPECT_EQ(e.level, TICKLESS_LOG_ERROR) << e.message;
 }
