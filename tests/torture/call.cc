@@ -135,10 +135,10 @@ bool thread_sleeping(long tid)
     return p != nullptr && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
 }
 
-void close_conn(Incarnation *inc, WorkerState *self)
+bool close_conn(Incarnation *inc, WorkerState *self)
 {
     if (inc->closing.exchange(true))
-        return; /* someone else closes it */
+        return false; /* someone else closes it */
     inc->close_begin_ns = now_ns();
     /* A call that passed the gate must be inside the library before the
      * close begins: the header allows calls blocked on the connection,
@@ -168,6 +168,7 @@ void close_conn(Incarnation *inc, WorkerState *self)
              inc->index, (double)t / 1e6);
     std::lock_guard<std::mutex> g(who->last_mu);
     who->last = "tickless_conn_close";
+    return true;
 }
 
 namespace {

@@ -188,11 +188,20 @@ void op_shutdown(Incarnation *inc, WorkerState *ws)
 
 /* A tickless_conn_lock() section: a few SSL_* calls, the documented refusal
  * of tickless calls made inside it, and a short hold that makes other
- * calls (and the assist) wait for the mutex. */
+ * calls (and the assist) wait for the mutex. Now and then (as often as the
+ * incarnation's close weight says, in percent of its sections) the
+ * section ends in a close of the connection, made after the hold while
+ * other workers are asleep on the mutex: the header allows closing from
+ * inside the section (it ends the section), and every call that was
+ * waiting for the mutex must then return CLOSED, not enter a freed
+ * connection (failure 1 of issue 15: a waiter that took its reference
+ * only after the mutex locked freed memory and freed the SSL again). */
 void op_lock(Incarnation *inc, WorkerState *ws)
 {
     Rng &r = ws->rng;
-    unsigned hold = (unsigned)r.below(r.chance(50) ? 2 : 20);
+    bool close_inside = inc->close_weight > 0 && r.chance(inc->close_weight);
+    unsigned hold = close_inside ? 2 + (unsigned)r.below(20)
+                                 : (unsigned)r.below(r.chance(50) ? 2 : 20);
     bool inner = r.chance(30);
     if (!gate_enter(inc, ws))
         return;
@@ -221,8 +230,18 @@ void op_lock(Incarnation *inc, WorkerState *ws)
     }
     if (hold)
         sleep_ms(hold);
+    char d[64];
+    /* close_conn() waits for the workers that passed the gate to be
+     * asleep, those queued on the mutex we hold included; the close ends
+     * the section, so there is nothing to unlock after it. */
+    if (close_inside && close_conn(inc, ws)) {
+        count(C_LOCK_CLOSES);
+        snprintf(d, sizeof(d), "lock section of %u ms, closed inside", hold);
+        call.end(0, d);
+        gate_exit(ws);
+        return;
+    }
     tickless_conn_unlock(inc->c);
-    char d[48];
     snprintf(d, sizeof(d), "lock section of %u ms", hold);
     call.end(0, d);
     gate_exit(ws);
