@@ -35,6 +35,16 @@ struct WriteCall {
     int rc;
 };
 
+/* A TLS write that was in progress for a second or more (t0, t1: when
+ * the call began and returned), for the check that the peer, reading,
+ * kept receiving meanwhile (verify.cc). */
+struct LongWrite {
+    int worker;
+    uint64_t t0, t1;
+    int rc;
+    size_t len, nw;
+};
+
 /* A read's bytes, located in the peer's stream; short ones cannot be
  * located alone and keep their bytes for the end. */
 struct ReadPiece {
@@ -119,6 +129,7 @@ struct Incarnation {
     /* The ledger. */
     std::mutex mu;
     std::vector<WriteCall> writes;
+    std::vector<LongWrite> long_writes;
     std::vector<ReadPiece> reads;
     std::set<int64_t> dgrams_read;
     std::vector<uint64_t> conn_keys; /* qserver client: its streams' keys */

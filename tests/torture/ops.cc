@@ -94,22 +94,18 @@ void op_read(Incarnation *inc, WorkerState *ws)
     inc->reads.push_back(std::move(piece));
 }
 
-/* A write in progress across a second (or more) in which the peer was
- * reading without a pause and received nothing was not being sent: nobody
- * watched the socket for it (TLS: nothing else can hold a write back
- * once the peer reads; a lock section lasts 20 ms at most). */
-void check_write_stall(Incarnation *inc, const Call &call, int rc)
+/* A TLS write in progress for a second or more is held, once the peer has
+ * finished, against the spells in which the peer was reading and received
+ * nothing (verify_write_stalls()): such a write was not being sent. */
+void note_long_write(Incarnation *inc, WorkerState *ws, const Call &call,
+                     int rc, size_t len, size_t nw)
 {
-    if (inc->cfg.proto != Proto::TLS || inc->misbehave)
+    if (inc->cfg.proto != Proto::TLS || inc->misbehave
+        || call.wall_ns() < slack_ns(inc->cfg, 1000))
         return;
-    uint64_t win = slack_ns(inc->cfg, 1000);
-    if (call.wall_ns() < win)
-        return;
-    if (inc->peer.quiet_within(call.t0, call.t1, win) && !inc->closing.load())
-        fail("conn %d.%d: a write (%s after %.0f ms) was in progress through "
-             "a second or more in which the peer was reading and received "
-             "nothing: nobody sent for it", inc->slot, inc->index,
-             rc_name(rc), (double)call.wall_ns() / 1e6);
+    count(C_LONG_WRITES);
+    std::lock_guard<std::mutex> g(inc->mu);
+    inc->long_writes.push_back(LongWrite{ws->id, call.t0, call.t1, rc, len, nw});
 }
 
 void op_write(Incarnation *inc, WorkerState *ws)
@@ -158,7 +154,7 @@ void op_write(Incarnation *inc, WorkerState *ws)
     if (stream_proto(inc))
         ws->w_off += nw;
     ws->w_seq++;
-    check_write_stall(inc, call, rc);
+    note_long_write(inc, ws, call, rc, len, nw);
 }
 
 void op_handshake(Incarnation *inc, WorkerState *ws)

@@ -40,6 +40,7 @@ struct Pace {
                 p->rx_paused = false;
                 rx_toggle_ns = now + ms(100 + rng.below(1500));
             } else if (may_pause) {
+                p->note_quiet_end(now);
                 rx_paused = true;
                 p->rx_paused = true;
                 rx_toggle_ns = now + ms(rng.below(400));

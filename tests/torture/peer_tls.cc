@@ -69,11 +69,8 @@ void peer_tls_loop(Peer *p)
                 if (SSL_read_ex(ssl, buf.data(), buf.size(), &n)) {
                     p->rx.insert(p->rx.end(), buf.data(), buf.data() + n);
                     p->rx_bytes += n;
-                    uint64_t t = now_ns(), q = p->quiet_since();
-                    if (hs && t - q >= 1000000000ull) {
-                        std::lock_guard<std::mutex> g(p->quiet_mu);
-                        p->quiet.emplace_back(q, t);
-                    }
+                    uint64_t t = now_ns();
+                    p->note_quiet_end(t);
                     p->last_rx_ns = t;
                     continue;
                 }
@@ -129,6 +126,8 @@ void peer_tls_loop(Peer *p)
                 pfd.events |= POLLOUT;
             (void)poll(&pfd, 1, pace.wait_ms(now_ns(), 20));
         }
+        if (!pace.rx_paused)
+            p->note_quiet_end(now_ns()); /* it stops reading here */
     }
 out:
     p->rx_done = true;
