@@ -112,6 +112,11 @@ struct Incarnation {
     int active = 64;           /* workers with id < active call at all: a
                                   connection with one reader and one writer
                                   and nobody else to wake them */
+    /* A duplex connection: worker 0 only writes, worker 1 only reads, with
+     * long timeouts, against a peer that sends rarely or never and reads
+     * in long spells: a reader blocks a long time while a writer fills
+     * the socket and waits for room (issue 15, failure 5). */
+    bool duplex = false;
     tickless_conn *c = nullptr;
     uint64_t key_w = 0;       /* tickless writers' pattern key */
     Peer peer;

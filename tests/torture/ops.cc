@@ -33,6 +33,15 @@ int pick_timeout(Rng &r, bool forever_ok)
 
 namespace {
 
+/* A duplex connection's reader and writer are patient: a read blocks while
+ * the writer fills the socket and waits for room. */
+int io_timeout(const Incarnation *inc, Rng &r)
+{
+    if (inc->duplex && r.chance(70))
+        return r.chance(15) ? TICKLESS_FOREVER : 1500 + (int)r.below(3000);
+    return pick_timeout(r, true);
+}
+
 constexpr uint64_t kWriterLimit = 4u << 20; /* stream bytes per writer */
 
 bool stream_proto(const Incarnation *inc) { return inc->cfg.proto != Proto::DTLS; }
@@ -43,7 +52,7 @@ void op_read(Incarnation *inc, WorkerState *ws)
     size_t len = inc->cfg.proto == Proto::DTLS
                      ? 512 + (size_t)r.below(65536 - 512)
                      : 1 + (size_t)r.below(r.chance(70) ? 65536 : 64);
-    int timeout = pick_timeout(r, true);
+    int timeout = io_timeout(inc, r);
     if (!gate_enter(inc, ws))
         return;
     Call call(inc, ws, Fn::READ, timeout);
@@ -117,10 +126,13 @@ void op_write(Incarnation *inc, WorkerState *ws)
     } else {
         uint64_t x = r.below(100);
         len = 1 + (size_t)r.below(x < 60 ? 16384 : x < 95 ? 65536 : 1u << 20);
-        if (ws->w_off + len > kWriterLimit)
+        if (ws->w_off + len > kWriterLimit) {
+            if (inc->duplex)
+                sleep_ms(10); /* writing is all it does */
             return; /* this writer has said enough */
+        }
     }
-    int timeout = pick_timeout(r, true);
+    int timeout = io_timeout(inc, r);
     if (ws->wbuf.size() < len)
         ws->wbuf.resize(len);
     writer_fill(ws->wbuf.data(), len, inc->key_w, (unsigned)ws->id, ws->w_seq,
@@ -307,7 +319,7 @@ const Op &pick_op(Rng &r, const Incarnation *inc, int id)
         if (o.fn == op_write)
             return id < inc->writers ? inc->io_weight : 0;
         if (o.fn == op_read)
-            return inc->io_weight;
+            return inc->duplex && id < inc->writers ? 0 : inc->io_weight;
         if (o.fn == op_idle)
             return inc->idle_weight;
         return o.weight;

@@ -62,6 +62,10 @@ struct Peer {
     /* How much it talks: 0 in short bursts, 1 with pauses of seconds (a
      * reader blocks long), 2 never (reads only time out or are closed). */
     int tx_mode = 0;
+    /* Read pauses (peer_pace.h): 0 after 0.1 to 1.6 s of reading; 1 after
+     * 1 to 3 s, so that a writer stalled in between is seen (a duplex
+     * connection, scenario.cc). */
+    int rx_mode = 0;
 
     /* Published for the checks while it runs. */
     std::atomic<bool> rx_paused{false};

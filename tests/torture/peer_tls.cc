@@ -44,7 +44,7 @@ void peer_tls_loop(Peer *p)
         goto out;
     }
     {
-        Pace pace(p->seed, now_ns(), p->tx_mode);
+        Pace pace(p->seed, now_ns(), p->tx_mode, p->rx_mode);
         Rng rng(p->seed ^ 0x7e7e);
         std::vector<uint8_t> chunk(1 << 16), buf(1 << 16);
         size_t cur = 0;       /* bytes of |chunk| being written (0: none) */

@@ -102,6 +102,20 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     if (cfg.proto == Proto::STREAM && inc->writers < 2)
         inc->writers = rng.chance(50) ? 2 : 64; /* streams need writers */
     inc->peer.tx_mode = (int)rng.below(3);
+    /* A duplex connection (conn.h): one writer, one reader, nobody else to
+     * wake them, a peer that seldom talks and reads in long spells. */
+    if (cfg.proto == Proto::TLS && !inc->misbehave && rng.chance(30)) {
+        inc->duplex = true;
+        inc->active = 2;
+        inc->writers = 1;
+        inc->close_weight = 0;
+        inc->lock_weight = 0;
+        inc->idle_weight = 50;
+        inc->io_weight = 600;
+        inc->peer.tx_mode = rng.chance(70) ? 2 : 1;
+        inc->peer.rx_mode = 1;
+        count(C_DUPLEX);
+    }
     inc->key_w = derive_seed(cfg.seed, 2, (uint64_t)slot, (uint64_t)idx);
     inc->peer.key_tx = derive_seed(cfg.seed, 3, (uint64_t)slot, (uint64_t)idx);
     inc->peer.seed = derive_seed(cfg.seed, 4, (uint64_t)slot, (uint64_t)idx);
