@@ -59,6 +59,10 @@ int Call::end(int rc, const char *detail)
         ws->last = what;
     }
 
+    if (cfg.proto == Proto::TLS) {
+        std::lock_guard<std::mutex> g(inc->mu);
+        inc->calls.push_back(CallRec{ws->id, fn_name(fn), timeout, t0, t1, rc});
+    }
     count(C_CALLS);
     count_code(rc);
     if (rc == TICKLESS_ERR_TIMEOUT)

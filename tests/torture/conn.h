@@ -45,6 +45,16 @@ struct LongWrite {
     size_t len, nw;
 };
 
+/* One call of a TLS connection's workers, when and how it ended: a stall's
+ * report lists those around it. */
+struct CallRec {
+    int worker;
+    const char *fn;
+    int timeout;
+    uint64_t t0, t1;
+    int rc;
+};
+
 /* A read's bytes, located in the peer's stream; short ones cannot be
  * located alone and keep their bytes for the end. */
 struct ReadPiece {
@@ -135,6 +145,7 @@ struct Incarnation {
     std::mutex mu;
     std::vector<WriteCall> writes;
     std::vector<LongWrite> long_writes;
+    std::vector<CallRec> calls; /* TLS */
     std::vector<ReadPiece> reads;
     std::set<int64_t> dgrams_read;
     std::vector<uint64_t> conn_keys; /* qserver client: its streams' keys */

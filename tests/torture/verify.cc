@@ -522,6 +522,17 @@ void verify_write_stalls(Incarnation *inc, const char *label)
              "nobody sent for it", label, w.worker, w.len, rc_name(w.rc), w.nw,
              (double)(w.t1 - w.t0) / 1e6, (double)q / 1e9,
              (double)(from - w.t0) / 1e6);
+        /* What else was going on, in ms from the write's start. */
+        auto ms = [&](uint64_t t) { return ((double)t - (double)w.t0) / 1e6; };
+        note("%s: %s, peer tx_mode %d; close began at %.0f ms; the calls "
+             "that overlapped the quiet spell:", label,
+             inc->duplex ? "duplex" : "not duplex", inc->peer.tx_mode,
+             inc->close_begin_ns ? ms(inc->close_begin_ns) : -1.0);
+        int n = 0;
+        for (const CallRec &c : inc->calls)
+            if (c.t1 > from && c.t0 < from + q && n++ < 30)
+                note("  worker %d %s(timeout %d) [%.0f, %.0f] ms = %s", c.worker,
+                     c.fn, c.timeout, ms(c.t0), ms(c.t1), rc_name(c.rc));
         return; /* one is enough */
     }
 }
