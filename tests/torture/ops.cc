@@ -126,6 +126,8 @@ void op_write(Incarnation *inc, WorkerState *ws)
     } else {
         uint64_t x = r.below(100);
         len = 1 + (size_t)r.below(x < 60 ? 16384 : x < 95 ? 65536 : 1u << 20);
+        if (inc->duplex) /* enough to fill the socket */
+            len = 16384 + (size_t)r.below(1u << 18);
         if (ws->w_off + len > kWriterLimit) {
             if (inc->duplex)
                 sleep_ms(10); /* writing is all it does */
@@ -288,9 +290,12 @@ void op_error(Incarnation *inc, WorkerState *ws)
 
 void op_close(Incarnation *inc, WorkerState *ws) { close_conn(inc, ws); }
 
-void op_idle(Incarnation *, WorkerState *ws)
+/* A duplex connection's workers idle longer: the reader's next read then
+ * often starts while the writer is between writes, and blocks first. */
+void op_idle(Incarnation *inc, WorkerState *ws)
 {
-    sleep_ms((unsigned)ws->rng.below(10));
+    sleep_ms(inc->duplex ? 20 + (unsigned)ws->rng.below(280)
+                         : (unsigned)ws->rng.below(10));
 }
 
 struct Op {

@@ -110,9 +110,9 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
         inc->writers = 1;
         inc->close_weight = 0;
         inc->lock_weight = 0;
-        inc->idle_weight = 50;
+        inc->idle_weight = 300;
         inc->io_weight = 600;
-        inc->peer.tx_mode = rng.chance(70) ? 2 : 1;
+        inc->peer.tx_mode = rng.chance(85) ? 2 : 1;
         inc->peer.rx_mode = 1;
         count(C_DUPLEX);
     }
