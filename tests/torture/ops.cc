@@ -198,18 +198,17 @@ void op_shutdown(Incarnation *inc, WorkerState *ws)
 
 /* A tickless_conn_lock() section: a few SSL_* calls, the documented refusal
  * of tickless calls made inside it, and a short hold that makes other
- * calls (and the assist) wait for the mutex. Now and then (as often as the
- * incarnation's close weight says, in percent of its sections) the
- * section ends in a close of the connection, made after the hold while
- * other workers are asleep on the mutex: the header allows closing from
- * inside the section (it ends the section), and every call that was
- * waiting for the mutex must then return CLOSED, not enter a freed
- * connection (failure 1 of issue 15: a waiter that took its reference
- * only after the mutex locked freed memory and freed the SSL again). */
-void op_lock(Incarnation *inc, WorkerState *ws)
+ * calls (and the assist) wait for the mutex. With |close_inside| (half of
+ * the closes, op_close) the section ends in a close of the connection,
+ * made after the hold while other workers are asleep on the mutex: the
+ * header allows closing from inside the section (it ends the section),
+ * and every call that was waiting for the mutex must then return CLOSED,
+ * not enter a freed connection (failure 1 of issue 15: a waiter that took
+ * its reference only after the mutex locked freed memory and freed the
+ * SSL again). */
+void lock_section(Incarnation *inc, WorkerState *ws, bool close_inside)
 {
     Rng &r = ws->rng;
-    bool close_inside = inc->close_weight > 0 && r.chance(inc->close_weight);
     unsigned hold = close_inside ? 2 + (unsigned)r.below(20)
                                  : (unsigned)r.below(r.chance(50) ? 2 : 20);
     bool inner = r.chance(30);
@@ -257,6 +256,8 @@ void op_lock(Incarnation *inc, WorkerState *ws)
     gate_exit(ws);
 }
 
+void op_lock(Incarnation *inc, WorkerState *ws) { lock_section(inc, ws, false); }
+
 void op_stats(Incarnation *inc, WorkerState *ws)
 {
     if (!gate_enter(inc, ws))
@@ -288,7 +289,14 @@ void op_error(Incarnation *inc, WorkerState *ws)
         fail("tickless_conn_error gave code %d, no TICKLESS_ERR_*", info.code);
 }
 
-void op_close(Incarnation *inc, WorkerState *ws) { close_conn(inc, ws); }
+/* Half the closes are made from inside a lock section. */
+void op_close(Incarnation *inc, WorkerState *ws)
+{
+    if (ws->rng.chance(50))
+        lock_section(inc, ws, true);
+    else
+        close_conn(inc, ws);
+}
 
 /* A duplex connection's workers idle longer: the reader's next read then
  * often starts while the writer is between writes, and blocks first. */

@@ -103,8 +103,13 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
         inc->writers = rng.chance(50) ? 2 : 64; /* streams need writers */
     inc->peer.tx_mode = (int)rng.below(3);
     /* A duplex connection (conn.h): one writer, one reader, nobody else to
-     * wake them, a peer that seldom talks and reads in long spells. */
-    if (cfg.proto == Proto::TLS && !inc->misbehave && rng.chance(30)) {
+     * wake them, a peer that seldom talks and reads in long spells. It
+     * lives to the run's end, so only the first two slots may hold one
+     * (most often the first): the others keep the other personalities,
+     * which a seed would otherwise lose for all its runs at once. */
+    static const double kDuplexPct[] = {60, 20};
+    if (cfg.proto == Proto::TLS && !inc->misbehave && slot < 2
+        && rng.chance(kDuplexPct[slot])) {
         inc->duplex = true;
         inc->active = 2;
         inc->writers = 1;
