@@ -20,10 +20,10 @@ struct Pace {
     Pace(uint64_t seed, uint64_t now, int mode, int rmode = 0)
         : rng(seed), tx_mode(mode), rx_mode(rmode)
     {
-        /* A peer that never talks does not talk before its first pause
-         * either (it used to send for up to 200 ms: megabytes, enough to
-         * keep every read of a connection fed). */
-        tx_paused = mode == 2;
+        /* A duplex connection's peer that never talks does not talk
+         * before its first pause either (the others send for up to 200
+         * ms: megabytes, enough to keep the duplex reader fed). */
+        tx_paused = mode == 2 && rx_mode == 1;
         tx_toggle_ns = now + ms(rng.below(200));
         rx_toggle_ns = now + ms(200 + rng.below(800));
     }

@@ -102,14 +102,13 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     if (cfg.proto == Proto::STREAM && inc->writers < 2)
         inc->writers = rng.chance(50) ? 2 : 64; /* streams need writers */
     inc->peer.tx_mode = (int)rng.below(3);
-    /* A duplex connection (conn.h): one writer, one reader, nobody else to
-     * wake them, a peer that seldom talks and reads in long spells. It
-     * lives to the run's end, so only the first two slots may hold one
-     * (most often the first): the others keep the other personalities,
-     * which a seed would otherwise lose for all its runs at once. */
-    static const double kDuplexPct[] = {60, 20};
-    if (cfg.proto == Proto::TLS && !inc->misbehave && slot < 2
-        && rng.chance(kDuplexPct[slot])) {
+    /* The TLS duplex slot, one more than --conns (run_scenario()): one
+     * writer, one reader, nobody else to wake them, a peer that seldom
+     * talks and reads in long spells (conn.h). Its own slot, so that the
+     * others keep their personalities and the seeds their choices. */
+    if (slot == cfg.conns) {
+        inc->server_role = rng.chance(35);
+        inc->misbehave = false;
         inc->duplex = true;
         inc->active = 2;
         inc->writers = 1;
@@ -279,6 +278,8 @@ int run_scenario(const Config &cfg)
         std::vector<std::thread> slots;
         for (int s = 0; s < cfg.conns; s++)
             slots.emplace_back(slot_manager, &run, s);
+        if (cfg.proto == Proto::TLS)
+            slots.emplace_back(slot_manager, &run, cfg.conns); /* duplex */
         for (auto &t : slots)
             t.join();
     }
