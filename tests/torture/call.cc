@@ -59,6 +59,10 @@ int Call::end(int rc, const char *detail)
         ws->last = what;
     }
 
+    if (cfg.proto == Proto::TLS) {
+        std::lock_guard<std::mutex> g(inc->mu);
+        inc->calls.push_back(CallRec{ws->id, fn_name(fn), timeout, t0, t1, rc});
+    }
     count(C_CALLS);
     count_code(rc);
     if (rc == TICKLESS_ERR_TIMEOUT)
@@ -135,10 +139,10 @@ bool thread_sleeping(long tid)
     return p != nullptr && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
 }
 
-void close_conn(Incarnation *inc, WorkerState *self)
+bool close_conn(Incarnation *inc, WorkerState *self)
 {
     if (inc->closing.exchange(true))
-        return; /* someone else closes it */
+        return false; /* someone else closes it */
     inc->close_begin_ns = now_ns();
     /* A call that passed the gate must be inside the library before the
      * close begins: the header allows calls blocked on the connection,
@@ -168,6 +172,7 @@ void close_conn(Incarnation *inc, WorkerState *self)
              inc->index, (double)t / 1e6);
     std::lock_guard<std::mutex> g(who->last_mu);
     who->last = "tickless_conn_close";
+    return true;
 }
 
 namespace {

@@ -35,6 +35,26 @@ struct WriteCall {
     int rc;
 };
 
+/* A TLS write that was in progress for a second or more (t0, t1: when
+ * the call began and returned), for the check that the peer, reading,
+ * kept receiving meanwhile (verify.cc). */
+struct LongWrite {
+    int worker;
+    uint64_t t0, t1;
+    int rc;
+    size_t len, nw;
+};
+
+/* One call of a TLS connection's workers, when and how it ended: a stall's
+ * report lists those around it. */
+struct CallRec {
+    int worker;
+    const char *fn;
+    int timeout;
+    uint64_t t0, t1;
+    int rc;
+};
+
 /* A read's bytes, located in the peer's stream; short ones cannot be
  * located alone and keep their bytes for the end. */
 struct ReadPiece {
@@ -102,6 +122,11 @@ struct Incarnation {
     int active = 64;           /* workers with id < active call at all: a
                                   connection with one reader and one writer
                                   and nobody else to wake them */
+    /* A duplex connection: worker 0 only writes, worker 1 only reads, with
+     * long timeouts, against a peer that sends rarely or never and reads
+     * in long spells: a reader blocks a long time while a writer fills
+     * the socket and waits for room (issue 15, failure 5). */
+    bool duplex = false;
     tickless_conn *c = nullptr;
     uint64_t key_w = 0;       /* tickless writers' pattern key */
     Peer peer;
@@ -119,6 +144,8 @@ struct Incarnation {
     /* The ledger. */
     std::mutex mu;
     std::vector<WriteCall> writes;
+    std::vector<LongWrite> long_writes;
+    std::vector<CallRec> calls; /* TLS */
     std::vector<ReadPiece> reads;
     std::set<int64_t> dgrams_read;
     std::vector<uint64_t> conn_keys; /* qserver client: its streams' keys */

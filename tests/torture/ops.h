@@ -47,8 +47,10 @@ void worker_main(Incarnation *inc, WorkerState *ws);
 /* Closes |inc|'s connection the way a well-behaved application may: no call
  * starts after the close begins (the gate), calls already inside the
  * library stay there and must be woken. |self| is the closing worker or
- * NULL. */
-void close_conn(Incarnation *inc, WorkerState *self);
+ * NULL; it may be inside a tickless_conn_lock() section on the connection
+ * (op_lock), which the close then ends. False if another thread had
+ * begun the close already: then nothing was done. */
+bool close_conn(Incarnation *inc, WorkerState *self);
 
 /* The connection-level operations other than read, write and shutdown
  * (lock, stats, error, handshake, close, idle), one at random with the

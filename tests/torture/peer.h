@@ -62,6 +62,10 @@ struct Peer {
     /* How much it talks: 0 in short bursts, 1 with pauses of seconds (a
      * reader blocks long), 2 never (reads only time out or are closed). */
     int tx_mode = 0;
+    /* Read pauses (peer_pace.h): 0 after 0.1 to 1.6 s of reading; 1 after
+     * 1 to 3 s, so that a writer stalled in between is seen (a duplex
+     * connection, scenario.cc). */
+    int rx_mode = 0;
 
     /* Published for the checks while it runs. */
     std::atomic<bool> rx_paused{false};
@@ -78,7 +82,8 @@ struct Peer {
 
     /* Intervals of a second or more in which it was reading, unpaused,
      * and nothing arrived (TLS): a write in progress across one was not
-     * being sent. */
+     * being sent. Each is recorded when it ends: bytes arrive, a read
+     * pause begins, or the peer stops reading. Complete after join(). */
     std::mutex quiet_mu;
     std::vector<std::pair<uint64_t, uint64_t>> quiet;
     /* Start of the current such interval (0: none yet). */
@@ -87,17 +92,30 @@ struct Peer {
         uint64_t a = last_rx_ns, b = last_pause_end_ns;
         return a > b ? a : b;
     }
-    /* True if some quiet interval of at least |len| lies within [t0, t1]
-     * (the current one too, up to t1). */
-    bool quiet_within(uint64_t t0, uint64_t t1, uint64_t len)
+    /* The current interval ends at |t| (the peer's thread only). */
+    void note_quiet_end(uint64_t t)
+    {
+        uint64_t q = quiet_since();
+        if (handshake_done && t > q && t - q >= 1000000000ull) {
+            std::lock_guard<std::mutex> g(quiet_mu);
+            quiet.emplace_back(q, t);
+        }
+    }
+    /* The longest part of [t0, t1] in one quiet interval; its start in
+     * |*from|. */
+    uint64_t quiet_overlap(uint64_t t0, uint64_t t1, uint64_t *from)
     {
         std::lock_guard<std::mutex> g(quiet_mu);
-        for (auto &q : quiet)
-            if (q.first >= t0 && q.second <= t1 && q.second - q.first >= len)
-                return true;
-        uint64_t a = quiet_since();
-        return handshake_done && !rx_done && !rx_paused && a >= t0 && t1 > a
-               && t1 - a >= len;
+        uint64_t best = 0;
+        for (auto &q : quiet) {
+            uint64_t a = q.first > t0 ? q.first : t0;
+            uint64_t b = q.second < t1 ? q.second : t1;
+            if (b > a && b - a > best) {
+                best = b - a;
+                *from = a;
+            }
+        }
+        return best;
     }
 
     /* Filled by the thread; read after join(). */

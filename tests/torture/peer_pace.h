@@ -15,10 +15,15 @@ struct Pace {
     bool tx_paused = false, rx_paused = false;
     uint64_t tx_toggle_ns, rx_toggle_ns;
 
-    int tx_mode;
+    int tx_mode, rx_mode;
 
-    Pace(uint64_t seed, uint64_t now, int mode) : rng(seed), tx_mode(mode)
+    Pace(uint64_t seed, uint64_t now, int mode, int rmode = 0)
+        : rng(seed), tx_mode(mode), rx_mode(rmode)
     {
+        /* A duplex connection's peer that never talks does not talk
+         * before its first pause either (the others send for up to 200
+         * ms: megabytes, enough to keep the duplex reader fed). */
+        tx_paused = mode == 2 && rx_mode == 1;
         tx_toggle_ns = now + ms(rng.below(200));
         rx_toggle_ns = now + ms(200 + rng.below(800));
     }
@@ -38,8 +43,10 @@ struct Pace {
                 rx_paused = false;
                 p->last_pause_end_ns = now;
                 p->rx_paused = false;
-                rx_toggle_ns = now + ms(100 + rng.below(1500));
+                rx_toggle_ns = now + ms(rx_mode == 1 ? 1000 + rng.below(2000)
+                                                     : 100 + rng.below(1500));
             } else if (may_pause) {
+                p->note_quiet_end(now);
                 rx_paused = true;
                 p->rx_paused = true;
                 rx_toggle_ns = now + ms(rng.below(400));

@@ -44,7 +44,7 @@ void peer_tls_loop(Peer *p)
         goto out;
     }
     {
-        Pace pace(p->seed, now_ns(), p->tx_mode);
+        Pace pace(p->seed, now_ns(), p->tx_mode, p->rx_mode);
         Rng rng(p->seed ^ 0x7e7e);
         std::vector<uint8_t> chunk(1 << 16), buf(1 << 16);
         size_t cur = 0;       /* bytes of |chunk| being written (0: none) */
@@ -66,11 +66,8 @@ void peer_tls_loop(Peer *p)
             auto got = [&](size_t n) {
                 p->rx.insert(p->rx.end(), buf.data(), buf.data() + n);
                 p->rx_bytes += n;
-                uint64_t t = now_ns(), q = p->quiet_since();
-                if (hs && t - q >= 1000000000ull) {
-                    std::lock_guard<std::mutex> g(p->quiet_mu);
-                    p->quiet.emplace_back(q, t);
-                }
+                uint64_t t = now_ns();
+                p->note_quiet_end(t);
                 p->last_rx_ns = t;
             };
             PeerRead end = peer_read_all(p, pace, ssl, buf, 64, got,
@@ -119,6 +116,8 @@ void peer_tls_loop(Peer *p)
                 pfd.events |= POLLOUT;
             (void)poll(&pfd, 1, pace.wait_ms(now_ns(), 20));
         }
+        if (!pace.rx_paused)
+            p->note_quiet_end(now_ns()); /* it stops reading here */
     }
 out:
     p->rx_done = true;

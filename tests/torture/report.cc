@@ -82,6 +82,9 @@ void print_counts()
          "%llu read by tickless, %llu received and %llu sent by peers",
          v(C_CONNS), v(C_CLOSES), v(C_GRACEFUL), v(C_CALLS), v(C_TIMEOUTS),
          v(C_ERRORS), v(C_WRITTEN), v(C_READ), v(C_PEER_RX), v(C_PEER_TX));
+    note("%llu closes inside a lock section, %llu duplex connections, %llu "
+         "writes in progress for a second or more",
+         v(C_LOCK_CLOSES), v(C_DUPLEX), v(C_LONG_WRITES));
     if (v(C_STREAMS) != 0)
         note("%llu streams; %llu writes blocked 100 ms or more (%llu of them "
              "while another writer of the stream was blocked too); blocked "

@@ -23,6 +23,10 @@ int failures();
 /* What a run did, printed at its end so that a pass means something. */
 enum Counter { C_CONNS, C_CALLS, C_TIMEOUTS, C_ERRORS, C_CLOSES, C_GRACEFUL,
                C_WRITTEN, C_READ, C_PEER_RX, C_PEER_TX,
+               /* closes made inside a lock section (op_lock); duplex
+                * connections (scenario.cc); TLS writes in progress for a
+                * second or more, held against the peer's quiet spells */
+               C_LOCK_CLOSES, C_DUPLEX, C_LONG_WRITES,
                /* stream mode: what its checks had to bite on */
                C_STREAMS, C_BLOCKED_WRITES, C_MULTI_BLOCKED, C_RESET_READS,
                C_STOP_WRITES, C_RESET_BOTH, C_ENDS_UNDER_WRITE,

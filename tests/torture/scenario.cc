@@ -23,6 +23,12 @@ namespace torture {
 
 namespace {
 
+/* TLS runs: slots beyond --conns whose connections are all duplex. A
+ * duplex connection stalls (on code that forgets a writer behind a
+ * polling reader) in about one run in three: two give every run a fair
+ * chance. */
+constexpr int kDuplexSlots = 2;
+
 int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -90,6 +96,24 @@ void incarnation(Run *run, int slot, int idx, Rng &rng)
     if (cfg.proto == Proto::STREAM && inc->writers < 2)
         inc->writers = rng.chance(50) ? 2 : 64; /* streams need writers */
     inc->peer.tx_mode = (int)rng.below(3);
+    /* The TLS duplex slots, two more than --conns (run_scenario()): one
+     * writer, one reader, nobody else to wake them, a peer that seldom
+     * talks and reads in long spells (conn.h). Slots of their own, so that
+     * the others keep their personalities and the seeds their choices. */
+    if (slot >= cfg.conns) {
+        inc->server_role = rng.chance(35);
+        inc->misbehave = false;
+        inc->duplex = true;
+        inc->active = 2;
+        inc->writers = 1;
+        inc->close_weight = 0;
+        inc->lock_weight = 0;
+        inc->idle_weight = 300;
+        inc->io_weight = 600;
+        inc->peer.tx_mode = rng.chance(85) ? 2 : 1;
+        inc->peer.rx_mode = 1;
+        count(C_DUPLEX);
+    }
     inc->key_w = derive_seed(cfg.seed, 2, (uint64_t)slot, (uint64_t)idx);
     inc->peer.key_tx = derive_seed(cfg.seed, 3, (uint64_t)slot, (uint64_t)idx);
     inc->peer.seed = derive_seed(cfg.seed, 4, (uint64_t)slot, (uint64_t)idx);
@@ -248,6 +272,8 @@ int run_scenario(const Config &cfg)
         std::vector<std::thread> slots;
         for (int s = 0; s < cfg.conns; s++)
             slots.emplace_back(slot_manager, &run, s);
+        for (int s = 0; cfg.proto == Proto::TLS && s < kDuplexSlots; s++)
+            slots.emplace_back(slot_manager, &run, cfg.conns + s); /* duplex */
         for (auto &t : slots)
             t.join();
     }

@@ -15,6 +15,10 @@
  *
  * Reads: the pieces all readers got tile a prefix of the peer's stream: no
  * gap, no overlap (each piece was checked against the stream when read).
+ *
+ * Stalls, TLS: no write may be in progress through a second in which the
+ * peer was reading without a pause and received nothing, before the
+ * connection's close began.
  */
 #include <algorithm>
 #include <cstdlib>
@@ -494,6 +498,45 @@ void verify_streams(Incarnation *inc)
     }
 }
 
+/* A TLS write was in progress through a second (or more) in which the peer
+ * was reading without a pause and received nothing: nobody was sending for
+ * it. Nothing else can hold a write back once the peer reads (a lock
+ * section lasts 20 ms at most); only the spells before the close began
+ * count, as a close inside a lock section holds the mutex while it waits
+ * for the other workers to be inside the library. Checked here, once the
+ * peer's record is complete: at the write's return the spell it sat
+ * through may not have ended yet (the peer reads the write's last bytes
+ * only after the call returned), or may have ended in a read pause. */
+void verify_write_stalls(Incarnation *inc, const char *label)
+{
+    uint64_t win = slack_ns(inc->cfg, 1000);
+    uint64_t cut = inc->close_begin_ns ? inc->close_begin_ns.load() : UINT64_MAX;
+    for (const LongWrite &w : inc->long_writes) {
+        uint64_t from = 0;
+        uint64_t q = inc->peer.quiet_overlap(w.t0, std::min(w.t1, cut), &from);
+        if (q < win)
+            continue;
+        fail("%s: a write (writer %d, %zu bytes, %s with %zu written after "
+             "%.0f ms) was in progress through %.1f s (from %.0f ms into the "
+             "call) in which the peer was reading and received nothing: "
+             "nobody sent for it", label, w.worker, w.len, rc_name(w.rc), w.nw,
+             (double)(w.t1 - w.t0) / 1e6, (double)q / 1e9,
+             (double)(from - w.t0) / 1e6);
+        /* What else was going on, in ms from the write's start. */
+        auto ms = [&](uint64_t t) { return ((double)t - (double)w.t0) / 1e6; };
+        note("%s: %s, peer tx_mode %d; close began at %.0f ms; the calls "
+             "that overlapped the quiet spell:", label,
+             inc->duplex ? "duplex" : "not duplex", inc->peer.tx_mode,
+             inc->close_begin_ns ? ms(inc->close_begin_ns) : -1.0);
+        int n = 0;
+        for (const CallRec &c : inc->calls)
+            if (c.t1 > from && c.t0 < from + q && n++ < 30)
+                note("  worker %d %s(timeout %d) [%.0f, %.0f] ms = %s", c.worker,
+                     c.fn, c.timeout, ms(c.t0), ms(c.t1), rc_name(c.rc));
+        return; /* one is enough */
+    }
+}
+
 } // namespace
 
 void verify_incarnation(Incarnation *inc)
@@ -509,6 +552,8 @@ void verify_incarnation(Incarnation *inc)
         verify_writes(WView{inc->writes, inc->peer.rx, inc->key_w, label},
                       inc->peer.got_eof);
         verify_reads(inc->reads, inc->peer.key_tx, label);
+        if (inc->cfg.proto == Proto::TLS)
+            verify_write_stalls(inc, label);
     }
 }
 
