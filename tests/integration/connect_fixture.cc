@@ -58,6 +58,31 @@ int CountFdsExceptPort(uint16_t port)
     return n;
 }
 
+std::string DescribeFdsExceptPort(uint16_t port)
+{
+    std::string out;
+    (void)ForEachEntry("/proc/self/fd", [&](const char *name, int self) {
+        int fd = std::atoi(name);
+        if (fd == self)
+            return;
+        ts_sockaddr a;
+        socklen_t len = sizeof(a);
+        if (getsockname(fd, &a.sa, &len) == 0
+            && (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6)
+            && ts_net_local_port(fd) == port)
+            return;
+        char path[300], target[128];
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", name);
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        target[n > 0 ? n : 0] = '\0';
+        out += std::string(" ") + name + "=" + target;
+        if (getsockname(fd, &a.sa, &len) == 0
+            && (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6))
+            out += "(port " + std::to_string(ts_net_local_port(fd)) + ")";
+    });
+    return out;
+}
+
 tickless_connect_options ConnectOptions(tickless_error_info *err)
 {
     tickless_connect_options o;
@@ -94,6 +119,13 @@ void WarmUp(tickless_pool *pool, ts_proto p)
                                    pool, &c, kConnectTimeoutMs),
                   0);
     }
+    // A read that waits (the server sends nothing unasked): this thread's
+    // self-poll wake-up descriptor is made on its first wait, and stays
+    // until the thread ends. Without the wait it was made, or not, inside
+    // a test's own reads, and counted as a leak one run in three.
+    char b;
+    size_t n = 0;
+    EXPECT_EQ(tickless_conn_read(c, &b, 1, &n, 20), TICKLESS_ERR_TIMEOUT);
     tickless_conn_close(c);
     ts_server_stop(srv);
 }

@@ -23,6 +23,8 @@ constexpr int kConnectTimeoutMs = 10000;
 // client, for a while after they are gone, and a silent hole beside it):
 // what the client side holds, every kind of descriptor.
 int CountFdsExceptPort(uint16_t port);
+// Those descriptors, each with what it is: for a failure message.
+std::string DescribeFdsExceptPort(uint16_t port);
 
 // Waits up to |max_ms| (times TimeScale()) for |count|() to come back to
 // |before|: a pool's assist may still hold a closed attempt for the tick

@@ -122,6 +122,7 @@ TEST_P(ConnectSynDrop, StuckFirstAddressIsOvertaken)
     ASSERT_NE(srv, nullptr);
     uint16_t p = ts_server_port(srv);
     const int fds = CountFdsExceptPort(p);
+    const std::string before = DescribeFdsExceptPort(p);
     {
         SynDroppingV6 hole;
         ASSERT_TRUE(hole.Make(p)) << hole.why();
@@ -138,7 +139,8 @@ TEST_P(ConnectSynDrop, StuckFirstAddressIsOvertaken)
         ExpectEcho(c);
         tickless_conn_close(c);
     }
-    EXPECT_LE(SettlesAt(fds, [p] { return CountFdsExceptPort(p); }), fds);
+    EXPECT_LE(SettlesAt(fds, [p] { return CountFdsExceptPort(p); }), fds)
+        << "before:" << before << "\nafter:" << DescribeFdsExceptPort(p);
     ts_server_stop(srv);
 }
 
