@@ -238,11 +238,12 @@ int main(int argc, char **argv)
     long passed = 0, failed = 0, runs = 0;
     for (uint64_t round = 0;; round++) {
         bool stop = false;
-        /* Every (mode, protocol) pair once a round, in diagonals: the
-         * first |modes| runs take each mode with a different protocol,
-         * the next shift the protocols by one, and so on. A session
+        /* Every (mode, protocol) pair once a round, in diagonals over
+         * the longer list: the first max(modes, protocols) runs take
+         * each item of it once, paired with the shorter list's items in
+         * turn; the next shift the pairing by one, and so on. A session
          * shorter than a round (CI's 60 s, the ctest entry) still sees
-         * every mode and, within a few diagonals, every protocol. */
+         * every mode and every protocol in its first few runs. */
         const size_t nm = o.modes.size(), np = o.protos.size();
         for (size_t k = 0; k < nm * np; k++) {
             if ((runs > 0 && elapsed() >= o.total_seconds)
@@ -250,8 +251,9 @@ int main(int argc, char **argv)
                 stop = true;
                 break;
             }
-            Mode m = o.modes[k % nm];
-            Proto p = o.protos[(k % nm + k / nm) % np];
+            const size_t n = np >= nm ? np : nm, i = k % n, j = k / n;
+            Proto p = o.protos[np >= nm ? i : (i + j) % np];
+            Mode m = o.modes[np >= nm ? (i + j) % nm : i];
             Config c = o.base;
             c.seed = o.base.seed + round;
             c.proto = p;
