@@ -39,29 +39,13 @@ int FastDtlsTimer(SSL *ssl, void *)
 
 } // namespace
 
-int CountFdsExceptPort(uint16_t port)
-{
-    int n = 0;
-    if (ForEachEntry("/proc/self/fd", [&](const char *name, int self) {
-            int fd = std::atoi(name);
-            if (fd == self)
-                return;
-            ts_sockaddr a;
-            socklen_t len = sizeof(a);
-            if (getsockname(fd, &a.sa, &len) == 0
-                && (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6)
-                && ts_net_local_port(fd) == port)
-                return; // the server's, or the hole beside it
-            n++;
-        }) != 0)
-        return -1;
-    return n;
-}
+namespace {
 
-std::string DescribeFdsExceptPort(uint16_t port)
+// Calls fn(fd, name) for each of this process's descriptors but sockets
+// bound to local port |port|. -1 if they cannot be read, else 0.
+template <typename F> int ForEachFdExceptPort(uint16_t port, F fn)
 {
-    std::string out;
-    (void)ForEachEntry("/proc/self/fd", [&](const char *name, int self) {
+    return ForEachEntry("/proc/self/fd", [&](const char *name, int self) {
         int fd = std::atoi(name);
         if (fd == self)
             return;
@@ -70,14 +54,31 @@ std::string DescribeFdsExceptPort(uint16_t port)
         if (getsockname(fd, &a.sa, &len) == 0
             && (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6)
             && ts_net_local_port(fd) == port)
-            return;
+            return; // the server's, or the hole beside it
+        fn(fd, name);
+    });
+}
+
+} // namespace
+
+int CountFdsExceptPort(uint16_t port)
+{
+    int n = 0;
+    if (ForEachFdExceptPort(port, [&](int, const char *) { n++; }) != 0)
+        return -1;
+    return n;
+}
+
+std::string DescribeFdsExceptPort(uint16_t port)
+{
+    std::string out;
+    (void)ForEachFdExceptPort(port, [&](int fd, const char *name) {
         char path[300], target[128];
         snprintf(path, sizeof(path), "/proc/self/fd/%s", name);
         ssize_t n = readlink(path, target, sizeof(target) - 1);
         target[n > 0 ? n : 0] = '\0';
         out += std::string(" ") + name + "=" + target;
-        if (getsockname(fd, &a.sa, &len) == 0
-            && (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6))
+        if (ts_net_local_port(fd) != 0)
             out += "(port " + std::to_string(ts_net_local_port(fd)) + ")";
     });
     return out;
