@@ -203,6 +203,14 @@ TEST(SysFail, EpollPwait2RefusedWithEpermFallsBackAndSaysSoOnce)
                 EXPECT_EQ(WritePattern(c, 0, 1000, kTimeoutMs), 0);
                 EXPECT_EQ(ReadPattern(c, 0, 1000, kTimeoutMs), 0);
             }
+            // On a loaded machine the exchange can finish on the callers'
+            // own retries before the assist thread has slept even once:
+            // let it reach its wait before the close takes it away.
+            for (int t = 0; t < 500 * TimeScale()
+                            && tl_sysfail_failures(SYSFAIL_EPOLL_PWAIT2)
+                                   == before;
+                 t++)
+                ts_sleep_ms(10);
             tickless_conn_close(c);
         }
     }
