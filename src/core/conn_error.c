@@ -210,8 +210,10 @@ int tl_conn_ssl_result(tickless_conn *c, SSL *ssl, int ret)
         /* Nothing on the socket will say when it is ready: whether or not
          * a caller waits for it, the assist ticks the engine again after
          * the pause a blocked caller makes, and carries a handshake on
-         * (hs_step() in tick.c). */
-        c->engine->hs_retry_at_ns = c->engine->now() + CONN_RETRY_NS;
+         * (hs_step() in tick.c). Only a handshake: that is all hs_step()
+         * retries, and what clears the mark. */
+        if (tl_ossl_handshake_underway(c->engine->ssl, c->engine->proto))
+            c->engine->hs_retry_at_ns = c->engine->now() + CONN_RETRY_NS;
         return (int)CONN_RETRY;
     default:
         break;
