@@ -26,22 +26,6 @@ int CountFdsExceptPort(uint16_t port);
 // Those descriptors, each with what it is: for a failure message.
 std::string DescribeFdsExceptPort(uint16_t port);
 
-// Waits up to |max_ms| (times TimeScale()) for |count|() to come back to
-// |before|: a pool's assist may still hold a closed attempt for the tick
-// it is in, and a dedicated assist thread ends after its connection is
-// closed. A leak never comes back. Returns the last count, which may also
-// be lower (something of an earlier test, already closing, went
-// meanwhile).
-template <typename F> int SettlesAt(int before, F count, int max_ms = 2000)
-{
-    int n = count();
-    for (int i = 0; i < max_ms / 10 * TimeScale() && n > before; i++) {
-        ts_sleep_ms(10);
-        n = count();
-    }
-    return n;
-}
-
 // Gives |host| the addresses |addrs| ("::1,127.0.0.1") for as long as it
 // lives.
 struct ResolveAs {

@@ -516,12 +516,7 @@ int CountThreads()
 
 int SocketsSettleAt(int before)
 {
-    int n = CountSockets();
-    for (int i = 0; i < 200 * TimeScale() && n > before; i++) {
-        ts_sleep_ms(10);
-        n = CountSockets();
-    }
-    return n;
+    return SettlesAt(before, CountSockets);
 }
 
 int BindUdp(int family, uint16_t *port)

@@ -289,12 +289,7 @@ int CountOpenFds();
 int CountSockets();
 int CountThreads();
 
-// Waits up to 2 s (times TimeScale()) for CountSockets() to come back to
-// |before|: a pool's assist may still hold a closed connection for the
-// tick it is in, and frees its SSL object (closing the socket) when that
-// tick ends. A leak never comes back. Returns the last count, which may
-// also be lower: a socket of an earlier test, already closing, may go
-// meanwhile.
+// SettlesAt(before, CountSockets) (below).
 int SocketsSettleAt(int before);
 
 // A UDP socket bound to 127.0.0.1 (family AF_INET) or to :: with
@@ -427,6 +422,25 @@ private:
 // scaled up still catches what it is there for: a missed wake-up waits for
 // ever, or for a timeout far longer than the scaled bound.
 double TimeScale();
+
+// Waits up to |max_ms| (times TimeScale()) for |count|() to come back to
+// |before|, as what a closed or freed object gave back leaves: a pool's
+// assist may still hold a closed connection (and its socket) for the tick
+// it is in, a dedicated assist thread ends after its connection is closed,
+// and a thread pthread_join() has returned for can stay listed in
+// /proc/self/task for a moment (the kernel wakes the joiner before it
+// reaps the thread). A leak never comes back. Returns the last count,
+// which may also be lower: something of an earlier test, already closing,
+// may go meanwhile.
+template <typename F> int SettlesAt(int before, F count, int max_ms = 2000)
+{
+    int n = count();
+    for (int i = 0; i < max_ms / 10 * TimeScale() && n > before; i++) {
+        ts_sleep_ms(10);
+        n = count();
+    }
+    return n;
+}
 
 // While alive, every blocked caller sleeps until the assist wakes it
 // instead of polling its socket itself (src/core/self_poll.h): for tests

@@ -107,7 +107,7 @@ TEST(SysFail, PoolNewReportsSysAndLeavesNothingBehind)
                         EXPECT_EQ(tickless_pool_free(p), 0);
                     }
                     EXPECT_EQ(CountOpenFds(), fds0) << "descriptors leaked";
-                    EXPECT_EQ(CountThreads(), threads0)
+                    EXPECT_EQ(SettlesAt(threads0, CountThreads), threads0)
                         << "threads left running";
                     EXPECT_TRUE(other.Echo()) << "a live connection suffered";
 
@@ -147,7 +147,8 @@ TEST(SysFail, DedicatedConnNewReportsSysAndTheSslStaysTheCallers)
                 EXPECT_EQ(rc, TICKLESS_ERR_SYS) << tickless_err_name(rc);
                 EXPECT_EQ(c, nullptr);
                 EXPECT_EQ(CountOpenFds(), fds0) << "descriptors leaked";
-                EXPECT_EQ(CountThreads(), threads0) << "threads left running";
+                EXPECT_EQ(SettlesAt(threads0, CountThreads), threads0)
+                    << "threads left running";
                 EXPECT_TRUE(other.Echo()) << "a live connection suffered";
 
                 // The SSL object is still ours and still good: attach it
