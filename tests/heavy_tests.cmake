@@ -23,3 +23,35 @@ foreach(test
                          PROPERTIES PROCESSORS 2)
   endforeach()
 endforeach()
+
+# The longest tests (5 to 22 s in a plain build), with their seconds as
+# their cost: ctest starts the costliest first. It learns costs from earlier
+# runs, but CI's build is always new, and a long test started last would
+# leave the run waiting on it alone. (The bench's smoke tests have theirs
+# in bench/CMakeLists.txt.)
+function(tickless_test_cost cost)
+  foreach(name ${ARGN})
+    set_tests_properties("${name}" PROPERTIES COST ${cost})
+  endforeach()
+endfunction()
+function(tickless_mode_test_cost cost test)
+  foreach(mode Dedicated Pool1 Pool2 AppDriven)
+    tickless_test_cost(${cost} "${test}/${mode}  # GetParam() = ${mode}")
+  endforeach()
+endfunction()
+tickless_mode_test_cost(21
+  Clients/EchoServiceInterop.AioquicSixtyFourConnectionsEightStreamsSomeReset)
+tickless_test_cost(20 PoolStress.RandomAttachEchoCloseOnOneSharedPool)
+tickless_test_cost(16
+  "AllModes/NetFaults.DeliveredIntactOrReportedNeverHung/AppDriven_QUIC_Loss30  # GetParam() = AppDriven_QUIC_Loss30")
+tickless_test_cost(12 PoolIdleScale.TwoThousandIdleQuicConnectionsOnOneThread)
+tickless_test_cost(10 Idle.QuicSurvivesFiveIdleTimeoutsWhileApplicationSleeps)
+tickless_mode_test_cost(10
+  AllModes/DtlsListenerInterop.FiftyOpensslAndGnutlsClientsSomeThroughLoss)
+tickless_mode_test_cost(8
+  Clients/EchoServiceInterop.AioquicThirtyTwoStreamsAtOnceOnOneConnection)
+foreach(proto TLS DTLS QUIC)
+  tickless_test_cost(7 "Race/ConnectSysFail.EachCallFailingInTurnIsCleanAndLeavesNothing/Dedicated_${proto}  # GetParam() = Dedicated_${proto}")
+endforeach()
+tickless_mode_test_cost(7 AllModes/BlackOut.QuicTransferResumesIntactAfterFiveSeconds)
+tickless_mode_test_cost(6 AllModes/QuicInteropClient.AioquicEchoServerThirtyTwoStreams)

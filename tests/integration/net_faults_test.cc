@@ -53,6 +53,14 @@ std::string CaseName(const testing::TestParamInfo<Case> &info)
            + info.param.imp.name;
 }
 
+// The case as ctest's name ends ("GetParam() = Pool1_QUIC_Loss30"): without
+// it GoogleTest prints the struct's bytes, a pointer among them, and the
+// test's name changes from one build to the next.
+void PrintTo(const Case &c, std::ostream *os)
+{
+    *os << ModeProtoName(c.mode, c.proto) << "_" << c.imp.name;
+}
+
 std::vector<Case> AllCases()
 {
     std::vector<Case> v;
