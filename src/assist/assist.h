@@ -41,7 +41,7 @@ void tl_assist_detach(tickless_conn *c);
 /* The check every public function makes of the pool it is given: 0, or
  * TICKLESS_ERR_INVALID (NULL, freed, not a pool: the last two logged as
  * the misuse of |fn|) or TICKLESS_ERR_FORKED (made before a fork() of this
- * process, see core/fork_guard.h). */
+ * process, see core/handle.h, "fork()"). */
 int tl_pool_check(const tickless_pool *pool, const char *fn);
 
 /* Whether a thread of tickless's own ticks |c| (a dedicated thread, or a

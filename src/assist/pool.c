@@ -80,6 +80,30 @@ static int start_thread(tickless_pool *p, unsigned i,
     return tl_runner_start(&p->shards[i], &ro);
 }
 
+/* A pool as the guard sees it (handle.h). No reference: no call may race
+ * tickless_pool_free() (see there), and an attached connection keeps the
+ * pool by being counted, which the free refuses. Closed: being freed. */
+static pthread_mutex_t *pool_mu(void *p)
+{
+    return &((tickless_pool *)p)->mu;
+}
+
+static int pool_freeing(void *p)
+{
+    return ((tickless_pool *)p)->freeing;
+}
+
+static void pool_unlock(void *p)
+{
+    pthread_mutex_unlock(pool_mu(p));
+}
+
+_Static_assert(offsetof(tickless_pool, h) == 0, "the handle comes first");
+
+static const handle_class pool_class = {
+    NULL, NULL, pool_mu, pool_freeing, pool_unlock
+};
+
 int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
 {
     tickless_pool_options o;
@@ -98,7 +122,7 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
     p = tl_calloc(1, sizeof(*p));
     if (p == NULL)
         return TICKLESS_ERR_NOMEM;
-    tl_handle_init(&p->h, HANDLE_POOL);
+    tl_handle_init(&p->h, HANDLE_POOL, &pool_class);
     p->threads = o.threads;
     p->nshards = o.threads > 0 ? o.threads : 1;
     p->shards = tl_calloc(p->nshards, sizeof(*p->shards));
@@ -142,30 +166,6 @@ int tl_pool_check(const tickless_pool *pool, const char *fn)
     return tl_handle_check(pool != NULL ? &pool->h : NULL, HANDLE_POOL, fn);
 }
 
-/* A pool as the guard sees it (handle.h). No reference: no call may race
- * tickless_pool_free() (see there), and an attached connection keeps the
- * pool by being counted, which the free refuses. Closed: being freed. */
-static pthread_mutex_t *pool_mu(void *p)
-{
-    return &((tickless_pool *)p)->mu;
-}
-
-static int pool_freeing(void *p)
-{
-    return ((tickless_pool *)p)->freeing;
-}
-
-static void pool_unlock(void *p)
-{
-    pthread_mutex_unlock(pool_mu(p));
-}
-
-_Static_assert(offsetof(tickless_pool, h) == 0, "the handle comes first");
-
-static const handle_class pool_class = {
-    HANDLE_POOL, NULL, NULL, pool_mu, pool_freeing, pool_unlock
-};
-
 static int on_own_thread(tickless_pool *p)
 {
     unsigned i;
@@ -186,15 +186,15 @@ int tickless_pool_free(tickless_pool *pool)
     if (on_own_thread(pool))
         return TICKLESS_ERR_INVALID;
     /* A free racing another is BUSY, not CLOSED: HANDLE_CLOSED_OK. */
-    rc = tl_handle_enter(pool, &pool_class, __func__, HANDLE_CLOSED_OK);
+    rc = tl_handle_enter(pool, HANDLE_POOL, __func__, HANDLE_CLOSED_OK);
     if (rc != 0)
         return rc;
     if (pool->nconns > 0 || pool->freeing) {
-        tl_handle_exit(pool, &pool_class, rc);
+        tl_handle_exit(pool, rc);
         return TICKLESS_ERR_BUSY;
     }
     pool->freeing = 1;
-    tl_handle_exit(pool, &pool_class, rc);
+    tl_handle_exit(pool, rc);
     tl_handle_kill(&pool->h); /* a second free is refused from here on */
     if (pool->threads == 0) {
         /* An application thread may be inside tickless_pool_run(): wake it
@@ -227,11 +227,11 @@ int tl_pool_attach(tickless_pool *p, tickless_conn *c)
 
     /* On behalf of tickless_conn_new() or tickless_listener_new(), which
      * checked the pool: CLOSED if it is being freed. */
-    rc = tl_handle_enter(p, &pool_class, __func__, 0);
+    rc = tl_handle_enter(p, HANDLE_POOL, __func__, 0);
     if (rc != 0)
         return rc;
     p->nconns++;
-    tl_handle_exit(p, &pool_class, rc);
+    tl_handle_exit(p, rc);
 
     /* Least loaded by connection count: with many connections that is a
      * fair proxy for ticks, and it never moves a connection later. */

@@ -35,18 +35,51 @@ static int claim_ssl(SSL *ssl, tickless_conn *c)
 static int init_engine_mutex(tickless_conn *c)
 {
     pthread_mutexattr_t ma;
-    int rc;
+    int rc = pthread_mutexattr_init(&ma);
 
     /* Error-checking, so that a thread that holds tickless_conn_lock() and
      * calls back into tickless gets EDEADLK (reported as INVALID) instead of
      * hanging forever. */
-    if (pthread_mutexattr_init(&ma) != 0)
-        return TICKLESS_ERR_NOMEM;
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
-    rc = pthread_mutex_init(&c->mu, &ma);
-    pthread_mutexattr_destroy(&ma);
+    if (rc == 0) {
+        pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+        rc = pthread_mutex_init(&c->mu, &ma);
+        pthread_mutexattr_destroy(&ma);
+    }
     return rc == 0 ? 0 : TICKLESS_ERR_NOMEM;
 }
+
+/* A connection as the guard sees it (handle.h). */
+static atomic_uint *conn_refs(void *c)
+{
+    return &((tickless_conn *)c)->refs;
+}
+
+static void conn_unref_obj(void *c)
+{
+    tl_conn_unref(c);
+}
+
+static pthread_mutex_t *conn_mu_obj(void *c)
+{
+    return conn_mu(c);
+}
+
+static int conn_closed_obj(void *c)
+{
+    return conn_is_closed(c);
+}
+
+static void conn_unlock_obj(void *c)
+{
+    tl_conn_unlock_mu(c);
+}
+
+_Static_assert(offsetof(tickless_conn, h) == 0, "the handle comes first");
+
+static const handle_class conn_class = {
+    conn_refs, conn_unref_obj, conn_mu_obj, conn_closed_obj,
+    conn_unlock_obj
+};
 
 /* Allocates |c| with its wait queues; |engine| NULL makes it its own
  * engine (with a mutex). The caller has checked |ssl| and |fd|. */
@@ -63,7 +96,7 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->proto = proto;
     c->engine = engine != NULL ? engine : c;
     c->now = tl_clock_now_ns;
-    tl_handle_init(&c->h, HANDLE_CONN);
+    tl_handle_init(&c->h, HANDLE_CONN, &conn_class);
     atomic_init(&c->refs, 1); /* the user's handle */
     atomic_init(&c->close_claimed, 0);
     c->deadline_ns = CLOCK_NEVER;
@@ -234,49 +267,6 @@ int tl_conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)
 void tl_conn_ref(tickless_conn *c)
 {
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
-}
-
-/* A connection as the guard sees it (handle.h). */
-static atomic_uint *conn_refs(void *c)
-{
-    return &((tickless_conn *)c)->refs;
-}
-
-static void conn_unref_obj(void *c)
-{
-    tl_conn_unref(c);
-}
-
-static pthread_mutex_t *conn_mu_obj(void *c)
-{
-    return conn_mu(c);
-}
-
-static int conn_closed_obj(void *c)
-{
-    return conn_is_closed(c);
-}
-
-static void conn_unlock_obj(void *c)
-{
-    tl_conn_unlock_mu(c);
-}
-
-_Static_assert(offsetof(tickless_conn, h) == 0, "the handle comes first");
-
-static const handle_class conn_class = {
-    HANDLE_CONN, conn_refs, conn_unref_obj, conn_mu_obj, conn_closed_obj,
-    conn_unlock_obj
-};
-
-int tl_conn_enter(tickless_conn *c, const char *fn, unsigned flags)
-{
-    return tl_handle_enter(c, &conn_class, fn, flags);
-}
-
-void tl_conn_exit(tickless_conn *c, int entered)
-{
-    tl_handle_exit(c, &conn_class, entered);
 }
 
 void tl_conn_unref(tickless_conn *c)

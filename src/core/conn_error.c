@@ -1,7 +1,6 @@
 /* Turning OpenSSL's verdicts into tickless error codes, and keeping the
  * details with the connection so that any thread can read them. */
 #include "core/core.h"
-#include "core/fork_guard.h"
 #include "core/log.h"
 
 #include <errno.h>

@@ -205,24 +205,12 @@ static int call_ready(conn_call *call)
     if (call->c->proto != CONN_QUIC)
         return 0;
     ERR_set_mark();
-    switch (call->wq->kind) {
-    case WQ_ACCEPT_CONN:
-        ready = tl_ossl_accept_conn_ready(call->ssl);
-        break;
-    case WQ_ACCEPT_STREAM:
-        ready = tl_ossl_accept_stream_ready(call->ssl);
-        break;
-    case WQ_SERVE_STREAM:
-        ready = tl_serve_ready(call->c);
-        break;
-    case WQ_IO:
-    default:
-        if (call->kind == IO_READ)
-            ready = tl_ossl_read_ready(call->ssl);
-        else if (call->kind == IO_WRITE)
-            ready = tl_ossl_write_ready(call->ssl, call->wq->write_room, 0);
-        break;
-    }
+    if (call->wq->kind != WQ_IO)
+        ready = tl_waitq_accept_ready(call->c->engine, call->wq);
+    else if (call->kind == IO_READ)
+        ready = tl_ossl_read_ready(call->ssl);
+    else if (call->kind == IO_WRITE)
+        ready = tl_ossl_write_ready(call->ssl, call->wq->write_room, 0);
     ERR_pop_to_mark();
     return ready;
 }
@@ -499,11 +487,9 @@ static int conn_io(tickless_conn *c, unsigned kind, unsigned char *buf,
     conn_call call;
     int rc;
 
-    if (ndone != NULL)
-        *ndone = 0;
-    if (buf == NULL || ndone == NULL || len == 0)
-        return TICKLESS_ERR_INVALID;
-    rc = tl_conn_check(c, fn);
+    rc = tl_io_args_check(buf, len, ndone);
+    if (rc == 0)
+        rc = tl_conn_check(c, fn);
     if (rc != 0)
         return rc;
     call = conn_call_of(c, kind, fn);

@@ -213,6 +213,18 @@ static inline int tl_conn_check(const tickless_conn *c, const char *fn)
     return tl_handle_check(c != NULL ? &c->h : NULL, HANDLE_CONN, fn);
 }
 
+/* The check every read and write makes of its buffer and count, before
+ * its handle: 0 or TICKLESS_ERR_INVALID. *ndone is zeroed first, so that
+ * it is right whatever the call returns. */
+static inline int tl_io_args_check(const void *buf, size_t len,
+                                   size_t *ndone)
+{
+    if (ndone != NULL)
+        *ndone = 0;
+    return buf == NULL || ndone == NULL || len == 0 ? TICKLESS_ERR_INVALID
+                                                    : 0;
+}
+
 /* References. tl_conn_unref() frees the connection when the last one goes. */
 void tl_conn_ref(tickless_conn *c);
 void tl_conn_unref(tickless_conn *c);
@@ -226,16 +238,31 @@ void tl_conn_unref(tickless_conn *c);
  * first: it gave back the last reference, or, unless HANDLE_CLOSED_OK,
  * marked |c| closed before the call got the mutex) or _SYS. Leave with
  * tl_conn_exit(c, what it returned). */
-int tl_conn_enter(tickless_conn *c, const char *fn, unsigned flags);
-void tl_conn_exit(tickless_conn *c, int entered);
+static inline int tl_conn_enter(tickless_conn *c, const char *fn,
+                                unsigned flags)
+{
+    return tl_handle_enter(c, HANDLE_CONN, fn, flags);
+}
+
+static inline void tl_conn_exit(tickless_conn *c, int entered)
+{
+    tl_handle_exit(c, entered);
+}
 
 /* The same for a stream (stream.c): the reference is the stream's own
  * (which holds one on its connection), the lock its engine's mutex, and
  * closed is the stream's tickless_stream_close() or its connection's
  * conn_is_closed(). */
-int tl_stream_enter(struct tickless_stream *s, const char *fn,
-                    unsigned flags);
-void tl_stream_exit(struct tickless_stream *s, int entered);
+static inline int tl_stream_enter(struct tickless_stream *s,
+                                  const char *fn, unsigned flags)
+{
+    return tl_handle_enter(s, HANDLE_STREAM, fn, flags);
+}
+
+static inline void tl_stream_exit(struct tickless_stream *s, int entered)
+{
+    tl_handle_exit(s, entered);
+}
 
 /* Releases the engine's mutex on behalf of any thread but the assist:
  * re-arms a deferred tick first, so a busy mutex never loses one. Caller
@@ -251,6 +278,11 @@ void tl_waitq_enter(tickless_conn *engine, waitq *wq, unsigned want);
 void tl_waitq_leave(tickless_conn *engine, waitq *wq, unsigned want);
 /* Wakes every sleeper of |wq|. */
 void tl_waitq_wake(waitq *wq);
+/* Whether a QUIC accept queue (any kind but WQ_IO) of engine |engine| has
+ * something for its sleepers: a connection or stream to accept, or a
+ * stream to serve. The getters may queue OpenSSL errors: they are
+ * questions, not failures, and the caller pops them (ERR_set_mark()). */
+int tl_waitq_accept_ready(tickless_conn *engine, const waitq *wq);
 /* After the engine processed input or timers: wakes the queues whose
  * object can now make progress. */
 void tl_engine_wake_ready(tickless_conn *engine);

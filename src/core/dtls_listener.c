@@ -287,28 +287,26 @@ static int listen_once(dtls_listener *d, SSL **ssl, BIO_ADDR **peer)
 static int to_sockaddr(const BIO_ADDR *peer, struct sockaddr_storage *ss,
                        socklen_t *len)
 {
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    void *addr;
     size_t alen;
 
     memset(ss, 0, sizeof(*ss));
-    if (BIO_ADDR_family(peer) == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-        alen = sizeof(sin->sin_addr);
-        sin->sin_family = AF_INET;
+    ss->ss_family = (sa_family_t)BIO_ADDR_family(peer);
+    if (ss->ss_family == AF_INET) {
         sin->sin_port = BIO_ADDR_rawport(peer);
+        addr = &sin->sin_addr;
+        alen = sizeof(sin->sin_addr);
         *len = sizeof(*sin);
-        return BIO_ADDR_rawaddress(peer, &sin->sin_addr, &alen);
-    }
-    if (BIO_ADDR_family(peer) == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-        alen = sizeof(sin6->sin6_addr);
-        sin6->sin6_family = AF_INET6;
+    } else if (ss->ss_family == AF_INET6) {
         sin6->sin6_port = BIO_ADDR_rawport(peer);
+        addr = &sin6->sin6_addr;
+        alen = sizeof(sin6->sin6_addr);
         *len = sizeof(*sin6);
-        return BIO_ADDR_rawaddress(peer, &sin6->sin6_addr, &alen);
-    }
-    return 0;
+    } else
+        return 0;
+    return BIO_ADDR_rawaddress(peer, addr, &alen);
 }
 
 /* A socket on the listener's address connected to |peer|: the kernel

@@ -3,34 +3,42 @@
 #include "core/ossl.h"
 #include "tickless/tickless.h"
 
+/* Every error code with its name and message. */
+typedef struct err_entry {
+    int code;
+    const char *name, *message;
+} err_entry;
+
+static const err_entry errors[] = {
+    { 0, "TICKLESS_OK", "success" },
+#define TICKLESS_ERR_ENTRY_(name, value, msg)                                  \
+    { TICKLESS_ERR_##name, "TICKLESS_ERR_" #name, msg },
+    TICKLESS_ERRNO_MAP(TICKLESS_ERR_ENTRY_)
+#undef TICKLESS_ERR_ENTRY_
+};
+
+static const err_entry *err_find(int err)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+        if (errors[i].code == err)
+            return &errors[i];
+    return NULL;
+}
+
 const char *tickless_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-#define TICKLESS_STRERROR_CASE_(name, value, msg)                              \
-    case TICKLESS_ERR_##name:                                                  \
-        return msg;
-        TICKLESS_ERRNO_MAP(TICKLESS_STRERROR_CASE_)
-#undef TICKLESS_STRERROR_CASE_
-    default:
-        return "unknown error";
-    }
+    const err_entry *e = err_find(err);
+
+    return e != NULL ? e->message : "unknown error";
 }
 
 const char *tickless_err_name(int err)
 {
-    switch (err) {
-    case 0:
-        return "TICKLESS_OK";
-#define TICKLESS_ERR_NAME_CASE_(name, value, msg)                              \
-    case TICKLESS_ERR_##name:                                                  \
-        return "TICKLESS_ERR_" #name;
-        TICKLESS_ERRNO_MAP(TICKLESS_ERR_NAME_CASE_)
-#undef TICKLESS_ERR_NAME_CASE_
-    default:
-        return "TICKLESS_ERR_UNKNOWN";
-    }
+    const err_entry *e = err_find(err);
+
+    return e != NULL ? e->name : "TICKLESS_ERR_UNKNOWN";
 }
 
 unsigned tickless_features(void)

@@ -1,11 +1,11 @@
 #include "core/handle.h"
 
 #include "core/alloc.h"
-#include "core/fork_guard.h"
 #include "core/log.h"
 #include "tickless/tickless.h"
 
 #include <errno.h>
+#include <pthread.h>
 
 /* A ring of the objects freed last. Each slot is taken with one atomic
  * add and swapped with one exchange: no lock, so neither a fork() nor a
@@ -25,9 +25,27 @@ static const char *kind_name(uint32_t kind)
     }
 }
 
-void tl_handle_init(handle *h, handle_kind kind)
+/* This process's fork() generation (handle.h, "fork()"). */
+static atomic_uint fork_generation;
+static pthread_once_t fork_handler_armed = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
 {
-    h->fork_gen = tl_fork_guard_generation();
+    atomic_fetch_add(&fork_generation, 1);
+}
+
+static void arm_fork_handler(void)
+{
+    /* Cannot fail short of ENOMEM at start-up; then a child would not be
+     * protected, which is no worse than before. */
+    (void)pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+void tl_handle_init(handle *h, handle_kind kind, const handle_class *cls)
+{
+    pthread_once(&fork_handler_armed, arm_fork_handler);
+    h->fork_gen = atomic_load(&fork_generation);
+    h->cls = cls;
     atomic_store_explicit(&h->tag, (uint32_t)kind, memory_order_release);
 }
 
@@ -58,7 +76,10 @@ int tl_handle_check(const handle *h, handle_kind kind, const char *fn)
 {
     if (h == NULL || !tl_handle_live(h, kind, fn))
         return TICKLESS_ERR_INVALID;
-    return tl_fork_guard_stale(h->fork_gen) ? TICKLESS_ERR_FORKED : 0;
+    return h->fork_gen != atomic_load_explicit(&fork_generation,
+                                               memory_order_relaxed)
+               ? TICKLESS_ERR_FORKED
+               : 0;
 }
 
 void tl_handle_kill(handle *h)
@@ -101,16 +122,18 @@ int tl_handle_lock(pthread_mutex_t *mu, unsigned flags)
     return TICKLESS_ERR_SYS;
 }
 
-int tl_handle_enter(void *obj, const handle_class *k, const char *fn,
+int tl_handle_enter(void *obj, handle_kind kind, const char *fn,
                     unsigned flags)
 {
+    const handle_class *k;
     atomic_uint *refs;
     int rc;
 
     /* |obj| NULL is a NULL handle: the handle is its first member. */
-    rc = tl_handle_check(obj, k->kind, fn);
+    rc = tl_handle_check(obj, kind, fn);
     if (rc != 0)
         return rc;
+    k = ((handle *)obj)->cls; /* of a live |kind|: the class it was made with */
     refs = k->refs != NULL ? k->refs(obj) : NULL;
     if (refs != NULL && !tl_ref_take_live(refs))
         return TICKLESS_ERR_CLOSED;
@@ -121,14 +144,16 @@ int tl_handle_enter(void *obj, const handle_class *k, const char *fn,
         return rc;
     }
     if (!(flags & HANDLE_CLOSED_OK) && k->closed(obj)) {
-        tl_handle_exit(obj, k, rc);
+        tl_handle_exit(obj, rc);
         return TICKLESS_ERR_CLOSED;
     }
     return rc;
 }
 
-void tl_handle_exit(void *obj, const handle_class *k, int entered)
+void tl_handle_exit(void *obj, int entered)
 {
+    const handle_class *k = ((handle *)obj)->cls;
+
     if (entered != HANDLE_HELD)
         k->unlock(obj);
     if (k->refs != NULL)

@@ -6,7 +6,7 @@
  * |handle|: a tag that says what it is while it is alive, changed to a dead
  * tag when the application gives the handle back (tickless_conn_close(),
  * tickless_pool_free(), ...), and the fork() generation it was made in
- * (fork_guard.h). Its memory is then not returned to malloc at once: it
+ * (below). Its memory is then not returned to malloc at once: it
  * waits in a quarantine of the last HANDLE_QUARANTINE objects freed, so a
  * late call still reads a dead tag (well-defined, and clean under ASan and
  * Valgrind) and is refused with TICKLESS_ERR_INVALID and a log line
@@ -47,7 +47,18 @@
  *
  * On failure the guard has given back whatever it took. On success the
  * caller leaves through tl_handle_exit(), which lets the lock go (unless
- * HANDLE_HELD) and then the reference. */
+ * HANDLE_HELD) and then the reference.
+ *
+ * fork()
+ * ------
+ * The child of a fork() gets a copy of every tickless object but none of
+ * the threads that ran them, and maybe mutexes that a thread it does not
+ * have was holding: using those objects would deadlock or corrupt memory.
+ * So each handle records the generation of the process it was made in;
+ * the child starts a new generation (pthread_atfork), and step 1 refuses
+ * a handle of an older one with TICKLESS_ERR_FORKED without touching its
+ * lock. The parent is not affected; the child may make objects of its
+ * own, and exec() as usual. */
 #ifndef TICKLESS_CORE_HANDLE_H
 #define TICKLESS_CORE_HANDLE_H
 
@@ -66,14 +77,21 @@ typedef enum handle_kind {
     HANDLE_STREAM = 0x6d727473u    /* "strm" */
 } handle_kind;
 
+struct handle_class;
+
 /* The first member of every public object. */
 typedef struct handle {
     _Atomic uint32_t tag; /* a handle_kind while live; ~kind once dead */
-    unsigned fork_gen;    /* tl_fork_guard_generation() at creation */
+    unsigned fork_gen;    /* the fork() generation at creation */
+    const struct handle_class *cls; /* how the guard enters it; NULL: it
+                                       is never entered (a listener, whose
+                                       calls enter its engine) */
 } handle;
 
-/* Marks a new object of |kind| live, made in this process. */
-void tl_handle_init(handle *h, handle_kind kind);
+/* Marks a new object of |kind| live, made in this process, entered as
+ * |cls| says (NULL: never entered). */
+void tl_handle_init(handle *h, handle_kind kind,
+                    const struct handle_class *cls);
 
 /* Whether |h| is a live object of |kind|. When not, reports it through the
  * log callback as a misuse by |fn| (the public function called) and
@@ -98,10 +116,9 @@ void tl_handle_release(void *obj);
 int tl_ref_take_live(atomic_uint *refs);
 
 /* What the guard needs to know of one kind of handle; one static const
- * each (conn.c, stream.c, pool.c). |obj| is the object, whose first
- * member is its handle. */
+ * each (conn.c, stream.c, pool.c), given to tl_handle_init(). |obj| is
+ * the object, whose first member is its handle. */
 typedef struct handle_class {
-    handle_kind kind;
     /* What keeps |obj| alive, a count never raised from zero again; NULL:
      * none (a pool) */
     atomic_uint *(*refs)(void *obj);
@@ -120,16 +137,17 @@ typedef struct handle_class {
  * the call that tears down. The holder lets it go, not the guard. */
 #define HANDLE_HELD 1
 
-/* The guard (see above). Returns 0 or HANDLE_HELD, holding a reference
- * and the lock; or TICKLESS_ERR_INVALID, _FORKED, _CLOSED or _SYS, holding
- * nothing. |fn| is the public function, for the misuse log. */
-int tl_handle_enter(void *obj, const handle_class *k, const char *fn,
+/* The guard (see above), for an object that must be a |kind|. Returns 0
+ * or HANDLE_HELD, holding a reference and the lock; or
+ * TICKLESS_ERR_INVALID, _FORKED, _CLOSED or _SYS, holding nothing. |fn| is
+ * the public function, for the misuse log. */
+int tl_handle_enter(void *obj, handle_kind kind, const char *fn,
                     unsigned flags);
 
 /* Leaves what tl_handle_enter() entered; |entered| is what it returned:
  * the lock is let go unless it was HANDLE_HELD, then the reference, which
  * may free |obj|. */
-void tl_handle_exit(void *obj, const handle_class *k, int entered);
+void tl_handle_exit(void *obj, int entered);
 
 /* Step 3 alone, for the few that lock an object they hold a reference on
  * but do not enter (a member's or a stream's last reference, the assist's

@@ -59,7 +59,7 @@ int tickless_listener_new_dtls(SSL_CTX *ctx, int fd, tickless_pool *pool,
         tl_free(l);
         return rc;
     }
-    tl_handle_init(&l->h, HANDLE_LISTENER);
+    tl_handle_init(&l->h, HANDLE_LISTENER, NULL);
     *out = l;
     return 0;
 }
@@ -95,7 +95,7 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
     l = tl_calloc(1, sizeof(*l));
     if (l == NULL)
         return TICKLESS_ERR_NOMEM;
-    tl_handle_init(&l->h, HANDLE_LISTENER);
+    tl_handle_init(&l->h, HANDLE_LISTENER, NULL);
     /* Listen now, so handshakes proceed before the first accept. */
     ERR_clear_error();
     if (!SSL_listen(listener)) {
@@ -284,7 +284,7 @@ void tickless_listener_free(tickless_listener *l)
 {
     int entered;
 
-    /* A forked child's copy is left alone (see fork_guard.h). */
+    /* A forked child's copy is left alone (see handle.h, "fork()"). */
     if (listener_check(l, __func__) != 0)
         return;
     if (l->dtls != NULL) {

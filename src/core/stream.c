@@ -58,6 +58,8 @@ static int stream_check(const tickless_stream *s, const char *fn)
     return tl_handle_check(s != NULL ? &s->h : NULL, HANDLE_STREAM, fn);
 }
 
+#ifdef TICKLESS_HAVE_QUIC
+
 /* A stream as the guard sees it (handle.h). */
 static atomic_uint *stream_refs(void *s)
 {
@@ -89,21 +91,8 @@ static void stream_unlock(void *s)
 _Static_assert(offsetof(tickless_stream, h) == 0, "the handle comes first");
 
 static const handle_class stream_class = {
-    HANDLE_STREAM, stream_refs, stream_unref_obj, stream_mu, stream_closed,
-    stream_unlock
+    stream_refs, stream_unref_obj, stream_mu, stream_closed, stream_unlock
 };
-
-int tl_stream_enter(tickless_stream *s, const char *fn, unsigned flags)
-{
-    return tl_handle_enter(s, &stream_class, fn, flags);
-}
-
-void tl_stream_exit(tickless_stream *s, int entered)
-{
-    tl_handle_exit(s, &stream_class, entered);
-}
-
-#ifdef TICKLESS_HAVE_QUIC
 
 /* The first stream call turns the connection into a stream container: no
  * default stream, incoming streams queued for tickless_stream_accept().
@@ -139,7 +128,7 @@ int tl_stream_wrap(tickless_conn *c, SSL *ssl, tickless_stream **out)
         tl_free(s);
         return rc;
     }
-    tl_handle_init(&s->h, HANDLE_STREAM);
+    tl_handle_init(&s->h, HANDLE_STREAM, &stream_class);
     atomic_init(&s->refs, 1);
     atomic_init(&s->close_claimed, 0);
     s->conn = c;
@@ -514,11 +503,9 @@ static int stream_io_call(tickless_stream *s, unsigned kind,
     stream_io io = { s, buf, len, 0 };
     int rc;
 
-    if (ndone != NULL)
-        *ndone = 0;
-    if (buf == NULL || ndone == NULL || len == 0)
-        return TICKLESS_ERR_INVALID;
-    rc = stream_check(s, fn);
+    rc = tl_io_args_check(buf, len, ndone);
+    if (rc == 0)
+        rc = stream_check(s, fn);
     if (rc != 0)
         return rc;
 #ifdef TICKLESS_HAVE_QUIC

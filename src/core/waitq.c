@@ -81,27 +81,31 @@ static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
     /* The getters below may queue errors (a connection with no stream yet):
      * they are questions, not failures. */
     ERR_set_mark();
-    switch (wq->kind) {
-    case WQ_ACCEPT_CONN:
-        ready = tl_ossl_accept_conn_ready(wq->ssl);
-        break;
-    case WQ_ACCEPT_STREAM:
-        ready = tl_ossl_accept_stream_ready(wq->ssl);
-        break;
-    case WQ_SERVE_STREAM:
-        ready = tl_serve_ready(e);
-        break;
-    case WQ_IO:
-    default:
+    if (wq->kind != WQ_IO)
+        ready = tl_waitq_accept_ready(e, wq);
+    else
         ready = (!strict && wq->waiters > wq->readers + wq->writers)
                 || (wq->readers > 0 && tl_ossl_read_ready(wq->ssl))
                 || (wq->writers > 0
                     && tl_ossl_write_ready(wq->ssl, wq->write_room,
                                            !strict));
-        break;
-    }
     ERR_pop_to_mark();
     return ready;
+}
+
+int tl_waitq_accept_ready(tickless_conn *e, const waitq *wq)
+{
+    switch (wq->kind) {
+    case WQ_ACCEPT_CONN:
+        return tl_ossl_accept_conn_ready(wq->ssl);
+    case WQ_ACCEPT_STREAM:
+        return tl_ossl_accept_stream_ready(wq->ssl);
+    case WQ_SERVE_STREAM:
+        return tl_serve_ready(e);
+    case WQ_IO:
+    default:
+        return 1; /* not an accept queue: any doubt answers yes */
+    }
 }
 
 void tl_engine_wake_ready(tickless_conn *e)
