@@ -134,17 +134,10 @@ void WarmUp(tickless_pool *pool, ts_proto p)
 ts_server *StartServerOn(ts_proto proto, int bind_to)
 {
     ts_server_options o = {};
-    ts_server *s = nullptr;
 
     o.proto = proto;
-    o.fast_dtls_timer = 1;
     o.bind_to = bind_to;
-    if (ts_server_start(&o, &s) != 0) {
-        ADD_FAILURE() << "ts_server_start(" << ProtoName(proto) << ", bind "
-                      << bind_to << ") failed: " << strerror(errno);
-        return nullptr;
-    }
-    return s;
+    return StartServerWith(o);
 }
 
 int SilentV6(int type, uint16_t port)

@@ -30,35 +30,62 @@ bool Contains(const char *haystack, const std::string &needle)
     return std::string(haystack).find(needle) != std::string::npos;
 }
 
-TEST(ConnectResolve, SlowLookupTimesOutAndFreesItselfWhenDone)
+// A TLS client context and ConnectOptions() (err_ receives the error
+// record); Serve() starts a TLS server, stopped at the end unless the
+// test stops it first (StopServer()).
+class ConnectResolve : public testing::Test {
+protected:
+    ~ConnectResolve() override { StopServer(); }
+
+    // Starts the server; returns its port, or "" with a test failure.
+    std::string Serve()
+    {
+        srv_ = StartServer(TS_TLS);
+        return srv_ != nullptr ? PortOf(srv_) : std::string();
+    }
+    void StopServer()
+    {
+        if (srv_ != nullptr)
+            ts_server_stop(srv_);
+        srv_ = nullptr;
+    }
+    int Connect(const char *host, const std::string &port, int timeout_ms)
+    {
+        return tickless_connect(ctx_.ctx, host, port.c_str(), &o_, nullptr,
+                                &c_, timeout_ms);
+    }
+
+    ClientCtx ctx_{ TS_TLS };
+    tickless_error_info err_ = TICKLESS_ERROR_INFO_INIT;
+    tickless_connect_options o_ = ConnectOptions(&err_);
+    tickless_conn *c_ = nullptr;
+    ts_server *srv_ = nullptr;
+};
+
+TEST_F(ConnectResolve, SlowLookupTimesOutAndFreesItselfWhenDone)
 {
     WarmUp(nullptr, TS_TLS);
-    ts_server *srv = StartServer(TS_TLS);
-    ASSERT_NE(srv, nullptr);
+    const std::string port = Serve();
+    ASSERT_FALSE(port.empty());
     const int threads = CountThreads();
     const int fds = CountOpenFds();
-    ClientCtx ctx(TS_TLS);
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = ConnectOptions(&err);
     ResolveAs as("localhost", "127.0.0.1");
     const int timeout = 300, delay = 2000;
-    tickless_conn *c = nullptr;
     int rc;
     double ms;
     {
         SlowResolver slow(delay);
         uint64_t t0 = ts_now_ns();
-        rc = tickless_connect(ctx.ctx, "localhost", PortOf(srv).c_str(), &o,
-                              nullptr, &c, timeout);
+        rc = Connect("localhost", port, timeout);
         ms = MsSince(t0);
     }
     EXPECT_EQ(rc, TICKLESS_ERR_TIMEOUT) << tickless_err_name(rc);
-    EXPECT_EQ(c, nullptr);
-    EXPECT_EQ(err.code, TICKLESS_ERR_TIMEOUT);
-    EXPECT_TRUE(Contains(err.message, "localhost port " + PortOf(srv)
-                                          + ": timed out; name lookup did "
-                                            "not finish"))
-        << err.message;
+    EXPECT_EQ(c_, nullptr);
+    EXPECT_EQ(err_.code, TICKLESS_ERR_TIMEOUT);
+    EXPECT_TRUE(Contains(err_.message, "localhost port " + port
+                                           + ": timed out; name lookup did "
+                                             "not finish"))
+        << err_.message;
     EXPECT_GE(ms, timeout * 0.9);
     // On time: not after the lookup (the bound is loose for a loaded
     // machine, and still far below the lookup's 2 s).
@@ -71,78 +98,60 @@ TEST(ConnectResolve, SlowLookupTimesOutAndFreesItselfWhenDone)
     EXPECT_LE(SettlesAt(fds, CountOpenFds), fds);
 
     // And the next call, with the resolver quick again, connects.
-    rc = tickless_connect(ctx.ctx, "localhost", PortOf(srv).c_str(), &o,
-                          nullptr, &c, kConnectTimeoutMs);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
-    tickless_conn_close(c);
-    ts_server_stop(srv); // its thread too: fewer than counted
+    rc = Connect("localhost", port, kConnectTimeoutMs);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
+    tickless_conn_close(c_);
+    StopServer(); // its thread too: fewer than counted
     EXPECT_LT(SettlesAt(threads - 1, CountThreads), threads);
 }
 
 // A lookup slower than usual but within the timeout: its answer is used,
 // and the time it took counts against the timeout.
-TEST(ConnectResolve, LookupWithinTheTimeoutIsUsed)
+TEST_F(ConnectResolve, LookupWithinTheTimeoutIsUsed)
 {
-    ts_server *srv = StartServer(TS_TLS);
-    ASSERT_NE(srv, nullptr);
-    ClientCtx ctx(TS_TLS);
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = ConnectOptions(&err);
+    const std::string port = Serve();
+    ASSERT_FALSE(port.empty());
     ResolveAs as("localhost", "::1,127.0.0.1");
     SlowResolver slow(200);
-    tickless_conn *c = nullptr;
     uint64_t t0 = ts_now_ns();
-    int rc = tickless_connect(ctx.ctx, "localhost", PortOf(srv).c_str(), &o,
-                              nullptr, &c, kConnectTimeoutMs);
+    int rc = Connect("localhost", port, kConnectTimeoutMs);
     double ms = MsSince(t0);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
     EXPECT_GE(ms, 200 * 0.9);
-    ExpectEcho(c);
-    tickless_conn_close(c);
-    ts_server_stop(srv);
+    ExpectEcho(c_);
+    tickless_conn_close(c_);
 }
 
 // An IP literal is parsed, not looked up: no helper thread, so a slow
 // resolver does not touch it.
-TEST(ConnectResolve, LiteralIsNotLookedUp)
+TEST_F(ConnectResolve, LiteralIsNotLookedUp)
 {
-    ts_server *srv = StartServer(TS_TLS);
-    ASSERT_NE(srv, nullptr);
-    ClientCtx ctx(TS_TLS);
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = ConnectOptions(&err);
+    const std::string port = Serve();
+    ASSERT_FALSE(port.empty());
     SlowResolver slow(30000);
-    tickless_conn *c = nullptr;
-    int rc = tickless_connect(ctx.ctx, "127.0.0.1", PortOf(srv).c_str(), &o,
-                              nullptr, &c, 2000);
-    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err.message;
-    tickless_conn_close(c);
-    ts_server_stop(srv);
+    int rc = Connect("127.0.0.1", port, 2000);
+    ASSERT_EQ(rc, 0) << tickless_err_name(rc) << ": " << err_.message;
+    tickless_conn_close(c_);
 }
 
 // The helper thread cannot be made: TICKLESS_ERR_SYS saying so, nothing
 // left behind.
-TEST(ConnectResolve, NoLookupThreadIsASysError)
+TEST_F(ConnectResolve, NoLookupThreadIsASysError)
 {
     WarmUp(nullptr, TS_TLS);
     const int threads = CountThreads();
     const int fds = CountOpenFds();
-    ClientCtx ctx(TS_TLS);
-    tickless_error_info err = TICKLESS_ERROR_INFO_INIT;
-    tickless_connect_options o = ConnectOptions(&err);
-    tickless_conn *c = nullptr;
     unsigned before = tl_sysfail_failures(SYSFAIL_PTHREAD_CREATE);
     tl_sysfail_inject(SYSFAIL_PTHREAD_CREATE, EAGAIN, 0, 1);
-    int rc = tickless_connect(ctx.ctx, "localhost", "443", &o, nullptr, &c,
-                              kConnectTimeoutMs);
+    int rc = Connect("localhost", "443", kConnectTimeoutMs);
     tl_sysfail_inject(SYSFAIL_PTHREAD_CREATE, 0, 0, 0);
     EXPECT_EQ(tl_sysfail_failures(SYSFAIL_PTHREAD_CREATE) - before, 1u);
     EXPECT_EQ(rc, TICKLESS_ERR_SYS) << tickless_err_name(rc);
-    EXPECT_EQ(c, nullptr);
-    EXPECT_EQ(err.sys_errno, EAGAIN);
-    EXPECT_TRUE(Contains(err.message, "name lookup: pthread_create(): "
-                                          + std::string(strerror(EAGAIN))))
-        << err.message;
+    EXPECT_EQ(c_, nullptr);
+    EXPECT_EQ(err_.sys_errno, EAGAIN);
+    EXPECT_TRUE(Contains(err_.message, "name lookup: pthread_create(): "
+                                           + std::string(strerror(EAGAIN))))
+        << err_.message;
     EXPECT_EQ(SettlesAt(threads, CountThreads), threads);
     EXPECT_LE(SettlesAt(fds, CountOpenFds), fds);
 }

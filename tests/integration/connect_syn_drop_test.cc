@@ -175,10 +175,6 @@ TEST_P(ConnectSynDrop, StuckAddressAloneTimesOut)
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, ConnectSynDrop,
-                         testing::Values(Mode::Dedicated, Mode::Pool1,
-                                         Mode::Pool2, Mode::AppDriven),
-                         [](const testing::TestParamInfo<Mode> &info) {
-                             return std::string(ModeName(info.param));
-                         });
+                         EveryMode(), ModeParamName);
 
 } // namespace

@@ -355,10 +355,6 @@ TEST_P(DtlsInterop, ServerAgainstGnutlsClient)
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, DtlsInterop,
-                         testing::Values(Mode::Dedicated, Mode::Pool1,
-                                         Mode::Pool2, Mode::AppDriven),
-                         [](const testing::TestParamInfo<Mode> &info) {
-                             return std::string(ModeName(info.param));
-                         });
+                         EveryMode(), ModeParamName);
 
 } // namespace

@@ -70,14 +70,30 @@ VariantsOf(std::initializer_list<ts_proto> protos)
     return testing::ValuesIn(VariantList(protos));
 }
 
-std::vector<Variant> VariantList(std::initializer_list<ts_proto> protos)
+namespace {
+
+std::vector<Variant> Cross(std::initializer_list<Mode> modes,
+                           std::initializer_list<ts_proto> protos)
 {
     std::vector<Variant> v;
 
-    for (Mode m : { Mode::Dedicated, Mode::Pool1, Mode::Pool2, Mode::AppDriven })
+    for (Mode m : modes)
         for (ts_proto p : protos)
             v.push_back(Variant { m, p });
     return v;
+}
+
+} // namespace
+
+std::vector<Variant> VariantList(std::initializer_list<ts_proto> protos)
+{
+    return Cross({ Mode::Dedicated, Mode::Pool1, Mode::Pool2, Mode::AppDriven },
+                 protos);
+}
+
+std::vector<Variant> VariantList(std::initializer_list<Mode> modes)
+{
+    return Cross(modes, { TS_QUIC, TS_DTLS, TS_TLS });
 }
 
 testing::internal::ParamGenerator<Mode> EveryMode()
@@ -288,20 +304,28 @@ ts_relay_options SeededRelay(uint64_t seed)
     return o;
 }
 
+ts_server *StartServerWith(ts_server_options o)
+{
+    ts_server *s = nullptr;
+
+    o.fast_dtls_timer = 1;
+    if (ts_server_start(&o, &s) != 0) {
+        ADD_FAILURE() << "ts_server_start(" << ProtoName(o.proto) << ", port "
+                      << o.port << ", bind " << o.bind_to
+                      << ") failed: " << strerror(errno);
+        return nullptr;
+    }
+    return s;
+}
+
 ts_server *StartServer(ts_proto proto, bool sink, uint64_t idle_timeout_ms)
 {
     ts_server_options o = {};
-    ts_server *s = nullptr;
 
     o.proto = proto;
     o.sink = sink ? 1 : 0;
     o.idle_timeout_ms = idle_timeout_ms;
-    o.fast_dtls_timer = 1;
-    if (ts_server_start(&o, &s) != 0) {
-        ADD_FAILURE() << "ts_server_start(" << ProtoName(proto) << ") failed";
-        return nullptr;
-    }
-    return s;
+    return StartServerWith(o);
 }
 
 namespace {

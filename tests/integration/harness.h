@@ -98,6 +98,8 @@ testing::internal::ParamGenerator<Variant>
 VariantsOf(std::initializer_list<ts_proto> protos);
 // The same as a list, for a test whose cases add more to each variant.
 std::vector<Variant> VariantList(std::initializer_list<ts_proto> protos);
+// The variants of some modes only, each with QUIC, DTLS and TLS.
+std::vector<Variant> VariantList(std::initializer_list<Mode> modes);
 
 // Every mode, for a test parameterized by mode alone, named like "Pool2"
 // (ModeParamName).
@@ -180,6 +182,9 @@ ts_relay_options SeededRelay(uint64_t seed);
 // Starts a server; fails the test on error.
 ts_server *StartServer(ts_proto proto, bool sink = false,
                        uint64_t idle_timeout_ms = 0);
+// The same with every option of ts_server.h, the DTLS timer made fast
+// (fast_dtls_timer); the failure says what was asked.
+ts_server *StartServerWith(ts_server_options o);
 
 // A server stopped when it goes out of scope.
 struct ServerStop {

@@ -88,14 +88,7 @@ TEST_P(LockHeld, OtherConnectionsOfThePoolKeepGoing)
 
 // Pool1 (a pool of its own, one thread) and AppDriven (the harness's
 // application-driven pool, one shard run by one loop).
-std::vector<Variant> OneThreadVariants()
-{
-    std::vector<Variant> v;
-    for (Mode m : { Mode::Pool1, Mode::AppDriven })
-        for (ts_proto p : { TS_QUIC, TS_DTLS, TS_TLS })
-            v.push_back(Variant { m, p });
-    return v;
-}
-
-INSTANTIATE_TEST_SUITE_P(OneThread, LockHeld,
-                         testing::ValuesIn(OneThreadVariants()), VariantName);
+INSTANTIATE_TEST_SUITE_P(
+    OneThread, LockHeld,
+    testing::ValuesIn(VariantList({ Mode::Pool1, Mode::AppDriven })),
+    VariantName);

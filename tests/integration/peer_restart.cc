@@ -44,17 +44,10 @@ SslTweak ClientTweak()
 ts_server *StartOn(ts_proto proto, uint16_t port)
 {
     ts_server_options o = {};
-    ts_server *s = nullptr;
 
     o.proto = proto;
-    o.fast_dtls_timer = 1;
     o.port = port;
-    if (ts_server_start(&o, &s) != 0) {
-        ADD_FAILURE() << "ts_server_start(" << ProtoName(proto)
-                      << ") on port " << port << " failed";
-        return nullptr;
-    }
-    return s;
+    return StartServerWith(o);
 }
 
 ts_server *Restart(ts_server *old, ts_proto proto)
