@@ -24,8 +24,10 @@
  * make progress yet, sleeps on the condition variable. Application calls never
  * wait for a timer themselves.
  *
- * An *assist thread* does the ticking. It sleeps in a single epoll_pwait2()
- * call until the earliest of: the connection's next OpenSSL deadline
+ * An *assist thread* does the ticking. It sleeps in a single system call
+ * (a pool thread in epoll_pwait2(), a dedicated thread in ppoll() on its
+ * socket and a timerfd) until the earliest of: the connection's next
+ * OpenSSL deadline
  * (nanosecond resolution), readiness of the socket for what OpenSSL or a
  * blocked caller needs, or a wake-up from another thread. Then it takes the
  * connection mutex, calls the handle-events core, re-reads deadline and
@@ -37,9 +39,10 @@
  * leaves a QUIC client's socket to the application (its timers stay with
  * the assist) and then takes it back: see docs/guide.md.
  *
- * With pool == NULL a connection gets a dedicated assist thread. A pool
- * (tickless_pool, see the pool functions) shares a few assist threads among
- * many connections.
+ * With pool == NULL a connection gets a dedicated assist thread, which
+ * costs the process that thread and one descriptor (its timerfd) beside
+ * the connection's socket. A pool (tickless_pool, see the pool functions)
+ * shares a few assist threads among many connections.
  *
  * Which thread runs what
  * ----------------------
@@ -210,7 +213,8 @@ typedef struct tickless_pool tickless_pool;
  *          belongs to a tickless connection), TICKLESS_ERR_UNSUPPORTED (QUIC
  *          with an OpenSSL that has no QUIC; SSL_MODE_ASYNC set),
  *          TICKLESS_ERR_NOMEM,
- *          TICKLESS_ERR_SYS (epoll, eventfd, timerfd or thread creation failed),
+ *          TICKLESS_ERR_SYS (timerfd or thread creation failed; on a pool
+ *          nothing is made here),
  *          TICKLESS_ERR_CLOSED (|pool| is being freed)
  * Thread-safety: any thread
  * Blocks: no

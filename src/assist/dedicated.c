@@ -11,7 +11,7 @@ int tl_dedicated_start(tickless_conn *c)
 
     if (d == NULL)
         return TICKLESS_ERR_NOMEM;
-    rc = tl_shard_init(&d->shard);
+    rc = tl_shard_init(&d->shard, 1);
     if (rc != 0) {
         tl_free(d);
         return rc;

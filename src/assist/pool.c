@@ -142,7 +142,7 @@ int tickless_pool_new(const tickless_pool_options *opts, tickless_pool **out)
         return TICKLESS_ERR_NOMEM;
     }
     for (i = 0; i < p->nshards; i++) {
-        rc = tl_shard_init(&p->shards[i]);
+        rc = tl_shard_init(&p->shards[i], 0);
         if (rc != 0)
             break;
         if (p->threads > 0) {

@@ -47,10 +47,10 @@ static void *runner_main(void *arg)
            a.name[0] != '\0' ? a.name : "(unnamed)");
     while (!atomic_load(&a.s->stopping)) {
         if (tl_shard_run_once(a.s, CLOCK_NEVER) < 0) {
-            /* epoll itself failed (EBADF/EINVAL cannot happen with our own
-             * descriptors): there is nothing sensible left to retry. */
+            /* Its wait itself failed (EBADF/EINVAL cannot happen with our
+             * own descriptors): there is nothing sensible left to retry. */
             tl_log(TICKLESS_LOG_ERROR, NULL,
-                   "assist thread %s: epoll failed; it stops ticking",
+                   "assist thread %s: its wait failed; it stops ticking",
                    a.name[0] != '\0' ? a.name : "(unnamed)");
             break;
         }

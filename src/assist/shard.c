@@ -1,6 +1,7 @@
 #include "assist/shard.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -34,9 +35,10 @@ static int watch_fd(shard *s, int fd, uint64_t token)
     return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int tl_shard_init(shard *s)
+int tl_shard_init(shard *s, int solo)
 {
     memset(s, 0, sizeof(*s));
+    s->solo = solo;
     s->now = tl_clock_now_ns;
     s->free_head = NO_SLOT;
     s->epfd = -1;
@@ -51,26 +53,32 @@ int tl_shard_init(shard *s)
         return TICKLESS_ERR_NOMEM;
     /* Fixed once and for all: the runner walks it without the lock, so it
      * must never move under it. A batch stops when it is full; whatever is
-     * still due is collected by the next iteration, which does not sleep. */
-    s->work = tl_calloc(SHARD_MAX_BATCH, sizeof(*s->work));
+     * still due is collected by the next iteration, which does not sleep.
+     * A solo shard's batch is its one connection at most (collect() takes
+     * a connection once per batch). */
+    s->work = tl_calloc(solo ? 1 : SHARD_MAX_BATCH, sizeof(*s->work));
     if (s->work == NULL) {
         pthread_mutex_destroy(&s->mu);
         return TICKLESS_ERR_NOMEM;
     }
-    s->epfd = tl_sysfail_check(SYSFAIL_EPOLL_CREATE) ? -1
-                                                  : epoll_create1(EPOLL_CLOEXEC);
-    if (s->epfd < 0)
-        goto fail;
-    s->wakefd = tl_sysfail_check(SYSFAIL_EVENTFD)
-                    ? -1
-                    : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->wakefd < 0 || watch_fd(s, s->wakefd, WAKE_TOKEN) != 0)
-        goto fail;
+    if (!solo) {
+        s->epfd = tl_sysfail_check(SYSFAIL_EPOLL_CREATE)
+                      ? -1
+                      : epoll_create1(EPOLL_CLOEXEC);
+        if (s->epfd < 0)
+            goto fail;
+        s->wakefd = tl_sysfail_check(SYSFAIL_EVENTFD)
+                        ? -1
+                        : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (s->wakefd < 0 || watch_fd(s, s->wakefd, WAKE_TOKEN) != 0)
+            goto fail;
+    }
     s->timerfd = tl_sysfail_check(SYSFAIL_TIMERFD_CREATE)
                      ? -1
                      : timerfd_create(CLOCK_MONOTONIC,
                                       TFD_NONBLOCK | TFD_CLOEXEC);
-    if (s->timerfd < 0 || watch_fd(s, s->timerfd, TIMER_TOKEN) != 0)
+    if (s->timerfd < 0
+        || (!solo && watch_fd(s, s->timerfd, TIMER_TOKEN) != 0))
         goto fail;
     /* Until the runner first sleeps it counts as asleep with no deadline,
      * so the first sync arms the timer. */
@@ -117,6 +125,10 @@ int tl_shard_attach(shard *s, tickless_conn *c)
     int rc;
 
     pthread_mutex_lock(&s->mu);
+    if (s->solo && s->nconns > 0) {
+        pthread_mutex_unlock(&s->mu);
+        return TICKLESS_ERR_BUSY;
+    }
     /* Reserve everything up front: a deadline update must never fail for
      * want of memory, or a timer would be silently lost. */
     rc = tl_heap_reserve(&s->timers, (size_t)s->nconns + 1);
@@ -147,6 +159,8 @@ int tl_shard_attach(shard *s, tickless_conn *c)
 /* Brings epoll in line with |interest|. A connection with no interest is
  * removed from the set altogether: epoll reports EPOLLHUP and EPOLLERR even
  * for an empty mask, and a reset socket would make the runner spin. */
+static void wake_locked(shard *s);
+
 static void set_interest(shard *s, tickless_conn *c, unsigned interest)
 {
     struct epoll_event ev;
@@ -154,6 +168,19 @@ static void set_interest(shard *s, tickless_conn *c, unsigned interest)
 
     if (interest == c->link.interest)
         return;
+    if (s->solo) {
+        /* The runner polls the interest it finds when it goes to sleep:
+         * one in its wait already is woken to look again, for an event it
+         * does not watch yet. One it watches but is no longer wanted is not
+         * worth a wake-up: if it comes, the runner finds it unwanted and
+         * ticks nothing (solo_wanted()). */
+        unsigned added = interest & ~c->link.interest;
+
+        c->link.interest = interest;
+        if (added != 0 && s->in_wait)
+            wake_locked(s);
+        return;
+    }
     ev.events = ((interest & IO_READ) ? EPOLLIN : 0)
                 | ((interest & IO_WRITE) ? EPOLLOUT : 0);
     ev.data.u64 = slot_token(s, c->link.slot);
@@ -195,6 +222,20 @@ static void wake_locked(shard *s)
     if (s->wake_pending)
         return; /* wake-ups coalesce until the runner drains the eventfd */
     s->wake_pending = 1;
+    if (s->solo) {
+        /* The timerfd, set to a time already past, fires at once. It
+         * stays fired until the runner drains it (arm_timerfd_locked()
+         * leaves it alone meanwhile). */
+        struct itimerspec its;
+
+        memset(&its, 0, sizeof(its));
+        its.it_value.tv_nsec = 1;
+        if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+            s->timer_armed = 1;
+        else
+            s->wake_pending = 0; /* nothing fired: nothing to wait for */
+        return;
+    }
     while (write(s->wakefd, &one, sizeof(one)) < 0 && errno == EINTR)
         ;
 }
@@ -225,7 +266,10 @@ static void arm_timerfd_locked(shard *s)
         when += slack - when % slack;
 
     s->sleep_until = when;
-    if (when == s->timer_armed)
+    /* A solo shard's wake-up is its timerfd fired: re-arming it would take
+     * that back (timerfd_settime() clears what has fired). The runner
+     * re-arms it once it has drained it. */
+    if (when == s->timer_armed || (s->solo && s->wake_pending))
         return;
     memset(&its, 0, sizeof(its));
     if (when != CLOCK_NEVER) {
@@ -234,6 +278,13 @@ static void arm_timerfd_locked(shard *s)
     }
     if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
         s->timer_armed = when;
+    else if (s->solo)
+        /* Not armed: the runner bounds its own sleep by sleep_until
+         * instead (tl_shard_run_once()). Woken, it would find the same
+         * and loop; an application thread's earlier deadline waits for
+         * it, which cannot be helped: the wake-up is this timerfd too.
+         * CLOCK_NEVER - 1 is no deadline's: the next arm tries again. */
+        s->timer_armed = CLOCK_NEVER - 1;
     else
         wake_locked(s); /* cannot arm: make epfd readable instead */
 }
@@ -370,10 +421,78 @@ static void defer(shard *s, tickless_conn *c)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* What a solo runner watches while it sleeps: its connection's socket for
+ * the interest it has now, or nothing (fd -1), and the token its readiness
+ * is reported under. Caller holds mu. */
+static struct pollfd solo_watch_locked(const shard *s, uint64_t *token)
+{
+    struct pollfd w = { -1, 0, 0 };
+    tickless_conn *c = s->nslots > 0 ? s->slots[0].conn : NULL;
+
+    if (c != NULL && c->link.interest != 0) {
+        w.fd = c->fd;
+        w.events = (short)(((c->link.interest & IO_READ) ? POLLIN : 0)
+                           | ((c->link.interest & IO_WRITE) ? POLLOUT : 0));
+        *token = slot_token(s, 0);
+    }
+    return w;
+}
+
+/* A solo runner's sleep: ppoll() on the timerfd and on |watch|, for at
+ * most |timeout_ns| and never past |until| (CLOCK_NEVER, unless the
+ * timerfd could not be armed for the deadline). What it finds is written
+ * to s->events as epoll would, with poll()'s revents as the events. */
+static int solo_wait(shard *s, struct pollfd watch, uint64_t token,
+                     uint64_t timeout_ns, uint64_t until)
+{
+    struct pollfd fds[2];
+    struct timespec ts;
+    int n = 0, rc;
+
+    if (until != CLOCK_NEVER) {
+        uint64_t now = s->now();
+        uint64_t left = until > now ? until - now : 0;
+
+        if (left < timeout_ns)
+            timeout_ns = left;
+    }
+    fds[0].fd = s->timerfd;
+    fds[0].events = POLLIN;
+    fds[0].revents = 0;
+    fds[1] = watch;
+    fds[1].revents = 0;
+    ts = tl_clock_to_timespec(timeout_ns);
+    rc = ppoll(fds, 2, timeout_ns == CLOCK_NEVER ? NULL : &ts, NULL);
+    if (rc <= 0)
+        return rc;
+    if (fds[0].revents != 0)
+        s->events[n++].data.u64 = TIMER_TOKEN;
+    if (fds[1].revents != 0) {
+        s->events[n].events = (uint32_t)fds[1].revents;
+        s->events[n++].data.u64 = token;
+    }
+    return n;
+}
+
+/* Whether what ppoll() found on |c|'s socket (|revents|) is still wanted:
+ * the interest may have shrunk while the runner slept (set_interest()
+ * does not wake it for that). An error or hang-up counts as epoll counts
+ * it: for any interest at all. Caller holds mu. */
+static int solo_wanted(const tickless_conn *c, uint32_t revents)
+{
+    unsigned interest = c->link.interest;
+
+    if (revents & (POLLERR | POLLHUP | POLLNVAL))
+        return interest != 0;
+    return ((revents & POLLIN) && (interest & IO_READ))
+           || ((revents & POLLOUT) && (interest & IO_WRITE));
+}
+
 int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
 {
     heap_node *top;
-    uint64_t now, timeout;
+    uint64_t now, timeout, until, token = 0;
+    struct pollfd watch = { -1, 0, 0 };
     size_t n = 0, i;
     int ticked = 0;
     int nev, e;
@@ -388,13 +507,23 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
         timeout = max_wait_ns; /* the timerfd ends the sleep in time */
         arm_timerfd_locked(s);
     }
+    until = CLOCK_NEVER;
+    if (s->solo) {
+        watch = solo_watch_locked(s, &token);
+        if (s->timer_armed != s->sleep_until && !s->wake_pending)
+            until = s->sleep_until; /* the timerfd would not arm */
+    }
+    s->in_wait = 1;
     pthread_mutex_unlock(&s->mu);
 
-    nev = tl_poller_wait(s->epfd, s->events, SHARD_MAX_EVENTS, timeout);
+    nev = s->solo ? solo_wait(s, watch, token, timeout, until)
+                  : tl_poller_wait(s->epfd, s->events, SHARD_MAX_EVENTS,
+                                   timeout);
     if (nev < 0 && errno != EINTR)
         return TICKLESS_ERR_SYS;
 
     pthread_mutex_lock(&s->mu);
+    s->in_wait = 0;
     s->sleep_until = 0;
     s->batch++;
     now = s->now();
@@ -421,10 +550,14 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
         if (token == TIMER_TOKEN) {
             drain(s->timerfd);
             s->timer_armed = CLOCK_NEVER; /* a one-shot that has fired */
+            if (s->solo)
+                s->wake_pending = 0; /* it was the wake-up too */
             continue;
         }
         if (slot < s->nslots && s->slots[slot].conn != NULL
-            && s->slots[slot].gen == (uint32_t)(token >> 32))
+            && s->slots[slot].gen == (uint32_t)(token >> 32)
+            && !(s->solo
+                 && !solo_wanted(s->slots[slot].conn, s->events[e].events)))
             collect(s, &n, s->slots[slot].conn, TICK_IO, CLOCK_NEVER);
     }
     pthread_mutex_unlock(&s->mu);

@@ -3,6 +3,15 @@
  * dedicated assist thread, a pool thread, or the application driving a pool
  * from its own loop.
  *
+ * A solo shard (a dedicated assist's) serves one connection and needs
+ * neither the epoll set nor the eventfd: its runner sleeps in ppoll() on
+ * the connection's socket and the timerfd, and the timerfd is its wake-up
+ * too (armed to fire at once). A connection with a dedicated assist costs
+ * one descriptor besides its socket, as OpenSSL's own assist thread does.
+ * What epoll learns without waking the runner (a new socket interest) a
+ * solo runner learns by being woken: it polls what it finds when it goes
+ * to sleep.
+ *
  * Connections are known to epoll by slot number and generation, never by
  * pointer: an event that was already collected by epoll_wait() for a
  * connection that has since been detached finds its slot's generation
@@ -41,6 +50,7 @@ typedef struct shard_stats {
 
 typedef struct shard {
     pthread_mutex_t mu;
+    int solo;               /* one connection, no epfd or wakefd (above) */
     int epfd;
     int wakefd;             /* eventfd: another thread wants the runner */
     int timerfd;            /* in the epoll set, armed for the earliest
@@ -63,6 +73,8 @@ typedef struct shard {
     uint32_t nconns;
     uint64_t sleep_until;   /* when the runner wakes by itself; 0 while it is
                                awake (it re-reads the heap before sleeping) */
+    int in_wait;            /* the runner is in its wait, or on its way
+                               there with what it watches decided */
     int wake_pending;       /* eventfd written and not yet drained */
     uint64_t timer_armed;   /* when the timerfd fires; CLOCK_NEVER:
                                disarmed */
@@ -72,18 +84,20 @@ typedef struct shard {
 
     /* Owned by the runner. */
     uint64_t batch;
-    tickless_conn **work;    /* SHARD_MAX_BATCH entries, allocated once */
+    tickless_conn **work;    /* SHARD_MAX_BATCH entries (a solo shard: 1),
+                                allocated once */
     shard_stats batch_stats; /* this batch's, added to |stats| under mu */
     struct epoll_event events[SHARD_MAX_EVENTS];
 } shard;
 
-/* Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS (epoll, eventfd,
- * timerfd). */
-int tl_shard_init(shard *s);
+/* |solo|: a solo shard (above). Returns 0, TICKLESS_ERR_NOMEM or
+ * TICKLESS_ERR_SYS (epoll, eventfd, timerfd). */
+int tl_shard_init(shard *s, int solo);
 /* Caller guarantees no runner and no connections remain. */
 void tl_shard_destroy(shard *s);
 
-/* Adds |c| (takes a reference). Sets c->link.shard. Caller holds no lock. */
+/* Adds |c| (takes a reference). Sets c->link.shard. Caller holds no lock.
+ * A solo shard takes one connection at most (TICKLESS_ERR_BUSY). */
 int tl_shard_attach(shard *s, tickless_conn *c);
 /* Removes |c| and drops the shard's reference. Caller holds no lock. */
 void tl_shard_detach(shard *s, tickless_conn *c);

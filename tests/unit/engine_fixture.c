@@ -36,7 +36,7 @@ fx_shard *fx_shard_new(void)
 {
     fx_shard *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || tl_shard_init(&s->s) != 0) {
+    if (s == NULL || tl_shard_init(&s->s, 0) != 0) {
         free(s);
         return NULL;
     }
