@@ -113,13 +113,15 @@ int bench_parse_counts(const char *s, unsigned *out, size_t max,
 
 /* ---- bench_util.c: the process as the kernel sees it -------------------- */
 
-/* Memory of the calling process, in bytes (/proc/self/statm). */
+/* Memory of the calling process, in bytes (/proc/self/statm), and its
+ * open descriptors. */
 typedef struct bench_mem {
     uint64_t rss; /* resident set */
     uint64_t vm;  /* virtual size: every mapping, reserved or touched */
+    uint64_t fds; /* bench_fds() */
 } bench_mem;
 
-/* Returns 0, or -1 if /proc/self/statm cannot be read. */
+/* Returns 0, or -1 if /proc/self/statm or /proc/self/fd cannot be read. */
 int bench_mem_read(bench_mem *out);
 
 /* Threads of the calling process (/proc/self/task), or -1. */

@@ -32,6 +32,10 @@ int bench_mem_read(bench_mem *out)
         return -1;
     out->vm = (uint64_t)size * (uint64_t)page;
     out->rss = (uint64_t)resident * (uint64_t)page;
+    n = bench_fds();
+    if (n < 0)
+        return -1;
+    out->fds = (uint64_t)n;
     return 0;
 }
 

@@ -177,6 +177,11 @@ static double rss_pc(const scale_result *r)
     return per_conn(r->mem_after.rss, r->mem_before.rss, r->n);
 }
 
+static double fds_pc(const scale_result *r)
+{
+    return per_conn(r->mem_after.fds, r->mem_before.fds, r->n);
+}
+
 static double vm_pc(const scale_result *r)
 {
     return per_conn(r->mem_after.vm, r->mem_before.vm, r->n);
@@ -290,12 +295,13 @@ static void fmt_lateness(char *cell, int have, uint64_t p50, uint64_t p99,
     snprintf(cell, BENCH_TABLE_CELL, "%s / %s / %s", a, b, d);
 }
 
-enum { COL_N, COL_MODE, COL_THREADS, COL_RSS, COL_RSS_OVER, COL_VM,
+enum { COL_N, COL_MODE, COL_THREADS, COL_FDS, COL_RSS, COL_RSS_OVER, COL_VM,
        COL_VM_OVER, COL_VM_MARGINAL, COL_CPU, COL_WAKEUPS, COL_LATENESS,
        COL_SLEEPER, COL_HS, COL_GOALS, NCOLS };
 
 static const char *const col_titles[NCOLS] = {
-    "N", "mode", "threads+", "RSS/conn", "RSS over plain", "VM/conn",
+    "N", "mode", "threads+", "fds/conn", "RSS/conn", "RSS over plain",
+    "VM/conn",
     "VM over plain", "VM marginal", "idle CPU", "idle wakeups/s",
     "lateness p50/p99/max us", "sleeper p50/p99/max us",
     "hs/s", "goals"
@@ -317,6 +323,7 @@ static void row_cells(char c[NCOLS][BENCH_TABLE_CELL], int mode,
     }
     snprintf(c[COL_THREADS], BENCH_TABLE_CELL, "%d",
              r->threads_after - r->threads_before);
+    snprintf(c[COL_FDS], BENCH_TABLE_CELL, "%.2f", fds_pc(r));
     bench_fmt_bytes(c[COL_RSS], BENCH_TABLE_CELL, rss_pc(r));
     bench_fmt_bytes(c[COL_VM], BENCH_TABLE_CELL, vm_pc(r));
     if (plain != NULL && mode != MODE_PLAIN) {
@@ -439,7 +446,8 @@ static void write_csv(const scale_opts *o, scale_result res[][MODE_COUNT])
 
     if (f == NULL)
         return;
-    fprintf(f, "n_requested,n,mode,ok,threads_added,rss_per_conn_bytes,"
+    fprintf(f, "n_requested,n,mode,ok,threads_added,fds_per_conn,"
+               "rss_per_conn_bytes,"
                "vm_per_conn_bytes,rss_over_plain_bytes,vm_over_plain_bytes,"
                "vm_marginal_bytes,idle_cpu_pct,idle_wakeups_per_s,"
                "lateness_p50_ns,lateness_p99_ns,lateness_max_ns,"
@@ -459,11 +467,12 @@ static void write_csv(const scale_opts *o, scale_result res[][MODE_COUNT])
             fprintf(f, "%u,%u,%s,%d,", r->requested, r->ok ? r->n : 0,
                     scale_modes[m].name, r->ok);
             if (!r->ok) {
-                fprintf(f, ",,,,,,,,,,,,,,,\n"); /* 16 empty fields */
+                fprintf(f, ",,,,,,,,,,,,,,,,\n"); /* 17 empty fields */
                 continue;
             }
-            fprintf(f, "%d,%.0f,%.0f,", r->threads_after - r->threads_before,
-                    rss_pc(r), vm_pc(r));
+            fprintf(f, "%d,%.2f,%.0f,%.0f,",
+                    r->threads_after - r->threads_before, fds_pc(r), rss_pc(r),
+                    vm_pc(r));
             if (plain != NULL && m != MODE_PLAIN)
                 fprintf(f, "%.0f,%.0f,", rss_pc(r) - rss_pc(plain),
                         vm_pc(r) - vm_pc(plain));
