@@ -9,7 +9,6 @@
 
 #include "assist/runner.h"
 #include "core/alloc.h"
-#include "core/sigpipe.h"
 
 #define POOL_MAX_THREADS 256u
 
@@ -322,7 +321,6 @@ int tickless_pool_fd(tickless_pool *pool)
 
 int tickless_pool_run(tickless_pool *pool, int timeout_ms)
 {
-    sigpipe_guard guard;
     uint64_t max_wait;
     int rc = tl_pool_check(pool, __func__);
 
@@ -336,12 +334,9 @@ int tickless_pool_run(tickless_pool *pool, int timeout_ms)
     if (rc != 0)
         return TICKLESS_ERR_SYS;
     max_wait = timeout_ms < 0 ? CLOCK_NEVER : (uint64_t)timeout_ms * NS_PER_MS;
-    /* The ticks run on the application's thread: a TLS handshake carried
-     * on here may write into a socket the peer has reset. The assist
-     * threads block every signal; here SIGPIPE is blocked for the run. */
-    tl_sigpipe_block(&guard);
+    /* The ticks run on the application's thread, SIGPIPE blocked around
+     * those that may write to a TLS socket (tl_shard_run_once()). */
     rc = tl_shard_run_once(&pool->shards[0], max_wait);
-    tl_sigpipe_restore(&guard);
     pthread_mutex_unlock(&pool->run_mu);
     return rc;
 }

@@ -10,6 +10,7 @@
 
 #include "assist/poller.h"
 #include "core/alloc.h"
+#include "core/sigpipe.h"
 #include "core/sysfail.h"
 
 #define WAKE_TOKEN UINT64_MAX
@@ -493,8 +494,9 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
     heap_node *top;
     uint64_t now, timeout, until, token = 0;
     struct pollfd watch = { -1, 0, 0 };
+    sigpipe_guard guard;
     size_t n = 0, i;
-    int ticked = 0;
+    int ticked = 0, guard_needed;
     int nev, e;
 
     pthread_mutex_lock(&s->mu);
@@ -562,6 +564,17 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
     }
     pthread_mutex_unlock(&s->mu);
 
+    /* Run by the application's own thread (tickless_pool_run()): a TLS
+     * tick may write into a socket the peer has reset, which raises
+     * SIGPIPE. Assist threads block every signal for life; here SIGPIPE is
+     * blocked around the ticks, and only if one of them is TLS's (datagram
+     * sockets never raise it): a run with nothing to tick, or only QUIC
+     * and DTLS, makes no signal-mask calls. */
+    guard_needed = 0;
+    for (i = 0; i < n && !s->has_runner; i++)
+        guard_needed |= s->work[i]->proto == CONN_TLS;
+    if (guard_needed)
+        tl_sigpipe_block(&guard);
     for (i = 0; i < n; i++) {
         tickless_conn *c = s->work[i];
         uint64_t tick_at = s->now();
@@ -583,6 +596,8 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
             ticked++;
         }
     }
+    if (guard_needed)
+        tl_sigpipe_restore(&guard);
 
     /* What the ticks decided, applied in one go; then the timer for the
      * earliest deadline. The references keep each connection alive until
