@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 #include <iostream>
+#include <thread>
 #include <vector>
 
 TEST(PoolApi, OptionsDefaults)
@@ -353,6 +354,23 @@ TEST(PoolApi, StatsCountConnectionsTicksAndThreads)
     EXPECT_EQ(PoolStats(pool).connections, 3u);
     for (size_t i = 0; i < conns.size(); i++)
         EXPECT_TRUE(EchoIntact(conns[i], 0, 20000)) << ProtoName(protos[i]);
+    // Those echoes may all have found their bytes without once waiting:
+    // then no pool thread ticked (seen once in 60 runs). Here the assist
+    // must: a reader asleep before its bytes are even sent, which only a
+    // tick can wake (callers do not poll their sockets here).
+    {
+        int rc = -1;
+        std::thread reader(
+            [&] { rc = ReadPattern(conns[0], 20000, 100, 10000); });
+        WaitForWaiters(conns[0], 1);
+        EXPECT_EQ(WritePattern(conns[0], 20000, 100, 10000), 0);
+        reader.join();
+        EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+    }
+    // The tick that woke the reader is counted when its batch ends, just
+    // after the wake-up.
+    for (int i = 0; i < 200 && PoolStats(pool).ticks == 0; i++)
+        ts_sleep_ms(10);
 
     st = PoolStats(pool);
     EXPECT_EQ(st.connections, 3u);
