@@ -157,11 +157,12 @@ int tl_shard_attach(shard *s, tickless_conn *c)
     return 0;
 }
 
-/* Brings epoll in line with |interest|. A connection with no interest is
- * removed from the set altogether: epoll reports EPOLLHUP and EPOLLERR even
- * for an empty mask, and a reset socket would make the runner spin. */
 static void wake_locked(shard *s);
 
+/* Brings epoll (a solo shard: what its runner polls) in line with
+ * |interest|. A connection with no interest is removed from the set
+ * altogether: epoll reports EPOLLHUP and EPOLLERR even for an empty mask,
+ * and a reset socket would make the runner spin. */
 static void set_interest(shard *s, tickless_conn *c, unsigned interest)
 {
     struct epoll_event ev;
@@ -216,6 +217,20 @@ void tl_shard_detach(shard *s, tickless_conn *c)
     tl_conn_unref(c);
 }
 
+/* Sets the timerfd to fire at |when| (CLOCK_NEVER: never). Returns what
+ * timerfd_settime() does. */
+static int set_timerfd(shard *s, uint64_t when)
+{
+    struct itimerspec its;
+
+    memset(&its, 0, sizeof(its));
+    if (when != CLOCK_NEVER) {
+        /* it_value 0 would disarm: a deadline at time 0 fires at 1 ns. */
+        its.it_value = tl_clock_to_timespec(when == 0 ? 1 : when);
+    }
+    return timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 static void wake_locked(shard *s)
 {
     uint64_t one = 1;
@@ -227,11 +242,7 @@ static void wake_locked(shard *s)
         /* The timerfd, set to a time already past, fires at once. It
          * stays fired until the runner drains it (arm_timerfd_locked()
          * leaves it alone meanwhile). */
-        struct itimerspec its;
-
-        memset(&its, 0, sizeof(its));
-        its.it_value.tv_nsec = 1;
-        if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        if (set_timerfd(s, 1) == 0)
             s->timer_armed = 1;
         else
             s->wake_pending = 0; /* nothing fired: nothing to wait for */
@@ -257,7 +268,6 @@ static void arm_timerfd_locked(shard *s)
     heap_node *top = tl_heap_top(&s->timers);
     uint64_t when = top == NULL ? CLOCK_NEVER : top->key;
     uint64_t slack = s->timer_slack_ns;
-    struct itimerspec its;
 
     /* The kernel fires a timerfd without slack: a slack the application
      * asked for is applied here, by rounding up to a multiple of it, so
@@ -272,12 +282,7 @@ static void arm_timerfd_locked(shard *s)
      * re-arms it once it has drained it. */
     if (when == s->timer_armed || (s->solo && s->wake_pending))
         return;
-    memset(&its, 0, sizeof(its));
-    if (when != CLOCK_NEVER) {
-        /* it_value 0 would disarm: a deadline at time 0 fires at 1 ns. */
-        its.it_value = tl_clock_to_timespec(when == 0 ? 1 : when);
-    }
-    if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+    if (set_timerfd(s, when) == 0)
         s->timer_armed = when;
     else if (s->solo)
         /* Not armed: the runner bounds its own sleep by sleep_until
