@@ -40,7 +40,7 @@ int ts_net_bind_on(int where, int type, uint16_t port, int flags,
                    uint16_t *bound_port)
 {
     ts_sockaddr a;
-    int one = 1, v6only = where == TS_NET_V6;
+    int one = 1, v6only = where == TS_NET_V6, reuse_first;
     int fd = socket(where == TS_NET_V4 ? AF_INET : AF_INET6,
                     type | SOCK_CLOEXEC, 0);
 
@@ -58,13 +58,23 @@ int ts_net_bind_on(int where, int type, uint16_t port, int flags,
                        sizeof(v6only)) != 0)
             return close_keep_errno(fd);
     }
-    if ((flags & TS_NET_REUSEADDR)
+    /* An ephemeral port is asked for before SO_REUSEADDR is set: with it
+     * set, Linux may give a UDP socket a port that another SO_REUSEADDR
+     * socket holds (another test's server, in another process), which then
+     * takes datagrams meant for this one. Set after the bind, it still lets
+     * the per-client sockets of a DTLS server, and a restart, bind the
+     * port. A port given here is shared on purpose. */
+    reuse_first = port != 0 || (flags & TS_NET_REUSEPORT);
+    if ((flags & TS_NET_REUSEADDR) && reuse_first
         && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
         return close_keep_errno(fd);
     if ((flags & TS_NET_REUSEPORT)
         && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
         return close_keep_errno(fd);
     if (bind(fd, &a.sa, ts_sockaddr_len(&a)) != 0)
+        return close_keep_errno(fd);
+    if ((flags & TS_NET_REUSEADDR) && !reuse_first
+        && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
         return close_keep_errno(fd);
     if (type == SOCK_STREAM && listen(fd, 1024) != 0)
         return close_keep_errno(fd);

@@ -9,10 +9,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -446,6 +448,63 @@ TEST_P(Proto, RestartsOnTheSamePortRightAfterStop)
     EXPECT_EQ(ts_server_start(&o, &srv), -1);
     EXPECT_EQ(srv, nullptr);
     close(held);
+}
+
+// A server of ours on an ephemeral UDP port has it to itself. Linux lets a
+// bind to port 0 with SO_REUSEADDR set land on a port that another
+// SO_REUSEADDR socket holds (of 900 such sockets about 14 share one), and
+// then a second test's server, in another process, takes datagrams meant
+// for the first: a ClientHello goes to the wrong server, or a port that
+// was closed on purpose draws no ICMP port unreachable. ts_net_bind()
+// asks for the port first and sets SO_REUSEADDR after.
+TEST(TsNet, EphemeralPortWithReuseAddrIsNeverShared)
+{
+    const int kForeign = 500, kOurs = 500;
+    struct rlimit rl;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < kForeign + kOurs + 100) {
+        rl.rlim_cur = rl.rlim_max;
+        ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        ASSERT_GE(rl.rlim_cur, (rlim_t)(kForeign + kOurs + 100));
+    }
+    std::vector<int> fds;
+    std::set<uint16_t> foreign, ours;
+    int shared = 0;
+
+    // Sockets as another program's server would bind them: SO_REUSEADDR
+    // first, then port 0.
+    for (int i = 0; i < kForeign; i++) {
+        int one = 1, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ASSERT_GE(fd, 0);
+        fds.push_back(fd);
+        struct sockaddr_in sin {};
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)),
+                  0);
+        ASSERT_EQ(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+        foreign.insert(ts_net_local_port(fd));
+    }
+    for (int i = 0; i < kOurs; i++) {
+        uint16_t port = 0;
+        int fd = ts_net_bind(SOCK_DGRAM, 0, TS_NET_REUSEADDR, &port);
+        ASSERT_GE(fd, 0);
+        fds.push_back(fd);
+        if (foreign.count(port) != 0 || !ours.insert(port).second)
+            shared++;
+    }
+    EXPECT_EQ(shared, 0) << "ports of ours that another socket held";
+
+    // And the port stays open to the per-client sockets a DTLS server binds
+    // to it (SO_REUSEADDR on both).
+    uint16_t first = *ours.begin(), again = 0;
+    int fd = ts_net_bind(SOCK_DGRAM, first, TS_NET_REUSEADDR, &again);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(again, first);
+    if (fd >= 0)
+        close(fd);
+    for (int f : fds)
+        close(f);
 }
 
 TEST(TsRelay, LossyQuicStillDeliversEverything)
