@@ -3,7 +3,7 @@
 #include "assist/runner.h"
 #include "core/alloc.h"
 
-int tl_dedicated_start(tickless_conn *c)
+int tl_dedicated_start(assist_link *l)
 {
     static const runner_options opts = { "tickless-conn", 0, -1, 0 };
     dedicated *d = tl_calloc(1, sizeof(*d));
@@ -16,15 +16,15 @@ int tl_dedicated_start(tickless_conn *c)
         tl_free(d);
         return rc;
     }
-    rc = tl_shard_attach(&d->shard, c);
+    rc = tl_shard_attach(&d->shard, l);
     if (rc != 0)
         goto fail;
-    c->link.owned = d;
+    l->owned = d;
     rc = tl_runner_start(&d->shard, &opts);
     if (rc != 0) {
-        c->link.owned = NULL;
-        tl_shard_detach(&d->shard, c);
-        c->link.shard = NULL;
+        l->owned = NULL;
+        tl_shard_detach(&d->shard, l);
+        l->shard = NULL;
         goto fail;
     }
     return 0;
@@ -35,9 +35,9 @@ fail:
     return rc;
 }
 
-void tl_dedicated_stop(dedicated *d, tickless_conn *c)
+void tl_dedicated_stop(dedicated *d, assist_link *l)
 {
-    tl_shard_detach(&d->shard, c);
+    tl_shard_detach(&d->shard, l);
     tl_runner_stop(&d->shard);
     tl_shard_destroy(&d->shard);
     tl_free(d);

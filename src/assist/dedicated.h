@@ -8,12 +8,12 @@ typedef struct dedicated {
     shard shard;
 } dedicated;
 
-/* Starts a thread for |c|. Returns 0, TICKLESS_ERR_NOMEM or
+/* Starts a thread for |l|. Returns 0, TICKLESS_ERR_NOMEM or
  * TICKLESS_ERR_SYS. */
-int tl_dedicated_start(tickless_conn *c);
+int tl_dedicated_start(assist_link *l);
 
-/* Detaches |c|, stops and joins the thread, frees everything. Must not be
+/* Detaches |l|, stops and joins the thread, frees everything. Must not be
  * called from the assist thread itself. */
-void tl_dedicated_stop(dedicated *d, tickless_conn *c);
+void tl_dedicated_stop(dedicated *d, assist_link *l);
 
 #endif

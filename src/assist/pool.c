@@ -217,7 +217,7 @@ static uint32_t shard_load(shard *s)
     return n;
 }
 
-int tl_pool_attach(tickless_pool *p, tickless_conn *c)
+int tl_pool_attach(tickless_pool *p, assist_link *l)
 {
     shard *best = &p->shards[0];
     uint32_t best_load = UINT32_MAX;
@@ -242,12 +242,12 @@ int tl_pool_attach(tickless_pool *p, tickless_conn *c)
             best = &p->shards[i];
         }
     }
-    rc = tl_shard_attach(best, c);
+    rc = tl_shard_attach(best, l);
     if (rc != 0) {
         tl_pool_forget(p);
         return rc;
     }
-    c->link.pool = p;
+    l->pool = p;
     return 0;
 }
 

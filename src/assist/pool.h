@@ -21,9 +21,9 @@ struct tickless_pool {
     int freeing;          /* tickless_pool_free() has begun */
 };
 
-/* Attaches |c| to the least-loaded shard; sets c->link.pool. Returns 0,
+/* Attaches |l| to the least-loaded shard; sets l->pool. Returns 0,
  * TICKLESS_ERR_NOMEM or TICKLESS_ERR_CLOSED (the pool is being freed). */
-int tl_pool_attach(tickless_pool *p, tickless_conn *c);
+int tl_pool_attach(tickless_pool *p, assist_link *l);
 
 /* Forgets a connection that has been detached from its shard. After this
  * the pool may be freed by another thread at any moment. */

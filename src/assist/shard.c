@@ -17,9 +17,9 @@
 #define TIMER_TOKEN (UINT64_MAX - 1)
 #define NO_SLOT UINT32_MAX
 
-static tickless_conn *conn_of_timer(heap_node *n)
+static assist_link *link_of_timer(heap_node *n)
 {
-    return (tickless_conn *)((char *)n - offsetof(tickless_conn, link.timer));
+    return (assist_link *)((char *)n - offsetof(assist_link, timer));
 }
 
 static uint64_t slot_token(const shard *s, uint32_t slot)
@@ -120,7 +120,7 @@ static int slots_grow(shard *s)
     return 0;
 }
 
-int tl_shard_attach(shard *s, tickless_conn *c)
+int tl_shard_attach(shard *s, assist_link *l)
 {
     uint32_t slot;
     int rc;
@@ -147,12 +147,12 @@ int tl_shard_attach(shard *s, tickless_conn *c)
         s->slots[slot].gen = 0;
     }
     s->slots[slot].gen++;
-    s->slots[slot].conn = c;
+    s->slots[slot].link = l;
     s->nconns++;
-    c->link.slot = slot;
-    c->link.interest = 0; /* registered with epoll only when nonzero */
-    c->link.shard = s;
-    tl_conn_ref(c);
+    l->slot = slot;
+    l->interest = 0; /* registered with epoll only when nonzero */
+    l->shard = s;
+    l->client->ref(l);
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -163,12 +163,12 @@ static void wake_locked(shard *s);
  * |interest|. A connection with no interest is removed from the set
  * altogether: epoll reports EPOLLHUP and EPOLLERR even for an empty mask,
  * and a reset socket would make the runner spin. */
-static void set_interest(shard *s, tickless_conn *c, unsigned interest)
+static void set_interest(shard *s, assist_link *l, unsigned interest)
 {
     struct epoll_event ev;
     int op;
 
-    if (interest == c->link.interest)
+    if (interest == l->interest)
         return;
     if (s->solo) {
         /* The runner polls the interest it finds when it goes to sleep:
@@ -176,19 +176,19 @@ static void set_interest(shard *s, tickless_conn *c, unsigned interest)
          * does not watch yet. One it watches but is no longer wanted is not
          * worth a wake-up: if it comes, the runner finds it unwanted and
          * ticks nothing (solo_wanted()). */
-        unsigned added = interest & ~c->link.interest;
+        unsigned added = interest & ~l->interest;
 
-        c->link.interest = interest;
+        l->interest = interest;
         if (added != 0 && s->in_wait)
             wake_locked(s);
         return;
     }
     ev.events = ((interest & IO_READ) ? EPOLLIN : 0)
                 | ((interest & IO_WRITE) ? EPOLLOUT : 0);
-    ev.data.u64 = slot_token(s, c->link.slot);
+    ev.data.u64 = slot_token(s, l->slot);
     if (interest == 0)
         op = EPOLL_CTL_DEL;
-    else if (c->link.interest == 0)
+    else if (l->interest == 0)
         op = EPOLL_CTL_ADD;
     else
         op = EPOLL_CTL_MOD;
@@ -196,25 +196,25 @@ static void set_interest(shard *s, tickless_conn *c, unsigned interest)
      * user's epoll watch limit); if it does, the old registration stays
      * and tl_shard_sync() ticks the connection soon to try again. */
     if (tl_sysfail_check(SYSFAIL_EPOLL_CTL) == 0
-        && epoll_ctl(s->epfd, op, c->fd, &ev) == 0)
-        c->link.interest = interest;
+        && epoll_ctl(s->epfd, op, l->fd, &ev) == 0)
+        l->interest = interest;
 }
 
-void tl_shard_detach(shard *s, tickless_conn *c)
+void tl_shard_detach(shard *s, assist_link *l)
 {
     uint32_t slot;
 
     pthread_mutex_lock(&s->mu);
-    slot = c->link.slot;
-    tl_heap_remove(&s->timers, &c->link.timer);
-    set_interest(s, c, 0);
-    s->slots[slot].conn = NULL;
+    slot = l->slot;
+    tl_heap_remove(&s->timers, &l->timer);
+    set_interest(s, l, 0);
+    s->slots[slot].link = NULL;
     s->slots[slot].gen++; /* events already collected for it go stale */
     s->slots[slot].next_free = s->free_head;
     s->free_head = slot;
     s->nconns--;
     pthread_mutex_unlock(&s->mu);
-    tl_conn_unref(c);
+    l->client->unref(l);
 }
 
 /* Sets the timerfd to fire at |when| (CLOCK_NEVER: never). Returns what
@@ -295,35 +295,37 @@ static void arm_timerfd_locked(shard *s)
         wake_locked(s); /* cannot arm: make epfd readable instead */
 }
 
-/* Applies decision |d| about |c|, unless a newer one was applied already
- * or |c| has left the shard. Returns whether the deadline came earlier
+/* Applies decision |d| about |l|, unless a newer one was applied already
+ * or |l| has left the shard. Returns whether the deadline came earlier
  * than the runner's own wake-up time. Caller holds mu. */
-static int apply_locked(shard *s, tickless_conn *c, const tick_decision *d)
+static int apply_locked(shard *s, assist_link *l, const tick_decision *d)
 {
     uint64_t deadline_ns = d->deadline_ns;
 
-    if (d->seq <= c->link.applied_seq || s->slots[c->link.slot].conn != c)
+    if (d->seq <= l->applied_seq || s->slots[l->slot].link != l)
         return 0;
-    c->link.applied_seq = d->seq;
-    set_interest(s, c, d->interest);
+    l->applied_seq = d->seq;
+    set_interest(s, l, d->interest);
     /* epoll could not be told: the socket is not watched as it should be.
      * A tick soon publishes again, and so retries, and meanwhile reads
      * what the socket holds: a slow connection, never a stalled one. */
-    if (c->link.interest != d->interest) {
+    if (l->interest != d->interest) {
         uint64_t retry = clock_add(s->now(), SHARD_INTEREST_RETRY_NS);
 
         if (retry < deadline_ns)
             deadline_ns = retry;
     }
     if (deadline_ns == CLOCK_NEVER)
-        tl_heap_remove(&s->timers, &c->link.timer);
+        tl_heap_remove(&s->timers, &l->timer);
     else
-        (void)tl_heap_update(&s->timers, &c->link.timer, deadline_ns);
+        (void)tl_heap_update(&s->timers, &l->timer, deadline_ns);
     return deadline_ns < s->sleep_until;
 }
 
-void tl_shard_sync(shard *s, tickless_conn *c, const tick_decision *d)
+int tl_shard_sync(shard *s, assist_link *l, const tick_decision *d)
 {
+    int earlier;
+
     pthread_mutex_lock(&s->mu);
     /* Only a deadline earlier than the runner's own wake-up time matters
      * (while it runs a batch, sleep_until is 0: it reads the heap again
@@ -331,28 +333,29 @@ void tl_shard_sync(shard *s, tickless_conn *c, const tick_decision *d)
      * themselves. The runner sleeps on its timerfd: moving that earlier is
      * one syscall here, and the runner is not woken until the deadline
      * comes due. */
-    if (apply_locked(s, c, d)) {
-        c->wakeups++;
+    earlier = apply_locked(s, l, d);
+    if (earlier) {
         s->stats.wakeups++;
         arm_timerfd_locked(s);
     }
     pthread_mutex_unlock(&s->mu);
+    return earlier;
 }
 
-/* Adds |c| to this batch's work list once, accumulating why. */
-static void collect(shard *s, size_t *n, tickless_conn *c, unsigned reason,
+/* Adds |l| to this batch's work list once, accumulating why. */
+static void collect(shard *s, size_t *n, assist_link *l, unsigned reason,
                     uint64_t due_ns)
 {
-    if (c->link.batch != s->batch) {
-        c->link.batch = s->batch;
-        c->link.reasons = 0;
-        c->link.due_ns = CLOCK_NEVER;
-        tl_conn_ref(c); /* keeps it alive through a concurrent close */
-        s->work[(*n)++] = c;
+    if (l->batch != s->batch) {
+        l->batch = s->batch;
+        l->reasons = 0;
+        l->due_ns = CLOCK_NEVER;
+        l->client->ref(l); /* keeps it alive through a concurrent close */
+        s->work[(*n)++] = l;
     }
-    c->link.reasons |= reason;
-    if (due_ns < c->link.due_ns)
-        c->link.due_ns = due_ns;
+    l->reasons |= reason;
+    if (due_ns < l->due_ns)
+        l->due_ns = due_ns;
 }
 
 static void drain(int fd)
@@ -399,18 +402,18 @@ void tl_shard_stats_reset(shard *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Counts one tick of |c| for the shard's statistics. Runner only. */
-static void count_tick(shard *s, tickless_conn *c, uint64_t tick_at)
+/* Counts one tick of |l| for the shard's statistics. Runner only. */
+static void count_tick(shard *s, assist_link *l, uint64_t tick_at)
 {
     shard_stats *b = &s->batch_stats;
 
     b->ticks++;
-    if (c->link.reasons & TICK_TIMER) {
+    if (l->reasons & TICK_TIMER) {
         b->timer_ticks++;
-        tl_lathist_record(&b->lateness, tick_at > c->link.due_ns
-                                         ? tick_at - c->link.due_ns : 0);
+        tl_lathist_record(&b->lateness, tick_at > l->due_ns
+                                         ? tick_at - l->due_ns : 0);
     }
-    if (c->link.reasons & TICK_IO)
+    if (l->reasons & TICK_IO)
         b->io_ticks++;
 }
 
@@ -418,12 +421,12 @@ static void count_tick(shard *s, tickless_conn *c, uint64_t tick_at)
  * through tickless_conn_lock()). Take it out of epoll so its readiness
  * cannot make the runner spin, and flag it: whoever releases the mutex next
  * re-publishes deadline and interest (tl_conn_unlock_mu()). */
-static void defer(shard *s, tickless_conn *c)
+static void defer(shard *s, assist_link *l)
 {
     pthread_mutex_lock(&s->mu);
-    if (s->slots[c->link.slot].conn == c)
-        set_interest(s, c, 0);
-    atomic_store(&c->link.deferred, 1);
+    if (s->slots[l->slot].link == l)
+        set_interest(s, l, 0);
+    atomic_store(&l->deferred, 1);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -433,12 +436,12 @@ static void defer(shard *s, tickless_conn *c)
 static struct pollfd solo_watch_locked(const shard *s, uint64_t *token)
 {
     struct pollfd w = { -1, 0, 0 };
-    tickless_conn *c = s->nslots > 0 ? s->slots[0].conn : NULL;
+    assist_link *l = s->nslots > 0 ? s->slots[0].link : NULL;
 
-    if (c != NULL && c->link.interest != 0) {
-        w.fd = c->fd;
-        w.events = (short)(((c->link.interest & IO_READ) ? POLLIN : 0)
-                           | ((c->link.interest & IO_WRITE) ? POLLOUT : 0));
+    if (l != NULL && l->interest != 0) {
+        w.fd = l->fd;
+        w.events = (short)(((l->interest & IO_READ) ? POLLIN : 0)
+                           | ((l->interest & IO_WRITE) ? POLLOUT : 0));
         *token = slot_token(s, 0);
     }
     return w;
@@ -480,13 +483,13 @@ static int solo_wait(shard *s, struct pollfd watch, uint64_t token,
     return n;
 }
 
-/* Whether what ppoll() found on |c|'s socket (|revents|) is still wanted:
+/* Whether what ppoll() found on |l|'s socket (|revents|) is still wanted:
  * the interest may have shrunk while the runner slept (set_interest()
  * does not wake it for that). An error or hang-up counts as epoll counts
  * it: for any interest at all. Caller holds mu. */
-static int solo_wanted(const tickless_conn *c, uint32_t revents)
+static int solo_wanted(const assist_link *l, uint32_t revents)
 {
-    unsigned interest = c->link.interest;
+    unsigned interest = l->interest;
 
     if (revents & (POLLERR | POLLHUP | POLLNVAL))
         return interest != 0;
@@ -543,7 +546,7 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
         uint64_t due = top->key;
 
         tl_heap_remove(&s->timers, top);
-        collect(s, &n, conn_of_timer(top), TICK_TIMER, due);
+        collect(s, &n, link_of_timer(top), TICK_TIMER, due);
     }
     for (e = 0; e < nev; e++) {
         uint64_t token = s->events[e].data.u64;
@@ -561,11 +564,11 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
                 s->wake_pending = 0; /* it was the wake-up too */
             continue;
         }
-        if (slot < s->nslots && s->slots[slot].conn != NULL
+        if (slot < s->nslots && s->slots[slot].link != NULL
             && s->slots[slot].gen == (uint32_t)(token >> 32)
             && !(s->solo
-                 && !solo_wanted(s->slots[slot].conn, s->events[e].events)))
-            collect(s, &n, s->slots[slot].conn, TICK_IO, CLOCK_NEVER);
+                 && !solo_wanted(s->slots[slot].link, s->events[e].events)))
+            collect(s, &n, s->slots[slot].link, TICK_IO, CLOCK_NEVER);
     }
     pthread_mutex_unlock(&s->mu);
 
@@ -577,27 +580,27 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
      * and DTLS, makes no signal-mask calls. */
     guard_needed = 0;
     for (i = 0; i < n && !s->has_runner; i++)
-        guard_needed |= s->work[i]->proto == CONN_TLS;
+        guard_needed |= s->work[i]->may_sigpipe;
     if (guard_needed)
         tl_sigpipe_block(&guard);
     for (i = 0; i < n; i++) {
-        tickless_conn *c = s->work[i];
+        assist_link *l = s->work[i];
         uint64_t tick_at = s->now();
-        int rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns,
-                              &c->link.decision);
+        int rc = l->client->tick(l, &l->reasons, &l->due_ns,
+                                     &l->decision);
 
         if (rc == TICKLESS_ERR_BUSY) {
-            defer(s, c);
+            defer(s, l);
             /* Deferred first, then looked again (both sequentially
              * consistent): either the application's unlock comes after the
              * defer and re-arms the connection, or we see it gone and tick
              * now. Never neither. */
-            if (!atomic_load(&c->app_held))
-                rc = tl_conn_tick(c, &c->link.reasons, &c->link.due_ns,
-                                  &c->link.decision);
+            if (!l->client->app_holds(l))
+                rc = l->client->tick(l, &l->reasons, &l->due_ns,
+                                         &l->decision);
         }
         if (rc > 0) {
-            count_tick(s, c, tick_at);
+            count_tick(s, l, tick_at);
             ticked++;
         }
     }
@@ -609,12 +612,12 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
      * then, closed meanwhile or not (apply_locked() skips those). */
     pthread_mutex_lock(&s->mu);
     for (i = 0; i < n; i++)
-        if (s->work[i]->link.decision.seq != 0)
-            (void)apply_locked(s, s->work[i], &s->work[i]->link.decision);
+        if (s->work[i]->decision.seq != 0)
+            (void)apply_locked(s, s->work[i], &s->work[i]->decision);
     stats_merge_locked(&s->stats, &s->batch_stats);
     arm_timerfd_locked(s);
     pthread_mutex_unlock(&s->mu);
     for (i = 0; i < n; i++)
-        tl_conn_unref(s->work[i]);
+        s->work[i]->client->unref(s->work[i]);
     return ticked;
 }

@@ -24,9 +24,9 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include "assist/assist.h"
 #include "assist/heap.h"
 #include "core/clock.h"
-#include "core/core.h"
 #include "core/lathist.h"
 
 #define SHARD_MAX_EVENTS 64
@@ -37,7 +37,7 @@ _Static_assert(SHARD_MAX_BATCH > SHARD_MAX_EVENTS,
 #define SHARD_INTEREST_RETRY_NS (5 * NS_PER_MS)
 
 typedef struct shard_slot {
-    tickless_conn *conn; /* NULL when free */
+    assist_link *link;  /* NULL when free */
     uint32_t gen;        /* bumped on every attach and detach */
     uint32_t next_free;  /* free-list link */
 } shard_slot;
@@ -84,7 +84,7 @@ typedef struct shard {
 
     /* Owned by the runner. */
     uint64_t batch;
-    tickless_conn **work;    /* SHARD_MAX_BATCH entries (a solo shard: 1),
+    assist_link **work;      /* SHARD_MAX_BATCH entries (a solo shard: 1),
                                 allocated once */
     shard_stats batch_stats; /* this batch's, added to |stats| under mu */
     struct epoll_event events[SHARD_MAX_EVENTS];
@@ -96,16 +96,17 @@ int tl_shard_init(shard *s, int solo);
 /* Caller guarantees no runner and no connections remain. */
 void tl_shard_destroy(shard *s);
 
-/* Adds |c| (takes a reference). Sets c->link.shard. Caller holds no lock.
- * A solo shard takes one connection at most (TICKLESS_ERR_BUSY). */
-int tl_shard_attach(shard *s, tickless_conn *c);
-/* Removes |c| and drops the shard's reference. Caller holds no lock. */
-void tl_shard_detach(shard *s, tickless_conn *c);
+/* Adds |l| (takes a reference through its client). Sets l->shard. Caller
+ * holds no lock. A solo shard takes one connection at most
+ * (TICKLESS_ERR_BUSY). */
+int tl_shard_attach(shard *s, assist_link *l);
+/* Removes |l| and drops the shard's reference. Caller holds no lock. */
+void tl_shard_detach(shard *s, assist_link *l);
 
-/* Applies an application thread's decision about |c| (see
- * tl_assist_sync()); the runner applies its own ticks' decisions after
- * each batch. Caller holds c->mu. */
-void tl_shard_sync(shard *s, tickless_conn *c, const tick_decision *d);
+/* Applies an application thread's decision about |l| (see
+ * tl_assist_sync(), which says what it returns); the runner applies its
+ * own ticks' decisions after each batch. Caller holds *l->owner_mu. */
+int tl_shard_sync(shard *s, assist_link *l, const tick_decision *d);
 
 /* Wakes the runner unconditionally (used to stop it). */
 void tl_shard_wake(shard *s);

@@ -102,7 +102,8 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->deadline_ns = CLOCK_NEVER;
     c->err.size = sizeof(c->err);
     tl_lathist_init(&c->lateness);
-    tl_assist_link_init(c);
+    tl_assist_link_init(&c->link, &tl_conn_assist_client, fd,
+                        proto == CONN_TLS, &c->engine->mu);
     atomic_init(&c->rx.datagrams, 0);
     atomic_init(&c->app_held, 0);
 
@@ -172,7 +173,7 @@ int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
                            proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
     if (rc != 0)
         goto fail_owner;
-    rc = tl_assist_attach(c, pool);
+    rc = tl_assist_attach(&c->link, pool);
     if (rc != 0)
         goto fail_rx;
 
@@ -312,7 +313,7 @@ void tl_conn_unlock_mu(tickless_conn *c)
 {
     tickless_conn *e = c->engine;
 
-    if (tl_assist_take_deferred(e))
+    if (tl_assist_take_deferred(&e->link))
         tl_conn_publish(e);
     pthread_mutex_unlock(&e->mu);
 }
@@ -350,7 +351,7 @@ void tickless_conn_close(tickless_conn *c)
     tl_conn_exit(c, entered); /* the handle's reference keeps |c| */
 
     if (e == c)
-        tl_assist_detach(c);
+        tl_assist_detach(&c->link);
     if (inside_lock)
         tl_conn_unref(c); /* the reference tickless_conn_lock() took */
     /* From here on the handle is refused (a second close included), for

@@ -58,7 +58,7 @@ static void conn_leave(conn_call *call, int rc)
      * any call on an application-driven pool, whose runner is the
      * application's own thread: there is no other thread to fight. */
     e->driven_until_ns =
-        rc == 0 && tl_assist_has_thread(e) ? e->now() + HANDOFF_NS : 0;
+        rc == 0 && tl_assist_has_thread(&e->link) ? e->now() + HANDOFF_NS : 0;
     /* The call may have moved the deadline (a write queues data to send):
      * tell the assist before letting go. */
     tl_conn_publish(e);
@@ -86,7 +86,7 @@ static int conn_wait(conn_call *call, unsigned want, uint64_t deadline)
         /* Every release of the mutex must re-arm a tick the assist had to
          * skip while we held it, even a release inside a wait that woke
          * spuriously and sleeps again. */
-        if (tl_assist_take_deferred(e))
+        if (tl_assist_take_deferred(&e->link))
             tl_conn_publish(e);
         if (deadline == CLOCK_NEVER) {
             pthread_cond_wait(&wq->cv, &e->mu);

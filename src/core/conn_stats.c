@@ -31,7 +31,7 @@ int tickless_conn_stats(tickless_conn *c, tickless_stats *out)
     s.lateness_p99_ns = tl_lathist_percentile(&e->lateness, 99.0);
     s.lateness_max_ns = e->lateness.max_ns;
     s.deadline_ns = e->deadline_ns;
-    s.assist_cpu_ns = tl_assist_cpu_ns(e);
+    s.assist_cpu_ns = tl_assist_cpu_ns(&e->link);
     /* Blocked on |c| or on any of its streams: every wait queue |c| owns
      * that has sleepers is on its engine's sleeping list. */
     for (wq = e->sleeping; wq != NULL; wq = wq->next)

@@ -35,7 +35,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "assist/heap.h"
+#include "assist/assist.h"
 #include "core/clock.h"
 #include "core/handle.h"
 #include "core/lathist.h"
@@ -43,43 +43,6 @@
 #include "core/rx_count.h"
 #include "core/tx_held.h"
 #include "tickless/tickless.h"
-
-struct shard;
-
-/* Why the assist ticks a connection. */
-#define TICK_TIMER 0x1u
-#define TICK_IO 0x2u
-
-/* What the core decided about an engine, for its assist to apply: when to
- * tick it next and what to watch its socket for. |seq| orders decisions:
- * the assist applies a tick's decision after the engine's mutex is let go,
- * and an application thread may have published a newer one meanwhile
- * (tl_conn_publish()); only the newest counts. */
-typedef struct tick_decision {
-    uint64_t deadline_ns; /* CLOCK_NEVER: no timer */
-    unsigned interest;    /* IO_READ | IO_WRITE, or 0 */
-    uint64_t seq;         /* from the engine's publish_seq; 0: none */
-} tick_decision;
-
-/* The assist's bookkeeping for one connection. */
-typedef struct conn_link {
-    struct shard *shard;      /* guarded by conn->mu; NULL once detached */
-    struct dedicated *owned;  /* dedicated assist owned by this conn, or NULL;
-                                 set at attach, cleared by close */
-    struct tickless_pool *pool; /* the pool it belongs to, or NULL; set at
-                                 attach, cleared by close (conn->mu) */
-    heap_node timer;          /* guarded by shard->mu */
-    uint32_t slot;            /* index in shard->slots; guarded by shard->mu */
-    unsigned interest;        /* IO_* registered with epoll; shard->mu */
-    uint64_t applied_seq;     /* the newest decision applied; shard->mu */
-    atomic_int deferred;      /* a tick was skipped because |mu| was busy:
-                                 the next holder to release |mu| re-arms */
-    /* Owned by the assist thread while it processes a batch. */
-    uint64_t batch;           /* batch number that last collected it */
-    unsigned reasons;         /* TICK_* collected in that batch */
-    uint64_t due_ns;          /* the deadline that came due, for lateness */
-    tick_decision decision;   /* what that batch's tick decided */
-} conn_link;
 
 /* Wait queue kinds: what its predicate (waitq_ready()) looks at. */
 typedef enum waitq_kind {
@@ -188,7 +151,7 @@ struct tickless_conn {
     uint64_t served_turn; /* serve_turns when it last gave a stream out:
                              the least recently served goes first */
 
-    conn_link link;
+    assist_link link;    /* the assist's; the core only initialises it */
 };
 
 /* The engine's mutex, which guards |c| too. */
@@ -373,6 +336,10 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * c->now. */
 int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
                  tick_decision *next);
+
+/* What the assist may ask of a connection (assist/assist.h): its tick is
+ * tl_conn_tick(), and it holds references as any user does. */
+extern const assist_client tl_conn_assist_client;
 
 /* The tick itself, whoever ticks: the assist through tl_conn_tick(), or a
  * caller that polled the socket itself (self_poll.h) once it is ready.

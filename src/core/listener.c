@@ -277,7 +277,7 @@ void tickless_listener_close(tickless_listener *l)
      * listener's own reference keeps the engine. */
     tl_conn_exit(e, entered);
     if (!was_closed)
-        tl_assist_detach(e);
+        tl_assist_detach(&e->link);
 }
 
 void tickless_listener_free(tickless_listener *l)

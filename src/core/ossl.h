@@ -12,6 +12,8 @@
 
 #include <openssl/ssl.h>
 
+#include "core/interest.h"
+
 #if OPENSSL_VERSION_NUMBER >= 0x30200000L
 #define TICKLESS_HAVE_HANDLE_EVENTS 1
 #endif
@@ -24,9 +26,6 @@
 
 typedef enum conn_proto { CONN_QUIC, CONN_DTLS, CONN_TLS } conn_proto;
 
-/* Readiness interest, as bits. */
-#define IO_READ 0x1u
-#define IO_WRITE 0x2u
 
 /* Works out which protocol |ssl| speaks. Returns 0, TICKLESS_ERR_INVALID for
  * QUIC listeners and stream objects, or TICKLESS_ERR_UNSUPPORTED for QUIC

@@ -101,7 +101,7 @@ int tl_self_poll_eligible(const conn_call *call)
 
     return atomic_load_explicit(&enabled, memory_order_relaxed)
            && call->wq->kind == WQ_IO && !e->is_listener
-           && tl_assist_attached(e) && e->sleeping == NULL
+           && tl_assist_attached(&e->link) && e->sleeping == NULL
            && e->polling == NULL && tl_self_poll_alone(e, call->wq)
            && my_wakefd() >= 0;
 }

@@ -6,6 +6,7 @@
 #include "core/self_poll.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -37,7 +38,7 @@ void tl_conn_decide(tickless_conn *c, uint64_t now, tick_decision *d)
     unsigned interest;
 
     d->seq = 0;
-    if (c->closed || !tl_assist_attached(c))
+    if (c->closed || !tl_assist_attached(&c->link))
         return;
     d->seq = ++c->publish_seq;
     if (c->fatal) {
@@ -94,8 +95,8 @@ void tl_conn_publish(tickless_conn *c)
     tick_decision d;
 
     tl_conn_decide(c, c->now(), &d);
-    if (d.seq != 0)
-        tl_assist_sync(c, &d);
+    if (d.seq != 0 && tl_assist_sync(&c->link, &d))
+        c->wakeups++;
 }
 
 /* DTLS/TLS: a handshake the application started goes on while nobody is
@@ -161,7 +162,7 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
         return TICKLESS_ERR_SYS;
     /* A tick that comes after the application let go of a deferred
      * connection: nothing is deferred any more, whatever it decides. */
-    (void)tl_assist_take_deferred(c);
+    (void)tl_assist_take_deferred(&c->link);
     if (c->closed || c->fatal) {
         /* drops a dead connection's timer and interest */
         tl_conn_decide(c, c->now(), next);
@@ -205,6 +206,36 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
     pthread_mutex_unlock(&c->mu);
     return 1;
 }
+
+static tickless_conn *conn_of_link(assist_link *l)
+{
+    return (tickless_conn *)((char *)l - offsetof(tickless_conn, link));
+}
+
+static int client_tick(assist_link *l, unsigned *reasons, uint64_t *due_ns,
+                       tick_decision *next)
+{
+    return tl_conn_tick(conn_of_link(l), reasons, due_ns, next);
+}
+
+static int client_app_holds(assist_link *l)
+{
+    return atomic_load(&conn_of_link(l)->app_held);
+}
+
+static void client_ref(assist_link *l)
+{
+    tl_conn_ref(conn_of_link(l));
+}
+
+static void client_unref(assist_link *l)
+{
+    tl_conn_unref(conn_of_link(l));
+}
+
+const assist_client tl_conn_assist_client = {
+    client_tick, client_app_holds, client_ref, client_unref,
+};
 
 void tl_engine_tick_locked(tickless_conn *e, unsigned reasons)
 {

@@ -78,7 +78,7 @@ int fx_shard_batch_entry(const fx_shard *s, int i, fx_engine *const *engines,
     int k;
 
     for (k = 0; k < n; k++)
-        if (s->s.work[i] == &engines[k]->c)
+        if (s->s.work[i] == &engines[k]->c.link)
             return k;
     return -1;
 }
@@ -105,7 +105,8 @@ fx_engine *fx_engine_new(int quic)
     e->c.err.size = sizeof(e->c.err);
     tl_lathist_init(&e->c.lateness);
     atomic_init(&e->c.app_held, 0);
-    tl_assist_link_init(&e->c);
+    tl_assist_link_init(&e->c.link, &tl_conn_assist_client, e->c.fd, 0,
+                        &e->c.mu);
     if (pthread_mutex_init(&e->c.mu, NULL) != 0) {
         fx_engine_free(e);
         return NULL;
@@ -129,12 +130,12 @@ void fx_engine_free(fx_engine *e)
 
 int fx_attach(fx_shard *s, fx_engine *e)
 {
-    return tl_shard_attach(&s->s, &e->c);
+    return tl_shard_attach(&s->s, &e->c.link);
 }
 
 void fx_detach(fx_shard *s, fx_engine *e)
 {
-    tl_shard_detach(&s->s, &e->c);
+    tl_shard_detach(&s->s, &e->c.link);
     e->c.link.shard = NULL;
 }
 
@@ -161,11 +162,6 @@ void fx_set_fatal(fx_engine *e)
 void fx_set_closed(fx_engine *e)
 {
     e->c.closed = 1;
-}
-
-uint64_t fx_wakeups(const fx_engine *e)
-{
-    return e->c.wakeups;
 }
 
 void fx_set_deadline(fx_engine *e, uint64_t t)
@@ -260,13 +256,13 @@ uint64_t fx_decide(fx_engine *e, uint64_t *deadline_ns, unsigned *interest)
     return d.seq;
 }
 
-void fx_sync(fx_shard *s, fx_engine *e, uint64_t deadline_ns,
-             unsigned interest, uint64_t seq)
+int fx_sync(fx_shard *s, fx_engine *e, uint64_t deadline_ns,
+            unsigned interest, uint64_t seq)
 {
     tick_decision d;
 
     d.deadline_ns = deadline_ns;
     d.interest = interest;
     d.seq = seq;
-    tl_shard_sync(&s->s, &e->c, &d);
+    return tl_shard_sync(&s->s, &e->c.link, &d);
 }

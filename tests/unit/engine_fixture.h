@@ -43,7 +43,6 @@ void fx_set_immediate_ticks(fx_engine *e, unsigned n);
 void fx_set_driven_until(fx_engine *e, uint64_t t);
 void fx_set_fatal(fx_engine *e);
 void fx_set_closed(fx_engine *e);
-uint64_t fx_wakeups(const fx_engine *e);
 
 /* The engine's OpenSSL deadline as the core last read it. */
 void fx_set_deadline(fx_engine *e, uint64_t t);
@@ -70,8 +69,9 @@ void fx_wake_owned(fx_engine *e, int owner);
 
 /* tl_conn_decide() at fx_clock_ns; returns the decision's seq. */
 uint64_t fx_decide(fx_engine *e, uint64_t *deadline_ns, unsigned *interest);
-/* An application thread's publish of that decision (tl_shard_sync()). */
-void fx_sync(fx_shard *s, fx_engine *e, uint64_t deadline_ns,
+/* An application thread's publish of that decision (tl_shard_sync()).
+ * Returns whether it moved the runner's wake-up earlier. */
+int fx_sync(fx_shard *s, fx_engine *e, uint64_t deadline_ns,
              unsigned interest, uint64_t seq);
 
 #ifdef __cplusplus
