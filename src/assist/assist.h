@@ -36,8 +36,10 @@ typedef struct tick_decision {
 
 typedef struct assist_link assist_link;
 
-/* What the assist may ask of the connection a link is embedded in. The
- * assist calls these holding none of its own locks. */
+/* What the assist may ask of the connection a link is embedded in. |tick|,
+ * |app_holds| and |unref| are called with none of the assist's locks held;
+ * |ref| may be called under a shard's mutex, so it must neither block nor
+ * take a lock (the lock order is connection, then shard). */
 typedef struct assist_client {
     /* Ticks the connection for |*reasons| (TICK_*, which it may change)
      * and writes what it decided to |*next| (seq 0: nothing to apply).
@@ -69,9 +71,11 @@ struct assist_link {
 
     struct shard *shard;      /* guarded by *owner_mu; NULL once detached */
     struct dedicated *owned;  /* dedicated assist owned by this link, or
-                                 NULL; set at attach, cleared by detach */
-    struct tickless_pool *pool; /* the pool it belongs to, or NULL; set at
-                                 attach, cleared by detach (*owner_mu) */
+                                 NULL; set at attach (before anyone else
+                                 can see the connection), cleared by
+                                 detach under *owner_mu */
+    struct tickless_pool *pool; /* the pool it belongs to, or NULL; as
+                                 |owned| */
     heap_node timer;          /* guarded by shard->mu */
     uint32_t slot;            /* index in shard->slots; guarded by shard->mu */
     unsigned interest;        /* IO_* registered with epoll; shard->mu */

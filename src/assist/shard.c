@@ -420,7 +420,8 @@ static void count_tick(shard *s, assist_link *l, uint64_t tick_at)
 /* The connection's mutex was busy (an application holds it, typically
  * through tickless_conn_lock()). Take it out of epoll so its readiness
  * cannot make the runner spin, and flag it: whoever releases the mutex next
- * re-publishes deadline and interest (tl_conn_unlock_mu()). */
+ * sees it (tl_assist_take_deferred()) and re-publishes deadline and
+ * interest. */
 static void defer(shard *s, assist_link *l)
 {
     pthread_mutex_lock(&s->mu);

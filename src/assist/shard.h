@@ -100,7 +100,9 @@ void tl_shard_destroy(shard *s);
  * holds no lock. A solo shard takes one connection at most
  * (TICKLESS_ERR_BUSY). */
 int tl_shard_attach(shard *s, assist_link *l);
-/* Removes |l| and drops the shard's reference. Caller holds no lock. */
+/* Removes |l| and drops the shard's reference. Caller holds no lock of
+ * the assist's (tl_assist_detach() may hold *l->owner_mu: a listener
+ * closed inside a lock section). */
 void tl_shard_detach(shard *s, assist_link *l);
 
 /* Applies an application thread's decision about |l| (see

@@ -102,6 +102,8 @@ static int conn_alloc(SSL *ssl, conn_proto proto, int fd,
     c->deadline_ns = CLOCK_NEVER;
     c->err.size = sizeof(c->err);
     tl_lathist_init(&c->lateness);
+    /* Only an engine's link is ever attached (tl_conn_new_engine()): a
+     * member is ticked with its engine. */
     tl_assist_link_init(&c->link, &tl_conn_assist_client, fd,
                         proto == CONN_TLS, &c->engine->mu);
     atomic_init(&c->rx.datagrams, 0);

@@ -100,6 +100,24 @@ TEST_F(Decide, EarlierDeadlineMovesTheSleepingRunnersTimer)
     EXPECT_EQ(fx_shard_earliest(shard), t + 100 * kMs);
 }
 
+// The core counts the wake-ups its publishes cause, as
+// tickless_conn_stats() reports them: one for a deadline that moved the
+// sleeping runner's timer earlier, none for one that did not.
+TEST_F(Decide, PublishCountsTheWakeUpsItCauses)
+{
+    Make(false);
+    const uint64_t t = fx_clock_ns + 50 * kMs;
+    fx_shard_set_sleep_until(shard, t);
+    fx_publish(engine); // nothing due: no timer, no wake-up
+    EXPECT_EQ(fx_wakeups(engine), 0u);
+    fx_kick(engine); // due now, before the runner's wake-up
+    fx_publish(engine);
+    EXPECT_EQ(fx_shard_timer_armed(shard), fx_clock_ns);
+    EXPECT_EQ(fx_wakeups(engine), 1u);
+    fx_publish(engine); // the same deadline: the timer is armed for it
+    EXPECT_EQ(fx_wakeups(engine), 1u);
+}
+
 // While the runner runs a batch (sleep_until 0) nothing is re-armed: it
 // reads the heap again before it sleeps.
 TEST_F(Decide, NoTimerMovedWhileTheRunnerRuns)

@@ -256,6 +256,18 @@ uint64_t fx_decide(fx_engine *e, uint64_t *deadline_ns, unsigned *interest)
     return d.seq;
 }
 
+void fx_publish(fx_engine *e)
+{
+    pthread_mutex_lock(&e->c.mu);
+    tl_conn_publish(&e->c);
+    pthread_mutex_unlock(&e->c.mu);
+}
+
+uint64_t fx_wakeups(const fx_engine *e)
+{
+    return e->c.wakeups;
+}
+
 int fx_sync(fx_shard *s, fx_engine *e, uint64_t deadline_ns,
             unsigned interest, uint64_t seq)
 {

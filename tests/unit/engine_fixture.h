@@ -69,6 +69,10 @@ void fx_wake_owned(fx_engine *e, int owner);
 
 /* tl_conn_decide() at fx_clock_ns; returns the decision's seq. */
 uint64_t fx_decide(fx_engine *e, uint64_t *deadline_ns, unsigned *interest);
+/* tl_conn_publish() at fx_clock_ns: decide, and sync with the shard. */
+void fx_publish(fx_engine *e);
+/* The connection's wake-up count (tickless_stats.wakeups). */
+uint64_t fx_wakeups(const fx_engine *e);
 /* An application thread's publish of that decision (tl_shard_sync()).
  * Returns whether it moved the runner's wake-up earlier. */
 int fx_sync(fx_shard *s, fx_engine *e, uint64_t deadline_ns,
