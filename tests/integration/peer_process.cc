@@ -324,13 +324,7 @@ std::string PeerProcess::LogTail() const
 
 uint16_t FreeUdpPort()
 {
-    uint16_t port = 0;
-    int fd = ts_net_bind(SOCK_DGRAM, 0, 0, &port);
-
-    if (fd < 0)
-        return 0;
-    close(fd);
-    return port;
+    return ts_net_free_port(SOCK_DGRAM);
 }
 
 std::string MakeTempDir()

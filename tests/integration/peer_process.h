@@ -123,8 +123,9 @@ bool PeersRequired();
         }                                                                     \
     } while (0)
 
-// A UDP port on 127.0.0.1 that was free a moment ago, for a peer that must
-// be told where to listen.
+// A UDP port that was free a moment ago on every address, for a peer that
+// must be told where to listen, from a part of the ephemeral range our own
+// UDP clients never take (ts_net_free_port()).
 uint16_t FreeUdpPort();
 
 // A fresh directory under TMPDIR (or /tmp) that the caller removes with

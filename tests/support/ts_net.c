@@ -84,8 +84,8 @@ int ts_net_bind_on(int where, int type, uint16_t port, int flags,
 }
 
 /*
- * UDP clients take their local port in turn from the ephemeral range rather
- * than at the kernel's random choice. The kernel may give a port that a
+ * UDP clients take their local port in turn from their part of the
+ * ephemeral range (ts_net.h) rather than at the kernel's random choice. The kernel may give a port that a
  * client closed a moment ago to the next client. A server still answering
  * the old client's ClientHello (queued before the close) then sends its
  * flight to the new client, which takes it for its own server's answer; its
@@ -95,8 +95,8 @@ int ts_net_bind_on(int where, int type, uint16_t port, int flags,
  * a stress test that opens and abandons thousands of connections would
  * otherwise hit this a few times a minute.
  */
-#define PORT_FIRST 32768u
-#define PORT_COUNT 28000u
+#define PORT_FIRST TS_NET_CLIENT_PORT_FIRST
+#define PORT_COUNT (TS_NET_CLIENT_PORT_END - TS_NET_CLIENT_PORT_FIRST)
 #define PORT_TRIES 64
 
 static atomic_uint next_port_index;
@@ -135,6 +135,34 @@ int ts_net_connect(int type, uint16_t port)
     if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
         return close_keep_errno(fd);
     return fd;
+}
+
+uint16_t ts_net_free_port(int type)
+{
+    static atomic_uint next;
+    static atomic_int started;
+    const unsigned count = TS_NET_FREE_PORT_END - TS_NET_FREE_PORT_FIRST;
+    int i;
+
+    if (atomic_exchange(&started, 1) == 0)
+        atomic_store(&next, ((unsigned)getpid() * 104729u) % count);
+    for (i = 0; i < PORT_TRIES; i++) {
+        /* A stride prime to |count| spreads consecutive asks apart. */
+        unsigned idx = (atomic_fetch_add(&next, 7919u)) % count;
+        uint16_t port = (uint16_t)(TS_NET_FREE_PORT_FIRST + idx);
+        /* [::] with IPV6_V6ONLY off holds the port on both families. */
+        int fd = ts_net_bind_on(TS_NET_DUAL, type, port, 0, NULL);
+
+        if (fd < 0) /* taken, or no IPv6 here: IPv4 alone then */
+            fd = errno == EADDRINUSE
+                     ? -1
+                     : ts_net_bind_on(TS_NET_V4, type, port, 0, NULL);
+        if (fd >= 0) {
+            close(fd);
+            return port;
+        }
+    }
+    return 0;
 }
 
 int ts_net_set_nonblock(int fd, int on)

@@ -57,12 +57,32 @@ socklen_t ts_sockaddr_len(const ts_sockaddr *a);
 int ts_sockaddr_equal(const ts_sockaddr *a, const ts_sockaddr *b);
 
 /*
+ * Two parts of Linux's ephemeral range (32768-60999): our UDP clients take
+ * their local ports in turn from the first (ts_net_connect()), and
+ * ts_net_free_port() hands out ports from the second, so that a test
+ * opening thousands of clients never takes a port a peer process is about
+ * to bind. The kernel's own choices (bind to port 0) fall in either.
+ */
+#define TS_NET_CLIENT_PORT_FIRST 32768u
+#define TS_NET_CLIENT_PORT_END 46768u /* one past the last */
+#define TS_NET_FREE_PORT_FIRST TS_NET_CLIENT_PORT_END
+#define TS_NET_FREE_PORT_END 61000u
+
+/*
  * A socket of |type| connected to 127.0.0.1:|port|, blocking. UDP connect()
  * only fixes the peer; TCP connect() completes the three-way handshake. A
- * UDP socket's local port is taken in turn from the ephemeral range, so a
- * port is not reused soon after a client closed it (see ts_net.c).
+ * UDP socket's local port is taken in turn from the clients' part of the
+ * ephemeral range, so a port is not reused soon after a client closed it
+ * (see ts_net.c).
  */
 int ts_net_connect(int type, uint16_t port);
+
+/*
+ * A port of |type| that was free a moment ago on every address, IPv4 and
+ * IPv6, for a peer process that must be told where to listen; from the
+ * free part of the range (above). 0 if none was found.
+ */
+uint16_t ts_net_free_port(int type);
 
 /* Switches O_NONBLOCK on (|on| != 0) or off. */
 int ts_net_set_nonblock(int fd, int on);

@@ -507,6 +507,43 @@ TEST(TsNet, EphemeralPortWithReuseAddrIsNeverShared)
         close(f);
 }
 
+// A port handed to a peer process that binds it itself (ts_net_free_port())
+// lies outside the range our UDP clients take their ports from in turn:
+// a test that opens thousands of clients walks through that range, and
+// would otherwise take the port between our look and the peer's bind (the
+// peer then never listens). Both sides checked: clients stay in theirs,
+// and a free port is free on IPv4 and IPv6 alike.
+TEST(TsNet, FreePortsAreOutsideTheClientsRange)
+{
+    int srv = -1;
+    uint16_t srv_port = 0;
+    srv = ts_net_bind(SOCK_DGRAM, 0, 0, &srv_port);
+    ASSERT_GE(srv, 0);
+    for (int i = 0; i < 200; i++) {
+        int c = ts_net_connect(SOCK_DGRAM, srv_port);
+        ASSERT_GE(c, 0);
+        uint16_t p = ts_net_local_port(c);
+        EXPECT_GE(p, TS_NET_CLIENT_PORT_FIRST);
+        EXPECT_LT(p, TS_NET_CLIENT_PORT_END);
+        close(c);
+    }
+    close(srv);
+    for (int i = 0; i < 200; i++) {
+        uint16_t p = ts_net_free_port(SOCK_DGRAM);
+        ASSERT_NE(p, 0);
+        EXPECT_TRUE(p < TS_NET_CLIENT_PORT_FIRST || p >= TS_NET_CLIENT_PORT_END)
+            << p;
+        int v4 = ts_net_bind_on(TS_NET_V4, SOCK_DGRAM, p, 0, nullptr);
+        int v6 = ts_net_bind_on(TS_NET_V6, SOCK_DGRAM, p, 0, nullptr);
+        EXPECT_GE(v4, 0) << p;
+        EXPECT_GE(v6, 0) << p;
+        if (v4 >= 0)
+            close(v4);
+        if (v6 >= 0)
+            close(v6);
+    }
+}
+
 TEST(TsRelay, LossyQuicStillDeliversEverything)
 {
     if (!ts_have_quic())
