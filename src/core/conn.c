@@ -311,15 +311,6 @@ void tl_conn_unref(tickless_conn *c)
     tl_conn_unref(engine);
 }
 
-void tl_conn_unlock_mu(tickless_conn *c)
-{
-    tickless_conn *e = c->engine;
-
-    if (tl_assist_take_deferred(&e->link))
-        tl_conn_publish(e);
-    pthread_mutex_unlock(&e->mu);
-}
-
 void tickless_conn_close(tickless_conn *c)
 {
     tickless_conn *e;

@@ -227,12 +227,6 @@ static inline void tl_stream_exit(struct tickless_stream *s, int entered)
     tl_handle_exit(s, entered);
 }
 
-/* Releases the engine's mutex on behalf of any thread but the assist:
- * re-arms a deferred tick first, so a busy mutex never loses one. Caller
- * holds conn_mu(c). Rule: every application-side release of an engine
- * mutex goes through here (or publishes itself, as conn_leave() does). */
-void tl_conn_unlock_mu(tickless_conn *c);
-
 /* Wait queues (waitq.c). All callers hold the engine's mu. */
 int tl_waitq_init(waitq *wq, waitq_kind kind, SSL *ssl, tickless_conn *owner);
 void tl_waitq_destroy(waitq *wq);
@@ -362,6 +356,12 @@ void tl_conn_decide(tickless_conn *c, uint64_t now, tick_decision *d);
  * (the assist's own tick returns them instead, see tl_conn_tick()). |c|
  * is an engine; caller holds c->mu (unchecked). */
 void tl_conn_publish(tickless_conn *c);
+
+/* Releases the engine's mutex on behalf of any thread but the assist:
+ * re-arms a deferred tick first, so a busy mutex never loses one. Caller
+ * holds conn_mu(c). Rule: every application-side release of an engine
+ * mutex goes through here (or publishes itself, as conn_leave() does). */
+void tl_conn_unlock_mu(tickless_conn *c);
 
 /* Asks for a tick of |e| as soon as the mutex is released. For QUIC calls
  * that queue frames without ticking (accepting or freeing a stream grants

@@ -99,6 +99,15 @@ void tl_conn_publish(tickless_conn *c)
         c->wakeups++;
 }
 
+void tl_conn_unlock_mu(tickless_conn *c)
+{
+    tickless_conn *e = c->engine;
+
+    if (tl_assist_take_deferred(&e->link))
+        tl_conn_publish(e);
+    pthread_mutex_unlock(&e->mu);
+}
+
 /* DTLS/TLS: a handshake the application started goes on while nobody is
  * blocked in a call: the peer's flight is read and answered here, so an
  * application that computes after tickless_conn_handshake(c, 0) (or whose
