@@ -24,7 +24,8 @@ TEST_P(DedicatedAssistCost, OneThreadAndOneDescriptorBesideTheSocket)
     ASSERT_NE(srv, nullptr);
     const uint16_t port = ts_server_port(srv);
     // The server's own sockets (a TCP one per client) share its port.
-    const int fds0 = CountFdsExceptPort(port), threads0 = CountThreads();
+    const int fds0 = CountFdsExceptPort(port);
+    const int threads0 = SettledCount(CountThreads);
     std::vector<tickless_conn *> conns;
     for (int i = 0; i < kConns; i++) {
         tickless_conn *c = NewClientOn(nullptr, proto, port);

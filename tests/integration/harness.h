@@ -447,6 +447,24 @@ template <typename F> int SettlesAt(int before, F count, int max_ms = 2000)
     return n;
 }
 
+// |count|() once it has stayed the same for 20 ms (waiting at most |max_ms|
+// times TimeScale()): a baseline for SettlesAt() to come back to. Taken just
+// after something was freed, a plain count may still include a thread that
+// pthread_join() has returned for (see above), which then goes: the count
+// never comes back up to it, and SettlesAt() would report too few.
+template <typename F> int SettledCount(F count, int max_ms = 2000)
+{
+    int n = count(), same_ms = 0;
+    for (int waited = 0; same_ms < 20 && waited < max_ms * TimeScale();
+         waited += 5) {
+        ts_sleep_ms(5);
+        int m = count();
+        same_ms = m == n ? same_ms + 5 : 0;
+        n = m;
+    }
+    return n;
+}
+
 // While alive, every blocked caller sleeps until the assist wakes it
 // instead of polling its socket itself (src/core/self_poll.h): for tests
 // whose point is what the assist does, which a caller polling for itself

@@ -98,7 +98,8 @@ TEST(SysFail, PoolNewReportsSysAndLeavesNothingBehind)
                     tickless_pool_options o;
                     tickless_pool_options_defaults(&o);
                     o.threads = inj.threads;
-                    int fds0 = CountOpenFds(), threads0 = CountThreads();
+                    int fds0 = CountOpenFds();
+                    int threads0 = SettledCount(CountThreads);
                     tickless_pool *p = nullptr;
 
                     tl_sysfail_inject(inj.call, err, skip, 1);
@@ -141,7 +142,8 @@ TEST(SysFail, DedicatedConnNewReportsSysAndTheSslStaysTheCallers)
                 SSL *ssl = ts_client_new(ctx, TS_DTLS, ts_server_port(srv));
                 SSL_CTX_free(ctx);
                 ASSERT_NE(ssl, nullptr);
-                int fds0 = CountOpenFds(), threads0 = CountThreads();
+                int fds0 = CountOpenFds();
+                int threads0 = SettledCount(CountThreads);
                 tickless_conn *c = nullptr;
 
                 unsigned before = tl_sysfail_failures(inj.call);
