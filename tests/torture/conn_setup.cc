@@ -71,6 +71,17 @@ int make_pair(Proto p, SSL_CTX *sctx, SSL_CTX *cctx, SSL **server,
     int lfd = ts_net_bind(dtls ? SOCK_DGRAM : SOCK_STREAM, 0, 1, &port);
     if (lfd < 0)
         return -1;
+    if (!dtls) {
+        /* An Ethernet-sized MSS both ways (the accepted socket inherits it,
+         * and the SYN-ACK announces it), not loopback's 64 KiB: with a
+         * receive buffer of a few KiB (conn_setup()) the receiver could
+         * never open a window of one segment, and Linux then sends nothing
+         * but zero-window probes, backing off to seconds apart. A writer
+         * would sit through those spells with the peer reading, which
+         * verify_write_stalls() rightly takes for a lost wake-up. */
+        int mss = 1460;
+        (void)setsockopt(lfd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
+    }
     *client = ts_client_new(cctx, dtls ? TS_DTLS : TS_TLS, port);
     if (*client == nullptr) {
         close(lfd);
