@@ -55,30 +55,22 @@ static int add_ext(X509 *cert, int nid, const char *value)
     return ok;
 }
 
-/*
- * The same shape as `openssl req -x509` makes (CA:TRUE, key identifiers): a
- * self-signed certificate that OpenSSL accepts as its own trust anchor.
- * No keyUsage: without keyCertSign OpenSSL would not treat it as
- * self-issued.
- */
-#define TS_IGNORE_METHOD(name, type)                                           \
-    static void name(type *m, void *arg)                                       \
+/* The kinds of algorithm OpenSSL's providers offer, by the type name each
+ * one's TYPE_do_all_provided() is named after. */
+#define TS_ALGORITHM_KINDS(X)                                                  \
+    X(EVP_MD) X(EVP_CIPHER) X(EVP_MAC) X(EVP_KDF) X(EVP_RAND) X(EVP_KEYMGMT)  \
+    X(EVP_KEYEXCH) X(EVP_SIGNATURE) X(EVP_ASYM_CIPHER) X(EVP_KEM)             \
+    X(OSSL_ENCODER) X(OSSL_DECODER)
+
+#define TS_IGNORE_ALGORITHM(type)                                              \
+    static void ignore_##type(type *m, void *arg)                              \
     {                                                                          \
         (void)m;                                                               \
         (void)arg;                                                             \
     }
-TS_IGNORE_METHOD(ignore_md, EVP_MD)
-TS_IGNORE_METHOD(ignore_cipher, EVP_CIPHER)
-TS_IGNORE_METHOD(ignore_mac, EVP_MAC)
-TS_IGNORE_METHOD(ignore_kdf, EVP_KDF)
-TS_IGNORE_METHOD(ignore_rand, EVP_RAND)
-TS_IGNORE_METHOD(ignore_keymgmt, EVP_KEYMGMT)
-TS_IGNORE_METHOD(ignore_keyexch, EVP_KEYEXCH)
-TS_IGNORE_METHOD(ignore_signature, EVP_SIGNATURE)
-TS_IGNORE_METHOD(ignore_asym, EVP_ASYM_CIPHER)
-TS_IGNORE_METHOD(ignore_kem, EVP_KEM)
-TS_IGNORE_METHOD(ignore_encoder, OSSL_ENCODER)
-TS_IGNORE_METHOD(ignore_decoder, OSSL_DECODER)
+TS_ALGORITHM_KINDS(TS_IGNORE_ALGORITHM)
+
+#define TS_FETCH_ALL(type) type##_do_all_provided(NULL, ignore_##type, NULL);
 
 /*
  * Every algorithm of the default providers fetched once, before the test
@@ -93,20 +85,15 @@ TS_IGNORE_METHOD(ignore_decoder, OSSL_DECODER)
  */
 static void openssl_warm(void)
 {
-    EVP_MD_do_all_provided(NULL, ignore_md, NULL);
-    EVP_CIPHER_do_all_provided(NULL, ignore_cipher, NULL);
-    EVP_MAC_do_all_provided(NULL, ignore_mac, NULL);
-    EVP_KDF_do_all_provided(NULL, ignore_kdf, NULL);
-    EVP_RAND_do_all_provided(NULL, ignore_rand, NULL);
-    EVP_KEYMGMT_do_all_provided(NULL, ignore_keymgmt, NULL);
-    EVP_KEYEXCH_do_all_provided(NULL, ignore_keyexch, NULL);
-    EVP_SIGNATURE_do_all_provided(NULL, ignore_signature, NULL);
-    EVP_ASYM_CIPHER_do_all_provided(NULL, ignore_asym, NULL);
-    EVP_KEM_do_all_provided(NULL, ignore_kem, NULL);
-    OSSL_ENCODER_do_all_provided(NULL, ignore_encoder, NULL);
-    OSSL_DECODER_do_all_provided(NULL, ignore_decoder, NULL);
+    TS_ALGORITHM_KINDS(TS_FETCH_ALL)
 }
 
+/*
+ * The same shape as `openssl req -x509` makes (CA:TRUE, key identifiers): a
+ * self-signed certificate that OpenSSL accepts as its own trust anchor.
+ * No keyUsage: without keyCertSign OpenSSL would not treat it as
+ * self-issued.
+ */
 static void certs_generate(void)
 {
     EVP_PKEY *key;
