@@ -26,7 +26,6 @@
 
 typedef enum conn_proto { CONN_QUIC, CONN_DTLS, CONN_TLS } conn_proto;
 
-
 /* Works out which protocol |ssl| speaks. Returns 0, TICKLESS_ERR_INVALID for
  * QUIC listeners and stream objects, or TICKLESS_ERR_UNSUPPORTED for QUIC
  * when this build has no QUIC. */

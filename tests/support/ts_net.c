@@ -85,15 +85,15 @@ int ts_net_bind_on(int where, int type, uint16_t port, int flags,
 
 /*
  * UDP clients take their local port in turn from their part of the
- * ephemeral range (ts_net.h) rather than at the kernel's random choice. The kernel may give a port that a
- * client closed a moment ago to the next client. A server still answering
- * the old client's ClientHello (queued before the close) then sends its
- * flight to the new client, which takes it for its own server's answer; its
- * handshake with the server connection started for it can never complete
- * (nothing in DTLS without cookies tells the two apart). Taking ports in
- * turn leaves each one unused for as long as possible within a process:
- * a stress test that opens and abandons thousands of connections would
- * otherwise hit this a few times a minute.
+ * ephemeral range (ts_net.h) rather than at the kernel's random choice.
+ * The kernel may give a port that a client closed a moment ago to the next
+ * client. A server still answering the old client's ClientHello (queued
+ * before the close) then sends its flight to the new client, which takes it
+ * for its own server's answer; its handshake with the server connection
+ * started for it can never complete (nothing in DTLS without cookies tells
+ * the two apart). Taking ports in turn leaves each one unused for as long
+ * as possible within a process: a stress test that opens and abandons
+ * thousands of connections would otherwise hit this a few times a minute.
  */
 #define PORT_FIRST TS_NET_CLIENT_PORT_FIRST
 #define PORT_COUNT (TS_NET_CLIENT_PORT_END - TS_NET_CLIENT_PORT_FIRST)
@@ -153,10 +153,8 @@ uint16_t ts_net_free_port(int type)
         /* [::] with IPV6_V6ONLY off holds the port on both families. */
         int fd = ts_net_bind_on(TS_NET_DUAL, type, port, 0, NULL);
 
-        if (fd < 0) /* taken, or no IPv6 here: IPv4 alone then */
-            fd = errno == EADDRINUSE
-                     ? -1
-                     : ts_net_bind_on(TS_NET_V4, type, port, 0, NULL);
+        if (fd < 0 && errno != EADDRINUSE) /* no IPv6 here: IPv4 alone */
+            fd = ts_net_bind_on(TS_NET_V4, type, port, 0, NULL);
         if (fd >= 0) {
             close(fd);
             return port;
