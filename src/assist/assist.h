@@ -76,7 +76,13 @@ struct assist_link {
                                  detach under *owner_mu */
     struct tickless_pool *pool; /* the pool it belongs to, or NULL; as
                                  |owned| */
-    heap_node timer;          /* guarded by shard->mu */
+    heap_node timer;          /* the deadline the runner sleeps for;
+                                 guarded by shard->mu, runner's work */
+    uint64_t deadline_ns;     /* the newest decision's deadline, which
+                                 |timer| holds once the runner has seen it
+                                 (|changed|); shard->mu */
+    int changed;              /* on shard->changed; shard->mu */
+    assist_link *changed_prev, *changed_next;
     uint32_t slot;            /* index in shard->slots; guarded by shard->mu */
     unsigned interest;        /* IO_* registered with epoll; shard->mu */
     uint64_t applied_seq;     /* the newest decision applied; shard->mu */

@@ -4,8 +4,9 @@
  * --------------
  * An assist (dedicated thread or pool shard) must answer "which connection's
  * deadline comes first?" before every sleep, and must move a connection's
- * deadline every time OpenSSL reports a new one, which is far more often than
- * a deadline actually fires. So update and removal must be cheap, not just
+ * deadline every time OpenSSL reports a new one (the shard files those in
+ * batches, see shard.h's |changed|), which is far more often than a
+ * deadline actually fires. So update and removal must be cheap, not just
  * push and pop.
  *
  * Each heap_node is embedded in its owner (the connection) and records its

@@ -27,6 +27,74 @@ static uint64_t slot_token(const shard *s, uint32_t slot)
     return ((uint64_t)s->slots[slot].gen << 32) | slot;
 }
 
+/* The changed list: a call that moves a connection's deadline only notes
+ * it here, in O(1) and without a system call unless the runner must wake
+ * sooner; the runner files the new deadlines in its heap the next time it
+ * reads the heap (timers_settle()). So the heap is the runner's alone to
+ * reorder, and a call pays for no sift. Caller holds mu. */
+static void changed_add(shard *s, assist_link *l)
+{
+    if (l->changed)
+        return;
+    l->changed = 1;
+    l->changed_prev = NULL;
+    l->changed_next = s->changed;
+    if (s->changed != NULL)
+        s->changed->changed_prev = l;
+    s->changed = l;
+}
+
+static void changed_remove(shard *s, assist_link *l)
+{
+    if (!l->changed)
+        return;
+    if (l->changed_prev != NULL)
+        l->changed_prev->changed_next = l->changed_next;
+    else
+        s->changed = l->changed_next;
+    if (l->changed_next != NULL)
+        l->changed_next->changed_prev = l->changed_prev;
+    l->changed = 0;
+    l->changed_prev = l->changed_next = NULL;
+}
+
+/* Files every changed deadline in the heap, which then holds each
+ * connection's deadline_ns (none for CLOCK_NEVER). Cannot fail: attach
+ * reserved room for every connection. Caller holds mu. */
+static void timers_settle(shard *s)
+{
+    assist_link *l;
+
+    while ((l = s->changed) != NULL) {
+        changed_remove(s, l);
+        if (l->deadline_ns == CLOCK_NEVER)
+            tl_heap_remove(&s->timers, &l->timer);
+        else
+            (void)tl_heap_update(&s->timers, &l->timer, l->deadline_ns);
+    }
+}
+
+/* The earliest deadline of the shard's connections; CLOCK_NEVER: none.
+ * Caller holds mu. */
+static uint64_t earliest_locked(shard *s)
+{
+    heap_node *top;
+
+    timers_settle(s);
+    top = tl_heap_top(&s->timers);
+    return top == NULL ? CLOCK_NEVER : top->key;
+}
+
+uint64_t tl_shard_earliest(shard *s)
+{
+    uint64_t when;
+
+    pthread_mutex_lock(&s->mu);
+    when = earliest_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return when;
+}
+
 static int watch_fd(shard *s, int fd, uint64_t token)
 {
     struct epoll_event ev;
@@ -151,6 +219,8 @@ int tl_shard_attach(shard *s, assist_link *l)
     s->nconns++;
     l->slot = slot;
     l->interest = 0; /* registered with epoll only when nonzero */
+    l->deadline_ns = CLOCK_NEVER;
+    l->changed = 0;
     l->shard = s;
     l->client->ref(l);
     pthread_mutex_unlock(&s->mu);
@@ -206,6 +276,7 @@ void tl_shard_detach(shard *s, assist_link *l)
 
     pthread_mutex_lock(&s->mu);
     slot = l->slot;
+    changed_remove(s, l);
     tl_heap_remove(&s->timers, &l->timer);
     set_interest(s, l, 0);
     s->slots[slot].link = NULL;
@@ -259,14 +330,12 @@ void tl_shard_wake(shard *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* The runner sleeps in epoll until the earliest deadline, which the
- * timerfd in its epoll set marks: between two runs (a thread's, or the
+/* The runner sleeps in epoll until the earliest deadline, |when|, which
+ * the timerfd in its epoll set marks: between two runs (a thread's, or the
  * application's loop) it must fire then; a sync that moves a deadline
  * earlier re-arms it (sleep_until). Caller holds mu. */
-static void arm_timerfd_locked(shard *s)
+static void arm_timerfd_locked(shard *s, uint64_t when)
 {
-    heap_node *top = tl_heap_top(&s->timers);
-    uint64_t when = top == NULL ? CLOCK_NEVER : top->key;
     uint64_t slack = s->timer_slack_ns;
 
     /* The kernel fires a timerfd without slack: a slack the application
@@ -297,7 +366,8 @@ static void arm_timerfd_locked(shard *s)
 
 /* Applies decision |d| about |l|, unless a newer one was applied already
  * or |l| has left the shard. Returns whether the deadline came earlier
- * than the runner's own wake-up time. Caller holds mu. */
+ * than the runner's own wake-up time (l->deadline_ns, then). Caller holds
+ * mu. */
 static int apply_locked(shard *s, assist_link *l, const tick_decision *d)
 {
     uint64_t deadline_ns = d->deadline_ns;
@@ -315,10 +385,11 @@ static int apply_locked(shard *s, assist_link *l, const tick_decision *d)
         if (retry < deadline_ns)
             deadline_ns = retry;
     }
-    if (deadline_ns == CLOCK_NEVER)
-        tl_heap_remove(&s->timers, &l->timer);
-    else
-        (void)tl_heap_update(&s->timers, &l->timer, deadline_ns);
+    /* Unchanged and not listed: the heap holds it already. */
+    if (deadline_ns != l->deadline_ns || l->changed) {
+        l->deadline_ns = deadline_ns;
+        changed_add(s, l);
+    }
     return deadline_ns < s->sleep_until;
 }
 
@@ -332,11 +403,12 @@ int tl_shard_sync(shard *s, assist_link *l, const tick_decision *d)
      * before it sleeps); interest changes reach a sleeping epoll_wait() by
      * themselves. The runner sleeps on its timerfd: moving that earlier is
      * one syscall here, and the runner is not woken until the deadline
-     * comes due. */
+     * comes due. A later one costs nothing here: the runner, woken for
+     * nothing at the old time, sleeps again until the new one. */
     earlier = apply_locked(s, l, d);
     if (earlier) {
         s->stats.wakeups++;
-        arm_timerfd_locked(s);
+        arm_timerfd_locked(s, l->deadline_ns);
     }
     pthread_mutex_unlock(&s->mu);
     return earlier;
@@ -501,7 +573,7 @@ static int solo_wanted(const assist_link *l, uint32_t revents)
 int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
 {
     heap_node *top;
-    uint64_t now, timeout, until, token = 0;
+    uint64_t now, next, timeout, until, token = 0;
     struct pollfd watch = { -1, 0, 0 };
     sigpipe_guard guard;
     size_t n = 0, i;
@@ -510,13 +582,13 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
 
     pthread_mutex_lock(&s->mu);
     now = s->now();
-    top = tl_heap_top(&s->timers);
-    if (top != NULL && top->key <= now) {
+    next = earliest_locked(s);
+    if (next <= now) {
         timeout = 0; /* due already: no sleep */
         s->sleep_until = 0;
     } else {
         timeout = max_wait_ns; /* the timerfd ends the sleep in time */
-        arm_timerfd_locked(s);
+        arm_timerfd_locked(s, next);
     }
     until = CLOCK_NEVER;
     if (s->solo) {
@@ -540,14 +612,18 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
     now = s->now();
     /* Due timers first, earliest first: each tick in a batch delays the
      * ones after it, and a timer is what has a deadline to be late for.
-     * Room is kept for every readiness event collected below. */
+     * Room is kept for every readiness event collected below. A collected
+     * connection has no deadline until its tick decides one. */
+    timers_settle(s);
     while (n < SHARD_MAX_BATCH - SHARD_MAX_EVENTS
            && (top = tl_heap_top(&s->timers)) != NULL
            && top->key <= now) {
+        assist_link *l = link_of_timer(top);
         uint64_t due = top->key;
 
         tl_heap_remove(&s->timers, top);
-        collect(s, &n, link_of_timer(top), TICK_TIMER, due);
+        l->deadline_ns = CLOCK_NEVER;
+        collect(s, &n, l, TICK_TIMER, due);
     }
     for (e = 0; e < nev; e++) {
         uint64_t token = s->events[e].data.u64;
@@ -616,7 +692,7 @@ int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
         if (s->work[i]->decision.seq != 0)
             (void)apply_locked(s, s->work[i], &s->work[i]->decision);
     stats_merge_locked(&s->stats, &s->batch_stats);
-    arm_timerfd_locked(s);
+    arm_timerfd_locked(s, earliest_locked(s));
     pthread_mutex_unlock(&s->mu);
     for (i = 0; i < n; i++)
         s->work[i]->client->unref(s->work[i]);

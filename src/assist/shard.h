@@ -65,7 +65,11 @@ typedef struct shard {
     int has_runner;
 
     /* Guarded by mu. */
-    heap timers;            /* connections with a deadline, earliest first */
+    heap timers;            /* connections with a deadline, earliest first,
+                               as of the runner's last look */
+    assist_link *changed;   /* connections whose deadline changed since:
+                               a call only lists them, and the runner
+                               files them in |timers| (timers_settle()) */
     shard_slot *slots;
     uint32_t nslots;        /* slots in use or on the free list */
     uint32_t slots_cap;
@@ -109,6 +113,10 @@ void tl_shard_detach(shard *s, assist_link *l);
  * tl_assist_sync(), which says what it returns); the runner applies its
  * own ticks' decisions after each batch. Caller holds *l->owner_mu. */
 int tl_shard_sync(shard *s, assist_link *l, const tick_decision *d);
+
+/* The earliest deadline of the shard's connections (CLOCK_NEVER: none),
+ * with every change filed. Caller holds no lock. */
+uint64_t tl_shard_earliest(shard *s);
 
 /* Wakes the runner unconditionally (used to stop it). */
 void tl_shard_wake(shard *s);

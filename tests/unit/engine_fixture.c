@@ -60,11 +60,9 @@ uint64_t fx_shard_timer_armed(const fx_shard *s)
     return s->s.timer_armed;
 }
 
-uint64_t fx_shard_earliest(const fx_shard *s)
+uint64_t fx_shard_earliest(fx_shard *s)
 {
-    heap_node *top = tl_heap_top(&s->s.timers);
-
-    return top == NULL ? CLOCK_NEVER : top->key;
+    return tl_shard_earliest(&s->s);
 }
 
 int fx_shard_run_once(fx_shard *s, uint64_t max_wait_ns)
@@ -126,6 +124,17 @@ void fx_engine_free(fx_engine *e)
     SSL_free(e->c.ssl);
     SSL_CTX_free(e->ctx);
     free(e);
+}
+
+void fx_app_hold(fx_engine *e, int hold)
+{
+    if (hold) {
+        pthread_mutex_lock(&e->c.mu);
+        atomic_store(&e->c.app_held, 1);
+    } else {
+        atomic_store(&e->c.app_held, 0);
+        pthread_mutex_unlock(&e->c.mu);
+    }
 }
 
 int fx_attach(fx_shard *s, fx_engine *e)

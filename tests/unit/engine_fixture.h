@@ -22,7 +22,7 @@ void fx_shard_free(fx_shard *s); /* detach every engine first */
 /* As if the runner slept until |t| (0: running a batch). */
 void fx_shard_set_sleep_until(fx_shard *s, uint64_t t);
 uint64_t fx_shard_timer_armed(const fx_shard *s); /* UINT64_MAX: disarmed */
-uint64_t fx_shard_earliest(const fx_shard *s); /* UINT64_MAX: none */
+uint64_t fx_shard_earliest(fx_shard *s); /* UINT64_MAX: none */
 /* One iteration of the shard's runner (tl_shard_run_once()), sleeping at
  * most |max_wait_ns|; returns the number of connections it ticked. */
 int fx_shard_run_once(fx_shard *s, uint64_t max_wait_ns);
@@ -38,6 +38,9 @@ void fx_engine_free(fx_engine *e);
 int fx_attach(fx_shard *s, fx_engine *e);
 void fx_detach(fx_shard *s, fx_engine *e);
 
+/* Takes (1) or lets go of (0) the engine's mutex as tickless_conn_lock()
+ * does: the shard's ticks of it are deferred meanwhile. */
+void fx_app_hold(fx_engine *e, int hold);
 void fx_kick(fx_engine *e);
 void fx_set_immediate_ticks(fx_engine *e, unsigned n);
 void fx_set_driven_until(fx_engine *e, uint64_t t);

@@ -100,4 +100,84 @@ TEST_F(ShardBatch, ATimerWhoseDeadlineMovedLaterTicksAsReadiness)
     EXPECT_EQ(fx_shard_earliest(shard), kNever);
 }
 
+// A call that moves a deadline earlier while the runner sleeps moves the
+// runner's timer (the sync says so), and the runner, woken by it, ticks
+// that connection as a timer due then.
+TEST_F(ShardBatch, ADeadlineMovedEarlierWhileTheRunnerSleepsTicksOnTime)
+{
+    const uint64_t t = 5000 * kMs;
+    MakeThree({t + 40 * kMs, kNever, kNever});
+    fx_clock_ns = t;
+    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
+    EXPECT_EQ(fx_shard_timer_armed(shard), t + 40 * kMs);
+
+    fx_set_deadline(engines[1], t + 5 * kMs);
+    EXPECT_EQ(fx_sync(shard, engines[1], t + 5 * kMs, 0, 2), 1);
+    EXPECT_EQ(fx_shard_timer_armed(shard), t + 5 * kMs);
+    fx_clock_ns = t + 6 * kMs;
+    EXPECT_EQ(fx_shard_run_once(shard, 0), 1);
+    EXPECT_EQ(fx_shard_batch_entry(shard, 0, engines, kEngines), 1);
+    EXPECT_EQ(fx_timer_ticks(engines[1]), 1u);
+    EXPECT_EQ(fx_lateness_max(engines[1]), 1 * kMs);
+    EXPECT_EQ(fx_shard_timer_armed(shard), t + 40 * kMs);
+}
+
+// A deadline moved later costs the calling thread nothing: the runner's
+// timer stays where it was, and the runner, woken by it for nothing,
+// ticks nobody and sleeps until the earliest deadline there is now.
+TEST_F(ShardBatch, ADeadlineMovedLaterLeavesTheTimerToTheRunner)
+{
+    const uint64_t t = 6000 * kMs;
+    MakeThree({t + 40 * kMs, t + 10 * kMs, kNever});
+    fx_clock_ns = t;
+    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
+    EXPECT_EQ(fx_shard_timer_armed(shard), t + 10 * kMs);
+
+    fx_set_deadline(engines[1], t + 100 * kMs);
+    EXPECT_EQ(fx_sync(shard, engines[1], t + 100 * kMs, 0, 2), 0);
+    EXPECT_EQ(fx_shard_timer_armed(shard), t + 10 * kMs);
+    fx_clock_ns = t + 11 * kMs;
+    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
+    EXPECT_EQ(fx_shard_timer_armed(shard), t + 40 * kMs);
+    EXPECT_EQ(fx_shard_earliest(shard), t + 40 * kMs);
+}
+
+// A connection that leaves the shard right after a call changed its
+// deadline is forgotten with it: the runner neither ticks it nor touches
+// its memory (freed here; AddressSanitizer would see a touch).
+TEST_F(ShardBatch, AConnectionThatLeavesAfterAChangeIsForgotten)
+{
+    const uint64_t t = 8000 * kMs;
+    MakeThree({t + 40 * kMs, kNever, kNever});
+    fx_clock_ns = t;
+    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
+
+    fx_set_deadline(engines[1], t + 5 * kMs);
+    EXPECT_EQ(fx_sync(shard, engines[1], t + 5 * kMs, 0, 2), 1);
+    fx_sync(shard, engines[2], t + 7 * kMs, 0, 2);
+    fx_detach(shard, engines[1]);
+    fx_engine_free(engines[1]);
+    engines[1] = nullptr;
+    fx_clock_ns = t + 6 * kMs;
+    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
+    EXPECT_EQ(fx_shard_earliest(shard), t + 7 * kMs);
+}
+
+// A due timer whose tick is deferred (the application holds the mutex)
+// is not lost: the application's publish as it lets go files the same
+// deadline again, though the heap had given it up to the batch.
+TEST_F(ShardBatch, ADeferredTimerIsFiledAgainByTheNextPublish)
+{
+    const uint64_t t = 4000 * kMs;
+    MakeThree({t + 5 * kMs, kNever, kNever});
+    fx_clock_ns = t + 6 * kMs;
+
+    fx_app_hold(engines[0], 1);
+    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
+    EXPECT_EQ(fx_shard_earliest(shard), kNever);
+    fx_sync(shard, engines[0], t + 5 * kMs, 0, 2);
+    fx_app_hold(engines[0], 0);
+    EXPECT_EQ(fx_shard_earliest(shard), t + 5 * kMs);
+}
+
 } // namespace
