@@ -77,7 +77,7 @@ struct assist_link {
     struct tickless_pool *pool; /* the pool it belongs to, or NULL; as
                                  |owned| */
     heap_node timer;          /* the deadline the runner sleeps for;
-                                 guarded by shard->mu, runner's work */
+                                 guarded by shard->mu */
     uint64_t deadline_ns;     /* the newest decision's deadline, which
                                  |timer| holds once the runner has seen it
                                  (|changed|); shard->mu */

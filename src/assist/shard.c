@@ -1,5 +1,6 @@
 #include "assist/shard.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
@@ -30,8 +31,9 @@ static uint64_t slot_token(const shard *s, uint32_t slot)
 /* The changed list: a call that moves a connection's deadline only notes
  * it here, in O(1) and without a system call unless the runner must wake
  * sooner; the runner files the new deadlines in its heap the next time it
- * reads the heap (timers_settle()). So the heap is the runner's alone to
- * reorder, and a call pays for no sift. Caller holds mu. */
+ * reads the heap (timers_settle()). So a call never sifts the heap the
+ * shard's other connections share (only the runner, and a detach, do).
+ * Caller holds mu. */
 static void changed_add(shard *s, assist_link *l)
 {
     if (l->changed)
@@ -60,17 +62,23 @@ static void changed_remove(shard *s, assist_link *l)
 
 /* Files every changed deadline in the heap, which then holds each
  * connection's deadline_ns (none for CLOCK_NEVER). Cannot fail: attach
- * reserved room for every connection. Caller holds mu. */
+ * reserved room for every connection, and a failure here would lose the
+ * timer for good (apply_locked() skips an unchanged deadline). Caller
+ * holds mu. */
 static void timers_settle(shard *s)
 {
     assist_link *l;
 
     while ((l = s->changed) != NULL) {
+        int rc = 0;
+
         changed_remove(s, l);
         if (l->deadline_ns == CLOCK_NEVER)
             tl_heap_remove(&s->timers, &l->timer);
         else
-            (void)tl_heap_update(&s->timers, &l->timer, l->deadline_ns);
+            rc = tl_heap_update(&s->timers, &l->timer, l->deadline_ns);
+        assert(rc == 0);
+        (void)rc;
     }
 }
 

@@ -22,7 +22,9 @@ void fx_shard_free(fx_shard *s); /* detach every engine first */
 /* As if the runner slept until |t| (0: running a batch). */
 void fx_shard_set_sleep_until(fx_shard *s, uint64_t t);
 uint64_t fx_shard_timer_armed(const fx_shard *s); /* UINT64_MAX: disarmed */
-uint64_t fx_shard_earliest(fx_shard *s); /* UINT64_MAX: none */
+/* The earliest deadline the runner will sleep for, with every published
+ * change filed first (tl_shard_earliest()); UINT64_MAX: none. */
+uint64_t fx_shard_earliest(fx_shard *s);
 /* One iteration of the shard's runner (tl_shard_run_once()), sleeping at
  * most |max_wait_ns|; returns the number of connections it ticked. */
 int fx_shard_run_once(fx_shard *s, uint64_t max_wait_ns);
