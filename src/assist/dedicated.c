@@ -5,7 +5,9 @@
 
 int tl_dedicated_start(assist_link *l)
 {
-    static const runner_options opts = { "tickless-conn", 0, -1, 0 };
+    static const runner_options opts = {
+        .name = "tickless-conn", .cpu = -1, .idle_release = 1,
+    };
     dedicated *d = tl_calloc(1, sizeof(*d));
     int rc;
 

@@ -72,6 +72,7 @@ static int start_thread(tickless_pool *p, unsigned i,
     ro.timer_slack_ns = o->timer_slack_ns;
     ro.stack_size = o->stack_size;
     ro.cpu = -1;
+    ro.idle_release = 0; /* a pool's few threads keep theirs */
     if (o->first_cpu >= 0) {
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         ro.cpu = (int)(((long)o->first_cpu + (long)i) % (cpus > 0 ? cpus : 1));

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -17,6 +18,11 @@ typedef struct runner_start_args {
     char name[16];
     uint64_t timer_slack_ns;
     int cpu;
+    size_t stack;
+    int idle_release;      /* see RUNNER_IDLE_NS */
+    int handed_over;       /* this thread replaced |predecessor|, which it
+                              joins first */
+    pthread_t predecessor;
 } runner_start_args;
 
 static void apply_options(const runner_start_args *a)
@@ -37,16 +43,73 @@ static void apply_options(const runner_start_args *a)
     }
 }
 
+static void *runner_main(void *arg);
+
+static uint64_t own_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* Starts a fresh thread to run |a->s| in place of the caller: 1 if it did
+ * (the caller must then return without touching the shard; the new thread
+ * joins it), 0 if the caller carries on (stopping, or no thread could be
+ * made). */
+static int hand_over(const runner_start_args *a)
+{
+    shard *s = a->s;
+    runner_start_args *next = tl_calloc(1, sizeof(*next));
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    if (next == NULL)
+        return 0;
+    *next = *a;
+    next->handed_over = 1;
+    next->predecessor = pthread_self();
+    if (pthread_attr_init(&attr) != 0) {
+        tl_free(next);
+        return 0;
+    }
+    rc = pthread_attr_setstacksize(&attr, a->stack);
+    /* Under mu, so that tl_runner_stop() joins whichever thread runs the
+     * shard: it sets |stopping| before it takes mu to read s->runner. The
+     * new thread inherits this one's mask: every signal blocked. */
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0 && !atomic_load(&s->stopping))
+        rc = pthread_create(&t, &attr, runner_main, next);
+    else
+        rc = -1;
+    if (rc == 0) {
+        s->retired_cpu_ns += own_cpu_ns();
+        s->runner = t;
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        tl_free(next);
+    return rc == 0;
+}
+
 static void *runner_main(void *arg)
 {
     runner_start_args a = *(runner_start_args *)arg;
 
     tl_free(arg);
+    if (a.handed_over)
+        (void)pthread_join(a.predecessor, NULL); /* it is on its way out */
     apply_options(&a);
-    tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
-           a.name[0] != '\0' ? a.name : "(unnamed)");
+    if (!a.handed_over)
+        tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
+               a.name[0] != '\0' ? a.name : "(unnamed)");
     while (!atomic_load(&a.s->stopping)) {
-        if (tl_shard_run_once(a.s, CLOCK_NEVER) < 0) {
+        int rc = tl_shard_run_once(a.s, CLOCK_NEVER);
+
+        if (rc < 0) {
             /* Its wait itself failed (EBADF/EINVAL cannot happen with our
              * own descriptors): there is nothing sensible left to retry. */
             tl_log(TICKLESS_LOG_ERROR, NULL,
@@ -54,6 +117,11 @@ static void *runner_main(void *arg)
                    a.name[0] != '\0' ? a.name : "(unnamed)");
             break;
         }
+        /* Cheapest test first: the thread's CPU clock is a system call. */
+        if (a.idle_release && !a.handed_over && rc > 0
+            && tl_shard_idle_ns(a.s) >= RUNNER_IDLE_NS
+            && own_cpu_ns() >= RUNNER_BURST_CPU_NS && hand_over(&a))
+            return NULL; /* the shard is no longer ours to touch */
     }
     tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s stopped",
            a.name[0] != '\0' ? a.name : "(unnamed)");
@@ -65,6 +133,7 @@ int tl_runner_start(shard *s, const runner_options *opts)
     runner_start_args *a = tl_calloc(1, sizeof(*a));
     size_t stack = RUNNER_DEFAULT_STACK;
     pthread_attr_t attr;
+    pthread_t t;
     sigset_t saved;
     int rc;
 
@@ -80,9 +149,11 @@ int tl_runner_start(shard *s, const runner_options *opts)
         a->timer_slack_ns = opts->timer_slack_ns;
         s->timer_slack_ns = opts->timer_slack_ns; /* before the thread */
         a->cpu = opts->cpu;
+        a->idle_release = opts->idle_release;
         if (opts->stack_size != 0)
             stack = opts->stack_size;
     }
+    a->stack = stack;
     if (pthread_attr_init(&attr) != 0) {
         tl_free(a);
         return TICKLESS_ERR_NOMEM;
@@ -96,8 +167,14 @@ int tl_runner_start(shard *s, const runner_options *opts)
     pthread_sigmask(SIG_SETMASK, NULL, &saved);
     tl_sigpipe_block_all_signals();
     rc = tl_sysfail_check(SYSFAIL_PTHREAD_CREATE);
+    /* Under mu: a thread that hands over (hand_over()) writes s->runner
+     * too, and must find it set. */
+    pthread_mutex_lock(&s->mu);
     if (rc == 0)
-        rc = pthread_create(&s->runner, &attr, runner_main, a);
+        rc = pthread_create(&t, &attr, runner_main, a);
+    if (rc == 0)
+        s->runner = t;
+    pthread_mutex_unlock(&s->mu);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
@@ -110,11 +187,17 @@ int tl_runner_start(shard *s, const runner_options *opts)
 
 void tl_runner_stop(shard *s)
 {
+    pthread_t t;
+
     if (!s->has_runner)
         return;
     atomic_store(&s->stopping, 1);
     tl_shard_wake(s);
-    pthread_join(s->runner, NULL);
+    /* After |stopping|: no thread hands over any more (hand_over()). */
+    pthread_mutex_lock(&s->mu);
+    t = s->runner;
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(t, NULL);
     s->has_runner = 0;
 }
 
@@ -122,9 +205,16 @@ uint64_t tl_runner_cpu_ns(shard *s)
 {
     clockid_t cid;
     struct timespec ts;
+    uint64_t ns = 0;
 
-    if (!s->has_runner || pthread_getcpuclockid(s->runner, &cid) != 0
-        || clock_gettime(cid, &ts) != 0)
+    if (!s->has_runner)
         return 0;
-    return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+    /* Under mu: the thread may be replacing itself (hand_over()). */
+    pthread_mutex_lock(&s->mu);
+    if (pthread_getcpuclockid(s->runner, &cid) == 0
+        && clock_gettime(cid, &ts) == 0)
+        ns = (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+    ns += s->retired_cpu_ns;
+    pthread_mutex_unlock(&s->mu);
+    return ns;
 }

@@ -15,7 +15,28 @@ typedef struct runner_options {
     uint64_t timer_slack_ns; /* 0: leave the default */
     int cpu;                 /* -1: no affinity */
     size_t stack_size;       /* 0: RUNNER_DEFAULT_STACK */
+    int idle_release;        /* a dedicated assist's thread: hand over to
+                                a fresh one once idle (RUNNER_IDLE_NS) */
 } runner_options;
+
+/*
+ * One thread per connection makes whatever a thread keeps a cost per
+ * connection. A dedicated assist's thread drives its connection's
+ * handshake, and keeps what that burst left: glibc malloc's per-thread
+ * cache (tcache: up to 7 freed chunks of each size up to 1 KiB, which only
+ * this thread's own mallocs would reuse, and only the thread's end gives
+ * back), OpenSSL's per-thread state, and the stack pages the deepest calls
+ * touched; about 20 KiB in all, twice what OpenSSL's own assist thread
+ * costs (docs/benchmarks.md, scale). With idle_release, the first time the
+ * thread goes idle after a burst (it ticked, its next deadline is
+ * RUNNER_IDLE_NS away or more, or there is none, and it has used
+ * RUNNER_BURST_CPU_NS of CPU: a handshake's worth, where an idle
+ * connection's tick costs some 10 us) it hands its shard to a fresh thread
+ * and ends, which gives all of that back: one more thread start per
+ * connection, once.
+ */
+#define RUNNER_IDLE_NS (1 * NS_PER_SEC)
+#define RUNNER_BURST_CPU_NS (NS_PER_MS / 5)
 
 /* An assist thread runs one loop and OpenSSL's event handling: a fraction
  * of glibc's default 8 MiB (the RLIMIT_STACK of most systems), which would
@@ -37,7 +58,8 @@ int tl_runner_start(shard *s, const runner_options *opts);
  * the thread itself. */
 void tl_runner_stop(shard *s);
 
-/* CPU time the thread has used so far; 0 if |s| has no thread. */
+/* CPU time the thread (and those it handed over from) has used so far; 0
+ * if |s| has no thread. */
 uint64_t tl_runner_cpu_ns(shard *s);
 
 #endif

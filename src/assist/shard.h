@@ -61,7 +61,10 @@ typedef struct shard {
     uint64_t timer_slack_ns; /* deadlines are rounded up to a multiple of
                                 it (0 or 1: exact); set before the runner
                                 starts */
-    pthread_t runner;       /* the thread running it, if has_runner */
+    pthread_t runner;       /* the thread running it, if has_runner; a
+                               dedicated assist's thread replaces itself
+                               once (runner.c), under mu */
+    uint64_t retired_cpu_ns; /* CPU time of the threads it replaced; mu */
     int has_runner;
 
     /* Guarded by mu. */
@@ -125,6 +128,9 @@ void tl_shard_wake(shard *s);
  * |max_wait_ns|, then tick everything that is due or ready. Returns the
  * number of connections ticked, or TICKLESS_ERR_SYS. */
 int tl_shard_run_once(shard *s, uint64_t max_wait_ns);
+
+/* How long until the earliest deadline (CLOCK_NEVER: none). */
+uint64_t tl_shard_idle_ns(shard *s);
 
 /* Adds the shard's counters to |out| and returns its connection count. */
 uint32_t tl_shard_stats_add(shard *s, shard_stats *out);
