@@ -137,6 +137,15 @@ uint64_t bench_process_cpu_ns(void);
  * switches, getrusage RUSAGE_SELF): one per wake-up that follows. */
 uint64_t bench_process_sleeps(void);
 
+/* A counter of the system calls made by the calling thread and by the
+ * threads it starts afterwards (their sum, live or exited): perf's
+ * raw_syscalls:sys_enter tracepoint. -1 where the machine offers none
+ * (tracefs not mounted: `mount -t tracefs nodev /sys/kernel/tracing`;
+ * perf_event_paranoid; a seccomp filter). Close it with close(). */
+int bench_syscalls_open(void);
+/* Its count so far; UINT64_MAX if |fd| is -1 or the read fails. */
+uint64_t bench_syscalls_read(int fd);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
 

@@ -62,6 +62,7 @@ typedef struct rtt_child_result {
     unsigned n;
     uint64_t cpu_ns;   /* process CPU over the timed round trips */
     uint64_t sleeps;   /* voluntary context switches over them */
+    uint64_t syscalls; /* system calls over them; UINT64_MAX: uncounted */
     uint64_t wall_ns;  /* wall time of the timed loop */
     int have_stats;    /* tickless modes: the connection's counters */
     uint64_t ticks;    /* assist ticks over the timed loop */
@@ -82,6 +83,7 @@ typedef struct rtt_mode_result {
     uint64_t *samples;
     size_t n;
     uint64_t cpu_ns, sleeps, wall_ns;
+    uint64_t syscalls; /* UINT64_MAX: some round could not count them */
     int have_stats;
     uint64_t ticks, wakeups;
     double round_p50[64];  /* each round's p50, ns */
@@ -130,12 +132,15 @@ static int child_main(void *arg, void *result, size_t len)
     const rtt_child_args *a = arg;
     rtt_child_result *res = result;
     uint8_t req[MSG_LEN], resp[MSG_LEN];
-    uint64_t cpu0, sleeps0, w0, off = 0;
+    uint64_t cpu0, sleeps0, sys0, w0, off = 0;
     tickless_stats st0 = TICKLESS_STATS_INIT, st1 = TICKLESS_STATS_INIT;
     rtt_conn c;
     unsigned i;
+    int sys_fd;
 
     memset(res, 0, len);
+    /* Opened before the connection, so that its threads count too. */
+    sys_fd = bench_syscalls_open();
     alarm(CHILD_TIMEOUT_S); /* a hang ends the process, not the bench */
     if (rtt_conn_open(&c, a->mode, a->port, 0) != 0)
         goto fail;
@@ -148,6 +153,7 @@ static int child_main(void *arg, void *result, size_t len)
         res->have_stats = 1;
     cpu0 = bench_process_cpu_ns();
     sleeps0 = bench_process_sleeps();
+    sys0 = bench_syscalls_read(sys_fd);
     w0 = bench_now_ns();
     for (i = 0; i < a->n; i++, off += MSG_LEN) {
         uint64_t t0;
@@ -165,6 +171,8 @@ static int child_main(void *arg, void *result, size_t len)
     res->wall_ns = bench_now_ns() - w0;
     res->cpu_ns = bench_process_cpu_ns() - cpu0;
     res->sleeps = bench_process_sleeps() - sleeps0;
+    res->syscalls = sys0 == UINT64_MAX ? UINT64_MAX
+                                       : bench_syscalls_read(sys_fd) - sys0;
     if (res->have_stats && tickless_conn_stats(c.tc, &st1) == 0) {
         res->ticks = st1.ticks - st0.ticks;
         res->wakeups = st1.wakeups - st0.wakeups;
@@ -173,12 +181,16 @@ static int child_main(void *arg, void *result, size_t len)
     }
     res->n = a->n;
     rtt_conn_close(&c);
+    if (sys_fd >= 0)
+        close(sys_fd);
     res->ok = 1;
     return 0;
 
 fail:
     snprintf(res->error, sizeof(res->error), "%s", c.error);
     rtt_conn_close(&c);
+    if (sys_fd >= 0)
+        close(sys_fd);
     return -1;
 }
 
@@ -206,6 +218,8 @@ static void run_child(const rtt_opts *o, int mode, uint16_t port, unsigned n,
         mr->samples[mr->n++] = cr->samples[i];
     mr->cpu_ns += cr->cpu_ns;
     mr->sleeps += cr->sleeps;
+    mr->syscalls = mr->syscalls == UINT64_MAX || cr->syscalls == UINT64_MAX
+                       ? UINT64_MAX : mr->syscalls + cr->syscalls;
     mr->wall_ns += cr->wall_ns;
     mr->have_stats = cr->have_stats;
     mr->ticks += cr->ticks;
@@ -221,13 +235,14 @@ static double us(double ns)
 }
 
 enum { COL_MODE, COL_N, COL_P50, COL_P99, COL_MEAN, COL_R50, COL_R99,
-       COL_RMEAN, COL_SPREAD, COL_CPU, COL_SLEEPS, COL_TICKS, COL_WAKEUPS,
+       COL_RMEAN, COL_SPREAD, COL_CPU, COL_SLEEPS, COL_SYSCALLS, COL_TICKS,
+       COL_WAKEUPS,
        COL_GOAL, NCOLS };
 
 static const char *const col_titles[NCOLS] = {
     "mode", "samples", "p50 us", "p99 us", "mean us", "p50/app",
     "p99/app", "mean/app", "p50/app by round", "CPU us/rt", "sleeps/rt",
-    "ticks/rt", "rearms/rt", "goal"
+    "syscalls/rt", "ticks/rt", "rearms/rt", "goal"
 };
 
 typedef struct rtt_summary {
@@ -287,6 +302,11 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
             snprintf(c[COL_MEAN], BENCH_TABLE_CELL, "%.1f", us(s[m].mean));
             snprintf(c[COL_CPU], BENCH_TABLE_CELL, "%.1f", us(cpu_rt));
             snprintf(c[COL_SLEEPS], BENCH_TABLE_CELL, "%.2f", sl_rt);
+            if (r->syscalls != UINT64_MAX)
+                snprintf(c[COL_SYSCALLS], BENCH_TABLE_CELL, "%.2f",
+                         (double)r->syscalls / r->n);
+            else
+                snprintf(c[COL_SYSCALLS], BENCH_TABLE_CELL, "-");
             if (r->have_stats) {
                 snprintf(c[COL_TICKS], BENCH_TABLE_CELL, "%.2f",
                          (double)r->ticks / r->n);
@@ -342,6 +362,9 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
                 fprintf(csv, "%s,rtt_mean,%.6f,ms\n", name, s[m].mean / 1e6);
                 fprintf(csv, "%s,cpu_per_rtt,%.6f,ms\n", name, cpu_rt / 1e6);
                 fprintf(csv, "%s,sleeps_per_rtt,%.4f,count\n", name, sl_rt);
+                if (r->syscalls != UINT64_MAX)
+                    fprintf(csv, "%s,syscalls_per_rtt,%.4f,count\n", name,
+                            (double)r->syscalls / r->n);
                 if (r->have_stats) {
                     fprintf(csv, "%s,assist_ticks_per_rtt,%.4f,count\n",
                             name, (double)r->ticks / r->n);
@@ -376,6 +399,10 @@ static void print_results(const rtt_opts *o, rtt_mode_result *mr)
            "round trip; sleeps/rt: its\n"
            "  voluntary context switches per round trip (one per thread "
            "that went to sleep).\n"
+           "syscalls/rt: the client process's system calls (all its "
+           "threads) per round trip;\n"
+           "  '-' where the machine cannot count them (tracefs not "
+           "mounted, see docs/benchmarks.md).\n"
            "ticks/rt, rearms/rt (tickless): the connection's ticks (the "
            "assist's, or a blocked\n"
            "  caller's own), and the times a call moved the assist's timer "
