@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +45,43 @@ static void apply_options(const runner_start_args *a)
 }
 
 static void *runner_main(void *arg);
+
+/* The lowest address of the calling thread's stack, or 0. */
+static uintptr_t stack_bottom(void)
+{
+    pthread_attr_t attr;
+    void *addr = NULL;
+    size_t size = 0;
+
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return 0;
+    if (pthread_attr_getstack(&attr, &addr, &size) != 0)
+        addr = NULL;
+    pthread_attr_destroy(&attr);
+    return (uintptr_t)addr;
+}
+
+/* Gives back the pages of the calling thread's stack below the caller's
+ * frame, the runner's loop: nothing down there is live between two
+ * iterations, and a call that reaches down again gets fresh zeroed pages.
+ * A margin under this function's own frame keeps the pages madvise() (or
+ * a sanitizer's interceptor of it) runs on. Every signal is blocked in an
+ * assist thread, so no handler runs down there meanwhile. (glibc does the
+ * same to a thread's stack when the thread ends.) */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define STACK_RELEASE_MARGIN (16u << 10)
+#else
+#define STACK_RELEASE_MARGIN 1024u
+#endif
+static __attribute__((noinline)) void stack_release(uintptr_t bottom)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t end = (here - STACK_RELEASE_MARGIN) & ~(page - 1);
+
+    if (bottom != 0 && end > bottom)
+        (void)madvise((void *)bottom, end - bottom, MADV_DONTNEED);
+}
 
 static uint64_t own_cpu_ns(void)
 {
@@ -98,11 +136,18 @@ static int hand_over(const runner_start_args *a)
 static void *runner_main(void *arg)
 {
     runner_start_args a = *(runner_start_args *)arg;
+    uintptr_t bottom = 0;
 
     tl_free(arg);
     if (a.handed_over)
         (void)pthread_join(a.predecessor, NULL); /* it is on its way out */
     apply_options(&a);
+    if (a.idle_release) {
+        bottom = stack_bottom();
+        /* glibc reuses the stacks of threads that ended, and leaves the
+         * 16 KiB under where each ended resident. */
+        stack_release(bottom);
+    }
     if (!a.handed_over)
         tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
                a.name[0] != '\0' ? a.name : "(unnamed)");
@@ -117,10 +162,12 @@ static void *runner_main(void *arg)
                    a.name[0] != '\0' ? a.name : "(unnamed)");
             break;
         }
-        /* Cheapest test first: the thread's CPU clock is a system call. */
-        if (a.idle_release && !a.handed_over && rc > 0
-            && tl_shard_idle_ns(a.s) >= RUNNER_IDLE_NS
-            && own_cpu_ns() >= RUNNER_BURST_CPU_NS && hand_over(&a))
+        if (!a.idle_release || rc <= 0
+            || tl_shard_idle_ns(a.s) < RUNNER_IDLE_NS)
+            continue;
+        if (a.handed_over)
+            stack_release(bottom);
+        else if (own_cpu_ns() >= RUNNER_BURST_CPU_NS && hand_over(&a))
             return NULL; /* the shard is no longer ours to touch */
     }
     tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s stopped",

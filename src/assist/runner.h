@@ -33,7 +33,8 @@ typedef struct runner_options {
  * RUNNER_BURST_CPU_NS of CPU: a handshake's worth, where an idle
  * connection's tick costs some 10 us) it hands its shard to a fresh thread
  * and ends, which gives all of that back: one more thread start per
- * connection, once.
+ * connection, once. The fresh thread gives back the stack pages its own
+ * ticks touched whenever it goes idle after one (one madvise()).
  */
 #define RUNNER_IDLE_NS (1 * NS_PER_SEC)
 #define RUNNER_BURST_CPU_NS (NS_PER_MS / 5)
