@@ -137,6 +137,7 @@ static void *runner_main(void *arg)
 {
     runner_start_args a = *(runner_start_args *)arg;
     uintptr_t bottom = 0;
+    uint64_t released_at = 0;
 
     tl_free(arg);
     if (a.handed_over)
@@ -147,6 +148,7 @@ static void *runner_main(void *arg)
         /* glibc reuses the stacks of threads that ended, and leaves the
          * 16 KiB under where each ended resident. */
         stack_release(bottom);
+        released_at = tl_clock_now_ns();
     }
     if (!a.handed_over)
         tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
@@ -165,9 +167,17 @@ static void *runner_main(void *arg)
         if (!a.idle_release || rc <= 0
             || tl_shard_idle_ns(a.s) < RUNNER_IDLE_NS)
             continue;
-        if (a.handed_over)
-            stack_release(bottom);
-        else if (own_cpu_ns() >= RUNNER_BURST_CPU_NS && hand_over(&a))
+        if (a.handed_over) {
+            /* At most once a RUNNER_IDLE_NS: a connection ticked often
+             * with nothing due (stray datagrams) would fault its pages
+             * back in every time. */
+            uint64_t now = tl_clock_now_ns();
+
+            if (now - released_at >= RUNNER_IDLE_NS) {
+                stack_release(bottom);
+                released_at = now;
+            }
+        } else if (own_cpu_ns() >= RUNNER_BURST_CPU_NS && hand_over(&a))
             return NULL; /* the shard is no longer ours to touch */
     }
     tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s stopped",

@@ -34,7 +34,8 @@ typedef struct runner_options {
  * connection's tick costs some 10 us) it hands its shard to a fresh thread
  * and ends, which gives all of that back: one more thread start per
  * connection, once. The fresh thread gives back the stack pages its own
- * ticks touched whenever it goes idle after one (one madvise()).
+ * ticks touched when it goes idle after one (one madvise(), at most once
+ * a RUNNER_IDLE_NS).
  */
 #define RUNNER_IDLE_NS (1 * NS_PER_SEC)
 #define RUNNER_BURST_CPU_NS (NS_PER_MS / 5)
