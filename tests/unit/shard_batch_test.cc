@@ -34,6 +34,24 @@ struct ShardBatch : EngineTest {
         }
     }
 
+    // MakeThree() at time |t|, and one iteration of the runner that finds
+    // nothing due and arms its timer for |armed|: the runner asleep.
+    void MakeThreeAsleep(uint64_t t, const uint64_t (&deadline)[kEngines],
+                         uint64_t armed)
+    {
+        MakeThree(deadline);
+        fx_clock_ns = t;
+        EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
+        EXPECT_EQ(fx_shard_timer_armed(shard), armed);
+    }
+
+    // Engine |i| was ticked once, for its timer, |late| after it was due.
+    void ExpectOneTimerTick(int i, uint64_t late)
+    {
+        EXPECT_EQ(fx_timer_ticks(engines[i]), 1u) << "engine " << i;
+        EXPECT_EQ(fx_lateness_max(engines[i]), late) << "engine " << i;
+    }
+
     void TearDown() override
     {
         for (int i = 1; i < kEngines; i++)
@@ -57,10 +75,8 @@ TEST_F(ShardBatch, DueTimersTickEarliestFirstAndTheRestWait)
     EXPECT_EQ(fx_shard_run_once(shard, 0), 2);
     EXPECT_EQ(fx_shard_batch_entry(shard, 0, engines, kEngines), 1);
     EXPECT_EQ(fx_shard_batch_entry(shard, 1, engines, kEngines), 2);
-    EXPECT_EQ(fx_timer_ticks(engines[1]), 1u);
-    EXPECT_EQ(fx_lateness_max(engines[1]), 15 * kMs);
-    EXPECT_EQ(fx_timer_ticks(engines[2]), 1u);
-    EXPECT_EQ(fx_lateness_max(engines[2]), 5 * kMs);
+    ExpectOneTimerTick(1, 15 * kMs);
+    ExpectOneTimerTick(2, 5 * kMs);
     EXPECT_EQ(fx_timer_ticks(engines[0]), 0u);
     // The ticked two have no timer left (OpenSSL's deadline is "never"
     // here): the earliest is the third's, and the timerfd is set for it.
@@ -73,11 +89,7 @@ TEST_F(ShardBatch, DueTimersTickEarliestFirstAndTheRestWait)
 TEST_F(ShardBatch, NothingDueArmsTheTimerForTheEarliest)
 {
     const uint64_t t = 9000 * kMs;
-    MakeThree({t + 40 * kMs, t + 12 * kMs, kNever});
-    fx_clock_ns = t;
-
-    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
-    EXPECT_EQ(fx_shard_timer_armed(shard), t + 12 * kMs);
+    MakeThreeAsleep(t, {t + 40 * kMs, t + 12 * kMs, kNever}, t + 12 * kMs);
     for (fx_engine *e : engines)
         EXPECT_EQ(fx_timer_ticks(e), 0u);
 }
@@ -106,10 +118,7 @@ TEST_F(ShardBatch, ATimerWhoseDeadlineMovedLaterTicksAsReadiness)
 TEST_F(ShardBatch, ADeadlineMovedEarlierWhileTheRunnerSleepsTicksOnTime)
 {
     const uint64_t t = 5000 * kMs;
-    MakeThree({t + 40 * kMs, kNever, kNever});
-    fx_clock_ns = t;
-    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
-    EXPECT_EQ(fx_shard_timer_armed(shard), t + 40 * kMs);
+    MakeThreeAsleep(t, {t + 40 * kMs, kNever, kNever}, t + 40 * kMs);
 
     fx_set_deadline(engines[1], t + 5 * kMs);
     EXPECT_EQ(fx_sync(shard, engines[1], t + 5 * kMs, 0, 2), 1);
@@ -117,8 +126,7 @@ TEST_F(ShardBatch, ADeadlineMovedEarlierWhileTheRunnerSleepsTicksOnTime)
     fx_clock_ns = t + 6 * kMs;
     EXPECT_EQ(fx_shard_run_once(shard, 0), 1);
     EXPECT_EQ(fx_shard_batch_entry(shard, 0, engines, kEngines), 1);
-    EXPECT_EQ(fx_timer_ticks(engines[1]), 1u);
-    EXPECT_EQ(fx_lateness_max(engines[1]), 1 * kMs);
+    ExpectOneTimerTick(1, 1 * kMs);
     EXPECT_EQ(fx_shard_timer_armed(shard), t + 40 * kMs);
 }
 
@@ -128,10 +136,7 @@ TEST_F(ShardBatch, ADeadlineMovedEarlierWhileTheRunnerSleepsTicksOnTime)
 TEST_F(ShardBatch, ADeadlineMovedLaterLeavesTheTimerToTheRunner)
 {
     const uint64_t t = 6000 * kMs;
-    MakeThree({t + 40 * kMs, t + 10 * kMs, kNever});
-    fx_clock_ns = t;
-    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
-    EXPECT_EQ(fx_shard_timer_armed(shard), t + 10 * kMs);
+    MakeThreeAsleep(t, {t + 40 * kMs, t + 10 * kMs, kNever}, t + 10 * kMs);
 
     fx_set_deadline(engines[1], t + 100 * kMs);
     EXPECT_EQ(fx_sync(shard, engines[1], t + 100 * kMs, 0, 2), 0);
@@ -148,9 +153,7 @@ TEST_F(ShardBatch, ADeadlineMovedLaterLeavesTheTimerToTheRunner)
 TEST_F(ShardBatch, AConnectionThatLeavesAfterAChangeIsForgotten)
 {
     const uint64_t t = 8000 * kMs;
-    MakeThree({t + 40 * kMs, kNever, kNever});
-    fx_clock_ns = t;
-    EXPECT_EQ(fx_shard_run_once(shard, 0), 0);
+    MakeThreeAsleep(t, {t + 40 * kMs, kNever, kNever}, t + 40 * kMs);
 
     fx_set_deadline(engines[1], t + 5 * kMs);
     EXPECT_EQ(fx_sync(shard, engines[1], t + 5 * kMs, 0, 2), 1);
