@@ -418,7 +418,9 @@ typedef struct tickless_stats {
     uint64_t deadline_ns;   /* next deadline, CLOCK_MONOTONIC ns; UINT64_MAX:
                                none */
     uint64_t assist_cpu_ns; /* CPU time of the assist thread (dedicated mode:
-                               this connection's own thread; pool: the
+                               this connection's own threads, the one that
+                               drove a burst such as the handshake and the
+                               fresh one it handed over to; pool: the
                                connection's pool thread, shared) */
     uint64_t waiters;       /* application threads blocked on it or on
                                its streams right now */
