@@ -11,6 +11,7 @@
 
 #include "assist/poller.h"
 #include "core/alloc.h"
+#include "core/dlist.h"
 #include "core/sigpipe.h"
 #include "core/sysfail.h"
 
@@ -39,25 +40,15 @@ static void changed_add(shard *s, assist_link *l)
     if (l->changed)
         return;
     l->changed = 1;
-    l->changed_prev = NULL;
-    l->changed_next = s->changed;
-    if (s->changed != NULL)
-        s->changed->changed_prev = l;
-    s->changed = l;
+    DLIST_PUSH(s->changed, l, changed_prev, changed_next);
 }
 
 static void changed_remove(shard *s, assist_link *l)
 {
     if (!l->changed)
         return;
-    if (l->changed_prev != NULL)
-        l->changed_prev->changed_next = l->changed_next;
-    else
-        s->changed = l->changed_next;
-    if (l->changed_next != NULL)
-        l->changed_next->changed_prev = l->changed_prev;
     l->changed = 0;
-    l->changed_prev = l->changed_next = NULL;
+    DLIST_REMOVE(s->changed, l, changed_prev, changed_next);
 }
 
 /* Files every changed deadline in the heap, which then holds each

@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 #include "core/annotate.h"
 #include "core/core.h"
+#include "core/dlist.h"
 #include "core/log.h"
 #include "core/sigpipe.h"
 
@@ -259,10 +260,7 @@ int tl_conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)
     /* Listed until its SSL is freed, so closing the listener can say
      * goodbye to its peer (tickless_listener_close()). Caller holds the
      * engine's mutex. */
-    c->member_next = engine->members;
-    if (engine->members != NULL)
-        engine->members->member_prev = c;
-    engine->members = c;
+    DLIST_PUSH(engine->members, c, member_prev, member_next);
     *out = c;
     return 0;
 }
@@ -297,12 +295,7 @@ void tl_conn_unref(tickless_conn *c)
      * (handle.h): the handle is dead, and the member's reference on its
      * engine is what keeps the mutex alive. */
     held = tl_handle_lock(&engine->mu, HANDLE_MAY_HOLD) == HANDLE_HELD;
-    if (c->member_prev != NULL)
-        c->member_prev->member_next = c->member_next;
-    else
-        engine->members = c->member_next;
-    if (c->member_next != NULL)
-        c->member_next->member_prev = c->member_prev;
+    DLIST_REMOVE(engine->members, c, member_prev, member_next);
     SSL_free(c->ssl);
     tl_engine_kick(engine); /* its CONNECTION_CLOSE, if any, goes out now */
     if (!held)

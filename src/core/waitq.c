@@ -1,5 +1,6 @@
 /* Wait queues: where blocked callers sleep, and who wakes them. */
 #include "core/core.h"
+#include "core/dlist.h"
 #include "core/self_poll.h"
 
 #include <openssl/err.h>
@@ -34,13 +35,8 @@ void tl_waitq_destroy(waitq *wq)
 
 void tl_waitq_enter(tickless_conn *e, waitq *wq, unsigned want)
 {
-    if (wq->waiters++ == 0) {
-        wq->prev = NULL;
-        wq->next = e->sleeping;
-        if (e->sleeping != NULL)
-            e->sleeping->prev = wq;
-        e->sleeping = wq;
-    }
+    if (wq->waiters++ == 0)
+        DLIST_PUSH(e->sleeping, wq, prev, next);
     wq->readers += want == IO_READ;
     wq->writers += want == IO_WRITE;
 }
@@ -49,15 +45,8 @@ void tl_waitq_leave(tickless_conn *e, waitq *wq, unsigned want)
 {
     wq->readers -= want == IO_READ;
     wq->writers -= want == IO_WRITE;
-    if (--wq->waiters == 0) {
-        if (wq->prev != NULL)
-            wq->prev->next = wq->next;
-        else
-            e->sleeping = wq->next;
-        if (wq->next != NULL)
-            wq->next->prev = wq->prev;
-        wq->prev = wq->next = NULL;
-    }
+    if (--wq->waiters == 0)
+        DLIST_REMOVE(e->sleeping, wq, prev, next);
 }
 
 void tl_waitq_wake(waitq *wq)
