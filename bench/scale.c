@@ -79,6 +79,9 @@
 #define GOAL_NATIVE_VM_OVER_PLAIN (8.0 * 1048576) /* native is above this */
 #define GOAL_RSS_RATIO 10.0  /* tickless overhead <= native's / 10 */
 #define GOAL_P99_NS 1000000u
+/* A dedicated assist (issue 19): no dearer than OpenSSL's own thread in
+ * RSS and VM over plain, and at most its socket and one more descriptor. */
+#define GOAL_DEDICATED_FDS 2.0
 /* "Idle CPU no higher than native": two near-zero figures are compared with
  * at least this much slack (percentage points of one core), or noise
  * decides; see cpu_slack(). */
@@ -253,13 +256,19 @@ static void goals_text(char *buf, size_t len, int mode,
         verdict(buf, len, "thr",
                 r->threads_after - r->threads_before
                     == (int)m->pool_threads);
+    if (mode == MODE_DEDICATED)
+        verdict(buf, len, "fds", fds_pc(r) <= GOAL_DEDICATED_FDS + 0.005);
     if (plain != NULL && native != NULL)
         verdict(buf, len, "rss",
                 rss_pc(r) - rss_pc(plain)
-                    <= (rss_pc(native) - rss_pc(plain)) / GOAL_RSS_RATIO);
+                    <= (rss_pc(native) - rss_pc(plain))
+                           / (mode == MODE_DEDICATED ? 1.0 : GOAL_RSS_RATIO));
     else
         append(buf, len, "%srss ?", buf[0] ? ", " : "");
-    if (plain != NULL)
+    if (plain != NULL && mode == MODE_DEDICATED && native != NULL)
+        verdict(buf, len, "vm",
+                vm_pc(r) - vm_pc(plain) <= vm_pc(native) - vm_pc(plain));
+    else if (plain != NULL && mode != MODE_DEDICATED)
         verdict(buf, len, "vm", vm_pc(r) - vm_pc(plain) < GOAL_VM_OVER_PLAIN);
     else
         append(buf, len, ", vm ?");
@@ -392,7 +401,9 @@ static void print_notes(const scale_opts *o, scale_result res[][MODE_COUNT])
            "goals (stated for N = %u): thr: threads added = pool size; rss: "
            "RSS over plain <=\n"
            "  native's / %.0f; vm: VM over plain < %.0f KiB (native: > %.0f "
-           "MiB); cpu: idle CPU <=\n"
+           "MiB); dedicated: rss and vm\n"
+           "  over plain <= native's, fds: descriptors per connection <= 2; "
+           "cpu: idle CPU <=\n"
            "  native's + plain's (the noise floor, at least %.1f point); "
            "p99: lateness p99 < %.0f ms.\n",
            o->idle_s, o->traffic_s, o->traffic_rate, GOAL_N, GOAL_RSS_RATIO,

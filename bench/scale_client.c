@@ -381,8 +381,9 @@ static int teardown(scale_run *r)
 }
 
 /* Lowers res->n so that the connections fit the descriptor limit, given
- * what the first connection cost. */
-static void cap_to_fds(scale_run *r, int fds_before)
+ * the |established| connections so far and what the last of them cost
+ * (the descriptors opened since |fds_before|). */
+static void cap_to_fds(scale_run *r, int fds_before, unsigned established)
 {
     scale_result *res = r->res;
     uint64_t limit = bench_raise_nofile();
@@ -393,9 +394,10 @@ static void cap_to_fds(scale_run *r, int fds_before)
         per = 1;
     res->fds_per_conn = per;
     if (now < 0 || (uint64_t)now + FD_RESERVE >= limit)
-        fit = 1;
+        fit = established;
     else
-        fit = 1 + (limit - (uint64_t)now - FD_RESERVE) / (uint64_t)per;
+        fit = established
+              + (limit - (uint64_t)now - FD_RESERVE) / (uint64_t)per;
     if (fit < res->n) {
         res->n = (unsigned)fit;
         snprintf(res->cap_note, sizeof(res->cap_note),
@@ -412,6 +414,7 @@ int scale_client_main(void *arg, void *result, size_t len)
     scale_run *r = &run;
     uint64_t t0, cpu0, cpu1, w0, w1, sleeps0, sleeps1;
     int fds0;
+    unsigned first;
 
     memset(res, 0, len);
     res->requested = res->n = a->n;
@@ -446,14 +449,22 @@ int scale_client_main(void *arg, void *result, size_t len)
             return fail(r, "tickless_pool_new: %s", tickless_err_name(rc));
     }
 
-    /* The first connection alone tells what one costs in descriptors. */
+    /* The second connection tells what one more costs in descriptors:
+     * the first also opens what a thread opens once (a blocked tickless
+     * call's eventfd, say). */
     fds0 = bench_fds();
     t0 = bench_now_ns();
     if (establish(r, 0, 1) != 0)
         return -1;
-    cap_to_fds(r, fds0);
-    res->n_mid = res->n / 2 > 1 ? res->n / 2 : 1;
-    if (establish(r, 1, res->n_mid) != 0)
+    if (res->n > 1) {
+        fds0 = bench_fds();
+        if (establish(r, 1, 2) != 0)
+            return -1;
+    }
+    first = res->n > 1 ? 2 : 1;
+    cap_to_fds(r, fds0, first);
+    res->n_mid = res->n / 2 > first ? res->n / 2 : first;
+    if (establish(r, first, res->n_mid) != 0)
         return -1;
     /* Snapshots are not timed as handshakes. */
     res->hs_ns = bench_now_ns() - t0;

@@ -148,7 +148,6 @@ static void *runner_main(void *arg)
         /* glibc reuses the stacks of threads that ended, and leaves the
          * 16 KiB under where each ended resident. */
         stack_release(bottom);
-        released_at = tl_clock_now_ns();
     }
     if (!a.handed_over)
         tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
@@ -168,9 +167,9 @@ static void *runner_main(void *arg)
             || tl_shard_idle_ns(a.s) < RUNNER_IDLE_NS)
             continue;
         if (a.handed_over) {
-            /* At most once a RUNNER_IDLE_NS: a connection ticked often
-             * with nothing due (stray datagrams) would fault its pages
-             * back in every time. */
+            /* The first time, and then at most once a RUNNER_IDLE_NS: a
+             * connection ticked often with nothing due (stray datagrams)
+             * would fault its pages back in every time. */
             uint64_t now = tl_clock_now_ns();
 
             if (now - released_at >= RUNNER_IDLE_NS) {
