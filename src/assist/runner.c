@@ -137,7 +137,8 @@ static void *runner_main(void *arg)
 {
     runner_start_args a = *(runner_start_args *)arg;
     uintptr_t bottom = 0;
-    uint64_t released_at = 0;
+    uint64_t released_at = 0, cpu_at_start;
+    int was_busy = 0; /* a deadline nearer than RUNNER_IDLE_NS was seen */
 
     tl_free(arg);
     if (a.handed_over)
@@ -152,6 +153,7 @@ static void *runner_main(void *arg)
     if (!a.handed_over)
         tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
                a.name[0] != '\0' ? a.name : "(unnamed)");
+    cpu_at_start = a.idle_release ? own_cpu_ns() : 0; /* not a burst's */
     while (!atomic_load(&a.s->stopping)) {
         int rc = tl_shard_run_once(a.s, CLOCK_NEVER);
 
@@ -163,8 +165,13 @@ static void *runner_main(void *arg)
                    a.name[0] != '\0' ? a.name : "(unnamed)");
             break;
         }
-        if (!a.idle_release || rc <= 0
-            || tl_shard_idle_ns(a.s) < RUNNER_IDLE_NS)
+        if (!a.idle_release)
+            continue;
+        if (tl_shard_idle_ns(a.s) < RUNNER_IDLE_NS) {
+            was_busy = 1;
+            continue;
+        }
+        if (rc <= 0)
             continue;
         if (a.handed_over) {
             /* The first time, and then at most once a RUNNER_IDLE_NS: a
@@ -176,7 +183,9 @@ static void *runner_main(void *arg)
                 stack_release(bottom);
                 released_at = now;
             }
-        } else if (own_cpu_ns() >= RUNNER_BURST_CPU_NS && hand_over(&a))
+        } else if (was_busy
+                   && own_cpu_ns() - cpu_at_start >= RUNNER_BURST_CPU_NS
+                   && hand_over(&a))
             return NULL; /* the shard is no longer ours to touch */
     }
     tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s stopped",

@@ -29,8 +29,9 @@ typedef struct runner_options {
  * touched; about 20 KiB in all, twice what OpenSSL's own assist thread
  * costs (docs/benchmarks.md, scale). With idle_release, the first time the
  * thread goes idle after a burst (it ticked, its next deadline is
- * RUNNER_IDLE_NS away or more, or there is none, and it has used
- * RUNNER_BURST_CPU_NS of CPU: a handshake's worth, where an idle
+ * RUNNER_IDLE_NS away or more, or there is none, where it had been nearer
+ * before, as a handshake's retransmission timer is; and its loop has used
+ * RUNNER_BURST_CPU_NS of CPU, a handshake's worth, where an idle
  * connection's tick costs some 10 us) it hands its shard to a fresh thread
  * and ends, which gives all of that back: one more thread start per
  * connection, once. The fresh thread gives back the stack pages its own
