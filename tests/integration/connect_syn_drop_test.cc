@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 
 namespace {
@@ -69,6 +70,8 @@ public:
             close(listener_);
     }
     const std::string &why() const { return why_; }
+    // The errno of the step that failed.
+    int error() const { return error_; }
 
 private:
     static int Dial(const sockaddr_in6 &a)
@@ -86,11 +89,12 @@ private:
     }
     bool Fail(const char *what)
     {
+        error_ = errno;
         why_ = std::string(what) + ": " + strerror(errno);
         return false;
     }
 
-    int listener_ = -1, filler_ = -1;
+    int listener_ = -1, filler_ = -1, error_ = 0;
     std::string why_;
 };
 
@@ -149,12 +153,23 @@ TEST_P(ConnectSynDrop, StuckFirstAddressIsOvertaken)
 TEST_P(ConnectSynDrop, StuckAddressAloneTimesOut)
 {
     WarmUp(PoolFor(GetParam()), TS_TLS);
-    uint16_t p = FreeUdpPort(); // any free number; nothing else on [::1]
-    ASSERT_NE(p, 0);
-    const int fds = CountFdsExceptPort(p);
+    // Any free number, nothing else on [::1]. FreeUdpPort() knows UDP's
+    // ports only: a TCP socket of another test may hold the number.
+    uint16_t p = 0;
+    int fds = -1;
+    std::unique_ptr<SynDroppingV6> hole;
+    for (int tries = 0; tries < 20 && hole == nullptr; tries++) {
+        p = FreeUdpPort();
+        ASSERT_NE(p, 0);
+        fds = CountFdsExceptPort(p);
+        auto h = std::make_unique<SynDroppingV6>();
+        if (h->Make(p))
+            hole = std::move(h);
+        else
+            ASSERT_EQ(h->error(), EADDRINUSE) << h->why();
+    }
+    ASSERT_NE(hole, nullptr) << "20 ports in use over TCP";
     {
-        SynDroppingV6 hole;
-        ASSERT_TRUE(hole.Make(p)) << hole.why();
         ResolveAs as("localhost", "::1");
         std::string port = std::to_string(p);
         tickless_conn *c = nullptr;
@@ -171,6 +186,7 @@ TEST_P(ConnectSynDrop, StuckAddressAloneTimesOut)
         EXPECT_GE(ms, timeout * 0.9);
         EXPECT_LT(ms, (timeout + 5000) * TimeScale());
     }
+    hole.reset();
     EXPECT_LE(SettlesAt(fds, [p] { return CountFdsExceptPort(p); }), fds);
 }
 
