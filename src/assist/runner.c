@@ -83,15 +83,6 @@ static __attribute__((noinline)) void stack_release(uintptr_t bottom)
         (void)madvise((void *)bottom, end - bottom, MADV_DONTNEED);
 }
 
-static uint64_t own_cpu_ns(void)
-{
-    struct timespec ts;
-
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 /* Starts a fresh thread to run |a->s| in place of the caller: 1 if it did
  * (the caller must then return without touching the shard; the new thread
  * joins it), 0 if the caller carries on (stopping, or no thread could be
@@ -123,7 +114,7 @@ static int hand_over(const runner_start_args *a)
     else
         rc = -1;
     if (rc == 0) {
-        s->retired_cpu_ns += own_cpu_ns();
+        s->retired_cpu_ns += tl_clock_read_ns(CLOCK_THREAD_CPUTIME_ID);
         s->runner = t;
     }
     pthread_mutex_unlock(&s->mu);
@@ -137,7 +128,7 @@ static void *runner_main(void *arg)
 {
     runner_start_args a = *(runner_start_args *)arg;
     uintptr_t bottom = 0;
-    uint64_t released_at = 0, cpu_at_start;
+    uint64_t released_at = 0, cpu_at_start, next;
     int was_busy = 0; /* a deadline nearer than RUNNER_IDLE_NS was seen */
 
     tl_free(arg);
@@ -153,7 +144,8 @@ static void *runner_main(void *arg)
     if (!a.handed_over)
         tl_log(TICKLESS_LOG_INFO, NULL, "assist thread %s started",
                a.name[0] != '\0' ? a.name : "(unnamed)");
-    cpu_at_start = a.idle_release ? own_cpu_ns() : 0; /* not a burst's */
+    /* What starting took is no burst's. */
+    cpu_at_start = tl_clock_read_ns(CLOCK_THREAD_CPUTIME_ID);
     while (!atomic_load(&a.s->stopping)) {
         int rc = tl_shard_run_once(a.s, CLOCK_NEVER);
 
@@ -165,9 +157,13 @@ static void *runner_main(void *arg)
                    a.name[0] != '\0' ? a.name : "(unnamed)");
             break;
         }
-        if (!a.idle_release)
+        /* Only a thread yet to hand over needs to see busy spells; the
+         * fresh one looks only after a tick. */
+        if (!a.idle_release || (a.handed_over && rc <= 0))
             continue;
-        if (tl_shard_idle_ns(a.s) < RUNNER_IDLE_NS) {
+        next = tl_shard_earliest(a.s);
+        if (next != CLOCK_NEVER
+            && next < clock_add(a.s->now(), RUNNER_IDLE_NS)) {
             was_busy = 1;
             continue;
         }
@@ -177,14 +173,15 @@ static void *runner_main(void *arg)
             /* The first time, and then at most once a RUNNER_IDLE_NS: a
              * connection ticked often with nothing due (stray datagrams)
              * would fault its pages back in every time. */
-            uint64_t now = tl_clock_now_ns();
+            uint64_t now = a.s->now();
 
             if (now - released_at >= RUNNER_IDLE_NS) {
                 stack_release(bottom);
                 released_at = now;
             }
         } else if (was_busy
-                   && own_cpu_ns() - cpu_at_start >= RUNNER_BURST_CPU_NS
+                   && tl_clock_read_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_at_start
+                          >= RUNNER_BURST_CPU_NS
                    && hand_over(&a))
             return NULL; /* the shard is no longer ours to touch */
     }
@@ -269,16 +266,14 @@ void tl_runner_stop(shard *s)
 uint64_t tl_runner_cpu_ns(shard *s)
 {
     clockid_t cid;
-    struct timespec ts;
     uint64_t ns = 0;
 
     if (!s->has_runner)
         return 0;
     /* Under mu: the thread may be replacing itself (hand_over()). */
     pthread_mutex_lock(&s->mu);
-    if (pthread_getcpuclockid(s->runner, &cid) == 0
-        && clock_gettime(cid, &ts) == 0)
-        ns = (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+    if (pthread_getcpuclockid(s->runner, &cid) == 0)
+        ns = tl_clock_read_ns(cid);
     ns += s->retired_cpu_ns;
     pthread_mutex_unlock(&s->mu);
     return ns;

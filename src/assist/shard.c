@@ -569,19 +569,6 @@ static int solo_wanted(const assist_link *l, uint32_t revents)
            || ((revents & POLLOUT) && (interest & IO_WRITE));
 }
 
-uint64_t tl_shard_idle_ns(shard *s)
-{
-    uint64_t now, next;
-
-    pthread_mutex_lock(&s->mu);
-    now = s->now();
-    next = earliest_locked(s);
-    pthread_mutex_unlock(&s->mu);
-    if (next == CLOCK_NEVER)
-        return CLOCK_NEVER;
-    return next > now ? next - now : 0;
-}
-
 int tl_shard_run_once(shard *s, uint64_t max_wait_ns)
 {
     heap_node *top;

@@ -118,7 +118,8 @@ void tl_shard_detach(shard *s, assist_link *l);
 int tl_shard_sync(shard *s, assist_link *l, const tick_decision *d);
 
 /* The earliest deadline of the shard's connections (CLOCK_NEVER: none),
- * with every change filed. Caller holds no lock. */
+ * with every change filed: what the runner sleeps for. Caller holds no
+ * lock. */
 uint64_t tl_shard_earliest(shard *s);
 
 /* Wakes the runner unconditionally (used to stop it). */
@@ -128,9 +129,6 @@ void tl_shard_wake(shard *s);
  * |max_wait_ns|, then tick everything that is due or ready. Returns the
  * number of connections ticked, or TICKLESS_ERR_SYS. */
 int tl_shard_run_once(shard *s, uint64_t max_wait_ns);
-
-/* How long until the earliest deadline (CLOCK_NEVER: none). */
-uint64_t tl_shard_idle_ns(shard *s);
 
 /* Adds the shard's counters to |out| and returns its connection count. */
 uint32_t tl_shard_stats_add(shard *s, shard_stats *out);

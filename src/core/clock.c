@@ -1,11 +1,17 @@
 #include "core/clock.h"
 
-uint64_t tl_clock_now_ns(void)
+uint64_t tl_clock_read_ns(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
     return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t tl_clock_now_ns(void)
+{
+    return tl_clock_read_ns(CLOCK_MONOTONIC);
 }
 
 uint64_t tl_clock_deadline_after_ms(int timeout_ms)

@@ -15,6 +15,10 @@ typedef uint64_t (*clock_fn)(void);
 
 uint64_t tl_clock_now_ns(void);
 
+/* Clock |id| (a CPU-time clock, say) in nanoseconds; 0 if it cannot be
+ * read. */
+uint64_t tl_clock_read_ns(clockid_t id);
+
 /* now + timeout_ms, where a negative timeout means CLOCK_NEVER. */
 uint64_t tl_clock_deadline_after_ms(int timeout_ms);
 
