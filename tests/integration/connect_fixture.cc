@@ -1,7 +1,6 @@
 // See connect_fixture.h.
 #include "connect_fixture.h"
 
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,27 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 namespace {
-
-// Calls fn(name) for each entry of |dir| but "." and "..". -1 if it cannot
-// be read, else 0.
-template <typename F> int ForEachEntry(const char *dir, F fn)
-{
-    DIR *d = opendir(dir);
-    if (d == nullptr)
-        return -1;
-    int self = dirfd(d);
-    while (struct dirent *e = readdir(d)) {
-        if (std::strcmp(e->d_name, ".") == 0
-            || std::strcmp(e->d_name, "..") == 0)
-            continue;
-        fn(e->d_name, self);
-    }
-    closedir(d);
-    return 0;
-}
 
 int FastDtlsTimer(SSL *ssl, void *)
 {

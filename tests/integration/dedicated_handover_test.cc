@@ -8,8 +8,6 @@
 // leaves a thread behind.
 #include "connect_fixture.h"
 
-#include <dirent.h>
-
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -22,20 +20,13 @@ namespace {
 std::vector<long> ThreadsNamed(const std::string &name)
 {
     std::vector<long> ids;
-    DIR *d = opendir("/proc/self/task");
 
-    if (d == nullptr)
-        return ids;
-    while (struct dirent *e = readdir(d)) {
-        if (e->d_name[0] == '.')
-            continue;
-        std::ifstream f(std::string("/proc/self/task/") + e->d_name
-                        + "/comm");
+    (void)ForEachEntry("/proc/self/task", [&](const char *tid, int) {
+        std::ifstream f(std::string("/proc/self/task/") + tid + "/comm");
         std::string comm;
         if (std::getline(f, comm) && comm == name)
-            ids.push_back(std::stol(e->d_name));
-    }
-    closedir(d);
+            ids.push_back(std::stol(tid));
+    });
     return ids;
 }
 

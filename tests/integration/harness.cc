@@ -494,6 +494,23 @@ uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms)
     }
 }
 
+int ForEachEntry(const char *dir,
+                 const std::function<void(const char *name, int dir_fd)> &fn)
+{
+    DIR *d = opendir(dir);
+    if (d == nullptr)
+        return -1;
+    int self = dirfd(d);
+    while (struct dirent *e = readdir(d)) {
+        if (std::strcmp(e->d_name, ".") == 0
+            || std::strcmp(e->d_name, "..") == 0)
+            continue;
+        fn(e->d_name, self);
+    }
+    closedir(d);
+    return 0;
+}
+
 namespace {
 
 // The entries of |dir| (not "." and "..") that |keep|, given the entry's
@@ -501,15 +518,12 @@ namespace {
 int CountEntries(const char *dir,
                  const std::function<bool(const std::string &)> &keep)
 {
-    DIR *d = opendir(dir);
-    if (d == nullptr)
-        return -1;
     int n = 0;
-    while (struct dirent *e = readdir(d))
-        if (e->d_name[0] != '.'
-            && (!keep || keep(std::string(dir) + "/" + e->d_name)))
-            n++;
-    closedir(d);
+    if (ForEachEntry(dir, [&](const char *name, int) {
+            if (!keep || keep(std::string(dir) + "/" + name))
+                n++;
+        }) != 0)
+        return -1;
     return n;
 }
 

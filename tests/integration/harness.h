@@ -287,6 +287,12 @@ std::future<int> ReadInBackground(tickless_conn *c, int timeout_ms);
 // if tickless_conn_stats() fails. Any thread.
 uint64_t WaitForWaiters(tickless_conn *c, uint64_t n, int timeout_ms = 5000);
 
+// Calls |fn| with the name of each entry of |dir| but "." and "..", and
+// the descriptor the walk itself holds open on |dir| (to leave it out of
+// /proc/self/fd). -1 if |dir| cannot be read, else 0.
+int ForEachEntry(const char *dir,
+                 const std::function<void(const char *name, int dir_fd)> &fn);
+
 // This process's open descriptors, the sockets among them, and its
 // threads, read from /proc/self: what a failure path that leaked would
 // leave behind. -1 if /proc cannot be read.
