@@ -304,6 +304,46 @@ void tl_conn_unref(tickless_conn *c)
     tl_conn_unref(engine);
 }
 
+void tl_conn_release_served(tickless_conn *m)
+{
+    m->closed = 1;
+    tl_engine_wake_owned(m->engine, m);
+    tl_handle_kill(&m->h);
+    tl_conn_unref(m); /* the engine's mutex stays held (EDEADLK) */
+}
+
+/* What the assist asks of a connection (assist_client): its tick, and
+ * references as any user takes them. */
+static tickless_conn *conn_of_link(assist_link *l)
+{
+    return (tickless_conn *)((char *)l - offsetof(tickless_conn, link));
+}
+
+static int client_tick(assist_link *l, unsigned *reasons, uint64_t *due_ns,
+                       tick_decision *next)
+{
+    return tl_conn_tick(conn_of_link(l), reasons, due_ns, next);
+}
+
+static int client_app_holds(assist_link *l)
+{
+    return atomic_load(&conn_of_link(l)->app_held);
+}
+
+static void client_ref(assist_link *l)
+{
+    tl_conn_ref(conn_of_link(l));
+}
+
+static void client_unref(assist_link *l)
+{
+    tl_conn_unref(conn_of_link(l));
+}
+
+const assist_client tl_conn_assist_client = {
+    client_tick, client_app_holds, client_ref, client_unref,
+};
+
 void tickless_conn_close(tickless_conn *c)
 {
     tickless_conn *e;

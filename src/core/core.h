@@ -166,6 +166,13 @@ static inline int conn_is_closed(const tickless_conn *c)
     return c->closed || c->engine->closed;
 }
 
+/* Whether member |m|, served by its listener (stream_server.c), has ended
+ * with no stream left open: the listener then gives its handle back. */
+static inline int conn_served_finished(tickless_conn *m)
+{
+    return m->open_streams == 0 && tl_ossl_quic_terminated(m->ssl);
+}
+
 /* The check a public function makes of the connection it is given before
  * its other arguments, for calls that enter later or not at all (step 1
  * of the guard, handle.h): 0, or TICKLESS_ERR_INVALID (NULL, closed, not a
@@ -233,8 +240,22 @@ void tl_waitq_destroy(waitq *wq);
 /* Counts a sleeper in; |want| is IO_READ, IO_WRITE or 0 (anything else). */
 void tl_waitq_enter(tickless_conn *engine, waitq *wq, unsigned want);
 void tl_waitq_leave(tickless_conn *engine, waitq *wq, unsigned want);
-/* Wakes every sleeper of |wq|. */
+/* Wakes every sleeper of |wq|, whether asleep on its condition variable
+ * or polling the socket (its poll_fd, self_poll.h). */
 void tl_waitq_wake(waitq *wq);
+/* Wakes only the thread polling for |wq|, if any, without a new
+ * generation: it looks again whether it may go on polling
+ * (tl_waitq_alone()), and stands down if not. Waking its queue instead
+ * would wake the other sleepers too, who would come back, find the
+ * poller, and wake everyone again. */
+void tl_waitq_wake_poller(waitq *wq);
+/* Whether the sleeper of |wq|, polling |engine|'s socket or about to, is
+ * all the socket is needed for: nobody else sleeps on the engine, and no
+ * held write (tx_held.h) waits for room. A poller that is not alone any
+ * more stands down, so that the assist watches the socket for everyone:
+ * one poller watching only for its own readiness would leave a writer
+ * behind a reader (or a reader behind a writer) asleep. */
+int tl_waitq_alone(const tickless_conn *engine, const waitq *wq);
 /* Whether a QUIC accept queue (any kind but WQ_IO) of engine |engine| has
  * something for its sleepers: a connection or stream to accept, or a
  * stream to serve. The getters may queue OpenSSL errors: they are
@@ -260,6 +281,13 @@ int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
 /* A connection accepted from a listener engine. Takes |ssl| on success.
  * Caller holds engine->mu. */
 int tl_conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out);
+
+/* What tickless_conn_close() does, for a member the listener serves
+ * (stream_server.c), whose handle nobody else has: its blocked calls (none
+ * but its streams') see it closed, and its SSL object goes with the last
+ * reference (a stream's, or this one). Caller holds the engine's mu, which
+ * stays held. */
+void tl_conn_release_served(tickless_conn *m);
 
 /* One blocking-style call (conn_io.c): which connection, which object,
  * where to sleep. */
@@ -331,8 +359,8 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
 int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
                  tick_decision *next);
 
-/* What the assist may ask of a connection (assist/assist.h): its tick is
- * tl_conn_tick(), and it holds references as any user does. */
+/* What the assist may ask of a connection (assist/assist.h; conn.c): its
+ * tick is tl_conn_tick(), and it holds references as any user does. */
 extern const assist_client tl_conn_assist_client;
 
 /* The tick itself, whoever ticks: the assist through tl_conn_tick(), or a
@@ -433,16 +461,13 @@ int tl_stream_wrap(tickless_conn *c, SSL *ssl, struct tickless_stream **out);
 
 /* The listener's stream server (stream_server.c): connections adopted by
  * tickless_listener_accept_stream() and the streams it hands out. Caller
- * holds the listener engine's mu.
+ * holds the listener engine's mu. (Whether such a call has something to do
+ * is a wait queue's question: WQ_SERVE_STREAM, waitq.c.)
  *  - tl_serve_next_stream(): the conn_op of tickless_listener_accept_stream()
  *    on the engine (|arg|: the tickless_stream ** to fill);
- *  - tl_serve_ready(): whether such a call has something to do;
- *  - tl_serve_stream_closed(): a stream of served member |m| was closed;
  *  - tl_serve_release_all(): the listener is being freed: its handles on
  *    the members it serves are given back. */
 int tl_serve_next_stream(conn_call *call, void *arg);
-int tl_serve_ready(tickless_conn *e);
-void tl_serve_stream_closed(tickless_conn *m);
 void tl_serve_release_all(tickless_conn *e);
 
 #endif

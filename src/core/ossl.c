@@ -249,15 +249,18 @@ int tl_ossl_readable(SSL *ssl, conn_proto proto)
     return SSL_pending(ssl) > 0;
 }
 
-#ifdef TICKLESS_HAVE_QUIC
 int tl_ossl_quic_terminated(SSL *ssl)
 {
+#ifdef TICKLESS_HAVE_QUIC
     SSL_CONN_CLOSE_INFO info;
 
     return SSL_get_conn_close_info(SSL_get0_connection(ssl), &info,
                                    sizeof(info)) == 1;
-}
+#else
+    (void)ssl;
+    return 0;
 #endif
+}
 
 int tl_ossl_read_ready(SSL *ssl)
 {
@@ -322,11 +325,20 @@ int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen, int input_seen)
     return 1;
 }
 
+int tl_ossl_streams_queued(SSL *conn)
+{
+#ifdef TICKLESS_HAVE_QUIC
+    return SSL_get_accept_stream_queue_len(conn) > 0;
+#else
+    (void)conn;
+    return 0;
+#endif
+}
+
 int tl_ossl_accept_stream_ready(SSL *conn)
 {
 #ifdef TICKLESS_HAVE_QUIC
-    return SSL_get_accept_stream_queue_len(conn) > 0
-           || tl_ossl_quic_terminated(conn);
+    return tl_ossl_streams_queued(conn) || tl_ossl_quic_terminated(conn);
 #else
     (void)conn;
     return 1;

@@ -74,11 +74,11 @@ int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen, int input_seen);
 uint64_t tl_ossl_write_room(SSL *ssl);
 int tl_ossl_accept_stream_ready(SSL *conn); /* incoming stream, or closed */
 int tl_ossl_accept_conn_ready(SSL *listener); /* incoming connection */
-#ifdef TICKLESS_HAVE_QUIC
+/* QUIC connection |conn| has incoming streams queued; 0 if not QUIC. */
+int tl_ossl_streams_queued(SSL *conn);
 /* The QUIC connection of |ssl| (a connection or stream object) is closing
- * or closed, by either side or its idle timeout. */
+ * or closed, by either side or its idle timeout; 0 if not QUIC. */
 int tl_ossl_quic_terminated(SSL *ssl);
-#endif
 
 /* Whether |ssl| is a QUIC listener this build can drive (OpenSSL >= 3.5). */
 int tl_ossl_is_listener(SSL *ssl);

@@ -83,18 +83,6 @@ void tl_self_poll_set_enabled(int on)
     atomic_store(&enabled, on);
 }
 
-int tl_self_poll_alone(const tickless_conn *e, const waitq *wq)
-{
-    /* |wq| is linked on |e|'s sleeping list while its caller sleeps. */
-    const waitq *first = e->sleeping;
-
-    if (e->tx.len > 0)
-        return 0;
-    if (first == NULL)
-        return 1; /* about to sleep: nobody else does */
-    return first == wq && wq->next == NULL && wq->waiters <= 1;
-}
-
 int tl_self_poll_eligible(const conn_call *call)
 {
     const tickless_conn *e = call->c->engine;
@@ -102,16 +90,8 @@ int tl_self_poll_eligible(const conn_call *call)
     return atomic_load_explicit(&enabled, memory_order_relaxed)
            && call->wq->kind == WQ_IO && !e->is_listener
            && tl_assist_attached(&e->link) && e->sleeping == NULL
-           && e->polling == NULL && tl_self_poll_alone(e, call->wq)
+           && e->polling == NULL && tl_waitq_alone(e, call->wq)
            && my_wakefd() >= 0;
-}
-
-void tl_self_poll_wake(waitq *wq)
-{
-    uint64_t one = 1;
-
-    if (wq->poll_fd >= 0)
-        (void)!write(wq->poll_fd, &one, sizeof(one));
 }
 
 static void drain(int fd)
@@ -138,7 +118,7 @@ int tl_self_poll_wait(conn_call *call, unsigned want, uint64_t deadline)
     tl_conn_publish(e); /* the assist keeps the timer, drops the socket */
     while (gen == wq->gen && !conn_is_closed(call->c)
            && !(call->also_closed != NULL && *call->also_closed)
-           && tl_self_poll_alone(e, wq)) {
+           && tl_waitq_alone(e, wq)) {
         uint64_t now = tl_clock_now_ns();
         struct timespec ts;
         unsigned interest = e->proto == CONN_QUIC

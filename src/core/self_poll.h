@@ -24,18 +24,9 @@ struct waitq;
 
 /* Whether |call| may poll by itself: it is an I/O call, its engine is an
  * assisted connection (not a listener) with nobody else asleep on it and
- * no held write waiting for room (tl_self_poll_alone()), and this thread has
- * a wake-up descriptor. Caller holds the engine's mu. */
+ * no held write waiting for room (tl_waitq_alone(), core.h), and this
+ * thread has a wake-up descriptor. Caller holds the engine's mu. */
 int tl_self_poll_eligible(const struct conn_call *call);
-
-/* Whether the sleeper of |wq|, polling |e|'s socket or about to, is all
- * the socket is needed for: nobody else sleeps on the engine, and no held
- * write (tx_held.h) waits for room. A poller that is not alone any more
- * stands down, so that the assist watches the socket for everyone: one
- * poller watching only for its own readiness would leave a writer behind
- * a reader (or a reader behind a writer) asleep. Caller holds e's mu. */
-struct tickless_conn;
-int tl_self_poll_alone(const struct tickless_conn *e, const struct waitq *wq);
 
 /* Like conn_wait(): returns when |call->wq| is woken, the socket is ready
  * (the engine then ticked, unless it is dead: the caller reports that), the
@@ -55,9 +46,5 @@ void tl_self_poll_set_enabled(int on);
 /* Test hook: this thread's wake-up descriptor, made if it has none yet;
  * -1 if it cannot be made. */
 int tl_self_poll_thread_fd(void);
-
-/* Wakes the thread polling for |wq|, if any. Caller holds the engine's
- * mu. */
-void tl_self_poll_wake(struct waitq *wq);
 
 #endif

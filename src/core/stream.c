@@ -686,8 +686,8 @@ void tickless_stream_close(tickless_stream *s)
     s->closed = 1;
     tl_waitq_wake(&s->wq);
     s->conn->open_streams--;
-    if (s->conn->served)
-        tl_serve_stream_closed(s->conn);
+    if (s->conn->served && !s->conn->closed && conn_served_finished(s->conn))
+        tl_conn_release_served(s->conn); /* the listener's handle on it */
     tl_stream_exit(s, entered); /* the handle's reference keeps |s| */
     tl_handle_kill(&s->h);
     stream_unref(s);

@@ -18,23 +18,6 @@
 
 #ifdef TICKLESS_HAVE_QUIC_SERVER
 
-/* What tickless_conn_close() does, for a handle nobody else has: the
- * member's blocked calls (none but its streams') see it closed, and its
- * SSL object goes with the last reference (a stream's, or this one). */
-static void release(tickless_conn *m)
-{
-    m->closed = 1;
-    tl_engine_wake_owned(m->engine, m);
-    tl_handle_kill(&m->h);
-    tl_conn_unref(m); /* the engine's mutex stays held (EDEADLK) */
-}
-
-/* Whether served member |m| has ended with no stream left to serve. */
-static int finished(tickless_conn *m)
-{
-    return m->open_streams == 0 && tl_ossl_quic_terminated(m->ssl);
-}
-
 /* Takes every connection the listener has queued into service. One that
  * cannot be taken (no memory) is freed: its peer sees a close. */
 static void adopt_queued(tickless_conn *e)
@@ -52,7 +35,7 @@ static void adopt_queued(tickless_conn *e)
         m->served = 1;
         m->served_turn = e->serve_turns; /* behind those that waited */
         if (tl_conn_use_streams(m) != 0)
-            release(m); /* cannot happen to a fresh connection */
+            tl_conn_release_served(m); /* cannot happen to a fresh one */
     }
     ERR_clear_error();
 }
@@ -73,8 +56,8 @@ int tl_serve_next_stream(conn_call *call, void *arg)
         if (SSL_get_accept_stream_queue_len(m->ssl) > 0) {
             if (best == NULL || m->served_turn < best->served_turn)
                 best = m;
-        } else if (finished(m)) {
-            release(m);
+        } else if (conn_served_finished(m)) {
+            tl_conn_release_served(m);
         }
     }
     ERR_clear_error();
@@ -93,25 +76,6 @@ int tl_serve_next_stream(conn_call *call, void *arg)
     return rc;
 }
 
-int tl_serve_ready(tickless_conn *e)
-{
-    tickless_conn *m;
-
-    if (tl_ossl_accept_conn_ready(e->ssl))
-        return 1;
-    for (m = e->members; m != NULL; m = m->member_next)
-        if (m->served && !m->closed
-            && (SSL_get_accept_stream_queue_len(m->ssl) > 0 || finished(m)))
-            return 1;
-    return 0;
-}
-
-void tl_serve_stream_closed(tickless_conn *m)
-{
-    if (!m->closed && finished(m))
-        release(m);
-}
-
 void tl_serve_release_all(tickless_conn *e)
 {
     tickless_conn *m, *next;
@@ -119,7 +83,7 @@ void tl_serve_release_all(tickless_conn *e)
     for (m = e->members; m != NULL; m = next) {
         next = m->member_next;
         if (m->served && !m->closed)
-            release(m);
+            tl_conn_release_served(m);
     }
 }
 
@@ -130,17 +94,6 @@ int tl_serve_next_stream(conn_call *call, void *arg)
     (void)call;
     (void)arg;
     return TICKLESS_ERR_UNSUPPORTED;
-}
-
-int tl_serve_ready(tickless_conn *e)
-{
-    (void)e;
-    return 1;
-}
-
-void tl_serve_stream_closed(tickless_conn *m)
-{
-    (void)m;
 }
 
 void tl_serve_release_all(tickless_conn *e)

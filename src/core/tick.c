@@ -3,10 +3,8 @@
 #include "assist/assist.h"
 #include "core/core.h"
 #include "core/log.h"
-#include "core/self_poll.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -67,8 +65,8 @@ void tl_conn_decide(tickless_conn *c, uint64_t now, tick_decision *d)
         interest = 0; /* a blocked caller polls the socket (self_poll.h) */
         /* ... unless it is no longer all the socket is needed for: then
          * it stands down, and the next publish arms the assist. */
-        if (!tl_self_poll_alone(c, c->polling))
-            tl_self_poll_wake(c->polling);
+        if (!tl_waitq_alone(c, c->polling))
+            tl_waitq_wake_poller(c->polling);
     } else if (app_driving(c, now)) {
         interest = 0; /* its calls read the socket; see HANDOFF_NS */
         if (c->driven_until_ns < wake_at)
@@ -215,36 +213,6 @@ int tl_conn_tick(tickless_conn *c, unsigned *reasons, uint64_t *due_ns,
     pthread_mutex_unlock(&c->mu);
     return 1;
 }
-
-static tickless_conn *conn_of_link(assist_link *l)
-{
-    return (tickless_conn *)((char *)l - offsetof(tickless_conn, link));
-}
-
-static int client_tick(assist_link *l, unsigned *reasons, uint64_t *due_ns,
-                       tick_decision *next)
-{
-    return tl_conn_tick(conn_of_link(l), reasons, due_ns, next);
-}
-
-static int client_app_holds(assist_link *l)
-{
-    return atomic_load(&conn_of_link(l)->app_held);
-}
-
-static void client_ref(assist_link *l)
-{
-    tl_conn_ref(conn_of_link(l));
-}
-
-static void client_unref(assist_link *l)
-{
-    tl_conn_unref(conn_of_link(l));
-}
-
-const assist_client tl_conn_assist_client = {
-    client_tick, client_app_holds, client_ref, client_unref,
-};
 
 void tl_engine_tick_locked(tickless_conn *e, unsigned reasons)
 {

@@ -1,7 +1,8 @@
 /* Wait queues: where blocked callers sleep, and who wakes them. */
 #include "core/core.h"
 #include "core/dlist.h"
-#include "core/self_poll.h"
+
+#include <unistd.h>
 
 #include <openssl/err.h>
 
@@ -53,7 +54,27 @@ void tl_waitq_wake(waitq *wq)
 {
     wq->gen++;
     pthread_cond_broadcast(&wq->cv);
-    tl_self_poll_wake(wq);
+    tl_waitq_wake_poller(wq);
+}
+
+void tl_waitq_wake_poller(waitq *wq)
+{
+    uint64_t one = 1;
+
+    if (wq->poll_fd >= 0)
+        (void)!write(wq->poll_fd, &one, sizeof(one));
+}
+
+int tl_waitq_alone(const tickless_conn *e, const waitq *wq)
+{
+    /* |wq| is linked on |e|'s sleeping list while its caller sleeps. */
+    const waitq *first = e->sleeping;
+
+    if (e->tx.len > 0)
+        return 0;
+    if (first == NULL)
+        return 1; /* about to sleep: nobody else does */
+    return first == wq && wq->next == NULL && wq->waiters <= 1;
 }
 
 /* Whether a sleeper of |wq| could now make progress. Errs towards yes: a
@@ -82,6 +103,22 @@ static int waitq_ready(tickless_conn *e, waitq *wq, int strict)
     return ready;
 }
 
+/* Whether tickless_listener_accept_stream() on listener engine |e| has
+ * something to do (stream_server.c): a connection to adopt, or a member it
+ * serves with a stream to hand out or that has ended, to give back. */
+static int serve_ready(tickless_conn *e)
+{
+    tickless_conn *m;
+
+    if (tl_ossl_accept_conn_ready(e->ssl))
+        return 1;
+    for (m = e->members; m != NULL; m = m->member_next)
+        if (m->served && !m->closed
+            && (tl_ossl_streams_queued(m->ssl) || conn_served_finished(m)))
+            return 1;
+    return 0;
+}
+
 int tl_waitq_accept_ready(tickless_conn *e, const waitq *wq)
 {
     switch (wq->kind) {
@@ -90,7 +127,7 @@ int tl_waitq_accept_ready(tickless_conn *e, const waitq *wq)
     case WQ_ACCEPT_STREAM:
         return tl_ossl_accept_stream_ready(wq->ssl);
     case WQ_SERVE_STREAM:
-        return tl_serve_ready(e);
+        return serve_ready(e);
     case WQ_IO:
     default:
         return 1; /* not an accept queue: any doubt answers yes */
