@@ -5,7 +5,7 @@
 #include "assist/pool.h"
 #include "assist/runner.h"
 #include "assist/shard.h"
-#include "core/handle.h"
+#include "base/handle.h"
 
 void tl_assist_link_init(assist_link *l, const assist_client *client, int fd,
                          int may_sigpipe, pthread_mutex_t *owner_mu)

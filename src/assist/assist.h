@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "assist/heap.h"
-#include "core/interest.h"
+#include "base/interest.h"
 #include "tickless/tickless.h"
 
 /* Why the assist ticks a connection. */
@@ -143,7 +143,7 @@ uint64_t tl_assist_cpu_ns(const assist_link *l);
 /* The check every public function makes of the pool it is given: 0, or
  * TICKLESS_ERR_INVALID (NULL, freed, not a pool: the last two logged as
  * the misuse of |fn|) or TICKLESS_ERR_FORKED (made before a fork() of this
- * process, see core/handle.h, "fork()"). */
+ * process, see base/handle.h, "fork()"). */
 int tl_pool_check(const tickless_pool *pool, const char *fn);
 
 #endif

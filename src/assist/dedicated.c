@@ -1,7 +1,7 @@
 #include "assist/dedicated.h"
 
 #include "assist/runner.h"
-#include "core/alloc.h"
+#include "base/alloc.h"
 
 int tl_dedicated_start(assist_link *l)
 {

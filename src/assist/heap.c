@@ -3,7 +3,7 @@
 
 #include <assert.h>
 
-#include "core/alloc.h"
+#include "base/alloc.h"
 #include "tickless/tickless.h"
 
 /* First allocation. Small enough not to matter for a dedicated assist (one

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/clock.h"
-#include "core/log.h"
-#include "core/sysfail.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/sysfail.h"
 
 static atomic_int have_pwait2 = 1;
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "assist/runner.h"
-#include "core/alloc.h"
+#include "base/alloc.h"
 
 #define POOL_MAX_THREADS 256u
 

@@ -7,7 +7,7 @@
 #include <pthread.h>
 
 #include "assist/shard.h"
-#include "core/handle.h"
+#include "base/handle.h"
 
 struct tickless_pool {
     handle h;             /* live until tickless_pool_free() (handle.h) */

@@ -7,10 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/log.h"
-#include "core/sigpipe.h"
-#include "core/sysfail.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/sigpipe.h"
+#include "base/sysfail.h"
 
 /* Everything the new thread needs before it runs the shard; copied so the
  * starter's options may live on its stack. */

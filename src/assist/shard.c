@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "assist/poller.h"
-#include "core/alloc.h"
-#include "core/dlist.h"
-#include "core/sigpipe.h"
-#include "core/sysfail.h"
+#include "base/alloc.h"
+#include "base/dlist.h"
+#include "base/sigpipe.h"
+#include "base/sysfail.h"
 
 #define WAKE_TOKEN UINT64_MAX
 #define TIMER_TOKEN (UINT64_MAX - 1)

@@ -26,8 +26,8 @@
 
 #include "assist/assist.h"
 #include "assist/heap.h"
-#include "core/clock.h"
-#include "core/lathist.h"
+#include "base/clock.h"
+#include "base/lathist.h"
 
 #define SHARD_MAX_EVENTS 64
 #define SHARD_MAX_BATCH 256 /* connections ticked per iteration, at most */

@@ -1,11 +1,11 @@
 /* A connection's life: creation, references, the application lock, close. */
 #include "assist/assist.h"
-#include "core/alloc.h"
-#include "core/annotate.h"
+#include "base/alloc.h"
+#include "base/annotate.h"
 #include "core/core.h"
-#include "core/dlist.h"
-#include "core/log.h"
-#include "core/sigpipe.h"
+#include "base/dlist.h"
+#include "base/log.h"
+#include "base/sigpipe.h"
 
 #include <stddef.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Turning OpenSSL's verdicts into tickless error codes, and keeping the
  * details with the connection so that any thread can read them. */
 #include "core/core.h"
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stddef.h>

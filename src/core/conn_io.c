@@ -6,7 +6,7 @@
 #include "assist/assist.h"
 #include "core/core.h"
 #include "core/self_poll.h"
-#include "core/sigpipe.h"
+#include "base/sigpipe.h"
 
 #include <errno.h>
 

@@ -14,9 +14,9 @@
 
 #include <openssl/err.h>
 
-#include "core/alloc.h"
-#include "core/clock.h"
-#include "core/log.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "core/ossl.h"
 
 #define DEFAULT_ATTEMPT_DELAY_MS 250

@@ -15,7 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/ossl.h"
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 
 /* Ends |a| with |outcome|, describing it as |code|, |sys_errno| and a
  * message "NAME: WHAT". */

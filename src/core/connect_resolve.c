@@ -27,10 +27,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/alloc.h"
-#include "core/clock.h"
-#include "core/sigpipe.h"
-#include "core/sysfail.h"
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/sigpipe.h"
+#include "base/sysfail.h"
 
 /* ---- the test hooks ------------------------------------------------------ */
 

@@ -36,9 +36,9 @@
 #include <stdint.h>
 
 #include "assist/assist.h"
-#include "core/clock.h"
-#include "core/handle.h"
-#include "core/lathist.h"
+#include "base/clock.h"
+#include "base/handle.h"
+#include "base/lathist.h"
 #include "core/ossl.h"
 #include "core/rx_count.h"
 #include "core/tx_held.h"

@@ -1,11 +1,11 @@
 /* A DTLS server's listening socket: see dtls_listener.h. */
 #include "core/dtls_listener.h"
 
-#include "core/alloc.h"
-#include "core/clock.h"
+#include "base/alloc.h"
+#include "base/clock.h"
 #include "core/dtls_accepted.h"
 #include "core/dtls_cookie.h"
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

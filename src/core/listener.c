@@ -13,7 +13,7 @@
  * listener's SSL object is freed only after the last of them, so OpenSSL
  * never frees the port under a live connection (openssl#32420). */
 #include "assist/assist.h"
-#include "core/alloc.h"
+#include "base/alloc.h"
 #include "core/core.h"
 #include "core/dtls_listener.h"
 

@@ -6,7 +6,7 @@
 
 #include <openssl/err.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 #include "tickless/tickless.h"
 
 /* QUIC's SSL_version() on any line, even one built without QUIC support:

@@ -12,7 +12,7 @@
 
 #include <openssl/ssl.h>
 
-#include "core/interest.h"
+#include "base/interest.h"
 
 #if OPENSSL_VERSION_NUMBER >= 0x30200000L
 #define TICKLESS_HAVE_HANDLE_EVENTS 1

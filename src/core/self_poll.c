@@ -3,7 +3,7 @@
 #include "core/self_poll.h"
 #include "assist/assist.h"
 #include "core/core.h"
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 
 #include <errno.h>
 #include <stdatomic.h>

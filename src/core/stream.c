@@ -2,7 +2,7 @@
  * calls from any thread. A stream shares its connection's engine (mutex,
  * assist, deadline) but sleeps on a wait queue of its own, so a thread
  * blocked on one stream is woken only when that stream can move. */
-#include "core/alloc.h"
+#include "base/alloc.h"
 #include "core/core.h"
 
 #include <stddef.h>

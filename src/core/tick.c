@@ -2,7 +2,7 @@
  * connection tells the assist what to do next. */
 #include "assist/assist.h"
 #include "core/core.h"
-#include "core/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <time.h>

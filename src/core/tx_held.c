@@ -1,5 +1,5 @@
 /* Held DTLS/TLS writes: see tx_held.h. */
-#include "core/alloc.h"
+#include "base/alloc.h"
 #include "core/core.h"
 
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Wait queues: where blocked callers sleep, and who wakes them. */
 #include "core/core.h"
-#include "core/dlist.h"
+#include "base/dlist.h"
 
 #include <unistd.h>
 

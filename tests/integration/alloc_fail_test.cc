@@ -6,12 +6,12 @@
 // and nothing may leak: the ASan/LSan and TSan builds of the suite run this
 // too.
 //
-// The hook (tl_alloc_fail_after(), src/core/alloc.h) counts tickless's own
+// The hook (tl_alloc_fail_after(), src/base/alloc.h) counts tickless's own
 // allocations only: OpenSSL's are its business.
 #include "harness.h"
 
 extern "C" {
-#include "core/alloc.h"
+#include "base/alloc.h"
 }
 
 #include <cstring>

@@ -9,7 +9,7 @@
 #include <string>
 
 extern "C" {
-#include "core/alloc.h"
+#include "base/alloc.h"
 }
 
 namespace {

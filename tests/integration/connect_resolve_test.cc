@@ -12,7 +12,7 @@
 #include <string>
 
 extern "C" {
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 }
 
 namespace {

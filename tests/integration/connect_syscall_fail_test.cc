@@ -1,5 +1,5 @@
 // Every system call that tickless_connect() makes through the failure hook
-// (src/core/sysfail.h) fails in turn, the 1st call, then the 2nd, and so
+// (src/base/sysfail.h) fails in turn, the 1st call, then the 2nd, and so
 // on until a connect no longer reaches the Nth: during a two-address race
 // in which both attempts get as far as a connection (::1 takes everything
 // and answers nothing; 127.0.0.1 is live and wins after the attempt
@@ -20,7 +20,7 @@
 #include <vector>
 
 extern "C" {
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 }
 
 namespace {

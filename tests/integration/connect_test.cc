@@ -30,7 +30,7 @@
 #include <thread>
 
 extern "C" {
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 }
 
 namespace {

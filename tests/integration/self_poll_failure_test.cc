@@ -10,7 +10,7 @@
 #include "harness.h"
 
 extern "C" {
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 }
 
 #include <cerrno>

@@ -1,5 +1,5 @@
 // The calls that watch sockets failing, through the injection hook of
-// src/core/sysfail.h: a shard's epoll_ctl(), a lone caller's ppoll(), and
+// src/base/sysfail.h: a shard's epoll_ctl(), a lone caller's ppoll(), and
 // the eventfd that caller's thread would be woken through. None of them
 // may cost a connection: tickless falls back (the shard ticks the
 // connection every few milliseconds until epoll takes it; the caller
@@ -9,7 +9,7 @@
 
 extern "C" {
 #include "core/self_poll.h"
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 }
 
 #include <cerrno>

@@ -2,7 +2,7 @@
 // every mode and protocol, is refused, not followed: a stale pointer in an
 // application must not become a use-after-free in the library. Each call
 // returns TICKLESS_ERR_INVALID and logs a line naming the call, for as long
-// as the connection's memory waits in the quarantine (src/core/handle.h);
+// as the connection's memory waits in the quarantine (src/base/handle.h);
 // under ASan this also proves that refusing reads no freed memory. (Other
 // handles, and handles where they do not belong: StaleObject.)
 #include "harness.h"

@@ -4,7 +4,7 @@
 //
 // A closed stream or listener and a freed pool are refused with
 // TICKLESS_ERR_INVALID and a log line naming the call, for as long as
-// their memory waits in the quarantine (src/core/handle.h). Under ASan
+// their memory waits in the quarantine (src/base/handle.h). Under ASan
 // these tests also prove that refusing reads no freed memory. So is a
 // handle of the wrong kind, and a QUIC connection accepted from a listener
 // handed to tickless_conn_new() (it must come from

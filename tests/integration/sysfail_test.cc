@@ -1,6 +1,6 @@
 // System calls failing: epoll_create1, eventfd, timerfd_create and
 // pthread_create fail as the kernel would (EMFILE, ENOMEM, EAGAIN), through
-// the injection hook of src/core/sysfail.h. The call that needed them returns
+// the injection hook of src/base/sysfail.h. The call that needed them returns
 // TICKLESS_ERR_SYS, every descriptor and thread made before the failure is
 // released (a pool fails on its second shard too), and what already runs
 // keeps running: a live connection on another pool still echoes, and the next
@@ -11,7 +11,7 @@
 
 extern "C" {
 #include "assist/poller.h"
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 }
 
 #include <cerrno>

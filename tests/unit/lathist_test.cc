@@ -1,4 +1,4 @@
-// Unit tests for src/core/lathist.c: the per-connection latency histogram.
+// Unit tests for src/base/lathist.c: the per-connection latency histogram.
 //
 // The documented contract is checked against exact answers: a sorted array
 // of the same samples gives the true nearest-rank percentile, and the
@@ -16,7 +16,7 @@
 #include <vector>
 
 extern "C" {
-#include "core/lathist.h"
+#include "base/lathist.h"
 }
 
 namespace {

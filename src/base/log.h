@@ -1,8 +1,8 @@
 /* The log callback (tickless_set_log()): events a user debugging a stall
  * wants to see. Reporting is cheap to skip: one relaxed load when no
  * callback is installed. */
-#ifndef TICKLESS_CORE_LOG_H
-#define TICKLESS_CORE_LOG_H
+#ifndef TICKLESS_BASE_LOG_H
+#define TICKLESS_BASE_LOG_H
 
 #include <stdint.h>
 

@@ -1,8 +1,8 @@
 /* Allocation wrappers: every allocation inside tickless goes through these so
  * that a test can make the Nth one fail (failure injection, as c-ares's
  * SetAllocFail does) and check that nothing leaks and the error is clean. */
-#ifndef TICKLESS_CORE_ALLOC_H
-#define TICKLESS_CORE_ALLOC_H
+#ifndef TICKLESS_BASE_ALLOC_H
+#define TICKLESS_BASE_ALLOC_H
 
 #include <stddef.h>
 

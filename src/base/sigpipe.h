@@ -8,8 +8,8 @@
  * SIGPIPE, and afterwards consumes one that the call raised, before
  * restoring its mask: the write then just fails with EPIPE. Assist threads
  * block all signals for their whole life instead. */
-#ifndef TICKLESS_CORE_SIGPIPE_H
-#define TICKLESS_CORE_SIGPIPE_H
+#ifndef TICKLESS_BASE_SIGPIPE_H
+#define TICKLESS_BASE_SIGPIPE_H
 
 #include <signal.h>
 

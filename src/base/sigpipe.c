@@ -1,4 +1,4 @@
-#include "core/sigpipe.h"
+#include "base/sigpipe.h"
 
 #include <pthread.h>
 #include <time.h>

@@ -1,8 +1,8 @@
 /* Time in tickless: unsigned 64-bit nanoseconds on CLOCK_MONOTONIC, with
  * CLOCK_NEVER for "no deadline". The clock is injectable (a function pointer
  * in the shard) so timer logic can be tested without sleeping. */
-#ifndef TICKLESS_CORE_CLOCK_H
-#define TICKLESS_CORE_CLOCK_H
+#ifndef TICKLESS_BASE_CLOCK_H
+#define TICKLESS_BASE_CLOCK_H
 
 #include <stdint.h>
 #include <time.h>

@@ -5,8 +5,8 @@
  * its own two pointers, named by the caller, and the list is a pointer to
  * its first element, so that adding and removing take O(1) and no memory.
  * Neither checks membership: the caller knows. */
-#ifndef TICKLESS_CORE_DLIST_H
-#define TICKLESS_CORE_DLIST_H
+#ifndef TICKLESS_BASE_DLIST_H
+#define TICKLESS_BASE_DLIST_H
 
 #include <stddef.h>
 

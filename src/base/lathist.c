@@ -1,5 +1,5 @@
 /* Quarter-octave latency histogram; see lathist.h for the layout and why. */
-#include "core/lathist.h"
+#include "base/lathist.h"
 
 #include <string.h>
 

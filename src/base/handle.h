@@ -59,8 +59,8 @@
  * a handle of an older one with TICKLESS_ERR_FORKED without touching its
  * lock. The parent is not affected; the child may make objects of its
  * own, and exec() as usual. */
-#ifndef TICKLESS_CORE_HANDLE_H
-#define TICKLESS_CORE_HANDLE_H
+#ifndef TICKLESS_BASE_HANDLE_H
+#define TICKLESS_BASE_HANDLE_H
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,4 +1,4 @@
-#include "core/clock.h"
+#include "base/clock.h"
 
 uint64_t tl_clock_read_ns(clockid_t id)
 {

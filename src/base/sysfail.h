@@ -4,8 +4,8 @@
  * would (EMFILE, ENOMEM, EAGAIN) and check that the caller gets a clean
  * error, or that tickless falls back and nothing stalls, and that nothing
  * is left behind. In production the check is one relaxed atomic load. */
-#ifndef TICKLESS_CORE_SYSFAIL_H
-#define TICKLESS_CORE_SYSFAIL_H
+#ifndef TICKLESS_BASE_SYSFAIL_H
+#define TICKLESS_BASE_SYSFAIL_H
 
 typedef enum sysfail_call {
     SYSFAIL_EPOLL_CREATE,

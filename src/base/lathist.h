@@ -25,8 +25,8 @@
  * Thread-safety: none; the caller locks (the connection mutex for a
  * connection's histogram).
  */
-#ifndef TICKLESS_CORE_LATHIST_H
-#define TICKLESS_CORE_LATHIST_H
+#ifndef TICKLESS_BASE_LATHIST_H
+#define TICKLESS_BASE_LATHIST_H
 
 #include <stdint.h>
 
@@ -61,4 +61,4 @@ uint64_t tl_lathist_percentile(const lathist *h, double pct);
  * |src| is unchanged; |dst| == |src| doubles every count. */
 void tl_lathist_merge(lathist *dst, const lathist *src);
 
-#endif /* TICKLESS_CORE_LATHIST_H */
+#endif /* TICKLESS_BASE_LATHIST_H */

@@ -13,8 +13,8 @@
  * Built against Valgrind's headers, a hint is a client request: a few
  * instructions that do nothing outside Valgrind. Without them, nothing.
  */
-#ifndef TICKLESS_CORE_ANNOTATE_H
-#define TICKLESS_CORE_ANNOTATE_H
+#ifndef TICKLESS_BASE_ANNOTATE_H
+#define TICKLESS_BASE_ANNOTATE_H
 
 #if defined(__has_include)
 #if __has_include(<valgrind/drd.h>)
@@ -33,4 +33,4 @@
 #define annotate_happens_after(addr) ((void)(addr))
 #endif
 
-#endif /* TICKLESS_CORE_ANNOTATE_H */
+#endif /* TICKLESS_BASE_ANNOTATE_H */

@@ -1,7 +1,7 @@
-#include "core/handle.h"
+#include "base/handle.h"
 
-#include "core/alloc.h"
-#include "core/log.h"
+#include "base/alloc.h"
+#include "base/log.h"
 #include "tickless/tickless.h"
 
 #include <errno.h>

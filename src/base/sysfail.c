@@ -1,4 +1,4 @@
-#include "core/sysfail.h"
+#include "base/sysfail.h"
 
 #include <errno.h>
 #include <stdatomic.h>
