@@ -327,22 +327,19 @@ int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen, int input_seen)
 
 int tl_ossl_streams_queued(SSL *conn)
 {
+    size_t queued = 0;
+
 #ifdef TICKLESS_HAVE_QUIC
-    return SSL_get_accept_stream_queue_len(conn) > 0;
+    queued = SSL_get_accept_stream_queue_len(conn);
 #else
     (void)conn;
-    return 0;
 #endif
+    return queued > 0;
 }
 
 int tl_ossl_accept_stream_ready(SSL *conn)
 {
-#ifdef TICKLESS_HAVE_QUIC
     return tl_ossl_streams_queued(conn) || tl_ossl_quic_terminated(conn);
-#else
-    (void)conn;
-    return 1;
-#endif
 }
 
 int tl_ossl_accept_conn_ready(SSL *listener)

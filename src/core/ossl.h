@@ -72,7 +72,9 @@ int tl_ossl_read_ready(SSL *ssl);          /* data, FIN, reset or closed */
 int tl_ossl_write_ready(SSL *ssl, uint64_t room_seen, int input_seen);
 /* QUIC: the stream's free send-buffer space now; 0 otherwise. */
 uint64_t tl_ossl_write_room(SSL *ssl);
-int tl_ossl_accept_stream_ready(SSL *conn); /* incoming stream, or closed */
+/* QUIC: an incoming stream, or the connection closed (asked only of QUIC
+ * connections: 0 otherwise). */
+int tl_ossl_accept_stream_ready(SSL *conn);
 int tl_ossl_accept_conn_ready(SSL *listener); /* incoming connection */
 /* QUIC connection |conn| has incoming streams queued; 0 if not QUIC. */
 int tl_ossl_streams_queued(SSL *conn);
