@@ -57,8 +57,10 @@ static void conn_leave(conn_call *call, int rc)
      * to the assist at once, the application now waiting for it; so does
      * any call on an application-driven pool, whose runner is the
      * application's own thread: there is no other thread to fight. */
-    e->driven_until_ns =
-        rc == 0 && tl_assist_has_thread(&e->link) ? e->now() + HANDOFF_NS : 0;
+    if (rc == 0 && tl_assist_has_thread(&e->link))
+        tl_conn_hand_off(e, e->now());
+    else
+        e->driven_until_ns = 0;
     /* The call may have moved the deadline (a write queues data to send):
      * tell the assist before letting go. */
     tl_conn_publish(e);

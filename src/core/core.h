@@ -114,11 +114,12 @@ struct tickless_conn {
                               or a unit test's own */
     unsigned io_want;    /* IO_* that blocked DTLS/TLS callers wait for */
     uint64_t deadline_ns;  /* OpenSSL's, absolute; CLOCK_NEVER if none */
-    uint64_t driven_until_ns; /* QUIC client: an application call got
-                                 through less than HANDOFF_NS before
-                                 this; until then the socket is left to
+    uint64_t driven_until_ns; /* QUIC client: the end of the hand-off
+                                 (HANDOFF_NS) that an application call
+                                 began; until then the socket is left to
                                  the application's own calls (see
                                  tl_conn_publish()); 0: not handed off */
+    uint64_t handoff_ns; /* that hand-off's length (tl_conn_hand_off()) */
     uint64_t hs_retry_at_ns; /* DTLS/TLS: a callback or async job put off
                                 the handshake the assist carries on
                                 (CONN_RETRY, see hs_step()); tick it
@@ -328,15 +329,29 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg);
  * (docs/benchmarks.md, "bulk: the hand-off"). So the end of a call that
  * got through (conn_leave(): not one that timed out or failed, nor any on
  * an application-driven pool) drops the socket from the assist's interest
- * and sets its timer to HANDOFF_NS later (OpenSSL's own deadline, if
- * earlier, still comes first: timers are never handed off); if no call
- * came meanwhile,
- * the assist then ticks and takes the socket back. A datagram that comes
- * just after a call therefore waits at most this long; one that comes to
- * an idle connection does not wait at all. QUIC's own timer granularity
- * is 1 ms.
+ * and sets its timer to the end of the hand-off (OpenSSL's own deadline,
+ * if earlier, still comes first: timers are never handed off); if no call
+ * came meanwhile, the assist then ticks and takes the socket back.
+ *
+ * The hand-off lasts HANDOFF_NS after a pause, and doubles with each call
+ * that comes before it ends, up to HANDOFF_MAX_NS (tl_conn_hand_off()):
+ * an assist woken at the end of a hand-off that a later call extended
+ * only sleeps again, and an application that calls every few microseconds
+ * would otherwise wake it every HANDOFF_NS for nothing. A datagram that
+ * comes after a call therefore waits at most HANDOFF_MAX_NS, and only if
+ * the application stops calling without blocking in a call (a blocked
+ * caller hands the socket back at once, or polls it itself); one that
+ * comes to an idle connection does not wait at all. The longest is well
+ * under QUIC's default max_ack_delay (25 ms), which the peer allows for
+ * our acknowledgements anyway. QUIC's own timer granularity is 1 ms.
  */
 #define HANDOFF_NS NS_PER_MS
+#define HANDOFF_MAX_NS (8 * NS_PER_MS)
+
+/* Hands engine |c|'s socket to the application's calls from |now| on (see
+ * HANDOFF_NS): for the end of a call that got through. Caller holds
+ * c->mu; the next publish tells the assist. */
+void tl_conn_hand_off(tickless_conn *c, uint64_t now);
 
 /* The handle-events core, called by the assist on an engine with no locks
  * held and a reference on |c|. *reasons and *due_ns say why (TICK_*) and,

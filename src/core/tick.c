@@ -88,6 +88,23 @@ void tl_conn_decide(tickless_conn *c, uint64_t now, tick_decision *d)
     d->interest = interest;
 }
 
+void tl_conn_hand_off(tickless_conn *c, uint64_t now)
+{
+    /* A call inside the last hand-off: the application drives the
+     * connection steadily, and leaving it the socket twice as long halves
+     * the assist's wake-ups at the end of one that was extended meanwhile
+     * (each costs it a sleep, a timer read and a re-arm). A call after a
+     * pause starts again from the shortest, for an application that then
+     * stops calling waits longest for the assist. */
+    if (c->driven_until_ns != 0 && now < c->driven_until_ns)
+        c->handoff_ns = c->handoff_ns >= HANDOFF_MAX_NS / 2
+                            ? HANDOFF_MAX_NS
+                            : 2 * c->handoff_ns;
+    else
+        c->handoff_ns = HANDOFF_NS;
+    c->driven_until_ns = now + c->handoff_ns;
+}
+
 void tl_conn_publish(tickless_conn *c)
 {
     tick_decision d;

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "engine_test.h"
@@ -56,6 +57,27 @@ TEST_F(Decide, HandOffEndsOnTime)
     EXPECT_EQ(d.interest, 0u);
     fx_clock_ns = until;
     EXPECT_EQ(DecideNow().deadline, kNever);
+}
+
+// An application that keeps calling keeps its socket for longer: a call
+// that comes within the hand-off doubles the next one, up to 8 ms, so that
+// the assist does not wake every millisecond to find the application still
+// calling. A call after a pause starts again from 1 ms.
+TEST_F(Decide, HandOffGrowsWhileCallsKeepComing)
+{
+    Make(true);
+    fx_hand_off(engine);
+    EXPECT_EQ(DecideNow().deadline, fx_clock_ns + 1 * kMs);
+    uint64_t expect = 1 * kMs;
+    for (int call = 0; call < 6; call++) {
+        fx_clock_ns += kMs / 10;
+        fx_hand_off(engine);
+        expect = std::min(2 * expect, 8 * kMs);
+        EXPECT_EQ(DecideNow().deadline, fx_clock_ns + expect) << call;
+    }
+    fx_clock_ns += 9 * kMs; // past the hand-off: the application paused
+    fx_hand_off(engine);
+    EXPECT_EQ(DecideNow().deadline, fx_clock_ns + 1 * kMs);
 }
 
 // A DTLS connection is never handed off: the rule is QUIC's.

@@ -163,6 +163,11 @@ void fx_set_driven_until(fx_engine *e, uint64_t t)
     e->c.driven_until_ns = t;
 }
 
+void fx_hand_off(fx_engine *e)
+{
+    tl_conn_hand_off(&e->c, fx_clock_ns);
+}
+
 void fx_set_fatal(fx_engine *e)
 {
     e->c.fatal = TICKLESS_ERR_PEER;

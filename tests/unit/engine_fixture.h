@@ -46,6 +46,8 @@ void fx_app_hold(fx_engine *e, int hold);
 void fx_kick(fx_engine *e);
 void fx_set_immediate_ticks(fx_engine *e, unsigned n);
 void fx_set_driven_until(fx_engine *e, uint64_t t);
+/* The end of a call that got through, at fx_clock_ns (tl_conn_hand_off()). */
+void fx_hand_off(fx_engine *e);
 void fx_set_fatal(fx_engine *e);
 void fx_set_closed(fx_engine *e);
 
