@@ -17,9 +17,9 @@
 #define SPIN_GUARD_NS NS_PER_MS
 
 /* Whether the application reads the socket of QUIC client |c| itself: a
- * blocked caller polls it (self_poll.h), or a call got through less than
- * HANDOFF_NS ago (conn_leave()) and no caller sleeps waiting for the
- * assist to read it.
+ * blocked caller polls it (self_poll.h), or the hand-off that a call
+ * began when it got through (tl_conn_hand_off(), HANDOFF_NS) still runs
+ * and no caller sleeps waiting for the assist to read it.
  * A listener's port serves every accepted connection and stays the
  * assist's. */
 static int app_driving(const tickless_conn *c, uint64_t now)

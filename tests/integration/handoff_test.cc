@@ -1,6 +1,7 @@
 // QUIC: right after an application call the assist leaves the socket to
-// the application, whose calls read it, and takes it back HANDOFF_NS
-// (1 ms) later if no call came (src/core/core.h). A reply that arrives in
+// the application, whose calls read it, and takes it back at the end of
+// the hand-off (1 ms after a pause, up to 8 ms while calls keep coming:
+// HANDOFF_NS, src/core/core.h) if no call came. A reply that arrives in
 // that window must still be read while the application sleeps: the assist
 // takes the socket back, it does not wait for the next call.
 #include "harness.h"
