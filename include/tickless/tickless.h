@@ -35,9 +35,10 @@
  * the deadline earlier than the one the assist sleeps on, the assist's
  * timer is moved earlier at once (it is not woken for that), so no
  * retransmission is ever late because of a stale sleep.
- * QUIC calls tick OpenSSL themselves, so for 1 ms after each call the assist
- * leaves a QUIC client's socket to the application (its timers stay with
- * the assist) and then takes it back: see docs/guide.md.
+ * QUIC calls tick OpenSSL themselves, so for a while after each call (1 ms
+ * after a pause, up to 8 ms while calls keep coming) the assist leaves a
+ * QUIC client's socket to the application (its timers stay with the
+ * assist) and then takes it back: see docs/guide.md.
  *
  * With pool == NULL a connection gets a dedicated assist thread, which
  * costs the process that thread and one descriptor (its timerfd) beside
