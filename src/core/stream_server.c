@@ -50,10 +50,10 @@ int tl_serve_next_stream(conn_call *call, void *arg)
 
     adopt_queued(e);
     for (m = e->members; m != NULL; m = next) {
-        next = m->member_next; /* release() may unlink |m| */
+        next = m->member_next; /* releasing |m| unlinks it */
         if (!m->served || m->closed)
             continue;
-        if (SSL_get_accept_stream_queue_len(m->ssl) > 0) {
+        if (tl_ossl_streams_queued(m->ssl)) {
             if (best == NULL || m->served_turn < best->served_turn)
                 best = m;
         } else if (conn_served_finished(m)) {
