@@ -50,7 +50,7 @@ int tl_serve_next_stream(conn_call *call, void *arg)
 
     adopt_queued(e);
     for (m = e->members; m != NULL; m = next) {
-        next = m->member_next; /* releasing |m| unlinks it */
+        next = m->member_next; /* releasing |m| may unlink it */
         if (!m->served || m->closed)
             continue;
         if (tl_ossl_streams_queued(m->ssl)) {
