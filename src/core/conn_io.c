@@ -199,8 +199,11 @@ static void others_after(conn_call *call, const others_view *v, int rc)
 
 /* Whether |call|'s own object can make progress now. An OpenSSL call may
  * look for its data first and tick the engine after: the data it filed
- * then is only seen on a second look. QUIC only; any doubt answers 1. */
-static int call_ready(conn_call *call)
+ * then is only seen on a second look. So may a write refused for want of
+ * the peer's credit take in the credit after, which no getter shows:
+ * |took_input| (the attempt's tick read the socket) lets it look again.
+ * QUIC only; any doubt answers 1. */
+static int call_ready(conn_call *call, int took_input)
 {
     int ready = 0;
 
@@ -212,7 +215,8 @@ static int call_ready(conn_call *call)
     else if (call->kind == IO_READ)
         ready = tl_ossl_read_ready(call->ssl);
     else if (call->kind == IO_WRITE)
-        ready = tl_ossl_write_ready(call->ssl, call->wq->write_room, 0);
+        ready = tl_ossl_write_ready(call->ssl, call->wq->write_room,
+                                    took_input);
     ERR_pop_to_mark();
     return ready;
 }
@@ -249,11 +253,12 @@ static void turn_give_back(conn_call *call)
 int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
 {
     tickless_conn *c = call->c;
-    others_view others;
+    others_view others = { 0 };
     sigpipe_guard guard;
     uint64_t deadline;
     int timed_out = 0;
     int second_look = 0;
+    int took_input = 0;
     int rc;
 
     if (timeout_ms < TICKLESS_FOREVER)
@@ -274,8 +279,11 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
             break;
         }
         if (turn_take(call)) {
+            uint64_t rx = engine_input(c->engine);
+
             others_before(call, &others);
             rc = op(call, arg);
+            took_input = engine_input(c->engine) != rx;
             others_after(call, &others, rc);
             /* The attempt may have finished a handshake or read what a
              * held write waited for: try it now, not at the next tick. */
@@ -289,7 +297,7 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
         }
         /* OpenSSL would block. A last attempt after the timeout has been
          * made: data that arrived just in time is still returned. */
-        if (rc != WAIT_TURN && !second_look && call_ready(call)) {
+        if (rc != WAIT_TURN && !second_look && call_ready(call, took_input)) {
             second_look = 1; /* once per wait, so it can never spin */
             continue;
         }

@@ -123,8 +123,9 @@ private:
 
 // A tickless QUIC listener on the test's pool, and a server thread that
 // accepts one connection from it, hands it to |serve| and closes it when
-// |serve| returns. Join() waits for the thread; the listener is freed when
-// this goes out of scope, after the test has closed its client.
+// |serve| returns. Join() waits for the thread (a second Join() returns at
+// once); the listener is freed when this goes out of scope, after the test
+// has closed its client.
 class OneConnectionServer {
 public:
     ~OneConnectionServer()
@@ -148,7 +149,11 @@ public:
         });
         return true;
     }
-    void Join() { thread_.join(); }
+    void Join()
+    {
+        if (thread_.joinable())
+            thread_.join();
+    }
     uint16_t port = 0;
 
 private:
@@ -1116,6 +1121,119 @@ TEST_P(Streams, WriterBlockedOnCreditGoesOnWhenThePeerReads)
     EXPECT_EQ(peer.got.load(), kLen);
     peer.Close(); // ends the accept
     acceptor.join();
+}
+
+// A writer whose own attempt takes in the peer's new credit goes on. With
+// nothing in flight (everything sent was acknowledged) OpenSSL refuses the
+// write and only then ticks, reading the credit: the writer's next look
+// must count that input, or it sleeps with the credit in hand while the
+// peer, having read everything, sends nothing more. (This race made
+// WriterBlockedOnCreditGoesOnWhenThePeerReads time out, once in ~120 runs.)
+// The client's pool is run by the test, which stops running it while the
+// credit comes, so that it is always the write's to take; the server runs
+// in the test's mode.
+TEST_P(Streams, WriterWhoseOwnAttemptTakesTheCreditGoesOn)
+{
+    const std::vector<uint8_t> &data = FourMiB();
+    std::atomic<size_t> sent{0}, got{0};
+    OneConnectionServer server;
+    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
+        tickless_stream *s = nullptr;
+        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+        for (int i = 0; i < 2000 && sent == 0; i++)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        // What the first write got through, in two halves 50 ms apart: two
+        // packets of credit, which the client acknowledges at once, so
+        // that no timer of its own is left to tick it. Then the rest.
+        std::vector<uint8_t> buf(65536);
+        size_t off = 0;
+        for (size_t want : { sent.load() / 2, sent.load(), data.size() }) {
+            while (off < want) {
+                size_t n = 0;
+                size_t len = std::min(buf.size(), want - off);
+                int rc = tickless_stream_read(s, buf.data(), len, &n, 15000);
+                ASSERT_EQ(rc, 0) << tickless_err_name(rc);
+                ASSERT_EQ(ts_check_pattern(buf.data(), n, off), n);
+                off += n;
+                got = off;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        tickless_stream_close(s);
+    }));
+
+    // The client's pool: the test runs it, and stops for the credit.
+    tickless_pool_options o;
+    tickless_pool_options_defaults(&o);
+    o.threads = 0;
+    tickless_pool *pool = nullptr;
+    ASSERT_EQ(tickless_pool_new(&o, &pool), 0);
+    std::atomic<bool> run{true}, stop{false}, idle{false};
+    std::thread loop([&] {
+        while (!stop) {
+            idle = !run;
+            if (run)
+                (void)tickless_pool_run(pool, 5);
+            else
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    });
+    tickless_conn *c = NewClientOn(pool, TS_QUIC, server.port);
+    tickless_stream *a = nullptr;
+    if (c != nullptr)
+        EXPECT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    size_t n1 = 0, n2 = 0;
+    int rc1 = 1, rc2 = 1;
+    if (a != nullptr) {
+        // Until the credit runs out; a second is long enough for
+        // everything sent to be acknowledged.
+        rc1 = tickless_stream_write(a, data.data(), data.size(), &n1, 1000);
+        EXPECT_EQ(rc1, TICKLESS_ERR_TIMEOUT);
+        EXPECT_GT(n1, 0u);
+        EXPECT_LT(n1, data.size());
+    }
+    if (rc1 == TICKLESS_ERR_TIMEOUT && n1 > 0 && n1 < data.size()) {
+        run = false;
+        while (!idle)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        sent = n1;
+        for (int i = 0; i < 2000 && got < n1; i++)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        EXPECT_EQ(got.load(), n1) << "the peer did not read the first write";
+        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        // The credit waits in the client's socket: the pool is not run,
+        // so the writer's first attempt reads it.
+        std::atomic<bool> returned{false};
+        std::thread writer([&] {
+            rc2 = tickless_stream_write(a, data.data() + n1, data.size() - n1,
+                                        &n2, (int)(5000 * TimeScale()));
+            returned = true;
+        });
+        // Until it blocks (having taken the credit) or is done.
+        for (int i = 0; i < 5000 && !returned; i++) {
+            tickless_stats st = TICKLESS_STATS_INIT;
+            if (tickless_conn_stats(c, &st) != 0 || st.waiters > 0)
+                break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        run = true;
+        writer.join();
+        EXPECT_EQ(rc2, 0) << tickless_err_name(rc2) << " after " << n2
+                          << " bytes";
+        EXPECT_EQ(n2, data.size() - n1);
+    }
+    if (rc2 == 0)
+        server.Join(); // it reads to the end
+    if (a != nullptr)
+        tickless_stream_close(a);
+    if (c != nullptr)
+        tickless_conn_close(c);
+    sent = 1; // the server goes on if the test stopped early
+    server.Join();
+    EXPECT_EQ(got.load(), n1 + n2);
+    stop = true;
+    loop.join();
+    EXPECT_EQ(tickless_pool_free(pool), 0);
 }
 
 // Two readers of a QUIC connection's default stream before it exists (the
