@@ -691,6 +691,95 @@ TICKLESS_EXPORT int tickless_listener_new(SSL *listener, tickless_pool *pool,
                                           tickless_listener **out);
 
 /*
+ * tickless_listen_options: how tickless_listen() makes a QUIC listener. Fill
+ * it with tickless_listen_options_defaults(), then change what you need.
+ *
+ * Since: 0.1.0
+ */
+typedef struct tickless_listen_options {
+    size_t size;             /* sizeof(tickless_listen_options); set by
+                                tickless_listen_options_defaults() */
+    unsigned shards;         /* OpenSSL listeners, each on a socket of its
+                                own bound to the same address with
+                                SO_REUSEPORT and ticked by an assist thread
+                                of its own: the kernel spreads clients over
+                                them by their address and port. 0
+                                (default): one per thread of |pool| (one
+                                for a dedicated assist or an
+                                application-driven pool). At most 64 */
+    uint64_t listener_flags; /* for SSL_new_listener(), e.g.
+                                SSL_LISTENER_FLAG_NO_VALIDATE. Default 0 */
+} tickless_listen_options;
+
+/*
+ * tickless_listen_options_defaults() fills |opts| with the defaults: size
+ * set, one shard per pool thread, no listener flags.
+ *
+ * Returns: nothing
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: none; NULL is ignored
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT void
+tickless_listen_options_defaults(tickless_listen_options *opts);
+
+/*
+ * tickless_listen() makes a QUIC server on |host| (an IP literal or a name;
+ * NULL: every address of the first family getaddrinfo() gives for a
+ * passive socket) at UDP |port| (a number or a service name; "0": a free
+ * port, see tickless_listener_port()), with listeners made from |ctx|
+ * (OSSL_QUIC_server_method(), with its certificate, key and ALPN
+ * callback), and gives each shard an assist on |pool| (NULL: a dedicated
+ * thread each). Workers then call tickless_listener_accept() or
+ * tickless_listener_accept_stream() exactly as for tickless_listener_new():
+ * each returns the next connection or stream from any shard.
+ *
+ * With several shards, each OpenSSL listener ticks only its own clients,
+ * on its own thread, so handshakes and ticks use every thread of the pool.
+ * A client keeps its shard as long as its address and port stay the same.
+ * A client that moves (a NAT rebinding, a new network) reaches, in
+ * general, another shard, which does not know its connection: its packets
+ * are dropped there, and the connection ends, on both sides, at its idle
+ * timeout. Use one shard where clients are expected to move. Other
+ * programs of the same user can bind the same port with SO_REUSEPORT too
+ * and take part of the traffic.
+ *
+ * Returns: 0 with *out set, or TICKLESS_ERR_INVALID (NULL |ctx|, |port| or
+ *          |out|, opts->size too small, more than 64 shards, |ctx| not a
+ *          QUIC server's, a port that is no number or known service),
+ *          TICKLESS_ERR_NOT_FOUND (|host| does not resolve),
+ *          TICKLESS_ERR_UNSUPPORTED (OpenSSL < 3.5), TICKLESS_ERR_SYS
+ *          (socket() or bind() failed: errno says why, e.g. EADDRINUSE),
+ *          TICKLESS_ERR_SSL (SSL_new_listener() or SSL_listen() failed),
+ *          TICKLESS_ERR_NOMEM
+ * Thread-safety: any thread
+ * Blocks: while getaddrinfo() resolves |host|
+ * Ownership: *out is the caller's, for tickless_listener_free(), which
+ *            closes the sockets; |ctx| stays the caller's (each listener
+ *            holds a reference). On failure nothing is left open.
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_listen(SSL_CTX *ctx, const char *host,
+                                    const char *port,
+                                    const tickless_listen_options *opts,
+                                    tickless_pool *pool,
+                                    tickless_listener **out);
+
+/*
+ * tickless_listener_port() gives the UDP port a listener is bound to (the
+ * free port tickless_listen() found for "0", for example).
+ *
+ * Returns: the port (1-65535), or TICKLESS_ERR_INVALID (NULL, freed, not
+ *          a listener), TICKLESS_ERR_SYS (getsockname() failed)
+ * Thread-safety: any thread
+ * Blocks: no
+ * Ownership: none
+ * Since: 0.1.0
+ */
+TICKLESS_EXPORT int tickless_listener_port(tickless_listener *l);
+
+/*
  * tickless_listener_new_dtls() makes a DTLS server of |fd|, a UDP socket
  * bound to the address to serve (IPv4, IPv6, or both on a dual-stack
  * socket), with connections made from |ctx| (DTLS_server_method() or

@@ -18,10 +18,10 @@ void tl_assist_link_init(assist_link *l, const assist_client *client, int fd,
     atomic_init(&l->deferred, 0);
 }
 
-int tl_assist_attach(assist_link *l, tickless_pool *pool)
+int tl_assist_attach(assist_link *l, tickless_pool *pool, int place)
 {
     if (pool != NULL)
-        return tl_pool_attach(pool, l);
+        return tl_pool_attach(pool, l, place);
     return tl_dedicated_start(l);
 }
 

@@ -101,9 +101,14 @@ struct assist_link {
 void tl_assist_link_init(assist_link *l, const assist_client *client, int fd,
                          int may_sigpipe, pthread_mutex_t *owner_mu);
 
-/* Gives |l| an assist: a dedicated thread (pool == NULL) or a pool shard.
- * Returns 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS. */
-int tl_assist_attach(assist_link *l, tickless_pool *pool);
+/* Gives |l| an assist: a dedicated thread (pool == NULL) or a pool shard,
+ * the least loaded (|place| < 0) or shard |place| modulo the pool's
+ * shards (a sharded listener puts one of its listeners on each). Returns
+ * 0, TICKLESS_ERR_NOMEM or TICKLESS_ERR_SYS. */
+int tl_assist_attach(assist_link *l, tickless_pool *pool, int place);
+
+/* The pool's assist threads: 0 when the application runs it. */
+unsigned tl_assist_pool_threads(const tickless_pool *pool);
 
 /* Tells the assist the connection's deadline and socket interest. This
  * also answers a tick the assist had to defer (see

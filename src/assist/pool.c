@@ -218,7 +218,7 @@ static uint32_t shard_load(shard *s)
     return n;
 }
 
-int tl_pool_attach(tickless_pool *p, assist_link *l)
+int tl_pool_attach(tickless_pool *p, assist_link *l, int place)
 {
     shard *best = &p->shards[0];
     uint32_t best_load = UINT32_MAX;
@@ -235,7 +235,9 @@ int tl_pool_attach(tickless_pool *p, assist_link *l)
 
     /* Least loaded by connection count: with many connections that is a
      * fair proxy for ticks, and it never moves a connection later. */
-    for (i = 0; i < p->nshards && best_load > 0; i++) {
+    if (place >= 0)
+        best = &p->shards[(unsigned)place % p->nshards];
+    for (i = 0; place < 0 && i < p->nshards && best_load > 0; i++) {
         uint32_t load = shard_load(&p->shards[i]);
 
         if (load < best_load) {
@@ -250,6 +252,11 @@ int tl_pool_attach(tickless_pool *p, assist_link *l)
     }
     l->pool = p;
     return 0;
+}
+
+unsigned tl_assist_pool_threads(const tickless_pool *pool)
+{
+    return pool->threads;
 }
 
 void tl_pool_forget(tickless_pool *p)

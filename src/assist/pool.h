@@ -21,9 +21,10 @@ struct tickless_pool {
     int freeing;          /* tickless_pool_free() has begun */
 };
 
-/* Attaches |l| to the least-loaded shard; sets l->pool. Returns 0,
- * TICKLESS_ERR_NOMEM or TICKLESS_ERR_CLOSED (the pool is being freed). */
-int tl_pool_attach(tickless_pool *p, assist_link *l);
+/* Attaches |l| to the least-loaded shard (|place| < 0) or to shard |place|
+ * modulo their number; sets l->pool. Returns 0, TICKLESS_ERR_NOMEM or
+ * TICKLESS_ERR_CLOSED (the pool is being freed). */
+int tl_pool_attach(tickless_pool *p, assist_link *l, int place);
 
 /* Forgets a connection that has been detached from its shard. After this
  * the pool may be freed by another thread at any moment. */

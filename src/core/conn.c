@@ -147,11 +147,12 @@ static void conn_free(tickless_conn *c)
     tl_handle_release(c);
 }
 
-/* Everything tickless_conn_new() and tickless_listener_new() share: an
+/* Everything tickless_conn_new() and a listener's shards share: an
  * engine of its own, attached to an assist. */
 int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
-                       int is_listener, tickless_conn **out)
+                       accept_hub *hub, int place, tickless_conn **out)
 {
+    int is_listener = hub != NULL;
     tickless_conn *c;
     int rc;
 
@@ -159,6 +160,7 @@ int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
     if (rc != 0)
         return rc;
     c->is_listener = is_listener;
+    c->hub = hub;
     if (is_listener)
         c->accept_wq.kind = WQ_ACCEPT_CONN;
     rc = claim_ssl(ssl, c);
@@ -176,7 +178,7 @@ int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
                            proto == CONN_QUIC ? SSL_get_rbio(ssl) : NULL);
     if (rc != 0)
         goto fail_owner;
-    rc = tl_assist_attach(&c->link, pool);
+    rc = tl_assist_attach(&c->link, pool, place);
     if (rc != 0)
         goto fail_rx;
 
@@ -237,7 +239,7 @@ int tickless_conn_new(SSL *ssl, tickless_pool *pool, tickless_conn **out)
     fd = tl_ossl_socket_fd(ssl, proto);
     if (fd < 0)
         return TICKLESS_ERR_INVALID;
-    return tl_conn_new_engine(ssl, proto, fd, pool, 0, out);
+    return tl_conn_new_engine(ssl, proto, fd, pool, NULL, -1, out);
 }
 
 int tl_conn_new_member(SSL *ssl, tickless_conn *engine, tickless_conn **out)

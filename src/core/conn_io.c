@@ -154,7 +154,7 @@ static void others_before(conn_call *call, others_view *v)
 {
     tickless_conn *e = call->c->engine;
 
-    v->watching = e->sleeping != NULL;
+    v->watching = tl_engine_watched(e);
     if (!v->watching)
         return;
     v->rx = engine_input(e);
@@ -182,7 +182,7 @@ static void others_after(conn_call *call, const others_view *v, int rc)
     tickless_conn *c = call->c;
     tickless_conn *e = c->engine;
 
-    if (!v->watching || e->sleeping == NULL)
+    if (!v->watching || !tl_engine_watched(e))
         return;
     if (engine_input(e) != v->rx
         || (v->timer_due && e->proto == CONN_QUIC

@@ -37,6 +37,7 @@
 
 #include "assist/assist.h"
 #include "base/clock.h"
+#include "core/accept_hub.h"
 #include "base/handle.h"
 #include "base/lathist.h"
 #include "core/ossl.h"
@@ -107,7 +108,9 @@ struct tickless_conn {
                             yet (tx_held.h) */
 
     /* Engine only. */
-    int is_listener;     /* ssl is a QUIC listener */
+    int is_listener;     /* ssl is a QUIC listener (a listener's shard) */
+    accept_hub *hub;     /* listener: where its accepts sleep (the
+                            listener's, shared by its shards); constant */
     uint64_t (*now)(void); /* the clock this engine's deadlines, hand-offs
                               and lateness are judged by, as OpenSSL's
                               QUIC channel has its now_cb: tl_clock_now_ns,
@@ -275,9 +278,15 @@ void tl_engine_wake_progress(tickless_conn *engine);
 void tl_engine_wake_owned(tickless_conn *engine, tickless_conn *owner);
 
 /* A connection that is its own engine, attached to an assist (a dedicated
- * thread when |pool| is NULL). Takes |ssl| on success. */
+ * thread when |pool| is NULL; pool shard |place|, or the least loaded when
+ * |place| < 0). With |hub|, a QUIC listener (a shard of one: its accepts
+ * sleep on |hub|). Takes |ssl| on success. */
 int tl_conn_new_engine(SSL *ssl, conn_proto proto, int fd, tickless_pool *pool,
-                       int is_listener, tickless_conn **out);
+                       accept_hub *hub, int place, tickless_conn **out);
+
+/* Whether anyone waits on engine |e|: a caller asleep on one of its
+ * queues, or, for a listener's shard, an accept under way on its hub. */
+int tl_engine_watched(tickless_conn *e);
 
 /* A connection accepted from a listener engine. Takes |ssl| on success.
  * Caller holds engine->mu. */
@@ -484,5 +493,12 @@ int tl_stream_wrap(tickless_conn *c, SSL *ssl, struct tickless_stream **out);
  *    the members it serves are given back. */
 int tl_serve_next_stream(conn_call *call, void *arg);
 void tl_serve_release_all(tickless_conn *e);
+
+/* A QUIC listener of |n| shards, one for each of |ssls| (QUIC listeners,
+ * each on a socket of its own), shard i on pool shard i (listener.c).
+ * *taken: how many of |ssls| it took, from the first: all on success; on
+ * failure those it took are freed, and the rest stay the caller's. */
+int tl_listener_new_shards(SSL *const *ssls, unsigned n, tickless_pool *pool,
+                           tickless_listener **out, unsigned *taken);
 
 #endif

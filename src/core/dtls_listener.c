@@ -421,6 +421,11 @@ int tl_dtls_listener_accept(dtls_listener *d, tickless_conn **out,
     }
 }
 
+int tl_dtls_listener_fd(const dtls_listener *d)
+{
+    return d->fd;
+}
+
 void tl_dtls_listener_close(dtls_listener *d)
 {
     uint64_t one = 1;

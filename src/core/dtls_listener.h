@@ -28,6 +28,9 @@ int tl_dtls_listener_new(SSL_CTX *ctx, int fd, tickless_pool *pool,
 int tl_dtls_listener_accept(dtls_listener *d, tickless_conn **out,
                             int timeout_ms);
 
+/* Its listening socket, which it owns. */
+int tl_dtls_listener_fd(const dtls_listener *d);
+
 /* Stops accepting: blocked and later accepts return TICKLESS_ERR_CLOSED.
  * Accepted connections have sockets of their own and go on. */
 void tl_dtls_listener_close(dtls_listener *d);

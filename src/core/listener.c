@@ -1,29 +1,50 @@
-/* tickless_listener: a QUIC listener whose engine the assist ticks once
- * per wake-up for all the connections accepted from it; or a DTLS
+/* tickless_listener: a QUIC listener whose engines the assist ticks once
+ * per wake-up for all the connections accepted from them; or a DTLS
  * server's listening socket (dtls_listener.h), whose connections each get
  * a socket of their own and go on without it.
  *
- * The listener is an engine (a tickless_conn with is_listener set); each
- * accepted connection is a member that shares its mutex and keeps it alive.
- * Closing the listener closes its connections too: they share its socket
- * and engine, which the assist stops ticking. The listener handle stays
+ * A QUIC listener has one or more shards (tickless_listen() makes several,
+ * one per pool thread): each an OpenSSL listener on its own socket, all
+ * bound to one port (SO_REUSEPORT), so that the kernel spreads the clients
+ * and each shard's handshakes and ticks run on its own assist thread. A
+ * shard is an engine (a tickless_conn with is_listener set); each
+ * connection accepted from it is a member that shares its mutex and keeps
+ * it alive. Accepts look at every shard, and sleep on the listener's hub
+ * (accept_hub.h), which any shard wakes.
+ *
+ * Closing the listener closes its connections too: they share its sockets
+ * and engines, which the assist stops ticking. The listener handle stays
  * valid (accepts return TICKLESS_ERR_CLOSED) until tickless_listener_free(),
  * so worker threads may still call accept while they wind down. Connection
- * handles stay valid until each is given to tickless_conn_close(), and the
- * listener's SSL object is freed only after the last of them, so OpenSSL
+ * handles stay valid until each is given to tickless_conn_close(), and a
+ * shard's SSL object is freed only after the last of them, so OpenSSL
  * never frees the port under a live connection (openssl#32420). */
 #include "assist/assist.h"
 #include "base/alloc.h"
 #include "core/core.h"
 #include "core/dtls_listener.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <openssl/err.h>
+
+/* One OpenSSL listener, with its socket and engine. */
+typedef struct listener_shard {
+    tickless_conn *engine;
+    waitq serve_wq;        /* tickless_listener_accept_stream()'s look at
+                              this shard (tl_conn_run() wants a queue; the
+                              accepts sleep on the hub) */
+} listener_shard;
 
 struct tickless_listener {
     handle h;              /* live until tickless_listener_free() */
     dtls_listener *dtls;   /* DTLS: the listening socket; NULL for QUIC */
-    tickless_conn *engine; /* QUIC: the listener's engine */
-    waitq serve_wq;        /* QUIC: tickless_listener_accept_stream() */
+    listener_shard *shards; /* QUIC: nshards of them; constant */
+    unsigned nshards;
+    accept_hub hub;        /* QUIC: where accepts sleep */
+    atomic_uint next_look; /* the shard the next accept looks at first */
 };
 
 /* Step 1 of the guard (handle.h): 0, or TICKLESS_ERR_INVALID (NULL,
@@ -64,15 +85,86 @@ int tickless_listener_new_dtls(SSL_CTX *ctx, int fd, tickless_pool *pool,
     return 0;
 }
 
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+/* Forgets shards [0, n) of |l| that were made but never handed out: the
+ * listener's close and free, for a listener that failed half-way. */
+static void shards_unmake(tickless_listener *l, unsigned n);
+
+/* Makes shard |i| of |l| of |ssl|, a QUIC listener, on pool shard |i| (so
+ * that each listener has a thread of its own). Takes |ssl| on success. */
+static int shard_make(tickless_listener *l, unsigned i, SSL *ssl,
+                      tickless_pool *pool)
+{
+    listener_shard *sh = &l->shards[i];
+    int fd = tl_ossl_socket_fd(ssl, CONN_QUIC);
+    int rc;
+
+    if (fd < 0)
+        return TICKLESS_ERR_INVALID;
+    /* Listen now, so handshakes proceed before the first accept. */
+    ERR_clear_error();
+    if (!SSL_listen(ssl)) {
+        ERR_clear_error();
+        return TICKLESS_ERR_SSL;
+    }
+    rc = tl_waitq_init(&sh->serve_wq, WQ_SERVE_STREAM, ssl, NULL);
+    if (rc != 0)
+        return rc;
+    rc = tl_conn_new_engine(ssl, CONN_QUIC, fd, pool, &l->hub, (int)i,
+                            &sh->engine);
+    if (rc != 0) {
+        tl_waitq_destroy(&sh->serve_wq);
+        return rc;
+    }
+    sh->serve_wq.owner = sh->engine;
+    return 0;
+}
+
+int tl_listener_new_shards(SSL *const *ssls, unsigned n, tickless_pool *pool,
+                           tickless_listener **out, unsigned *taken)
+{
+    tickless_listener *l;
+    unsigned i;
+    int rc;
+
+    *taken = 0;
+    for (i = 0; i < n; i++)
+        if (!tl_ossl_is_listener(ssls[i]))
+            return TICKLESS_ERR_INVALID;
+    l = tl_calloc(1, sizeof(*l));
+    if (l == NULL)
+        return TICKLESS_ERR_NOMEM;
+    l->shards = tl_calloc(n, sizeof(*l->shards));
+    rc = l->shards == NULL ? TICKLESS_ERR_NOMEM : tl_hub_init(&l->hub);
+    if (rc != 0) {
+        tl_free(l->shards);
+        tl_free(l);
+        return rc;
+    }
+    tl_handle_init(&l->h, HANDLE_LISTENER, NULL);
+    atomic_init(&l->next_look, 0);
+    for (i = 0; i < n && rc == 0; i++)
+        rc = shard_make(l, i, ssls[i], pool);
+    if (rc != 0) {
+        /* Shard i-1 failed, and nothing of it is left; those before it
+         * go, with their SSL objects. */
+        *taken = i - 1;
+        shards_unmake(l, i - 1);
+        tl_hub_destroy(&l->hub);
+        tl_free(l->shards);
+        tl_free(l);
+        return rc;
+    }
+    l->nshards = n;
+    *taken = n;
+    *out = l;
+    return 0;
+}
+#endif
+
 int tickless_listener_new(SSL *listener, tickless_pool *pool,
                           tickless_listener **out)
 {
-#ifdef TICKLESS_HAVE_QUIC_SERVER
-    tickless_listener *l;
-    int fd;
-    int rc;
-#endif
-
     if (out != NULL)
         *out = NULL;
     if (listener == NULL || out == NULL)
@@ -87,36 +179,9 @@ int tickless_listener_new(SSL *listener, tickless_pool *pool,
     (void)pool;
     return TICKLESS_ERR_UNSUPPORTED;
 #else
-    if (!tl_ossl_is_listener(listener))
-        return TICKLESS_ERR_INVALID;
-    fd = tl_ossl_socket_fd(listener, CONN_QUIC);
-    if (fd < 0)
-        return TICKLESS_ERR_INVALID;
-    l = tl_calloc(1, sizeof(*l));
-    if (l == NULL)
-        return TICKLESS_ERR_NOMEM;
-    tl_handle_init(&l->h, HANDLE_LISTENER, NULL);
-    /* Listen now, so handshakes proceed before the first accept. */
-    ERR_clear_error();
-    if (!SSL_listen(listener)) {
-        ERR_clear_error();
-        tl_free(l);
-        return TICKLESS_ERR_SSL;
-    }
-    rc = tl_waitq_init(&l->serve_wq, WQ_SERVE_STREAM, listener, NULL);
-    if (rc != 0) {
-        tl_free(l);
-        return rc;
-    }
-    rc = tl_conn_new_engine(listener, CONN_QUIC, fd, pool, 1, &l->engine);
-    if (rc != 0) {
-        tl_waitq_destroy(&l->serve_wq);
-        tl_free(l);
-        return rc;
-    }
-    l->serve_wq.owner = l->engine;
-    *out = l;
-    return 0;
+    unsigned taken;
+
+    return tl_listener_new_shards(&listener, 1, pool, out, &taken);
 #endif
 }
 
@@ -138,13 +203,40 @@ static int op_accept(conn_call *call, void *arg)
         SSL_free(ssl); /* refused for want of memory: the peer sees a close */
     return rc;
 }
+
+/* One look at every shard, from the one after the last accept's first
+ * (so that no shard waits behind another): 0 with |out| set,
+ * TICKLESS_ERR_TIMEOUT when none had anything, or the first other
+ * failure (TICKLESS_ERR_CLOSED once the listener is closed). */
+static int look_at_shards(tickless_listener *l, int streams, void *out,
+                          const char *fn)
+{
+    unsigned first = atomic_fetch_add(&l->next_look, 1);
+    unsigned i;
+
+    for (i = 0; i < l->nshards; i++) {
+        listener_shard *sh = &l->shards[(first + i) % l->nshards];
+        conn_call call = { 0 };
+        int rc;
+
+        call.fn = fn;
+        call.c = sh->engine;
+        call.ssl = sh->engine->ssl;
+        call.wq = streams ? &sh->serve_wq : &sh->engine->accept_wq;
+        /* tl_conn_run() enters the shard's engine on behalf of |fn|. */
+        rc = tl_conn_run(&call, 0, streams ? tl_serve_next_stream : op_accept,
+                         out);
+        if (rc != TICKLESS_ERR_TIMEOUT)
+            return rc;
+    }
+    return TICKLESS_ERR_TIMEOUT;
+}
 #endif
 
 /* Both accepts: |out|, a tickless_conn ** (or, with |streams|, a
  * tickless_stream **) that the caller has cleared, given or not
- * (|no_out|); then the listener; then the accept, run on the QUIC
- * listener's engine, its callers sleeping on the queue of what they
- * wait for (tl_conn_run() enters the engine on behalf of |fn|). */
+ * (|no_out|); then the listener; then the accept: a look at every shard,
+ * and, until one has something, a sleep on the hub. */
 static int listener_accept(tickless_listener *l, int no_out, int streams,
                            void *out, int timeout_ms, const char *fn)
 {
@@ -152,26 +244,35 @@ static int listener_accept(tickless_listener *l, int no_out, int streams,
 
     if (rc != 0)
         return rc;
+    if (timeout_ms < TICKLESS_FOREVER)
+        return TICKLESS_ERR_INVALID;
     if (l->dtls != NULL) {
         if (streams)
             return TICKLESS_ERR_UNSUPPORTED; /* DTLS has no streams */
-        return timeout_ms < TICKLESS_FOREVER
-                   ? TICKLESS_ERR_INVALID
-                   : tl_dtls_listener_accept(l->dtls, out, timeout_ms);
+        return tl_dtls_listener_accept(l->dtls, out, timeout_ms);
     }
 #ifndef TICKLESS_HAVE_QUIC_SERVER
-    (void)timeout_ms;
     return TICKLESS_ERR_UNSUPPORTED;
 #else
     {
-        conn_call call = { 0 };
+        hub_kind kind = streams ? HUB_STREAM : HUB_CONN;
+        uint64_t deadline = tl_clock_deadline_after_ms(timeout_ms);
+        /* A watcher before the look (accept_hub.h): whatever comes after
+         * it moves |gen| on. */
+        uint64_t gen = tl_hub_watch(&l->hub, kind);
 
-        call.fn = fn;
-        call.c = l->engine;
-        call.ssl = l->engine->ssl;
-        call.wq = streams ? &l->serve_wq : &l->engine->accept_wq;
-        return tl_conn_run(&call, timeout_ms,
-                           streams ? tl_serve_next_stream : op_accept, out);
+        for (;;) {
+            rc = look_at_shards(l, streams, out, fn);
+            if (rc != TICKLESS_ERR_TIMEOUT || timeout_ms == 0)
+                break;
+            if (tl_hub_wait(&l->hub, kind, &gen, deadline) != 0) {
+                /* A last look: one that came just in time is taken. */
+                rc = look_at_shards(l, streams, out, fn);
+                break;
+            }
+        }
+        tl_hub_unwatch(&l->hub, kind);
+        return rc;
     }
 #endif
 }
@@ -190,6 +291,27 @@ int tickless_listener_accept_stream(tickless_listener *l,
     if (out != NULL)
         *out = NULL;
     return listener_accept(l, out == NULL, 1, out, timeout_ms, __func__);
+}
+
+int tickless_listener_port(tickless_listener *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int rc = listener_check(l, __func__);
+    int fd;
+
+    if (rc != 0)
+        return rc;
+    /* Constant from creation to free, which no call may overlap. */
+    fd = l->dtls != NULL ? tl_dtls_listener_fd(l->dtls)
+                         : l->shards[0].engine->fd;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return TICKLESS_ERR_SYS;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return TICKLESS_ERR_SYS;
 }
 
 /* The assist is about to stop ticking the engine: without a word, every
@@ -245,22 +367,17 @@ static void say_goodbye(tickless_conn *e)
 #endif
 }
 
-void tickless_listener_close(tickless_listener *l)
+/* Closes shard engine |e|: says goodbye to its clients, wakes its callers
+ * and stops its assist. */
+static void shard_close(tickless_conn *e)
 {
-    tickless_conn *e;
     int entered, was_closed;
     waitq *wq;
 
-    if (listener_check(l, __func__) != 0)
-        return;
-    if (l->dtls != NULL) {
-        tl_dtls_listener_close(l->dtls);
-        return;
-    }
-    e = l->engine;
     /* HANDLE_HELD: this thread is inside tickless_conn_lock() on one of
-     * the listener's connections, which share this mutex. */
-    entered = tl_conn_enter(e, __func__, HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
+     * the shard's connections, which share this mutex. */
+    entered = tl_conn_enter(e, "tickless_listener_close",
+                            HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
     if (entered < 0)
         return;
     was_closed = e->closed;
@@ -280,9 +397,54 @@ void tickless_listener_close(tickless_listener *l)
         tl_assist_detach(&e->link);
 }
 
+/* The connections served through tickless_listener_accept_stream() are
+ * the listener's to close: each goes once its streams are. As in
+ * shard_close(), this thread may hold the mutex already. Then the shard's
+ * engine goes with its last member. */
+static void shard_free(listener_shard *sh)
+{
+    int entered = tl_conn_enter(sh->engine, "tickless_listener_free",
+                                HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
+
+    if (entered >= 0) {
+        tl_serve_release_all(sh->engine);
+        tl_conn_exit(sh->engine, entered);
+    }
+    tl_waitq_destroy(&sh->serve_wq);
+    tl_conn_unref(sh->engine); /* the members hold their own references */
+}
+
+#ifdef TICKLESS_HAVE_QUIC_SERVER
+static void shards_unmake(tickless_listener *l, unsigned n)
+{
+    unsigned i;
+
+    for (i = 0; i < n; i++)
+        shard_close(l->shards[i].engine);
+    for (i = 0; i < n; i++)
+        shard_free(&l->shards[i]);
+}
+#endif
+
+void tickless_listener_close(tickless_listener *l)
+{
+    unsigned i;
+
+    if (listener_check(l, __func__) != 0)
+        return;
+    if (l->dtls != NULL) {
+        tl_dtls_listener_close(l->dtls);
+        return;
+    }
+    for (i = 0; i < l->nshards; i++)
+        shard_close(l->shards[i].engine);
+    /* After the shards: a woken accept finds them closed. */
+    tl_hub_close(&l->hub);
+}
+
 void tickless_listener_free(tickless_listener *l)
 {
-    int entered;
+    unsigned i;
 
     /* A forked child's copy is left alone (see handle.h, "fork()"). */
     if (listener_check(l, __func__) != 0)
@@ -294,17 +456,10 @@ void tickless_listener_free(tickless_listener *l)
         return;
     }
     tickless_listener_close(l);
-    /* The connections served through tickless_listener_accept_stream()
-     * are the listener's to close: each goes once its streams are. As in
-     * tickless_listener_close(), this thread may hold the mutex already. */
-    entered = tl_conn_enter(l->engine, __func__,
-                            HANDLE_MAY_HOLD | HANDLE_CLOSED_OK);
-    if (entered >= 0) {
-        tl_serve_release_all(l->engine);
-        tl_conn_exit(l->engine, entered);
-    }
+    for (i = 0; i < l->nshards; i++)
+        shard_free(&l->shards[i]);
     tl_handle_kill(&l->h);
-    tl_waitq_destroy(&l->serve_wq);
-    tl_conn_unref(l->engine); /* the members hold their own references */
+    tl_hub_destroy(&l->hub);
+    tl_free(l->shards);
     tl_handle_release(l);
 }

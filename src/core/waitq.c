@@ -134,10 +134,35 @@ int tl_waitq_accept_ready(tickless_conn *e, const waitq *wq)
     }
 }
 
+int tl_engine_watched(tickless_conn *e)
+{
+    return e->sleeping != NULL
+           || (e->hub != NULL
+               && (tl_hub_watched(e->hub, HUB_CONN)
+                   || tl_hub_watched(e->hub, HUB_STREAM)));
+}
+
+/* A listener's accepts sleep on its hub, not on a shard's queues (see
+ * accept_hub.h): wake them when this shard has what they wait for. */
+static void wake_hub(tickless_conn *e)
+{
+    accept_hub *h = e->hub;
+
+    if (h == NULL)
+        return;
+    ERR_set_mark();
+    if (tl_hub_watched(h, HUB_CONN) && tl_ossl_accept_conn_ready(e->ssl))
+        tl_hub_wake(h, HUB_CONN);
+    if (tl_hub_watched(h, HUB_STREAM) && serve_ready(e))
+        tl_hub_wake(h, HUB_STREAM);
+    ERR_pop_to_mark();
+}
+
 void tl_engine_wake_ready(tickless_conn *e)
 {
     waitq *wq = e->sleeping;
 
+    wake_hub(e);
     if (wq != NULL && wq->next == NULL && wq->kind == WQ_IO) {
         tl_waitq_wake(wq); /* the common case: one connection, one queue */
         return;
@@ -153,6 +178,7 @@ void tl_engine_wake_progress(tickless_conn *e)
 
     if (e->proto != CONN_QUIC)
         return;
+    wake_hub(e);
     for (wq = e->sleeping; wq != NULL; wq = wq->next)
         if (waitq_ready(e, wq, 1))
             tl_waitq_wake(wq);

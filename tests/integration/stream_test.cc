@@ -1180,8 +1180,9 @@ TEST_P(Streams, WriterWhoseOwnAttemptTakesTheCreditGoesOn)
     });
     tickless_conn *c = NewClientOn(pool, TS_QUIC, server.port);
     tickless_stream *a = nullptr;
-    if (c != nullptr)
+    if (c != nullptr) {
         EXPECT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+    }
     size_t n1 = 0, n2 = 0;
     int rc1 = 1, rc2 = 1;
     if (a != nullptr) {
