@@ -376,6 +376,14 @@ void tickless_conn_close(tickless_conn *c)
     c->app_locked = 0;
     c->closed = 1;
     tl_engine_wake_owned(e, c);
+    /* A section ended here ends as tickless_conn_unlock() ends one: its
+     * tick (tickless_conn_lock()) and the application's calls may have
+     * taken what the engine's other sleepers wait for (another connection
+     * of the listener, its accepts), which no assist tick will bring. */
+    if (inside_lock && e != c) {
+        tl_conn_publish(e);
+        tl_engine_wake_ready(e);
+    }
     tl_conn_exit(c, entered); /* the handle's reference keeps |c| */
 
     if (e == c)

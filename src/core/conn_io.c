@@ -295,10 +295,16 @@ int tl_conn_run(conn_call *call, int timeout_ms, conn_op op, void *arg)
         } else {
             rc = WAIT_TURN;
         }
-        /* OpenSSL would block. A last attempt after the timeout has been
-         * made: data that arrived just in time is still returned. */
-        if (rc != WAIT_TURN && !second_look && call_ready(call, took_input)) {
-            second_look = 1; /* once per wait, so it can never spin */
+        /* OpenSSL would block. If the object seems ready after all, look
+         * again: once per wait, so it can never spin, and again after an
+         * attempt whose own tick took input, since a tick reads at most
+         * one batch of datagrams (OpenSSL's demux: 32) and what this one
+         * read may be what the look before it was for (bounded by the
+         * datagrams the socket brings). A last attempt after the timeout
+         * has been made: data that arrived just in time is returned. */
+        if (rc != WAIT_TURN && (!second_look || took_input)
+            && call_ready(call, took_input)) {
+            second_look = 1;
             continue;
         }
         second_look = 0;

@@ -121,6 +121,56 @@ private:
     std::vector<uint64_t> peer_errors_;
 };
 
+// A pool with no thread of its own (threads == 0), run by a thread of
+// the test's until Pause(), which returns once it has stopped, and again
+// after Resume(): while it is paused nothing but the application's own
+// calls reads its connections' sockets, so a test can choose the call
+// that takes in what arrives.
+class PausablePool {
+public:
+    ~PausablePool()
+    {
+        stop_ = true;
+        if (loop_.joinable())
+            loop_.join();
+        if (pool_ != nullptr)
+            EXPECT_EQ(tickless_pool_free(pool_), 0) << "a connection left";
+    }
+    bool Start()
+    {
+        tickless_pool_options o;
+        tickless_pool_options_defaults(&o);
+        o.threads = 0;
+        int rc = tickless_pool_new(&o, &pool_);
+        EXPECT_EQ(rc, 0) << tickless_err_name(rc);
+        if (rc != 0)
+            return false;
+        loop_ = std::thread([this] {
+            while (!stop_) {
+                idle_ = !run_;
+                if (run_)
+                    (void)tickless_pool_run(pool_, 5);
+                else
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        });
+        return true;
+    }
+    tickless_pool *pool() const { return pool_; }
+    void Pause()
+    {
+        run_ = false;
+        while (!idle_)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    void Resume() { run_ = true; }
+
+private:
+    tickless_pool *pool_ = nullptr;
+    std::atomic<bool> run_{ true }, idle_{ false }, stop_{ false };
+    std::thread loop_;
+};
+
 // A tickless QUIC listener on the test's pool, and a server thread that
 // accepts one connection from it, hands it to |serve| and closes it when
 // |serve| returns. Join() waits for the thread (a second Join() returns at
@@ -372,6 +422,110 @@ protected:
             return nullptr;
         }
         return NewClient(GetParam(), TS_QUIC, echo_.port);
+    }
+
+    // A write refused for want of the peer's credit, with nothing in
+    // flight, on a client whose pool the test pauses while the peer's
+    // credit arrives, behind |junk| stray datagrams (through a relay),
+    // so that the write's own attempts are the ones to read it: the
+    // write must go on. The server, in the test's mode, reads what the
+    // first write sent in two halves 50 ms apart (two packets of credit,
+    // which the client acknowledges at once, so that no timer of its own
+    // is left to tick it), then the rest.
+    void WriterTakesTheCreditItself(int junk)
+    {
+        const std::vector<uint8_t> &data = FourMiB();
+        std::atomic<size_t> sent{0}, got{0};
+        OneConnectionServer server;
+        ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
+            tickless_stream *s = nullptr;
+            ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
+            for (int i = 0; i < 2000 && sent == 0; i++)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            std::vector<uint8_t> buf(65536);
+            size_t off = 0;
+            for (size_t want : { sent.load() / 2, sent.load(), data.size() }) {
+                while (off < want) {
+                    size_t n = 0;
+                    size_t len = std::min(buf.size(), want - off);
+                    int rc = tickless_stream_read(s, buf.data(), len, &n,
+                                                  15000);
+                    ASSERT_EQ(rc, 0) << tickless_err_name(rc);
+                    ASSERT_EQ(ts_check_pattern(buf.data(), n, off), n);
+                    off += n;
+                    got = off;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            tickless_stream_close(s);
+        }));
+        ts_relay *relay = nullptr;
+        uint16_t port = server.port;
+        if (junk > 0) {
+            ASSERT_EQ(ts_relay_start(server.port, nullptr, &relay), 0);
+            port = ts_relay_port(relay);
+        }
+        PausablePool pp;
+        ASSERT_TRUE(pp.Start());
+        tickless_conn *c = NewClientOn(pp.pool(), TS_QUIC, port);
+        tickless_stream *a = nullptr;
+        if (c != nullptr) {
+            EXPECT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
+        }
+        size_t n1 = 0, n2 = 0;
+        int rc1 = 1, rc2 = 1;
+        if (a != nullptr) {
+            // Until the credit runs out; a second is long enough for
+            // everything sent to be acknowledged.
+            rc1 = tickless_stream_write(a, data.data(), data.size(), &n1,
+                                        1000);
+            EXPECT_EQ(rc1, TICKLESS_ERR_TIMEOUT);
+            EXPECT_GT(n1, 0u);
+            EXPECT_LT(n1, data.size());
+        }
+        if (rc1 == TICKLESS_ERR_TIMEOUT && n1 > 0 && n1 < data.size()) {
+            pp.Pause();
+            const uint8_t stray[1] = { 0 };
+            for (int i = 0; i < junk; i++)
+                EXPECT_EQ(ts_relay_inject(relay, 0, 0, stray, sizeof(stray)),
+                          0);
+            sent = n1;
+            for (int i = 0; i < 2000 && got < n1; i++)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            EXPECT_EQ(got.load(), n1) << "the peer did not read the first write";
+            std::this_thread::sleep_for(std::chrono::milliseconds(60));
+            // The credit waits in the client's socket: nobody has read it.
+            std::atomic<bool> returned{false};
+            std::thread writer([&] {
+                rc2 = tickless_stream_write(a, data.data() + n1,
+                                            data.size() - n1, &n2,
+                                            (int)(5000 * TimeScale()));
+                returned = true;
+            });
+            // Until it blocks (having taken the credit) or is done.
+            for (int i = 0; i < 5000 && !returned; i++) {
+                tickless_stats st = TICKLESS_STATS_INIT;
+                if (tickless_conn_stats(c, &st) != 0 || st.waiters > 0)
+                    break;
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+            pp.Resume();
+            writer.join();
+            EXPECT_EQ(rc2, 0) << tickless_err_name(rc2) << " after " << n2
+                              << " bytes";
+            EXPECT_EQ(n2, data.size() - n1);
+        }
+        if (rc2 == 0)
+            server.Join(); // it reads to the end
+        if (a != nullptr)
+            tickless_stream_close(a);
+        if (c != nullptr)
+            tickless_conn_close(c);
+        sent = 1; // the server goes on if the test stopped early
+        server.Join();
+        EXPECT_EQ(got.load(), n1 + n2);
+        if (relay != nullptr)
+            ts_relay_stop(relay);
     }
 
     StreamEchoServer echo_;
@@ -1129,112 +1283,95 @@ TEST_P(Streams, WriterBlockedOnCreditGoesOnWhenThePeerReads)
 // must count that input, or it sleeps with the credit in hand while the
 // peer, having read everything, sends nothing more. (This race made
 // WriterBlockedOnCreditGoesOnWhenThePeerReads time out, once in ~120 runs.)
-// The client's pool is run by the test, which stops running it while the
-// credit comes, so that it is always the write's to take; the server runs
-// in the test's mode.
 TEST_P(Streams, WriterWhoseOwnAttemptTakesTheCreditGoesOn)
 {
-    const std::vector<uint8_t> &data = FourMiB();
-    std::atomic<size_t> sent{0}, got{0};
-    OneConnectionServer server;
-    ASSERT_TRUE(server.Start(Pool(), [&](tickless_conn *sc) {
-        tickless_stream *s = nullptr;
-        ASSERT_EQ(tickless_stream_accept(sc, &s, 10000), 0);
-        for (int i = 0; i < 2000 && sent == 0; i++)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        // What the first write got through, in two halves 50 ms apart: two
-        // packets of credit, which the client acknowledges at once, so
-        // that no timer of its own is left to tick it. Then the rest.
-        std::vector<uint8_t> buf(65536);
-        size_t off = 0;
-        for (size_t want : { sent.load() / 2, sent.load(), data.size() }) {
-            while (off < want) {
-                size_t n = 0;
-                size_t len = std::min(buf.size(), want - off);
-                int rc = tickless_stream_read(s, buf.data(), len, &n, 15000);
-                ASSERT_EQ(rc, 0) << tickless_err_name(rc);
-                ASSERT_EQ(ts_check_pattern(buf.data(), n, off), n);
-                off += n;
-                got = off;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        tickless_stream_close(s);
-    }));
+    WriterTakesTheCreditItself(0);
+}
 
-    // The client's pool: the test runs it, and stops for the credit.
-    tickless_pool_options o;
-    tickless_pool_options_defaults(&o);
-    o.threads = 0;
-    tickless_pool *pool = nullptr;
-    ASSERT_EQ(tickless_pool_new(&o, &pool), 0);
-    std::atomic<bool> run{true}, stop{false}, idle{false};
-    std::thread loop([&] {
-        while (!stop) {
-            idle = !run;
-            if (run)
-                (void)tickless_pool_run(pool, 5);
-            else
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
+// The same, one attempt later. A tick takes at most one batch of
+// datagrams off the socket (OpenSSL's demux: 32). With more than that
+// waiting ahead of the credit (junk sent from the relay's address, which
+// the client drops), the refused write's first tick takes only junk and
+// its second look retries; that retry's own tick takes the credit, and
+// must earn a look of its own.
+TEST_P(Streams, WriterWhoseSecondAttemptTakesTheCreditGoesOn)
+{
+    WriterTakesTheCreditItself(40);
+}
+
+// A lock section on one accepted connection ticks the listener's whole
+// engine (tickless_conn_lock() runs SSL_handle_events()): it may take the
+// datagrams another connection's blocked reader waits for. Ended by
+// tickless_conn_unlock(), the section wakes the sleepers that can go on;
+// ended by closing that connection from inside it, it must too. (The
+// closed connection keeps a stream open, so its teardown, which would
+// kick the assist, comes later.) The server's pool is paused while the
+// data arrives, so that the section's tick is the one that reads it.
+TEST_P(Streams, CloseInsideALockSectionWakesOtherConnectionsReaders)
+{
+    PausablePool sp;
+    ASSERT_TRUE(sp.Start());
+    uint16_t port = 0;
+    tickless_listener *l = NewQuicListener(sp.pool(), &port);
+    ASSERT_NE(l, nullptr);
+
+    tickless_conn *c1 = NewClient(GetParam(), TS_QUIC, port);
+    tickless_conn *c2 = NewClient(GetParam(), TS_QUIC, port);
+    ASSERT_NE(c1, nullptr);
+    ASSERT_NE(c2, nullptr);
+    tickless_stream *cs1 = nullptr, *cs2 = nullptr;
+    ASSERT_EQ(tickless_stream_open(c1, 0, &cs1, 10000), 0);
+    ASSERT_EQ(StreamWritePattern(cs1, 0, 1), 0);
+    tickless_conn *m1 = nullptr, *m2 = nullptr;
+    tickless_stream *s1 = nullptr, *s2 = nullptr;
+    ASSERT_EQ(tickless_listener_accept(l, &m1, 10000), 0);
+    ASSERT_EQ(tickless_stream_accept(m1, &s1, 10000), 0);
+    ASSERT_EQ(StreamReadPattern(s1, 0, 1), 0);
+    ASSERT_EQ(tickless_stream_open(c2, 0, &cs2, 10000), 0);
+    ASSERT_EQ(StreamWritePattern(cs2, 0, 1), 0);
+    ASSERT_EQ(tickless_listener_accept(l, &m2, 10000), 0);
+    ASSERT_EQ(tickless_stream_accept(m2, &s2, 10000), 0);
+    ASSERT_EQ(StreamReadPattern(s2, 0, 1), 0);
+
+    // The reader of m2's stream blocks.
+    std::atomic<int> rrc{1};
+    std::atomic<size_t> rn{0};
+    std::thread reader([&] {
+        std::vector<uint8_t> buf(65536);
+        size_t n = 0;
+        rrc = tickless_stream_read(s2, buf.data(), buf.size(), &n,
+                                   (int)(3000 * TimeScale()));
+        rn = n;
     });
-    tickless_conn *c = NewClientOn(pool, TS_QUIC, server.port);
-    tickless_stream *a = nullptr;
-    if (c != nullptr) {
-        EXPECT_EQ(tickless_stream_open(c, 0, &a, 10000), 0);
-    }
-    size_t n1 = 0, n2 = 0;
-    int rc1 = 1, rc2 = 1;
-    if (a != nullptr) {
-        // Until the credit runs out; a second is long enough for
-        // everything sent to be acknowledged.
-        rc1 = tickless_stream_write(a, data.data(), data.size(), &n1, 1000);
-        EXPECT_EQ(rc1, TICKLESS_ERR_TIMEOUT);
-        EXPECT_GT(n1, 0u);
-        EXPECT_LT(n1, data.size());
-    }
-    if (rc1 == TICKLESS_ERR_TIMEOUT && n1 > 0 && n1 < data.size()) {
-        run = false;
-        while (!idle)
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        sent = n1;
-        for (int i = 0; i < 2000 && got < n1; i++)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        EXPECT_EQ(got.load(), n1) << "the peer did not read the first write";
-        std::this_thread::sleep_for(std::chrono::milliseconds(60));
-        // The credit waits in the client's socket: the pool is not run,
-        // so the writer's first attempt reads it.
-        std::atomic<bool> returned{false};
-        std::thread writer([&] {
-            rc2 = tickless_stream_write(a, data.data() + n1, data.size() - n1,
-                                        &n2, (int)(5000 * TimeScale()));
-            returned = true;
-        });
-        // Until it blocks (having taken the credit) or is done.
-        for (int i = 0; i < 5000 && !returned; i++) {
-            tickless_stats st = TICKLESS_STATS_INIT;
-            if (tickless_conn_stats(c, &st) != 0 || st.waiters > 0)
-                break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-        run = true;
-        writer.join();
-        EXPECT_EQ(rc2, 0) << tickless_err_name(rc2) << " after " << n2
-                          << " bytes";
-        EXPECT_EQ(n2, data.size() - n1);
-    }
-    if (rc2 == 0)
-        server.Join(); // it reads to the end
-    if (a != nullptr)
-        tickless_stream_close(a);
-    if (c != nullptr)
-        tickless_conn_close(c);
-    sent = 1; // the server goes on if the test stopped early
-    server.Join();
-    EXPECT_EQ(got.load(), n1 + n2);
-    stop = true;
-    loop.join();
-    EXPECT_EQ(tickless_pool_free(pool), 0);
+    EXPECT_EQ(WaitForWaiters(m2, 1), 1u);
+    // Everything sent so far acknowledged: no timer of the engine's is
+    // left to tick it soon.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    sp.Pause();
+    // The data waits in the listener's socket; nothing ticks the engine.
+    ASSERT_EQ(StreamWritePattern(cs2, 1, 3000), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    SSL *ssl = tickless_conn_lock(m1); // its tick reads m2's data
+    EXPECT_NE(ssl, nullptr);
+    tickless_conn_close(m1); // inside the section: ends it
+    uint64_t t0 = ts_now_ns();
+    sp.Resume();
+    reader.join();
+    double waited = (ts_now_ns() - t0) / 1e9;
+    EXPECT_EQ(rrc.load(), 0) << tickless_err_name(rrc.load());
+    EXPECT_EQ(rn.load(), 3000u);
+    // Woken at once, not by its timeout (whose last attempt finds the
+    // data all the same).
+    EXPECT_LT(waited, 1.0 * TimeScale()) << "the reader slept with its data";
+
+    tickless_stream_close(s1);
+    tickless_stream_close(s2);
+    tickless_conn_close(m2);
+    tickless_stream_close(cs1);
+    tickless_stream_close(cs2);
+    tickless_conn_close(c1);
+    tickless_conn_close(c2);
+    tickless_listener_free(l);
 }
 
 // Two readers of a QUIC connection's default stream before it exists (the
