@@ -739,9 +739,10 @@ tickless_listen_options_defaults(tickless_listen_options *opts);
  * on its own thread, so handshakes and ticks use every thread of the pool.
  * A client keeps its shard as long as its address and port stay the same.
  * A client that moves (a NAT rebinding, a new network) reaches, in
- * general, another shard, which does not know its connection: its packets
- * are dropped there, and the connection ends, on both sides, at its idle
- * timeout. Use one shard where clients are expected to move. Other
+ * general, another shard, which does not know its connection and drops
+ * its packets; OpenSSL 3.5 does not follow such a move even within one
+ * listener. Either way the connection ends, on both sides, at its idle
+ * timeout, and the calls blocked on it return an error then. Other
  * programs of the same user can bind the same port with SO_REUSEPORT too
  * and take part of the traffic.
  *

@@ -468,6 +468,22 @@ int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
     return ReadExactlyVia(tickless_stream_read, s, buf, len, timeout_ms, got);
 }
 
+int StreamWritePattern(tickless_stream *s, uint64_t off, size_t len)
+{
+    std::vector<uint8_t> buf = PatternBytes(len, off);
+    size_t n = 0;
+    return tickless_stream_write(s, buf.data(), len, &n, 15000);
+}
+
+int StreamReadPattern(tickless_stream *s, uint64_t off, size_t len)
+{
+    std::vector<uint8_t> buf(len);
+    int rc = ReadExactly(s, buf.data(), len, 15000);
+    if (rc != 0)
+        return rc;
+    return ts_check_pattern(buf.data(), len, off) == len ? 0 : -100;
+}
+
 std::future<int> ReadInBackground(tickless_conn *c, int timeout_ms)
 {
     return std::async(std::launch::async, [c, timeout_ms] {

@@ -276,6 +276,11 @@ int ReadExactly(tickless_conn *c, void *buf, size_t len, int timeout_ms,
 int ReadExactly(tickless_stream *s, void *buf, size_t len, int timeout_ms,
                 size_t *got = nullptr);
 
+// WritePattern() and ReadPattern() on one stream, with a 15 s timeout;
+// ReadPattern's mismatch is -100 here, with no test failure added.
+int StreamWritePattern(tickless_stream *s, uint64_t off, size_t len);
+int StreamReadPattern(tickless_stream *s, uint64_t off, size_t len);
+
 // tickless_conn_read() of up to 64 bytes on |c| with |timeout_ms|, on a
 // thread of its own: its result, for a test that acts while it is blocked.
 std::future<int> ReadInBackground(tickless_conn *c, int timeout_ms);

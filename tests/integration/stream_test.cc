@@ -211,23 +211,6 @@ private:
     std::thread thread_;
 };
 
-int StreamWritePattern(tickless_stream *s, uint64_t off, size_t len)
-{
-    std::vector<uint8_t> buf = PatternBytes(len, off);
-    size_t n = 0;
-    return tickless_stream_write(s, buf.data(), len, &n, 15000);
-}
-
-// Reads exactly |len| bytes; 0 if they are the pattern at |off|.
-int StreamReadPattern(tickless_stream *s, uint64_t off, size_t len)
-{
-    std::vector<uint8_t> buf(len);
-    int rc = ReadExactly(s, buf.data(), len, 15000);
-    if (rc != 0)
-        return rc;
-    return ts_check_pattern(buf.data(), len, off) == len ? 0 : -100;
-}
-
 long VoluntarySwitches(pid_t tid)
 {
     std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/status");
