@@ -9,6 +9,7 @@
 
 #include "assist/runner.h"
 #include "base/alloc.h"
+#include "base/options.h"
 
 #define POOL_MAX_THREADS 256u
 
@@ -24,21 +25,15 @@ void tickless_pool_options_defaults(tickless_pool_options *opts)
     opts->first_cpu = -1;
 }
 
-/* The caller's options over the defaults. A caller built against an older
- * header passes a smaller struct: the fields it lacks keep their defaults.
- * A newer, larger one is accepted too; its extra fields are not known. */
+/* The caller's options over the defaults (base/options.h), checked. */
 static int read_options(const tickless_pool_options *in,
                         tickless_pool_options *out)
 {
     size_t min = offsetof(tickless_pool_options, threads) + sizeof(in->threads);
 
     tickless_pool_options_defaults(out);
-    if (in == NULL)
-        return 0;
-    if (in->size < min)
+    if (tl_options_read(out, sizeof(*out), in, min) != 0)
         return TICKLESS_ERR_INVALID;
-    memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
-    out->size = sizeof(*out);
     if (out->threads > POOL_MAX_THREADS || out->first_cpu < -1
         || (out->stack_size != 0 && out->stack_size < RUNNER_MIN_STACK))
         return TICKLESS_ERR_INVALID;

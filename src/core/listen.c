@@ -3,7 +3,7 @@
  * the clients over them by their address and port), makes an OpenSSL
  * listener on each, and hands them to a listener of that many shards
  * (listener.c), each on a pool thread of its own. */
-#include "base/alloc.h"
+#include "base/options.h"
 #include "core/core.h"
 
 #include <errno.h>
@@ -25,20 +25,15 @@ void tickless_listen_options_defaults(tickless_listen_options *opts)
     opts->size = sizeof(*opts);
 }
 
-/* The caller's options over the defaults; a smaller (older) struct keeps
- * the defaults of the fields it lacks. */
+/* The caller's options over the defaults (base/options.h), checked. */
 static int read_options(const tickless_listen_options *in,
                         tickless_listen_options *out)
 {
     size_t min = offsetof(tickless_listen_options, shards) + sizeof(in->shards);
 
     tickless_listen_options_defaults(out);
-    if (in == NULL)
-        return 0;
-    if (in->size < min)
+    if (tl_options_read(out, sizeof(*out), in, min) != 0)
         return TICKLESS_ERR_INVALID;
-    memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
-    out->size = sizeof(*out);
     return out->shards > LISTEN_MAX_SHARDS ? TICKLESS_ERR_INVALID : 0;
 }
 

@@ -913,3 +913,97 @@ echo_service *StartEchoService(Mode mode, int workers, uint16_t *port,
     return svc;
 }
 #endif
+
+void PoolThreadsTest::SetUp()
+{
+    if (GetParam() > 0) {
+        tickless_pool_options o;
+        tickless_pool_options_defaults(&o);
+        o.threads = (unsigned)GetParam();
+        ASSERT_EQ(tickless_pool_new(&o, &pool_), 0);
+    }
+}
+
+void PoolThreadsTest::TearDown()
+{
+    if (pool_ != nullptr) {
+        EXPECT_EQ(tickless_pool_free(pool_), 0);
+    }
+}
+
+std::string PoolThreadsName(const testing::TestParamInfo<int> &info)
+{
+    return info.param == 0 ? "Dedicated" : "Pool" + std::to_string(info.param);
+}
+
+void EchoUntilEof(tickless_conn *c)
+{
+    std::vector<uint8_t> buf(16384);
+
+    if (tickless_conn_handshake(c, 10000) != 0)
+        return;
+    for (;;) {
+        size_t n = 0, w = 0;
+        int rc = tickless_conn_read(c, buf.data(), buf.size(), &n, 60000);
+        if (rc != 0)
+            break;
+        if (tickless_conn_write(c, buf.data(), n, &w, 60000) != 0)
+            break;
+    }
+    (void)tickless_conn_shutdown(c, 2000);
+}
+
+void StopServing(tickless_listener *l, std::vector<std::thread> *workers)
+{
+    tickless_listener_close(l);
+    for (auto &t : *workers)
+        t.join();
+    workers->clear();
+    tickless_listener_free(l);
+}
+
+int RunQuicClients(uint16_t port, int n,
+                   const std::function<bool(tickless_conn *, int)> &exchange)
+{
+    std::atomic<int> ok{0};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < n; i++)
+        clients.emplace_back([&, i] {
+            tickless_conn *c = NewClient(Mode::Dedicated, TS_QUIC, port);
+            if (c == nullptr)
+                return;
+            if (exchange(c, i))
+                ok++;
+            tickless_conn_close(c);
+        });
+    for (auto &t : clients)
+        t.join();
+    return ok.load();
+}
+
+bool EchoPattern(tickless_conn *c, int i, size_t len)
+{
+    const uint64_t off = 1000000000ull * (uint64_t)i;
+    bool ok = tickless_conn_handshake(c, 10000) == 0
+              && WritePattern(c, off, len) == 0
+              && ReadPattern(c, off, len) == 0;
+    (void)tickless_conn_shutdown(c, 2000);
+    return ok;
+}
+
+void AcceptUntilClosed(tickless_listener *l,
+                       const std::function<void(tickless_conn *)> &serve)
+{
+    for (;;) {
+        tickless_conn *c = nullptr;
+        int rc = tickless_listener_accept(l, &c, TICKLESS_FOREVER);
+        if (rc != 0) {
+            // The close, whether this worker was blocked in accept or
+            // still finishing a client when it came.
+            EXPECT_EQ(rc, TICKLESS_ERR_CLOSED);
+            return;
+        }
+        serve(c);
+        tickless_conn_close(c);
+    }
+}

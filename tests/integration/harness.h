@@ -431,6 +431,42 @@ private:
     std::atomic<int> errors_{ 0 };
 };
 
+// A test over pools of GetParam() assist threads, 0 meaning a dedicated
+// assist: pool_ is made before each test and freed, checked, after it.
+class PoolThreadsTest : public testing::TestWithParam<int> {
+protected:
+    void SetUp() override;
+    void TearDown() override;
+    tickless_pool *pool_ = nullptr;
+};
+
+// "Dedicated", "Pool2", ...: PoolThreadsTest's parameter names.
+std::string PoolThreadsName(const testing::TestParamInfo<int> &info);
+
+// |n| dedicated QUIC clients of 127.0.0.1:|port| at once, each from a port
+// of its own; client |i| runs |exchange|(c, i) (true: it got what it
+// wanted), then is closed. How many exchanges succeeded.
+int RunQuicClients(uint16_t port, int n,
+                   const std::function<bool(tickless_conn *, int)> &exchange);
+
+// An exchange for RunQuicClients(): |len| pattern bytes from an offset of
+// the client's own, echoed back; then a shutdown.
+bool EchoPattern(tickless_conn *c, int i, size_t len);
+
+// A worker's loop: accepts connections from |l| and hands each to |serve|,
+// then closes it, until the listener is closed (any other failure of the
+// accept fails the test).
+void AcceptUntilClosed(tickless_listener *l,
+                       const std::function<void(tickless_conn *)> &serve);
+
+// Shuts a worker pool down as the guide says: closes |l| (the workers'
+// accepts return TICKLESS_ERR_CLOSED), joins |workers|, frees |l|.
+void StopServing(tickless_listener *l, std::vector<std::thread> *workers);
+
+// Echoes everything on |c| until the peer finishes, then finishes too:
+// a QUIC server's worker. Quiet (no gtest calls).
+void EchoUntilEof(tickless_conn *c);
+
 // The factor for wall-clock bounds that tests assert ("close wakes the
 // readers within 2 s"): TICKLESS_TEST_TIME_SCALE, a number >= 1, default 1.
 // The bounds are written for a plain build; scripts/valgrind sets it, as

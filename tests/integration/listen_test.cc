@@ -22,23 +22,8 @@ extern "C" {
 
 namespace {
 
-class Listen : public testing::TestWithParam<int> {
+class Listen : public PoolThreadsTest {
 protected:
-    void SetUp() override
-    {
-        if (GetParam() > 0) {
-            tickless_pool_options o;
-            tickless_pool_options_defaults(&o);
-            o.threads = (unsigned)GetParam();
-            ASSERT_EQ(tickless_pool_new(&o, &pool_), 0);
-        }
-    }
-    void TearDown() override
-    {
-        if (pool_ != nullptr) {
-            EXPECT_EQ(tickless_pool_free(pool_), 0);
-        }
-    }
 
 #if TS_HAVE_QUIC
     // A listener of |shards| shards (0: the default) on 127.0.0.1, a free
@@ -73,13 +58,7 @@ protected:
     {
         for (int i = 0; i < n; i++)
             w->threads.emplace_back([l, w] {
-                for (;;) {
-                    tickless_conn *c = nullptr;
-                    int rc = tickless_listener_accept(l, &c, TICKLESS_FOREVER);
-                    if (rc != 0) {
-                        EXPECT_EQ(rc, TICKLESS_ERR_CLOSED);
-                        return;
-                    }
+                AcceptUntilClosed(l, [w](tickless_conn *c) {
                     w->accepted++;
                     SSL *ssl = tickless_conn_lock(c);
                     EXPECT_NE(ssl, nullptr);
@@ -88,62 +67,23 @@ protected:
                         w->listeners.insert(SSL_get0_listener(ssl));
                     }
                     tickless_conn_unlock(c);
-                    Echo(c);
-                    tickless_conn_close(c);
-                }
+                    EchoUntilEof(c);
+                });
             });
     }
 
-    // Echoes everything on |c| until the peer finishes, then finishes.
-    static void Echo(tickless_conn *c)
-    {
-        std::vector<uint8_t> buf(16384);
-
-        if (tickless_conn_handshake(c, 10000) != 0)
-            return;
-        for (;;) {
-            size_t n = 0, w = 0;
-            if (tickless_conn_read(c, buf.data(), buf.size(), &n, 30000) != 0
-                || tickless_conn_write(c, buf.data(), n, &w, 30000) != 0)
-                break;
-        }
-        (void)tickless_conn_shutdown(c, 2000);
-    }
-
-    // |n| dedicated clients at once, each from a port of its own, each
-    // echoing its own pattern; how many got everything back.
+    // |n| clients at once, each echoing a pattern of its own; how many
+    // got everything back.
     int RunClients(int n)
     {
-        std::atomic<int> ok{0};
-        std::vector<std::thread> clients;
-        for (int i = 0; i < n; i++)
-            clients.emplace_back([&, i] {
-                tickless_conn *c = NewClient(Mode::Dedicated, TS_QUIC, port_);
-                if (c == nullptr)
-                    return;
-                const size_t len = 20000 + 100 * (size_t)i;
-                const uint64_t off = 1000000ull * (uint64_t)i;
-                if (tickless_conn_handshake(c, 10000) == 0
-                    && WritePattern(c, off, len) == 0
-                    && ReadPattern(c, off, len) == 0)
-                    ok++;
-                (void)tickless_conn_shutdown(c, 2000);
-                tickless_conn_close(c);
-            });
-        for (auto &t : clients)
-            t.join();
-        return ok.load();
+        return RunQuicClients(port_, n, [](tickless_conn *c, int i) {
+            return EchoPattern(c, i, 20000 + 100 * (size_t)i);
+        });
     }
 
     uint16_t port_ = 0;
 #endif
-    tickless_pool *pool_ = nullptr;
 };
-
-std::string PoolName(const testing::TestParamInfo<int> &info)
-{
-    return info.param == 0 ? "Dedicated" : "Pool" + std::to_string(info.param);
-}
 
 } // namespace
 
@@ -161,10 +101,7 @@ TEST_P(Listen, ShardsShareTheClientsAndEveryConnectionEchoes)
     StartWorkers(l, 4, &w);
     const int kClients = 30;
     EXPECT_EQ(RunClients(kClients), kClients);
-    tickless_listener_close(l);
-    for (auto &t : w.threads)
-        t.join();
-    tickless_listener_free(l);
+    StopServing(l, &w.threads);
     EXPECT_EQ(w.accepted.load(), kClients);
     EXPECT_EQ(w.listeners.size(), 3u) << "a shard got no client";
 }
@@ -179,10 +116,7 @@ TEST_P(Listen, DefaultIsOneShardPerPoolThread)
     StartWorkers(l, 2, &w);
     const int kClients = 20; // 2 * (1/2)^20 < 2e-6
     EXPECT_EQ(RunClients(kClients), kClients);
-    tickless_listener_close(l);
-    for (auto &t : w.threads)
-        t.join();
-    tickless_listener_free(l);
+    StopServing(l, &w.threads);
     EXPECT_EQ(w.listeners.size(), GetParam() > 0 ? (size_t)GetParam() : 1u);
 }
 
@@ -217,31 +151,21 @@ TEST_P(Listen, StreamWorkersServeAShardedListener)
             }
         });
     const int kClients = 12;
-    std::atomic<int> ok{0};
-    std::vector<std::thread> clients;
-    for (int i = 0; i < kClients; i++)
-        clients.emplace_back([&, i] {
-            tickless_conn *c = NewClient(Mode::Dedicated, TS_QUIC, port_);
-            if (c == nullptr)
-                return;
-            tickless_stream *s = nullptr;
-            const size_t len = 5000 + 10 * (size_t)i;
-            if (tickless_stream_open(c, 0, &s, 10000) == 0
-                && StreamWritePattern(s, 0, len) == 0
-                && tickless_stream_conclude(s) == 0
-                && StreamReadPattern(s, 0, len) == 0)
-                ok++;
-            if (s != nullptr)
-                tickless_stream_close(s);
-            tickless_conn_close(c);
-        });
-    for (auto &t : clients)
-        t.join();
-    EXPECT_EQ(ok.load(), kClients);
-    tickless_listener_close(l);
-    for (auto &t : workers)
-        t.join();
-    tickless_listener_free(l);
+    EXPECT_EQ(RunQuicClients(port_, kClients,
+                             [](tickless_conn *c, int i) {
+                                 tickless_stream *s = nullptr;
+                                 const size_t len = 5000 + 10 * (size_t)i;
+                                 bool ok =
+                                     tickless_stream_open(c, 0, &s, 10000) == 0
+                                     && StreamWritePattern(s, 0, len) == 0
+                                     && tickless_stream_conclude(s) == 0
+                                     && StreamReadPattern(s, 0, len) == 0;
+                                 if (s != nullptr)
+                                     tickless_stream_close(s);
+                                 return ok;
+                             }),
+              kClients);
+    StopServing(l, &workers);
     EXPECT_EQ(served.load(), kClients);
 }
 
@@ -431,4 +355,5 @@ TEST_P(Listen, NeedsOpenSsl35)
 
 #endif
 
-INSTANTIATE_TEST_SUITE_P(Assist, Listen, testing::Values(0, 2), PoolName);
+INSTANTIATE_TEST_SUITE_P(Assist, Listen, testing::Values(0, 2),
+                         PoolThreadsName);

@@ -18,44 +18,8 @@ extern "C" {
 
 namespace {
 
-#if TS_HAVE_QUIC
-// Echoes everything on |c| until the peer finishes, then finishes too.
-void EchoUntilEof(tickless_conn *c)
-{
-    std::vector<uint8_t> buf(16384);
-
-    if (tickless_conn_handshake(c, 10000) != 0)
-        return;
-    for (;;) {
-        size_t n = 0, w = 0;
-        int rc = tickless_conn_read(c, buf.data(), buf.size(), &n, 60000);
-        if (rc != 0)
-            break;
-        if (tickless_conn_write(c, buf.data(), n, &w, 60000) != 0)
-            break;
-    }
-    (void)tickless_conn_shutdown(c, 2000);
-}
-#endif
-
-class QuicServer : public testing::TestWithParam<int> {
+class QuicServer : public PoolThreadsTest {
 protected:
-    void SetUp() override
-    {
-        if (GetParam() > 0) {
-            tickless_pool_options o;
-            tickless_pool_options_defaults(&o);
-            o.threads = (unsigned)GetParam();
-            ASSERT_EQ(tickless_pool_new(&o, &pool_), 0);
-        }
-    }
-    void TearDown() override
-    {
-        if (pool_ != nullptr) {
-            EXPECT_EQ(tickless_pool_free(pool_), 0);
-        }
-    }
-    tickless_pool *pool_ = nullptr;
 
 #if TS_HAVE_QUIC
     // A listener on pool_; port_ is its port.
@@ -82,11 +46,6 @@ protected:
 #endif
 };
 
-std::string PoolName(const testing::TestParamInfo<int> &info)
-{
-    return info.param == 0 ? "Dedicated" : "Pool" + std::to_string(info.param);
-}
-
 } // namespace
 
 #if TS_HAVE_QUIC
@@ -103,43 +62,20 @@ TEST_P(QuicServer, WorkerThreadsAcceptAndEcho)
     std::vector<std::thread> workers;
     for (int i = 0; i < kWorkers; i++)
         workers.emplace_back([&] {
-            for (;;) {
-                tickless_conn *c = nullptr;
-                int rc = tickless_listener_accept(l, &c, TICKLESS_FOREVER);
-                if (rc != 0) {
-                    // The close below, whether this worker was blocked in
-                    // accept or still finishing a client when it came.
-                    EXPECT_EQ(rc, TICKLESS_ERR_CLOSED);
-                    return;
-                }
+            AcceptUntilClosed(l, [&](tickless_conn *c) {
                 accepted++;
                 EchoUntilEof(c);
-                tickless_conn_close(c);
-            }
+            });
         });
 
-    std::vector<std::thread> clients;
-    std::atomic<int> ok{0};
     uint64_t t0 = ts_now_ns();
-    for (int i = 0; i < kClients; i++)
-        clients.emplace_back([&, i] {
-            tickless_conn *c = NewClient(Mode::Dedicated, TS_QUIC, port_);
-            if (c == nullptr)
-                return;
-            const size_t len = 100000 + 1000 * (size_t)i;
-            if (tickless_conn_handshake(c, 10000) == 0
-                && WritePattern(c, 0, len) == 0 && ReadPattern(c, 0, len) == 0)
-                ok++;
-            (void)tickless_conn_shutdown(c, 2000);
-            tickless_conn_close(c);
-        });
-    for (auto &t : clients)
-        t.join();
-    EXPECT_EQ(ok.load(), kClients);
-    tickless_listener_close(l);
-    for (auto &t : workers)
-        t.join();
-    tickless_listener_free(l);
+    EXPECT_EQ(RunQuicClients(port_, kClients,
+                             [](tickless_conn *c, int i) {
+                                 return EchoPattern(c, i,
+                                                    100000 + 1000 * (size_t)i);
+                             }),
+              kClients);
+    StopServing(l, &workers);
     // Each connection reached exactly one worker: no more accepts than
     // clients (a connection handed out twice would be echoed twice).
     EXPECT_EQ(accepted.load(), kClients);
@@ -347,4 +283,5 @@ TEST_P(QuicServer, ListenerNeedsOpenSsl35)
 
 #endif
 
-INSTANTIATE_TEST_SUITE_P(Assist, QuicServer, testing::Values(0, 2), PoolName);
+INSTANTIATE_TEST_SUITE_P(Assist, QuicServer, testing::Values(0, 2),
+                         PoolThreadsName);
