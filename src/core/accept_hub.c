@@ -22,7 +22,7 @@ int tl_hub_init(accept_hub *h)
             pthread_cond_destroy(&h->cv[--n]);
         return TICKLESS_ERR_NOMEM;
     }
-    h->closed = 0;
+    atomic_init(&h->closed, 0);
     for (i = 0; i < HUB_KINDS; i++) {
         h->gen[i] = 0;
         atomic_init(&h->watchers[i], 0);
@@ -61,7 +61,7 @@ int tl_hub_wait(accept_hub *h, hub_kind k, uint64_t *gen, uint64_t deadline)
     int rc = 0;
 
     pthread_mutex_lock(&h->mu);
-    while (h->gen[k] == *gen && !h->closed && rc == 0) {
+    while (h->gen[k] == *gen && !atomic_load(&h->closed) && rc == 0) {
         if (deadline == CLOCK_NEVER)
             pthread_cond_wait(&h->cv[k], &h->mu);
         else if (pthread_cond_timedwait(&h->cv[k], &h->mu, &ts) == ETIMEDOUT)
@@ -90,8 +90,13 @@ void tl_hub_close(accept_hub *h)
     int i;
 
     pthread_mutex_lock(&h->mu);
-    h->closed = 1;
+    atomic_store(&h->closed, 1);
     for (i = 0; i < HUB_KINDS; i++)
         pthread_cond_broadcast(&h->cv[i]);
     pthread_mutex_unlock(&h->mu);
+}
+
+int tl_hub_closed(accept_hub *h)
+{
+    return atomic_load(&h->closed);
 }

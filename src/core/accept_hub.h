@@ -31,7 +31,7 @@ typedef struct accept_hub {
     pthread_mutex_t mu;
     pthread_cond_t cv[HUB_KINDS];
     uint64_t gen[HUB_KINDS];          /* mu */
-    int closed;                       /* mu */
+    atomic_int closed;                /* written under mu */
     atomic_uint watchers[HUB_KINDS];  /* accepts under way, asleep or
                                          looking at the shards */
 } accept_hub;
@@ -56,7 +56,13 @@ int tl_hub_watched(accept_hub *h, hub_kind k);
 /* Wakes the watchers of |k|: a shard has something for them. */
 void tl_hub_wake(accept_hub *h, hub_kind k);
 
-/* Wakes every watcher for good: the listener is closed. */
+/* Wakes every watcher for good: the listener is closed. Called before any
+ * shard is closed, so that an accept that saw the close (or a shard it
+ * closed) and returned TICKLESS_ERR_CLOSED is followed by no accept that
+ * finds another shard still open (tl_hub_closed()). */
 void tl_hub_close(accept_hub *h);
+
+/* Whether tl_hub_close() has begun. */
+int tl_hub_closed(accept_hub *h);
 
 #endif

@@ -214,6 +214,11 @@ static int look_at_shards(tickless_listener *l, int streams, void *out,
     unsigned first = atomic_fetch_add(&l->next_look, 1);
     unsigned i;
 
+    /* Closed as a whole: the shards close one by one, and a shard still
+     * open must not give a connection to an accept that comes after one
+     * that found another closed. */
+    if (tl_hub_closed(&l->hub))
+        return TICKLESS_ERR_CLOSED;
     for (i = 0; i < l->nshards; i++) {
         listener_shard *sh = &l->shards[(first + i) % l->nshards];
         conn_call call = { 0 };
@@ -436,10 +441,11 @@ void tickless_listener_close(tickless_listener *l)
         tl_dtls_listener_close(l->dtls);
         return;
     }
+    /* The hub first: from here on no accept looks at a shard (see
+     * look_at_shards()). */
+    tl_hub_close(&l->hub);
     for (i = 0; i < l->nshards; i++)
         shard_close(l->shards[i].engine);
-    /* After the shards: a woken accept finds them closed. */
-    tl_hub_close(&l->hub);
 }
 
 void tickless_listener_free(tickless_listener *l)

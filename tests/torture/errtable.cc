@@ -72,6 +72,11 @@ const Row kRows[] = {
       E(SSL)}},
     {Fn::LISTENER_ACCEPT_STREAM, "tickless_listener_accept_stream", false,
      {E(INVALID), E(TIMEOUT), E(CLOSED), E(UNSUPPORTED), E(NOMEM)}},
+    {Fn::LISTEN, "tickless_listen", false,
+     {E(INVALID), E(NOT_FOUND), E(UNSUPPORTED), E(SYS), E(SSL), E(NOMEM)}},
+    /* the port (a count, 1-65535) */
+    {Fn::LISTENER_PORT, "tickless_listener_port", true,
+     {E(INVALID), E(SYS)}},
 };
 #undef E
 

@@ -1,6 +1,7 @@
 /*
  * srv_quic: the server of the qserver scenario (srv.h). A tickless QUIC
- * listener whose workers loop in tickless_listener_accept_stream() and echo
+ * listener (one generation in two of 2 or 3 shards, tickless_listen())
+ * whose workers loop in tickless_listener_accept_stream() and echo
  * each stream they get: read, check the bytes (the client's key is the
  * stream's first 8 bytes, see echo_fill()), write them back, and after the
  * client's FIN conclude. The interferer concludes, resets or closes served
@@ -146,8 +147,32 @@ void serve(SrvGen *g, WorkerState *ws, const std::shared_ptr<StreamEntry> &e)
 
 } // namespace
 
+/* A listener of 2 or 3 shards (tickless_listen(), one OpenSSL listener
+ * per socket, all on one port), for one generation in two. */
+static int listen_sharded(SrvGen *g, unsigned shards)
+{
+    tickless_listen_options o;
+    tickless_listen_options_defaults(&o);
+    o.shards = shards;
+    o.listener_flags = SSL_LISTENER_FLAG_NO_VALIDATE;
+    int rc = tickless_listen(g->run->sctx, "127.0.0.1", "0", &o,
+                             g->run->pool, &g->l);
+    if (!srv_listener_made(g, Fn::LISTEN, rc))
+        return -1;
+    int port = tickless_listener_port(g->l);
+    if (!documented(Fn::LISTENER_PORT, port) || port <= 0) {
+        fail("gen %d: tickless_listener_port = %s", g->index, rc_name(port));
+        return -1;
+    }
+    g->port = (uint16_t)port;
+    return 0;
+}
+
 int srv_quic_listen(SrvGen *g)
 {
+    Rng rng(derive_seed(g->run->cfg.seed, 26, (uint64_t)g->index));
+    if (rng.chance(50))
+        return listen_sharded(g, 2 + (unsigned)rng.below(2));
     int fd = ts_net_bind(SOCK_DGRAM, 0, 0, &g->port);
     SSL *lst = SSL_new_listener(g->run->sctx, SSL_LISTENER_FLAG_NO_VALIDATE);
     if (fd < 0 || lst == nullptr || ts_net_set_nonblock(fd, 1) != 0) {
