@@ -47,6 +47,7 @@ extern const bench_scenario bench_rearm;
 extern const bench_scenario bench_rtt;
 extern const bench_scenario bench_bulk;
 extern const bench_scenario bench_tick_cost;
+extern const bench_scenario bench_server_scale;
 
 /* plot.c: SVG charts (gnuplot) from the CSV files in |csv_dir|, written to
  * |out_dir|; 0, or -1 (no gnuplot, or a chart failed). Also the `plot`
@@ -121,6 +122,12 @@ typedef struct bench_mem {
     uint64_t fds; /* bench_fds() */
 } bench_mem;
 
+/* A tickless pool of |threads| assist threads named |name|-<n>, into
+ * |out|; 0 or a TICKLESS_ERR_* code (tickless_pool_new()). */
+struct tickless_pool;
+int bench_pool_new(unsigned threads, const char *name,
+                   struct tickless_pool **out);
+
 /* Returns 0, or -1 if /proc/self/statm or /proc/self/fd cannot be read. */
 int bench_mem_read(bench_mem *out);
 
@@ -186,6 +193,40 @@ int bench_quic_skipped(const char *scenario);
 int bench_run_child(int (*fn)(void *arg, void *result, size_t len), void *arg,
                     void *result, size_t len, char *why, size_t why_len);
 
+/* 0 once |fd| is readable (or at EOF), -1 after |ms| or on error. */
+int bench_wait_readable(int fd, int ms);
+
+/* A child process that runs beside the caller: a server that the measured
+ * process talks to. */
+typedef struct bench_peer {
+    pid_t pid; /* 0: none */
+    int fd;    /* the caller's end of a stream socketpair with the child */
+} bench_peer;
+
+/*
+ * Forks a child that runs |fn|(|arg|, fd) beside the caller, where
+ * bench_run_child() waits for its child instead. |fn| gets its end of a
+ * stream socketpair: it sends |hello_len| bytes once it is ready (its port,
+ * say), serves until a read on the socket returns 0 (bench_peer_finish()),
+ * may then send a result, and returns 0 (exit status 0) or -1. The child
+ * dies with the caller (PR_SET_PDEATHSIG). Waits up to |timeout_ms| for the
+ * hello, into |hello|. Returns 0 with |p| filled, or -1 with the child
+ * killed and reaped.
+ */
+int bench_peer_start(int (*fn)(void *arg, int fd), void *arg, void *hello,
+                     size_t hello_len, int timeout_ms, bench_peer *p);
+
+/*
+ * Tells the child to finish (shuts our side of the socket for writing: a
+ * copy of the descriptor that another child inherited does not delay it),
+ * reads |len| bytes of result into |result| within |timeout_ms| (none if
+ * |len| is 0), closes the socket and reaps the child, killing it first if
+ * it has not exited by then. Returns 0, or -1 (no whole result). Safe on a
+ * peer that never started.
+ */
+int bench_peer_finish(bench_peer *p, void *result, size_t len,
+                      int timeout_ms);
+
 /*
  * Opens DIR/NAME.csv for writing (creating DIR if it does not exist) for a
  * scenario's --csv output. Returns the stream, or NULL with a message on
@@ -224,6 +265,10 @@ bench_table *bench_table_new(size_t ncols, const char *const *titles);
 /* Appends a row; takes exactly ncols strings (copied, cut to the cell size).
  * Returns 0 or -1 (out of memory). */
 int bench_table_add(bench_table *t, const char *const *cells);
+
+/* As bench_table_add(), from a row of cell buffers (ncols of them). */
+int bench_table_add_cells(bench_table *t,
+                          char (*cells)[BENCH_TABLE_CELL]);
 
 /* Prints the table: columns padded to their widest cell, or, with
  * |markdown|, as a GitHub-flavoured Markdown table. */

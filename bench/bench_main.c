@@ -17,7 +17,8 @@
  * then the cost at scale and per tick. */
 static const bench_scenario *const scenarios[] = {
     &bench_busy, &bench_dtls_handshake, &bench_wake, &bench_rearm,
-    &bench_rtt, &bench_bulk, &bench_scale, &bench_tick_cost,
+    &bench_rtt, &bench_bulk, &bench_scale, &bench_server_scale,
+    &bench_tick_cost,
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))

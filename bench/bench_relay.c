@@ -276,26 +276,6 @@ static _Noreturn void relay_child(uint16_t upstream_port, int port_fd,
     relay_run(&r);
 }
 
-/* 0 once |fd| is readable (or at EOF), -1 after |ms| or on error. */
-static int wait_readable(int fd, int ms)
-{
-    uint64_t end = bench_now_ns() + (uint64_t)ms * 1000000u;
-
-    for (;;) {
-        struct pollfd pfd = { fd, POLLIN, 0 };
-        uint64_t now = bench_now_ns();
-        int rc;
-
-        if (now >= end)
-            return -1;
-        rc = poll(&pfd, 1, (int)((end - now) / 1000000u) + 1);
-        if (rc > 0)
-            return 0;
-        if (rc < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
 int bench_relay_start(uint16_t upstream_port, bench_relay *out)
 {
     int port_p[2], cmd_p[2], rep_p[2];
@@ -338,7 +318,7 @@ int bench_relay_start(uint16_t upstream_port, bench_relay *out)
         return -1;
     }
     out->pid = pid;
-    if (wait_readable(port_p[0], START_TIMEOUT_MS) == 0)
+    if (bench_wait_readable(port_p[0], START_TIMEOUT_MS) == 0)
         n = read(port_p[0], &port, sizeof(port));
     close(port_p[0]);
     if (n != (ssize_t)sizeof(port) || port == 0
@@ -389,7 +369,7 @@ int bench_relay_command(bench_relay *r, uint32_t op, uint32_t id,
             continue; /* an older sample's report: stale */
         }
         now = bench_now_ns();
-        if (now >= end || wait_readable(r->report_fd,
+        if (now >= end || bench_wait_readable(r->report_fd,
                                         (int)((end - now) / 1000000u) + 1)
                               != 0)
             return -1;

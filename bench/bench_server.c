@@ -39,7 +39,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -382,48 +381,34 @@ fail:
     return NULL;
 }
 
-static _Noreturn void server_child(uint64_t idle_timeout_ms, int report_fd,
-                                   int ctl_fd, pid_t parent, int shared,
-                                   uint16_t port)
+/* What one server process is started with. */
+typedef struct echo_start {
+    uint64_t idle_timeout_ms;
+    int ctl_fd;
+    int shared;
+    uint16_t port; /* to share when |shared| and not 0 */
+} echo_start;
+
+/* The server process (bench_peer_start()): reports its port, then serves
+ * until it is killed; returns only if it could not start. */
+static int server_child(void *arg, int fd)
 {
     static echo_server es;
-    int fd = -1;
+    const echo_start *st = arg;
+    uint16_t port = st->port;
+    int sock = -1;
 
-    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(1); /* the parent died before prctl took effect */
-    es.idle_timeout_ms = idle_timeout_ms;
-    es.ctl_fd = ctl_fd;
-    if (ctl_fd >= 0 && ts_net_set_nonblock(ctl_fd, 1) != 0)
-        _exit(1);
-    if ((es.listener = echo_listen(&es, shared, &fd, &port)) == NULL)
+    es.idle_timeout_ms = st->idle_timeout_ms;
+    es.ctl_fd = st->ctl_fd;
+    if (st->ctl_fd >= 0 && ts_net_set_nonblock(st->ctl_fd, 1) != 0)
+        return -1;
+    if ((es.listener = echo_listen(&es, st->shared, &sock, &port)) == NULL)
         port = 0;
     /* Port 0 tells the parent the start failed. */
-    if (write(report_fd, &port, sizeof(port)) != (ssize_t)sizeof(port)
-        || port == 0)
-        _exit(1);
-    close(report_fd);
-    echo_run(&es, fd);
-}
-
-/* 0 once |fd| is readable (or at EOF), -1 after |ms| or on error. */
-static int wait_readable(int fd, int ms)
-{
-    uint64_t end = bench_now_ns() + (uint64_t)ms * 1000000u;
-
-    for (;;) {
-        struct pollfd pfd = { fd, POLLIN, 0 };
-        uint64_t now = bench_now_ns();
-        int rc;
-
-        if (now >= end)
-            return -1;
-        rc = poll(&pfd, 1, (int)((end - now) / 1000000u) + 1);
-        if (rc > 0)
-            return 0;
-        if (rc < 0 && errno != EINTR)
-            return -1;
-    }
+    if (write(fd, &port, sizeof(port)) != (ssize_t)sizeof(port) || port == 0)
+        return -1;
+    close(fd);
+    echo_run(&es, sock);
 }
 
 /* Forks one server process; returns its pid with its port in |*port| (the
@@ -431,38 +416,23 @@ static int wait_readable(int fd, int ms)
 static pid_t start_one(uint64_t idle_timeout_ms, int ctl_fd, int shared,
                        uint16_t *port)
 {
-    pid_t parent = getpid(), pid;
+    echo_start st = { idle_timeout_ms, ctl_fd, shared, *port };
     uint16_t got = 0;
-    ssize_t n = -1;
-    int p[2];
+    bench_peer peer;
 
-    if (pipe(p) != 0)
+    if (bench_peer_start(server_child, &st, &got, sizeof(got),
+                         START_TIMEOUT_MS, &peer)
+        != 0)
         return -1;
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0) {
-        close(p[0]);
-        close(p[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        close(p[0]);
-        server_child(idle_timeout_ms, p[1], ctl_fd, parent, shared, *port);
-    }
-    close(p[1]);
-    /* Bounded: a child that hangs before reporting must not hang us. */
-    if (wait_readable(p[0], START_TIMEOUT_MS) == 0)
-        n = read(p[0], &got, sizeof(got));
-    close(p[0]);
-    if (n != (ssize_t)sizeof(got) || got == 0
-        || (*port != 0 && got != *port)) {
-        (void)kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+    if (got == 0 || (*port != 0 && got != *port)) {
+        (void)bench_peer_finish(&peer, NULL, 0, 0);
         return -1;
     }
+    /* Stopped by bench_server_stop(), which kills it: the socket is not
+     * needed. */
+    close(peer.fd);
     *port = got;
-    return pid;
+    return peer.pid;
 }
 
 int bench_server_start(uint64_t idle_timeout_ms, bench_server *out)

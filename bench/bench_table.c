@@ -59,6 +59,17 @@ int bench_table_add(bench_table *t, const char *const *cells)
     return table_put(t, cells);
 }
 
+int bench_table_add_cells(bench_table *t,
+                          char (*cells)[BENCH_TABLE_CELL])
+{
+    const char *row[BENCH_TABLE_MAX_COLS];
+    size_t k;
+
+    for (k = 0; k < t->ncols; k++)
+        row[k] = cells[k];
+    return table_put(t, row);
+}
+
 /* Display width: bytes, but a UTF-8 sequence counts once. */
 static size_t width(const char *s)
 {

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/perf_event.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -18,6 +21,16 @@
 #include <openssl/crypto.h>
 
 #include <tickless/tickless.h>
+
+int bench_pool_new(unsigned threads, const char *name, tickless_pool **out)
+{
+    tickless_pool_options po;
+
+    tickless_pool_options_defaults(&po);
+    po.threads = threads;
+    po.thread_name = name;
+    return tickless_pool_new(&po, out);
+}
 
 int bench_mem_read(bench_mem *out)
 {
@@ -283,6 +296,90 @@ int bench_run_child(int (*fn)(void *arg, void *result, size_t len), void *arg,
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
     return -1;
+}
+
+int bench_wait_readable(int fd, int ms)
+{
+    uint64_t end = bench_now_ns() + (uint64_t)ms * 1000000u;
+
+    for (;;) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        uint64_t now = bench_now_ns();
+        int rc;
+
+        if (now >= end)
+            return -1;
+        rc = poll(&pfd, 1, (int)((end - now) / 1000000u) + 1);
+        if (rc > 0)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* |len| bytes from |fd| within |ms| (a child writes each message whole, so
+ * only the first byte is waited for); 0 or -1. */
+static int read_within(int fd, void *buf, size_t len, int ms)
+{
+    return bench_wait_readable(fd, ms) == 0 ? read_full(fd, buf, len) : -1;
+}
+
+int bench_peer_start(int (*fn)(void *arg, int fd), void *arg, void *hello,
+                     size_t hello_len, int timeout_ms, bench_peer *p)
+{
+    pid_t parent = getpid();
+    int sv[2];
+
+    p->pid = 0;
+    p->fd = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
+    fflush(NULL); /* or the child's exit would print our buffers again */
+    p->pid = fork();
+    if (p->pid == 0) {
+        close(sv[0]);
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1); /* the caller died before prctl took effect */
+        _exit(fn(arg, sv[1]) == 0 ? 0 : 1);
+    }
+    close(sv[1]);
+    p->fd = sv[0];
+    if (p->pid < 0) {
+        p->pid = 0;
+        (void)bench_peer_finish(p, NULL, 0, 0);
+        return -1;
+    }
+    /* Bounded: a child that hangs before its hello must not hang us. */
+    if (read_within(p->fd, hello, hello_len, timeout_ms) != 0) {
+        (void)bench_peer_finish(p, NULL, 0, 0);
+        return -1;
+    }
+    return 0;
+}
+
+int bench_peer_finish(bench_peer *p, void *result, size_t len,
+                      int timeout_ms)
+{
+    int rc = 0;
+
+    if (p->fd >= 0) {
+        (void)shutdown(p->fd, SHUT_WR);
+        if (len > 0)
+            rc = read_within(p->fd, result, len, timeout_ms);
+        close(p->fd);
+    }
+    if (p->pid > 0) {
+        /* A child that sent its result exits by itself; any other is
+         * late or stuck. */
+        if (len == 0 || rc != 0)
+            (void)kill(p->pid, SIGKILL);
+        while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    p->pid = 0;
+    p->fd = -1;
+    return len > 0 ? rc : 0;
 }
 
 FILE *bench_csv_open(const char *dir, const char *name)

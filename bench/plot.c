@@ -10,6 +10,8 @@
  *    out sits at the cap, so native's curve ends there;
  *  - scale-rss.svg, scale-cpu.svg: RSS per connection and idle CPU against
  *    the number of connections, per mode (scale.csv);
+ *  - server-scale.svg: the handshake rate against the connections the
+ *    server holds, per shard count (server-scale.csv);
  *  - busy-quic.svg, busy-dtls.svg: bytes the server had received over time
  *    while the application computed, per mode (busy.csv).
  * For each chart the data (.dat) and the gnuplot script (.gp) are left next
@@ -220,55 +222,77 @@ static int plot_cdf(const char *csv_dir, const char *out_dir,
     return rc;
 }
 
-/* scale.csv -> scale-<what>.svg: |col| against n, per mode. */
-static int plot_scale(const char *csv_dir, const char *out_dir,
-                      const char *col_name, double divide, const char *what,
-                      const char *title, const char *ylabel)
+/* A line chart of one column against another, a line per value of a
+ * third: <csv>.csv -> <name>.svg. */
+typedef struct line_chart {
+    const char *csv;        /* "scale": CSV_DIR/scale.csv */
+    const char *x_col;      /* log scale */
+    const char *series_col; /* a line per value, titled series_prefix value */
+    const char *series_prefix;
+    const char *y_col;
+    double divide;          /* y is shown / this */
+    const char *name, *title, *xlabel, *ylabel;
+} line_chart;
+
+static int plot_lines(const char *csv_dir, const char *out_dir,
+                      const line_chart *lc)
 {
     char path[4096], dat[4096], plot_cmd[8192] = "plot ";
-    const char *modes[MAX_SERIES];
+    const char *series[MAX_SERIES];
     csv_file *c;
-    int nmodes, m, mode_col, n_col, v_col, ok_col, rc;
+    int nseries, m, series_col, x_col, v_col, ok_col, rc;
 
-    snprintf(path, sizeof(path), "%s/scale.csv", csv_dir);
+    snprintf(path, sizeof(path), "%s/%s.csv", csv_dir, lc->csv);
     if ((c = csv_read(path)) == NULL)
         return 0;
-    mode_col = csv_col(c, "mode");
-    n_col = csv_col(c, "n");
-    v_col = csv_col(c, col_name);
+    series_col = csv_col(c, lc->series_col);
+    x_col = csv_col(c, lc->x_col);
+    v_col = csv_col(c, lc->y_col);
     ok_col = csv_col(c, "ok");
-    nmodes = distinct(c, mode_col, modes, MAX_SERIES);
-    for (m = 0; m < nmodes; m++) {
+    nseries = distinct(c, series_col, series, MAX_SERIES);
+    for (m = 0; m < nseries; m++) {
         FILE *f;
         size_t i;
 
-        snprintf(dat, sizeof(dat), "%s/scale-%s-%s.dat", out_dir, what,
-                 modes[m]);
+        snprintf(dat, sizeof(dat), "%s/%s-%s.dat", out_dir, lc->name,
+                 series[m]);
         if ((f = fopen(dat, "w")) == NULL)
             continue;
         for (i = 0; i < c->nrows; i++) {
             const csv_row *r = &c->rows[i];
 
-            if (strcmp(field(r, mode_col), modes[m]) != 0
+            if (strcmp(field(r, series_col), series[m]) != 0
                 || strcmp(field(r, ok_col), "1") != 0
                 || field(r, v_col)[0] == '\0')
                 continue;
-            fprintf(f, "%s %.6f\n", field(r, n_col),
-                    strtod(field(r, v_col), NULL) / divide);
+            fprintf(f, "%s %.6f\n", field(r, x_col),
+                    strtod(field(r, v_col), NULL) / lc->divide);
         }
         fclose(f);
         snprintf(plot_cmd + strlen(plot_cmd),
                  sizeof(plot_cmd) - strlen(plot_cmd),
-                 "%s'%s' using 1:2 with linespoints lw 2 title '%s'",
-                 m > 0 ? ", " : "", dat, modes[m]);
+                 "%s'%s' using 1:2 with linespoints lw 2 title '%s%s'",
+                 m > 0 ? ", " : "", dat, lc->series_prefix, series[m]);
     }
     csv_free(c);
-    if (nmodes == 0)
+    if (nseries == 0)
         return 0;
-    snprintf(path, sizeof(path), "scale-%s", what);
-    rc = render(out_dir, path, title, "connections (log scale)", ylabel,
+    rc = render(out_dir, lc->name, lc->title, lc->xlabel, lc->ylabel,
                 "set logscale x", plot_cmd);
     return rc;
+}
+
+/* scale.csv -> scale-<what>.svg: |col| against n, per mode. */
+static int plot_scale(const char *csv_dir, const char *out_dir,
+                      const char *col_name, double divide, const char *what,
+                      const char *title, const char *ylabel)
+{
+    char name[64];
+    line_chart lc = { "scale", "n", "mode", "", col_name, divide, name,
+                      title, "connections (log scale)", ylabel };
+
+    snprintf(name, sizeof(name), "scale-%s", what);
+    return plot_lines(csv_dir, out_dir, &lc);
 }
 
 /* busy.csv -> busy-<proto>.svg: received bytes over time, per mode. */
@@ -328,6 +352,12 @@ static int plot_busy(const char *csv_dir, const char *out_dir,
     return rc;
 }
 
+static const line_chart server_scale_chart = {
+    "server-scale", "n_held", "shards", "shards=", "handshakes_per_s", 1.0,
+    "server-scale", "server-scale: new handshakes while the server holds N",
+    "connections held (log scale)", "handshakes per second"
+};
+
 int bench_plot(const char *csv_dir, const char *out_dir)
 {
     int failed = 0;
@@ -352,6 +382,7 @@ int bench_plot(const char *csv_dir, const char *out_dir)
     failed |= plot_scale(csv_dir, out_dir, "idle_cpu_pct", 1.0, "cpu",
                          "scale: CPU while every connection is idle",
                          "% of one core");
+    failed |= plot_lines(csv_dir, out_dir, &server_scale_chart);
     failed |= plot_busy(csv_dir, out_dir, "quic",
                         "busy (QUIC): delivered while the application computes");
     failed |= plot_busy(csv_dir, out_dir, "dtls",
@@ -365,6 +396,7 @@ static void plot_usage(FILE *out)
                  "  Draws SVG charts (gnuplot) from the CSV files an earlier\n"
                  "  run wrote with --csv CSV_DIR: lateness CDFs (wake,\n"
                  "  rearm), RSS and idle CPU against connections (scale),\n"
+                 "  handshake rate against connections held (server-scale),\n"
                  "  bytes delivered over time (busy).\n");
 }
 

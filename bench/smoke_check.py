@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 SCENARIOS = ["busy", "dtls-handshake", "wake", "rearm", "rtt", "bulk",
-             "scale", "tick-cost"]
+             "scale", "server-scale", "tick-cost"]
 # Scenarios that run without QUIC (busy runs its DTLS half).
 RUN_WITHOUT_QUIC = {"busy", "dtls-handshake"}
 # Columns that may be negative: differences against a baseline.
@@ -59,6 +59,8 @@ def check_csv(path, name, errors):
         errors.append(f"{name}: no numbers at all in {path}")
     if name == "scale":
         check_scale(rows, errors)
+    if name == "server-scale":
+        check_server_scale(rows, errors)
 
 
 def check_scale(rows, errors):
@@ -71,6 +73,25 @@ def check_scale(rows, errors):
                 and r["threads_added"] != want:
             errors.append(f"scale: {r['mode']} added {r['threads_added']} "
                           f"threads, not {want}")
+
+
+def check_server_scale(rows, errors):
+    """Facts, not timings: every connection the client opened was accepted
+    and none was lost, and S shards all took part."""
+    header = rows[0]
+    for row in rows[1:]:
+        r = dict(zip(header, row))
+        if r.get("ok") != "1":
+            errors.append(f"server-scale: N={r['n_held']} shards="
+                          f"{r['shards']} failed")
+            continue
+        if int(r["accepted"]) < int(r["n_held"]) \
+                or r["held_closed"] != "0":
+            errors.append(f"server-scale: N={r['n_held']}: accepted "
+                          f"{r['accepted']}, {r['held_closed']} held closed")
+        if r["listeners"] != r["shards"]:
+            errors.append(f"server-scale: {r['shards']} shards, connections "
+                          f"from {r['listeners']} listeners")
 
 
 def smoke(bench, out_dir, name, errors):
