@@ -15,8 +15,9 @@
  * accept and hold everything) and a fresh client process
  * (server_scale_client.c: holds N connections, then times K new
  * handshakes) are forked; the server is stopped and reports what it
- * accepted, per shard. Fresh processes keep one run's connections out of
- * the next. The shard counts alternate their order from one N to the next,
+ * accepted (and, for a sample, from which shard). Fresh processes keep one
+ * run's connections out of the next. The shard counts alternate their
+ * order from one N to the next,
  * so that a machine that drifts (2 shared vCPUs) does not favour one.
  */
 #include "server_scale.h"
@@ -157,7 +158,7 @@ enum { COL_N, COL_SHARDS, COL_RATE, COL_LATENCY, COL_OVER_ONE, COL_SPREAD,
 
 static const char *const col_titles[NCOLS] = {
     "N held", "shards", "hs/s", "latency p50/p99 ms", "vs 1 shard",
-    "accepted per shard", "held in s", "client CPU"
+    "sample per shard", "held in s", "client CPU"
 };
 
 /* "5103 / 5097": how the server's accepts split over its listeners. */
