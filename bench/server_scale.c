@@ -248,8 +248,9 @@ static void print_notes(const server_scale_opts *o, const run_row *rows,
                    "listeners.\n",
                    r->n, r->shards, r->server.listeners);
     }
-    printf("hs/s: %u new handshakes, %u in flight, / the time from the "
-           "first start to the last done.\n"
+    printf("hs/s: %u new handshakes, %u in flight, in 5 parts 3 s apart "
+           "(the held\n  connections' keep-alives come in waves every 15 s), "
+           "/ the parts' time from\n  first start to last done.\n"
            "latency: one handshake, from the client's socket to "
            "handshake done.\n"
            "held in s: the time to open the N held connections. client "
