@@ -8,6 +8,7 @@ extern "C" {
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -817,6 +818,16 @@ void AppPoolLoop::Stop()
     ep_ = stop_fd_ = -1;
 }
 
+void AppPoolLoop::Pause()
+{
+    paused_ = true;
+    // A turn that began after this found it paused: any run before it
+    // has returned.
+    uint64_t before = parks_.load();
+    while (parks_.load() <= before)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 void AppPoolLoop::Loop()
 {
     const int wait_ms = run_every_ms_ > 0 ? run_every_ms_ : 1000;
@@ -824,6 +835,15 @@ void AppPoolLoop::Loop()
     for (;;) {
         struct epoll_event evs[4];
         bool pool_ready = false;
+
+        if (paused_) {
+            // Only the stop descriptor: the pool's would stay readable.
+            struct pollfd stop = { stop_fd_, POLLIN, 0 };
+            parks_.fetch_add(1);
+            if (poll(&stop, 1, 1) > 0)
+                return;
+            continue;
+        }
         int n = epoll_wait(ep_, evs, 4, wait_ms);
 
         if (n < 0) {
@@ -838,7 +858,7 @@ void AppPoolLoop::Loop()
                 return;
             pool_ready = true;
         }
-        if (!pool_ready && run_every_ms_ == 0)
+        if ((!pool_ready && run_every_ms_ == 0) || paused_)
             continue;
         runs_.fetch_add(1);
         int rc = tickless_pool_run(pool_, 0);

@@ -415,6 +415,13 @@ public:
     bool Start(tickless_pool *pool);
     // Ends the loop and waits for its thread; idempotent.
     void Stop();
+    // Stops running the pool until Resume(): returns once the loop is out
+    // of tickless_pool_run() and will not call it again before then, so
+    // that nothing but the application's own calls reads the sockets of
+    // the pool's connections (a test can choose the call that takes in
+    // what arrives). The loop still ends on Stop().
+    void Pause();
+    void Resume() { paused_ = false; }
 
     uint64_t runs() const { return runs_.load(); }     // pool runs
     uint64_t ticked() const { return ticked_.load(); } // their sum
@@ -428,6 +435,8 @@ private:
     int ep_ = -1, stop_fd_ = -1;
     std::thread thread_;
     std::atomic<uint64_t> runs_{ 0 }, ticked_{ 0 };
+    std::atomic<bool> paused_{ false };
+    std::atomic<uint64_t> parks_{ 0 }; // loop turns that found it paused
     std::atomic<int> errors_{ 0 };
 };
 

@@ -121,20 +121,16 @@ private:
     std::vector<uint64_t> peer_errors_;
 };
 
-// A pool with no thread of its own (threads == 0), run by a thread of
-// the test's until Pause(), which returns once it has stopped, and again
-// after Resume(): while it is paused nothing but the application's own
-// calls reads its connections' sockets, so a test can choose the call
-// that takes in what arrives.
+// A pool with no thread of its own (threads == 0), run by an AppPoolLoop
+// (at least every 5 ms) that the test can pause (AppPoolLoop::Pause()).
 class PausablePool {
 public:
     ~PausablePool()
     {
-        stop_ = true;
-        if (loop_.joinable())
-            loop_.join();
-        if (pool_ != nullptr)
+        loop_.Stop();
+        if (pool_ != nullptr) {
             EXPECT_EQ(tickless_pool_free(pool_), 0) << "a connection left";
+        }
     }
     bool Start()
     {
@@ -143,32 +139,15 @@ public:
         o.threads = 0;
         int rc = tickless_pool_new(&o, &pool_);
         EXPECT_EQ(rc, 0) << tickless_err_name(rc);
-        if (rc != 0)
-            return false;
-        loop_ = std::thread([this] {
-            while (!stop_) {
-                idle_ = !run_;
-                if (run_)
-                    (void)tickless_pool_run(pool_, 5);
-                else
-                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            }
-        });
-        return true;
+        return rc == 0 && loop_.Start(pool_);
     }
     tickless_pool *pool() const { return pool_; }
-    void Pause()
-    {
-        run_ = false;
-        while (!idle_)
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    void Resume() { run_ = true; }
+    void Pause() { loop_.Pause(); }
+    void Resume() { loop_.Resume(); }
 
 private:
     tickless_pool *pool_ = nullptr;
-    std::atomic<bool> run_{ true }, idle_{ false }, stop_{ false };
-    std::thread loop_;
+    AppPoolLoop loop_{ 5 };
 };
 
 // A tickless QUIC listener on the test's pool, and a server thread that
