@@ -37,9 +37,9 @@
 
 #include "assist/assist.h"
 #include "base/clock.h"
-#include "core/accept_hub.h"
 #include "base/handle.h"
 #include "base/lathist.h"
+#include "core/accept_hub.h"
 #include "core/ossl.h"
 #include "core/rx_count.h"
 #include "core/tx_held.h"
