@@ -248,7 +248,7 @@ static void print_notes(const server_scale_opts *o, const run_row *rows,
                    "listeners.\n",
                    r->n, r->shards, r->server.listeners);
     }
-    printf("hs/s: %u new handshakes, %u in flight, in 5 parts 3 s apart "
+    printf("hs/s: %u new handshakes, %u in flight, in 5 parts %s apart "
            "(the held\n  connections' keep-alives come in waves every 15 s), "
            "/ the parts' time from\n  first start to last done.\n"
            "latency: one handshake, from the client's socket to "
@@ -257,7 +257,7 @@ static void print_notes(const server_scale_opts *o, const run_row *rows,
            "CPU: the client process\n"
            "  over the burst, %% of one core (taken from the server's "
            "2 cores).\n",
-           o->burst, o->window);
+           o->burst, o->window, o->common.quick ? "0 s (--quick)" : "3 s");
 }
 
 static void print_results(const server_scale_opts *o, const run_row *rows,
