@@ -165,10 +165,15 @@ uint64_t bench_percentile(uint64_t *v, size_t n, unsigned pct);
 size_t bench_rank_index(size_t n, unsigned pct);
 
 /*
- * Raises the soft RLIMIT_NOFILE to the hard limit. Returns the soft limit in
- * force afterwards (raised or not).
+ * Raises RLIMIT_NOFILE as far as it goes: the hard limit to fs.nr_open if
+ * the process may (CAP_SYS_RESOURCE), then the soft limit to the hard one.
+ * Returns the soft limit in force afterwards (raised or not).
  */
 uint64_t bench_raise_nofile(void);
+
+/* Whether the hard RLIMIT_NOFILE is below what the kernel allows: after
+ * bench_raise_nofile(), that this process may not raise it. */
+int bench_nofile_held_down(void);
 
 /* Writes "12.3 KiB" or "8.02 MiB" (binary units) for |bytes|. */
 void bench_fmt_bytes(char *buf, size_t len, double bytes);
@@ -303,7 +308,9 @@ int bench_server_start(uint64_t idle_timeout_ms, bench_server *out);
  * client, by its address, always to the same one. OpenSSL's listener ticks
  * every connection it holds on each wake-up, so one process serving N
  * connections handshakes slower as N grows (55 per second at N = 10,000
- * here); k processes each hold about N/k.
+ * here); k processes each hold about N/k. They run at SCHED_IDLE: at
+ * N = 10,000 they want more CPU than the machine has, and must not take
+ * it from the client being measured (bench_server.c says more).
  */
 int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
                               bench_server *out);

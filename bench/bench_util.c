@@ -161,12 +161,35 @@ uint64_t bench_now_ns(void)
     return clock_ns(CLOCK_MONOTONIC);
 }
 
+/* The most descriptors a process may have (fs.nr_open), or 0. */
+static uint64_t nr_open(void)
+{
+    FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+    unsigned long long v = 0;
+
+    if (f != NULL) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
 uint64_t bench_raise_nofile(void)
 {
     struct rlimit rl;
+    uint64_t most = nr_open();
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return 1024;
+    /* The hard limit first, as far as the kernel allows: that takes
+     * CAP_SYS_RESOURCE, which a root without it (a container) lacks. */
+    if (most > rl.rlim_max && rl.rlim_max != RLIM_INFINITY) {
+        struct rlimit up = { (rlim_t)most, (rlim_t)most };
+
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
     if (rl.rlim_cur < rl.rlim_max) {
         struct rlimit up = { rl.rlim_max, rl.rlim_max };
 
@@ -174,6 +197,14 @@ uint64_t bench_raise_nofile(void)
             rl.rlim_cur = rl.rlim_max;
     }
     return rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_cur;
+}
+
+int bench_nofile_held_down(void)
+{
+    struct rlimit rl;
+
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
+           && (uint64_t)rl.rlim_max < nr_open();
 }
 
 void bench_fmt_bytes(char *buf, size_t len, double bytes)

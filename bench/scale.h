@@ -46,7 +46,7 @@ typedef struct scale_result {
     char error[256];
     unsigned requested;    /* N asked for */
     unsigned n;            /* N established; below |requested| if capped */
-    char cap_note[96];     /* why n < requested */
+    char cap_note[128];    /* why n < requested */
     unsigned n_mid;        /* connections at the mid snapshot */
     uint64_t hs_ns;        /* wall time to establish all */
     int threads_before, threads_after;

@@ -401,7 +401,10 @@ static void cap_to_fds(scale_run *r, int fds_before, unsigned established)
     if (fit < res->n) {
         res->n = (unsigned)fit;
         snprintf(res->cap_note, sizeof(res->cap_note),
-                 "descriptor limit %" PRIu64 ", %d per connection", limit,
+                 "descriptor limit %" PRIu64 "%s, %d per connection", limit,
+                 bench_nofile_held_down()
+                     ? " (the hard limit: raising it takes CAP_SYS_RESOURCE)"
+                     : "",
                  per);
     }
 }
