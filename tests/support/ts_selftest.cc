@@ -325,10 +325,11 @@ TEST_P(Proto, SinkCountsBytes)
         // has no room for is gone. Keep at most 20 records in flight, by
         // what the server counted, not by time (a sanitizer-slowed server
         // on a loaded machine fell 8 records behind a 1 ms pause).
-        if (GetParam() == TS_DTLS && i >= 20)
+        if (GetParam() == TS_DTLS && i >= 20) {
             ASSERT_EQ(ts_server_wait_bytes_received(
                           srv.get(), (uint64_t)(i - 20) * buf.size(), 10000),
                       0);
+        }
     }
     // Plain OpenSSL sends only while it is called: keep the client's event
     // loop turning until the server has it all (tickless does this itself).
