@@ -709,11 +709,22 @@ typedef struct tickless_listen_options {
                                 application-driven pool). At most 64 */
     uint64_t listener_flags; /* for SSL_new_listener(), e.g.
                                 SSL_LISTENER_FLAG_NO_VALIDATE. Default 0 */
+    uint64_t max_pending;    /* per shard, the connections OpenSSL holds
+                                that no accept has taken yet, those still
+                                in their handshake included. Past it,
+                                OpenSSL drops a new client's first packets
+                                without a word, and the client tries again
+                                about a second later. A burst of clients
+                                that outruns the accepts meets it. 0
+                                (default): OpenSSL's own (256 in 3.5.9);
+                                ignored by an OpenSSL that has no such
+                                limit */
 } tickless_listen_options;
 
 /*
  * tickless_listen_options_defaults() fills |opts| with the defaults: size
- * set, one shard per pool thread, no listener flags.
+ * set, one shard per pool thread, no listener flags, OpenSSL's own limit
+ * of connections not yet accepted.
  *
  * Returns: nothing
  * Thread-safety: any thread
@@ -752,7 +763,8 @@ tickless_listen_options_defaults(tickless_listen_options *opts);
  *          TICKLESS_ERR_NOT_FOUND (|host| does not resolve),
  *          TICKLESS_ERR_UNSUPPORTED (OpenSSL < 3.5), TICKLESS_ERR_SYS
  *          (socket() or bind() failed: errno says why, e.g. EADDRINUSE),
- *          TICKLESS_ERR_SSL (SSL_new_listener() or SSL_listen() failed),
+ *          TICKLESS_ERR_SSL (SSL_new_listener(), setting |max_pending| or
+ *          SSL_listen() failed),
  *          TICKLESS_ERR_NOMEM
  * Thread-safety: any thread
  * Blocks: while getaddrinfo() resolves |host|

@@ -87,10 +87,26 @@ static int bind_shard_socket(const struct sockaddr_storage *addr,
     return fd;
 }
 
+/* OpenSSL 3.5.9 and 3.6 bound the connections a listener holds before an
+ * accept takes them (a fix against memory exhaustion); earlier releases
+ * hold any number, and there is nothing to set. 1 on success. */
+static int set_max_pending(SSL *listener, uint64_t max_pending)
+{
+# ifdef SSL_VALUE_QUIC_MAX_PENDING_CONNS
+    if (max_pending != 0)
+        return SSL_set_generic_value_uint(
+            listener, SSL_VALUE_QUIC_MAX_PENDING_CONNS, max_pending);
+# else
+    (void)listener;
+    (void)max_pending;
+# endif
+    return 1;
+}
+
 /* A QUIC listener of |ctx| on a new socket bound to *addr; *addr then has
  * the port the socket got (for a port 0, the other shards take the same
  * one). NULL on failure, with *rc set and nothing left open. */
-static SSL *make_shard_listener(SSL_CTX *ctx, uint64_t flags,
+static SSL *make_shard_listener(SSL_CTX *ctx, const tickless_listen_options *o,
                                 struct sockaddr_storage *addr, socklen_t *len,
                                 int shared, int *rc)
 {
@@ -109,8 +125,10 @@ static SSL *make_shard_listener(SSL_CTX *ctx, uint64_t flags,
         return NULL;
     }
     ERR_clear_error();
-    ssl = SSL_new_listener(ctx, flags);
-    bio = ssl != NULL ? BIO_new_dgram(fd, BIO_CLOSE) : NULL;
+    ssl = SSL_new_listener(ctx, o->listener_flags);
+    bio = ssl != NULL && set_max_pending(ssl, o->max_pending)
+              ? BIO_new_dgram(fd, BIO_CLOSE)
+              : NULL;
     if (bio == NULL) {
         ERR_clear_error();
         SSL_free(ssl);
@@ -157,8 +175,8 @@ int tickless_listen(SSL_CTX *ctx, const char *host, const char *port,
         o.shards = 1; /* an application-driven pool: one runner */
     rc = resolve(host, port, &addr, &len);
     while (rc == 0 && n < o.shards) {
-        ssls[n] = make_shard_listener(ctx, o.listener_flags, &addr, &len,
-                                      o.shards > 1, &rc);
+        ssls[n] = make_shard_listener(ctx, &o, &addr, &len, o.shards > 1,
+                                      &rc);
         n += ssls[n] != NULL;
     }
     if (rc == 0)

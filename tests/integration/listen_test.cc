@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -285,6 +286,70 @@ TEST_P(Listen, ClientThatMovesFailsCleanly)
     }
     RecordProperty("moved_to_another_shard", moved_away);
     ts_relay_stop(relay);
+    tickless_listener_free(l);
+}
+
+// OpenSSL 3.5.9 holds at most max_pending connections that no accept has
+// taken (256 unless told), and drops the first packets of any client past
+// that without a word: the client's handshake waits for its own
+// retransmission. With a limit of 2 and nobody accepting, two of four
+// clients finish their handshake and two cannot; once the two are
+// accepted, a new client gets in at once.
+TEST_P(Listen, MaxPendingBoundsTheConnectionsNotYetAccepted)
+{
+#ifndef SSL_VALUE_QUIC_MAX_PENDING_CONNS
+    GTEST_SKIP() << "this OpenSSL has no limit to set";
+#endif
+    SSL_CTX *ctx = ts_server_ctx(TS_QUIC);
+    tickless_listen_options o;
+    tickless_listen_options_defaults(&o);
+    o.shards = 1;
+    o.listener_flags = SSL_LISTENER_FLAG_NO_VALIDATE;
+    o.max_pending = 2;
+    tickless_listener *l = nullptr;
+    ASSERT_EQ(tickless_listen(ctx, "127.0.0.1", "0", &o, pool_, &l), 0);
+    SSL_CTX_free(ctx);
+    uint16_t port = (uint16_t)tickless_listener_port(l);
+
+    std::vector<tickless_conn *> clients;
+    for (int i = 0; i < 4; i++) {
+        clients.push_back(NewClient(Mode::Dedicated, TS_QUIC, port));
+        ASSERT_NE(clients.back(), nullptr);
+    }
+    // All four at once: each handshake runs on its own assist thread.
+    std::vector<std::thread> hs;
+    std::vector<int> rc(clients.size(), 1);
+    const int wait_ms = (int)(1500 * TimeScale());
+    for (size_t i = 0; i < clients.size(); i++)
+        hs.emplace_back([&, i] {
+            rc[i] = tickless_conn_handshake(clients[i], wait_ms);
+        });
+    for (auto &t : hs)
+        t.join();
+    EXPECT_EQ(std::count(rc.begin(), rc.end(), 0), 2);
+    EXPECT_EQ(std::count(rc.begin(), rc.end(), TICKLESS_ERR_TIMEOUT), 2);
+    // The refused ones go, so that their retransmissions cannot take the
+    // room the accepts make.
+    for (size_t i = 0; i < clients.size(); i++)
+        if (rc[i] != 0) {
+            tickless_conn_close(clients[i]);
+            clients[i] = nullptr;
+        }
+
+    // Taking the two makes room for a new client.
+    tickless_conn *m[2] = { nullptr, nullptr };
+    for (auto &mm : m)
+        ASSERT_EQ(tickless_listener_accept(l, &mm, 5000), 0);
+    tickless_conn *late = NewClient(Mode::Dedicated, TS_QUIC, port);
+    ASSERT_NE(late, nullptr);
+    EXPECT_EQ(tickless_conn_handshake(late, wait_ms), 0);
+
+    tickless_conn_close(late);
+    for (tickless_conn *c : clients)
+        if (c != nullptr)
+            tickless_conn_close(c);
+    for (auto &mm : m)
+        tickless_conn_close(mm);
     tickless_listener_free(l);
 }
 
