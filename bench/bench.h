@@ -308,12 +308,13 @@ int bench_server_start(uint64_t idle_timeout_ms, bench_server *out);
  * client, by its address, always to the same one. OpenSSL's listener ticks
  * every connection it holds on each wake-up, so one process serving N
  * connections handshakes slower as N grows (55 per second at N = 10,000
- * here); k processes each hold about N/k. They run at SCHED_IDLE: at
- * N = 10,000 they want more CPU than the machine has, and must not take
- * it from the client being measured (bench_server.c says more).
+ * here); k processes each hold about N/k. With |idle_priority| they run
+ * at SCHED_IDLE: at N = 10,000 they want more CPU than the machine has,
+ * and must not take it from the client being measured (bench_server.c
+ * says more). Not for a smoke run, which other tests may starve.
  */
 int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
-                              bench_server *out);
+                              int idle_priority, bench_server *out);
 
 /* Kills the server processes and reaps them. Safe on a stopped server. */
 void bench_server_stop(bench_server *s);

@@ -388,6 +388,7 @@ typedef struct echo_start {
     uint64_t idle_timeout_ms;
     int ctl_fd;
     int shared;
+    int idle_priority; /* run at SCHED_IDLE (run_at_idle_priority()) */
     uint16_t port; /* to share when |shared| and not 0 */
 } echo_start;
 
@@ -395,8 +396,8 @@ typedef struct echo_start {
  * ticks every connection it holds on each wake-up: at N = 10,000 the four
  * processes wanted more CPU than the two cores have, were always runnable,
  * and the measured client's assist thread waited behind them for a core
- * (its lateness p99 3.5-4.2 ms, against 0.2-1.5 ms with the servers at
- * SCHED_IDLE, in the same builds). At SCHED_IDLE they only take the CPU
+ * (its lateness p99 3.5-5.6 ms, against 0.13-1.05 ms with the servers at
+ * SCHED_IDLE, in the same build). At SCHED_IDLE they only take the CPU
  * nobody else wants, and any thread of the client that wakes preempts
  * them. Lowering one's own priority needs no privilege; should the
  * kernel refuse SCHED_IDLE, nice 19 is the next best thing. */
@@ -419,7 +420,7 @@ static int server_child(void *arg, int fd)
 
     es.idle_timeout_ms = st->idle_timeout_ms;
     es.ctl_fd = st->ctl_fd;
-    if (st->shared)
+    if (st->idle_priority)
         run_at_idle_priority();
     if (st->ctl_fd >= 0 && ts_net_set_nonblock(st->ctl_fd, 1) != 0)
         return -1;
@@ -435,9 +436,9 @@ static int server_child(void *arg, int fd)
 /* Forks one server process; returns its pid with its port in |*port| (the
  * port to share when |shared| and |*port| != 0), or -1. */
 static pid_t start_one(uint64_t idle_timeout_ms, int ctl_fd, int shared,
-                       uint16_t *port)
+                       int idle_priority, uint16_t *port)
 {
-    echo_start st = { idle_timeout_ms, ctl_fd, shared, *port };
+    echo_start st = { idle_timeout_ms, ctl_fd, shared, idle_priority, *port };
     uint16_t got = 0;
     bench_peer peer;
 
@@ -467,7 +468,7 @@ int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
     pid_t pid;
 
     memset(out, 0, sizeof(*out));
-    pid = start_one(idle_timeout_ms, ctl_fd, 0, &out->port);
+    pid = start_one(idle_timeout_ms, ctl_fd, 0, 0, &out->port);
     if (pid < 0) {
         memset(out, 0, sizeof(*out));
         return -1;
@@ -477,7 +478,7 @@ int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
 }
 
 int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
-                              bench_server *out)
+                              int idle_priority, bench_server *out)
 {
     unsigned i;
 
@@ -485,7 +486,8 @@ int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
     if (processes < 1 || processes > BENCH_SERVER_MAX_PROCS)
         return -1;
     for (i = 0; i < processes; i++) {
-        pid_t pid = start_one(idle_timeout_ms, -1, 1, &out->port);
+        pid_t pid = start_one(idle_timeout_ms, -1, 1, idle_priority,
+                              &out->port);
 
         if (pid < 0) {
             bench_server_stop(out);
@@ -513,9 +515,10 @@ int bench_server_start_ctl(uint64_t idle_timeout_ms, int ctl_fd,
 }
 
 int bench_server_start_shared(uint64_t idle_timeout_ms, unsigned processes,
-                              bench_server *out)
+                              int idle_priority, bench_server *out)
 {
     (void)processes;
+    (void)idle_priority;
     return bench_server_start_ctl(idle_timeout_ms, -1, out); /* no QUIC */
 }
 

@@ -151,7 +151,8 @@ static void run_one(const scale_opts *o, int mode, unsigned n,
 
     memset(res, 0, sizeof(*res));
     res->requested = n;
-    if (bench_server_start_shared(o->quic_idle_ms, o->server_procs, &srv)
+    if (bench_server_start_shared(o->quic_idle_ms, o->server_procs,
+                                  !o->common.quick, &srv)
         != 0) {
         snprintf(res->error, sizeof(res->error), "server did not start");
         return;

@@ -714,11 +714,12 @@ typedef struct tickless_listen_options {
                                 in their handshake included. Past it,
                                 OpenSSL drops a new client's first packets
                                 without a word, and the client tries again
-                                about a second later. A burst of clients
-                                that outruns the accepts meets it. 0
-                                (default): OpenSSL's own (256 in 3.5.9);
+                                at its own retransmission (an OpenSSL
+                                client: about a second later). A burst of
+                                clients that outruns the accepts meets it.
+                                0 (default): OpenSSL's own (256 in 3.5.9);
                                 ignored by an OpenSSL that has no such
-                                limit */
+                                limit (before 3.5.9, 3.6.4) */
 } tickless_listen_options;
 
 /*
@@ -763,8 +764,7 @@ tickless_listen_options_defaults(tickless_listen_options *opts);
  *          TICKLESS_ERR_NOT_FOUND (|host| does not resolve),
  *          TICKLESS_ERR_UNSUPPORTED (OpenSSL < 3.5), TICKLESS_ERR_SYS
  *          (socket() or bind() failed: errno says why, e.g. EADDRINUSE),
- *          TICKLESS_ERR_SSL (SSL_new_listener(), setting |max_pending| or
- *          SSL_listen() failed),
+ *          TICKLESS_ERR_SSL (SSL_new_listener() or SSL_listen() failed),
  *          TICKLESS_ERR_NOMEM
  * Thread-safety: any thread
  * Blocks: while getaddrinfo() resolves |host|

@@ -87,20 +87,21 @@ static int bind_shard_socket(const struct sockaddr_storage *addr,
     return fd;
 }
 
-/* OpenSSL 3.5.9 and 3.6 bound the connections a listener holds before an
- * accept takes them (a fix against memory exhaustion); earlier releases
- * hold any number, and there is nothing to set. 1 on success. */
-static int set_max_pending(SSL *listener, uint64_t max_pending)
-{
-# ifdef SSL_VALUE_QUIC_MAX_PENDING_CONNS
-    if (max_pending != 0)
-        return SSL_set_generic_value_uint(
-            listener, SSL_VALUE_QUIC_MAX_PENDING_CONNS, max_pending);
-# else
-    (void)listener;
-    (void)max_pending;
+/* OpenSSL 3.5.9, 3.6.4 and 4.0 bound the connections a listener holds
+ * before an accept takes them (a fix against memory exhaustion), under
+ * value 16; earlier releases hold any number and refuse the value. The
+ * library that runs may be newer or older than the headers this was built
+ * with: the value is set whatever the headers say, and a refusal means
+ * there is no limit to set. Cannot fail. */
+# ifndef SSL_VALUE_QUIC_MAX_PENDING_CONNS
+#  define SSL_VALUE_QUIC_MAX_PENDING_CONNS 16
 # endif
-    return 1;
+static void set_max_pending(SSL *listener, uint64_t max_pending)
+{
+    if (max_pending != 0
+        && !SSL_set_generic_value_uint(
+            listener, SSL_VALUE_QUIC_MAX_PENDING_CONNS, max_pending))
+        ERR_clear_error();
 }
 
 /* A QUIC listener of |ctx| on a new socket bound to *addr; *addr then has
@@ -126,9 +127,9 @@ static SSL *make_shard_listener(SSL_CTX *ctx, const tickless_listen_options *o,
     }
     ERR_clear_error();
     ssl = SSL_new_listener(ctx, o->listener_flags);
-    bio = ssl != NULL && set_max_pending(ssl, o->max_pending)
-              ? BIO_new_dgram(fd, BIO_CLOSE)
-              : NULL;
+    if (ssl != NULL)
+        set_max_pending(ssl, o->max_pending);
+    bio = ssl != NULL ? BIO_new_dgram(fd, BIO_CLOSE) : NULL;
     if (bio == NULL) {
         ERR_clear_error();
         SSL_free(ssl);

@@ -294,7 +294,7 @@ TEST_P(Listen, ClientThatMovesFailsCleanly)
 // that without a word: the client's handshake waits for its own
 // retransmission. With a limit of 2 and nobody accepting, two of four
 // clients finish their handshake and two cannot; once the two are
-// accepted, a new client gets in at once.
+// accepted, a new client gets in.
 TEST_P(Listen, MaxPendingBoundsTheConnectionsNotYetAccepted)
 {
 #ifndef SSL_VALUE_QUIC_MAX_PENDING_CONNS
@@ -319,7 +319,7 @@ TEST_P(Listen, MaxPendingBoundsTheConnectionsNotYetAccepted)
     // All four at once: each handshake runs on its own assist thread.
     std::vector<std::thread> hs;
     std::vector<int> rc(clients.size(), 1);
-    const int wait_ms = (int)(1500 * TimeScale());
+    const int wait_ms = (int)(3000 * TimeScale());
     for (size_t i = 0; i < clients.size(); i++)
         hs.emplace_back([&, i] {
             rc[i] = tickless_conn_handshake(clients[i], wait_ms);
